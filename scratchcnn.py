@@ -895,18 +895,29 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
 
 
 def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
-    """max_i |a_i - n_i| / max(|a_i| + |n_i|, tiny): scale-free, 0 when they agree."""
+    """max_i |a_i - n_i| / max(|a_i| + |n_i|, tiny): scale-free, 0 when they agree.
+
+    Below about 1e-7 it means "equal up to float64 rounding". Its limit: the
+    centred difference carries a rounding error of about 1e-16 * |L| / h, so an
+    entry whose true gradient is tiny next to that (a softmax probability of
+    1e-7, say) cannot score well; keep gradient-check inputs moderate."""
     analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
     return float(np.max(np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), 1e-12)))
 
 
-def grad_check(layer, x: np.ndarray, seed: int = 0, h: float = 1e-5) -> dict:
+def grad_check(layer, x: np.ndarray, seed: int = 0, h: float = 1e-4) -> dict:
     """Compare a layer's backward with numerical gradients.
 
     Uses the scalar loss L = sum(forward(x) * G) for a fixed random G, whose
     gradient with respect to the output is exactly G. Returns the relative
     error for the input ("x") and for each parameter. Use float64 layers and
     inputs: float32 has too few digits for centred differences.
+
+    Why h = 1e-4 here (numerical_gradient's default is 1e-5): every layer in
+    this course is piecewise linear in each input, so a centred difference has
+    no truncation error as long as x +- h does not cross a kink (ReLU's 0, a
+    change of pooling winner); the only error left is rounding, which shrinks
+    as h grows. For smooth functions such as softmax, use a smaller h.
     """
     x = np.array(x, dtype=np.float64)
     G = np.random.default_rng(seed).standard_normal(layer.forward(x).shape)
@@ -1220,7 +1231,613 @@ def check_exercise(name, answer, cases):
     return True
 
 
+# --- Notebook 01: MNIST up close ---------------------------------------------
+
+def _idx_header(magic: int, shape: tuple) -> bytes:
+    """The header of an IDX file: the magic number, then one big-endian uint32 per dimension."""
+    return magic.to_bytes(4, "big") + b"".join(size.to_bytes(4, "big") for size in shape)
+
+
+def check_parse_idx_header(answer):
+    """Exercise: parse_idx_header(data: bytes) -> (magic, shape)."""
+    with gzip.open(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", "rb") as file:
+        image_header = file.read(16)
+    labels_file = DEFAULT_DATA_DIR / "train-labels-idx1-ubyte.gz"
+    label_bytes = gzip.decompress(labels_file.read_bytes())
+    labels = read_idx(labels_file, LABELS_MAGIC)
+    endian_hint = ("the header numbers are big-endian unsigned 32-bit integers: "
+                   "int.from_bytes(data[0:4], 'big'), not 'little'")
+    cases = [
+        Case("the real t10k-images header (16 bytes)", (image_header,),
+             (IMAGES_MAGIC, (10000, 28, 28)), endian_hint, rtol=0, atol=0),
+        Case("the whole real train-labels file (header + 60000 label bytes)", (label_bytes,),
+             (LABELS_MAGIC, labels.shape),
+             "byte 3 is the number of dimensions: a label file has 1, so its header is 8 bytes "
+             "and its shape is (60000,). Don't hard-code 3 dimensions; stop after data[3] sizes",
+             rtol=0, atol=0),
+        Case("a made-up 3-D file (2, 3, 4) followed by its 24 data bytes",
+             (_idx_header(IMAGES_MAGIC, (2, 3, 4)) + bytes(range(24)),), (IMAGES_MAGIC, (2, 3, 4)),
+             "read exactly data[3] sizes of 4 bytes each, starting at byte 4; the data after the "
+             "header is not part of the shape", rtol=0, atol=0),
+        Case("a 4-D file (5 colour images 3 x 32 x 32)", (_idx_header(0x0804, (5, 3, 32, 32)),),
+             (0x0804, (5, 3, 32, 32)),
+             "the number of dimensions is data[3] (4 here): loop over it instead of hard-coding 3",
+             rtol=0, atol=0),
+        Case("a size above 65535 (70000 x 1)", (_idx_header(0x0802, (70000, 1)),), (0x0802, (70000, 1)),
+             "use all 4 bytes of each size (int.from_bytes(data[4:8], 'big')), not just the last one or two",
+             rtol=0, atol=0),
+    ]
+    return check_exercise("parse_idx_header", answer, cases)
+
+
+def check_predicted_image_bytes(answer):
+    """Exercise: predicted_image_bytes() -> the number of bytes after the header of the
+    uncompressed training image file. Checked against the real file's length.
+
+    A custom comparison: the generic message rounds numbers to 6 digits, which would
+    print 47,040,000 and 47,040,016 both as 4.704e+07; a byte count must show in full."""
+    name = "predicted_image_bytes"
+    description = "bytes after the 16-byte header of train-images-idx3-ubyte"
+    hint = ("one unsigned byte per pixel: images x rows x columns. Not 4 bytes per pixel "
+            "(that is float32 after loading), and the 16 header bytes are not included")
+    raw = gzip.decompress((DEFAULT_DATA_DIR / "train-images-idx3-ubyte.gz").read_bytes())
+    expected = len(raw) - (4 + 4 * raw[3])
+    try:
+        actual = answer()
+    except NotImplementedError:
+        print(f"{name}: not implemented yet")
+        return False
+    except Exception as error:
+        print(f"{name}: case '{description}' raised {type(error).__name__}: {error}\n  hint: {hint}")
+        return False
+    is_whole_number = isinstance(actual, (int, np.integer)) or (isinstance(actual, (float, np.floating))
+                                                                 and float(actual).is_integer())
+    if not is_whole_number or int(actual) != expected:
+        shown = f"{int(actual):,}" if is_whole_number else repr(actual)
+        print(f"{name}: case '{description}' failed: expected {expected:,}, got {shown}\n  hint: {hint}")
+        return False
+    print(f"{name}: the 1 case passes")
+    return True
+
+
+def check_class_counts(answer):
+    """Exercise: class_counts(labels, num_classes) -> (num_classes,) ints, counts[k] = #{n: labels[n] == k}."""
+    labels = read_idx(DEFAULT_DATA_DIR / "train-labels-idx1-ubyte.gz", LABELS_MAGIC).astype(np.int64)
+    reference = lambda labels, k: np.bincount(labels, minlength=k)
+    missing_hint = ("every class needs a count, even a class that never occurs: return num_classes "
+                    "numbers (np.unique, or np.bincount without minlength=num_classes, drops empty classes)")
+    cases = [
+        Case("labels [0, 1, 1, 3] with 4 classes", (np.array([0, 1, 1, 3]), 4), reference(np.array([0, 1, 1, 3]), 4),
+             "counts[k] is how many labels equal k; class 2 has count 0 here", rtol=0, atol=0),
+        Case("labels [0, 0, 2] with 5 classes (classes 3 and 4 never occur)", (np.array([0, 0, 2]), 5),
+             reference(np.array([0, 0, 2]), 5), missing_hint, rtol=0, atol=0),
+        Case("the 60000 real training labels", (labels, 10), reference(labels, 10),
+             "count each of the 10 classes over all 60000 labels; the counts must sum to 60000",
+             rtol=0, atol=0),
+    ]
+    return check_exercise("class_counts", answer, cases)
+
+
+def check_mean_image_per_class(answer):
+    """Exercise: mean_image_per_class(images (N, H, W), labels (N,), num_classes) -> (num_classes, H, W)."""
+    rng = np.random.default_rng(1)
+    reference = lambda images, labels, k: np.stack([images[labels == c].mean(axis=0) for c in range(k)])
+    equal = (rng.random((6, 2, 2)), np.array([0, 1, 2, 0, 1, 2]))
+    unequal = (rng.random((6, 3, 2)), np.array([1, 1, 0, 1, 2, 2]))
+    test_images = read_idx(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[:1000] / 255.0
+    test_labels = read_idx(DEFAULT_DATA_DIR / "t10k-labels-idx1-ubyte.gz", LABELS_MAGIC)[:1000].astype(np.int64)
+    count_hint = ("divide each class's sum by the number of images OF THAT CLASS "
+                  "(x[labels == k].mean(axis=0)), not by N or N / num_classes")
+    cases = [
+        Case("3 classes, 2 images each, 2x2 pixels", (*equal, 3), reference(*equal, 3),
+             "average over the images axis only (axis=0 of the images of class k), keeping the "
+             "pixel axes: the result has shape (num_classes, H, W)"),
+        Case("3 classes with 1, 3 and 2 images, 3x2 pixels", (*unequal, 3), reference(*unequal, 3), count_hint),
+        Case("the first 1000 real test digits", (test_images, test_labels, 10),
+             reference(test_images, test_labels, 10), count_hint),
+    ]
+    return check_exercise("mean_image_per_class", answer, cases)
+
+
+# --- Notebook 02: convolution, forward ---------------------------------------
+
+def check_output_size(answer):
+    """Exercise: output_size(H, k, s, p) -> H' = (H + 2p - k) // s + 1."""
+    configurations = [
+        ("28, k 3, no padding", (28, 3, 1, 0), "without padding a k x k window fits H - k + 1 times"),
+        ("28, k 3, padding 1", (28, 3, 1, 1), "padding adds p pixels on BOTH sides: H + 2p, not H + p"),
+        ("28, k 2, stride 2", (28, 2, 2, 0), "with stride s the window moves s pixels: divide (H + 2p - k) by s, then + 1"),
+        ("28, k 3, stride 2, padding 1 (remainder)", (28, 3, 2, 1),
+         "when s does not divide (H + 2p - k), the last partial step is dropped: integer division //, "
+         "and the answer is a whole number"),
+        ("7, k 3, stride 2 (odd size)", (7, 3, 2, 0), "(7 - 3) // 2 + 1: the +1 counts the first window"),
+        ("5, k 5 (kernel as large as the input)", (5, 5, 1, 0), "a kernel as large as the input fits exactly once"),
+        ("32, k 5, stride 3, padding 2", (32, 5, 3, 2), "(H + 2p - k) // s + 1 with integer division"),
+    ]
+    cases = [Case(description, args, conv_output_size(*args), hint, rtol=0, atol=0)
+             for description, args, hint in configurations]
+    return check_exercise("output_size", answer, cases)
+
+
+def _conv2d_single_reference(image, kernel, stride=1, padding=0):
+    """One image, one kernel: conv2d_naive on (1, 1, H, W) and (1, 1, k, k), no bias."""
+    return conv2d_naive(image[None, None], kernel[None, None], np.zeros(1), stride, padding)[0, 0]
+
+
+def check_conv2d_single(answer):
+    """Exercise: conv2d_single(image (H, W), kernel (k, k), stride, padding) -> (H', W'), with loops."""
+    rng = np.random.default_rng(2)
+    flip_hint = ("flipped kernel? This is cross-correlation: out[y, x] = sum_ij image[y + i, x + j] * kernel[i, j], "
+                 "no flip (np.convolve and scipy's convolve2d flip the kernel)")
+    configurations = [
+        ("3x3 image, 2x2 kernel (the worked example)", np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0], [2.0, 1.0, 0.0]]),
+         np.array([[1.0, 2.0], [0.0, -1.0]]), 1, 0,
+         "out[y, x] = sum(image[y:y+k, x:x+k] * kernel) with the kernel NOT flipped (cross-correlation); "
+         "the output is (H - k + 1) x (W - k + 1)"),
+        ("5x6 image, asymmetric 3x3 kernel", rng.standard_normal((5, 6)), rng.standard_normal((3, 3)), 1, 0, flip_hint),
+        ("5x5 image, padding 1", rng.standard_normal((5, 5)), rng.standard_normal((3, 3)), 1, 1,
+         "forgetting padding? Pad p zeros on all four sides first (np.pad(image, padding)), then slide "
+         "the kernel over the padded image"),
+        ("7x7 image, stride 2 (odd size)", rng.standard_normal((7, 7)), rng.standard_normal((3, 3)), 2, 0,
+         "stride: output (y, x) reads the patch starting at (s*y, s*x), and there are "
+         "(H + 2p - k) // s + 1 outputs per axis"),
+        ("8x5 image, stride 2, padding 2", rng.standard_normal((8, 5)), rng.standard_normal((3, 3)), 2, 2,
+         "pad first, then step by s: output size (H + 2p - k) // s + 1 for each axis separately"),
+        ("4x6 image, 1x1 kernel", rng.standard_normal((4, 6)), rng.standard_normal((1, 1)), 1, 0,
+         "a 1x1 kernel just scales the image"),
+    ]
+    cases = [Case(description, (image, kernel, stride, padding),
+                  _conv2d_single_reference(image, kernel, stride, padding), hint)
+             for description, image, kernel, stride, padding, hint in configurations]
+    return check_exercise("conv2d_single", answer, cases)
+
+
+def check_predicted_output_shape(answer):
+    """Exercise: predicted_output_shape() -> the shape of
+    Conv2D(3, 8, kernel_size=5, stride=2, padding=1) applied to x of shape (4, 3, 32, 32)."""
+    layer = Conv2D(3, 8, kernel_size=5, stride=2, padding=1, rng=np.random.default_rng(0), dtype=np.float64)
+    expected = tuple(layer.forward(np.zeros((4, 3, 32, 32))).shape)
+    cases = [Case("Conv2D(3, 8, kernel_size=5, stride=2, padding=1) on (4, 3, 32, 32)", (), expected,
+                  "(N, F, H', W'): the batch N stays 4, the channels become the number of filters "
+                  "F = 8 (not C = 3), and H' = (32 + 2*1 - 5) // 2 + 1", rtol=0, atol=0)]
+    return check_exercise("predicted_output_shape", answer, cases)
+
+
+def check_im2col_shape(answer):
+    """Exercise: im2col_shape(x_shape, k, s, p) -> (rows, columns) of im2col's matrix."""
+    hint = ("rows: one per kernel weight, C*k*k (the channels count too); columns: one per output "
+            "position, N*H'*W' (the whole batch) with H' = (H + 2p - k) // s + 1")
+    configurations = [
+        ("the worked example: (1, 1, 3, 3), k 2", ((1, 1, 3, 3), 2, 1, 0)),
+        ("3 channels, 2 images, padding 1", ((2, 3, 5, 5), 3, 1, 1)),
+        ("(4, 8, 28, 28), k 3, stride 2, padding 1", ((4, 8, 28, 28), 3, 2, 1)),
+        ("odd and non-square: (3, 2, 7, 6), k 3, stride 2", ((3, 2, 7, 6), 3, 2, 0)),
+    ]
+    cases = [Case(description, args, tuple(im2col(np.zeros(args[0]), *args[1:]).shape), hint, rtol=0, atol=0)
+             for description, args in configurations]
+    return check_exercise("im2col_shape", answer, cases)
+
+
+# --- Notebook 03: convolution, backward --------------------------------------
+
+def check_col2im_loops(answer):
+    """Exercise: col2im_loops(cols (C*k*k, N*H'*W'), x_shape, k, s, p) -> (N, C, H, W), with loops."""
+    rng = np.random.default_rng(3)
+    configurations = [
+        ("all-ones columns, (1, 1, 3, 3), k 2 (overlapping patches)", (1, 1, 3, 3), 2, 1, 0, "ones",
+         "overlapping patches share pixels: accumulate with +=, not = (with = each pixel keeps only "
+         "the last patch's value)"),
+        ("random columns, (1, 1, 4, 4), k 3", (1, 1, 4, 4), 3, 1, 0, "random",
+         "dx_padded[n, c, s*y + i, s*x + j] += cols[c*k*k + i*k + j, n*H'*W' + y*W' + x]"),
+        ("2 images, 2 channels, 4x5, k 3, padding 1", (2, 2, 4, 5), 3, 1, 1, "random",
+         "padding: add into a padded (H + 2p) x (W + 2p) array, then crop the border "
+         "[p:p+H, p:p+W]; the padding pixels are not inputs"),
+        ("7x7, k 3, stride 2", (1, 1, 7, 7), 3, 2, 0, "random",
+         "stride: column (n, y, x) came from the patch starting at (s*y, s*x)"),
+        ("3 images, 2 channels, 5x6, k 2, stride 2, padding 1", (3, 2, 5, 6), 2, 2, 1, "random",
+         "rows are ordered (c, i, j) and columns (n, y, x), like im2col: "
+         "row = c*k*k + i*k + j, column = n*H'*W' + y*W' + x"),
+    ]
+    cases = []
+    for description, x_shape, k, s, p, kind, hint in configurations:
+        N, C, H, W = x_shape
+        shape = (C * k * k, N * conv_output_size(H, k, s, p) * conv_output_size(W, k, s, p))
+        cols = np.ones(shape) if kind == "ones" else rng.standard_normal(shape)
+        cases.append(Case(description, (cols, x_shape, k, s, p), col2im(cols, x_shape, k, s, p), hint))
+    return check_exercise("col2im_loops", answer, cases)
+
+
+def check_bias_gradient(answer):
+    """Exercise: bias_gradient(dout (N, F, H', W')) -> dL/db (F,)."""
+    rng = np.random.default_rng(4)
+
+    def reference(dout):
+        N, F, H_out, W_out = dout.shape
+        layer = Conv2D(1, F, 1, dtype=np.float64, rng=np.random.default_rng(0))
+        layer.forward(np.zeros((N, 1, H_out, W_out)))
+        layer.backward(dout)
+        return layer.grads["b"]
+
+    hint = ("the bias f is added at every output position of every image: db[f] = sum over n, y, x of "
+            "dout[n, f, y, x], i.e. dout.sum(axis=(0, 2, 3)); a sum (not a mean), and not over f")
+    douts = [("1 image, 3 filters, 2x2", rng.standard_normal((1, 3, 2, 2))),
+             ("a batch of 4 images, 2 filters, 3x5", rng.standard_normal((4, 2, 3, 5))),
+             ("2 images, 5 filters, 1x1 output", rng.standard_normal((2, 5, 1, 1)))]
+    cases = [Case(description, (dout,), reference(dout), hint) for description, dout in douts]
+    return check_exercise("bias_gradient", answer, cases)
+
+
+def check_predicted_gradients_1d(answer):
+    """Exercise: predicted_gradients_1d() -> (dL/dw, dL/dx) for the 1-D example
+    y = correlate(x, w, 'valid'), L = sum(g * y), with x = [2, -1, 0, 3, 1],
+    w = [1, -2, 3], g = [1, 0, -1]. Checked against numerical gradients."""
+    x, w, g = np.array([2.0, -1.0, 0.0, 3.0, 1.0]), np.array([1.0, -2.0, 3.0]), np.array([1.0, 0.0, -1.0])
+    loss = lambda: float(np.sum(g * np.correlate(x, w, "valid")))
+    expected_dw, expected_dx = numerical_gradient(loss, w), numerical_gradient(loss, x)
+
+    def part(index):
+        return np.asarray(answer()[index], dtype=np.float64)
+
+    cases = [
+        Case("dL/dw", (0,), expected_dw,
+             "dL/dw[j] = sum_t g[t] * x[t + j]: slide g over x (3 values for a 3-tap kernel)", atol=1e-6),
+        Case("dL/dx", (1,), expected_dx,
+             "dL/dx[i] = sum_t g[t] * w[i - t] over the outputs t that used x[i]: the kernel comes out "
+             "flipped, and the edge inputs x[0] and x[4] are used by one output only", atol=1e-6),
+    ]
+    return check_exercise("predicted_gradients_1d", part, cases)
+
+
+def _conv_backward_single_reference(image, kernel, dout, stride, padding):
+    """Conv2D.backward for one image and one kernel: returns (dimage, dkernel)."""
+    layer = Conv2D(1, 1, kernel.shape[0], stride, padding, dtype=np.float64, rng=np.random.default_rng(0))
+    layer.params["W"] = kernel[None, None].astype(np.float64)
+    layer.forward(image[None, None])
+    dimage = layer.backward(dout[None, None])[0, 0]
+    return dimage, layer.grads["W"][0, 0]
+
+
+def check_conv_backward_single(answer):
+    """Exercise: conv_backward_single(image, kernel, dout, stride, padding) -> (dimage, dkernel), with loops."""
+    rng = np.random.default_rng(5)
+    configurations = [
+        ("4x4 image, 2x2 kernel", (4, 4), 2, 1, 0,
+         "for every output (y, x) and offset (i, j): dkernel[i, j] += dout[y, x] * image[y + i, x + j] and "
+         "dimage[y + i, x + j] += dout[y, x] * kernel[i, j]. No flipped kernel in this loop form (the flip "
+         "appears only when you rewrite it as a full correlation), and += because neighbouring outputs share inputs"),
+        ("5x6 image, asymmetric 3x3 kernel", (5, 6), 3, 1, 0,
+         "non-square image: H' and W' differ, so keep rows (y, i) and columns (x, j) apart; "
+         "dimage has the image's shape and dkernel the kernel's"),
+        ("5x5 image, padding 1", (5, 5), 3, 1, 1,
+         "padding: dkernel reads the PADDED image, and dimage is accumulated in a padded array whose "
+         "border [p:-p] you crop off at the end"),
+        ("7x7 image, stride 2", (7, 7), 3, 2, 0,
+         "stride: output (y, x) came from the patch starting at (s*y, s*x); use the same offsets backwards"),
+        ("6x5 image, stride 2, padding 1", (6, 5), 3, 2, 1,
+         "pad, then step by s; image rows/columns no window reached get gradient 0"),
+    ]
+    cases = []
+    for description, image_shape, k, s, p, hint in configurations:
+        image, kernel = rng.standard_normal(image_shape), rng.standard_normal((k, k))
+        out_shape = (conv_output_size(image_shape[0], k, s, p), conv_output_size(image_shape[1], k, s, p))
+        dout = rng.standard_normal(out_shape)
+        cases.append(Case(description, (image, kernel, dout, s, p),
+                          _conv_backward_single_reference(image, kernel, dout, s, p), hint))
+    return check_exercise("conv_backward_single", answer, cases)
+
+
+def check_my_relative_error(answer):
+    """Exercise: my_relative_error(analytic, numeric) -> max_i |a_i - n_i| / max(|a_i| + |n_i|, 1e-12)."""
+    floor_hint = ("where both gradients are 0 the error is 0, not 0/0 = nan: floor the denominator, "
+                  "np.maximum(np.abs(a) + np.abs(n), 1e-12)")
+    configurations = [
+        ("identical arrays", [1.0, -2.0, 3.0], [1.0, -2.0, 3.0], "equal gradients have relative error 0"),
+        ("[1, 2] against [1.1, 2]", [1.0, 2.0], [1.1, 2.0],
+         "element-wise |a - n| / (|a| + |n|), then the maximum over the elements (not the mean, not a ratio of sums)"),
+        ("tiny gradients [1e-9, 2e-9] against [1.1e-9, 2e-9]", [1e-9, 2e-9], [1.1e-9, 2e-9],
+         "scale-free: divide by |a| + |n| of the same element, so tiny gradients don't look right "
+         "just because |a - n| is tiny"),
+        ("opposite signs [1] against [-1]", [1.0], [-1.0],
+         "use absolute values in the denominator, |a| + |n|, not |a + n|"),
+        ("both zero in some entries", [0.0, 1.0], [0.0, 1.0001], floor_hint),
+        ("2-D arrays", [[0.5, -1.0], [2.0, 0.0]], [[0.5, -1.01], [2.0, 1e-3]],
+         "take the maximum over ALL elements; an entry where one gradient is 0 and the other is not has error 1"),
+    ]
+    cases = [Case(description, (np.array(a), np.array(n)), relative_error(np.array(a), np.array(n)), hint)
+             for description, a, n, hint in configurations]
+    return check_exercise("my_relative_error", answer, cases)
+
+
 # --- checks for notebooks 01-03 (end) ---
+
+# --- Notebook 04: max pooling ---
+
+def _maxpool_forward_reference(x, kernel_size, stride):
+    """The expected answer of a pooling forward case: MaxPool2D's forward."""
+    return MaxPool2D(kernel_size, stride).forward(x)
+
+
+def _maxpool_backward_reference(x, dout, kernel_size, stride):
+    """The expected answer of a pooling backward case: MaxPool2D's backward."""
+    layer = MaxPool2D(kernel_size, stride)
+    layer.forward(x)
+    return layer.backward(dout)
+
+
+def _tie_windows():
+    """A 4 x 4 image whose four 2 x 2 windows tie in different ways:
+    all zero (as after a ReLU), two 3s, four 5s, and two 2s on a diagonal."""
+    return np.array([[0., 0., 1., 3.],
+                     [0., 0., 3., 0.],
+                     [5., 5., 2., 0.],
+                     [5., 5., 0., 2.]])[None, None]
+
+
+def check_maxpool_forward(answer):
+    """Notebook 04: ``maxpool_forward(x, kernel_size, stride)`` with loops.
+
+    x: (N, C, H, W) -> (N, C, H', W'),  H' = (H - k) // s + 1."""
+    rng = np.random.default_rng(40)
+    settings = [
+        ("4x4 input, kernel 2, stride 2", rng.permutation(16).reshape(1, 1, 4, 4).astype(np.float64), 2, 2,
+         "window (y, x) covers rows y*stride .. y*stride + kernel_size - 1 and the same columns; "
+         "take the largest value in it"),
+        ("all-negative input", -0.5 - rng.random((1, 1, 4, 4)), 2, 2,
+         "start the running maximum at -inf (or at the window's first value), not at 0: "
+         "every value here is negative, so 0 is never the maximum"),
+        ("kernel 3, stride 2 on 7x7 (overlapping windows)", rng.standard_normal((1, 1, 7, 7)), 3, 2,
+         "the output is (7 - 3) // 2 + 1 = 3 wide; window y starts at row y*stride and is "
+         "kernel_size rows tall, so neighbouring windows share a row"),
+        ("odd size 5x5, kernel 2, stride 2", rng.standard_normal((1, 1, 5, 5)), 2, 2,
+         "H' = (5 - 2) // 2 + 1 = 2: the last row and column fit in no window and are dropped "
+         "(no padding, no partial windows)"),
+        ("batch of 2 images with 3 channels", rng.standard_normal((2, 3, 6, 6)), 2, 2,
+         "pool every image n and every channel c on its own: the output has shape (N, C, H', W')"),
+    ]
+    cases = [Case(description, (x, k, s), _maxpool_forward_reference(x, k, s), hint)
+             for description, x, k, s, hint in settings]
+    return check_exercise("maxpool_forward", answer, cases)
+
+
+def check_maxpool_backward(answer):
+    """Notebook 04: ``maxpool_backward(x, dout, kernel_size, stride)`` -> dx, shape of x.
+
+    Each window sends its dout value to ONE position, the first maximum in
+    row-major order, and positions that win several overlapping windows add up
+    what they receive."""
+    rng = np.random.default_rng(41)
+    overlapping = rng.standard_normal((1, 1, 7, 7))
+    overlapping[0, 0, 2, 2] = overlapping[0, 0, 4, 4] = 10.0   # each wins several windows
+    settings = [
+        ("4x4 input, kernel 2, stride 2, no ties", rng.permutation(16).reshape(1, 1, 4, 4).astype(np.float64),
+         2, 2, "send each dout value to the position of its window's maximum; every other position of dx is 0"),
+        ("ties: windows with equal maxima (all zero, as after a ReLU)", _tie_windows(), 2, 2,
+         "exactly one winner per window: the FIRST maximum in row-major order (what np.argmax returns). "
+         "Giving every tied position the gradient multiplies it"),
+        ("overlapping windows: kernel 3, stride 2 on 7x7", overlapping, 3, 2,
+         "use += not = when writing into dx: windows overlap, so one pixel can win several windows "
+         "and must collect all their gradients"),
+        ("odd size 5x5, kernel 2, stride 2", rng.standard_normal((1, 1, 5, 5)), 2, 2,
+         "dx has the shape of x; the last row and column lie in no window and get gradient 0"),
+        ("batch of 2 with 3 channels, kernel 3, stride 2, ties", rng.integers(0, 3, (2, 3, 7, 7)).astype(np.float64),
+         3, 2, "handle every image n and channel c, and combine both rules: one winner per window "
+               "(the first maximum) and += where windows overlap"),
+    ]
+    cases = []
+    for description, x, k, s, hint in settings:
+        out_shape = _maxpool_forward_reference(x, k, s).shape
+        dout = np.round(rng.standard_normal(out_shape), 2) + 3.0   # nonzero, so every route shows
+        cases.append(Case(description, (x, dout, k, s), _maxpool_backward_reference(x, dout, k, s), hint))
+    return check_exercise("maxpool_backward", answer, cases)
+
+
+def check_pooled_shape(answer):
+    """Notebook 04: ``pooled_shape()`` returns the output shape of
+    MaxPool2D(kernel_size=3, stride=2) on an input of shape (1, 1, 7, 7)."""
+    expected = MaxPool2D(3, 2).forward(np.zeros((1, 1, 7, 7))).shape
+    case = Case("kernel 3, stride 2 on a (1, 1, 7, 7) input", (), expected,
+                "H' = (H - k) // s + 1 = (7 - 3) // 2 + 1: windows start at 0, 2, 4; one starting at 6 "
+                "would stick out. Not H / s, and give all four axes (N, C, H', W')")
+    return check_exercise("pooled_shape", lambda: tuple(int(size) for size in answer()), [case])
+
+
+def centre_gradient_example():
+    """The setting of notebook 04's "predict the gradient" exercise: a 5 x 5
+    image whose centre holds its largest value, pooled by MaxPool2D(3, stride=2)
+    into 2 x 2, and the upstream gradient dout = [[1, 2], [3, 4]].
+    Returns (x, dout)."""
+    x = np.arange(25, dtype=np.float64).reshape(1, 1, 5, 5)
+    x[0, 0, 2, 2] = 100.0
+    dout = np.array([[1.0, 2.0], [3.0, 4.0]])[None, None]
+    return x, dout
+
+
+def check_centre_gradient(answer):
+    """Notebook 04: ``centre_gradient()`` returns dx[0, 0, 2, 2] in ``centre_gradient_example()``."""
+    x, dout = centre_gradient_example()
+    expected = float(_maxpool_backward_reference(x, dout, 3, 2)[0, 0, 2, 2])
+    case = Case("centre pixel of a 5x5 image, kernel 3, stride 2, dout [[1, 2], [3, 4]]", (), expected,
+                "the centre lies in all four windows and wins each of them, so it collects the SUM of "
+                "all four dout values (+=), not only one of them (=)")
+    return check_exercise("centre_gradient", answer, [case])
+
+
+# --- Notebook 05: softmax and cross-entropy ---
+
+def check_stable_softmax(answer):
+    """Notebook 05: ``stable_softmax(logits)``, logits (N, K) -> probabilities (N, K), rows sum to 1."""
+    rng = np.random.default_rng(50)
+    settings = [
+        ("small logits [[1, 2, 3]]", np.array([[1.0, 2.0, 3.0]]),
+         "exponentiate, then divide by the sum of the exponentials"),
+        ("batch of 3 rows", rng.standard_normal((3, 4)),
+         "normalise each row on its own: sum over axis=1 with keepdims=True, not over the whole array"),
+        ("huge logits [[1000, -1000, 0]]", np.array([[1000.0, -1000.0, 0.0]]),
+         "exp(1000) overflows to inf and inf / inf is nan: subtract the row's maximum before exp"),
+        ("very negative logits [[-1000, -1001, -1002]]", np.array([[-1000.0, -1001.0, -1002.0]]),
+         "exp(-1000) underflows to 0 and 0 / 0 is nan: subtract the row's maximum, then the largest "
+         "term is exp(0) = 1"),
+        ("rows of different scale [[1000, 999], [0, 1]]", np.array([[1000.0, 999.0], [0.0, 1.0]]),
+         "subtract each row's OWN maximum (max over axis=1, keepdims=True), not the maximum of the "
+         "whole array"),
+    ]
+    cases = [Case(description, (logits,), softmax(logits), hint) for description, logits, hint in settings]
+    # A naive answer overflows; the check reports that in its message, not as warnings.
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        return check_exercise("stable_softmax", answer, cases)
+
+
+def check_cross_entropy_loss(answer):
+    """Notebook 05: ``cross_entropy_loss(logits, labels)`` -> the mean loss (a float),
+    logits (N, K), labels (N,) ints."""
+    rng = np.random.default_rng(51)
+    settings = [
+        ("one example, logits [[2, 1, 0.1]], label 0", np.array([[2.0, 1.0, 0.1]]), np.array([0]),
+         "the loss is -log of the softmax probability of the TRUE class (natural log)"),
+        ("batch of 4 examples", rng.standard_normal((4, 5)), np.array([0, 3, 3, 1]),
+         "average over the batch (the mean, not the sum), and pick each example's own label "
+         "with logits[np.arange(N), labels]"),
+        ("huge logits [[1000, 0, -1000]], label 2 (confident and wrong)",
+         np.array([[1000.0, 0.0, -1000.0]]), np.array([2]),
+         "log(softmax(z)) gives log(0) = -inf here: compute log-softmax directly as "
+         "z - max(z) - log(sum(exp(z - max(z))))"),
+    ]
+    cases = [Case(description, (logits, labels), SoftmaxCrossEntropy().forward(logits, labels), hint)
+             for description, logits, labels, hint in settings]
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        return check_exercise("cross_entropy_loss", answer, cases)
+
+
+def check_softmax_cross_entropy_gradient(answer):
+    """Notebook 05: ``softmax_cross_entropy_gradient(logits, labels)`` -> dL/dlogits (N, K)
+    for the MEAN cross-entropy: (softmax(logits) - onehot(labels)) / N."""
+    rng = np.random.default_rng(52)
+    settings = [
+        ("one example, logits [[2, 1, 0.1]], label 0", np.array([[2.0, 1.0, 0.1]]), np.array([0]),
+         "dL/dz = p - y: the softmax probabilities minus 1 at the true class only"),
+        ("batch of 4 examples", rng.standard_normal((4, 5)), np.array([0, 3, 3, 1]),
+         "the loss is the MEAN over the N examples, so divide p - y by N"),
+        ("huge logits [[1000, 0, -1000]], label 2", np.array([[1000.0, 0.0, -1000.0]]), np.array([2]),
+         "compute the probabilities with the stable softmax (subtract the row maximum) or you get nan"),
+    ]
+    cases = []
+    for description, logits, labels, hint in settings:
+        loss_fn = SoftmaxCrossEntropy()
+        loss_fn.forward(logits, labels)
+        cases.append(Case(description, (logits, labels), loss_fn.backward(), hint))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        return check_exercise("softmax_cross_entropy_gradient", answer, cases)
+
+
+def check_uniform_loss(answer):
+    """Notebook 05: ``uniform_loss(K)`` -> the cross-entropy of a prediction
+    that gives every one of K classes probability 1/K."""
+    hint = "the true class gets p = 1/K, so the loss is -log(1/K) = ln K, the NATURAL log (np.log), not log10 or log2"
+    cases = [Case(f"K = {K} classes", (K,), SoftmaxCrossEntropy().forward(np.zeros((1, K)), np.array([0])),
+                  hint + (" (one class: the prediction is certain)" if K == 1 else ""))
+             for K in (10, 2, 1000, 1)]
+    return check_exercise("uniform_loss", answer, cases)
+
+
+# --- Notebook 06: dense layers and activations ---
+
+def _dense_backward_reference(x, W, dout):
+    """(dx, dW, db) from Dense.backward, with the layer's weights set to W."""
+    layer = Dense(*W.shape, dtype=np.float64)
+    layer.params["W"] = W
+    layer.forward(x)
+    dx = layer.backward(dout)
+    return dx, layer.grads["W"], layer.grads["b"]
+
+
+def check_dense_backward(answer):
+    """Notebook 06: ``dense_backward(x, W, dout)`` -> (dx, dW, db) for out = x @ W + b,
+    x (N, D), W (D, M), dout (N, M)."""
+    rng = np.random.default_rng(60)
+    settings = [
+        ("one example: N=1, D=3, M=2", 1, 3, 2,
+         "dx = dout @ W.T has the shape of x (N, D), dW = x.T @ dout the shape of W (D, M), "
+         "db = dout summed over the batch (M,)"),
+        ("batch: N=4, D=3, M=2", 4, 3, 2,
+         "db sums dout over the batch axis (axis=0), and x.T @ dout already sums over the batch: "
+         "no mean, no division by N, every example counts"),
+        ("square weights: N=2, D=M=3", 2, 3, 3,
+         "with a square W a wrong transpose still has the right shape: dx = dout @ W.T (not dout @ W), "
+         "dW = x.T @ dout (not dout.T @ x)"),
+    ]
+    cases = []
+    for description, N, D, M, hint in settings:
+        x, W, dout = rng.standard_normal((N, D)), rng.standard_normal((D, M)), rng.standard_normal((N, M))
+        cases.append(Case(description, (x, W, dout), _dense_backward_reference(x, W, dout), hint))
+    return check_exercise("dense_backward", answer, cases)
+
+
+def check_relu_backward(answer):
+    """Notebook 06: ``relu_backward(x, dout)`` -> dx = dout * [x > 0] (same shape as x)."""
+    settings = [
+        ("mixed signs", np.array([[-2.0, -0.5, 0.5, 2.0]]), np.array([[3.0, 3.0, 3.0, 3.0]]),
+         "dx = dout * (x > 0): the gradient passes only where the layer's INPUT x was positive; "
+         "multiply dout by that mask (don't return the mask itself, don't build it from dout)"),
+        ("negative upstream gradient", np.array([[1.0, -1.0], [2.0, -2.0]]), np.array([[-1.5, 2.5], [-0.5, 4.0]]),
+         "a negative dout passes unchanged where x > 0: only the input x decides what passes, "
+         "dout itself is never clipped"),
+        ("x exactly 0", np.array([[0.0, 1.0, 0.0, -1.0]]), np.array([[1.0, 1.0, 1.0, 1.0]]),
+         "at x = 0 use gradient 0 (the mask is x > 0, strictly), as scratchcnn's ReLU does"),
+        ("a 4-D (N, C, H, W) input", np.linspace(-1, 1, 16).reshape(1, 1, 4, 4),
+         np.arange(16.0).reshape(1, 1, 4, 4), "work element-wise on any shape: no reshape, no matrix product"),
+    ]
+    cases = []
+    for description, x, dout, hint in settings:
+        layer = ReLU()
+        layer.forward(x)
+        cases.append(Case(description, (x, dout), layer.backward(dout), hint))
+    return check_exercise("relu_backward", answer, cases)
+
+
+def check_inverted_dropout(answer):
+    """Notebook 06: ``inverted_dropout(x, keep, p)`` -> the training-mode output of
+    inverted dropout, given the boolean mask ``keep`` of surviving units."""
+    rng = np.random.default_rng(61)
+    settings = [
+        ("p = 0.5", 0.5, "zero the dropped units (keep == False) and scale the survivors up by 1 / (1 - p)"),
+        ("p = 0.2", 0.2, "divide by the KEEP probability 1 - p, not by p (at p = 0.5 both are 2; "
+                         "here they differ)"),
+        ("p = 0 (keep everything)", 0.0, "with p = 0 nothing is dropped and the scale is 1: out must equal x"),
+    ]
+    cases = []
+    for seed, (description, p, hint) in enumerate(settings):
+        x = rng.standard_normal((4, 6))
+        layer = Dropout(p, rng=np.random.default_rng(seed))
+        out = layer.forward(x)
+        keep = layer.mask != 0 if layer.mask is not None else np.ones(x.shape, dtype=bool)
+        cases.append(Case(description, (x, keep, p), out, hint))
+    return check_exercise("inverted_dropout", answer, cases)
+
+
+def _measured_dense_std(fan_in, weight_std, seed):
+    """The std of x @ W measured on a Dense layer: x ~ N(0, 1) (2000 x fan_in), W ~ N(0, weight_std^2)."""
+    rng = np.random.default_rng(seed)
+    layer = Dense(fan_in, 256, dtype=np.float64)
+    layer.params["W"] = rng.standard_normal((fan_in, 256)) * weight_std
+    return float(layer.forward(rng.standard_normal((2000, fan_in))).std())
+
+
+def check_predicted_std(answer):
+    """Notebook 06: ``predicted_std(fan_in, weight_std)`` -> the std of the outputs
+    x @ W of one Dense layer (no bias, no ReLU) when the inputs x are independent
+    with mean 0 and std 1 and the weights have mean 0 and std ``weight_std``.
+    The expected values are measured, so answers within 5% pass."""
+    hint = ("variances add over the fan_in inputs: Var(out) = fan_in * weight_std**2 * Var(x), so "
+            "std = sqrt(fan_in) * weight_std, not fan_in * weight_std")
+    settings = [("fan_in 100, weight std 0.1", 100, 0.1),
+                ("fan_in 256, weight std 0.01 (too small)", 256, 0.01),
+                ("fan_in 784, He weights std sqrt(2/784)", 784, math.sqrt(2 / 784)),
+                ("fan_in 9, weight std 1", 9, 1.0)]
+    cases = [Case(description, (fan_in, weight_std), _measured_dense_std(fan_in, weight_std, seed), hint,
+                  rtol=0.05, atol=0.0)
+             for seed, (description, fan_in, weight_std) in enumerate(settings)]
+    return check_exercise("predicted_std", answer, cases)
+
 
 # --- checks for notebooks 04-06 (end) ---
 
@@ -1347,7 +1964,7 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("train", help="train the reference CNN on MNIST")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=None, help="default: 0.002 for adam, 0.05 for sgd")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="adam")
