@@ -994,6 +994,492 @@ class LivePlot:
         self._draw(update=False)
 
 
+#
+# Two widgets for notebook 09. Both are built from ipywidgets (and, for the
+# canvas, anywidget), imported only when a widget is made, so `import
+# scratchcnn` and the command line never need Jupyter.
+#
+# Smooth updates: every picture is an ipywidgets.Image whose PNG bytes we
+# replace, and every bar is a FloatProgress whose value we set. Nothing is
+# re-created or cleared when the slider moves, so nothing flickers.
+
+def _png(image: np.ndarray, scale: int = 1, cmap: str = "gray", vmin: float = 0.0, vmax: float = 1.0) -> bytes:
+    """A 2-D array as PNG bytes, each pixel blown up to a scale x scale block (no blur)."""
+    import io
+    import matplotlib.image
+    image = np.asarray(image, dtype=np.float64)
+    if scale > 1:
+        image = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+    buffer = io.BytesIO()
+    matplotlib.image.imsave(buffer, image, cmap=cmap, vmin=vmin, vmax=vmax, format="png")
+    return buffer.getvalue()
+
+
+def _fit_in_square(image: np.ndarray, box: int, background: float = 0.2) -> np.ndarray:
+    """Show any 2-D image in a box x box square without distorting it: small images are
+    blown up by a whole number (crisp pixels), big ones shrunk, the rest is background."""
+    h, w = image.shape
+    if max(h, w) <= box:
+        scale = box // max(h, w)
+        image = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+    else:
+        scale = box / max(h, w)
+        image = resize_image(image, max(1, round(h * scale)), max(1, round(w * scale)))
+    square = np.full((box, box), background)
+    top, left = (box - image.shape[0]) // 2, (box - image.shape[1]) // 2
+    square[top:top + image.shape[0], left:left + image.shape[1]] = image
+    return square
+
+
+def tile_feature_maps(maps: np.ndarray, columns: int | None = None, gap: int = 1) -> np.ndarray:
+    """Lay out C feature maps (C, H, W) as one picture, a grid with ``gap`` pixels between
+    maps (the gaps are NaN, drawn as background). Values are divided by the largest one,
+    so brightness is comparable across the maps of one layer."""
+    C, H, W = maps.shape
+    columns = columns or (4 if C <= 16 else 8)
+    rows = math.ceil(C / columns)
+    largest = float(maps.max())
+    scaled = maps / largest if largest > 0 else np.zeros_like(maps, dtype=np.float64)
+    grid = np.full((rows * (H + gap) - gap, columns * (W + gap) - gap), np.nan)
+    for c in range(C):
+        r, q = divmod(c, columns)
+        grid[r * (H + gap):r * (H + gap) + H, q * (W + gap):q * (W + gap) + W] = scaled[c]
+    return grid
+
+
+def conv_feature_maps(model: Sequential, image: np.ndarray) -> list[np.ndarray]:
+    """What every convolution of ``model`` sees in one image.
+
+    image: (1, H, W) or (H, W) -> a list with one (C, H', W') array per Conv2D layer:
+    its output after the activation that follows it (ReLU / LeakyReLU), if any,
+    since that is what the next layer receives.
+    """
+    x = np.asarray(image, dtype=np.float32).reshape(1, 1, *np.shape(image)[-2:])
+    conv_positions = [i for i, layer in enumerate(model.layers) if isinstance(layer, Conv2D)]
+    if not conv_positions:
+        return []
+    outputs = []                          # outputs[i] = what layer i returns
+    for layer in model.layers[:conv_positions[-1] + 2]:
+        x = layer.forward(x)
+        outputs.append(x)
+    maps = []
+    for i in conv_positions:
+        activation_follows = i + 1 < len(outputs) and isinstance(model.layers[i + 1], (ReLU, LeakyReLU))
+        maps.append(np.array(outputs[i + 1 if activation_follows else i][0], dtype=np.float64))
+    return maps
+
+
+def _probability_bars(widgets):
+    """Ten horizontal bars, one per digit: (box, bars, percent labels)."""
+    bars, percents, rows = [], [], []
+    for digit in range(10):
+        bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description=str(digit),
+                                    layout=widgets.Layout(width="230px", height="20px"))
+        bar.style.description_width = "14px"
+        percent = widgets.Label("0.0%", layout=widgets.Layout(width="60px"))
+        bars.append(bar)
+        percents.append(percent)
+        rows.append(widgets.HBox([bar, percent], layout=widgets.Layout(height="22px")))
+    return widgets.VBox(rows), bars, percents
+
+
+def _set_bars(bars, percents, probabilities, predicted, true_label=None):
+    """Bar heights = probabilities. Green: the prediction (red if it is wrong); blue: the true class."""
+    for digit, (bar, percent) in enumerate(zip(bars, percents)):
+        bar.value = float(probabilities[digit])
+        percent.value = f"{100 * probabilities[digit]:.1f}%"
+        if digit == predicted:
+            bar.bar_style = "success" if true_label in (None, predicted) else "danger"
+        elif digit == true_label:
+            bar.bar_style = "info"
+        else:
+            bar.bar_style = ""
+
+
+def _draw_probability_bars(ax, probabilities, predicted, true_label=None):
+    """The widget's ten bars as a matplotlib bar chart (for the static figures)."""
+    colours = ["tab:grey"] * 10
+    if true_label is not None and true_label != predicted:
+        colours[true_label] = "tab:blue"
+    colours[predicted] = "tab:green" if true_label in (None, predicted) else "tab:red"
+    ax.barh(range(10), probabilities, color=colours)
+    ax.set(xlim=(0, 1), yticks=range(10), xlabel="probability", title="probabilities")
+    ax.invert_yaxis()
+
+
+class DigitSlider:
+    """Walk through the test set and watch the network: the digit, its prediction,
+    the ten probabilities as bars and the feature maps of every conv layer.
+
+    Make one with ``digit_slider()``; it displays as a widget in a notebook.
+    Parts (for code and tests): ``slider`` (IntSlider), ``misclassified_toggle``
+    (ToggleButton: walk through the mistakes only), ``image`` (the digit, an
+    ipywidgets.Image), ``prediction_label`` (HTML, "prediction: 7 (true 7)"),
+    ``bars`` (ten FloatProgress, value = probability), ``feature_map_images``,
+    ``index`` (the test image shown), ``widget`` (the whole ipywidgets.VBox).
+
+    All predictions are computed once, up front (``probabilities``), so moving
+    the slider costs one small forward pass for the feature maps and a few PNGs.
+    """
+
+    def __init__(self, model=None, images=None, labels=None, probabilities=None):
+        import ipywidgets as widgets
+        self.model = model if model is not None else load_model(DEFAULT_MODEL_PATH)
+        if images is None or labels is None:
+            images, labels = load_mnist("test")
+        self.images, self.labels = images, np.asarray(labels)
+        self.probabilities = (np.asarray(probabilities) if probabilities is not None
+                              else self.model.predict_proba(images))
+        self.predictions = self.probabilities.argmax(axis=1)
+        self.misclassified = np.flatnonzero(self.predictions != self.labels)
+        self.positions = np.arange(len(images))   # the test images the slider walks through
+        self.index = 0
+        self._ignore_slider = False
+
+        self.slider = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="test image",
+                                        continuous_update=True, layout=widgets.Layout(width="330px"))
+        self.misclassified_toggle = widgets.ToggleButton(
+            value=False, description=f"only the {len(self.misclassified)} mistakes",
+            tooltip="walk through the misclassified test images only",
+            disabled=len(self.misclassified) == 0, layout=widgets.Layout(width="200px"))
+        self.image = widgets.Image(format="png", layout=widgets.Layout(width="140px", height="140px"))
+        self.prediction_label = widgets.HTML()
+        self.info_label = widgets.HTML()
+        bars_box, self.bars, self._percents = _probability_bars(widgets)
+        self.feature_map_images = []
+        feature_boxes = []
+        for number, maps in enumerate(conv_feature_maps(self.model, images[0]), start=1):
+            picture = widgets.Image(format="png")
+            self.feature_map_images.append(picture)
+            feature_boxes.append(widgets.VBox([
+                widgets.HTML(f"<b>conv {number}</b>: {maps.shape[0]} maps of {maps.shape[1]}x{maps.shape[2]}"),
+                picture]))
+        digit_box = widgets.VBox([self.image, self.prediction_label, self.info_label],
+                                 layout=widgets.Layout(width="190px"))
+        self.widget = widgets.VBox([
+            widgets.HBox([self.slider, self.misclassified_toggle]),
+            widgets.HBox([digit_box, bars_box, *feature_boxes],
+                         layout=widgets.Layout(flex_flow="row wrap", grid_gap="16px")),
+        ])
+        self.widget.add_class("scratchcnn-digit-slider")
+        self.prediction_label.add_class("scratchcnn-prediction")
+        self.slider.observe(self._slider_moved, names="value")
+        self.misclassified_toggle.observe(self._toggle_changed, names="value")
+        self._show(0)
+
+    # --- reacting to the controls ---------------------------------------------
+
+    def _slider_moved(self, change):
+        if not self._ignore_slider:
+            self._show(int(self.positions[change["new"]]))
+
+    def _toggle_changed(self, change):
+        """Switch between all test images and the mistakes, staying near the current image."""
+        self.positions = self.misclassified if change["new"] else np.arange(len(self.images))
+        position = min(int(np.searchsorted(self.positions, self.index)), len(self.positions) - 1)
+        self._ignore_slider = True          # max and value change together; draw once
+        try:
+            self.slider.value = min(self.slider.value, len(self.positions) - 1)
+            self.slider.max = len(self.positions) - 1
+            self.slider.value = position
+            self.slider.description = "mistake" if change["new"] else "test image"
+        finally:
+            self._ignore_slider = False
+        self._show(int(self.positions[position]))
+
+    def show(self, index: int) -> None:
+        """Move the slider to test image ``index`` (leaving the mistakes-only mode if
+        ``index`` is not a mistake)."""
+        if self.misclassified_toggle.value and index not in self.misclassified:
+            self.misclassified_toggle.value = False
+        self.slider.value = int(np.searchsorted(self.positions, index))
+
+    # --- drawing ------------------------------------------------------------------
+
+    def _show(self, index: int) -> None:
+        self.index = index
+        probabilities = self.probabilities[index]
+        predicted, true_label = int(self.predictions[index]), int(self.labels[index])
+        self.image.value = _png(self.images[index].reshape(self.images.shape[-2:]), scale=5)
+        colour = "green" if predicted == true_label else "red"
+        self.prediction_label.value = (f"<span style='color:{colour}; font-size:1.2em'>"
+                                       f"<b>prediction: {predicted}</b> (true {true_label})</span>")
+        mistake = (f"<br>mistake {int(np.searchsorted(self.misclassified, index)) + 1} of "
+                   f"{len(self.misclassified)}" if predicted != true_label else "")
+        self.info_label.value = (f"test image {index}<br>{100 * probabilities[predicted]:.1f}% sure"
+                                 + mistake)
+        _set_bars(self.bars, self._percents, probabilities, predicted, true_label)
+        for picture, maps in zip(self.feature_map_images, conv_feature_maps(self.model, self.images[index])):
+            picture.value = _png(tile_feature_maps(maps), scale=max(1, 56 // maps.shape[1]), cmap="magma")
+
+    def figure(self):
+        """The widget's current view as a static matplotlib figure (for places where
+        widgets do not render, such as GitHub)."""
+        import matplotlib.pyplot as plt
+        index = self.index
+        predicted, true_label = int(self.predictions[index]), int(self.labels[index])
+        maps = conv_feature_maps(self.model, self.images[index])
+        fig, axes = plt.subplots(1, 2 + len(maps), figsize=(4 * (2 + len(maps)), 3.6),
+                                 gridspec_kw={"width_ratios": [1, 1.2] + [1.4] * len(maps)})
+        axes[0].imshow(self.images[index].reshape(self.images.shape[-2:]), cmap="gray", vmin=0, vmax=1)
+        axes[0].set_title(f"test image {index}\nprediction {predicted} (true {true_label})",
+                          color="green" if predicted == true_label else "red")
+        _draw_probability_bars(axes[1], self.probabilities[index], predicted, true_label)
+        for number, (ax, layer_maps) in enumerate(zip(axes[2:], maps), start=1):
+            ax.imshow(tile_feature_maps(layer_maps), cmap="magma", vmin=0, vmax=1)
+            ax.set_title(f"conv {number}: {layer_maps.shape[0]} feature maps")
+        for ax in (axes[0], *axes[2:]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.tight_layout()
+        return fig
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+    def __repr__(self):
+        return f"DigitSlider({len(self.images)} test images)"
+
+
+def digit_slider(model=None, images=None, labels=None, probabilities=None) -> DigitSlider:
+    """The digit slider widget: ``model`` defaults to the shipped pretrained CNN,
+    ``images``/``labels`` to the MNIST test set; pass ``probabilities``
+    (``model.predict_proba(images)``) if you have them already."""
+    return DigitSlider(model, images, labels, probabilities)
+
+
+# The drawing canvas runs in the browser: a few lines of JavaScript (an ES
+# module for anywidget). It draws white strokes on black, like MNIST, and on
+# mouse release sends the picture to Python as a PNG data URL in ``png``.
+# When Python sets ``png`` (clear, or a drawing from code) it paints it.
+_CANVAS_JAVASCRIPT = """
+function render({ model, el }) {
+  const size = model.get("size");
+  const canvas = document.createElement("canvas");
+  canvas.width = size;
+  canvas.height = size;
+  canvas.className = "scratchcnn-pad-canvas";
+  canvas.style.cssText = "background: black; border: 2px solid #888; border-radius: 4px;"
+    + " cursor: crosshair; touch-action: none;";
+  el.appendChild(canvas);
+  const context = canvas.getContext("2d");
+  let drawing = false, last = null, sent = null;
+
+  function blank() {
+    context.fillStyle = "black";
+    context.fillRect(0, 0, size, size);
+  }
+  function paint(url) {
+    blank();
+    if (!url) return;
+    const picture = new Image();
+    picture.onload = () => { blank(); context.drawImage(picture, 0, 0, size, size); };
+    picture.src = url;
+  }
+  function point(event) {
+    const box = canvas.getBoundingClientRect();
+    return [(event.clientX - box.left) * size / box.width, (event.clientY - box.top) * size / box.height];
+  }
+  function line(from, to) {
+    context.strokeStyle = "white";
+    context.lineWidth = model.get("line_width");
+    context.lineCap = "round";
+    context.lineJoin = "round";
+    context.beginPath();
+    context.moveTo(from[0], from[1]);
+    context.lineTo(to[0], to[1]);
+    context.stroke();
+  }
+  canvas.addEventListener("pointerdown", (event) => {
+    drawing = true;
+    last = point(event);
+    canvas.setPointerCapture(event.pointerId);
+    line(last, last);
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!drawing) return;
+    const next = point(event);
+    line(last, next);
+    last = next;
+  });
+  function release() {
+    if (!drawing) return;
+    drawing = false;
+    sent = canvas.toDataURL("image/png");
+    model.set("png", sent);
+    model.save_changes();
+  }
+  canvas.addEventListener("pointerup", release);
+  canvas.addEventListener("pointercancel", release);
+
+  const changed = () => { if (model.get("png") !== sent) paint(model.get("png")); };
+  model.on("change:png", changed);
+  paint(model.get("png"));
+  return () => model.off("change:png", changed);
+}
+export default { render };
+"""
+
+_canvas_class = None
+
+
+def _drawing_canvas_class():
+    """The anywidget class of the canvas, defined on first use (so that importing
+    scratchcnn does not need anywidget)."""
+    global _canvas_class
+    if _canvas_class is None:
+        import anywidget
+        import traitlets
+
+        class DrawingCanvas(anywidget.AnyWidget):
+            _esm = _CANVAS_JAVASCRIPT
+            size = traitlets.Int(280).tag(sync=True)          # pixels, width = height
+            line_width = traitlets.Float(18.0).tag(sync=True)
+            png = traitlets.Unicode("").tag(sync=True)        # "data:image/png;base64,..." or "" (blank)
+
+            def __repr__(self):
+                return f"DrawingCanvas({self.size} x {self.size})"
+
+        _canvas_class = DrawingCanvas
+    return _canvas_class
+
+
+def _png_data_url(picture: np.ndarray) -> str:
+    import base64
+    return "data:image/png;base64," + base64.b64encode(_png(np.clip(picture, 0, 1))).decode("ascii")
+
+
+def _read_png_data_url(url: str) -> np.ndarray:
+    """A PNG data URL -> 2-D grey float array in [0, 1]."""
+    import base64
+    import io
+    import matplotlib.image
+    data = base64.b64decode(url.split(",", 1)[1])
+    return to_grey(matplotlib.image.imread(io.BytesIO(data), format="png"))
+
+
+class DrawingPad:
+    """Draw a digit with the mouse and watch the network read it.
+
+    On mouse release the drawing goes through ``preprocess_digit`` (crop to the
+    ink, scale to 20 pixels, centre of mass to the middle of 28 x 28), each step
+    is shown, and the prediction and its ten probabilities appear.
+
+    Parts: ``canvas`` (the anywidget; its ``png`` trait carries the drawing),
+    ``clear_button``, ``step_images`` (four ipywidgets.Image), ``prediction_label``,
+    ``bars``, ``widget`` (the whole HBox). After a prediction: ``prediction``,
+    ``probabilities``, ``steps`` (preprocess_digit's intermediate images).
+    """
+
+    STEP_TITLES = ("your drawing", "cropped to the ink", "scaled to 20 pixels", "centred in 28 x 28")
+
+    def __init__(self, model=None, size=280):
+        import ipywidgets as widgets
+        self.model = model if model is not None else load_model(DEFAULT_MODEL_PATH)
+        self.canvas = _drawing_canvas_class()(size=size)
+        self.clear_button = widgets.Button(description="clear", icon="eraser",
+                                           layout=widgets.Layout(width="100px"))
+        self.prediction_label = widgets.HTML()
+        self.step_images = [widgets.Image(format="png", layout=widgets.Layout(width="112px", height="112px"))
+                            for _ in self.STEP_TITLES]
+        bars_box, self.bars, self._percents = _probability_bars(widgets)
+        steps_box = widgets.HBox([
+            widgets.VBox([widgets.HTML(f"<small>{title}</small>"), picture])
+            for title, picture in zip(self.STEP_TITLES, self.step_images)])
+        self.widget = widgets.HBox([
+            widgets.VBox([self.canvas, self.clear_button]),
+            widgets.VBox([steps_box, self.prediction_label, bars_box]),
+        ], layout=widgets.Layout(flex_flow="row wrap", grid_gap="16px"))
+        self.widget.add_class("scratchcnn-drawing-pad")
+        self.prediction_label.add_class("scratchcnn-prediction")
+        self.canvas.observe(self._drawing_changed, names="png")
+        self.clear_button.on_click(lambda button: self.clear())
+        self.clear()
+
+    def _drawing_changed(self, change):
+        if change["new"]:
+            self.predict_drawing(_read_png_data_url(change["new"]))
+        else:
+            self._show_blank()
+
+    def predict_drawing(self, drawing: np.ndarray) -> np.ndarray | None:
+        """Preprocess a drawing (2-D, white ink on black or dark ink on white, any
+        size), show the steps and the prediction; returns the ten probabilities
+        (None when the drawing is blank)."""
+        try:
+            centred, steps = preprocess_digit(drawing, return_steps=True)
+        except ValueError:                  # blank: nothing drawn
+            self._show_blank()
+            return None
+        self.steps = steps
+        self.probabilities = self.model.predict_proba(centred[None, None])[0]
+        self.prediction = int(self.probabilities.argmax())
+        for picture, step in zip(self.step_images, ("ink", "cropped", "scaled", "centred")):
+            picture.value = _png(_fit_in_square(steps[step], 112))
+        self.prediction_label.value = (f"<span style='font-size:1.2em'><b>prediction: {self.prediction}</b>"
+                                       f" ({100 * self.probabilities[self.prediction]:.1f}% sure)</span>")
+        _set_bars(self.bars, self._percents, self.probabilities, self.prediction)
+        return self.probabilities
+
+    def draw(self, drawing: np.ndarray) -> None:
+        """Put a picture on the canvas from code (as if drawn; values in [0, 1], white
+        ink on black) and predict it."""
+        drawing = np.asarray(drawing, dtype=np.float64)
+        if drawing.shape != (self.canvas.size, self.canvas.size):
+            drawing = resize_image(drawing, self.canvas.size, self.canvas.size)
+        self.canvas.png = _png_data_url(drawing)
+
+    def clear(self) -> None:
+        """Blank the canvas, the steps and the bars."""
+        self.canvas.png = ""
+        self._show_blank()
+
+    def _show_blank(self):
+        self.prediction, self.probabilities, self.steps = None, np.zeros(10), {}
+        blank = _png(np.full((112, 112), 0.2))
+        for picture in self.step_images:
+            picture.value = blank
+        self.prediction_label.value = "<i>draw a digit on the black square</i>"
+        _set_bars(self.bars, self._percents, np.zeros(10), predicted=-1)
+
+    def figure(self):
+        """The preprocessing steps and the probabilities as a static matplotlib figure."""
+        import matplotlib.pyplot as plt
+        if self.prediction is None:
+            raise ValueError("nothing drawn yet: draw a digit (or call draw()) first")
+        fig, axes = plt.subplots(1, 5, figsize=(17, 3.6), gridspec_kw={"width_ratios": [1, 1, 1, 1, 1.3]})
+        for ax, title, step in zip(axes, self.STEP_TITLES, ("ink", "cropped", "scaled", "centred")):
+            picture = self.steps[step]
+            ax.imshow(picture, cmap="gray", vmin=0, vmax=max(1.0, float(picture.max())))
+            ax.set_title(f"{title}\n{picture.shape[0]} x {picture.shape[1]}")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        centred = self.steps["centred"]
+        rows, cols = np.indices(centred.shape)
+        axes[3].plot((cols * centred).sum() / centred.sum(), (rows * centred).sum() / centred.sum(),
+                     "r+", markersize=14, label="centre of mass")
+        axes[3].legend(loc="lower center", fontsize="small")
+        _draw_probability_bars(axes[4], self.probabilities, self.prediction)
+        axes[4].set_title(f"prediction: {self.prediction}")
+        fig.tight_layout()
+        return fig
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+    def __repr__(self):
+        return f"DrawingPad({self.canvas.size} x {self.canvas.size} canvas)"
+
+
+def drawing_pad(model=None) -> DrawingPad:
+    """The drawing pad widget; ``model`` defaults to the shipped pretrained CNN."""
+    return DrawingPad(model)
+
+
 # --- widgets: digit slider and drawing pad (end of widgets) ---
 
 
@@ -1840,6 +2326,387 @@ def check_predicted_std(answer):
 
 
 # --- checks for notebooks 04-06 (end) ---
+
+# notebooks 07-08
+
+# --- Notebook 07: training ---
+
+def _momentum_step_reference(weights, gradient, velocity, lr, momentum):
+    """One step of the module's SGD on a single weight array: (new weights, new velocity)."""
+    layer = Layer()
+    layer.params["W"] = np.array(weights, dtype=np.float64)
+    layer.grads["W"] = np.array(gradient, dtype=np.float64)
+    optimizer = SGD([layer], lr=lr, momentum=momentum)
+    optimizer.state[(0, "W")] = np.array(velocity, dtype=np.float64)
+    optimizer.step()
+    return layer.params["W"], optimizer.state[(0, "W")]
+
+
+def check_sgd_momentum_step(answer):
+    """Notebook 07: ``sgd_momentum_step(weights, gradient, velocity, lr, momentum)``
+    -> (new_weights, new_velocity), the course's SGD with momentum:
+    v <- momentum * v + gradient,  w <- w - lr * v."""
+    rng = np.random.default_rng(70)
+    settings = [
+        ("first step: velocity starts at zero", np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.5, -1.0]),
+         np.zeros(3), 0.1, 0.9,
+         "with zero velocity the first step is plain SGD: v = gradient and w - lr * gradient. In this "
+         "course the velocity collects GRADIENTS (v <- momentum * v + gradient); lr only multiplies "
+         "in the weight update, not inside v"),
+        ("velocity from earlier steps", np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.5, -1.0]),
+         np.array([2.0, -1.0, 0.0]), 0.1, 0.9,
+         "first decay the old velocity and add the gradient, v <- momentum * v + gradient (not v + gradient), "
+         "then move the weights with that NEW velocity, w <- w - lr * v (not with the gradient)"),
+        ("zero gradient: momentum keeps moving", np.array([[0.5, 0.5], [0.5, 0.5]]), np.zeros((2, 2)),
+         np.array([[1.0, -1.0], [0.5, 0.0]]), 0.1, 0.5,
+         "even with a zero gradient the weights move by lr * momentum * v: that is what momentum means; "
+         "don't skip the update when the gradient is 0"),
+        ("2-D weights, lr 0.5, momentum 0.99", rng.standard_normal((3, 4)), rng.standard_normal((3, 4)),
+         rng.standard_normal((3, 4)), 0.5, 0.99,
+         "use the lr and momentum you are given (no hard-coded 0.9 or 0.01), element-wise on any shape, "
+         "and return the pair (new_weights, new_velocity) in that order"),
+    ]
+    cases = [Case(description, (w, g, v, lr, mu), _momentum_step_reference(w, g, v, lr, mu), hint)
+             for description, w, g, v, lr, mu, hint in settings]
+    return check_exercise("sgd_momentum_step", answer, cases)
+
+
+def check_steps_per_epoch(answer):
+    """Notebook 07: ``steps_per_epoch(num_images, batch_size)`` -> how many optimizer
+    steps (mini-batches) one epoch of ``train`` takes, the last batch possibly smaller."""
+    settings = [
+        (60000, 128, "60,000 / 128 = 468.75: the last 96 images form a 469th, smaller batch; round UP "
+                     "(math.ceil), integer division // drops them"),
+        (100, 100, "exactly one full batch: one step (not 2; don't add 1 when the division is exact)"),
+        (101, 100, "one image left over still makes a batch of its own: 2 steps (round up)"),
+        (5, 64, "fewer images than one batch: a single, small batch, so 1 step (not 0)"),
+    ]
+    # Expected: count the batches exactly as train() slices them.
+    cases = [Case(f"{n:,} images, batch size {b}", (n, b), len(range(0, n, b)), hint)
+             for n, b, hint in settings]
+    return check_exercise("steps_per_epoch", answer, cases)
+
+
+def _prior_loss_reference(labels, num_classes):
+    """Cross-entropy of predicting the class frequencies for every example: logits = log(frequencies)."""
+    frequencies = np.bincount(labels, minlength=num_classes) / len(labels)
+    with np.errstate(divide="ignore"):
+        logits = np.tile(np.log(frequencies), (len(labels), 1))   # -inf for absent classes: p = 0
+    return SoftmaxCrossEntropy().forward(logits, labels)
+
+
+def check_prior_loss(answer):
+    """Notebook 07: ``prior_loss(labels, num_classes)`` -> the mean cross-entropy of a
+    network that ignores the image and always predicts the class frequencies
+    f_k of ``labels``: -sum_k f_k ln f_k."""
+    rng = np.random.default_rng(71)
+    settings = [
+        ("balanced: every one of 10 classes equally often", np.repeat(np.arange(10), 6), 10,
+         "with equal frequencies f_k = 1/10 the loss is -sum_k f_k ln f_k = ln 10, the initial loss: "
+         "use the natural log (np.log)"),
+        ("unbalanced: labels [0, 0, 0, 1]", np.array([0, 0, 0, 1]), 2,
+         "f = (3/4, 1/4): average -ln f[label] over the examples, i.e. -sum_k f_k ln f_k weighted by the "
+         "frequencies, not the plain mean of -ln f_k over the classes"),
+        ("classes 3 and 7 never occur", rng.choice([0, 1, 2, 4, 5, 6, 8, 9], size=40), 10,
+         "a class with frequency 0 contributes 0 (0 * ln 0 = 0): skip zero frequencies, since np.log(0) "
+         "= -inf and 0 * -inf = nan"),
+        ("one class only", np.zeros(7, dtype=np.int64), 3,
+         "if every label is the same the frequencies are (1, 0, 0) and the loss is -1 * ln 1 = 0"),
+    ]
+    cases = [Case(description, (labels, K), _prior_loss_reference(labels, K), hint)
+             for description, labels, K, hint in settings]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return check_exercise("prior_loss", answer, cases)
+
+
+def _first_diverging_lr_reference(candidates, images, labels):
+    """The experiment of notebook 07's exercise, done with the module."""
+    for lr in candidates:
+        model = reference_cnn(seed=0)
+        try:
+            train(model, images, labels, epochs=1, batch_size=50,
+                  optimizer=SGD(model, lr=lr, momentum=0.9), schedule=None)
+        except TrainingDiverged:
+            return lr
+    return None
+
+
+def check_first_diverging_lr(answer):
+    """Notebook 07: ``first_diverging_lr(candidates, images, labels)`` -> the first
+    learning rate in ``candidates`` for which one epoch of ``train`` on a fresh
+    ``reference_cnn(seed=0)`` (SGD momentum 0.9, batch_size=50, schedule=None)
+    raises TrainingDiverged, or None if none does."""
+    images, labels = load_mnist("test")
+    images, labels = images[:300], labels[:300]
+    settings = [
+        ("learning rates [0.01, 1.0, 100.0, 1e10]", [0.01, 1.0, 100.0, 1e10],
+         "catch scratchcnn.TrainingDiverged around scratchcnn.train and return that lr at once. Build a "
+         "fresh scratchcnn.reference_cnn(seed=0) and SGD(model, lr=lr, momentum=0.9) for EVERY lr: a model "
+         "an earlier big lr already broke (dead ReLUs) never diverges. A huge but finite loss (as with "
+         "lr 100) is not 'diverged': only NaN or inf raise the error"),
+        ("learning rates [0.001, 0.01, 0.1]: none diverges", [0.001, 0.01, 0.1],
+         "return None when no learning rate raises TrainingDiverged (not the last or largest lr)"),
+        ("learning rates [0.01, 1e8, 1e9]", [0.01, 1e8, 1e9],
+         "return the FIRST lr, in the order given, that diverges: stop there, don't keep going. Train "
+         "exactly 1 epoch with batch_size=50 and schedule=None, as the exercise says"),
+    ]
+    # Exploding weights overflow float32 on purpose here; that is the point, not a warning.
+    with np.errstate(all="ignore"):
+        cases = [Case(description, (list(candidates), images, labels),
+                      _first_diverging_lr_reference(candidates, images, labels), hint)
+                 for description, candidates, hint in settings]
+        return check_exercise("first_diverging_lr", answer, cases)
+
+
+# --- Notebook 08: looking inside the trained network ---
+
+def _score_gradient(model, image, target_class):
+    """d(score of target_class)/d(image) for one (H, W) image: forward, then backward a one-hot."""
+    model.eval()
+    logits = model.forward(image[None, None])
+    onehot = np.zeros_like(logits)
+    onehot[0, target_class] = 1
+    return model.backward(onehot)[0, 0]
+
+
+def _digits_for_checks(count=3):
+    """The first few test digits (float64, (H, W) each) and their labels."""
+    images, labels = load_mnist("test")
+    return [image[0].astype(np.float64) for image in images[:count]], [int(label) for label in labels[:count]]
+
+
+def check_saliency_map(answer):
+    """Notebook 08: ``saliency_map(model, image, target_class)`` -> (H, W) array
+    |d score_c / d image|, the absolute gradient of the class score (the logit,
+    before softmax) with respect to every input pixel of one (H, W) image."""
+    model = load_model(DEFAULT_MODEL_PATH, dtype=np.float64)
+    untrained = reference_cnn(seed=1, dtype=np.float64).eval()
+    (digit, other_digit, _), (label, other_label, _) = _digits_for_checks()
+    noise = np.random.default_rng(80).random((28, 28))
+    wrong_class = (other_label + 3) % 10
+    settings = [
+        (f"trained model, test digit 0 (a {label}), its own class", model, digit, label,
+         "forward the image as a batch of one, image[None, None] of shape (1, 1, 28, 28), then "
+         "model.backward(onehot) with a 1 at target_class: that is d(score)/d(input) (not softmax - onehot, "
+         "which is the loss gradient). Return its ABSOLUTE value as a (28, 28) array (drop the batch and "
+         "channel axes)"),
+        (f"trained model, test digit 1 (a {other_label}), class {wrong_class}", model, other_digit, wrong_class,
+         "use the target_class you are given, not the predicted class or the true label"),
+        ("untrained model, a noise image, class 4", untrained, noise, 4,
+         "use the model you are given (don't load the shipped model inside your function), and call "
+         "model.forward on this image right before model.backward"),
+    ]
+    cases = [Case(description, (m, image, c), np.abs(_score_gradient(m, image, c)), hint, rtol=1e-4, atol=1e-9)
+             for description, m, image, c, hint in settings]
+    return check_exercise("saliency_map", answer, cases)
+
+
+def _occlusion_reference(model, image, label, patch_size, stride):
+    """Drop of p(label) when a patch_size square at each stride step is set to 0."""
+    size = conv_output_size(image.shape[0], patch_size, stride, 0)
+    occluded = np.repeat(image[None], size * size, axis=0)
+    for i in range(size):
+        for j in range(size):
+            occluded[i * size + j, i * stride:i * stride + patch_size, j * stride:j * stride + patch_size] = 0
+    original = model.predict_proba(image[None, None])[0, label]
+    return (original - model.predict_proba(occluded[:, None])[:, label]).reshape(size, size)
+
+
+def check_occlusion_map(answer):
+    """Notebook 08: ``occlusion_map(model, image, label, patch_size, stride)`` -> (H', W')
+    array: entry (i, j) = p(label | image) - p(label | image with the square
+    rows i*stride : i*stride + patch_size (same columns) set to 0),
+    H' = (H - patch_size) // stride + 1."""
+    model = load_model(DEFAULT_MODEL_PATH, dtype=np.float64)
+    (digit, other_digit, third_digit), (label, other_label, third_label) = _digits_for_checks()
+    settings = [
+        (f"test digit 0 (a {label}), patch 7, stride 7", digit, label, 7, 7,
+         "the patch at map position (i, j) covers rows i*stride : i*stride + patch_size and the same "
+         "columns; set it to 0 (black) on a COPY of the image, so earlier patches don't stay black"),
+        (f"test digit 1 (a {other_label}), patch 4, stride 2 (overlapping patches)", other_digit, other_label, 4, 2,
+         "the map is (28 - patch_size) // stride + 1 = 13 wide, like a convolution without padding; "
+         "position (i, j) starts at row i*stride, column j*stride"),
+        (f"test digit 2 (a {third_label}), patch 5, stride 3 (odd sizes)", third_digit, third_label, 5, 3,
+         "(28 - 5) // 3 + 1 = 8 positions per axis; each entry is the DROP in the probability of `label` "
+         "(softmax, from model.predict_proba), p(original) - p(occluded), not logits and not the other sign"),
+        (f"test digit 0 (a {label}), patch 28: the whole image", digit, label, 28, 1,
+         "one position only: a (1, 1) map holding p(label | digit) - p(label | black image)"),
+    ]
+    cases = [Case(description, (model, image, c, k, s), _occlusion_reference(model, image, c, k, s), hint,
+                  rtol=1e-4, atol=1e-7)
+             for description, image, c, k, s, hint in settings]
+    return check_exercise("occlusion_map", answer, cases)
+
+
+def check_conv2_output_shape(answer):
+    """Notebook 08: ``conv2_output_shape(batch_size)`` -> the shape of the output of
+    the reference CNN's second convolution (layer 3, before its ReLU) for a batch
+    of ``batch_size`` digits."""
+    model = reference_cnn(seed=0)
+    hint = ("(N, filters, height, width): conv2 has 16 filters, one output channel each, and its padding 1 "
+            "keeps the size; only the pooling BEFORE it halved 28 to 14 (the one after it comes later)")
+    cases = []
+    for batch_size in (1, 5, 64):
+        x = np.zeros((batch_size, 1, 28, 28), dtype=np.float32)
+        for layer in model.layers[:4]:
+            x = layer.forward(x)
+        cases.append(Case(f"a batch of {batch_size}", (batch_size,), tuple(x.shape), hint))
+    return check_exercise("conv2_output_shape",
+                          lambda n: tuple(int(size) for size in answer(n)), cases)
+
+
+def _fgsm_reference(model, image, label, epsilon):
+    """One fast-gradient-sign step: clip(image + epsilon * sign(dL/dimage), 0, 1)."""
+    model.eval()
+    loss_fn = SoftmaxCrossEntropy()
+    loss_fn.forward(model.forward(image[None, None]), np.array([label]))
+    gradient = model.backward(loss_fn.backward())[0, 0]
+    return np.clip(image + epsilon * np.sign(gradient), 0, 1)
+
+
+def check_fgsm_step(answer):
+    """Notebook 08: ``fgsm_step(model, image, label, epsilon)`` -> the (H, W) image
+    clip(image + epsilon * sign(dL/dimage), 0, 1), L the cross-entropy of ``label``."""
+    model = load_model(DEFAULT_MODEL_PATH, dtype=np.float64)
+    (digit, other_digit, _), (label, other_label, _) = _digits_for_checks()
+    settings = [
+        (f"test digit 0 (a {label}) dimmed to greys 0.25..0.75, epsilon 0.1 (no clipping needed)",
+         0.25 + 0.5 * digit, label, 0.1,
+         "move UP the gradient of the LOSS, image + epsilon * sign(dL/dx), to make the true label less "
+         "likely (minus would be gradient descent, making it more likely). dL/dx = model.backward(dL/dlogits) "
+         "with dL/dlogits from SoftmaxCrossEntropy's backward, after a forward of image[None, None]"),
+        (f"test digit 1 (a {other_label}), epsilon 0.3: clipping", other_digit, other_label, 0.3,
+         "clip the result to [0, 1] at both ends (np.clip(..., 0, 1)): pixels can't be darker than black "
+         "or brighter than white"),
+        (f"test digit 1 (a {other_label}), epsilon 0", other_digit, other_label, 0.0,
+         "epsilon 0 must give back the image unchanged, shape (28, 28)"),
+    ]
+    cases = [Case(description, (model, image, c, eps), _fgsm_reference(model, image, c, eps), hint,
+                  rtol=1e-6, atol=1e-9)
+             for description, image, c, eps, hint in settings]
+    return check_exercise("fgsm_step", answer, cases)
+
+
+# notebook 09
+# --- Notebook 09: play with it ------------------------------------------------
+
+def check_crop_to_ink(answer):
+    """Exercise: crop_to_ink(image (H, W), white ink on black) -> the smallest rectangle holding
+    every ink pixel, ink meaning brighter than 10% of the brightest pixel. The reference is
+    the "cropped" step of preprocess_digit."""
+    reference = lambda image: preprocess_digit(image, return_steps=True)[1]["cropped"]
+    block = np.zeros((10, 10))
+    block[3:6, 4:8] = 1.0
+    edges = np.zeros((8, 9))
+    edges[0, 2], edges[5, 8], edges[3, 4] = 1.0, 0.7, 0.9
+    smudge = np.zeros((12, 12))
+    smudge[4:8, 3:7] = 1.0
+    smudge[0, 11] = 0.05
+    dim = np.zeros((12, 12))
+    dim[5:9, 2:5] = 0.5
+    dim[1, 10] = 0.08
+    single = np.zeros((5, 5))
+    single[2, 3] = 0.6
+    digit = read_idx(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[0] / 255.0
+    end_hint = ("slice ends are exclusive: image[rows.min():rows.max() + 1, cols.min():cols.max() + 1] "
+                "keeps the last ink row and column")
+    cases = [
+        Case("a 3 x 4 block of ink in a 10 x 10 image", (block,), reference(block), end_hint),
+        Case("ink touching the top and right edges", (edges,), reference(edges), end_hint),
+        Case("a faint smudge (5% of the brightest pixel) far from the digit", (smudge,), reference(smudge),
+             "ink means brighter than 10% of the brightest pixel (image > 0.1 * image.max()), "
+             "so faint smudges are left out"),
+        Case("a dim drawing (brightest pixel 0.5) with a stroke of 0.08", (dim,), reference(dim),
+             "the threshold is relative: 10% of the brightest pixel (0.05 here), not an absolute 0.1"),
+        Case("a single ink pixel", (single,), reference(single), end_hint),
+        Case("the first MNIST test digit", (digit,), reference(digit), end_hint),
+    ]
+    return check_exercise("crop_to_ink", answer, cases)
+
+
+def check_centre_of_mass(answer):
+    """Exercise: centre_of_mass(image (H, W)) -> (row, column), the ink-weighted mean position
+        row = sum_{y,x} y * image[y, x] / sum image,   column = sum_{y,x} x * image[y, x] / sum image.
+    Any pair (tuple, list or array) is accepted."""
+    def reference(image):
+        rows, cols = np.indices(image.shape)
+        return np.array([(rows * image).sum(), (cols * image).sum()]) / image.sum()
+
+    one = np.zeros((6, 8))
+    one[2, 5] = 1.0
+    weighted = np.zeros((1, 4))
+    weighted[0, 0], weighted[0, 3] = 1.0, 0.5
+    wide = np.zeros((3, 7))
+    wide[1, 6], wide[2, 5] = 1.0, 1.0
+    digit = read_idx(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[1] / 255.0
+    weight_hint = ("weight each position by its brightness: sum(y * image) / sum(image); the plain mean "
+                   "of the ink pixels' positions ignores how bright they are")
+    order_hint = ("return (row, column): the row (y, axis 0) first. np.indices(image.shape) gives the "
+                  "row numbers first, then the column numbers")
+    cases = [
+        Case("one pixel at row 2, column 5", (one,), reference(one), order_hint, rtol=1e-6, atol=1e-9),
+        Case("a bright pixel (1.0) and a dim one (0.5) in one row", (weighted,), reference(weighted),
+             weight_hint, rtol=1e-6, atol=1e-9),
+        Case("a wide 3 x 7 image with ink on the right", (wide,), reference(wide), order_hint,
+             rtol=1e-6, atol=1e-9),
+        Case("the second MNIST test digit", (digit,), reference(digit), weight_hint, rtol=1e-6, atol=1e-9),
+    ]
+    return check_exercise("centre_of_mass", answer, cases)
+
+
+def check_feature_map_shapes(answer):
+    """Exercise (predict before running): feature_map_shapes() -> the shapes (C, H, W) of the
+    feature maps of the reference CNN's two conv layers, as the digit slider shows them."""
+    expected = tuple(maps.shape for maps in conv_feature_maps(reference_cnn(), np.zeros((28, 28))))
+    cases = [Case("the reference CNN on one 28 x 28 digit", (), expected,
+                  "one map per filter (8, then 16); a 3x3 convolution with padding 1 keeps the size "
+                  "(28 x 28), and the second conv sees the 14 x 14 maps the first max-pool left. "
+                  "Give (C, H, W) without the batch axis", rtol=0, atol=0)]
+    return check_exercise("feature_map_shapes", answer, cases)
+
+
+def _most_confident_mistake(probabilities, labels):
+    """The index of the misclassified image whose predicted class has the highest probability."""
+    predictions = probabilities.argmax(axis=1)
+    mistakes = np.flatnonzero(predictions != labels)
+    return int(mistakes[np.argmax(probabilities[mistakes, predictions[mistakes]])])
+
+
+def check_most_confident_mistake(answer):
+    """Exercise: most_confident_mistake(probabilities (N, K), labels (N,)) -> the index n of the
+    misclassified image the network was surest about: the largest probabilities[n].max()
+    among the n with argmax != label (the first one on a tie)."""
+    cases_data = {
+        "four images, one mistake (image 2)": (
+            np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]]),
+            np.array([0, 1, 1, 2])),
+        "the surest image of all is classified right": (
+            np.array([[0.99, 0.01, 0.0], [0.3, 0.6, 0.1], [0.1, 0.2, 0.7]]), np.array([0, 0, 1])),
+        "confidence is the probability of the predicted class, not of the true one": (
+            np.array([[0.05, 0.5, 0.45], [0.3, 0.7, 0.0], [0.1, 0.1, 0.8]]), np.array([0, 0, 2])),
+        "a tie between two mistakes": (
+            np.array([[0.2, 0.8], [0.8, 0.2], [0.2, 0.8], [0.9, 0.1]]), np.array([0, 1, 0, 0])),
+    }
+    rng = np.random.default_rng(9)
+    random_probabilities = rng.dirichlet(np.full(10, 0.3), size=300)
+    random_labels = np.where(rng.random(300) < 0.8, random_probabilities.argmax(axis=1), rng.integers(0, 10, 300))
+    cases_data["300 random images, 10 classes"] = (random_probabilities, random_labels)
+    hints = {
+        "four images, one mistake (image 2)": "a mistake is an image whose argmax differs from its label; "
+                                              "return that image's index n in the whole array (an int), "
+                                              "not its probability or its position among the mistakes",
+        "the surest image of all is classified right": "look among the MISCLASSIFIED images only: "
+                                                       "keep the n with probabilities[n].argmax() != labels[n]",
+        "confidence is the probability of the predicted class, not of the true one":
+            "confidence = probabilities[n].max() (the predicted class), not probabilities[n, labels[n]]",
+        "a tie between two mistakes": "on a tie return the first index, as np.argmax does",
+        "300 random images, 10 classes": "return the index in the whole array, not the position within "
+                                         "the list of mistakes: mistakes[np.argmax(...)]",
+    }
+    cases = [Case(description, data, _most_confident_mistake(*data), hints[description], rtol=0, atol=0)
+             for description, data in cases_data.items()]
+    return check_exercise("most_confident_mistake", answer, cases)
+
 
 # --- checks for notebooks 07-09 (end) ---
 
