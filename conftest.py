@@ -10,4 +10,3 @@ import os
 
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[variable] = "1"
-os.environ.setdefault("MPLBACKEND", "Agg")

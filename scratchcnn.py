@@ -375,7 +375,7 @@ class MaxPool2D(Layer):
         out = self._offset(x, 0, 0, H_out, W_out).copy()
         # winner[n, c, y, x] = i*k + j of the element that holds the max. A strict
         # ">" keeps the earlier offset on a tie: exactly one winner per window.
-        winner = np.zeros(out.shape, dtype=np.uint8)
+        winner = np.zeros(out.shape, dtype=np.min_scalar_type(k * k - 1))   # uint8 up to 16 x 16 kernels
         for i in range(k):
             for j in range(k):
                 if i or j:
@@ -1011,7 +1011,13 @@ def _png(image: np.ndarray, scale: int = 1, cmap: str = "gray", vmin: float = 0.
     if scale > 1:
         image = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
     buffer = io.BytesIO()
-    matplotlib.image.imsave(buffer, image, cmap=cmap, vmin=vmin, vmax=vmax, format="png")
+    if cmap == "gray":
+        # Exact 8-bit grey (a colormap would round to its 256-colour table), so that a
+        # drawing sent to the canvas comes back differing by at most half a grey level.
+        grey = np.round(255 * np.clip((image - vmin) / (vmax - vmin), 0, 1)).astype(np.uint8)
+        matplotlib.image.imsave(buffer, np.repeat(grey[:, :, None], 3, axis=2), format="png")
+    else:
+        matplotlib.image.imsave(buffer, image, cmap=cmap, vmin=vmin, vmax=vmax, format="png")
     return buffer.getvalue()
 
 
@@ -1079,7 +1085,7 @@ def _probability_bars(widgets):
         percent = widgets.Label("0.0%", layout=widgets.Layout(width="60px"))
         bars.append(bar)
         percents.append(percent)
-        rows.append(widgets.HBox([bar, percent], layout=widgets.Layout(height="22px")))
+        rows.append(widgets.HBox([bar, percent], layout=widgets.Layout(height="22px", align_items="center")))
     return widgets.VBox(rows), bars, percents
 
 
@@ -1203,7 +1209,7 @@ class DigitSlider:
         self.image.value = _png(self.images[index].reshape(self.images.shape[-2:]), scale=5)
         colour = "green" if predicted == true_label else "red"
         self.prediction_label.value = (f"<span style='color:{colour}; font-size:1.2em'>"
-                                       f"<b>prediction: {predicted}</b> (true {true_label})</span>")
+                                       f"<b>prediction: {predicted} (true {true_label})</b></span>")
         mistake = (f"<br>mistake {int(np.searchsorted(self.misclassified, index)) + 1} of "
                    f"{len(self.misclassified)}" if predicted != true_label else "")
         self.info_label.value = (f"test image {index}<br>{100 * probabilities[predicted]:.1f}% sure"
@@ -1219,14 +1225,16 @@ class DigitSlider:
         index = self.index
         predicted, true_label = int(self.predictions[index]), int(self.labels[index])
         maps = conv_feature_maps(self.model, self.images[index])
-        fig, axes = plt.subplots(1, 2 + len(maps), figsize=(4 * (2 + len(maps)), 3.6),
-                                 gridspec_kw={"width_ratios": [1, 1.2] + [1.4] * len(maps)})
+        tiles = [tile_feature_maps(layer_maps) for layer_maps in maps]
+        widths = [1, 1.2] + [tile.shape[1] / tile.shape[0] for tile in tiles]   # no squeezed panels
+        fig, axes = plt.subplots(1, len(widths), figsize=(3.4 * sum(widths), 3.6),
+                                 gridspec_kw={"width_ratios": widths})
         axes[0].imshow(self.images[index].reshape(self.images.shape[-2:]), cmap="gray", vmin=0, vmax=1)
         axes[0].set_title(f"test image {index}\nprediction {predicted} (true {true_label})",
                           color="green" if predicted == true_label else "red")
         _draw_probability_bars(axes[1], self.probabilities[index], predicted, true_label)
-        for number, (ax, layer_maps) in enumerate(zip(axes[2:], maps), start=1):
-            ax.imshow(tile_feature_maps(layer_maps), cmap="magma", vmin=0, vmax=1)
+        for number, (ax, layer_maps, tile) in enumerate(zip(axes[2:], maps, tiles), start=1):
+            ax.imshow(tile, cmap="magma", vmin=0, vmax=1)
             ax.set_title(f"conv {number}: {layer_maps.shape[0]} feature maps")
         for ax in (axes[0], *axes[2:]):
             ax.set_xticks([])

@@ -554,3 +554,12 @@ def test_cli_errors_are_clear(tmp_path):
     result = run_cli("train", "--train-limit", "500", "--epochs", "2", "--lr", "1e9", "--optimizer", "sgd",
                      "--quiet", "--model-out", str(tmp_path / "m.npz"), cwd=tmp_path)
     assert result.returncode != 0 and "Lower the learning rate" in result.stderr
+
+
+def test_maxpool_big_kernel_routes_to_the_right_place():
+    # 17 x 17 = 289 offsets: more than a uint8 can number.
+    x = distinct_values((1, 1, 17, 17))
+    pool = sc.MaxPool2D(17)
+    assert pool.forward(x).item() == x.max()
+    dx = pool.backward(np.ones((1, 1, 1, 1)))
+    assert dx[0, 0][np.unravel_index(np.argmax(x[0, 0]), (17, 17))] == 1 and dx.sum() == 1

@@ -1,0 +1,214 @@
+"""The widgets in a real browser: JupyterLab driven by Debian's Chromium through Playwright.
+
+The test starts `jupyter lab` on 127.0.0.1 (a free port, a random token, the
+repository as its root), opens notebooks/09_play_with_it.ipynb, runs all cells,
+then uses the widgets as a student would:
+  * focuses the digit slider and presses the right arrow key: the slider moves
+    to the next test image and the prediction text changes to that image's digit;
+  * clears the drawing pad, draws a "1" with the mouse: a prediction appears.
+Screenshots go to test-artifacts/ (git-ignored).
+
+Requirements: `apt-get install chromium` (Debian's build, at /usr/bin/chromium) and
+`pip install playwright`. Playwright's own browser download is never used. When
+either is missing the test FAILS (it does not skip): the widgets must be tested.
+"""
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import scratchcnn
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOK = "notebooks/09_play_with_it.ipynb"
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+# JupyterLab settings for an unattended run: no autosave (the committed notebook must
+# stay as it is), no update check or news (no network), and every cell in the page
+# (by default JupyterLab only renders the cells near the visible part of a notebook).
+LAB_SETTINGS = {
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"checkForUpdates": False,
+                                                                        "fetchNews": "false"},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def jupyter_lab(tmp_path_factory):
+    """A JupyterLab server for this module: yields its base URL and token."""
+    home = tmp_path_factory.mktemp("jupyter")
+    for name, settings in LAB_SETTINGS.items():
+        path = home / "settings" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings))
+    port, token = free_port(), secrets.token_hex(16)
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(home / "runtime"), JUPYTER_CONFIG_DIR=str(home / "config"))
+    env.pop("MPLBACKEND", None)           # the kernel should draw inline, as for a student
+    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
+               "--LabApp.extension_manager=readonly",              # no look-ups on PyPI
+               "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={REPO}",
+               f"--LabApp.user_settings_dir={home / 'settings'}",
+               f"--LabApp.workspaces_dir={home / 'workspaces'}"]
+    log = open(home / "jupyter-lab.log", "w")
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    notebook_before = (REPO / NOTEBOOK).read_bytes()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base_url}/api/status?token={token}", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    log.flush()
+                    pytest.fail("jupyter lab did not start:\n" + (home / "jupyter-lab.log").read_text()[-3000:])
+                time.sleep(0.3)
+        yield base_url, token
+    finally:
+        server.send_signal(signal.SIGTERM)          # jupyter shuts its kernels down on SIGTERM
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+        if (REPO / NOTEBOOK).read_bytes() != notebook_before:   # never leave the committed notebook changed
+            (REPO / NOTEBOOK).write_bytes(notebook_before)
+            pytest.fail(f"the browser session modified {NOTEBOOK} (restored it)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright. Missing pieces fail the test."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Playwright for Python is missing: `pip install -r requirements-test.txt` "
+                    "(or `pip install playwright`). The browser itself comes from Debian, not Playwright.")
+    if not CHROMIUM.is_file():
+        pytest.fail(f"Chromium is missing at {CHROMIUM}: install Debian's build with "
+                    f"`apt-get install -y chromium` (never `playwright install`).")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def wait_until(condition, timeout, message, interval=0.25):
+    """Poll ``condition()`` until it returns something truthy; fail with ``message`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(message() if callable(message) else message)
+
+
+CELL_PROMPTS = "() => Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt'))" \
+               ".map(e => e.textContent.trim())"
+ERROR_OUTPUTS = "() => Array.from(document.querySelectorAll('.jp-Notebook [data-mime-type=\"application/" \
+                "vnd.jupyter.stderr\"]')).map(e => e.textContent).filter(t => /Error|Traceback/.test(t))"
+
+
+def test_widgets_in_jupyterlab(jupyter_lab, browser):
+    base_url, token = jupyter_lab
+    ARTIFACTS.mkdir(exist_ok=True)
+    images, labels = scratchcnn.load_mnist("test")
+    model = scratchcnn.load_model(scratchcnn.DEFAULT_MODEL_PATH)
+
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    console = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+    try:
+        # --- open the notebook and run every cell -------------------------------------
+        page.goto(f"{base_url}/lab/tree/{NOTEBOOK}?token={token}")
+        page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for(timeout=60_000)
+        page.locator(".jp-NotebookPanel [data-status='idle']").first.wait_for(timeout=60_000)   # kernel ready
+        page.locator(".jp-NotebookPanel .jp-Notebook").first.click(position={"x": 5, "y": 5})
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+        number_of_cells = len(page.evaluate(CELL_PROMPTS))
+        assert number_of_cells > 20
+
+        def all_cells_ran():
+            prompts = page.evaluate(CELL_PROMPTS)
+            return all(re.fullmatch(r"\[\d+\]:", prompt) for prompt in prompts)
+
+        wait_until(all_cells_ran, 90, lambda: f"the notebook did not finish running: prompts "
+                                              f"{page.evaluate(CELL_PROMPTS)}")
+        assert page.evaluate(ERROR_OUTPUTS) == [], "a cell raised an error"
+        page.screenshot(path=str(ARTIFACTS / "browser_notebook_ran.png"))
+
+        # --- the digit slider: one step to the right with the keyboard ---------------------
+        slider_widget = page.locator(".scratchcnn-digit-slider").first
+        slider_widget.scroll_into_view_if_needed()
+        prediction = slider_widget.locator(".scratchcnn-prediction")
+        readout = slider_widget.locator(".widget-readout").first
+        wait_until(lambda: "prediction:" in prediction.inner_text(), 20, "the slider shows no prediction")
+        start = int(readout.inner_text())
+        assert prediction.inner_text().strip() == f"prediction: {labels[start]} (true {labels[start]})"
+        new = start + 1
+        assert labels[new] != labels[start], "pick a start image whose neighbour is another digit"
+        assert model.predict(images[new:new + 1])[0] == labels[new], f"test image {new} must be read right"
+
+        slider_widget.locator(".noUi-handle").first.focus()
+        page.keyboard.press("ArrowRight")
+        expected = f"prediction: {labels[new]} (true {labels[new]})"
+        wait_until(lambda: prediction.inner_text().strip() == expected, 20,
+                   lambda: f"after ArrowRight expected '{expected}', the slider shows "
+                           f"'{prediction.inner_text()}' at readout {readout.inner_text()}")
+        assert int(readout.inner_text()) == new
+        slider_widget.screenshot(path=str(ARTIFACTS / "browser_digit_slider.png"))
+
+        # --- the drawing pad: clear, then draw a "1" with the mouse -------------------------
+        pad_widget = page.locator(".scratchcnn-drawing-pad").first
+        pad_widget.scroll_into_view_if_needed()
+        pad_prediction = pad_widget.locator(".scratchcnn-prediction")
+        wait_until(lambda: "prediction: 2" in pad_prediction.inner_text(), 20,
+                   lambda: f"the pad should show the notebook's sample drawing (a 2), shows "
+                           f"'{pad_prediction.inner_text()}'")
+        pad_widget.get_by_role("button", name="clear").click()
+        wait_until(lambda: "draw a digit" in pad_prediction.inner_text(), 20, "clear did not reset the pad")
+
+        canvas = pad_widget.locator("canvas.scratchcnn-pad-canvas")
+        box = canvas.bounding_box()
+        x = box["x"] + box["width"] * 0.5
+        page.mouse.move(x, box["y"] + box["height"] * 0.15)
+        page.mouse.down()
+        page.mouse.move(x + box["width"] * 0.03, box["y"] + box["height"] * 0.85, steps=25)
+        page.mouse.up()
+        wait_until(lambda: re.search(r"prediction: \d", pad_prediction.inner_text()), 20,
+                   lambda: f"no prediction after drawing: '{pad_prediction.inner_text()}'")
+        drawn = re.search(r"prediction: (\d)", pad_prediction.inner_text()).group(1)
+        pad_widget.screenshot(path=str(ARTIFACTS / "browser_drawing_pad.png"))
+        assert drawn == "1", f"a vertical stroke should read as 1, the pad says {drawn}"
+    finally:
+        (ARTIFACTS / "browser_console.log").write_text("\n".join(console))
+        page.screenshot(path=str(ARTIFACTS / "browser_last_state.png"))
+        page.close()
