@@ -5,6 +5,7 @@ repository as its root), opens notebooks/09_play_with_it.ipynb, runs all cells,
 then uses the widgets as a student would:
   * focuses the digit slider and presses the right arrow key: the slider moves
     to the next test image and the prediction text changes to that image's digit;
+  * switches on "only the mistakes": the slider shows a misclassified digit;
   * clears the drawing pad, draws a "1" with the mouse: a prediction appears.
 Screenshots go to test-artifacts/ (git-ignored).
 
@@ -62,7 +63,8 @@ def jupyter_lab(tmp_path_factory):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(settings))
     port, token = free_port(), secrets.token_hex(16)
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(home / "runtime"), JUPYTER_CONFIG_DIR=str(home / "config"))
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(home / "runtime"), JUPYTER_CONFIG_DIR=str(home / "config"),
+               JUPYTER_DATA_DIR=str(home / "data"))   # no user-level kernels or settings interfere
     env.pop("MPLBACKEND", None)           # the kernel should draw inline, as for a student
     command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
                "--LabApp.extension_manager=readonly",              # no look-ups on PyPI
@@ -185,6 +187,16 @@ def test_widgets_in_jupyterlab(jupyter_lab, browser):
                            f"'{prediction.inner_text()}' at readout {readout.inner_text()}")
         assert int(readout.inner_text()) == new
         slider_widget.screenshot(path=str(ARTIFACTS / "browser_digit_slider.png"))
+
+        # the toggle: only mistakes, so the prediction differs from the true label
+        slider_widget.get_by_role("button", name=re.compile(r"^only the \d+ mistakes$")).click()
+
+        def shows_a_mistake():
+            shown = re.fullmatch(r"prediction: (\d) \(true (\d)\)", prediction.inner_text().strip())
+            return shown and shown.group(1) != shown.group(2)
+
+        wait_until(shows_a_mistake, 20, lambda: f"the mistakes-only toggle shows '{prediction.inner_text()}'")
+        slider_widget.screenshot(path=str(ARTIFACTS / "browser_digit_slider_mistakes.png"))
 
         # --- the drawing pad: clear, then draw a "1" with the mouse -------------------------
         pad_widget = page.locator(".scratchcnn-drawing-pad").first
