@@ -640,8 +640,10 @@ class Adam(Optimizer):
 
     def step(self):
         self.t += 1
-        # Fold both bias corrections into one scalar step size.
-        step_size = self.lr * math.sqrt(1 - self.beta2 ** self.t) / (1 - self.beta1 ** self.t)
+        # The bias corrections are scalars: apply them to the scalars, not to whole arrays.
+        # lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps) is exactly lr * m_hat / (sqrt(v_hat) + eps).
+        step_size = self.lr / (1 - self.beta1 ** self.t)
+        root_correction = math.sqrt(1 - self.beta2 ** self.t)
         for key, param, grad in self.parameters():
             if self.weight_decay:
                 grad = grad + self.weight_decay * param
@@ -650,7 +652,10 @@ class Adam(Optimizer):
             m += (1 - self.beta1) * grad
             v *= self.beta2
             v += (1 - self.beta2) * grad * grad
-            param -= param.dtype.type(step_size) * m / (np.sqrt(v) + param.dtype.type(self.eps))
+            denominator = np.sqrt(v)
+            denominator /= param.dtype.type(root_correction)
+            denominator += param.dtype.type(self.eps)
+            param -= param.dtype.type(step_size) * m / denominator
 
 
 # =============================================================================
@@ -1089,8 +1094,12 @@ def _probability_bars(widgets):
     return widgets.VBox(rows), bars, percents
 
 
+_BAR_COLOURS = {"success": "#43a047", "danger": "#e53935", "info": "#1e88e5", "": "#9e9e9e"}
+
+
 def _set_bars(bars, percents, probabilities, predicted, true_label=None):
-    """Bar heights = probabilities. Green: the prediction (red if it is wrong); blue: the true class."""
+    """Bar heights = probabilities. Green: the prediction (red if it is wrong); blue: the
+    true class; grey: the rest (set explicitly: an unstyled progress bar would be blue)."""
     for digit, (bar, percent) in enumerate(zip(bars, percents)):
         bar.value = float(probabilities[digit])
         percent.value = f"{100 * probabilities[digit]:.1f}%"
@@ -1100,6 +1109,7 @@ def _set_bars(bars, percents, probabilities, predicted, true_label=None):
             bar.bar_style = "info"
         else:
             bar.bar_style = ""
+        bar.style.bar_color = _BAR_COLOURS[bar.bar_style]
 
 
 def _draw_probability_bars(ax, probabilities, predicted, true_label=None):
@@ -1583,6 +1593,10 @@ def atomic_write(path: str | os.PathLike, write) -> None:
             write(file)
             file.flush()
             os.fsync(file.fileno())
+        # mkstemp makes the file private (0600); give it the usual mode (0666 less the umask).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -1674,7 +1688,9 @@ class Case:
 
 def _compare(expected, actual, rtol, atol):
     """None if actual matches expected, else a sentence saying how it differs."""
-    if isinstance(expected, (tuple, list)) and not isinstance(actual, np.ndarray):
+    if isinstance(expected, (tuple, list)):
+        if isinstance(actual, np.ndarray):
+            actual = actual.tolist()          # e.g. np.array(shape) for an expected shape tuple
         if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
             return f"expected {expected!r}, got {actual!r}"
         for position, (e, a) in enumerate(zip(expected, actual)):
@@ -1691,6 +1707,10 @@ def _compare(expected, actual, rtol, atol):
             return (f"wrong values: at index {tuple(int(i) for i in index)} expected "
                     f"{expected[index]:.6g}, got {actual_array[index]:.6g}")
         return None
+    if isinstance(expected, (int, np.integer)) and isinstance(actual, (int, np.integer)) \
+            and not isinstance(expected, bool):
+        # Exact, and printed in full: .6g would show 47040000 and 47040016 alike.
+        return None if int(actual) == int(expected) else f"expected {int(expected):,}, got {int(actual):,}"
     if isinstance(expected, (int, float, np.number)) and not isinstance(expected, bool):
         try:
             ok = np.isclose(float(actual), float(expected), rtol=rtol, atol=atol)
@@ -1721,7 +1741,7 @@ def check_exercise(name, answer, cases):
             print(f"{name}: case '{case.description}' failed: {problem}"
                   + (f"\n  hint: {case.hint}" if case.hint else ""))
             return False
-    print(f"{name}: all {len(cases)} cases pass")
+    print(f"{name}: all {len(cases)} cases pass" if len(cases) > 1 else f"{name}: the case passes")
     return True
 
 

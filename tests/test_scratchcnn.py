@@ -563,3 +563,32 @@ def test_maxpool_big_kernel_routes_to_the_right_place():
     assert pool.forward(x).item() == x.max()
     dx = pool.backward(np.ones((1, 1, 1, 1)))
     assert dx[0, 0][np.unravel_index(np.argmax(x[0, 0]), (17, 17))] == 1 and dx.sum() == 1
+
+
+def test_adam_is_the_textbook_formula():
+    # w <- w - lr * m_hat / (sqrt(v_hat) + eps), over several steps, with gradients as tiny as eps.
+    layer = sc.Dense(3, 1, dtype=np.float64)
+    model = sc.Sequential([layer])
+    w = layer.params["W"].copy()
+    m = v = np.zeros_like(w)
+    adam = sc.Adam(model, lr=1e-3)
+    for t in range(1, 6):
+        g = rng(t).standard_normal(w.shape) * np.array([[1e-9], [1.0], [100.0]])
+        layer.grads["W"], layer.grads["b"] = g, np.zeros(1)
+        adam.step()
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        w = w - 1e-3 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        np.testing.assert_allclose(layer.params["W"], w, rtol=1e-12, atol=1e-15)
+
+
+def test_saved_model_file_is_readable_by_others(tmp_path):
+    import os
+    import stat
+    path = tmp_path / "model.npz"
+    umask = os.umask(0o022)
+    try:
+        sc.save_model(sc.reference_cnn(), path)
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

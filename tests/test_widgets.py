@@ -86,6 +86,11 @@ def test_moving_the_slider_updates_prediction_bars_image_and_feature_maps(slider
         assert slider.bars[predicted].bar_style == ("success" if predicted == true_label else "danger")
         if predicted != true_label:
             assert slider.bars[true_label].bar_style == "info"
+        others = [bar for digit, bar in enumerate(slider.bars) if digit not in (predicted, true_label)]
+        assert all(bar.bar_style == "" for bar in others)
+        assert len({bar.style.bar_color for bar in others}) == 1      # one neutral colour
+        assert others[0].style.bar_color not in {slider.bars[predicted].style.bar_color,
+                                                 slider.bars[true_label].style.bar_color}
         shown = read_png(slider.image.value)
         assert shown.shape == (140, 140)                     # 28 x 28, each pixel a 5 x 5 block
         np.testing.assert_allclose(shown[::5, ::5], slider.images[index, 0], atol=0.5 / 255 + 1e-6)
