@@ -280,6 +280,7 @@ def full_epoch(train_images, train_labels, torch):
 
 def inference_speed(model, test_images, torch, repeats):
     """Images per second of predicting the test set (batches of 1000), best of ``repeats``."""
+    model.predict(test_images[:1000])                                          # warm-up
     result = {"numpy": len(test_images) / min(seconds(model.predict, test_images) for _ in range(repeats))}
     if torch is not None:
         torch_net, images = torch_model_like(model, torch), torch.from_numpy(test_images)
@@ -485,8 +486,9 @@ def main():
 
     # 1. Training speed, interleaved with PyTorch.
     per_batch, model, optimizer = training_speed(train_images, train_labels, torch)
-    print(f"\n1. Training: {ARGS.repeats} runs of {ARGS.batches} batches per framework, interleaved "
-          f"(epoch time extrapolated to {EPOCH_IMAGES:,} images)")
+    print(f"\n1. Training: {ARGS.repeats} runs of {ARGS.batches} batches"
+          + (" per framework, interleaved" if torch is not None else "")
+          + f" (epoch time extrapolated to {EPOCH_IMAGES:,} images)")
     results["training"] = {}
     for name, times in per_batch.items():
         images_per_second = BATCH_SIZE / np.asarray(times)
