@@ -592,3 +592,30 @@ def test_saved_model_file_is_readable_by_others(tmp_path):
     finally:
         os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_im2col_batch_last_is_a_column_permutation_and_adjoint():
+    x = rng(20).standard_normal((3, 2, 7, 6))
+    k, s, p = 3, 2, 1
+    H_out, W_out = (7 + 2 * p - k) // s + 1, (6 + 2 * p - k) // s + 1
+    default = sc.im2col(x, k, s, p)                       # columns ordered (n, y, x)
+    batch_last = sc.im2col(x, k, s, p, batch_last=True)  # columns ordered (y, x, n)
+    reordered = default.reshape(-1, 3, H_out, W_out).transpose(0, 2, 3, 1).reshape(default.shape[0], -1)
+    np.testing.assert_array_equal(batch_last, reordered)
+    C = rng(21).standard_normal(batch_last.shape)
+    np.testing.assert_allclose(np.sum(batch_last * C), np.sum(x * sc.col2im(C, x.shape, k, s, p, batch_last=True)),
+                               rtol=1e-12)
+
+
+def test_sequential_backward_can_skip_the_input_gradient():
+    model = sc.reference_cnn(seed=7)
+    x = sc.load_mnist("test")[0][:4]
+    logits = model.forward(x)
+    assert model.backward(np.ones_like(logits), input_gradient=False) is None
+    grads = {k: v.copy() for k, v in model.layers[0].grads.items()}
+    model.forward(x)
+    dx = model.backward(np.ones_like(logits))            # the default still returns dL/dx ...
+    assert dx.shape == x.shape and np.abs(dx).sum() > 0
+    for key in grads:                                       # ... and the same weight gradients
+        np.testing.assert_allclose(model.layers[0].grads[key], grads[key], rtol=1e-6)
+    assert model.layers[0].needs_input_gradient           # the flag does not stick

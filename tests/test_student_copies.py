@@ -56,6 +56,10 @@ def test_student_copy_drops_solution_cells_outputs_and_widget_state():
     assert "raise NotImplementedError()" in student.cells[1].source and "return 1" not in student.cells[1].source
 
 
+def test_generation_is_deterministic():
+    assert make_student_copies.expected_copies() == make_student_copies.expected_copies()
+
+
 def test_committed_student_copies_are_up_to_date():
     assert make_student_copies.expected_copies(), "no solved notebooks found"
     stale = make_student_copies.stale_copies()

@@ -59,6 +59,7 @@ def student_copy(solved: nbformat.NotebookNode) -> nbformat.NotebookNode:
         cell.pop("id", None)
         cells.append(cell)
     banner = nbformat.v4.new_markdown_cell(BANNER)
+    banner.pop("id", None)                              # a random id would make every run differ
     notebook.cells = [banner] + cells
     notebook.metadata.pop("widgets", None)
     notebook.nbformat, notebook.nbformat_minor = 4, 4   # 4.4: no cell ids, so copies are stable
