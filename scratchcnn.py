@@ -1170,7 +1170,17 @@ def _draw_probability_bars(ax, probabilities, predicted, true_label=None):
     ax.invert_yaxis()
 
 
-class DigitSlider:
+class _WidgetView:
+    """Shows as its ipywidgets container ``self.widget`` in a notebook, and as its
+    short repr as text (which keeps nbval's comparison of outputs stable)."""
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+
+class DigitSlider(_WidgetView):
     """Walk through the test set and watch the network: the digit, its prediction,
     the ten probabilities as bars and the feature maps of every conv layer.
 
@@ -1299,11 +1309,6 @@ class DigitSlider:
         fig.tight_layout()
         return fig
 
-    def _repr_mimebundle_(self, **kwargs):
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = repr(self)
-        return bundle
-
     def __repr__(self):
         return f"DigitSlider({len(self.images)} test images)"
 
@@ -1425,7 +1430,7 @@ def _read_png_data_url(url: str) -> np.ndarray:
     return to_grey(matplotlib.image.imread(io.BytesIO(data), format="png"))
 
 
-class DrawingPad:
+class DrawingPad(_WidgetView):
     """Draw a digit with the mouse and watch the network read it.
 
     On mouse release the drawing goes through ``preprocess_digit`` (crop to the
@@ -1530,11 +1535,6 @@ class DrawingPad:
         axes[4].set_title(f"prediction: {self.prediction}")
         fig.tight_layout()
         return fig
-
-    def _repr_mimebundle_(self, **kwargs):
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = repr(self)
-        return bundle
 
     def __repr__(self):
         return f"DrawingPad({self.canvas.size} x {self.canvas.size} canvas)"
