@@ -101,6 +101,11 @@ def _check_sha256(path: Path, raw: bytes) -> None:
         )
 
 
+def idx_header(magic: int, shape: tuple) -> bytes:
+    """The header of an IDX file: the magic number, then one big-endian uint32 per dimension."""
+    return magic.to_bytes(4, "big") + b"".join(size.to_bytes(4, "big") for size in shape)
+
+
 def read_idx(path: str | os.PathLike, expected_magic: int) -> np.ndarray:
     """Read one IDX file (``.gz`` or plain) into a uint8 array of the shape its header gives."""
     path = Path(path)
@@ -1582,6 +1587,14 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    """(row, column) of the ink-weighted mean position of a 2-D image:
+    row = sum_y y * (ink in row y) / total ink, and the same for columns."""
+    total = image.sum()
+    return (float(image.sum(axis=1) @ np.arange(image.shape[0]) / total),
+            float(image.sum(axis=0) @ np.arange(image.shape[1]) / total))
+
+
 def preprocess_digit(image: np.ndarray, return_steps: bool = False):
     """Turn a picture of one handwritten digit into an MNIST-style 28 x 28 image.
 
@@ -1604,10 +1617,8 @@ def preprocess_digit(image: np.ndarray, return_steps: bool = False):
     new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
     scaled = resize_image(cropped, new_h, new_w)
     scaled = scaled / scaled.max()
-    # Centre of mass of the ink, then place it at (14, 14) of the 28 x 28 field.
-    total = scaled.sum()
-    com_y = (scaled.sum(axis=1) @ np.arange(new_h)) / total
-    com_x = (scaled.sum(axis=0) @ np.arange(new_w)) / total
+    # Centre of mass of the ink, then place it at the centre (13.5, 13.5) of the 28 x 28 field.
+    com_y, com_x = centre_of_mass(scaled)
     top = int(np.clip(round(13.5 - com_y), 0, 28 - new_h))
     left = int(np.clip(round(13.5 - com_x), 0, 28 - new_w))
     result = np.zeros((28, 28), dtype=np.float32)
@@ -1794,11 +1805,6 @@ def check_exercise(name, answer, cases):
 
 # --- Notebook 01: MNIST up close ---------------------------------------------
 
-def _idx_header(magic: int, shape: tuple) -> bytes:
-    """The header of an IDX file: the magic number, then one big-endian uint32 per dimension."""
-    return magic.to_bytes(4, "big") + b"".join(size.to_bytes(4, "big") for size in shape)
-
-
 def check_parse_idx_header(answer):
     """Exercise: parse_idx_header(data: bytes) -> (magic, shape)."""
     with gzip.open(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", "rb") as file:
@@ -1817,14 +1823,14 @@ def check_parse_idx_header(answer):
              "and its shape is (60000,). Don't hard-code 3 dimensions; stop after data[3] sizes",
              rtol=0, atol=0),
         Case("a made-up 3-D file (2, 3, 4) followed by its 24 data bytes",
-             (_idx_header(IMAGES_MAGIC, (2, 3, 4)) + bytes(range(24)),), (IMAGES_MAGIC, (2, 3, 4)),
+             (idx_header(IMAGES_MAGIC, (2, 3, 4)) + bytes(range(24)),), (IMAGES_MAGIC, (2, 3, 4)),
              "read exactly data[3] sizes of 4 bytes each, starting at byte 4; the data after the "
              "header is not part of the shape", rtol=0, atol=0),
-        Case("a 4-D file (5 colour images 3 x 32 x 32)", (_idx_header(0x0804, (5, 3, 32, 32)),),
+        Case("a 4-D file (5 colour images 3 x 32 x 32)", (idx_header(0x0804, (5, 3, 32, 32)),),
              (0x0804, (5, 3, 32, 32)),
              "the number of dimensions is data[3] (4 here): loop over it instead of hard-coding 3",
              rtol=0, atol=0),
-        Case("a size above 65535 (70000 x 1)", (_idx_header(0x0802, (70000, 1)),), (0x0802, (70000, 1)),
+        Case("a size above 65535 (70000 x 1)", (idx_header(0x0802, (70000, 1)),), (0x0802, (70000, 1)),
              "use all 4 bytes of each size (int.from_bytes(data[4:8], 'big')), not just the last one or two",
              rtol=0, atol=0),
     ]
@@ -2703,10 +2709,7 @@ def check_centre_of_mass(answer):
     """Exercise: centre_of_mass(image (H, W)) -> (row, column), the ink-weighted mean position
         row = sum_{y,x} y * image[y, x] / sum image,   column = sum_{y,x} x * image[y, x] / sum image.
     Any pair (tuple, list or array) is accepted."""
-    def reference(image):
-        rows, cols = np.indices(image.shape)
-        return np.array([(rows * image).sum(), (cols * image).sum()]) / image.sum()
-
+    reference = lambda image: np.array(centre_of_mass(image))
     one = np.zeros((6, 8))
     one[2, 5] = 1.0
     weighted = np.zeros((1, 4))

@@ -339,8 +339,7 @@ def test_load_mnist_real_data():
 
 
 def write_idx(path, array, magic):
-    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    data = header + array.astype(np.uint8).tobytes()
+    data = sc.idx_header(magic, array.shape) + array.astype(np.uint8).tobytes()
     path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
     return data
 
@@ -498,13 +497,18 @@ def test_preprocess_digit_centres_and_scales(mnist_test):
         assert processed.shape == (28, 28) and processed.dtype == np.float32
         rows, cols = np.nonzero(processed > 0.1)
         assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 <= 21
-        com = np.array([processed.sum(axis=1) @ np.arange(28), processed.sum(axis=0) @ np.arange(28)]) / processed.sum()
-        assert np.all(np.abs(com - 13.5) <= 1.0)
+        assert np.all(np.abs(np.array(sc.centre_of_mass(processed)) - 13.5) <= 1.0)
     predictions = model.predict(np.stack([sc.preprocess_digit(1 - np.repeat(images[i, 0, :, :, None], 3, axis=2))
                                           for i in range(100)])[:, None])
     assert np.mean(predictions == labels[:100]) >= 0.95
     with pytest.raises(ValueError, match="blank"):
         sc.preprocess_digit(np.ones((30, 30)))
+
+
+def test_centre_of_mass():
+    image = np.zeros((3, 5))
+    image[0, 4], image[2, 0] = 1.0, 3.0
+    assert sc.centre_of_mass(image) == (1.5, 1.0)
 
 
 def test_resize_image_preserves_mean():
