@@ -1,7 +1,9 @@
 """ScratchCNN: a convolutional neural network from scratch in NumPy.
 
-This one file is the course's library, in the order the course teaches it:
+This one file is the course's library. Part I is the textbook, in the order the
+course teaches it; Part II is course machinery a student need not read.
 
+Part I, the library
   1. Data          - reading the MNIST IDX files (``load_mnist``)
   2. Layers        - Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense
                      plus the naive loop versions they are checked against
@@ -10,11 +12,13 @@ This one file is the course's library, in the order the course teaches it:
   5. Model         - Sequential and the course's reference CNN
   6. Training      - train, evaluate, data augmentation
   7. Gradient checking - numerical gradients by centred differences
-  8. Plots and widgets - LivePlot, the digit slider, the drawing pad
-  9. Pictures      - preprocessing a drawn digit like MNIST
- 10. Model files   - save_model / load_model (.npz, no pickle)
- 11. Exercise checks - check_exercise, used by the notebooks' exercises
- 12. Command line  - ``python scratchcnn.py train|evaluate|predict``
+  8. Pictures      - preprocessing a drawn digit like MNIST
+  9. Model files   - save_model / load_model (.npz, no pickle)
+ 10. Command line  - ``python scratchcnn.py train|evaluate|predict``
+
+Part II, course machinery
+ 11. Plots and widgets - LivePlot, the digit slider, the drawing pad
+ 12. Exercise checks - check_exercise, used by the notebooks' exercises
 
 Conventions: images are NCHW arrays (batch, channels, height, width) and
 "convolution" means cross-correlation, as in PyTorch's ``conv2d``.
@@ -988,7 +992,343 @@ def grad_check(layer, x: np.ndarray, seed: int = 0, h: float = 1e-4) -> dict:
 
 
 # =============================================================================
-# 8. Plots and widgets
+# 8. Pictures: preprocessing a drawn digit like MNIST
+# =============================================================================
+
+def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize a 2-D image by area averaging: each output pixel is the mean of the
+    input area it covers. Written as two matrix products, R_rows @ image @ R_cols.T."""
+
+    def weights(n_in, n_out):
+        edges_in = np.arange(n_in + 1) / n_in
+        edges_out = np.arange(n_out + 1) / n_out
+        overlap = (np.minimum(edges_out[1:, None], edges_in[None, 1:])
+                   - np.maximum(edges_out[:-1, None], edges_in[None, :-1]))
+        overlap = np.maximum(overlap, 0)
+        return overlap / overlap.sum(axis=1, keepdims=True)
+
+    return weights(image.shape[0], height) @ image @ weights(image.shape[1], width).T
+
+
+def to_grey(image: np.ndarray) -> np.ndarray:
+    """Any image from matplotlib.image.imread -> 2-D float in [0, 1] (alpha over white)."""
+    image = np.asarray(image, dtype=np.float64)
+    if image.size and image.max() > 1.0:
+        image = image / 255.0                           # 8-bit JPEGs come as 0..255
+    if image.ndim == 3:
+        if image.shape[2] == 4:                         # composite transparency onto white paper
+            alpha = image[..., 3:4]
+            image = image[..., :3] * alpha + (1 - alpha)
+        image = image[..., :3] @ np.array([0.299, 0.587, 0.114]) if image.shape[2] >= 3 else image[..., 0]
+    if image.ndim != 2:
+        raise ValueError(f"expected a 2-D grey or 3-D colour image, got shape {image.shape}")
+    return image
+
+
+def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    """(row, column) of the ink-weighted mean position of a 2-D image:
+    row = sum_y y * (ink in row y) / total ink, and the same for columns."""
+    total = image.sum()
+    return (float(image.sum(axis=1) @ np.arange(image.shape[0]) / total),
+            float(image.sum(axis=0) @ np.arange(image.shape[1]) / total))
+
+
+def preprocess_digit(image: np.ndarray, return_steps: bool = False):
+    """Turn a picture of one handwritten digit into an MNIST-style 28 x 28 image.
+
+    The steps MNIST's authors used: grey scale, white digit on black (we invert
+    when the background is light), crop to the digit, scale so the longer side
+    is 20 pixels, and paste into 28 x 28 so that the centre of mass of the ink
+    sits at the centre. Returns float32 (28, 28) in [0, 1]; with
+    ``return_steps`` also a dict of the intermediate images.
+    """
+    grey = to_grey(image)
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    ink = 1 - grey if border.mean() > 0.5 else grey     # dark digit on light paper -> invert
+    ink = np.clip(ink - np.median(border if border.mean() <= 0.5 else 1 - border), 0, 1)
+    rows, cols = np.nonzero(ink > 0.1 * ink.max()) if ink.max() > 0 else ((), ())
+    if len(rows) == 0:
+        raise ValueError("the image is blank: no digit found (draw or write a digit first)")
+    cropped = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    h, w = cropped.shape
+    scale = 20 / max(h, w)
+    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    scaled = resize_image(cropped, new_h, new_w)
+    scaled = scaled / scaled.max()
+    # Centre of mass of the ink, then place it at the centre (13.5, 13.5) of the 28 x 28 field.
+    com_y, com_x = centre_of_mass(scaled)
+    top = int(np.clip(round(13.5 - com_y), 0, 28 - new_h))
+    left = int(np.clip(round(13.5 - com_x), 0, 28 - new_w))
+    result = np.zeros((28, 28), dtype=np.float32)
+    result[top:top + new_h, left:left + new_w] = scaled
+    if return_steps:
+        return result, {"grey": grey, "ink": ink, "cropped": cropped, "scaled": scaled, "centred": result}
+    return result
+
+
+# =============================================================================
+# 9. Model files: .npz with the architecture as JSON, never pickle
+# =============================================================================
+
+MODEL_FORMAT = "scratchcnn-model-1"
+LAYER_TYPES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense)}
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, corrupt, truncated or not a ScratchCNN model."""
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call write(file) on a temporary file beside ``path``, then rename it into place,
+    so a crash or Ctrl-C never leaves a half-written file at ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        # mkstemp makes the file private (0600); give it the usual mode (0666 less the umask).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def save_model(model: Sequential, path: str | os.PathLike, metadata: dict | None = None) -> None:
+    """Save weights and architecture to one .npz file (written atomically).
+
+    Keys: "architecture" (a JSON string) and "layer{i}.{name}" for each parameter.
+    """
+    architecture = {
+        "format": MODEL_FORMAT,
+        "layers": [{"type": type(layer).__name__, "config": layer.config()} for layer in model.layers],
+        "metadata": metadata or {},
+    }
+    arrays = {"architecture": np.array(json.dumps(architecture))}
+    for i, layer in enumerate(model.layers):
+        for name, value in layer.params.items():
+            arrays[f"layer{i}.{name}"] = value
+    atomic_write(path, lambda file: np.savez(file, **arrays))
+
+
+def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
+    """Load a model written by save_model (``allow_pickle=False``: a model file can
+    never run code). ``model.metadata`` holds what was saved with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist. Train one with "
+                             f"`python scratchcnn.py train --model-out {path}`.")
+    try:
+        with np.load(path, allow_pickle=False) as file:
+            arrays = {key: file[key] for key in file.files}
+    except ValueError as error:
+        if "pickle" in str(error):
+            raise ModelFileError(f"{path} contains pickled Python objects; ScratchCNN model files "
+                                 f"never do, and loading pickles can run arbitrary code. Refusing it.") from None
+        raise ModelFileError(f"{path} is not a readable .npz model file ({error}).") from None
+    except Exception as error:  # zipfile.BadZipFile, EOFError, OSError, ...
+        raise ModelFileError(f"{path} is corrupt or truncated ({type(error).__name__}: {error}). "
+                             f"Re-create it with `python scratchcnn.py train`.") from None
+    try:
+        architecture = json.loads(str(arrays.pop("architecture")))
+        assert architecture["format"] == MODEL_FORMAT
+        layer_specs = architecture["layers"]
+    except Exception:
+        raise ModelFileError(f"{path} is an .npz file but not a ScratchCNN model "
+                             f"(no valid 'architecture' entry of format {MODEL_FORMAT!r}).") from None
+    layers = []
+    for i, spec in enumerate(layer_specs):
+        cls = LAYER_TYPES.get(spec.get("type"))
+        if cls is None:
+            raise ModelFileError(f"{path}: layer {i} has unknown type {spec.get('type')!r}.")
+        layer = cls(**spec.get("config", {}))
+        for name, param in layer.params.items():
+            key = f"layer{i}.{name}"
+            if key not in arrays:
+                raise ModelFileError(f"{path}: missing weights {key!r}; the file is incomplete.")
+            value = arrays.pop(key)
+            if value.shape != param.shape:
+                raise ModelFileError(f"{path}: {key} has shape {value.shape}, the architecture needs {param.shape}.")
+            layer.params[name] = value.astype(dtype or value.dtype)
+            layer.grads[name] = np.zeros_like(layer.params[name])
+        layers.append(layer)
+    if arrays:
+        raise ModelFileError(f"{path}: unexpected entries {sorted(arrays)}; not a file save_model wrote.")
+    model = Sequential(layers).eval()
+    model.metadata = architecture.get("metadata", {})
+    return model
+
+
+# =============================================================================
+# 10. Command line
+# =============================================================================
+
+def _progress_bar(epochs):
+    """A one-line progress bar on stderr, redrawn at most 10 times a second."""
+    last = [0.0]
+
+    def show(epoch, done, total, loss, accuracy, seconds):
+        now = time.perf_counter()
+        if done < total and now - last[0] < 0.1:
+            return
+        last[0] = now
+        width = 30
+        filled = int(width * done / total)
+        speed = done / max(seconds, 1e-9)
+        left = (total - done) / max(speed, 1e-9)
+        sys.stderr.write(f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (width - filled)}] "
+                         f"loss {loss:.4f} acc {100 * accuracy:5.2f}% {speed:6.0f} img/s {left:4.0f}s left ")
+        if done == total:
+            sys.stderr.write("\r" + " " * 100 + "\r")
+        sys.stderr.flush()
+
+    return show
+
+
+def confusion_matrix(labels, predictions, num_classes=10):
+    """counts[i, j] = number of images of class i predicted as class j."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (labels, predictions), 1)
+    return counts
+
+
+def split_training_data(images, labels, train_limit=None, validation_size=0, seed=0):
+    """Hold out ``validation_size`` random images, then keep at most ``train_limit``
+    of the rest for training. Returns (train_images, train_labels, val_images, val_labels)."""
+    n = len(images)
+    if validation_size < 0 or (train_limit is not None and train_limit < 1):
+        raise ValueError("--validation-size must be >= 0 and --train-limit >= 1")
+    if validation_size >= n:
+        raise ValueError(f"--validation-size {validation_size} leaves no training data: "
+                         f"there are only {n} training images. Use a smaller validation set.")
+    order = np.random.default_rng(seed).permutation(n)
+    val, rest = order[:validation_size], order[validation_size:]
+    rest = np.sort(rest[:train_limit] if train_limit is not None else rest)
+    return images[rest], labels[rest], images[np.sort(val)], labels[np.sort(val)]
+
+
+def command_train(args):
+    images, labels = load_mnist("train", args.data_dir)
+    x_train, y_train, x_val, y_val = split_training_data(images, labels, args.train_limit,
+                                                         args.validation_size, args.seed)
+    model = reference_cnn(seed=args.seed)
+    optimizer = (Adam(model, lr=args.lr) if args.optimizer == "adam"
+                 else SGD(model, lr=args.lr, momentum=0.9, weight_decay=5e-4))
+    print(f"training on {len(x_train):,} images, validating on {len(x_val):,}; "
+          f"{model.num_parameters():,} parameters, {args.optimizer} lr {args.lr}, "
+          f"batch {args.batch_size}, seed {args.seed}")
+
+    def report(history):
+        e = history["epoch"][-1]
+        val = history["val_accuracy"][-1]
+        val_text = f"  val acc {100 * val:6.2f}%" if val is not None else ""
+        print(f"epoch {e:2d}/{args.epochs}  train loss {history['train_loss'][-1]:.4f}  "
+              f"train acc {100 * history['train_accuracy'][-1]:6.2f}%{val_text}  "
+              f"{history['seconds'][-1]:5.1f}s", flush=True)
+
+    try:
+        history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                        optimizer=optimizer, augment_shift=args.augment_shift,
+                        validation=(x_val, y_val) if len(x_val) else None, seed=args.seed,
+                        callback=report, progress=None if args.quiet else _progress_bar(args.epochs))
+    except TrainingDiverged as error:
+        sys.exit(f"error: {error}")
+    if history["interrupted"]:
+        print("interrupted: keeping the best model so far", flush=True)
+    x_test, y_test = load_mnist("test", args.data_dir)
+    _, test_accuracy = evaluate(model, x_test, y_test)
+    print(f"test accuracy {100 * test_accuracy:.2f}%  ({sum(history['seconds']):.0f}s of training)")
+    save_model(model, args.model_out, metadata={
+        "command": "python scratchcnn.py " + " ".join(sys.argv[1:]), "test_accuracy": test_accuracy,
+        "epochs_completed": len(history["epoch"]), "seed": args.seed})
+    print(f"saved {args.model_out}")
+
+
+def command_evaluate(args):
+    model = load_model(args.model)
+    images, labels = load_mnist("test", args.data_dir)
+    predictions = model.predict(images)
+    counts = confusion_matrix(labels, predictions)
+    print(f"test accuracy {100 * np.mean(predictions == labels):.2f}% on {len(labels):,} images\n")
+    print("per-class accuracy:")
+    for digit in range(10):
+        print(f"  {digit}: {100 * counts[digit, digit] / counts[digit].sum():6.2f}%  ({counts[digit].sum()} images)")
+    print("\nconfusion matrix (rows: true class, columns: predicted):")
+    print("     " + "".join(f"{d:6d}" for d in range(10)))
+    for digit in range(10):
+        print(f"  {digit}: " + "".join(f"{c:6d}" for c in counts[digit]))
+
+
+def command_predict(args):
+    import matplotlib.image
+    model = load_model(args.model)
+    for path in args.images:
+        try:
+            picture = matplotlib.image.imread(path)
+        except (OSError, ValueError, SyntaxError) as error:
+            sys.exit(f"error: cannot read image {path}: {error}")
+        digit_image = preprocess_digit(picture)
+        probs = model.predict_proba(digit_image[None, None])[0]
+        print(f"{path}: {int(probs.argmax())}")
+        for digit in range(10):
+            print(f"  {digit}: {probs[digit]:6.1%} {'#' * int(round(40 * probs[digit]))}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python scratchcnn.py", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("train", help="train the reference CNN on MNIST")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=None, help="default: 0.002 for adam, 0.05 for sgd")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="adam")
+    p.add_argument("--augment-shift", type=int, default=2, help="random shifts of up to this many pixels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train-limit", type=int, default=None, help="train on at most this many images")
+    p.add_argument("--validation-size", type=int, default=0, help="hold out this many training images")
+    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: data/mnist)")
+    p.add_argument("--model-out", default="scratchcnn_model.npz")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=command_train)
+
+    p = commands.add_parser("evaluate", help="test accuracy, per class, and the confusion matrix")
+    p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(run=command_evaluate)
+
+    p = commands.add_parser("predict", help="classify pictures of handwritten digits")
+    p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
+    p.add_argument("images", nargs="+", metavar="IMAGE.png")
+    p.set_defaults(run=command_predict)
+
+    args = parser.parse_args(argv)
+    if getattr(args, "lr", 0) is None:
+        args.lr = 0.002 if args.optimizer == "adam" else 0.05
+    try:
+        args.run(args)
+    except (DataFileError, ModelFileError, ValueError) as error:
+        sys.exit(f"error: {error}")
+
+
+# #############################################################################
+#
+#   PART II: COURSE MACHINERY
+#
+#   Everything below serves the notebooks: live plots, the two widgets and the
+#   exercise checks. None of it is needed to understand or train the network,
+#   and a student reading the library can stop here.
+#
+# #############################################################################
+
+
+# =============================================================================
+# 11. Plots and widgets
 # =============================================================================
 
 class LivePlot:
@@ -1550,184 +1890,10 @@ def drawing_pad(model=None) -> DrawingPad:
     return DrawingPad(model)
 
 
-# --- widgets: digit slider and drawing pad (end of widgets) ---
 
 
 # =============================================================================
-# 9. Pictures: preprocessing a drawn digit like MNIST
-# =============================================================================
-
-def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize a 2-D image by area averaging: each output pixel is the mean of the
-    input area it covers. Written as two matrix products, R_rows @ image @ R_cols.T."""
-
-    def weights(n_in, n_out):
-        edges_in = np.arange(n_in + 1) / n_in
-        edges_out = np.arange(n_out + 1) / n_out
-        overlap = (np.minimum(edges_out[1:, None], edges_in[None, 1:])
-                   - np.maximum(edges_out[:-1, None], edges_in[None, :-1]))
-        overlap = np.maximum(overlap, 0)
-        return overlap / overlap.sum(axis=1, keepdims=True)
-
-    return weights(image.shape[0], height) @ image @ weights(image.shape[1], width).T
-
-
-def to_grey(image: np.ndarray) -> np.ndarray:
-    """Any image from matplotlib.image.imread -> 2-D float in [0, 1] (alpha over white)."""
-    image = np.asarray(image, dtype=np.float64)
-    if image.size and image.max() > 1.0:
-        image = image / 255.0                           # 8-bit JPEGs come as 0..255
-    if image.ndim == 3:
-        if image.shape[2] == 4:                         # composite transparency onto white paper
-            alpha = image[..., 3:4]
-            image = image[..., :3] * alpha + (1 - alpha)
-        image = image[..., :3] @ np.array([0.299, 0.587, 0.114]) if image.shape[2] >= 3 else image[..., 0]
-    if image.ndim != 2:
-        raise ValueError(f"expected a 2-D grey or 3-D colour image, got shape {image.shape}")
-    return image
-
-
-def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
-    """(row, column) of the ink-weighted mean position of a 2-D image:
-    row = sum_y y * (ink in row y) / total ink, and the same for columns."""
-    total = image.sum()
-    return (float(image.sum(axis=1) @ np.arange(image.shape[0]) / total),
-            float(image.sum(axis=0) @ np.arange(image.shape[1]) / total))
-
-
-def preprocess_digit(image: np.ndarray, return_steps: bool = False):
-    """Turn a picture of one handwritten digit into an MNIST-style 28 x 28 image.
-
-    The steps MNIST's authors used: grey scale, white digit on black (we invert
-    when the background is light), crop to the digit, scale so the longer side
-    is 20 pixels, and paste into 28 x 28 so that the centre of mass of the ink
-    sits at the centre. Returns float32 (28, 28) in [0, 1]; with
-    ``return_steps`` also a dict of the intermediate images.
-    """
-    grey = to_grey(image)
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    ink = 1 - grey if border.mean() > 0.5 else grey     # dark digit on light paper -> invert
-    ink = np.clip(ink - np.median(border if border.mean() <= 0.5 else 1 - border), 0, 1)
-    rows, cols = np.nonzero(ink > 0.1 * ink.max()) if ink.max() > 0 else ((), ())
-    if len(rows) == 0:
-        raise ValueError("the image is blank: no digit found (draw or write a digit first)")
-    cropped = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    h, w = cropped.shape
-    scale = 20 / max(h, w)
-    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
-    scaled = resize_image(cropped, new_h, new_w)
-    scaled = scaled / scaled.max()
-    # Centre of mass of the ink, then place it at the centre (13.5, 13.5) of the 28 x 28 field.
-    com_y, com_x = centre_of_mass(scaled)
-    top = int(np.clip(round(13.5 - com_y), 0, 28 - new_h))
-    left = int(np.clip(round(13.5 - com_x), 0, 28 - new_w))
-    result = np.zeros((28, 28), dtype=np.float32)
-    result[top:top + new_h, left:left + new_w] = scaled
-    if return_steps:
-        return result, {"grey": grey, "ink": ink, "cropped": cropped, "scaled": scaled, "centred": result}
-    return result
-
-
-# =============================================================================
-# 10. Model files: .npz with the architecture as JSON, never pickle
-# =============================================================================
-
-MODEL_FORMAT = "scratchcnn-model-1"
-LAYER_TYPES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense)}
-
-
-class ModelFileError(ValueError):
-    """A model file is missing, corrupt, truncated or not a ScratchCNN model."""
-
-
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call write(file) on a temporary file beside ``path``, then rename it into place,
-    so a crash or Ctrl-C never leaves a half-written file at ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        # mkstemp makes the file private (0600); give it the usual mode (0666 less the umask).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def save_model(model: Sequential, path: str | os.PathLike, metadata: dict | None = None) -> None:
-    """Save weights and architecture to one .npz file (written atomically).
-
-    Keys: "architecture" (a JSON string) and "layer{i}.{name}" for each parameter.
-    """
-    architecture = {
-        "format": MODEL_FORMAT,
-        "layers": [{"type": type(layer).__name__, "config": layer.config()} for layer in model.layers],
-        "metadata": metadata or {},
-    }
-    arrays = {"architecture": np.array(json.dumps(architecture))}
-    for i, layer in enumerate(model.layers):
-        for name, value in layer.params.items():
-            arrays[f"layer{i}.{name}"] = value
-    atomic_write(path, lambda file: np.savez(file, **arrays))
-
-
-def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
-    """Load a model written by save_model (``allow_pickle=False``: a model file can
-    never run code). ``model.metadata`` holds what was saved with it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} does not exist. Train one with "
-                             f"`python scratchcnn.py train --model-out {path}`.")
-    try:
-        with np.load(path, allow_pickle=False) as file:
-            arrays = {key: file[key] for key in file.files}
-    except ValueError as error:
-        if "pickle" in str(error):
-            raise ModelFileError(f"{path} contains pickled Python objects; ScratchCNN model files "
-                                 f"never do, and loading pickles can run arbitrary code. Refusing it.") from None
-        raise ModelFileError(f"{path} is not a readable .npz model file ({error}).") from None
-    except Exception as error:  # zipfile.BadZipFile, EOFError, OSError, ...
-        raise ModelFileError(f"{path} is corrupt or truncated ({type(error).__name__}: {error}). "
-                             f"Re-create it with `python scratchcnn.py train`.") from None
-    try:
-        architecture = json.loads(str(arrays.pop("architecture")))
-        assert architecture["format"] == MODEL_FORMAT
-        layer_specs = architecture["layers"]
-    except Exception:
-        raise ModelFileError(f"{path} is an .npz file but not a ScratchCNN model "
-                             f"(no valid 'architecture' entry of format {MODEL_FORMAT!r}).") from None
-    layers = []
-    for i, spec in enumerate(layer_specs):
-        cls = LAYER_TYPES.get(spec.get("type"))
-        if cls is None:
-            raise ModelFileError(f"{path}: layer {i} has unknown type {spec.get('type')!r}.")
-        layer = cls(**spec.get("config", {}))
-        for name, param in layer.params.items():
-            key = f"layer{i}.{name}"
-            if key not in arrays:
-                raise ModelFileError(f"{path}: missing weights {key!r}; the file is incomplete.")
-            value = arrays.pop(key)
-            if value.shape != param.shape:
-                raise ModelFileError(f"{path}: {key} has shape {value.shape}, the architecture needs {param.shape}.")
-            layer.params[name] = value.astype(dtype or value.dtype)
-            layer.grads[name] = np.zeros_like(layer.params[name])
-        layers.append(layer)
-    if arrays:
-        raise ModelFileError(f"{path}: unexpected entries {sorted(arrays)}; not a file save_model wrote.")
-    model = Sequential(layers).eval()
-    model.metadata = architecture.get("metadata", {})
-    return model
-
-
-# =============================================================================
-# 11. Exercise checks
+# 12. Exercise checks
 # =============================================================================
 #
 # Every exercise in the notebooks is a function the student writes. Its check
@@ -2115,7 +2281,6 @@ def check_my_relative_error(answer):
     return check_exercise("my_relative_error", answer, cases)
 
 
-# --- checks for notebooks 01-03 (end) ---
 
 # --- Notebook 04: max pooling ---
 
@@ -2406,7 +2571,6 @@ def check_predicted_std(answer):
     return check_exercise("predicted_std", answer, cases)
 
 
-# --- checks for notebooks 04-06 (end) ---
 
 # notebooks 07-08
 
@@ -2786,159 +2950,6 @@ def check_most_confident_mistake(answer):
     return check_exercise("most_confident_mistake", answer, cases)
 
 
-# --- checks for notebooks 07-09 (end) ---
-
-
-# =============================================================================
-# 12. Command line
-# =============================================================================
-
-def _progress_bar(epochs):
-    """A one-line progress bar on stderr, redrawn at most 10 times a second."""
-    last = [0.0]
-
-    def show(epoch, done, total, loss, accuracy, seconds):
-        now = time.perf_counter()
-        if done < total and now - last[0] < 0.1:
-            return
-        last[0] = now
-        width = 30
-        filled = int(width * done / total)
-        speed = done / max(seconds, 1e-9)
-        left = (total - done) / max(speed, 1e-9)
-        sys.stderr.write(f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (width - filled)}] "
-                         f"loss {loss:.4f} acc {100 * accuracy:5.2f}% {speed:6.0f} img/s {left:4.0f}s left ")
-        if done == total:
-            sys.stderr.write("\r" + " " * 100 + "\r")
-        sys.stderr.flush()
-
-    return show
-
-
-def confusion_matrix(labels, predictions, num_classes=10):
-    """counts[i, j] = number of images of class i predicted as class j."""
-    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(counts, (labels, predictions), 1)
-    return counts
-
-
-def split_training_data(images, labels, train_limit=None, validation_size=0, seed=0):
-    """Hold out ``validation_size`` random images, then keep at most ``train_limit``
-    of the rest for training. Returns (train_images, train_labels, val_images, val_labels)."""
-    n = len(images)
-    if validation_size < 0 or (train_limit is not None and train_limit < 1):
-        raise ValueError("--validation-size must be >= 0 and --train-limit >= 1")
-    if validation_size >= n:
-        raise ValueError(f"--validation-size {validation_size} leaves no training data: "
-                         f"there are only {n} training images. Use a smaller validation set.")
-    order = np.random.default_rng(seed).permutation(n)
-    val, rest = order[:validation_size], order[validation_size:]
-    rest = np.sort(rest[:train_limit] if train_limit is not None else rest)
-    return images[rest], labels[rest], images[np.sort(val)], labels[np.sort(val)]
-
-
-def command_train(args):
-    images, labels = load_mnist("train", args.data_dir)
-    x_train, y_train, x_val, y_val = split_training_data(images, labels, args.train_limit,
-                                                         args.validation_size, args.seed)
-    model = reference_cnn(seed=args.seed)
-    optimizer = (Adam(model, lr=args.lr) if args.optimizer == "adam"
-                 else SGD(model, lr=args.lr, momentum=0.9, weight_decay=5e-4))
-    print(f"training on {len(x_train):,} images, validating on {len(x_val):,}; "
-          f"{model.num_parameters():,} parameters, {args.optimizer} lr {args.lr}, "
-          f"batch {args.batch_size}, seed {args.seed}")
-
-    def report(history):
-        e = history["epoch"][-1]
-        val = history["val_accuracy"][-1]
-        val_text = f"  val acc {100 * val:6.2f}%" if val is not None else ""
-        print(f"epoch {e:2d}/{args.epochs}  train loss {history['train_loss'][-1]:.4f}  "
-              f"train acc {100 * history['train_accuracy'][-1]:6.2f}%{val_text}  "
-              f"{history['seconds'][-1]:5.1f}s", flush=True)
-
-    try:
-        history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                        optimizer=optimizer, augment_shift=args.augment_shift,
-                        validation=(x_val, y_val) if len(x_val) else None, seed=args.seed,
-                        callback=report, progress=None if args.quiet else _progress_bar(args.epochs))
-    except TrainingDiverged as error:
-        sys.exit(f"error: {error}")
-    if history["interrupted"]:
-        print("interrupted: keeping the best model so far", flush=True)
-    x_test, y_test = load_mnist("test", args.data_dir)
-    _, test_accuracy = evaluate(model, x_test, y_test)
-    print(f"test accuracy {100 * test_accuracy:.2f}%  ({sum(history['seconds']):.0f}s of training)")
-    save_model(model, args.model_out, metadata={
-        "command": "python scratchcnn.py " + " ".join(sys.argv[1:]), "test_accuracy": test_accuracy,
-        "epochs_completed": len(history["epoch"]), "seed": args.seed})
-    print(f"saved {args.model_out}")
-
-
-def command_evaluate(args):
-    model = load_model(args.model)
-    images, labels = load_mnist("test", args.data_dir)
-    predictions = model.predict(images)
-    counts = confusion_matrix(labels, predictions)
-    print(f"test accuracy {100 * np.mean(predictions == labels):.2f}% on {len(labels):,} images\n")
-    print("per-class accuracy:")
-    for digit in range(10):
-        print(f"  {digit}: {100 * counts[digit, digit] / counts[digit].sum():6.2f}%  ({counts[digit].sum()} images)")
-    print("\nconfusion matrix (rows: true class, columns: predicted):")
-    print("     " + "".join(f"{d:6d}" for d in range(10)))
-    for digit in range(10):
-        print(f"  {digit}: " + "".join(f"{c:6d}" for c in counts[digit]))
-
-
-def command_predict(args):
-    import matplotlib.image
-    model = load_model(args.model)
-    for path in args.images:
-        try:
-            picture = matplotlib.image.imread(path)
-        except (OSError, ValueError, SyntaxError) as error:
-            sys.exit(f"error: cannot read image {path}: {error}")
-        digit_image = preprocess_digit(picture)
-        probs = model.predict_proba(digit_image[None, None])[0]
-        print(f"{path}: {int(probs.argmax())}")
-        for digit in range(10):
-            print(f"  {digit}: {probs[digit]:6.1%} {'#' * int(round(40 * probs[digit]))}")
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python scratchcnn.py", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    p = commands.add_parser("train", help="train the reference CNN on MNIST")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=None, help="default: 0.002 for adam, 0.05 for sgd")
-    p.add_argument("--optimizer", choices=("sgd", "adam"), default="adam")
-    p.add_argument("--augment-shift", type=int, default=2, help="random shifts of up to this many pixels")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train-limit", type=int, default=None, help="train on at most this many images")
-    p.add_argument("--validation-size", type=int, default=0, help="hold out this many training images")
-    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: data/mnist)")
-    p.add_argument("--model-out", default="scratchcnn_model.npz")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=command_train)
-
-    p = commands.add_parser("evaluate", help="test accuracy, per class, and the confusion matrix")
-    p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
-    p.add_argument("--data-dir", default=None)
-    p.set_defaults(run=command_evaluate)
-
-    p = commands.add_parser("predict", help="classify pictures of handwritten digits")
-    p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
-    p.add_argument("images", nargs="+", metavar="IMAGE.png")
-    p.set_defaults(run=command_predict)
-
-    args = parser.parse_args(argv)
-    if getattr(args, "lr", 0) is None:
-        args.lr = 0.002 if args.optimizer == "adam" else 0.05
-    try:
-        args.run(args)
-    except (DataFileError, ModelFileError, ValueError) as error:
-        sys.exit(f"error: {error}")
 
 
 if __name__ == "__main__":
