@@ -370,6 +370,50 @@ class Conv2D(Layer):
         return col2im(dcols, self.x_shape, self.kernel_size, self.stride, self.padding, batch_last=True)
 
 
+# The naive references: explicit loops, slow, obviously right. Tests, the
+# benchmark and the exercise checks compare the fast layers with them.
+
+def conv2d_naive(x, W, b, stride=1, padding=0):
+    """Convolution (cross-correlation) with four loops, for teaching and testing.
+
+    x: (N, C, H, W), W: (F, C, k, k), b: (F,) -> (N, F, H', W')
+    """
+    N, C, H, W_in = x.shape
+    F, _, k, _ = W.shape
+    H_out = conv_output_size(H, k, stride, padding)
+    W_out = conv_output_size(W_in, k, stride, padding)
+    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    out = np.zeros((N, F, H_out, W_out), dtype=np.result_type(x, W))
+    for n in range(N):
+        for f in range(F):
+            for y in range(H_out):
+                for x_ in range(W_out):
+                    patch = x_pad[n, :, y * stride:y * stride + k, x_ * stride:x_ * stride + k]
+                    out[n, f, y, x_] = np.sum(patch * W[f]) + b[f]
+    return out
+
+
+def conv2d_backward_naive(x, W, dout, stride=1, padding=0):
+    """Conv2D's backward pass with four loops, for teaching and testing (notebook 03).
+
+    x: (N, C, H, W), W: (F, C, k, k), dout: (N, F, H', W') -> dx (N, C, H, W), dW, db (F,)
+    Each output pixel took a window of x_pad and W[f]; it sends dout back to both.
+    """
+    k, s, p = W.shape[2], stride, padding
+    x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    dx_pad, dW = np.zeros_like(x_pad, dtype=np.result_type(x, W)), np.zeros_like(W)
+    N, F, H_out, W_out = dout.shape
+    for n in range(N):
+        for f in range(F):
+            for y in range(H_out):
+                for x_ in range(W_out):
+                    window = (n, slice(None), slice(y * s, y * s + k), slice(x_ * s, x_ * s + k))
+                    dW[f] += dout[n, f, y, x_] * x_pad[window]
+                    dx_pad[window] += dout[n, f, y, x_] * W[f]     # += : windows overlap
+    H, W_in = x.shape[2:]
+    return dx_pad[:, :, p:p + H, p:p + W_in], dW, dout.sum(axis=(0, 2, 3))
+
+
 class MaxPool2D(Layer):
     """Max pooling.
 
@@ -439,6 +483,42 @@ class MaxPool2D(Layer):
                 else:
                     target[...] = routed   # no overlap: every input lies in one window at most
         return dx
+
+
+def maxpool2d_naive(x, kernel_size=2, stride=None):
+    """Max pooling with loops, for teaching and testing. x: (N, C, H, W) -> (N, C, H', W')."""
+    stride = stride if stride is not None else kernel_size
+    N, C, H, W = x.shape
+    H_out = conv_output_size(H, kernel_size, stride, 0)
+    W_out = conv_output_size(W, kernel_size, stride, 0)
+    out = np.zeros((N, C, H_out, W_out), dtype=x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for y in range(H_out):
+                for x_ in range(W_out):
+                    out[n, c, y, x_] = x[n, c, y * stride:y * stride + kernel_size,
+                                         x_ * stride:x_ * stride + kernel_size].max()
+    return out
+
+
+def maxpool2d_backward_naive(x, dout, kernel_size=2, stride=None):
+    """MaxPool2D's backward pass with loops, for teaching and testing (notebook 04).
+
+    x: (N, C, H, W), dout: (N, C, H', W') -> dx (N, C, H, W). Each window sends its
+    gradient to its first maximum in row-major order (ties: exactly one winner);
+    overlapping windows add (+=) into the same pixel.
+    """
+    stride = stride if stride is not None else kernel_size
+    dx = np.zeros_like(x, dtype=np.result_type(x, dout))
+    N, C, H_out, W_out = dout.shape
+    for n in range(N):
+        for c in range(C):
+            for y in range(H_out):
+                for x_ in range(W_out):
+                    window = x[n, c, y * stride:y * stride + kernel_size, x_ * stride:x_ * stride + kernel_size]
+                    i, j = np.unravel_index(np.argmax(window), window.shape)
+                    dx[n, c, y * stride + i, x_ * stride + j] += dout[n, c, y, x_]
+    return dx
 
 
 class ReLU(Layer):
@@ -539,44 +619,6 @@ class Dense(Layer):
         self.grads["W"] = self.x.T @ dout
         self.grads["b"] = dout.sum(axis=0)
         return dout @ self.params["W"].T
-
-
-# --- The naive references: explicit loops, slow, obviously right. ------------
-
-def conv2d_naive(x, W, b, stride=1, padding=0):
-    """Convolution (cross-correlation) with four loops, for teaching and testing.
-
-    x: (N, C, H, W), W: (F, C, k, k), b: (F,) -> (N, F, H', W')
-    """
-    N, C, H, W_in = x.shape
-    F, _, k, _ = W.shape
-    H_out = conv_output_size(H, k, stride, padding)
-    W_out = conv_output_size(W_in, k, stride, padding)
-    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    out = np.zeros((N, F, H_out, W_out), dtype=np.result_type(x, W))
-    for n in range(N):
-        for f in range(F):
-            for y in range(H_out):
-                for x_ in range(W_out):
-                    patch = x_pad[n, :, y * stride:y * stride + k, x_ * stride:x_ * stride + k]
-                    out[n, f, y, x_] = np.sum(patch * W[f]) + b[f]
-    return out
-
-
-def maxpool2d_naive(x, kernel_size=2, stride=None):
-    """Max pooling with loops, for teaching and testing. x: (N, C, H, W) -> (N, C, H', W')."""
-    stride = stride if stride is not None else kernel_size
-    N, C, H, W = x.shape
-    H_out = conv_output_size(H, kernel_size, stride, 0)
-    W_out = conv_output_size(W, kernel_size, stride, 0)
-    out = np.zeros((N, C, H_out, W_out), dtype=x.dtype)
-    for n in range(N):
-        for c in range(C):
-            for y in range(H_out):
-                for x_ in range(W_out):
-                    out[n, c, y, x_] = x[n, c, y * stride:y * stride + kernel_size,
-                                         x_ * stride:x_ * stride + kernel_size].max()
-    return out
 
 
 # =============================================================================

@@ -139,20 +139,9 @@ class NaiveConv2D(scratchcnn.Conv2D):
         return scratchcnn.conv2d_naive(self.x, self.params["W"], self.params["b"], self.stride, self.padding)
 
     def backward(self, dout):
-        W, k, s, p = self.params["W"], self.kernel_size, self.stride, self.padding
-        x_padded = np.pad(self.x, ((0, 0), (0, 0), (p, p), (p, p)))
-        dx_padded, dW = np.zeros_like(x_padded), np.zeros_like(W)
-        N, F, H_out, W_out = dout.shape
-        for n in range(N):
-            for f in range(F):
-                for y in range(H_out):
-                    for x_ in range(W_out):
-                        window = (n, slice(None), slice(y * s, y * s + k), slice(x_ * s, x_ * s + k))
-                        dW[f] += dout[n, f, y, x_] * x_padded[window]
-                        dx_padded[window] += dout[n, f, y, x_] * W[f]
-        self.grads["W"], self.grads["b"] = dW, dout.sum(axis=(0, 2, 3))
-        H, W_in = self.x.shape[2:]
-        return dx_padded[:, :, p:p + H, p:p + W_in]
+        dx, self.grads["W"], self.grads["b"] = scratchcnn.conv2d_backward_naive(
+            self.x, self.params["W"], dout, self.stride, self.padding)
+        return dx
 
 
 def reference_model(conv_class=scratchcnn.Conv2D, dtype=np.float32):

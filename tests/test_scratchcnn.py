@@ -61,6 +61,18 @@ def test_conv2d_fast_matches_naive(N, C, H, W, F, k, s, p):
     np.testing.assert_allclose(fast, naive, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("N,C,H,W,F,k,s,p", CONV_CASES)
+def test_conv2d_backward_matches_naive_loops(N, C, H, W, F, k, s, p):
+    conv = sc.Conv2D(C, F, k, stride=s, padding=p, rng=rng(1), dtype=np.float64)
+    x = rng(3).standard_normal((N, C, H, W))
+    dout = rng(4).standard_normal(conv.forward(x).shape)
+    dx = conv.backward(dout)
+    dx_naive, dW_naive, db_naive = sc.conv2d_backward_naive(x, conv.params["W"], dout, stride=s, padding=p)
+    np.testing.assert_allclose(dx, dx_naive, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv.grads["W"], dW_naive, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv.grads["b"], db_naive, rtol=1e-12, atol=1e-12)
+
+
 def test_conv2d_random_configurations_match_naive():
     r = rng(10)
     for _ in range(25):
@@ -122,20 +134,6 @@ def test_maxpool_gradients_and_naive(N, C, H, W, k, s):
     assert sc.grad_check(pool, x)["x"] < GRAD_TOLERANCE
 
 
-def maxpool_backward_reference(x, dout, k, s):
-    """Loop reference: first maximum in row-major order wins, contributions add."""
-    dx = np.zeros_like(x)
-    N, C, H_out, W_out = dout.shape
-    for n in range(N):
-        for c in range(C):
-            for y in range(H_out):
-                for x_ in range(W_out):
-                    window = x[n, c, y * s:y * s + k, x_ * s:x_ * s + k]
-                    i, j = np.unravel_index(np.argmax(window), window.shape)
-                    dx[n, c, y * s + i, x_ * s + j] += dout[n, c, y, x_]
-    return dx
-
-
 @pytest.mark.parametrize("k,s", [(2, 2), (3, 2), (3, 1), (2, 1)])
 def test_maxpool_ties_send_gradient_to_exactly_one_position(k, s):
     x = rng(9).integers(0, 2, size=(2, 2, 7, 7)).astype(np.float64)   # many ties
@@ -144,7 +142,7 @@ def test_maxpool_ties_send_gradient_to_exactly_one_position(k, s):
     out = pool.forward(x)
     dout = rng(10).standard_normal(out.shape)
     dx = pool.backward(dout)
-    np.testing.assert_allclose(dx, maxpool_backward_reference(x, dout, k, s), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(dx, sc.maxpool2d_backward_naive(x, dout, k, s), rtol=0, atol=1e-12)
     # Total gradient is conserved: each window passes on its dout exactly once.
     np.testing.assert_allclose(dx.sum(), dout.sum(), rtol=1e-12)
     if k == s:  # non-overlapping: exactly one non-zero per window
