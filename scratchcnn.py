@@ -2013,329 +2013,672 @@ def check_exercise(name, answer, cases):
 
 # --- Notebook 01: MNIST up close ---------------------------------------------
 
+def _parse_idx_header_reference(data):
+    """(magic, shape) of an IDX header: big-endian uint32s, byte 3 the number of dimensions."""
+    shape = tuple(int.from_bytes(data[4 + 4 * d: 8 + 4 * d], "big") for d in range(data[3]))
+    return int.from_bytes(data[0:4], "big"), shape
+
+
 def check_parse_idx_header(answer):
-    """Exercise: parse_idx_header(data: bytes) -> (magic, shape)."""
+    """Notebook 01, ``parse_idx_header(data: bytes) -> (magic, shape)``."""
     with gzip.open(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", "rb") as file:
         image_header = file.read(16)
-    labels_file = DEFAULT_DATA_DIR / "train-labels-idx1-ubyte.gz"
-    label_bytes = gzip.decompress(labels_file.read_bytes())
-    labels = read_idx(labels_file, LABELS_MAGIC)
-    endian_hint = ("the header numbers are big-endian unsigned 32-bit integers: "
-                   "int.from_bytes(data[0:4], 'big'), not 'little'")
-    cases = [
-        Case("the real t10k-images header (16 bytes)", (image_header,),
-             (IMAGES_MAGIC, (10000, 28, 28)), endian_hint, rtol=0, atol=0),
-        Case("the whole real train-labels file (header + 60000 label bytes)", (label_bytes,),
-             (LABELS_MAGIC, labels.shape),
-             "byte 3 is the number of dimensions: a label file has 1, so its header is 8 bytes "
-             "and its shape is (60000,). Don't hard-code 3 dimensions; stop after data[3] sizes",
-             rtol=0, atol=0),
-        Case("a made-up 3-D file (2, 3, 4) followed by its 24 data bytes",
-             (idx_header(IMAGES_MAGIC, (2, 3, 4)) + bytes(range(24)),), (IMAGES_MAGIC, (2, 3, 4)),
-             "read exactly data[3] sizes of 4 bytes each, starting at byte 4; the data after the "
-             "header is not part of the shape", rtol=0, atol=0),
-        Case("a 4-D file (5 colour images 3 x 32 x 32)", (idx_header(0x0804, (5, 3, 32, 32)),),
-             (0x0804, (5, 3, 32, 32)),
-             "the number of dimensions is data[3] (4 here): loop over it instead of hard-coding 3",
-             rtol=0, atol=0),
-        Case("a size above 65535 (70000 x 1)", (idx_header(0x0802, (70000, 1)),), (0x0802, (70000, 1)),
-             "use all 4 bytes of each size (int.from_bytes(data[4:8], 'big')), not just the last one or two",
-             rtol=0, atol=0),
+    with gzip.open(DEFAULT_DATA_DIR / "train-labels-idx1-ubyte.gz", "rb") as file:
+        label_bytes = file.read(8 + 100)                    # the header and the first 100 labels
+    hint = ("read the magic number from bytes 0-3 and data[3] sizes of 4 bytes each from byte 4, "
+            "all big-endian: int.from_bytes(data[4:8], 'big')")
+    inputs = [
+        ("the real t10k-images header (16 bytes)", image_header),
+        ("the real train-labels header followed by 100 labels (1 dimension)", label_bytes),
+        ("a made-up 3-D file (2, 3, 4) followed by its 24 data bytes",
+         idx_header(IMAGES_MAGIC, (2, 3, 4)) + bytes(range(24))),
+        ("a 4-D file (5 colour images 3 x 32 x 32)", idx_header(0x0804, (5, 3, 32, 32))),
+        ("a size above 65535 (70000 x 1)", idx_header(0x0802, (70000, 1))),
     ]
-    return check_exercise("parse_idx_header", answer, cases)
+    cases = [Case(description, (data,), _parse_idx_header_reference(data), hint, rtol=0, atol=0)
+             for description, data in inputs]
+
+    def sizes(data, ndim, order="big", first=4, width=4):
+        return tuple(int.from_bytes(data[first + 4 * d + 4 - width: first + 4 * d + 4], order) for d in range(ndim))
+
+    mistakes = [
+        Mistake("little-endian byte order",
+                lambda data: (int.from_bytes(data[0:4], "little"), sizes(data, data[3], "little")),
+                "IDX numbers are big-endian (most significant byte first): int.from_bytes(four_bytes, 'big')"),
+        Mistake("the number of dimensions read from byte 2 (the element type, 8) instead of byte 3",
+                lambda data: (int.from_bytes(data[0:4], "big"), sizes(data, data[2])),
+                "byte 2 is the element type (0x08 = unsigned byte); byte 3 is the number of dimensions"),
+        Mistake("three dimensions hard-coded",
+                lambda data: (int.from_bytes(data[0:4], "big"), sizes(data, 3)),
+                "loop over range(data[3]): a label file has 1 dimension, a colour image file 4"),
+        Mistake("only the last byte of each size",
+                lambda data: (int.from_bytes(data[0:4], "big"), sizes(data, data[3], width=1)),
+                "each size is 4 bytes: 60000 needs the bytes 00 00 ea 60, not just 60"),
+        Mistake("only the last two bytes of each size",
+                lambda data: (int.from_bytes(data[0:4], "big"), sizes(data, data[3], width=2)),
+                "each size is 4 bytes: 70000 does not fit in 2 bytes"),
+        Mistake("the magic number read as the single byte 3 (or 2)",
+                lambda data: (data[3], sizes(data, data[3])),
+                "the magic number is all four bytes 0-3 as one big-endian integer: 0x00000803 = 2051"),
+    ]
+    return check_exercise("parse_idx_header", answer, cases, mistakes=mistakes)
 
 
 def check_predicted_image_bytes(answer):
-    """Exercise: predicted_image_bytes() -> the number of bytes after the header of the
-    uncompressed training image file. Checked against the real file's length.
-
-    A custom comparison: the generic message rounds numbers to 6 digits, which would
-    print 47,040,000 and 47,040,016 both as 4.704e+07; a byte count must show in full."""
-    name = "predicted_image_bytes"
-    description = "bytes after the 16-byte header of train-images-idx3-ubyte"
-    hint = ("one unsigned byte per pixel: images x rows x columns. Not 4 bytes per pixel "
-            "(that is float32 after loading), and the 16 header bytes are not included")
+    """Notebook 01, ``predicted_image_bytes() -> int``: the bytes after the header of the
+    uncompressed training image file, checked against the real file's length."""
     raw = gzip.decompress((DEFAULT_DATA_DIR / "train-images-idx3-ubyte.gz").read_bytes())
     expected = len(raw) - (4 + 4 * raw[3])
-    try:
-        actual = answer()
-    except NotImplementedError:
-        print(f"{name}: not implemented yet")
-        return False
-    except Exception as error:
-        print(f"{name}: case '{description}' raised {type(error).__name__}: {error}\n  hint: {hint}")
-        return False
-    is_whole_number = isinstance(actual, (int, np.integer)) or (isinstance(actual, (float, np.floating))
-                                                                 and float(actual).is_integer())
-    if not is_whole_number or int(actual) != expected:
-        shown = f"{int(actual):,}" if is_whole_number else repr(actual)
-        print(f"{name}: case '{description}' failed: expected {expected:,}, got {shown}\n  hint: {hint}")
-        return False
-    print(f"{name}: the 1 case passes")
-    return True
+    cases = [Case("bytes after the 16-byte header of train-images-idx3-ubyte", (), expected,
+                  "one unsigned byte per pixel: images x rows x columns", rtol=0, atol=0)]
+    mistakes = [
+        Mistake("the 16 header bytes counted too", lambda: expected + 16,
+                "the question asks for the bytes AFTER the header"),
+        Mistake("4 bytes per pixel (float32 is what load_mnist makes, not what the file holds)",
+                lambda: 4 * expected, "the file stores one unsigned byte (0..255) per pixel"),
+        Mistake("the 10,000 test images instead of the 60,000 training images", lambda: expected // 6,
+                "the training file holds 60,000 images"),
+        Mistake("28 + 28 instead of 28 x 28 pixels per image", lambda: 60000 * (28 + 28),
+                "an image has 28 rows of 28 pixels: 784 bytes"),
+    ]
+    return check_exercise("predicted_image_bytes", answer, cases, mistakes=mistakes)
 
 
 def check_class_counts(answer):
-    """Exercise: class_counts(labels, num_classes) -> (num_classes,) ints, counts[k] = #{n: labels[n] == k}."""
+    """Notebook 01, ``class_counts(labels, num_classes) -> (num_classes,) ints``: counts[k] = #{n: labels[n] == k}."""
     labels = read_idx(DEFAULT_DATA_DIR / "train-labels-idx1-ubyte.gz", LABELS_MAGIC).astype(np.int64)
-    reference = lambda labels, k: np.bincount(labels, minlength=k)
-    missing_hint = ("every class needs a count, even a class that never occurs: return num_classes "
-                    "numbers (np.unique, or np.bincount without minlength=num_classes, drops empty classes)")
-    cases = [
-        Case("labels [0, 1, 1, 3] with 4 classes", (np.array([0, 1, 1, 3]), 4), reference(np.array([0, 1, 1, 3]), 4),
-             "counts[k] is how many labels equal k; class 2 has count 0 here", rtol=0, atol=0),
-        Case("labels [0, 0, 2] with 5 classes (classes 3 and 4 never occur)", (np.array([0, 0, 2]), 5),
-             reference(np.array([0, 0, 2]), 5), missing_hint, rtol=0, atol=0),
-        Case("the 60000 real training labels", (labels, 10), reference(labels, 10),
-             "count each of the 10 classes over all 60000 labels; the counts must sum to 60000",
-             rtol=0, atol=0),
+    hint = "counts[k] is how many labels equal k; every class gets a count, also one that never occurs (0)"
+    inputs = [("labels [0, 1, 1, 3] with 4 classes (class 2 never occurs)", np.array([0, 1, 1, 3]), 4),
+              ("labels [0, 0, 2] with 5 classes (classes 3 and 4 never occur)", np.array([0, 0, 2]), 5),
+              ("a single label [7] with 10 classes", np.array([7]), 10),
+              ("the 60000 real training labels", labels, 10)]
+    cases = [Case(description, (y, k), np.bincount(y, minlength=k), hint, rtol=0, atol=0)
+             for description, y, k in inputs]
+    mistakes = [
+        Mistake("np.bincount without minlength (classes above the largest label are dropped)",
+                lambda y, k: np.bincount(y), "np.bincount(labels, minlength=num_classes)"),
+        Mistake("np.unique's counts (every class that never occurs is dropped)",
+                lambda y, k: np.unique(y, return_counts=True)[1],
+                "a class that never occurs still needs its count 0: return num_classes numbers"),
+        Mistake("counts[label] = 1 instead of counts[label] += 1",
+                lambda y, k: (np.bincount(y, minlength=k) > 0).astype(np.int64),
+                "add one for every label: counts[label] += 1"),
+        Mistake("fractions instead of counts", lambda y, k: np.bincount(y, minlength=k) / len(y),
+                "return the counts themselves, not divided by the number of labels"),
     ]
-    return check_exercise("class_counts", answer, cases)
+    return check_exercise("class_counts", answer, cases, mistakes=mistakes)
+
+
+def _mean_image_per_class_reference(images, labels, num_classes):
+    return np.stack([images[labels == k].mean(axis=0) for k in range(num_classes)])
 
 
 def check_mean_image_per_class(answer):
-    """Exercise: mean_image_per_class(images (N, H, W), labels (N,), num_classes) -> (num_classes, H, W)."""
+    """Notebook 01, ``mean_image_per_class(images (N, H, W), labels (N,), num_classes) -> (num_classes, H, W)``."""
     rng = np.random.default_rng(1)
-    reference = lambda images, labels, k: np.stack([images[labels == c].mean(axis=0) for c in range(k)])
-    equal = (rng.random((6, 2, 2)), np.array([0, 1, 2, 0, 1, 2]))
-    unequal = (rng.random((6, 3, 2)), np.array([1, 1, 0, 1, 2, 2]))
     test_images = read_idx(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[:1000] / 255.0
     test_labels = read_idx(DEFAULT_DATA_DIR / "t10k-labels-idx1-ubyte.gz", LABELS_MAGIC)[:1000].astype(np.int64)
-    count_hint = ("divide each class's sum by the number of images OF THAT CLASS "
-                  "(x[labels == k].mean(axis=0)), not by N or N / num_classes")
-    cases = [
-        Case("3 classes, 2 images each, 2x2 pixels", (*equal, 3), reference(*equal, 3),
-             "average over the images axis only (axis=0 of the images of class k), keeping the "
-             "pixel axes: the result has shape (num_classes, H, W)"),
-        Case("3 classes with 1, 3 and 2 images, 3x2 pixels", (*unequal, 3), reference(*unequal, 3), count_hint),
-        Case("the first 1000 real test digits", (test_images, test_labels, 10),
-             reference(test_images, test_labels, 10), count_hint),
+    inputs = [("3 classes, 2 images each, 2x2 pixels", rng.random((6, 2, 2)), np.array([0, 1, 2, 0, 1, 2]), 3),
+              ("3 classes with 1, 3 and 2 images, 3x2 pixels", rng.random((6, 3, 2)), np.array([1, 1, 0, 1, 2, 2]), 3),
+              ("integer images, 2 classes", rng.integers(0, 256, (5, 2, 3)), np.array([0, 1, 1, 0, 1]), 2),
+              ("the first 1000 real test digits", test_images, test_labels, 10)]
+    cases = [Case(description, (x, y, k), _mean_image_per_class_reference(x, y, k),
+                  "entry k is the pixel-wise mean of the images with label k: shape (num_classes, H, W)")
+             for description, x, y, k in inputs]
+    per_class = lambda x, y, k, reduce: np.stack([reduce(x[y == c]) for c in range(k)])
+    mistakes = [
+        Mistake("each class's sum divided by N / num_classes instead of by the class's own count",
+                lambda x, y, k: per_class(x, y, k, lambda s: s.sum(axis=0)) / (len(x) / k),
+                "divide by the number of images OF THAT CLASS: images[labels == k].mean(axis=0)"),
+        Mistake("the sum instead of the mean", lambda x, y, k: per_class(x, y, k, lambda s: s.sum(axis=0)),
+                "divide each class's sum by its number of images (or use .mean(axis=0))"),
+        Mistake("the mean over the pixels too (one number per class)",
+                lambda x, y, k: per_class(x, y, k, lambda s: s.mean()),
+                "average over the images axis only: .mean(axis=0) keeps the (H, W) pixels"),
+        Mistake("the mean over the rows instead of over the images (axis=1)",
+                lambda x, y, k: per_class(x, y, k, lambda s: s.mean(axis=1)),
+                "axis 0 of images[labels == k] counts the images: .mean(axis=0)"),
     ]
-    return check_exercise("mean_image_per_class", answer, cases)
+    return check_exercise("mean_image_per_class", answer, cases, mistakes=mistakes)
+
+
+def _to_network_input_reference(images):
+    return (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
+
+
+def check_to_network_input(answer):
+    """Notebook 01, ``to_network_input(images uint8 (N, H, W)) -> float32 (N, 1, H, W) in [0, 1]``."""
+    rng = np.random.default_rng(11)
+    real = read_idx(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[:5]
+    inputs = [("the first 5 real test images (uint8)", real),
+              ("one 2x3 image with 0, 128 and 255", np.array([[[0, 128, 255], [1, 254, 64]]], dtype=np.uint8)),
+              ("a batch of 4 non-square 5x7 images", rng.integers(0, 256, (4, 5, 7)).astype(np.uint8))]
+    cases = [Case(description, (x,), _to_network_input_reference(x),
+                  "divide by 255 in floating point and add the channel axis: shape (N, 1, H, W)", rtol=1e-6, atol=1e-7)
+             for description, x in inputs]
+    mistakes = [
+        Mistake("integer division // 255 (every pixel becomes 0 or 1)",
+                lambda x: (x // 255).astype(np.float32)[:, None], "divide in floating point: x.astype(np.float32) / 255"),
+        Mistake("divided by 256 instead of 255", lambda x: (x.astype(np.float32) / 256)[:, None],
+                "full ink is 255, and it must become exactly 1.0: divide by 255"),
+        Mistake("the channel axis added last (N, H, W, 1) instead of second",
+                lambda x: (x.astype(np.float32) / 255)[..., None],
+                "the layers expect NCHW: images[:, None, :, :] gives (N, 1, H, W)"),
+        Mistake("no channel axis", lambda x: x.astype(np.float32) / 255, "add the channel axis: images[:, None]"),
+        Mistake("not scaled (0..255 kept)", lambda x: x.astype(np.float32)[:, None],
+                "divide by 255 so the pixels lie in [0, 1] (section 6 says why)"),
+    ]
+    return check_exercise("to_network_input", answer, cases, mistakes=mistakes)
+
+
+def _nearest_mean_predict_reference(images, means):
+    distances = ((images[:, None, :] - means[None, :, :]) ** 2).sum(axis=2)
+    return distances.argmin(axis=1)
+
+
+def check_nearest_mean_predict(answer):
+    """Notebook 01, ``nearest_mean_predict(images (N, D), means (K, D)) -> (N,) ints``:
+    the index of the mean closest to each image in Euclidean distance."""
+    rng = np.random.default_rng(12)
+    test_images = read_idx(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[:200]
+    test_labels = read_idx(DEFAULT_DATA_DIR / "t10k-labels-idx1-ubyte.gz", LABELS_MAGIC)[:200].astype(np.int64)
+    flat = test_images.reshape(200, -1) / 255.0
+    means = np.stack([flat[test_labels == k].mean(axis=0) for k in range(10)])
+    inputs = [("2 points, 3 means in 2-D", np.array([[0.0, 0.0], [5.0, 5.0]]),
+               np.array([[1.0, 1.0], [4.0, 6.0], [-3.0, 0.5]])),
+              ("one image (a batch of one)", np.array([[2.0, -1.0, 0.5]]), rng.standard_normal((4, 3))),
+              ("a mean with a large norm that is not the closest", np.array([[1.0, 0.0], [0.0, 1.0]]),
+               np.array([[0.9, 0.1], [10.0, 10.0], [0.0, 1.2]])),
+              ("200 real test digits against their class means", flat, means)]
+    cases = [Case(description, (x, m), _nearest_mean_predict_reference(x, m),
+                  "for every image, the index k of the mean with the smallest sum of squared differences",
+                  rtol=0, atol=0) for description, x, m in inputs]
+    mistakes = [
+        Mistake("argmax of the distances (the farthest mean)",
+                lambda x, m: ((x[:, None] - m[None]) ** 2).sum(axis=2).argmax(axis=1),
+                "the NEAREST mean has the smallest distance: argmin"),
+        Mistake("the largest dot product x . m instead of the smallest distance",
+                lambda x, m: (x @ m.T).argmax(axis=1),
+                "|x - m|^2 = |x|^2 - 2 x.m + |m|^2: the |m|^2 term matters when the means differ in size"),
+        Mistake("argmin over the wrong axis (the nearest image for each mean)",
+                lambda x, m: ((x[:, None] - m[None]) ** 2).sum(axis=2).argmin(axis=0),
+                "the distances are (N, K): take argmin over axis=1, one answer per image"),
+    ]
+    return check_exercise("nearest_mean_predict", answer, cases, mistakes=mistakes)
 
 
 # --- Notebook 02: convolution, forward ---------------------------------------
 
 def check_output_size(answer):
-    """Exercise: output_size(H, k, s, p) -> H' = (H + 2p - k) // s + 1."""
+    """Notebook 02, ``output_size(H, k, s, p) -> int``: H' = (H + 2p - k) // s + 1."""
     configurations = [
-        ("28, k 3, no padding", (28, 3, 1, 0), "without padding a k x k window fits H - k + 1 times"),
-        ("28, k 3, padding 1", (28, 3, 1, 1), "padding adds p pixels on BOTH sides: H + 2p, not H + p"),
-        ("28, k 2, stride 2", (28, 2, 2, 0), "with stride s the window moves s pixels: divide (H + 2p - k) by s, then + 1"),
-        ("28, k 3, stride 2, padding 1 (remainder)", (28, 3, 2, 1),
-         "when s does not divide (H + 2p - k), the last partial step is dropped: integer division //, "
-         "and the answer is a whole number"),
-        ("7, k 3, stride 2 (odd size)", (7, 3, 2, 0), "(7 - 3) // 2 + 1: the +1 counts the first window"),
-        ("5, k 5 (kernel as large as the input)", (5, 5, 1, 0), "a kernel as large as the input fits exactly once"),
-        ("32, k 5, stride 3, padding 2", (32, 5, 3, 2), "(H + 2p - k) // s + 1 with integer division"),
+        ("28, k 3, no padding", (28, 3, 1, 0)),
+        ("28, k 3, padding 1", (28, 3, 1, 1)),
+        ("28, k 2, stride 2", (28, 2, 2, 0)),
+        ("28, k 3, stride 2, padding 1 (the stride does not divide)", (28, 3, 2, 1)),
+        ("7, k 3, stride 2 (odd size)", (7, 3, 2, 0)),
+        ("5, k 5 (kernel as large as the input)", (5, 5, 1, 0)),
+        ("32, k 5, stride 3, padding 2", (32, 5, 3, 2)),
+        ("10, k 4, stride 3, padding 0 (remainder 0)", (10, 4, 3, 0)),
     ]
-    cases = [Case(description, args, conv_output_size(*args), hint, rtol=0, atol=0)
-             for description, args, hint in configurations]
-    return check_exercise("output_size", answer, cases)
+    cases = [Case(description, args, conv_output_size(*args),
+                  "count the window positions 0, s, 2s, ... with s*y + k <= H + 2p", rtol=0, atol=0)
+             for description, args in configurations]
+    mistakes = [
+        Mistake("padding added on one side only (H + p)", lambda H, k, s, p: (H + p - k) // s + 1,
+                "padding adds p pixels on BOTH sides: H + 2p"),
+        Mistake("true division / instead of integer division //", lambda H, k, s, p: (H + 2 * p - k) / s + 1,
+                "when s does not divide H + 2p - k the last partial step is dropped: use //, the answer is a whole number"),
+        Mistake("rounded up instead of down", lambda H, k, s, p: -(-(H + 2 * p - k) // s) + 1,
+                "a window that sticks out of the padded input does not count: round down (//)"),
+        Mistake("the + 1 forgotten (off by one)", lambda H, k, s, p: (H + 2 * p - k) // s,
+                "the + 1 counts the first window, at position 0"),
+        Mistake("the kernel not subtracted ((H + 2p) // s + 1)", lambda H, k, s, p: (H + 2 * p) // s + 1,
+                "the window must fit: its start goes up to H + 2p - k"),
+    ]
+    return check_exercise("output_size", answer, cases, mistakes=mistakes)
 
 
-def _conv2d_single_reference(image, kernel, stride=1, padding=0):
-    """One image, one kernel: conv2d_naive on (1, 1, H, W) and (1, 1, k, k), no bias."""
-    return conv2d_naive(image[None, None], kernel[None, None], np.zeros(1), stride, padding)[0, 0]
+def _conv_variants(reference):
+    """Typical mistakes of a convolution forward, each built from ``reference(x, W, b, stride, padding)``
+    (4-D conv2d_naive arguments); used by the one-channel and the whole-layer exercise."""
+    def stride_ignored(x, W, b, s, p):          # windows at (y, x) instead of (s*y, s*x)
+        H_out, W_out = conv_output_size(x.shape[2], W.shape[2], s, p), conv_output_size(x.shape[3], W.shape[3], s, p)
+        return reference(x, W, b, 1, p)[:, :, :H_out, :W_out]
+
+    return [
+        ("the kernel flipped (true convolution instead of cross-correlation)",
+         lambda x, W, b, s, p: reference(x, W[:, :, ::-1, ::-1], b, s, p),
+         "deep learning's convolution does not flip: out[y, x] = sum_ij in[s*y + i, s*x + j] * w[i, j]"),
+        ("the padding ignored", lambda x, W, b, s, p: reference(x, W, b, s, 0),
+         "pad p zeros on all four sides first (np.pad), then slide the kernel over the padded input"),
+        ("the window at (y, x) instead of (s*y, s*x) (stride ignored inside the loop)", stride_ignored,
+         "output (y, x) reads the patch starting at (s*y, s*x)"),
+        ("the output one row and one column too small (the + 1 of H' forgotten)",
+         lambda x, W, b, s, p: reference(x, W, b, s, p)[:, :, :-1, :-1],
+         "H' = (H + 2p - k) // s + 1: range(H_out) must include the last window"),
+    ]
 
 
 def check_conv2d_single(answer):
-    """Exercise: conv2d_single(image (H, W), kernel (k, k), stride, padding) -> (H', W'), with loops."""
+    """Notebook 02, ``conv2d_single(image (H, W), kernel (k, k), stride, padding) -> (H', W')``, with loops, no bias."""
     rng = np.random.default_rng(2)
-    flip_hint = ("flipped kernel? This is cross-correlation: out[y, x] = sum_ij image[y + i, x + j] * kernel[i, j], "
-                 "no flip (np.convolve and scipy's convolve2d flip the kernel)")
     configurations = [
         ("3x3 image, 2x2 kernel (the worked example)", np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0], [2.0, 1.0, 0.0]]),
-         np.array([[1.0, 2.0], [0.0, -1.0]]), 1, 0,
-         "out[y, x] = sum(image[y:y+k, x:x+k] * kernel) with the kernel NOT flipped (cross-correlation); "
-         "the output is (H - k + 1) x (W - k + 1)"),
-        ("5x6 image, asymmetric 3x3 kernel", rng.standard_normal((5, 6)), rng.standard_normal((3, 3)), 1, 0, flip_hint),
-        ("5x5 image, padding 1", rng.standard_normal((5, 5)), rng.standard_normal((3, 3)), 1, 1,
-         "forgetting padding? Pad p zeros on all four sides first (np.pad(image, padding)), then slide "
-         "the kernel over the padded image"),
-        ("7x7 image, stride 2 (odd size)", rng.standard_normal((7, 7)), rng.standard_normal((3, 3)), 2, 0,
-         "stride: output (y, x) reads the patch starting at (s*y, s*x), and there are "
-         "(H + 2p - k) // s + 1 outputs per axis"),
-        ("8x5 image, stride 2, padding 2", rng.standard_normal((8, 5)), rng.standard_normal((3, 3)), 2, 2,
-         "pad first, then step by s: output size (H + 2p - k) // s + 1 for each axis separately"),
-        ("4x6 image, 1x1 kernel", rng.standard_normal((4, 6)), rng.standard_normal((1, 1)), 1, 0,
-         "a 1x1 kernel just scales the image"),
+         np.array([[1.0, 2.0], [0.0, -1.0]]), 1, 0),
+        ("5x6 image, asymmetric 3x3 kernel", rng.standard_normal((5, 6)), rng.standard_normal((3, 3)), 1, 0),
+        ("5x5 image, padding 1", rng.standard_normal((5, 5)), rng.standard_normal((3, 3)), 1, 1),
+        ("7x7 image, stride 2", rng.standard_normal((7, 7)), rng.standard_normal((3, 3)), 2, 0),
+        ("8x5 image, stride 2 (does not divide), padding 2", rng.standard_normal((8, 5)), rng.standard_normal((3, 3)), 2, 2),
+        ("integer 4x6 image and kernel", rng.integers(-3, 4, (4, 6)), rng.integers(-2, 3, (2, 2)), 1, 0),
     ]
-    cases = [Case(description, (image, kernel, stride, padding),
-                  _conv2d_single_reference(image, kernel, stride, padding), hint)
-             for description, image, kernel, stride, padding, hint in configurations]
-    return check_exercise("conv2d_single", answer, cases)
+    single = lambda conv: lambda image, kernel, s, p: conv(image[None, None], kernel[None, None], np.zeros(1), s, p)[0, 0]
+    cases = [Case(description, (image, kernel, s, p), single(conv2d_naive)(image, kernel, s, p),
+                  "out[y, x] = sum(padded[s*y:s*y+k, s*x:s*x+k] * kernel), H' = (H + 2p - k) // s + 1 per axis")
+             for description, image, kernel, s, p in configurations]
+    mistakes = [Mistake(name, single(wrong), fix) for name, wrong, fix in _conv_variants(conv2d_naive)]
+    return check_exercise("conv2d_single", answer, cases, mistakes=mistakes)
 
 
 def check_predicted_output_shape(answer):
-    """Exercise: predicted_output_shape() -> the shape of
+    """Notebook 02, ``predicted_output_shape()``: the shape of
     Conv2D(3, 8, kernel_size=5, stride=2, padding=1) applied to x of shape (4, 3, 32, 32)."""
     layer = Conv2D(3, 8, kernel_size=5, stride=2, padding=1, rng=np.random.default_rng(0), dtype=np.float64)
     expected = tuple(layer.forward(np.zeros((4, 3, 32, 32))).shape)
     cases = [Case("Conv2D(3, 8, kernel_size=5, stride=2, padding=1) on (4, 3, 32, 32)", (), expected,
-                  "(N, F, H', W'): the batch N stays 4, the channels become the number of filters "
-                  "F = 8 (not C = 3), and H' = (32 + 2*1 - 5) // 2 + 1", rtol=0, atol=0)]
-    return check_exercise("predicted_output_shape", answer, cases)
+                  "(N, F, H', W') with H' = (32 + 2*1 - 5) // 2 + 1", rtol=0, atol=0)]
+    mistakes = [
+        Mistake("the input's 3 channels instead of the 8 filters", lambda: (4, 3, 15, 15),
+                "the output has one channel per filter: F = 8"),
+        Mistake("the stride ignored", lambda: (4, 8, 30, 30), "with stride 2, H' = (32 + 2 - 5) // 2 + 1"),
+        Mistake("the padding ignored", lambda: (4, 8, 14, 14), "padding 1 adds a pixel on both sides: 32 + 2"),
+        Mistake("rounded up", lambda: (4, 8, 16, 16), "(34 - 5) // 2 = 14 rounds down; then + 1"),
+        Mistake("channels last (N, H', W', F)", lambda: (4, 15, 15, 8), "the course's layout is NCHW: (N, F, H', W')"),
+    ]
+    return check_exercise("predicted_output_shape", answer, cases, mistakes=mistakes)
 
 
 def check_im2col_shape(answer):
-    """Exercise: im2col_shape(x_shape, k, s, p) -> (rows, columns) of im2col's matrix."""
-    hint = ("rows: one per kernel weight, C*k*k (the channels count too); columns: one per output "
-            "position, N*H'*W' (the whole batch) with H' = (H + 2p - k) // s + 1")
+    """Notebook 02, ``im2col_shape(x_shape, k, s, p) -> (rows, columns)`` of im2col's matrix."""
     configurations = [
         ("the worked example: (1, 1, 3, 3), k 2", ((1, 1, 3, 3), 2, 1, 0)),
         ("3 channels, 2 images, padding 1", ((2, 3, 5, 5), 3, 1, 1)),
         ("(4, 8, 28, 28), k 3, stride 2, padding 1", ((4, 8, 28, 28), 3, 2, 1)),
         ("odd and non-square: (3, 2, 7, 6), k 3, stride 2", ((3, 2, 7, 6), 3, 2, 0)),
     ]
-    cases = [Case(description, args, tuple(im2col(np.zeros(args[0]), *args[1:]).shape), hint, rtol=0, atol=0)
-             for description, args in configurations]
-    return check_exercise("im2col_shape", answer, cases)
+    cases = [Case(description, args, tuple(im2col(np.zeros(args[0]), *args[1:]).shape),
+                  "rows: one per kernel weight of a filter; columns: one per output position of the whole batch",
+                  rtol=0, atol=0) for description, args in configurations]
+    out = lambda shape, k, s, p: (conv_output_size(shape[2], k, s, p), conv_output_size(shape[3], k, s, p))
+    mistakes = [
+        Mistake("the channels left out of the rows (k*k instead of C*k*k)",
+                lambda shape, k, s, p: (k * k, shape[0] * math.prod(out(shape, k, s, p))),
+                "a column holds the whole patch, all C channels: C*k*k rows"),
+        Mistake("the batch left out of the columns (H'*W' instead of N*H'*W')",
+                lambda shape, k, s, p: (shape[1] * k * k, math.prod(out(shape, k, s, p))),
+                "every image of the batch adds its own H'*W' columns"),
+        Mistake("rows and columns swapped",
+                lambda shape, k, s, p: (shape[0] * math.prod(out(shape, k, s, p)), shape[1] * k * k),
+                "im2col puts each patch in a COLUMN: (C*k*k, N*H'*W')"),
+        Mistake("the input size H*W instead of the output size H'*W' in the columns",
+                lambda shape, k, s, p: (shape[1] * k * k, shape[0] * shape[2] * shape[3]),
+                "one column per OUTPUT position: H' = (H + 2p - k) // s + 1"),
+    ]
+    return check_exercise("im2col_shape", answer, cases, mistakes=mistakes)
+
+
+def _conv_layer_cases(rng, settings):
+    """Random (x, W, b) for each (description, N, C, H, W, F, k, stride, padding[, integer])."""
+    cases = []
+    for description, N, C, H, W_in, F, k, s, p, *integer in settings:
+        if integer:
+            x, W, b = rng.integers(-3, 4, (N, C, H, W_in)), rng.integers(-2, 3, (F, C, k, k)), rng.integers(-2, 3, F)
+        else:
+            x, W, b = rng.standard_normal((N, C, H, W_in)), rng.standard_normal((F, C, k, k)), rng.standard_normal(F)
+        cases.append((description, x, W, b, s, p))
+    return cases
+
+
+def check_conv2d_forward_loops(answer):
+    """Notebook 02, ``conv2d_forward_loops(x (N, C, H, W), W (F, C, k, k), b (F,), stride, padding) -> (N, F, H', W')``."""
+    settings = [
+        ("1 image, 1 channel, 1 filter, 4x4, k 3", 1, 1, 4, 4, 1, 3, 1, 0),
+        ("2 images, 3 channels, 4 filters, 5x5, k 3, padding 1", 2, 3, 5, 5, 4, 3, 1, 1),
+        ("non-square 7x6, stride 2, padding 1, 2 channels, 3 filters", 2, 2, 7, 6, 3, 3, 2, 1),
+        ("a batch of one, 9x8, k 4, stride 3 (does not divide), padding 2", 1, 3, 9, 8, 2, 4, 3, 2),
+        ("integer inputs, 2 images, 2 channels, 2 filters, 6x5, stride 2", 2, 2, 6, 5, 2, 3, 2, 0, "integer"),
+    ]
+    hint = "out[n, f, y, x] = b[f] + sum over c, i, j of W[f, c, i, j] * x_pad[n, c, s*y + i, s*x + j]"
+    cases = [Case(description, (x, W, b, s, p), conv2d_naive(x, W, b, s, p), hint)
+             for description, x, W, b, s, p in _conv_layer_cases(np.random.default_rng(20), settings)]
+    mistakes = [Mistake(name, wrong, fix) for name, wrong, fix in _conv_variants(conv2d_naive)] + [
+        Mistake("the bias forgotten", lambda x, W, b, s, p: conv2d_naive(x, W, 0 * b, s, p),
+                "add b[f] to every output of filter f"),
+        Mistake("the channels not summed: each channel's result overwrites the previous one (= instead of +=)",
+                lambda x, W, b, s, p: conv2d_naive(x[:, -1:], W[:, -1:], b, s, p),
+                "a filter adds up its C channels: sum over c (np.sum over the whole (C, k, k) patch, or +=)"),
+        Mistake("only the first channel used",
+                lambda x, W, b, s, p: conv2d_naive(x[:, :1], W[:, :1], b, s, p),
+                "the patch is x_pad[n, :, ...], all C channels, times W[f], all C channels"),
+    ]
+    return check_exercise("conv2d_forward_loops", answer, cases, mistakes=mistakes)
 
 
 # --- Notebook 03: convolution, backward --------------------------------------
 
+def _col2im_loops_variant(cols, x_shape, k, s=1, p=0, *, assign=False, swap_ij=False, column_uses_H=False,
+                          stride_ignored=False, padding_kept=False):
+    """col2im with six loops; the flags reproduce the typical mistakes of notebook 03's exercise."""
+    N, C, H, W = x_shape
+    H_out, W_out = conv_output_size(H, k, s, p), conv_output_size(W, k, s, p)
+    dx_padded = np.zeros((N, C, H + 2 * p, W + 2 * p))
+    step = 1 if stride_ignored else s
+    for c, i, j, n, u, v in np.ndindex(C, k, k, N, H_out, W_out):
+        row = c * k * k + (j * k + i if swap_ij else i * k + j)
+        column = n * H_out * W_out + u * (H_out if column_uses_H else W_out) + v
+        value = cols[row, column] if column < cols.shape[1] else 0.0
+        if assign:
+            dx_padded[n, c, step * u + i, step * v + j] = value
+        else:
+            dx_padded[n, c, step * u + i, step * v + j] += value
+    return dx_padded if padding_kept else dx_padded[:, :, p:p + H, p:p + W]
+
+
 def check_col2im_loops(answer):
-    """Exercise: col2im_loops(cols (C*k*k, N*H'*W'), x_shape, k, s, p) -> (N, C, H, W), with loops."""
+    """Notebook 03, ``col2im_loops(cols (C*k*k, N*H'*W'), x_shape, k, s, p) -> (N, C, H, W)``, with loops."""
     rng = np.random.default_rng(3)
     configurations = [
-        ("all-ones columns, (1, 1, 3, 3), k 2 (overlapping patches)", (1, 1, 3, 3), 2, 1, 0, "ones",
-         "overlapping patches share pixels: accumulate with +=, not = (with = each pixel keeps only "
-         "the last patch's value)"),
-        ("random columns, (1, 1, 4, 4), k 3", (1, 1, 4, 4), 3, 1, 0, "random",
-         "dx_padded[n, c, s*y + i, s*x + j] += cols[c*k*k + i*k + j, n*H'*W' + y*W' + x]"),
-        ("2 images, 2 channels, 4x5, k 3, padding 1", (2, 2, 4, 5), 3, 1, 1, "random",
-         "padding: add into a padded (H + 2p) x (W + 2p) array, then crop the border "
-         "[p:p+H, p:p+W]; the padding pixels are not inputs"),
-        ("7x7, k 3, stride 2", (1, 1, 7, 7), 3, 2, 0, "random",
-         "stride: column (n, y, x) came from the patch starting at (s*y, s*x)"),
-        ("3 images, 2 channels, 5x6, k 2, stride 2, padding 1", (3, 2, 5, 6), 2, 2, 1, "random",
-         "rows are ordered (c, i, j) and columns (n, y, x), like im2col: "
-         "row = c*k*k + i*k + j, column = n*H'*W' + y*W' + x"),
+        ("all-ones columns, (1, 1, 3, 3), k 2 (overlapping patches)", (1, 1, 3, 3), 2, 1, 0, "ones"),
+        ("random columns, (1, 1, 4, 4), k 3", (1, 1, 4, 4), 3, 1, 0, "random"),
+        ("2 images, 2 channels, 4x5, k 3, padding 1", (2, 2, 4, 5), 3, 1, 1, "random"),
+        ("7x7, k 3, stride 2", (1, 1, 7, 7), 3, 2, 0, "random"),
+        ("3 images, 2 channels, 5x6 (H' = 3, W' = 4), k 2, stride 2, padding 1", (3, 2, 5, 6), 2, 2, 1, "random"),
     ]
     cases = []
-    for description, x_shape, k, s, p, kind, hint in configurations:
+    for description, x_shape, k, s, p, kind in configurations:
         N, C, H, W = x_shape
         shape = (C * k * k, N * conv_output_size(H, k, s, p) * conv_output_size(W, k, s, p))
         cols = np.ones(shape) if kind == "ones" else rng.standard_normal(shape)
-        cases.append(Case(description, (cols, x_shape, k, s, p), col2im(cols, x_shape, k, s, p), hint))
-    return check_exercise("col2im_loops", answer, cases)
+        cases.append(Case(description, (cols, x_shape, k, s, p), col2im(cols, x_shape, k, s, p),
+                          "dx_padded[n, c, s*u + i, s*v + j] += cols[c*k*k + i*k + j, n*H'*W' + u*W' + v], "
+                          "then crop the padding"))
+    variant = lambda **flags: lambda cols, x_shape, k, s, p: _col2im_loops_variant(cols, x_shape, k, s, p, **flags)
+    mistakes = [
+        Mistake("= instead of += (overlapping patches keep only the last value)", variant(assign=True),
+                "a pixel in several patches collects ALL their values: dx_padded[...] += cols[row, column]"),
+        Mistake("the column index with H' where W' belongs (n*H'*W' + u*H' + v)", variant(column_uses_H=True),
+                "columns are ordered (n, u, v): column = n*H'*W' + u*W' + v (a row of outputs is W' long)"),
+        Mistake("i and j swapped in the row index (c*k*k + j*k + i)", variant(swap_ij=True),
+                "rows are ordered (c, i, j), i the kernel row: row = c*k*k + i*k + j"),
+        Mistake("the stride ignored (patch (u, v) placed at (u + i, v + j))", variant(stride_ignored=True),
+                "column (n, u, v) came from the patch starting at (s*u, s*v): add at (s*u + i, s*v + j)"),
+        Mistake("the padding not cropped", variant(padding_kept=True),
+                "return dx_padded[:, :, p:p + H, p:p + W]: the padding zeros are not inputs"),
+    ]
+    return check_exercise("col2im_loops", answer, cases, mistakes=mistakes)
 
 
 def check_bias_gradient(answer):
-    """Exercise: bias_gradient(dout (N, F, H', W')) -> dL/db (F,)."""
+    """Notebook 03, ``bias_gradient(dout (N, F, H', W')) -> dL/db (F,)``."""
     rng = np.random.default_rng(4)
-
-    def reference(dout):
-        N, F, H_out, W_out = dout.shape
-        layer = Conv2D(1, F, 1, dtype=np.float64, rng=np.random.default_rng(0))
-        layer.forward(np.zeros((N, 1, H_out, W_out)))
-        layer.backward(dout)
-        return layer.grads["b"]
-
-    hint = ("the bias f is added at every output position of every image: db[f] = sum over n, y, x of "
-            "dout[n, f, y, x], i.e. dout.sum(axis=(0, 2, 3)); a sum (not a mean), and not over f")
-    douts = [("1 image, 3 filters, 2x2", rng.standard_normal((1, 3, 2, 2))),
-             ("a batch of 4 images, 2 filters, 3x5", rng.standard_normal((4, 2, 3, 5))),
-             ("2 images, 5 filters, 1x1 output", rng.standard_normal((2, 5, 1, 1)))]
-    cases = [Case(description, (dout,), reference(dout), hint) for description, dout in douts]
-    return check_exercise("bias_gradient", answer, cases)
+    douts = [("a batch of 4 images, 2 filters, 3x5", rng.standard_normal((4, 2, 3, 5))),
+             ("1 image, 3 filters, 2x2 (a batch of one)", rng.standard_normal((1, 3, 2, 2))),
+             ("2 images, 5 filters, 1x1 output", rng.standard_normal((2, 5, 1, 1))),
+             ("3 images, 3 filters, 4x4 (N = F)", rng.standard_normal((3, 3, 4, 4)))]
+    cases = [Case(description, (dout,), _conv_backward_reference(np.zeros((dout.shape[0], 1) + dout.shape[2:]),
+                                                                np.zeros((dout.shape[1], 1, 1, 1)), dout)[2],
+                  "db[f] = sum over n, y, x of dout[n, f, y, x]") for description, dout in douts]
+    mistakes = [
+        Mistake("the mean instead of the sum", lambda dout: dout.mean(axis=(0, 2, 3)),
+                "b[f] is added to every output of filter f, and every use collects its gradient: a sum"),
+        Mistake("summed over the wrong axis (the filters instead of the batch)", lambda dout: dout.sum(axis=(1, 2, 3)),
+                "keep axis 1 (the filters): dout.sum(axis=(0, 2, 3))"),
+        Mistake("only the first image of the batch", lambda dout: dout[0].sum(axis=(1, 2)),
+                "sum over the whole batch too: axis 0"),
+        Mistake("not summed over the batch (one row per image)", lambda dout: dout.sum(axis=(2, 3)),
+                "the bias is shared by all images: sum over axis 0 as well"),
+    ]
+    return check_exercise("bias_gradient", answer, cases, mistakes=mistakes)
 
 
 def check_predicted_gradients_1d(answer):
-    """Exercise: predicted_gradients_1d() -> (dL/dw, dL/dx) for the 1-D example
-    y = correlate(x, w, 'valid'), L = sum(g * y), with x = [2, -1, 0, 3, 1],
-    w = [1, -2, 3], g = [1, 0, -1]. Checked against numerical gradients."""
+    """Notebook 03, ``predicted_gradients_1d() -> (dL/dw, dL/dx)`` for y = correlate(x, w, 'valid'),
+    L = sum(g * y), x = [2, -1, 0, 3, 1], w = [1, -2, 3], g = [1, 0, -1]; checked against numerical gradients."""
     x, w, g = np.array([2.0, -1.0, 0.0, 3.0, 1.0]), np.array([1.0, -2.0, 3.0]), np.array([1.0, 0.0, -1.0])
     loss = lambda: float(np.sum(g * np.correlate(x, w, "valid")))
-    expected_dw, expected_dx = numerical_gradient(loss, w), numerical_gradient(loss, x)
-
-    def part(index):
-        return np.asarray(answer()[index], dtype=np.float64)
-
-    cases = [
-        Case("dL/dw", (0,), expected_dw,
-             "dL/dw[j] = sum_t g[t] * x[t + j]: slide g over x (3 values for a 3-tap kernel)", atol=1e-6),
-        Case("dL/dx", (1,), expected_dx,
-             "dL/dx[i] = sum_t g[t] * w[i - t] over the outputs t that used x[i]: the kernel comes out "
-             "flipped, and the edge inputs x[0] and x[4] are used by one output only", atol=1e-6),
+    dw, dx = numerical_gradient(loss, w), numerical_gradient(loss, x)
+    cases = [Case("(dL/dw, dL/dx) for x = (2, -1, 0, 3, 1), w = (1, -2, 3), g = (1, 0, -1)", (), (dw, dx),
+                  "dL/dw[j] = sum_t g[t] x[t + j];  dL/dx[i] = sum_t g[t] w[i - t] over the outputs t that used x[i]",
+                  atol=1e-6)]
+    mistakes = [
+        Mistake("dL/dx with the kernel not flipped", lambda: (dw, np.correlate(np.pad(g, 2), w, "valid")),
+                "x[i] was used by output t with weight w[i - t]: the kernel index runs backwards (a flipped kernel)"),
+        Mistake("dL/dw reversed (g convolved with x instead of correlated)", lambda: (np.convolve(x, g, "valid"), dx),
+                "dL/dw[j] = sum_t g[t] * x[t + j]: slide g along x starting at x[j]"),
+        Mistake("dL/dx without the edges (a valid correlation instead of a full one)",
+                lambda: (dw, np.correlate(g, w[::-1], "same")),
+                "x[0] and x[4] are used by one output each: pad g with k - 1 = 2 zeros on both sides"),
+        Mistake("dL/dw and dL/dx swapped", lambda: (dx, dw), "return (dL/dw, dL/dx) in that order"),
     ]
-    return check_exercise("predicted_gradients_1d", part, cases)
+    return check_exercise("predicted_gradients_1d", answer, cases, mistakes=mistakes)
 
 
-def _conv_backward_single_reference(image, kernel, dout, stride, padding):
-    """Conv2D.backward for one image and one kernel: returns (dimage, dkernel)."""
-    layer = Conv2D(1, 1, kernel.shape[0], stride, padding, dtype=np.float64, rng=np.random.default_rng(0))
-    layer.params["W"] = kernel[None, None].astype(np.float64)
-    layer.forward(image[None, None])
-    dimage = layer.backward(dout[None, None])[0, 0]
-    return dimage, layer.grads["W"][0, 0]
+def _conv_backward_reference(x, W, dout, stride=1, padding=0):
+    """conv2d_backward_naive in float64, so that integer inputs give float gradients."""
+    return conv2d_backward_naive(np.asarray(x, np.float64), np.asarray(W, np.float64), dout, stride, padding)
+
+
+def _conv_backward_loops_variant(x, W, dout, s, p, *, assign_dx=False, assign_dW=False, flip=False):
+    """conv2d_backward_naive with the typical slips of notebook 03's exercises."""
+    k = W.shape[2]
+    x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))).astype(np.float64)
+    dx_pad, dW = np.zeros_like(x_pad), np.zeros(W.shape)
+    kernel = W[:, :, ::-1, ::-1] if flip else W
+    for n, f, u, v in np.ndindex(*dout.shape):
+        window = (n, slice(None), slice(s * u, s * u + k), slice(s * v, s * v + k))
+        if assign_dW:
+            dW[f] = dout[n, f, u, v] * x_pad[window]
+        else:
+            dW[f] += dout[n, f, u, v] * x_pad[window]
+        if assign_dx:
+            dx_pad[window] = dout[n, f, u, v] * kernel[f]
+        else:
+            dx_pad[window] += dout[n, f, u, v] * kernel[f]
+    return dx_pad[:, :, p:p + x.shape[2], p:p + x.shape[3]], dW, dout.sum(axis=(0, 2, 3))
 
 
 def check_conv_backward_single(answer):
-    """Exercise: conv_backward_single(image, kernel, dout, stride, padding) -> (dimage, dkernel), with loops."""
+    """Notebook 03, ``conv_backward_single(image (H, W), kernel (k, k), dout (H', W'), stride, padding)
+    -> (dimage, dkernel)``, with loops."""
     rng = np.random.default_rng(5)
-    configurations = [
-        ("4x4 image, 2x2 kernel", (4, 4), 2, 1, 0,
-         "for every output (y, x) and offset (i, j): dkernel[i, j] += dout[y, x] * image[y + i, x + j] and "
-         "dimage[y + i, x + j] += dout[y, x] * kernel[i, j]. No flipped kernel in this loop form (the flip "
-         "appears only when you rewrite it as a full correlation), and += because neighbouring outputs share inputs"),
-        ("5x6 image, asymmetric 3x3 kernel", (5, 6), 3, 1, 0,
-         "non-square image: H' and W' differ, so keep rows (y, i) and columns (x, j) apart; "
-         "dimage has the image's shape and dkernel the kernel's"),
-        ("5x5 image, padding 1", (5, 5), 3, 1, 1,
-         "padding: dkernel reads the PADDED image, and dimage is accumulated in a padded array whose "
-         "border [p:-p] you crop off at the end"),
-        ("7x7 image, stride 2", (7, 7), 3, 2, 0,
-         "stride: output (y, x) came from the patch starting at (s*y, s*x); use the same offsets backwards"),
-        ("6x5 image, stride 2, padding 1", (6, 5), 3, 2, 1,
-         "pad, then step by s; image rows/columns no window reached get gradient 0"),
-    ]
+    configurations = [("4x4 image, 2x2 kernel", (4, 4), 2, 1, 0), ("5x6 image, asymmetric 3x3 kernel", (5, 6), 3, 1, 0),
+                      ("5x5 image, padding 1", (5, 5), 3, 1, 1), ("7x7 image, stride 2", (7, 7), 3, 2, 0),
+                      ("6x5 image, stride 2 (does not divide), padding 1", (6, 5), 3, 2, 1)]
+    four_d = lambda backward: lambda image, kernel, dout, s, p: tuple(
+        g[0, 0] for g in backward(image[None, None], kernel[None, None], dout[None, None], s, p)[:2])
     cases = []
-    for description, image_shape, k, s, p, hint in configurations:
+    for description, image_shape, k, s, p in configurations:
         image, kernel = rng.standard_normal(image_shape), rng.standard_normal((k, k))
-        out_shape = (conv_output_size(image_shape[0], k, s, p), conv_output_size(image_shape[1], k, s, p))
-        dout = rng.standard_normal(out_shape)
-        cases.append(Case(description, (image, kernel, dout, s, p),
-                          _conv_backward_single_reference(image, kernel, dout, s, p), hint))
-    return check_exercise("conv_backward_single", answer, cases)
+        dout = rng.standard_normal((conv_output_size(image_shape[0], k, s, p), conv_output_size(image_shape[1], k, s, p)))
+        cases.append(Case(description, (image, kernel, dout, s, p), four_d(_conv_backward_reference)(image, kernel, dout, s, p),
+                          "for every output (u, v): dkernel += dout[u, v] * patch and patch's gradient += dout[u, v] * kernel"))
+    variant = lambda **flags: four_d(lambda x, W, dout, s, p: _conv_backward_loops_variant(x, W, dout, s, p, **flags))
+
+    def padding_kept(image, kernel, dout, s, p):
+        dimage, dkernel = four_d(_conv_backward_reference)(np.pad(image, p), kernel, dout, s, 0)
+        return dimage, dkernel
+
+    mistakes = [
+        Mistake("= instead of += when adding into dimage (overlapping windows)", variant(assign_dx=True),
+                "neighbouring windows share pixels; each pixel collects the gradient of every window: +="),
+        Mistake("= instead of += when adding into dkernel", variant(assign_dW=True),
+                "every output position uses the kernel: dkernel += dout[u, v] * patch"),
+        Mistake("the kernel flipped in dimage", variant(flip=True),
+                "in the loop form the pixel at offset (i, j) of a window gets dout[u, v] * kernel[i, j], not flipped"),
+        Mistake("the padding not cropped from dimage", padding_kept,
+                "accumulate into the padded image, then return dpadded[p:p + H, p:p + W]"),
+        Mistake("the stride ignored (window (u, v) at (u, v) instead of (s*u, s*v))",
+                lambda image, kernel, dout, s, p: four_d(_conv_backward_reference)(image, kernel, dout, 1, p),
+                "output (u, v) read the patch starting at (s*u, s*v); send its gradient back there"),
+    ]
+    return check_exercise("conv_backward_single", answer, cases, mistakes=mistakes)
+
+
+def check_conv2d_backward_loops(answer):
+    """Notebook 03, ``conv2d_backward_loops(x (N, C, H, W), W (F, C, k, k), dout (N, F, H', W'), stride, padding)
+    -> (dx, dW, db)``: the whole layer's backward pass."""
+    settings = [
+        ("1 image, 1 channel, 1 filter, 4x4, k 2", 1, 1, 4, 4, 1, 2, 1, 0),
+        ("2 images, 3 channels, 2 filters, 5x5, k 3, padding 1", 2, 3, 5, 5, 2, 3, 1, 1),
+        ("stride 2 and padding 1, non-square 7x6, 2 channels, 3 filters", 2, 2, 7, 6, 3, 3, 2, 1),
+        ("a batch of one, 8x9, k 3, stride 2 (does not divide), padding 2", 1, 2, 8, 9, 2, 3, 2, 2),
+        ("integer inputs, 3 images, stride 2, no padding", 3, 2, 6, 5, 2, 3, 2, 0, "integer"),
+    ]
+    rng = np.random.default_rng(30)
+    cases = []
+    for description, x, W, _, s, p in _conv_layer_cases(rng, settings):
+        dout = rng.standard_normal(conv2d_naive(x, W, np.zeros(W.shape[0]), s, p).shape)
+        cases.append(Case(description, (x, W, dout, s, p), _conv_backward_reference(x, W, dout, s, p),
+                          "for every (n, f, u, v) and its window of x_pad: dW[f] += dout * window, "
+                          "dx_pad[window] += dout * W[f], db[f] += dout; then crop dx_pad"))
+    variant = lambda **flags: lambda x, W, dout, s, p: _conv_backward_loops_variant(x, W, dout, s, p, **flags)
+
+    def padding_kept(x, W, dout, s, p):
+        padded = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        return _conv_backward_reference(padded, W, dout, s, 0)
+
+    def replace(position, new):
+        def wrong(x, W, dout, s, p):
+            grads = list(_conv_backward_reference(x, W, dout, s, p))
+            grads[position] = new(x, W, dout, s, p, grads)
+            return tuple(grads)
+        return wrong
+
+    mistakes = [
+        Mistake("dL/dx as a full correlation with the kernel NOT flipped", variant(flip=True),
+                "x_pad[s*u + i] was used with weight W[i]: as a correlation over dout the kernel comes out flipped "
+                "(in the loop form, add dout * W[f] without flipping)"),
+        Mistake("= instead of += in dx (overlapping windows and several filters)", variant(assign_dx=True),
+                "a pixel collects the gradient of every window and every filter that used it: +="),
+        Mistake("= instead of += in dW (only the last position's contribution kept)", variant(assign_dW=True),
+                "dW[f] sums over every image and every output position"),
+        Mistake("the stride ignored (dW from the undilated gradient, windows at (u, v))",
+                lambda x, W, dout, s, p: _conv_backward_reference(x, W, dout, 1, p),
+                "output (u, v) read the window at (s*u, s*v): the entries of dout sit s pixels apart "
+                "(the dilated gradient)"),
+        Mistake("the padding not cropped from dx", padding_kept, "return dx_pad[:, :, p:p + H, p:p + W]"),
+        Mistake("db as the mean instead of the sum", replace(2, lambda x, W, dout, s, p, g: dout.mean(axis=(0, 2, 3))),
+                "db[f] = dout[:, f].sum(): every output of filter f used b[f] once"),
+        Mistake("db summed over the wrong axes", replace(2, lambda x, W, dout, s, p, g: dout.sum(axis=(1, 2, 3))),
+                "keep the filter axis: dout.sum(axis=(0, 2, 3))"),
+        Mistake("dW divided by N (a mean over the batch)", replace(1, lambda x, W, dout, s, p, g: g[1] / len(x)),
+                "the loss already holds its 1/N; a layer's backward only sums"),
+    ]
+    return check_exercise("conv2d_backward_loops", answer, cases, mistakes=mistakes)
+
+
+def _dilate_reference(G, s):
+    N, F, H_out, W_out = G.shape
+    spread = np.zeros((N, F, s * (H_out - 1) + 1, s * (W_out - 1) + 1), dtype=np.result_type(G, np.float64))
+    spread[:, :, ::s, ::s] = G
+    return spread
+
+
+def check_dilate(answer):
+    """Notebook 03, ``dilate(G (N, F, H', W'), s) -> (N, F, s(H'-1)+1, s(W'-1)+1)``: s - 1 zeros between neighbours."""
+    rng = np.random.default_rng(31)
+    inputs = [("a 2x2 map, s = 2", np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), 2),
+              ("s = 1 changes nothing", rng.standard_normal((1, 2, 3, 3)), 1),
+              ("non-square 2x3 maps, 2 images, 2 filters, s = 3", rng.standard_normal((2, 2, 2, 3)), 3),
+              ("a 1x1 map, s = 2", rng.standard_normal((1, 1, 1, 1)), 2)]
+    cases = [Case(description, (G, s), _dilate_reference(G, s), "put G[..., u, v] at (s*u, s*v) of a zero array")
+             for description, G, s in inputs]
+
+    def sized(G, s, extra):
+        N, F, H_out, W_out = G.shape
+        out = np.zeros((N, F, s * (H_out - 1) + 1 + extra, s * (W_out - 1) + 1 + extra))
+        out[:, :, ::s, ::s][:, :, :H_out, :W_out] = G
+        return out
+
+    def s_zeros(G, s):
+        N, F, H_out, W_out = G.shape
+        out = np.zeros((N, F, (s + 1) * (H_out - 1) + 1, (s + 1) * (W_out - 1) + 1))
+        out[:, :, ::s + 1, ::s + 1] = G
+        return out
+
+    mistakes = [
+        Mistake("s - 1 zeros after the last entry too (size s*H' instead of s*(H' - 1) + 1)",
+                lambda G, s: sized(G, s, s - 1), "no zeros after the last entry: the size is s*(H' - 1) + 1"),
+        Mistake("s zeros between neighbours instead of s - 1", s_zeros,
+                "neighbours end up s pixels apart, so there are s - 1 zeros between them"),
+        Mistake("each entry repeated (np.repeat) instead of spread with zeros",
+                lambda G, s: np.repeat(np.repeat(G, s, axis=2), s, axis=3),
+                "the new positions are zeros: spread[:, :, ::s, ::s] = G on np.zeros"),
+        Mistake("only the rows dilated", lambda G, s: _dilate_reference(G, s)[:, :, :, ::s],
+                "dilate both spatial axes, rows and columns"),
+    ]
+    return check_exercise("dilate", answer, cases, mistakes=mistakes)
 
 
 def check_my_relative_error(answer):
-    """Exercise: my_relative_error(analytic, numeric) -> max_i |a_i - n_i| / max(|a_i| + |n_i|, 1e-12)."""
-    floor_hint = ("where both gradients are 0 the error is 0, not 0/0 = nan: floor the denominator, "
-                  "np.maximum(np.abs(a) + np.abs(n), 1e-12)")
+    """Notebook 03, ``my_relative_error(analytic, numeric) -> max_i |a_i - n_i| / max(|a_i| + |n_i|, 1e-12)``."""
     configurations = [
-        ("identical arrays", [1.0, -2.0, 3.0], [1.0, -2.0, 3.0], "equal gradients have relative error 0"),
-        ("[1, 2] against [1.1, 2]", [1.0, 2.0], [1.1, 2.0],
-         "element-wise |a - n| / (|a| + |n|), then the maximum over the elements (not the mean, not a ratio of sums)"),
-        ("tiny gradients [1e-9, 2e-9] against [1.1e-9, 2e-9]", [1e-9, 2e-9], [1.1e-9, 2e-9],
-         "scale-free: divide by |a| + |n| of the same element, so tiny gradients don't look right "
-         "just because |a - n| is tiny"),
-        ("opposite signs [1] against [-1]", [1.0], [-1.0],
-         "use absolute values in the denominator, |a| + |n|, not |a + n|"),
-        ("both zero in some entries", [0.0, 1.0], [0.0, 1.0001], floor_hint),
-        ("2-D arrays", [[0.5, -1.0], [2.0, 0.0]], [[0.5, -1.01], [2.0, 1e-3]],
-         "take the maximum over ALL elements; an entry where one gradient is 0 and the other is not has error 1"),
+        ("identical arrays", [1.0, -2.0, 3.0], [1.0, -2.0, 3.0]),
+        ("[1, 2] against [1.1, 2]", [1.0, 2.0], [1.1, 2.0]),
+        ("tiny gradients [1e-9, 2e-9] against [1.1e-9, 2e-9]", [1e-9, 2e-9], [1.1e-9, 2e-9]),
+        ("opposite signs [1, 5] against [-1, 5]", [1.0, 5.0], [-1.0, 5.0]),
+        ("both zero in some entries", [0.0, 1.0], [0.0, 1.0001]),
+        ("2-D arrays, one entry 0 against 1e-3", [[0.5, -1.0], [2.0, 0.0]], [[0.5, -1.01], [2.0, 1e-3]]),
+        ("large gradients [1000, 10] against [1001, 12]", [1000.0, 10.0], [1001.0, 12.0]),
     ]
-    cases = [Case(description, (np.array(a), np.array(n)), relative_error(np.array(a), np.array(n)), hint)
-             for description, a, n, hint in configurations]
-    return check_exercise("my_relative_error", answer, cases)
+    cases = [Case(description, (np.array(a), np.array(n)), relative_error(np.array(a), np.array(n)),
+                  "element-wise |a - n| / max(|a| + |n|, 1e-12), then the maximum over all elements")
+             for description, a, n in configurations]
+    quiet = lambda f: lambda a, n: _quietly(f, a, n)
+    mistakes = [
+        Mistake("no floor on the denominator (0 / 0 = nan where both are 0)",
+                quiet(lambda a, n: np.max(np.abs(a - n) / (np.abs(a) + np.abs(n)))),
+                "floor the denominator: np.maximum(np.abs(a) + np.abs(n), 1e-12)"),
+        Mistake("|a + n| instead of |a| + |n| in the denominator",
+                quiet(lambda a, n: np.max(np.abs(a - n) / np.maximum(np.abs(a + n), 1e-12))),
+                "with opposite signs a + n is near 0: use the absolute values separately"),
+        Mistake("the mean instead of the maximum over the elements",
+                quiet(lambda a, n: np.mean(np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), 1e-12))),
+                "one wrong entry must show: take the maximum"),
+        Mistake("a ratio of sums (sum |a - n| / sum (|a| + |n|))",
+                quiet(lambda a, n: np.sum(np.abs(a - n)) / max(np.sum(np.abs(a) + np.abs(n)), 1e-12)),
+                "compare each entry with its own size, then take the maximum"),
+        Mistake("the absolute difference, not divided", quiet(lambda a, n: np.max(np.abs(a - n))),
+                "divide by |a| + |n|: 1e-10 is a large error for a gradient of size 1e-9"),
+    ]
+    return check_exercise("my_relative_error", answer, cases, mistakes=mistakes)
 
+
+def _quietly(function, *args):
+    """Run function(*args) with NumPy's floating-point warnings off (a mistake's nan is expected)."""
+    with np.errstate(all="ignore"):
+        return function(*args)
 
 
 # --- Notebook 04: max pooling ---
 
-def _maxpool_forward_reference(x, kernel_size, stride):
-    """The expected answer of a pooling forward case: MaxPool2D's forward."""
-    return MaxPool2D(kernel_size, stride).forward(x)
-
-
-def _maxpool_backward_reference(x, dout, kernel_size, stride):
-    """The expected answer of a pooling backward case: MaxPool2D's backward."""
-    layer = MaxPool2D(kernel_size, stride)
-    layer.forward(x)
-    return layer.backward(dout)
+def _maxpool_backward_variant(x, dout, k, s, *, assign=False, all_ties=False, last_max=False, whole_window=False):
+    """maxpool2d_backward_naive with the typical slips of notebook 04's exercise."""
+    dx = np.zeros(x.shape)
+    for n, c, y, x_ in np.ndindex(*dout.shape):
+        rows, cols = slice(y * s, y * s + k), slice(x_ * s, x_ * s + k)
+        window = x[n, c, rows, cols]
+        if all_ties or whole_window:
+            dx[n, c, rows, cols] += (window == window.max() if all_ties else 1) * dout[n, c, y, x_]
+            continue
+        flat = window.reshape(-1)
+        winner = flat.size - 1 - np.argmax(flat[::-1]) if last_max else np.argmax(flat)
+        i, j = divmod(int(winner), window.shape[1])
+        if assign:
+            dx[n, c, y * s + i, x_ * s + j] = dout[n, c, y, x_]
+        else:
+            dx[n, c, y * s + i, x_ * s + j] += dout[n, c, y, x_]
+    return dx
 
 
 def _tie_windows():
@@ -2348,71 +2691,98 @@ def _tie_windows():
 
 
 def check_maxpool_forward(answer):
-    """Notebook 04: ``maxpool_forward(x, kernel_size, stride)`` with loops.
-
-    x: (N, C, H, W) -> (N, C, H', W'),  H' = (H - k) // s + 1."""
+    """Notebook 04, ``maxpool_forward(x (N, C, H, W), kernel_size, stride) -> (N, C, H', W')``, with loops."""
     rng = np.random.default_rng(40)
     settings = [
-        ("4x4 input, kernel 2, stride 2", rng.permutation(16).reshape(1, 1, 4, 4).astype(np.float64), 2, 2,
-         "window (y, x) covers rows y*stride .. y*stride + kernel_size - 1 and the same columns; "
-         "take the largest value in it"),
-        ("all-negative input", -0.5 - rng.random((1, 1, 4, 4)), 2, 2,
-         "start the running maximum at -inf (or at the window's first value), not at 0: "
-         "every value here is negative, so 0 is never the maximum"),
-        ("kernel 3, stride 2 on 7x7 (overlapping windows)", rng.standard_normal((1, 1, 7, 7)), 3, 2,
-         "the output is (7 - 3) // 2 + 1 = 3 wide; window y starts at row y*stride and is "
-         "kernel_size rows tall, so neighbouring windows share a row"),
-        ("odd size 5x5, kernel 2, stride 2", rng.standard_normal((1, 1, 5, 5)), 2, 2,
-         "H' = (5 - 2) // 2 + 1 = 2: the last row and column fit in no window and are dropped "
-         "(no padding, no partial windows)"),
-        ("batch of 2 images with 3 channels", rng.standard_normal((2, 3, 6, 6)), 2, 2,
-         "pool every image n and every channel c on its own: the output has shape (N, C, H', W')"),
+        ("4x4 input, kernel 2, stride 2", rng.permutation(16).reshape(1, 1, 4, 4).astype(np.float64), 2, 2),
+        ("all-negative input", -0.5 - rng.random((1, 1, 4, 4)), 2, 2),
+        ("kernel 3, stride 2 on 7x7 (overlapping windows)", rng.standard_normal((1, 1, 7, 7)), 3, 2),
+        ("non-square 5x8, kernel 2, stride 2 (the last row is dropped)", rng.standard_normal((1, 2, 5, 8)), 2, 2),
+        ("non-square 9x6, kernel 3, stride 2, 2 images, 3 channels", rng.standard_normal((2, 3, 9, 6)), 3, 2),
+        ("integer input, kernel 2, stride 1", rng.integers(-5, 5, (1, 1, 4, 5)), 2, 1),
     ]
-    cases = [Case(description, (x, k, s), _maxpool_forward_reference(x, k, s), hint)
-             for description, x, k, s, hint in settings]
-    return check_exercise("maxpool_forward", answer, cases)
+    cases = [Case(description, (x, k, s), maxpool2d_naive(x, k, s),
+                  "out[n, c, y, x] = max of x[n, c, s*y:s*y + k, s*x:s*x + k];  H' = (H - k) // s + 1")
+             for description, x, k, s in settings]
+
+    def stride_ignored(x, k, s):
+        H_out, W_out = conv_output_size(x.shape[2], k, s, 0), conv_output_size(x.shape[3], k, s, 0)
+        return maxpool2d_naive(x, k, 1)[:, :, :H_out, :W_out]
+
+    def partial_windows(x, k, s):          # H' rounded up: windows that stick out are pooled too
+        pad = [(0, 0), (0, 0)] + [(0, (-(size - k) % s)) for size in x.shape[2:]]
+        return maxpool2d_naive(np.pad(x.astype(np.float64), pad, constant_values=-np.inf), k, s)
+
+    mistakes = [
+        Mistake("the running maximum started at 0", lambda x, k, s: np.maximum(maxpool2d_naive(x, k, s), 0),
+                "start at -inf or at the window's first value: here every value is negative"),
+        Mistake("the window at (y, x) instead of (s*y, s*x) (stride ignored inside the loop)", stride_ignored,
+                "window (y, x) starts at row s*y and column s*x"),
+        Mistake("H' rounded up (windows that stick out are pooled too)", partial_windows,
+                "a window must fit: H' = (H - k) // s + 1, leftover rows and columns are dropped"),
+        Mistake("the output one row and one column too small (the + 1 of H' forgotten)",
+                lambda x, k, s: maxpool2d_naive(x, k, s)[:, :, :-1, :-1], "H' = (H - k) // s + 1"),
+        Mistake("the mean of each window instead of its maximum", _avgpool, "max pooling keeps the LARGEST value"),
+    ]
+    return check_exercise("maxpool_forward", answer, cases, mistakes=mistakes)
+
+
+def _avgpool(x, k, s):
+    H_out, W_out = conv_output_size(x.shape[2], k, s, 0), conv_output_size(x.shape[3], k, s, 0)
+    return np.array([[x[:, :, y * s:y * s + k, v * s:v * s + k].mean(axis=(2, 3)) for v in range(W_out)]
+                     for y in range(H_out)]).transpose(2, 3, 0, 1)
 
 
 def check_maxpool_backward(answer):
-    """Notebook 04: ``maxpool_backward(x, dout, kernel_size, stride)`` -> dx, shape of x.
-
-    Each window sends its dout value to ONE position, the first maximum in
-    row-major order, and positions that win several overlapping windows add up
-    what they receive."""
+    """Notebook 04, ``maxpool_backward(x (N, C, H, W), dout (N, C, H', W'), kernel_size, stride) -> dx``:
+    each window sends its dout to ONE position, its first maximum, and overlapping windows add up."""
     rng = np.random.default_rng(41)
     overlapping = rng.standard_normal((1, 1, 7, 7))
     overlapping[0, 0, 2, 2] = overlapping[0, 0, 4, 4] = 10.0   # each wins several windows
     settings = [
-        ("4x4 input, kernel 2, stride 2, no ties", rng.permutation(16).reshape(1, 1, 4, 4).astype(np.float64),
-         2, 2, "send each dout value to the position of its window's maximum; every other position of dx is 0"),
-        ("ties: windows with equal maxima (all zero, as after a ReLU)", _tie_windows(), 2, 2,
-         "exactly one winner per window: the FIRST maximum in row-major order (what np.argmax returns). "
-         "Giving every tied position the gradient multiplies it"),
-        ("overlapping windows: kernel 3, stride 2 on 7x7", overlapping, 3, 2,
-         "use += not = when writing into dx: windows overlap, so one pixel can win several windows "
-         "and must collect all their gradients"),
-        ("odd size 5x5, kernel 2, stride 2", rng.standard_normal((1, 1, 5, 5)), 2, 2,
-         "dx has the shape of x; the last row and column lie in no window and get gradient 0"),
-        ("batch of 2 with 3 channels, kernel 3, stride 2, ties", rng.integers(0, 3, (2, 3, 7, 7)).astype(np.float64),
-         3, 2, "handle every image n and channel c, and combine both rules: one winner per window "
-               "(the first maximum) and += where windows overlap"),
+        ("4x4 input, kernel 2, stride 2, no ties", rng.permutation(16).reshape(1, 1, 4, 4).astype(np.float64), 2, 2),
+        ("ties: all-zero windows (as after a ReLU) and equal maxima", _tie_windows(), 2, 2),
+        ("overlapping windows: kernel 3, stride 2 on 7x7", overlapping, 3, 2),
+        ("non-square 5x8, kernel 2, stride 2 (last row in no window)", rng.standard_normal((1, 2, 5, 8)), 2, 2),
+        ("a batch of 2 with 3 channels, non-square 7x9, kernel 3, stride 2, many ties",
+         rng.integers(0, 3, (2, 3, 7, 9)).astype(np.float64), 3, 2),
+        ("a batch of one, kernel 2, stride 1 (every pixel in up to 4 windows), integer input",
+         rng.integers(0, 4, (1, 1, 5, 4)), 2, 1),
     ]
     cases = []
-    for description, x, k, s, hint in settings:
-        out_shape = _maxpool_forward_reference(x, k, s).shape
-        dout = np.round(rng.standard_normal(out_shape), 2) + 3.0   # nonzero, so every route shows
-        cases.append(Case(description, (x, dout, k, s), _maxpool_backward_reference(x, dout, k, s), hint))
-    return check_exercise("maxpool_backward", answer, cases)
+    for description, x, k, s in settings:
+        dout = np.round(rng.standard_normal(maxpool2d_naive(x, k, s).shape), 2) + 3.0   # nonzero: every route shows
+        cases.append(Case(description, (x, dout, k, s), maxpool2d_backward_naive(x, dout, k, s),
+                          "one winner per window (the first maximum, np.argmax), and dx[...] += dout"))
+    variant = lambda **flags: lambda x, dout, k, s: _maxpool_backward_variant(x, dout, k, s, **flags)
+    mistakes = [
+        Mistake("= instead of += (a pixel that wins several overlapping windows keeps only the last gradient)",
+                variant(assign=True), "windows overlap when k > s: dx[...] += dout[...]"),
+        Mistake("every tied position gets the gradient", variant(all_ties=True),
+                "exactly one winner per window, the first maximum (np.argmax): otherwise a tie multiplies the gradient"),
+        Mistake("the LAST maximum wins ties instead of the first", variant(last_max=True),
+                "np.argmax returns the first maximum in row-major order; the module uses that one"),
+        Mistake("the whole window gets the gradient", variant(whole_window=True),
+                "only the window's maximum influenced the output: only it gets dout"),
+        Mistake("the window at (y, x) instead of (s*y, s*x) (stride ignored)",
+                lambda x, dout, k, s: maxpool2d_backward_naive(x, dout, k, 1),
+                "window (y, x) starts at (s*y, s*x): the winner is at (s*y + i, s*x + j)"),
+    ]
+    return check_exercise("maxpool_backward", answer, cases, mistakes=mistakes)
 
 
 def check_pooled_shape(answer):
-    """Notebook 04: ``pooled_shape()`` returns the output shape of
-    MaxPool2D(kernel_size=3, stride=2) on an input of shape (1, 1, 7, 7)."""
-    expected = MaxPool2D(3, 2).forward(np.zeros((1, 1, 7, 7))).shape
+    """Notebook 04, ``pooled_shape()``: the output shape of MaxPool2D(kernel_size=3, stride=2) on (1, 1, 7, 7)."""
+    expected = tuple(MaxPool2D(3, 2).forward(np.zeros((1, 1, 7, 7))).shape)
     case = Case("kernel 3, stride 2 on a (1, 1, 7, 7) input", (), expected,
-                "H' = (H - k) // s + 1 = (7 - 3) // 2 + 1: windows start at 0, 2, 4; one starting at 6 "
-                "would stick out. Not H / s, and give all four axes (N, C, H', W')")
-    return check_exercise("pooled_shape", lambda: tuple(int(size) for size in answer()), [case])
+                "H' = (H - k) // s + 1: windows start at 0, 2, 4; one starting at 6 would stick out", rtol=0, atol=0)
+    mistakes = [
+        Mistake("H / s rounded up (7 / 2 -> 4)", lambda: (1, 1, 4, 4), "the window must fit: (7 - 3) // 2 + 1"),
+        Mistake("the stride ignored (7 - 3 + 1)", lambda: (1, 1, 5, 5), "windows move 2 pixels: divide by s"),
+        Mistake("only the two spatial sizes", lambda: (3, 3), "give all four axes (N, C, H', W')"),
+        Mistake("the + 1 forgotten", lambda: (1, 1, 2, 2), "the + 1 counts the window at position 0"),
+    ]
+    return check_exercise("pooled_shape", answer, [case], mistakes=mistakes)
 
 
 def centre_gradient_example():
@@ -2427,90 +2797,189 @@ def centre_gradient_example():
 
 
 def check_centre_gradient(answer):
-    """Notebook 04: ``centre_gradient()`` returns dx[0, 0, 2, 2] in ``centre_gradient_example()``."""
+    """Notebook 04, ``centre_gradient()``: dx[0, 0, 2, 2] in ``centre_gradient_example()``."""
     x, dout = centre_gradient_example()
-    expected = float(_maxpool_backward_reference(x, dout, 3, 2)[0, 0, 2, 2])
+    expected = float(maxpool2d_backward_naive(x, dout, 3, 2)[0, 0, 2, 2])
     case = Case("centre pixel of a 5x5 image, kernel 3, stride 2, dout [[1, 2], [3, 4]]", (), expected,
-                "the centre lies in all four windows and wins each of them, so it collects the SUM of "
-                "all four dout values (+=), not only one of them (=)")
-    return check_exercise("centre_gradient", answer, [case])
+                "which of the four windows contain the centre, and which of them does it win?")
+    mistakes = [
+        Mistake("only the last window's gradient (= instead of +=)", lambda: 4.0,
+                "the centre wins all four windows and collects the SUM of their dout values"),
+        Mistake("only the first window's gradient", lambda: 1.0, "the centre lies in all four windows and wins each"),
+        Mistake("the mean of the four gradients", lambda: 2.5, "gradients of several uses add up; nothing is averaged"),
+    ]
+    return check_exercise("centre_gradient", answer, [case], mistakes=mistakes)
 
 
 # --- Notebook 05: softmax and cross-entropy ---
 
-def check_stable_softmax(answer):
-    """Notebook 05: ``stable_softmax(logits)``, logits (N, K) -> probabilities (N, K), rows sum to 1."""
-    rng = np.random.default_rng(50)
-    settings = [
-        ("small logits [[1, 2, 3]]", np.array([[1.0, 2.0, 3.0]]),
-         "exponentiate, then divide by the sum of the exponentials"),
-        ("batch of 3 rows", rng.standard_normal((3, 4)),
-         "normalise each row on its own: sum over axis=1 with keepdims=True, not over the whole array"),
-        ("huge logits [[1000, -1000, 0]]", np.array([[1000.0, -1000.0, 0.0]]),
-         "exp(1000) overflows to inf and inf / inf is nan: subtract the row's maximum before exp"),
-        ("very negative logits [[-1000, -1001, -1002]]", np.array([[-1000.0, -1001.0, -1002.0]]),
-         "exp(-1000) underflows to 0 and 0 / 0 is nan: subtract the row's maximum, then the largest "
-         "term is exp(0) = 1"),
-        ("rows of different scale [[1000, 999], [0, 1]]", np.array([[1000.0, 999.0], [0.0, 1.0]]),
-         "subtract each row's OWN maximum (max over axis=1, keepdims=True), not the maximum of the "
-         "whole array"),
+_SCALES_HINT = "rows of very different scale: subtract each row's OWN maximum (axis=1, keepdims=True)"
+
+
+def _softmax_variants():
+    """Typical mistakes of a batch softmax (N, K) -> (N, K), shared by the softmax and loss checks."""
+    def normalised(z, shift, axis=1):
+        exps = np.exp(z - shift)
+        return exps / exps.sum(axis=axis, keepdims=axis is not None)
+
+    return {
+        "naive": ("no maximum subtracted (exp overflows to inf, inf / inf = nan)", lambda z: normalised(z, 0),
+                  "subtract each row's maximum before np.exp: every exponent is then <= 0"),
+        "global": ("the maximum of the whole array instead of each row's maximum",
+                   lambda z: normalised(z, z.max()), _SCALES_HINT),
+        "axis0": ("normalised over the wrong axis (columns, axis=0)",
+                  lambda z: normalised(z, z.max(axis=0, keepdims=True), axis=0),
+                  "each ROW is one example: sum over axis=1 with keepdims=True"),
+        "total": ("divided by the sum of the whole array instead of each row's sum",
+                  lambda z: normalised(z, z.max(axis=1, keepdims=True), axis=None),
+                  "each row must sum to 1: exps.sum(axis=1, keepdims=True)"),
+        "no_keepdims": ("the row maximum subtracted without keepdims (broadcast along the wrong axis)",
+                        lambda z: normalised(z, z.max(axis=1)),
+                        "z.max(axis=1, keepdims=True) has shape (N, 1) and lines up with the rows"),
+    }
+
+
+def _softmax_cases(rng):
+    return [
+        ("small logits [[1, 2, 3]] (a batch of one)", np.array([[1.0, 2.0, 3.0]])),
+        ("batch of 3 rows, 4 classes", rng.standard_normal((3, 4))),
+        ("huge logits [[1000, -1000, 0]]", np.array([[1000.0, -1000.0, 0.0]])),
+        ("very negative logits [[-1000, -1001, -1002]]", np.array([[-1000.0, -1001.0, -1002.0]])),
+        ("rows of very different scale [[1000, 999], [0, 1]]", np.array([[1000.0, 999.0], [0.0, 1.0]])),
+        ("integer logits, 3 rows, 3 classes", rng.integers(-3, 4, (3, 3))),
     ]
-    cases = [Case(description, (logits,), softmax(logits), hint) for description, logits, hint in settings]
-    # A naive answer overflows; the check reports that in its message, not as warnings.
-    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        return check_exercise("stable_softmax", answer, cases)
+
+
+def check_stable_softmax(answer):
+    """Notebook 05, ``stable_softmax(logits (N, K)) -> probabilities (N, K)``, each row sums to 1."""
+    cases = [Case(description, (z,), softmax(z), "exp(z - row max) / its row sum")
+             for description, z in _softmax_cases(np.random.default_rng(50))]
+    mistakes = [Mistake(name, lambda z, wrong=wrong: _quietly(wrong, z), fix)
+                for name, wrong, fix in _softmax_variants().values()]
+    with np.errstate(all="ignore"):           # a naive answer overflows: the message says so, not a warning
+        return check_exercise("stable_softmax", answer, cases, mistakes=mistakes)
+
+
+def _loss_and_gradient(logits, labels):
+    loss_fn = SoftmaxCrossEntropy()
+    loss = loss_fn.forward(np.asarray(logits, dtype=np.float64), labels)
+    return loss, loss_fn.backward()
+
+
+def _loss_cases(rng):
+    return [
+        ("one example, logits [[2, 1, 0.1]], label 0", np.array([[2.0, 1.0, 0.1]]), np.array([0])),
+        ("batch of 4 examples, 5 classes", rng.standard_normal((4, 5)), np.array([0, 3, 3, 1])),
+        ("huge logits [[1000, 0, -1000]], label 2 (confident and wrong)", np.array([[1000.0, 0.0, -1000.0]]), np.array([2])),
+        ("rows of very different scale [[1000, 999], [0, 1]], labels [1, 0]",
+         np.array([[1000.0, 999.0], [0.0, 1.0]]), np.array([1, 0])),
+        ("integer logits, 3 examples, 4 classes", rng.integers(-4, 5, (3, 4)), np.array([2, 2, 0])),
+    ]
+
+
+def _loss_variants():
+    """Typical mistakes of the mean cross-entropy (N, K), (N,) -> float."""
+    log_probs = lambda z: log_softmax(np.asarray(z, dtype=np.float64))
+    pick = lambda z, y: log_probs(z)[np.arange(len(y)), y]
+
+    def global_max(z, y):
+        shifted = np.asarray(z, np.float64) - np.max(z)
+        return -(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)))[np.arange(len(y)), y].mean()
+
+    return [
+        ("the sum over the batch instead of the mean (the 1/N missing)", lambda z, y: -pick(z, y).sum(),
+         "the loss is the MEAN over the N examples"),
+        ("np.log(softmax(z)) (log(0) = -inf for a confident mistake)",
+         lambda z, y: -np.log(softmax(np.asarray(z, np.float64))[np.arange(len(y)), y]).mean(),
+         "compute log-softmax directly: z - max - log(sum(exp(z - max)))"),
+        ("log_probs[:, labels] (every example scored against every label)",
+         lambda z, y: -log_probs(z)[:, y].mean(), "pick one entry per row: log_probs[np.arange(N), labels]"),
+        ("the maximum of the whole array instead of each row's maximum", global_max, _SCALES_HINT),
+        ("log10 instead of the natural log", lambda z, y: -pick(z, y).mean() / np.log(10),
+         "cross-entropy uses the natural log (np.log)"),
+        ("the sign (+log p instead of -log p)", lambda z, y: pick(z, y).mean(),
+         "the loss is -log p of the true class: positive, 0 when certain and right"),
+    ]
 
 
 def check_cross_entropy_loss(answer):
-    """Notebook 05: ``cross_entropy_loss(logits, labels)`` -> the mean loss (a float),
-    logits (N, K), labels (N,) ints."""
-    rng = np.random.default_rng(51)
-    settings = [
-        ("one example, logits [[2, 1, 0.1]], label 0", np.array([[2.0, 1.0, 0.1]]), np.array([0]),
-         "the loss is -log of the softmax probability of the TRUE class (natural log)"),
-        ("batch of 4 examples", rng.standard_normal((4, 5)), np.array([0, 3, 3, 1]),
-         "average over the batch (the mean, not the sum), and pick each example's own label "
-         "with logits[np.arange(N), labels]"),
-        ("huge logits [[1000, 0, -1000]], label 2 (confident and wrong)",
-         np.array([[1000.0, 0.0, -1000.0]]), np.array([2]),
-         "log(softmax(z)) gives log(0) = -inf here: compute log-softmax directly as "
-         "z - max(z) - log(sum(exp(z - max(z))))"),
+    """Notebook 05, ``cross_entropy_loss(logits (N, K), labels (N,)) -> float``: the mean of -log softmax[n, labels[n]]."""
+    cases = [Case(description, (z, y), _loss_and_gradient(z, y)[0], "mean over n of -log_softmax(z)[n, labels[n]]")
+             for description, z, y in _loss_cases(np.random.default_rng(51))]
+    mistakes = [Mistake(name, lambda z, y, wrong=wrong: _quietly(wrong, z, y), fix) for name, wrong, fix in _loss_variants()]
+    with np.errstate(all="ignore"):
+        return check_exercise("cross_entropy_loss", answer, cases, mistakes=mistakes)
+
+
+def _gradient_variants():
+    """Typical mistakes of dL/dlogits = (softmax(z) - onehot(y)) / N."""
+    p = lambda z: softmax(np.asarray(z, dtype=np.float64))
+    onehot = lambda z, y: np.eye(np.shape(z)[1])[y]
+
+    def columns(z, y):
+        grad = p(z)
+        grad[:, y] -= 1
+        return grad / len(y)
+
+    def global_max(z, y):
+        exps = np.exp(np.asarray(z, np.float64) - np.max(z))
+        return (exps / exps.sum(axis=1, keepdims=True) - onehot(z, y)) / len(y)
+
+    return [
+        ("the 1/N missing (the gradient of the sum, not the mean)", lambda z, y: p(z) - onehot(z, y),
+         "the loss is the mean over N examples: divide p - y by N"),
+        ("p[:, labels] -= 1 instead of p[np.arange(N), labels] -= 1", columns,
+         "p[:, labels] subtracts 1 in whole columns, for every example: use p[np.arange(N), labels] -= 1"),
+        ("the sign (y - p instead of p - y)", lambda z, y: (onehot(z, y) - p(z)) / len(y),
+         "dL/dz = p - y: the true class's logit has a negative gradient (raising it lowers the loss)"),
+        ("the one-hot labels not subtracted (softmax / N only)", lambda z, y: p(z) / len(y),
+         "subtract 1 at each example's true class"),
+        ("the maximum of the whole array instead of each row's maximum", global_max, _SCALES_HINT),
+        ("divided by the number of classes K instead of N", lambda z, y: (p(z) - onehot(z, y)) / np.shape(z)[1],
+         "the mean is over the N examples (rows), not over the classes"),
     ]
-    cases = [Case(description, (logits, labels), SoftmaxCrossEntropy().forward(logits, labels), hint)
-             for description, logits, labels, hint in settings]
-    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        return check_exercise("cross_entropy_loss", answer, cases)
 
 
 def check_softmax_cross_entropy_gradient(answer):
-    """Notebook 05: ``softmax_cross_entropy_gradient(logits, labels)`` -> dL/dlogits (N, K)
+    """Notebook 05, ``softmax_cross_entropy_gradient(logits (N, K), labels (N,)) -> dL/dlogits (N, K)``
     for the MEAN cross-entropy: (softmax(logits) - onehot(labels)) / N."""
-    rng = np.random.default_rng(52)
-    settings = [
-        ("one example, logits [[2, 1, 0.1]], label 0", np.array([[2.0, 1.0, 0.1]]), np.array([0]),
-         "dL/dz = p - y: the softmax probabilities minus 1 at the true class only"),
-        ("batch of 4 examples", rng.standard_normal((4, 5)), np.array([0, 3, 3, 1]),
-         "the loss is the MEAN over the N examples, so divide p - y by N"),
-        ("huge logits [[1000, 0, -1000]], label 2", np.array([[1000.0, 0.0, -1000.0]]), np.array([2]),
-         "compute the probabilities with the stable softmax (subtract the row maximum) or you get nan"),
-    ]
-    cases = []
-    for description, logits, labels, hint in settings:
-        loss_fn = SoftmaxCrossEntropy()
-        loss_fn.forward(logits, labels)
-        cases.append(Case(description, (logits, labels), loss_fn.backward(), hint))
-    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        return check_exercise("softmax_cross_entropy_gradient", answer, cases)
+    cases = [Case(description, (z, y), _loss_and_gradient(z, y)[1], "(softmax(z) - onehot(labels)) / N")
+             for description, z, y in _loss_cases(np.random.default_rng(52))]
+    mistakes = [Mistake(name, lambda z, y, wrong=wrong: _quietly(wrong, z, y), fix)
+                for name, wrong, fix in _gradient_variants()]
+    with np.errstate(all="ignore"):
+        return check_exercise("softmax_cross_entropy_gradient", answer, cases, mistakes=mistakes)
+
+
+def check_softmax_cross_entropy(answer):
+    """Notebook 05, ``softmax_cross_entropy(logits (N, K), labels (N,)) -> (loss, dlogits)``: the loss layer's
+    forward and backward on a batch in one function."""
+    rng = np.random.default_rng(53)
+    inputs = _loss_cases(rng) + [("a batch of 6 with 10 classes, logits of size 50", 50 * rng.standard_normal((6, 10)),
+                                  rng.integers(0, 10, 6))]
+    cases = [Case(description, (z, y), _loss_and_gradient(z, y), "loss = mean of -log_softmax at the labels; "
+                  "dlogits = (softmax - onehot) / N") for description, z, y in inputs]
+    loss = lambda z, y: _loss_and_gradient(z, y)[0]
+    gradient = lambda z, y: _loss_and_gradient(z, y)[1]
+    mistakes = ([Mistake(f"in the loss: {name}", lambda z, y, wrong=wrong: (_quietly(wrong, z, y), gradient(z, y)), fix)
+                 for name, wrong, fix in _loss_variants()]
+                + [Mistake(f"in the gradient: {name}", lambda z, y, wrong=wrong: (loss(z, y), _quietly(wrong, z, y)), fix)
+                   for name, wrong, fix in _gradient_variants()])
+    with np.errstate(all="ignore"):
+        return check_exercise("softmax_cross_entropy", answer, cases, mistakes=mistakes)
 
 
 def check_uniform_loss(answer):
-    """Notebook 05: ``uniform_loss(K)`` -> the cross-entropy of a prediction
-    that gives every one of K classes probability 1/K."""
-    hint = "the true class gets p = 1/K, so the loss is -log(1/K) = ln K, the NATURAL log (np.log), not log10 or log2"
+    """Notebook 05, ``uniform_loss(K)``: the cross-entropy of a prediction giving each of K classes probability 1/K."""
     cases = [Case(f"K = {K} classes", (K,), SoftmaxCrossEntropy().forward(np.zeros((1, K)), np.array([0])),
-                  hint + (" (one class: the prediction is certain)" if K == 1 else ""))
-             for K in (10, 2, 1000, 1)]
-    return check_exercise("uniform_loss", answer, cases)
+                  "the true class gets p = 1/K; the loss is -log of that") for K in (10, 2, 1000, 1)]
+    mistakes = [
+        Mistake("log10 instead of the natural log", lambda K: math.log10(K), "cross-entropy uses the natural log: np.log"),
+        Mistake("log2 instead of the natural log", lambda K: math.log2(K), "cross-entropy uses the natural log: np.log"),
+        Mistake("the probability 1/K instead of the loss", lambda K: 1 / K, "the loss is -log(1/K) = ln K"),
+        Mistake("the sign (log(1/K) = -ln K)", lambda K: -math.log(K), "the loss is MINUS the log-probability: ln K"),
+    ]
+    return check_exercise("uniform_loss", answer, cases, mistakes=mistakes)
 
 
 # --- Notebook 06: dense layers and activations ---
