@@ -1373,6 +1373,55 @@ def main(argv=None):
 # 11. Plots and widgets
 # =============================================================================
 
+def show_numbers(ax, values, title="", *, cmap=None, fmt="{:g}", fontsize=11, boxes=(), shade=None,
+                 highlight=None):
+    """Draw a small array as a grid with every value written in its cell (notebooks 02-04).
+
+    cmap=None: white cells (``shade``: 1 marks a cell grey, 2 red) with grid lines, NaN cells left
+    empty; a colour map name gives a heat map instead ("RdBu_r" is centred on 0, red positive).
+    The text is white on dark cells and black on light ones, chosen by each cell's brightness.
+    boxes: (row, col, height, width, colour[, inset]) outlines; highlight: a boolean mask of cells
+    to write in bold and ring in crimson. Returns the cells' RGB colours (rows, cols, 3).
+    """
+    import matplotlib.pyplot as plt
+
+    values = np.asarray(values, dtype=float)
+    rows, cols = values.shape
+    if cmap is None:
+        colours = np.ones((rows, cols, 3))
+        if shade is not None:
+            colours[np.asarray(shade) == 1] = (0.82, 0.82, 0.82)
+            colours[np.asarray(shade) == 2] = (1.0, 0.8, 0.8)
+        ax.imshow(colours)
+        for position in range(rows + 1):
+            ax.axhline(position - 0.5, color="0.6", linewidth=0.8)
+        for position in range(cols + 1):
+            ax.axvline(position - 0.5, color="0.6", linewidth=0.8)
+    else:
+        finite = values[np.isfinite(values)]
+        limit = max(np.abs(finite).max(initial=0.0), 1e-12)
+        low, high = (-limit, limit) if cmap == "RdBu_r" else (min(finite.min(initial=0.0), 0.0), limit)
+        colours = plt.get_cmap(cmap)(np.clip((np.nan_to_num(values) - low) / (high - low), 0, 1))[..., :3]
+        ax.imshow(colours)
+    brightness = colours @ np.array([0.299, 0.587, 0.114])         # perceived lightness, 0 dark .. 1 light
+    for (r, c), value in np.ndenumerate(values):
+        if np.isnan(value):
+            continue
+        bold = highlight is not None and highlight[r, c]
+        ax.text(c, r, fmt.format(value), ha="center", va="center", fontsize=fontsize,
+                color="white" if brightness[r, c] < 0.5 else "black", fontweight="bold" if bold else "normal")
+        if bold:
+            ax.add_patch(plt.Rectangle((c - 0.4, r - 0.4), 0.8, 0.8, fill=False, lw=2, ec="crimson"))
+    for r, c, height, width, colour, *inset in boxes:
+        inset = inset[0] if inset else 0.05
+        ax.add_patch(plt.Rectangle((c - 0.5 + inset, r - 0.5 + inset), width - 2 * inset, height - 2 * inset,
+                                   fill=False, edgecolor=colour, linewidth=3))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title)
+    return colours
+
+
 class LivePlot:
     """Learning curves that redraw in place while training runs.
 
