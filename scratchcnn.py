@@ -2796,7 +2796,8 @@ def check_conv2d_backward_loops(answer):
         dout = rng.standard_normal(conv2d_naive(x, W, np.zeros(W.shape[0]), s, p).shape)
         cases.append(Case(description, (x, W, dout, s, p), _conv_backward_reference(x, W, dout, s, p),
                           "for every (n, f, u, v) and its window of x_pad: dW[f] += dout * window, "
-                          "dx_pad[window] += dout * W[f], db[f] += dout; then crop dx_pad"))
+                          "dx_pad[window] += dout * W[f], db[f] += dout; then crop dx_pad. Start dx_pad and dW "
+                          "as float arrays: np.zeros_like of an integer array is an integer array"))
     variant = lambda **flags: lambda x, W, dout, s, p: _conv_backward_loops_variant(x, W, dout, s, p, **flags)
 
     def padding_kept(x, W, dout, s, p):
@@ -2831,6 +2832,63 @@ def check_conv2d_backward_loops(answer):
                 "the loss already holds its 1/N; a layer's backward only sums"),
     ]
     return check_exercise("conv2d_backward_loops", answer, cases, mistakes=mistakes)
+
+
+def _conv_backward_by_correlation_variant(x, W, dout, s, p, *, flip=True, dilate=True, cut=True):
+    """Notebook 03's correlation form of the conv backward, with switches for its typical mistakes:
+    dx as a full correlation of the (dilated) gradient with the kernel flipped or not, dW as the padded
+    input correlated with the (dilated or not) gradient, cut to the first k offsets or not."""
+    x = np.pad(np.asarray(x, np.float64), ((0, 0), (0, 0), (p, p), (p, p)))
+    k = W.shape[2]
+    G = _dilate_reference(dout, s) if dilate else np.asarray(dout, np.float64)
+
+    def correlate(inputs, kernels):          # (N, C, H, W) with (F, C, kh, kw) -> (N, F, H-kh+1, W-kw+1)
+        H_out, W_out = inputs.shape[2] - kernels.shape[2] + 1, inputs.shape[3] - kernels.shape[3] + 1
+        return sum(np.einsum("nchw,fc->nfhw", inputs[:, :, i:i + H_out, j:j + W_out], kernels[:, :, i, j])
+                   for i in range(kernels.shape[2]) for j in range(kernels.shape[3]))
+
+    dW = correlate(x.transpose(1, 0, 2, 3), G.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    dW = dW[:, :, :k, :k] if cut else dW
+    kernel = W[:, :, ::-1, ::-1] if flip else W
+    dx = correlate(np.pad(G, ((0, 0), (0, 0), (k - 1, k - 1), (k - 1, k - 1))), kernel.transpose(1, 0, 2, 3))
+    dx = np.pad(dx, ((0, 0), (0, 0), (0, max(x.shape[2] - dx.shape[2], 0)), (0, max(x.shape[3] - dx.shape[3], 0))))
+    return dx[:, :, p:x.shape[2] - p, p:x.shape[3] - p], dW, dout.sum(axis=(0, 2, 3))
+
+
+def check_conv2d_backward_by_correlation(answer):
+    """Notebook 03, ``conv2d_backward_by_correlation(x, W, dout, stride, padding) -> (dx, dW, db)``:
+    the same gradients as correlations (dilated gradient, flipped kernel), checked like the loop version."""
+    settings = [
+        ("1 image, 1 channel, 1 filter, 5x5, k 3, stride 1", 1, 1, 5, 5, 1, 3, 1, 0),
+        ("2 images, 3 channels, 2 filters, 5x6, k 3, padding 1", 2, 3, 5, 6, 2, 3, 1, 1),
+        ("stride 2 and padding 1, non-square 7x6, 2 channels, 3 filters", 2, 2, 7, 6, 3, 3, 2, 1),
+        ("a batch of one, 8x9, k 3, stride 2 (does not divide), padding 2", 1, 2, 8, 9, 2, 3, 2, 2),
+        ("stride 3, k 2, 9x8, 3 images", 3, 2, 9, 8, 2, 2, 3, 0),
+    ]
+    rng = np.random.default_rng(32)
+    cases = []
+    for description, x, W, _, s, p in _conv_layer_cases(rng, settings):
+        dout = rng.standard_normal(conv2d_naive(x, W, np.zeros(W.shape[0]), s, p).shape)
+        cases.append(Case(description, (x, W, dout, s, p), _conv_backward_reference(x, W, dout, s, p),
+                          "dW: the padded input correlated with the dilated gradient, first k offsets; dx: the "
+                          "dilated gradient padded by k - 1 and correlated with the flipped kernel, filters and "
+                          "channels swapped; rows no window reached get 0; crop the padding"))
+    variant = lambda **flags: lambda x, W, dout, s, p: _conv_backward_by_correlation_variant(x, W, dout, s, p, **flags)
+    mistakes = [
+        Mistake("dL/dx correlated with the kernel NOT flipped", variant(flip=False),
+                "the kernel index runs backwards in dL/dx: use W[:, :, ::-1, ::-1]"),
+        Mistake("the gradient not dilated (stride s > 1 needs s - 1 zeros between its entries)", variant(dilate=False),
+                "neighbouring outputs read windows s pixels apart: spread dout with s - 1 zeros first"),
+        Mistake("dW not cut to the first k offsets", variant(cut=False),
+                "only offsets 0 .. k - 1 of the correlation are weights: [:, :, :k, :k]"),
+        Mistake("the padding not cropped from dx", lambda x, W, dout, s, p: _conv_backward_reference(
+            np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))), W, dout, s, 0),
+                "the padding zeros are not inputs: return dx_pad[:, :, p:p + H, p:p + W]"),
+        Mistake("db as the mean instead of the sum", lambda x, W, dout, s, p: (
+            *_conv_backward_reference(x, W, dout, s, p)[:2], dout.mean(axis=(0, 2, 3))),
+                "db[f] = dout[:, f].sum()"),
+    ]
+    return check_exercise("conv2d_backward_by_correlation", answer, cases, mistakes=mistakes)
 
 
 def _dilate_reference(G, s):
