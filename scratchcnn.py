@@ -2965,7 +2965,14 @@ def check_my_relative_error(answer):
         Mistake("the absolute difference, not divided", quiet(lambda a, n: np.max(np.abs(a - n))),
                 "divide by |a| + |n|: 1e-10 is a large error for a gradient of size 1e-9"),
     ]
-    return check_exercise("my_relative_error", answer, cases, mistakes=mistakes)
+    def compare(expected, actual, case):        # a mistake's nan must match the answer's nan
+        try:
+            both_nan = bool(np.isnan(float(expected)) and np.isnan(float(actual)))
+        except Exception:
+            both_nan = False
+        return None if both_nan else _compare(expected, actual, case.rtol, case.atol)
+
+    return check_exercise("my_relative_error", answer, cases, mistakes=mistakes, compare=compare)
 
 
 def _quietly(function, *args):
