@@ -3050,8 +3050,9 @@ def check_maxpool_forward(answer):
 
 def _avgpool(x, k, s):
     H_out, W_out = conv_output_size(x.shape[2], k, s, 0), conv_output_size(x.shape[3], k, s, 0)
-    return np.array([[x[:, :, y * s:y * s + k, v * s:v * s + k].mean(axis=(2, 3)) for v in range(W_out)]
-                     for y in range(H_out)]).transpose(2, 3, 0, 1)
+    means = np.array([[x[:, :, y * s:y * s + k, v * s:v * s + k].mean(axis=(2, 3)) for v in range(W_out)]
+                      for y in range(H_out)]).transpose(2, 3, 0, 1)
+    return means.astype(x.dtype)      # an output array made like x (dtype=x.dtype) truncates integer means
 
 
 def check_maxpool_backward(answer):
