@@ -106,12 +106,12 @@ def _check_sha256(path: Path, raw: bytes) -> None:
 
 
 def idx_header(magic: int, shape: tuple) -> bytes:
-    """The header of an IDX file: the magic number, then one big-endian uint32 per dimension."""
+    """The IDX header: the magic number, then one big-endian uint32 per dimension (notebook 01, section 1)."""
     return magic.to_bytes(4, "big") + b"".join(size.to_bytes(4, "big") for size in shape)
 
 
 def read_idx(path: str | os.PathLike, expected_magic: int) -> np.ndarray:
-    """Read one IDX file (``.gz`` or plain) into a uint8 array of the shape its header gives."""
+    """Read an IDX file (``.gz`` or plain) into a uint8 array of its header's shape (notebook 01, section 1)."""
     path = Path(path)
     raw = path.read_bytes()
     _check_sha256(path, raw)
@@ -149,7 +149,7 @@ def read_idx(path: str | os.PathLike, expected_magic: int) -> np.ndarray:
 
 
 def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
-    """Load one split of MNIST (or any data set in the same IDX format).
+    """Load one split of MNIST (or any data set in the same IDX format). Notebook 01, section 2.
 
     Returns ``(images, labels)``:
       images: float32 (N, 1, 28, 28), scaled from bytes 0..255 to [0, 1]
@@ -229,7 +229,7 @@ def _check_input(layer: Layer, x: np.ndarray, ndim: int, channels: int | None = 
 
 
 def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
-    """H' = (H + 2p - k) / s + 1, the output size of a convolution or pooling."""
+    """H' = (H + 2p - k) / s + 1, the output size of a convolution or pooling (notebook 02, section 3)."""
     out = (size + 2 * padding - kernel_size) // stride + 1
     if out < 1:
         raise ValueError(
@@ -240,7 +240,7 @@ def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> 
 
 def im2col(x: np.ndarray, kernel_size: int, stride: int = 1, padding: int = 0,
            batch_last: bool = False) -> np.ndarray:
-    """Unfold every k x k patch of x into a column.
+    """Unfold every k x k patch of x into a column. Derived in notebook 02, section 6.
 
     x: (N, C, H, W) -> cols: (C*k*k, N*H'*W'), rows ordered (c, i, j),
     columns ordered (n, y, x), or (y, x, n) with ``batch_last=True``.
@@ -282,7 +282,7 @@ def im2col(x: np.ndarray, kernel_size: int, stride: int = 1, padding: int = 0,
 
 def col2im(cols: np.ndarray, x_shape: tuple, kernel_size: int, stride: int = 1, padding: int = 0,
            batch_last: bool = False) -> np.ndarray:
-    """The adjoint of im2col: add every column back onto the patch it came from.
+    """The adjoint of im2col: add every column back onto the patch it came from (notebook 03, section 5).
 
     cols: (C*k*k, N*H'*W') -> dx: (N, C, H, W); ``batch_last`` as in im2col.
 
@@ -316,7 +316,7 @@ def he_normal(shape: tuple, fan_in: int, rng: np.random.Generator, dtype) -> np.
 
 
 class Conv2D(Layer):
-    """2-D convolution (cross-correlation) with square kernels.
+    """2-D convolution (cross-correlation) with square kernels. Notebooks 02 (forward) and 03 (backward).
 
     x: (N, C, H, W) -> out: (N, F, H', W'),  H' = (H + 2p - k) / s + 1
 
@@ -374,7 +374,7 @@ class Conv2D(Layer):
 # benchmark and the exercise checks compare the fast layers with them.
 
 def conv2d_naive(x, W, b, stride=1, padding=0):
-    """Convolution (cross-correlation) with four loops, for teaching and testing.
+    """Convolution (cross-correlation) with four loops, for teaching and testing (notebook 02, sections 2-3).
 
     x: (N, C, H, W), W: (F, C, k, k), b: (F,) -> (N, F, H', W')
     """
@@ -394,7 +394,7 @@ def conv2d_naive(x, W, b, stride=1, padding=0):
 
 
 def conv2d_backward_naive(x, W, dout, stride=1, padding=0):
-    """Conv2D's backward pass with four loops, for teaching and testing (notebook 03).
+    """Conv2D's backward pass with four loops, for teaching and testing (notebook 03, section 4).
 
     x: (N, C, H, W), W: (F, C, k, k), dout: (N, F, H', W') -> dx (N, C, H, W), dW, db (F,)
     Each output pixel took a window of x_pad and W[f]; it sends dout back to both.
@@ -415,7 +415,7 @@ def conv2d_backward_naive(x, W, dout, stride=1, padding=0):
 
 
 class MaxPool2D(Layer):
-    """Max pooling.
+    """Max pooling. Derived in notebook 04.
 
     x: (N, C, H, W) -> out: (N, C, H', W'),  H' = (H - k) / s + 1
 
@@ -486,7 +486,7 @@ class MaxPool2D(Layer):
 
 
 def maxpool2d_naive(x, kernel_size=2, stride=None):
-    """Max pooling with loops, for teaching and testing. x: (N, C, H, W) -> (N, C, H', W')."""
+    """Max pooling with loops, for teaching and testing (notebook 04, section 1). x: (N, C, H, W) -> (N, C, H', W')."""
     stride = stride if stride is not None else kernel_size
     N, C, H, W = x.shape
     H_out = conv_output_size(H, kernel_size, stride, 0)
@@ -502,7 +502,7 @@ def maxpool2d_naive(x, kernel_size=2, stride=None):
 
 
 def maxpool2d_backward_naive(x, dout, kernel_size=2, stride=None):
-    """MaxPool2D's backward pass with loops, for teaching and testing (notebook 04).
+    """MaxPool2D's backward pass with loops, for teaching and testing (notebook 04, sections 3-5).
 
     x: (N, C, H, W), dout: (N, C, H', W') -> dx (N, C, H, W). Each window sends its
     gradient to its first maximum in row-major order (ties: exactly one winner);
@@ -626,7 +626,7 @@ class Dense(Layer):
 # =============================================================================
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """log softmax(z)_k = z_k - log sum_j exp(z_j), computed stably.
+    """log softmax(z)_k = z_k - log sum_j exp(z_j), computed stably (notebook 05, section 3).
 
     Subtracting max(z) first changes nothing mathematically but keeps every
     exp() argument <= 0, so exp never overflows (log-sum-exp trick).
@@ -636,12 +636,12 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """softmax(z)_k = exp(z_k) / sum_j exp(z_j), row-wise, stable for any logits."""
+    """softmax(z)_k = exp(z_k) / sum_j exp(z_j), row-wise, stable for any logits (notebook 05, sections 1-3)."""
     return np.exp(log_softmax(logits))
 
 
 class SoftmaxCrossEntropy:
-    """Softmax followed by the cross-entropy loss, averaged over the batch.
+    """Softmax followed by the cross-entropy loss, averaged over the batch (notebook 05, sections 4-5).
 
     logits: (N, K), labels: (N,) ints in [0, K)  -> loss: float
         L = -(1/N) sum_n log softmax(z_n)[y_n]
@@ -977,7 +977,7 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
 # =============================================================================
 
 def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
-    """dF/dx by centred differences, (f(x + h) - f(x - h)) / 2h, one entry at a time.
+    """dF/dx by centred differences, (f(x + h) - f(x - h)) / 2h, one entry at a time (notebook 03, section 2).
 
     f takes no arguments and reads x, which we nudge in place (and restore).
     The error of a centred difference is O(h^2), against O(h) one-sided.
@@ -998,7 +998,7 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
 
 
 def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
-    """max_i |a_i - n_i| / max(|a_i| + |n_i|, tiny): scale-free, 0 when they agree.
+    """max_i |a_i - n_i| / max(|a_i| + |n_i|, tiny): scale-free, 0 when they agree (notebook 03, section 3).
 
     Below about 1e-7 it means "equal up to float64 rounding". Its limit: the
     centred difference carries a rounding error of about 1e-16 * |L| / h, so an
@@ -1009,7 +1009,7 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
 
 
 def grad_check(layer, x: np.ndarray, seed: int = 0, h: float = 1e-4) -> dict:
-    """Compare a layer's backward with numerical gradients.
+    """Compare a layer's backward with numerical gradients (notebook 03, section 7).
 
     Uses the scalar loss L = sum(forward(x) * G) for a fixed random G, whose
     gradient with respect to the output is exactly G. Returns the relative
