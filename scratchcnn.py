@@ -2414,7 +2414,8 @@ def check_to_network_input(answer):
              for description, x in inputs]
     mistakes = [
         Mistake("integer division // 255 (every pixel becomes 0 or 1)",
-                lambda x: (x // 255).astype(np.float32)[:, None], "divide in floating point: x.astype(np.float32) / 255"),
+                lambda x: (x // 255).astype(np.float32)[:, None],
+                "divide in floating point: x.astype(np.float32) / 255"),
         Mistake("divided by 256 instead of 255", lambda x: (x.astype(np.float32) / 256)[:, None],
                 "full ink is 255, and it must become exactly 1.0: divide by 255"),
         Mistake("the channel axis added last (N, H, W, 1) instead of second",
@@ -2484,7 +2485,8 @@ def check_output_size(answer):
         Mistake("padding added on one side only (H + p)", lambda H, k, s, p: (H + p - k) // s + 1,
                 "padding adds p pixels on BOTH sides: H + 2p"),
         Mistake("true division / instead of integer division //", lambda H, k, s, p: (H + 2 * p - k) / s + 1,
-                "when s does not divide H + 2p - k the last partial step is dropped: use //, the answer is a whole number"),
+                "when s does not divide H + 2p - k the last partial step is dropped: use //, "
+                "the answer is a whole number"),
         Mistake("rounded up instead of down", lambda H, k, s, p: -(-(H + 2 * p - k) // s) + 1,
                 "a window that sticks out of the padded input does not count: round down (//)"),
         Mistake("the + 1 forgotten (off by one)", lambda H, k, s, p: (H + 2 * p - k) // s,
@@ -2525,10 +2527,14 @@ def check_conv2d_single(answer):
         ("5x6 image, asymmetric 3x3 kernel", rng.standard_normal((5, 6)), rng.standard_normal((3, 3)), 1, 0),
         ("5x5 image, padding 1", rng.standard_normal((5, 5)), rng.standard_normal((3, 3)), 1, 1),
         ("7x7 image, stride 2", rng.standard_normal((7, 7)), rng.standard_normal((3, 3)), 2, 0),
-        ("8x5 image, stride 2 (does not divide), padding 2", rng.standard_normal((8, 5)), rng.standard_normal((3, 3)), 2, 2),
+        ("8x5 image, stride 2 (does not divide), padding 2", rng.standard_normal((8, 5)),
+         rng.standard_normal((3, 3)), 2, 2),
         ("integer 4x6 image and kernel", rng.integers(-3, 4, (4, 6)), rng.integers(-2, 3, (2, 2)), 1, 0),
     ]
-    single = lambda conv: lambda image, kernel, s, p: conv(image[None, None], kernel[None, None], np.zeros(1), s, p)[0, 0]
+
+    def single(conv):                           # a 4-D convolution used on one image and one kernel
+        return lambda image, kernel, s, p: conv(image[None, None], kernel[None, None], np.zeros(1), s, p)[0, 0]
+
     cases = [Case(description, (image, kernel, s, p), single(conv2d_naive)(image, kernel, s, p),
                   "out[y, x] = sum(padded[s*y:s*y+k, s*x:s*x+k] * kernel), H' = (H + 2p - k) // s + 1 per axis")
              for description, image, kernel, s, p in configurations]
@@ -2596,7 +2602,8 @@ def _conv_layer_cases(rng, settings):
 
 
 def check_conv2d_forward_loops(answer):
-    """Notebook 02, ``conv2d_forward_loops(x (N, C, H, W), W (F, C, k, k), b (F,), stride, padding) -> (N, F, H', W')``."""
+    """Notebook 02, ``conv2d_forward_loops(x (N, C, H, W), W (F, C, k, k), b (F,), stride, padding)
+    -> (N, F, H', W')``."""
     settings = [
         ("1 image, 1 channel, 1 filter, 4x4, k 3", 1, 1, 4, 4, 1, 3, 1, 0),
         ("2 images, 3 channels, 4 filters, 5x5, k 3, padding 1", 2, 3, 5, 5, 4, 3, 1, 1),
@@ -2755,9 +2762,11 @@ def check_conv_backward_single(answer):
     cases = []
     for description, image_shape, k, s, p in configurations:
         image, kernel = rng.standard_normal(image_shape), rng.standard_normal((k, k))
-        dout = rng.standard_normal((conv_output_size(image_shape[0], k, s, p), conv_output_size(image_shape[1], k, s, p)))
-        cases.append(Case(description, (image, kernel, dout, s, p), four_d(_conv_backward_reference)(image, kernel, dout, s, p),
-                          "for every output (u, v): dkernel += dout[u, v] * patch and patch's gradient += dout[u, v] * kernel"))
+        dout = rng.standard_normal([conv_output_size(size, k, s, p) for size in image_shape])
+        expected = four_d(_conv_backward_reference)(image, kernel, dout, s, p)
+        cases.append(Case(description, (image, kernel, dout, s, p), expected,
+                          "for every output (u, v): dkernel += dout[u, v] * patch, and the patch's pixels "
+                          "+= dout[u, v] * kernel"))
     variant = lambda **flags: four_d(lambda x, W, dout, s, p: _conv_backward_loops_variant(x, W, dout, s, p, **flags))
 
     def padding_kept(image, kernel, dout, s, p):
@@ -3081,7 +3090,8 @@ def check_maxpool_backward(answer):
         Mistake("= instead of += (a pixel that wins several overlapping windows keeps only the last gradient)",
                 variant(assign=True), "windows overlap when k > s: dx[...] += dout[...]"),
         Mistake("every tied position gets the gradient", variant(all_ties=True),
-                "exactly one winner per window, the first maximum (np.argmax): otherwise a tie multiplies the gradient"),
+                "exactly one winner per window, the first maximum (np.argmax): otherwise a tie multiplies "
+                "the gradient"),
         Mistake("the LAST maximum wins ties instead of the first", variant(last_max=True),
                 "np.argmax returns the first maximum in row-major order; the module uses that one"),
         Mistake("the whole window gets the gradient", variant(whole_window=True),
@@ -3192,7 +3202,8 @@ def _loss_cases(rng):
     return [
         ("one example, logits [[2, 1, 0.1]], label 0", np.array([[2.0, 1.0, 0.1]]), np.array([0])),
         ("batch of 4 examples, 5 classes", rng.standard_normal((4, 5)), np.array([0, 3, 3, 1])),
-        ("huge logits [[1000, 0, -1000]], label 2 (confident and wrong)", np.array([[1000.0, 0.0, -1000.0]]), np.array([2])),
+        ("huge logits [[1000, 0, -1000]], label 2 (confident and wrong)", np.array([[1000.0, 0.0, -1000.0]]),
+         np.array([2])),
         ("rows of very different scale [[1000, 999], [0, 1]], labels [1, 0]",
          np.array([[1000.0, 999.0], [0.0, 1.0]]), np.array([1, 0])),
         ("integer logits, 3 examples, 4 classes", rng.integers(-4, 5, (3, 4)), np.array([2, 2, 0])),
@@ -3225,10 +3236,12 @@ def _loss_variants():
 
 
 def check_cross_entropy_loss(answer):
-    """Notebook 05, ``cross_entropy_loss(logits (N, K), labels (N,)) -> float``: the mean of -log softmax[n, labels[n]]."""
+    """Notebook 05, ``cross_entropy_loss(logits (N, K), labels (N,)) -> float``: the mean of
+    -log softmax(logits)[n, labels[n]]."""
     cases = [Case(description, (z, y), _loss_and_gradient(z, y)[0], "mean over n of -log_softmax(z)[n, labels[n]]")
              for description, z, y in _loss_cases(np.random.default_rng(51))]
-    mistakes = [Mistake(name, lambda z, y, wrong=wrong: _quietly(wrong, z, y), fix) for name, wrong, fix in _loss_variants()]
+    mistakes = [Mistake(name, lambda z, y, wrong=wrong: _quietly(wrong, z, y), fix)
+                for name, wrong, fix in _loss_variants()]
     with np.errstate(all="ignore"):
         return check_exercise("cross_entropy_loss", answer, cases, mistakes=mistakes)
 
@@ -3285,7 +3298,8 @@ def check_softmax_cross_entropy(answer):
     gradient = lambda z, y: _loss_and_gradient(z, y)[1]
     mistakes = ([Mistake(f"in the loss: {name}", lambda z, y, wrong=wrong: (_quietly(wrong, z, y), gradient(z, y)), fix)
                  for name, wrong, fix in _loss_variants()]
-                + [Mistake(f"in the gradient: {name}", lambda z, y, wrong=wrong: (loss(z, y), _quietly(wrong, z, y)), fix)
+                + [Mistake(f"in the gradient: {name}",
+                           lambda z, y, wrong=wrong: (loss(z, y), _quietly(wrong, z, y)), fix)
                    for name, wrong, fix in _gradient_variants()])
     with np.errstate(all="ignore"):
         return check_exercise("softmax_cross_entropy", answer, cases, mistakes=mistakes)
@@ -3296,8 +3310,8 @@ def check_uniform_loss(answer):
     cases = [Case(f"K = {K} classes", (K,), SoftmaxCrossEntropy().forward(np.zeros((1, K)), np.array([0])),
                   "the true class gets p = 1/K; the loss is -log of that") for K in (10, 2, 1000, 1)]
     mistakes = [
-        Mistake("log10 instead of the natural log", lambda K: math.log10(K), "cross-entropy uses the natural log: np.log"),
-        Mistake("log2 instead of the natural log", lambda K: math.log2(K), "cross-entropy uses the natural log: np.log"),
+        Mistake("log10 instead of the natural log", lambda K: math.log10(K), "cross-entropy uses np.log"),
+        Mistake("log2 instead of the natural log", lambda K: math.log2(K), "cross-entropy uses np.log"),
         Mistake("the probability 1/K instead of the loss", lambda K: 1 / K, "the loss is -log(1/K) = ln K"),
         Mistake("the sign (log(1/K) = -ln K)", lambda K: -math.log(K), "the loss is MINUS the log-probability: ln K"),
     ]
