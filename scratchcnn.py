@@ -32,9 +32,14 @@ import hashlib
 import json
 import math
 import os
+import re
+import shlex
 import sys
 import tempfile
 import time
+import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -72,11 +77,20 @@ class DataFileError(ValueError):
     """A data file is missing, truncated, corrupt or does not match its partner."""
 
 
+# The largest IDX file read_idx accepts: 1 GiB, 20 times MNIST's training images.
+# A header can promise anything; we refuse to allocate more than this on its word.
+MAX_IDX_BYTES = 2 ** 30
+
+
 def _find_idx_file(data_dir: Path, stem: str) -> Path:
     """The file ``stem`` in ``data_dir``, gzipped or plain."""
     for name in (stem + ".gz", stem):
         if (data_dir / name).is_file():
             return data_dir / name
+    for name in (stem + ".gz", stem):
+        if (data_dir / name).exists():
+            raise DataFileError(f"{data_dir / name} is a folder (or another special file), not a data file. "
+                                f"Put the IDX file itself there.")
     raise DataFileError(
         f"missing data file: neither {data_dir / (stem + '.gz')} nor {data_dir / stem} exists. "
         f"Pass data_dir= (or --data-dir) pointing at a folder with the four MNIST IDX files, "
@@ -84,19 +98,34 @@ def _find_idx_file(data_dir: Path, stem: str) -> Path:
     )
 
 
-def _check_sha256(path: Path, raw: bytes) -> None:
-    """Compare ``raw`` (the bytes of ``path`` on disk) with the SHA256SUMS beside it, if any."""
+def _read_sha256sums(sums_file: Path) -> dict[str, str]:
+    """{file name: SHA-256} from a SHA256SUMS file in ``sha256sum``'s format ("<64 hex digits>  name")."""
+    expected = {}
+    for number, line in enumerate(sums_file.read_text(errors="replace").splitlines(), start=1):
+        match = re.fullmatch(r"([0-9a-fA-F]{64}) [ *](.+)", line.strip())
+        if match is None and line.strip():
+            raise DataFileError(
+                f"{sums_file} line {number} is malformed: {line[:80]!r}. Each line must be a 64-digit "
+                f"SHA-256 in hex, two spaces and a file name (what `sha256sum FILE` prints). Fix or "
+                f"delete the line (or the file, to skip the check).")
+        if match is not None:
+            expected[match.group(2)] = match.group(1).lower()
+    return expected
+
+
+def _check_sha256(path: Path) -> None:
+    """Compare the SHA-256 of ``path`` with the SHA256SUMS beside it, if any (read in chunks)."""
     sums_file = path.parent / "SHA256SUMS"
     if not sums_file.is_file():
         return
-    expected = {}
-    for line in sums_file.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            expected[parts[1].lstrip("*")] = parts[0].lower()
+    expected = _read_sha256sums(sums_file)
     if path.name not in expected:
         return  # e.g. an un-gzipped copy: SHA256SUMS lists the .gz files only
-    actual = hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    actual = digest.hexdigest()
     if actual != expected[path.name]:
         raise DataFileError(
             f"checksum mismatch for {path}: SHA-256 is {actual}, but {sums_file} expects "
@@ -110,50 +139,88 @@ def idx_header(magic: int, shape: tuple) -> bytes:
     return magic.to_bytes(4, "big") + b"".join(size.to_bytes(4, "big") for size in shape)
 
 
-def read_idx(path: str | os.PathLike, expected_magic: int) -> np.ndarray:
-    """Read one IDX file (``.gz`` or plain) into a uint8 array of the shape its header gives."""
+def _gzip_declared_size(path: Path) -> int:
+    """The uncompressed size (mod 2**32) a gzip file records in its last four bytes."""
+    with open(path, "rb") as file:
+        file.seek(0, os.SEEK_END)
+        if file.tell() < 18:                       # 10-byte gzip header + 8-byte trailer
+            return -1
+        file.seek(-4, os.SEEK_END)
+        return int.from_bytes(file.read(4), "little")
+
+
+def read_idx(path: str | os.PathLike, expected_magic: int, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+    """Read one IDX file (``.gz`` or plain) into a uint8 array of the shape its header gives.
+
+    The header comes first, and the size it declares is checked (against
+    ``max_bytes``, the file's size, and a gzip's recorded size) before anything
+    is allocated; a ``.gz`` is inflated as a stream and only as far as the
+    header promises, so a small gzip that inflates to gigabytes is refused.
+    """
     path = Path(path)
-    raw = path.read_bytes()
-    _check_sha256(path, raw)
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as error:
-            raise DataFileError(
-                f"{path} is not a valid gzip file ({error}); it is probably truncated. "
-                f"Replace it with a complete copy."
-            ) from None
-    if len(raw) < 4:
-        raise DataFileError(f"{path} is truncated: {len(raw)} bytes, not even an IDX header.")
-    magic = int.from_bytes(raw[:4], "big")
-    if magic != expected_magic:
-        kind = "image" if expected_magic == IMAGES_MAGIC else "label"
+    _check_sha256(path)
+    compressed = path.suffix == ".gz"
+    try:
+        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as file:
+            header = file.read(4)
+            if len(header) < 4:
+                raise DataFileError(f"{path} is truncated: {len(header)} bytes, not even an IDX header.")
+            magic = int.from_bytes(header, "big")
+            if magic != expected_magic:
+                kind = "image" if expected_magic == IMAGES_MAGIC else "label"
+                raise DataFileError(
+                    f"{path} has the wrong magic number {magic:#010x}; an IDX {kind} file starts with "
+                    f"{expected_magic:#010x}. Is it the right file (images and labels swapped?) "
+                    f"and not some other format?")
+            ndim = header[3]
+            dims = file.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise DataFileError(f"{path} is truncated inside its header ({4 + len(dims)} bytes).")
+            shape = tuple(int.from_bytes(dims[4 * i:4 * i + 4], "big") for i in range(ndim))
+            header_size, size = 4 + 4 * ndim, math.prod(shape)
+            if size > max_bytes:
+                raise DataFileError(
+                    f"{path}: its header declares shape {shape}, {size:,} bytes, more than the "
+                    f"{max_bytes:,} read_idx accepts. A corrupt header or a gzip bomb? If the data set "
+                    f"really is that large, pass a larger max_bytes to read_idx.")
+            recorded = _gzip_declared_size(path) if compressed else path.stat().st_size
+            if recorded != (header_size + size) % (2 ** 32 if compressed else 2 ** 64):
+                raise DataFileError(
+                    f"{path} is truncated or padded: its header promises shape {shape} "
+                    f"({header_size + size:,} bytes in all) but the file holds "
+                    f"{'an inflated size (mod 2**32) of ' if compressed else ''}{recorded:,} bytes. "
+                    f"Replace it with a complete copy.")
+            data = np.empty(size, dtype=np.uint8)
+            view, filled = memoryview(data), 0
+            while filled < size:                   # a gzip stream may hand out fewer bytes per call
+                count = file.readinto(view[filled:])
+                if not count:
+                    break
+                filled += count
+            padded = bool(file.read(1))            # one byte more than promised: stop there
+    except DataFileError:
+        raise
+    except PermissionError:
+        raise DataFileError(f"cannot read {path}: permission denied. Check the file's permissions "
+                            f"(`ls -l {path}`).") from None
+    except (OSError, EOFError, zlib.error) as error:
         raise DataFileError(
-            f"{path} has the wrong magic number {magic:#010x}; an IDX {kind} file starts with "
-            f"{expected_magic:#010x}. Is it the right file (images and labels swapped?) "
-            f"and not some other format?"
-        )
-    ndim = raw[3]
-    header_size = 4 + 4 * ndim
-    if len(raw) < header_size:
-        raise DataFileError(f"{path} is truncated inside its header ({len(raw)} bytes).")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected_bytes = header_size + math.prod(shape)
-    if len(raw) != expected_bytes:
+            f"{path} is not a valid {'gzip' if compressed else 'IDX'} file ({type(error).__name__}: {error}); "
+            f"it is probably truncated or corrupt. Replace it with a complete copy.") from None
+    if filled < size or padded:
         raise DataFileError(
-            f"{path} is truncated or padded: its header promises shape {shape} "
-            f"({expected_bytes} bytes in all) but the file holds {len(raw)} bytes. "
-            f"Replace it with a complete copy."
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape)
+            f"{path} is truncated or padded: its header promises shape {shape} ({header_size + size:,} bytes "
+            f"in all) but the data {'ends early' if filled < size else 'goes on beyond them'}. "
+            f"Replace it with a complete copy.")
+    return data.reshape(shape)
 
 
-def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
+def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None, num_classes: int = 10):
     """Load one split of MNIST (or any data set in the same IDX format).
 
     Returns ``(images, labels)``:
       images: float32 (N, 1, 28, 28), scaled from bytes 0..255 to [0, 1]
-      labels: int64 (N,)
+      labels: int64 (N,), each in 0 .. num_classes - 1
 
     ``data_dir`` defaults to ``data/mnist`` beside this file, so it works from
     any working directory. Fashion-MNIST loads the same way, e.g.
@@ -163,9 +230,10 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
     if not data_dir.is_dir():
+        problem = f"{data_dir} is a file, not a folder" if data_dir.exists() else f"missing data folder {data_dir}"
         raise DataFileError(
-            f"missing data folder {data_dir}. Pass data_dir= (or --data-dir) pointing at a "
-            f"folder with the four MNIST IDX files (the repository ships them in data/mnist/)."
+            f"{problem}. Pass data_dir= (or --data-dir) pointing at a folder with the four MNIST "
+            f"IDX files (the repository ships them in data/mnist/)."
         )
     images_stem, labels_stem = MNIST_FILES[split]
     images_path = _find_idx_file(data_dir, images_stem)
@@ -176,11 +244,19 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
         raise DataFileError(f"{images_path} holds a {images.ndim}-D array; images must be (N, rows, cols).")
     if labels.ndim != 1:
         raise DataFileError(f"{labels_path} holds a {labels.ndim}-D array; labels must be (N,).")
+    if len(images) == 0:
+        raise DataFileError(f"{images_path} holds no images (its header says 0); it is not a usable data set.")
     if len(images) != len(labels):
         raise DataFileError(
             f"count mismatch: {images_path} holds {len(images)} images but {labels_path} holds "
             f"{len(labels)} labels. The two files must come from the same split and release."
         )
+    if labels.max() >= num_classes:
+        bad = int(np.argmax(labels >= num_classes))
+        raise DataFileError(
+            f"{labels_path}: label {labels[bad]} (at position {bad}) is not a class 0..{num_classes - 1}. "
+            f"The file is corrupt or from another data set; for a data set with more classes pass "
+            f"num_classes= to load_mnist.")
     # Dividing by 255 puts every pixel in [0, 1], the range the initialisation assumes.
     images = (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
     return images, labels.astype(np.int64)
@@ -216,7 +292,11 @@ class Layer:
 
 
 def _check_input(layer: Layer, x: np.ndarray, ndim: int, channels: int | None = None) -> None:
-    """Fail early, with a message a student can act on, when x has the wrong shape."""
+    """Fail early, with a message a student can act on, when x has the wrong type or shape."""
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
+        kind = f"an array of {x.dtype}" if isinstance(x, np.ndarray) else f"a {type(x).__name__}"
+        raise TypeError(f"{layer!r} expects a NumPy array of numbers, got {kind}. "
+                        f"Convert it with np.asarray(x, dtype=np.float32).")
     if x.ndim != ndim:
         wanted = "(N, C, H, W)" if ndim == 4 else "(N, features)"
         raise ValueError(
@@ -226,6 +306,12 @@ def _check_input(layer: Layer, x: np.ndarray, ndim: int, channels: int | None = 
         )
     if channels is not None and x.shape[1] != channels:
         raise ValueError(f"{layer!r} expects {channels} input channels/features, got shape {x.shape}.")
+
+
+def _as_float(x: np.ndarray) -> np.ndarray:
+    """x itself if it holds floats, else x as float64 (integer or boolean inputs)."""
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
 def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
@@ -543,10 +629,12 @@ class LeakyReLU(Layer):
         return dict(negative_slope=self.negative_slope)
 
     def forward(self, x):
+        x = _as_float(x)                   # a*x of an integer x must not round a to 0
         self.positive = x > 0
         return np.where(self.positive, x, x * x.dtype.type(self.negative_slope))
 
     def backward(self, dout):
+        dout = _as_float(dout)
         return np.where(self.positive, dout, dout * dout.dtype.type(self.negative_slope))
 
 
@@ -584,6 +672,7 @@ class Dropout(Layer):
         if not self.training or self.p == 0:
             self.mask = None
             return x
+        x = _as_float(x)                   # 1 / (1 - p) of an integer x must not round
         keep = self.rng.random(x.shape, dtype=np.float32) >= self.p
         self.mask = keep.astype(x.dtype) / x.dtype.type(1 - self.p)
         return x * self.mask
@@ -640,6 +729,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return np.exp(log_softmax(logits))
 
 
+def _check_labels(labels: np.ndarray, num_classes: int) -> None:
+    """Labels must be integer class numbers 0..K-1 (-1 would silently index class K-1)."""
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers (class numbers), got {labels.dtype}. "
+                        f"Convert them with labels.astype(np.int64) if they are whole numbers.")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = int(np.argmax((labels < 0) | (labels >= num_classes)))
+        raise ValueError(f"label {labels[bad]} (at position {bad}) is not a class 0..{num_classes - 1}: "
+                         f"the model has {num_classes} outputs. Check the labels (-1 or 255 often mean "
+                         f"'unknown'; drop those images) or build the model with one output per class.")
+
+
 class SoftmaxCrossEntropy:
     """Softmax followed by the cross-entropy loss, averaged over the batch.
 
@@ -651,6 +752,7 @@ class SoftmaxCrossEntropy:
     def forward(self, logits, labels):
         if logits.ndim != 2 or labels.shape != (logits.shape[0],):
             raise ValueError(f"expected logits (N, K) and labels (N,), got {logits.shape} and {labels.shape}")
+        _check_labels(labels, logits.shape[1])
         log_probs = log_softmax(logits)
         self.probs, self.labels = np.exp(log_probs), labels
         return float(-log_probs[np.arange(len(labels)), labels].mean())
@@ -840,7 +942,18 @@ def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.fl
 # =============================================================================
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite: the learning rate is almost always too high."""
+    """The loss became NaN, infinite or explosively large: the learning rate is almost always too high."""
+
+
+class TrainingStalled(UserWarning):
+    """The loss stayed at ln K, what guessing scores: usually a learning rate far too small."""
+
+
+# A batch loss above DIVERGED_LOSS_FACTOR x ln K (guessing scores ln K: 2.3 for 10
+# classes) counts as diverged: the network is then confidently wrong about almost
+# every image, and such weights rarely recover. Waiting for NaN is not enough:
+# Adam with a huge rate runs on at a loss of 1e28 without ever overflowing.
+DIVERGED_LOSS_FACTOR = 20
 
 
 def random_shift(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
@@ -865,9 +978,105 @@ def cosine_learning_rate(base_lr: float, progress: float, final_fraction: float 
     return base_lr * (final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+# Learning-rate schedules by name: f(base_lr, progress) with progress from 0 (first step) to 1.
+SCHEDULES = {
+    "constant": lambda base_lr, progress: base_lr,
+    "cosine": cosine_learning_rate,
+}
+
+
+def scheduled_lr(schedule: str | None, base_lr: float, progress: float) -> float:
+    """The learning rate of ``schedule`` (a name in SCHEDULES; None means constant) at ``progress``."""
+    return SCHEDULES["constant" if schedule is None else schedule](base_lr, progress)
+
+
+def _check_data(model, images, labels, what: str) -> int:
+    """Refuse data that would train or score nonsense; warn about unscaled pixels.
+    Returns K, the number of classes (the model's outputs)."""
+    if not isinstance(images, np.ndarray) or not isinstance(labels, np.ndarray):
+        raise TypeError(f"{what} images and labels must be NumPy arrays, got {type(images).__name__} "
+                        f"and {type(labels).__name__}")
+    if len(images) == 0:
+        raise ValueError(f"no {what} images: the {what} set is empty")
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} {what} images but {len(labels)} labels: they must pair up")
+    num_classes = model.predict_proba(images[:1]).shape[1]        # also checks the image shape
+    _check_labels(labels, num_classes)
+    if images.dtype.kind == "f" and not np.isfinite(images).all():
+        bad = ~np.isfinite(images)
+        raise ValueError(f"the {what} images contain {int(bad.sum())} NaN or infinite pixel values (the first "
+                         f"in image {int(np.argmax(bad.reshape(len(images), -1).any(axis=1)))}). Clean or drop "
+                         f"those images first; no learning rate can fix them.")
+    if images.max() > 1.5:
+        warnings.warn(f"the {what} images have pixel values up to {images.max():g}: divide them by 255 to "
+                      f"scale 0..255 to [0, 1], the range the initialisation and learning rates assume.",
+                      stacklevel=3)
+    return num_classes
+
+
+def _check_training_arguments(model, optimizer, lr, epochs, batch_size, schedule, augment_shift) -> None:
+    for name, value, least in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("augment_shift", augment_shift, 0)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
+    if not (hasattr(optimizer, "step") and hasattr(optimizer, "parameters")):
+        raise TypeError(f"optimizer must be an optimizer such as Adam(model, lr=0.001), got {optimizer!r} "
+                        f"(for a learning rate alone, pass lr=)")
+    for name, value in (("lr", lr), ("the optimizer's lr", optimizer.lr)):
+        if value is not None and not (isinstance(value, (int, float, np.floating, np.integer))
+                                      and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive finite number (such as 0.001), got {value!r}")
+    if schedule is not None and schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}: use one of {sorted(SCHEDULES)} or None (constant)")
+    model_params = {id(p) for layer in model.layers for p in layer.params.values()}
+    if {id(p) for _, p, _ in optimizer.parameters()} != model_params:
+        raise ValueError("the optimizer was built for another model: it would update weights this model does "
+                         "not use, and training would change nothing. Build it for this model, "
+                         "e.g. optimizer=Adam(model, lr=0.001).")
+    for layer in model.layers:
+        for name, param in layer.params.items():
+            if not np.isfinite(param).all():
+                raise ValueError(f"{layer!r} has NaN or infinite weights {name!r}: the model is broken "
+                                 f"(an earlier run diverged?). Start again from a fresh model.")
+
+
+def _check_divergence(loss: float, num_classes: int, epoch: int, step: int, lr: float) -> None:
+    """Raise TrainingDiverged when a batch loss is NaN, inf or above DIVERGED_LOSS_FACTOR x ln K."""
+    limit = DIVERGED_LOSS_FACTOR * math.log(num_classes)
+    if math.isfinite(loss) and loss <= limit:
+        return
+    how = "" if not math.isfinite(loss) else (
+        f" (above {DIVERGED_LOSS_FACTOR} x ln {num_classes} = {limit:.0f}; guessing scores {math.log(num_classes):.2f})")
+    raise TrainingDiverged(f"the loss became {loss:.4g} at epoch {epoch}, batch {step}{how}: training diverged. "
+                           f"Lower the learning rate (it was {lr:.3g}; try {lr / 10:.3g}).")
+
+
+def _end_epoch(history, model, epoch, train_loss, train_accuracy, lr, validation, start) -> float:
+    """Append one epoch to ``history`` (scoring ``validation`` if given); return the score
+    the best weights are kept by: validation accuracy, else minus the training loss."""
+    val_loss, val_accuracy = evaluate(model, *validation) if validation is not None else (None, None)
+    model.train()                                      # evaluate switched to eval mode
+    for key, value in (("epoch", epoch), ("train_loss", train_loss), ("train_accuracy", train_accuracy),
+                       ("val_loss", val_loss), ("val_accuracy", val_accuracy),
+                       ("seconds", time.perf_counter() - start), ("lr", lr)):
+        history[key].append(value)
+    return val_accuracy if validation is not None else -train_loss
+
+
+def _warn_if_stalled(history, steps_per_epoch: int, num_classes: int, base_lr: float) -> None:
+    """Warn at the first epoch end after 100 steps if the loss still sits at ln K (guessing)."""
+    steps_done = history["epoch"][-1] * steps_per_epoch
+    if steps_done - steps_per_epoch < 100 <= steps_done and history["train_loss"][-1] > 0.97 * math.log(num_classes):
+        warnings.warn(f"after {steps_done} steps the training loss is still {history['train_loss'][-1]:.3f}, "
+                      f"about ln {num_classes} = {math.log(num_classes):.3f}, what guessing scores: the network "
+                      f"is not learning. The learning rate {base_lr:.3g} is probably far too small (try 0.001 "
+                      f"for Adam, 0.05 for SGD); otherwise check that labels match their images.",
+                      TrainingStalled, stacklevel=3)
+
+
 def evaluate(model, images, labels, batch_size=1000):
     """Mean loss and accuracy of ``model`` on a data set: returns (loss, accuracy)."""
     probs = model.predict_proba(images, batch_size)
+    _check_labels(np.asarray(labels), probs.shape[1])
     loss = float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12)).mean())
     return loss, float((probs.argmax(axis=1) == labels).mean())
 
@@ -887,11 +1096,16 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
           progress=None):
     """Train ``model`` with mini-batch gradient descent; returns the history.
 
-    images (N, 1, H, W), labels (N,). ``optimizer`` defaults to Adam(lr=1e-3).
-    ``lr`` overrides the optimizer's learning rate; ``schedule="cosine"``
-    decays it over all steps, ``None`` keeps it constant. ``augment_shift``
-    moves each training image by up to that many pixels. ``validation`` is an
-    optional (images, labels) pair evaluated after each epoch.
+    The loop of notebook 07: shuffle, then for each batch forward, loss,
+    backward, update; with a learning-rate schedule, a divergence check after
+    every batch and the epoch's numbers recorded at its end.
+
+    images (N, C, H, W), labels (N,) in 0..K-1. ``optimizer`` defaults to
+    Adam(lr=1e-3). ``lr`` overrides the optimizer's learning rate; ``schedule``
+    (a name in SCHEDULES: "cosine" decays it over all steps, "constant" or None
+    keeps it). ``augment_shift`` moves each training image by up to that many
+    pixels. ``validation`` is an optional (images, labels) pair evaluated after
+    each epoch.
 
     ``callback(history)`` runs after every epoch (notebooks draw live curves
     with it); ``progress(epoch, done, total, loss, accuracy, seconds)`` after
@@ -902,66 +1116,54 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
     lr; plus "interrupted": True if Ctrl-C stopped training. After Ctrl-C the
     model holds the best weights seen so far (by validation accuracy, else by
     training loss) and the history so far is returned.
+
+    Raises TrainingDiverged when a batch loss is NaN, inf or above
+    DIVERGED_LOSS_FACTOR x ln K; warns (TrainingStalled) when the loss stays at
+    ln K; refuses bad arguments and data (NaN pixels, labels outside 0..K-1,
+    an optimizer built for another model) with a ValueError saying which.
     """
-    if len(images) == 0:
-        raise ValueError("no training images: the training set is empty")
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
     optimizer = optimizer if optimizer is not None else Adam(model, lr=1e-3)
+    _check_training_arguments(model, optimizer, lr, epochs, batch_size, schedule, augment_shift)
+    num_classes = _check_data(model, images, labels, "training")
+    if validation is not None and len(validation[0]) == 0:
+        validation = None
+    if validation is not None:
+        _check_data(model, *validation, "validation")
     base_lr = lr if lr is not None else optimizer.lr
     rng = np.random.default_rng(seed)
     loss_fn = SoftmaxCrossEntropy()
-    history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "val_loss",
-                                   "val_accuracy", "seconds", "lr")}
+    history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                                   "seconds", "lr")}
     history["interrupted"] = False
-    n = len(images)
-    steps_per_epoch = math.ceil(n / batch_size)
+    n, steps_per_epoch = len(images), math.ceil(len(images) / batch_size)
     best_score, best_weights = -math.inf, None
     model.train()
     try:
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
-            order = rng.permutation(n)
-            total_loss, total_correct, seen = 0.0, 0, 0
+            order = rng.permutation(n)                                   # shuffle
+            loss_sum, correct, seen = 0.0, 0, 0
             for step in range(steps_per_epoch):
-                if schedule == "cosine":
-                    optimizer.lr = cosine_learning_rate(base_lr, ((epoch - 1) * steps_per_epoch + step) / (epochs * steps_per_epoch))
-                else:
-                    optimizer.lr = base_lr
-                batch = order[step * batch_size:(step + 1) * batch_size]
+                done = ((epoch - 1) * steps_per_epoch + step) / (epochs * steps_per_epoch)
+                optimizer.lr = scheduled_lr(schedule, base_lr, done)
+                batch = order[step * batch_size:(step + 1) * batch_size]   # the last batch may be smaller
                 x, y = images[batch], labels[batch]
                 if augment_shift:
                     x = random_shift(x, augment_shift, rng)
-                logits = model.forward(x)
-                loss = loss_fn.forward(logits, y)
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"the loss became {loss} at epoch {epoch}, batch {step + 1}: training diverged. "
-                        f"Lower the learning rate (it was {optimizer.lr:.3g}; try {optimizer.lr / 10:.3g})."
-                    )
-                model.backward(loss_fn.backward(), input_gradient=False)
-                optimizer.step()
-                total_loss += loss * len(batch)
-                total_correct += int((logits.argmax(axis=1) == y).sum())
+                logits = model.forward(x)                                # 1. forward
+                loss = loss_fn.forward(logits, y)                        # 2. loss
+                _check_divergence(loss, num_classes, epoch, step + 1, optimizer.lr)
+                model.backward(loss_fn.backward(), input_gradient=False)  # 3. backward
+                optimizer.step()                                         # 4. update
+                loss_sum += loss * len(batch)
+                correct += int((logits.argmax(axis=1) == y).sum())
                 seen += len(batch)
                 if progress is not None:
-                    progress(epoch, seen, n, total_loss / seen, total_correct / seen, time.perf_counter() - start)
-            history["epoch"].append(epoch)
-            history["train_loss"].append(total_loss / n)
-            history["train_accuracy"].append(total_correct / n)
-            history["lr"].append(optimizer.lr)
-            if validation is not None and len(validation[0]):
-                val_loss, val_accuracy = evaluate(model, *validation)
-                model.train()
-                score = val_accuracy
-            else:
-                val_loss = val_accuracy = None
-                score = -total_loss / n
-            history["val_loss"].append(val_loss)
-            history["val_accuracy"].append(val_accuracy)
-            history["seconds"].append(time.perf_counter() - start)
+                    progress(epoch, seen, n, loss_sum / seen, correct / seen, time.perf_counter() - start)
+            score = _end_epoch(history, model, epoch, loss_sum / n, correct / n, optimizer.lr, validation, start)
             if score >= best_score:
                 best_score, best_weights = score, _snapshot(model)
+            _warn_if_stalled(history, steps_per_epoch, num_classes, base_lr)
             if callback is not None:
                 callback(history)
     except KeyboardInterrupt:
@@ -1022,6 +1224,11 @@ def grad_check(layer, x: np.ndarray, seed: int = 0, h: float = 1e-4) -> dict:
     change of pooling winner); the only error left is rounding, which shrinks
     as h grows. For smooth functions such as softmax, use a smaller h.
     """
+    for name, param in layer.params.items():
+        if param.dtype != np.float64:
+            raise TypeError(f"grad_check needs a float64 layer, but {layer!r} keeps {name!r} in {param.dtype}: "
+                            f"its ~7 digits drown centred differences in rounding (errors near 1e-2). Build the "
+                            f"layer with dtype=np.float64.")
     x = np.array(x, dtype=np.float64)
     G = np.random.default_rng(seed).standard_normal(layer.forward(x).shape)
     loss = lambda: float(np.sum(layer.forward(x) * G))
