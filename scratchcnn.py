@@ -27,6 +27,7 @@ Conventions: images are NCHW arrays (batch, channels, height, width) and
 from __future__ import annotations
 
 import argparse
+import copy
 import gzip
 import hashlib
 import json
@@ -1125,6 +1126,9 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
     optimizer = optimizer if optimizer is not None else Adam(model, lr=1e-3)
     _check_training_arguments(model, optimizer, lr, epochs, batch_size, schedule, augment_shift)
     num_classes = _check_data(model, images, labels, "training")
+    if augment_shift >= min(images.shape[2:]):
+        raise ValueError(f"augment_shift {augment_shift} would shift {images.shape[2]} x {images.shape[3]} "
+                         f"images out of their frame: use a few pixels (MNIST: 2)")
     if validation is not None and len(validation[0]) == 0:
         validation = None
     if validation is not None:
@@ -1259,9 +1263,47 @@ def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return weights(image.shape[0], height) @ image @ weights(image.shape[1], width).T
 
 
+# The largest picture read_picture decodes: 50 megapixels, more than any photo of a digit.
+MAX_PICTURE_PIXELS = 50_000_000
+
+
+def _check_png_size(header: bytes, name: str) -> None:
+    """Refuse a PNG whose header (signature, then the IHDR chunk: width and height as
+    big-endian uint32 at bytes 16-24) declares more than MAX_PICTURE_PIXELS, before decoding
+    it: a 12 kB file can claim 60,000 x 60,000 pixels, 17 GB once decoded."""
+    if header[:8] == b"\x89PNG\r\n\x1a\n" and header[12:16] == b"IHDR":
+        width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+        if width * height > MAX_PICTURE_PIXELS:
+            raise ValueError(f"{name} says it is {width:,} x {height:,} pixels, more than the "
+                             f"{MAX_PICTURE_PIXELS:,} read_picture decodes. Scale the picture down.")
+
+
+def read_picture(path: str | os.PathLike) -> np.ndarray:
+    """A picture file (PNG, JPEG, ...) as matplotlib.image.imread returns it, with a
+    clear ValueError for a missing, unreadable or enormous file."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a picture. Name the picture file itself.")
+    if not path.is_file():
+        raise ValueError(f"picture {path} does not exist.")
+    with open(path, "rb") as file:
+        _check_png_size(file.read(24), str(path))
+    import matplotlib.image
+    try:
+        return matplotlib.image.imread(path)
+    except Exception as error:            # each image decoder has its own exceptions
+        raise ValueError(f"cannot read picture {path} ({type(error).__name__}: {error}). "
+                         f"Save it as a PNG or JPEG.") from None
+
+
 def to_grey(image: np.ndarray) -> np.ndarray:
     """Any image from matplotlib.image.imread -> 2-D float in [0, 1] (alpha over white)."""
     image = np.asarray(image, dtype=np.float64)
+    if image.size == 0:
+        raise ValueError(f"the image is empty (shape {image.shape}): there is nothing to read")
+    if not np.isfinite(image).all():
+        raise ValueError(f"the image has {int((~np.isfinite(image)).sum())} NaN or infinite pixel values; "
+                         f"replace them (e.g. np.nan_to_num(image)) before preprocessing")
     if image.size and image.max() > 1.0:
         image = image / 255.0                           # 8-bit JPEGs come as 0..255
     if image.ndim == 3:
@@ -1327,12 +1369,60 @@ class ModelFileError(ValueError):
     """A model file is missing, corrupt, truncated or not a ScratchCNN model."""
 
 
+# Limits checked from the zip directory before any member is read: the reference CNN's
+# weights take 0.1 MB, its architecture entry a few kB.
+MAX_MODEL_BYTES = 2 ** 30
+MAX_ARCHITECTURE_BYTES = 2 ** 20
+
+# The parameter shapes of each layer type with weights, from its config, so a file's
+# arrays can be checked before a layer is built (a 30,000 x 30,000 Dense would
+# allocate and initialise 7 GB first). A layer type missing here is built to find out.
+PARAM_SHAPES = {
+    "Conv2D": lambda c: {"W": (c["out_channels"], c["in_channels"], c["kernel_size"], c["kernel_size"]),
+                         "b": (c["out_channels"],)},
+    "Dense": lambda c: {"W": (c["in_features"], c["out_features"]), "b": (c["out_features"],)},
+}
+
+
+def _temporary_name(path: Path) -> str:
+    """The prefix of atomic_write's temporary files for ``path``: hidden, beside it, with our process id."""
+    return f".{path.name}.{os.getpid()}."
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete temporary files that earlier saves to ``path`` left behind when they were
+    killed (kill -9, power cut): those whose process is gone, or untouched for an hour."""
+    prefix = f".{path.name}."
+    for candidate in path.parent.glob(".*.tmp"):
+        owner = candidate.name[len(prefix):].split(".")[0]
+        if not candidate.name.startswith(prefix) or not owner.isdigit() or int(owner) == os.getpid():
+            continue
+        try:
+            stale = time.time() - candidate.stat().st_mtime > 3600
+            if not stale and os.name == "posix":
+                try:
+                    os.kill(int(owner), 0)           # signal 0: only asks whether the process exists
+                except ProcessLookupError:
+                    stale = True
+                except PermissionError:
+                    pass                             # alive, another user's
+            if stale:
+                candidate.unlink()
+        except OSError:
+            pass                                     # another save removed it first
+
+
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call write(file) on a temporary file beside ``path``, then rename it into place,
-    so a crash or Ctrl-C never leaves a half-written file at ``path``."""
+    so a crash or Ctrl-C never leaves a half-written file at ``path``.
+
+    The temporary file is named ``.NAME.PID.XXXX.tmp``; an error removes it at once,
+    and a save killed outright (kill -9) leaves one that the next save to ``path``
+    removes, since its process no longer exists."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _remove_stale_temporaries(path)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=_temporary_name(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
             write(file)
@@ -1346,6 +1436,27 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise ModelFileError unless a file can be saved at ``path``: check it before
+    training, not after (the trained model would be lost)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"cannot save to {path}: it is a folder. Give a file name, e.g. {path / 'model.npz'}.")
+    parent = path.parent
+    if not parent.exists():
+        raise ModelFileError(f"cannot save to {path}: the folder {parent} does not exist. "
+                             f"Create it first (`mkdir -p {parent}`) or save elsewhere.")
+    if not parent.is_dir():
+        raise ModelFileError(f"cannot save to {path}: {parent} is a file, not a folder.")
+    try:                                             # the only sure test: write a file there
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=_temporary_name(path), suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise ModelFileError(f"cannot save to {path}: the folder {parent} is not writable "
+                             f"({error.strerror}). Save somewhere you can write, e.g. your home folder.") from None
 
 
 def save_model(model: Sequential, path: str | os.PathLike, metadata: dict | None = None) -> None:
@@ -1365,49 +1476,176 @@ def save_model(model: Sequential, path: str | os.PathLike, metadata: dict | None
     atomic_write(path, lambda file: np.savez(file, **arrays))
 
 
+def _what_file_is_this(path: Path) -> str:
+    """A few words on what a file that is not a zip archive looks like it is."""
+    with open(path, "rb") as file:
+        head = file.read(64)
+    if not head:
+        return "an empty file"
+    if head.startswith(b"PK"):
+        return "a zip archive"
+    if head.startswith(b"\x93NUMPY"):
+        return "a single NumPy array (.npy, from np.save)"
+    if head[:1] == b"\x80":
+        return "a Python pickle (which can run code: never load one you do not trust)"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary data of an unknown kind"
+    return f"a text file (it starts {text[:30]!r})" if text.isprintable() or "\n" in text else "binary data"
+
+
+def _npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo):
+    """(shape, dtype, data bytes declared) of one .npy member, reading only its header."""
+    with archive.open(info) as file:
+        version = np.lib.format.read_magic(file)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(file)
+        header_bytes = file.tell() if file.seekable() else None
+    return shape, dtype, header_bytes
+
+
+def _read_architecture(path: Path, archive: zipfile.ZipFile) -> dict:
+    """The architecture entry as a dict, checked for the structure load_model relies on."""
+    not_ours = (f"{path} is an .npz file but not a ScratchCNN model (no valid 'architecture' entry of "
+                f"format {MODEL_FORMAT!r}).")
+    info = archive.getinfo("architecture.npy")
+    if info.file_size > MAX_ARCHITECTURE_BYTES:
+        raise ModelFileError(f"{not_ours[:-1]}: its architecture entry takes {info.file_size:,} bytes.")
+    _, dtype, _ = _npy_header(archive, info)
+    if dtype.hasobject:
+        raise ModelFileError(f"{path} contains pickled Python objects in its architecture entry; ScratchCNN "
+                             f"model files never do, and loading pickles can run arbitrary code. Refusing it.")
+    with archive.open(info) as file:
+        entry = np.lib.format.read_array(file, allow_pickle=False)
+    try:
+        architecture = json.loads(str(entry[()])) if entry.dtype.kind == "U" and entry.ndim == 0 else None
+    except json.JSONDecodeError:
+        architecture = None
+    if not (isinstance(architecture, dict) and architecture.get("format") == MODEL_FORMAT
+            and isinstance(architecture.get("layers"), list) and isinstance(architecture.get("metadata", {}), dict)
+            and all(isinstance(spec, dict) and isinstance(spec.get("config", {}), dict)
+                    for spec in architecture["layers"])):
+        raise ModelFileError(not_ours)
+    return architecture
+
+
+def _expected_param_shapes(path: Path, i: int, spec: dict) -> dict:
+    """{name: shape} of layer i's parameters, from its type and config; builds the layer
+    only for a type without a PARAM_SHAPES entry."""
+    kind, config = spec.get("type"), spec.get("config", {})
+    if kind not in LAYER_TYPES:
+        raise ModelFileError(f"{path}: layer {i} has unknown type {kind!r}; known: {sorted(LAYER_TYPES)}.")
+    invalid = ModelFileError(f"{path}: layer {i} ({kind}) has an invalid config {json.dumps(config)[:200]}.")
+    for value in config.values():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise invalid
+    try:
+        if kind in PARAM_SHAPES:
+            shapes = PARAM_SHAPES[kind](config)
+        else:
+            layer = LAYER_TYPES[kind](**config)
+            shapes = {name: param.shape for name, param in layer.params.items()}
+    except (KeyError, TypeError, ValueError):
+        raise invalid from None
+    if not all(isinstance(size, int) and size >= 1 for shape in shapes.values() for size in shape):
+        raise invalid
+    return shapes
+
+
+def _build_layer(path: Path, i: int, spec: dict):
+    try:
+        return LAYER_TYPES[spec["type"]](**spec.get("config", {}))
+    except (TypeError, ValueError) as error:
+        raise ModelFileError(f"{path}: layer {i} ({spec['type']}) cannot be built from its config "
+                             f"{json.dumps(spec.get('config', {}))[:200]}: {error}") from None
+
+
 def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
     """Load a model written by save_model (``allow_pickle=False``: a model file can
-    never run code). ``model.metadata`` holds what was saved with it."""
+    never run code). ``model.metadata`` holds what was saved with it.
+
+    Everything is checked before memory is spent on it: member names and sizes
+    from the zip directory, then the architecture, then every array's shape and
+    dtype from its header against the architecture; only then are layers built
+    and the weights read (and refused if integer, NaN or infinite).
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file. Pass the .npz file itself "
+                             f"(e.g. {path / 'scratchcnn_model.npz'}).")
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist. Train one with "
                              f"`python scratchcnn.py train --model-out {path}`.")
     try:
-        with np.load(path, allow_pickle=False) as file:
-            arrays = {key: file[key] for key in file.files}
-    except ValueError as error:
-        if "pickle" in str(error):
-            raise ModelFileError(f"{path} contains pickled Python objects; ScratchCNN model files "
-                                 f"never do, and loading pickles can run arbitrary code. Refusing it.") from None
-        raise ModelFileError(f"{path} is not a readable .npz model file ({error}).") from None
-    except Exception as error:  # zipfile.BadZipFile, EOFError, OSError, ...
-        raise ModelFileError(f"{path} is corrupt or truncated ({type(error).__name__}: {error}). "
-                             f"Re-create it with `python scratchcnn.py train`.") from None
-    try:
-        architecture = json.loads(str(arrays.pop("architecture")))
-        assert architecture["format"] == MODEL_FORMAT
-        layer_specs = architecture["layers"]
-    except Exception:
-        raise ModelFileError(f"{path} is an .npz file but not a ScratchCNN model "
-                             f"(no valid 'architecture' entry of format {MODEL_FORMAT!r}).") from None
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        if _what_file_is_this(path) == "a zip archive":
+            raise ModelFileError(f"{path} is corrupt or truncated: it starts like an .npz (zip) archive but "
+                                 f"its directory is missing or damaged. Re-create it with "
+                                 f"`python scratchcnn.py train`.") from None
+        raise ModelFileError(f"{path} is not a ScratchCNN model file: it is {_what_file_is_this(path)}, "
+                             f"not an .npz archive (or it is truncated). Train a model with "
+                             f"`python scratchcnn.py train`.") from None
+    with archive:
+        try:
+            return _load_from_archive(path, archive, dtype)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as error:
+            if isinstance(error, ModelFileError):
+                raise
+            raise ModelFileError(f"{path} is corrupt or truncated ({type(error).__name__}: {error}). "
+                                 f"Re-create it with `python scratchcnn.py train`.") from None
+
+
+def _load_from_archive(path: Path, archive: zipfile.ZipFile, dtype) -> Sequential:
+    members = {info.filename: info for info in archive.infolist()}
+    strangers = sorted(name for name in members
+                       if name != "architecture.npy" and not re.fullmatch(r"layer\d+\.\w+\.npy", name))
+    if "architecture.npy" not in members:
+        raise ModelFileError(f"{path} is an .npz file but not a ScratchCNN model (no valid 'architecture' "
+                             f"entry of format {MODEL_FORMAT!r}).")
+    if strangers:
+        raise ModelFileError(f"{path}: unexpected entries {strangers[:5]}; not a file save_model wrote.")
+    total = sum(info.file_size for info in members.values())
+    if total > MAX_MODEL_BYTES:
+        raise ModelFileError(f"{path} would inflate to {total:,} bytes, more than the {MAX_MODEL_BYTES:,} "
+                             f"a ScratchCNN model may take. Refusing it.")
+    architecture = _read_architecture(path, archive)
+    specs = architecture["layers"]
+    expected = {f"layer{i}.{name}": shape for i, spec in enumerate(specs)
+                for name, shape in _expected_param_shapes(path, i, spec).items()}
+    stored = {name[:-4] for name in members} - {"architecture"}
+    if expected.keys() - stored:
+        raise ModelFileError(f"{path}: missing weights {sorted(expected.keys() - stored)[0]!r}; the file is incomplete.")
+    if stored - expected.keys():
+        raise ModelFileError(f"{path}: unexpected entries {sorted(stored - expected.keys())[:5]}; "
+                             f"not a file save_model wrote.")
+    for key, shape in expected.items():
+        stored_shape, stored_dtype, header_bytes = _npy_header(archive, members[key + ".npy"])
+        if stored_dtype.hasobject:
+            raise ModelFileError(f"{path}: {key} holds pickled Python objects; ScratchCNN model files never "
+                                 f"do, and loading pickles can run arbitrary code. Refusing it.")
+        if stored_dtype.kind != "f":
+            raise ModelFileError(f"{path}: {key} holds {stored_dtype} numbers; weights must be floats "
+                                 f"(float32 or float64). Save the model with save_model.")
+        if stored_shape != shape:
+            raise ModelFileError(f"{path}: {key} has shape {stored_shape}, the architecture needs {shape}.")
+        if header_bytes is not None and members[key + ".npy"].file_size != header_bytes + math.prod(shape) * stored_dtype.itemsize:
+            raise ModelFileError(f"{path}: {key} is truncated or padded: its size does not match its shape.")
     layers = []
-    for i, spec in enumerate(layer_specs):
-        cls = LAYER_TYPES.get(spec.get("type"))
-        if cls is None:
-            raise ModelFileError(f"{path}: layer {i} has unknown type {spec.get('type')!r}.")
-        layer = cls(**spec.get("config", {}))
-        for name, param in layer.params.items():
+    for i, spec in enumerate(specs):
+        layer = _build_layer(path, i, spec)
+        for name in layer.params:
             key = f"layer{i}.{name}"
-            if key not in arrays:
-                raise ModelFileError(f"{path}: missing weights {key!r}; the file is incomplete.")
-            value = arrays.pop(key)
-            if value.shape != param.shape:
-                raise ModelFileError(f"{path}: {key} has shape {value.shape}, the architecture needs {param.shape}.")
+            with archive.open(members[key + ".npy"]) as file:
+                value = np.lib.format.read_array(file, allow_pickle=False)
+            if not np.isfinite(value).all():
+                raise ModelFileError(f"{path}: {key} contains {int((~np.isfinite(value)).sum())} NaN or infinite "
+                                     f"weights, so every prediction would be nonsense. The training that made "
+                                     f"it diverged (lower the learning rate) or the file is damaged: retrain.")
             layer.params[name] = value.astype(dtype or value.dtype)
             layer.grads[name] = np.zeros_like(layer.params[name])
         layers.append(layer)
-    if arrays:
-        raise ModelFileError(f"{path}: unexpected entries {sorted(arrays)}; not a file save_model wrote.")
     model = Sequential(layers).eval()
     model.metadata = architecture.get("metadata", {})
     return model
@@ -1417,24 +1655,34 @@ def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
 # 10. Command line
 # =============================================================================
 
-def _progress_bar(epochs):
-    """A one-line progress bar on stderr, redrawn at most 10 times a second."""
+def _progress_bar(epochs, stream=None):
+    """A one-line progress bar on stderr, redrawn at most 10 times a second. When
+    stderr is not a terminal (a log file, a pipe) a redrawn line would flood it,
+    so then it prints one plain line per epoch instead."""
+    stream = stream if stream is not None else sys.stderr
+    live = getattr(stream, "isatty", lambda: False)()
     last = [0.0]
 
     def show(epoch, done, total, loss, accuracy, seconds):
         now = time.perf_counter()
+        speed = done / max(seconds, 1e-9)
+        if not live:
+            if done == total:
+                stream.write(f"epoch {epoch}/{epochs}: {total} images, loss {loss:.4f} acc {100 * accuracy:5.2f}% "
+                             f"{speed:6.0f} img/s\n")
+                stream.flush()
+            return
         if done < total and now - last[0] < 0.1:
             return
         last[0] = now
         width = 30
         filled = int(width * done / total)
-        speed = done / max(seconds, 1e-9)
         left = (total - done) / max(speed, 1e-9)
-        sys.stderr.write(f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (width - filled)}] "
-                         f"loss {loss:.4f} acc {100 * accuracy:5.2f}% {speed:6.0f} img/s {left:4.0f}s left ")
+        stream.write(f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (width - filled)}] "
+                     f"loss {loss:.4f} acc {100 * accuracy:5.2f}% {speed:6.0f} img/s {left:4.0f}s left ")
         if done == total:
-            sys.stderr.write("\r" + " " * 100 + "\r")
-        sys.stderr.flush()
+            stream.write("\r" + " " * 100 + "\r")
+        stream.flush()
 
     return show
 
@@ -1450,6 +1698,8 @@ def split_training_data(images, labels, train_limit=None, validation_size=0, see
     """Hold out ``validation_size`` random images, then keep at most ``train_limit``
     of the rest for training. Returns (train_images, train_labels, val_images, val_labels)."""
     n = len(images)
+    if n == 0:
+        raise ValueError("there are no training images at all: the data set is empty")
     if validation_size < 0 or (train_limit is not None and train_limit < 1):
         raise ValueError("--validation-size must be >= 0 and --train-limit >= 1")
     if validation_size >= n:
@@ -1461,7 +1711,19 @@ def split_training_data(images, labels, train_limit=None, validation_size=0, see
     return images[rest], labels[rest], images[np.sort(val)], labels[np.sort(val)]
 
 
+def _check_model_fits_mnist(model, path, image_shape=(1, 28, 28), num_classes=10):
+    """A model for MNIST takes 1 x 28 x 28 images and has 10 outputs; say so if not."""
+    try:
+        outputs = model.predict_proba(np.zeros((1, *image_shape), np.float32)).shape[1]
+    except (ValueError, TypeError) as error:
+        raise ModelFileError(f"{path} does not take {' x '.join(map(str, image_shape))} MNIST images: {error}") from None
+    if outputs != num_classes:
+        raise ModelFileError(f"{path} has {outputs} outputs, but MNIST has {num_classes} classes: "
+                             f"it was trained for another data set. Use a model trained on MNIST.")
+
+
 def command_train(args):
+    check_writable(args.model_out)           # before training, not after: the model would be lost
     images, labels = load_mnist("train", args.data_dir)
     x_train, y_train, x_val, y_val = split_training_data(images, labels, args.train_limit,
                                                          args.validation_size, args.seed)
@@ -1480,20 +1742,22 @@ def command_train(args):
               f"train acc {100 * history['train_accuracy'][-1]:6.2f}%{val_text}  "
               f"{history['seconds'][-1]:5.1f}s", flush=True)
 
-    try:
+    with np.errstate(over="ignore", invalid="ignore"):      # a diverging run raises TrainingDiverged
         history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                         optimizer=optimizer, augment_shift=args.augment_shift,
                         validation=(x_val, y_val) if len(x_val) else None, seed=args.seed,
                         callback=report, progress=None if args.quiet else _progress_bar(args.epochs))
-    except TrainingDiverged as error:
-        sys.exit(f"error: {error}")
     if history["interrupted"]:
         print("interrupted: keeping the best model so far", flush=True)
-    x_test, y_test = load_mnist("test", args.data_dir)
-    _, test_accuracy = evaluate(model, x_test, y_test)
-    print(f"test accuracy {100 * test_accuracy:.2f}%  ({sum(history['seconds']):.0f}s of training)")
+    try:
+        x_test, y_test = load_mnist("test", args.data_dir)
+        _, test_accuracy = evaluate(model, x_test, y_test)
+        print(f"test accuracy {100 * test_accuracy:.2f}%  ({sum(history['seconds']):.0f}s of training)")
+    except KeyboardInterrupt:                 # a second Ctrl-C: save what was trained anyway
+        test_accuracy = None
+        print("interrupted again: saving the model without testing it", flush=True)
     save_model(model, args.model_out, metadata={
-        "command": "python scratchcnn.py " + " ".join(sys.argv[1:]), "test_accuracy": test_accuracy,
+        "command": "python scratchcnn.py " + shlex.join(args.argv), "test_accuracy": test_accuracy,
         "epochs_completed": len(history["epoch"]), "seed": args.seed})
     print(f"saved {args.model_out}")
 
@@ -1501,12 +1765,15 @@ def command_train(args):
 def command_evaluate(args):
     model = load_model(args.model)
     images, labels = load_mnist("test", args.data_dir)
+    _check_model_fits_mnist(model, args.model, images.shape[1:])
     predictions = model.predict(images)
     counts = confusion_matrix(labels, predictions)
     print(f"test accuracy {100 * np.mean(predictions == labels):.2f}% on {len(labels):,} images\n")
     print("per-class accuracy:")
     for digit in range(10):
-        print(f"  {digit}: {100 * counts[digit, digit] / counts[digit].sum():6.2f}%  ({counts[digit].sum()} images)")
+        total = counts[digit].sum()
+        accuracy = f"{100 * counts[digit, digit] / total:6.2f}%" if total else "    n/a"
+        print(f"  {digit}: {accuracy}  ({total} images)")
     print("\nconfusion matrix (rows: true class, columns: predicted):")
     print("     " + "".join(f"{d:6d}" for d in range(10)))
     for digit in range(10):
@@ -1514,33 +1781,66 @@ def command_evaluate(args):
 
 
 def command_predict(args):
-    import matplotlib.image
     model = load_model(args.model)
+    _check_model_fits_mnist(model, args.model)
     for path in args.images:
-        try:
-            picture = matplotlib.image.imread(path)
-        except (OSError, ValueError, SyntaxError) as error:
-            sys.exit(f"error: cannot read image {path}: {error}")
-        digit_image = preprocess_digit(picture)
+        digit_image = preprocess_digit(read_picture(path))
         probs = model.predict_proba(digit_image[None, None])[0]
         print(f"{path}: {int(probs.argmax())}")
-        for digit in range(10):
+        for digit in range(len(probs)):
             print(f"  {digit}: {probs[digit]:6.1%} {'#' * int(round(40 * probs[digit]))}")
 
 
+def _whole_number(least):
+    """An argparse type: an integer >= least."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+    return parse
+
+
+def _positive_number(text):
+    """An argparse type: a finite float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number (such as 0.001), got {text}")
+    return value
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (the usage is in --help)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _show_warning(message, category, *rest, **kwargs):
+    """Warnings in the CLI: one line, without the source line Python adds."""
+    sys.stderr.write(f"warning: {message}\n")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python scratchcnn.py", description=__doc__.split("\n")[0])
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    parser = _ArgumentParser(prog="python scratchcnn.py", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("train", help="train the reference CNN on MNIST")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=None, help="default: 0.002 for adam, 0.05 for sgd")
+    p.add_argument("--epochs", type=_whole_number(1), default=20)
+    p.add_argument("--batch-size", type=_whole_number(1), default=128)
+    p.add_argument("--lr", type=_positive_number, default=None, help="default: 0.002 for adam, 0.05 for sgd")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="adam")
-    p.add_argument("--augment-shift", type=int, default=2, help="random shifts of up to this many pixels")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train-limit", type=int, default=None, help="train on at most this many images")
-    p.add_argument("--validation-size", type=int, default=0, help="hold out this many training images")
+    p.add_argument("--augment-shift", type=_whole_number(0), default=2, help="random shifts of up to this many pixels")
+    p.add_argument("--seed", type=_whole_number(0), default=0)
+    p.add_argument("--train-limit", type=_whole_number(1), default=None, help="train on at most this many images")
+    p.add_argument("--validation-size", type=_whole_number(0), default=0, help="hold out this many training images")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: data/mnist)")
     p.add_argument("--model-out", default="scratchcnn_model.npz")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -1557,12 +1857,23 @@ def main(argv=None):
     p.set_defaults(run=command_predict)
 
     args = parser.parse_args(argv)
+    args.argv = argv                     # recorded in a trained model's metadata
     if getattr(args, "lr", 0) is None:
         args.lr = 0.002 if args.optimizer == "adam" else 0.05
+    # Every mistake a user can make ends in one line on stderr and a non-zero exit.
     try:
-        args.run(args)
-    except (DataFileError, ModelFileError, ValueError) as error:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            args.run(args)
+    except (DataFileError, ModelFileError, TrainingDiverged, ValueError, TypeError) as error:
         sys.exit(f"error: {error}")
+    except OSError as error:             # permission denied, disk full, ...
+        sys.exit(f"error: {error.strerror or error}" + (f": {error.filename}" if error.filename else ""))
+    except MemoryError:
+        sys.exit("error: out of memory. Use fewer images (--train-limit) or smaller batches (--batch-size).")
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
 
 
 # #############################################################################
@@ -1712,7 +2023,11 @@ def conv_feature_maps(model: Sequential, image: np.ndarray) -> list[np.ndarray]:
         return []
     outputs = []                          # outputs[i] = what layer i returns
     for layer in model.layers[:conv_positions[-1] + 2]:
-        x = layer.forward(x)
+        # A shallow copy in eval mode shares the weights but keeps its own forward
+        # cache, so a backward pending on the model's layers is not clobbered.
+        twin = copy.copy(layer)
+        twin.training = False
+        x = twin.forward(x)
         outputs.append(x)
     maps = []
     for i in conv_positions:
@@ -2021,6 +2336,7 @@ def _read_png_data_url(url: str) -> np.ndarray:
     import io
     import matplotlib.image
     data = base64.b64decode(url.split(",", 1)[1])
+    _check_png_size(data[:24], "the drawing")
     return to_grey(matplotlib.image.imread(io.BytesIO(data), format="png"))
 
 
@@ -2120,10 +2436,8 @@ class DrawingPad(_WidgetView):
             ax.set_title(f"{title}\n{picture.shape[0]} x {picture.shape[1]}")
             ax.set_xticks([])
             ax.set_yticks([])
-        centred = self.steps["centred"]
-        rows, cols = np.indices(centred.shape)
-        axes[3].plot((cols * centred).sum() / centred.sum(), (rows * centred).sum() / centred.sum(),
-                     "r+", markersize=14, label="centre of mass")
+        row, column = centre_of_mass(self.steps["centred"])
+        axes[3].plot(column, row, "r+", markersize=14, label="centre of mass")
         axes[3].legend(loc="lower center", fontsize="small")
         _draw_probability_bars(axes[4], self.probabilities, self.prediction)
         axes[4].set_title(f"prediction: {self.prediction}")
