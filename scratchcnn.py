@@ -1156,7 +1156,7 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
                     x = random_shift(x, augment_shift, rng)
                 logits = model.forward(x)                                # 1. forward
                 loss = loss_fn.forward(logits, y)                        # 2. loss
-                _check_divergence(loss, num_classes, epoch, step + 1, optimizer.lr)
+                _check_divergence(loss, num_classes, epoch, step + 1, base_lr)
                 model.backward(loss_fn.backward(), input_gradient=False)  # 3. backward
                 optimizer.step()                                         # 4. update
                 loss_sum += loss * len(batch)
