@@ -1016,6 +1016,7 @@ def _check_data(model, images, labels, what: str) -> int:
 
 
 def _check_training_arguments(model, optimizer, lr, epochs, batch_size, schedule, augment_shift) -> None:
+    """Refuse arguments that would train nothing or nonsense, saying which and why."""
     for name, value, least in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("augment_shift", augment_shift, 0)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
             raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
