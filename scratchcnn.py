@@ -1496,14 +1496,20 @@ def _what_file_is_this(path: Path) -> str:
     return f"a text file (it starts {text[:30]!r})" if text.isprintable() or "\n" in text else "binary data"
 
 
-def _npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo):
-    """(shape, dtype, data bytes declared) of one .npy member, reading only its header."""
+def _npy_header(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo):
+    """(shape, dtype) of one .npy member, reading only its header; refuses pickles
+    and a member whose size does not match the shape its header declares."""
     with archive.open(info) as file:
         version = np.lib.format.read_magic(file)
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, _, dtype = read_header(file)
-        header_bytes = file.tell() if file.seekable() else None
-    return shape, dtype, header_bytes
+        header_bytes = file.tell()
+    if dtype.hasobject:
+        raise ModelFileError(f"{path}: {info.filename} holds pickled Python objects; ScratchCNN model files "
+                             f"never do, and loading pickles can run arbitrary code. Refusing it.")
+    if info.file_size != header_bytes + math.prod(shape) * dtype.itemsize:
+        raise ModelFileError(f"{path}: {info.filename} is truncated or padded: its size does not match its shape.")
+    return shape, dtype
 
 
 def _read_architecture(path: Path, archive: zipfile.ZipFile) -> dict:
@@ -1513,10 +1519,7 @@ def _read_architecture(path: Path, archive: zipfile.ZipFile) -> dict:
     info = archive.getinfo("architecture.npy")
     if info.file_size > MAX_ARCHITECTURE_BYTES:
         raise ModelFileError(f"{not_ours[:-1]}: its architecture entry takes {info.file_size:,} bytes.")
-    _, dtype, _ = _npy_header(archive, info)
-    if dtype.hasobject:
-        raise ModelFileError(f"{path} contains pickled Python objects in its architecture entry; ScratchCNN "
-                             f"model files never do, and loading pickles can run arbitrary code. Refusing it.")
+    _npy_header(path, archive, info)
     with archive.open(info) as file:
         entry = np.lib.format.read_array(file, allow_pickle=False)
     try:
@@ -1538,16 +1541,14 @@ def _expected_param_shapes(path: Path, i: int, spec: dict) -> dict:
     if kind not in LAYER_TYPES:
         raise ModelFileError(f"{path}: layer {i} has unknown type {kind!r}; known: {sorted(LAYER_TYPES)}.")
     invalid = ModelFileError(f"{path}: layer {i} ({kind}) has an invalid config {json.dumps(config)[:200]}.")
-    for value in config.values():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    for value in config.values():                  # JSON allows true, NaN and Infinity where sizes belong
+        if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
             raise invalid
+    if kind not in PARAM_SHAPES:
+        return {name: param.shape for name, param in _build_layer(path, i, spec).params.items()}
     try:
-        if kind in PARAM_SHAPES:
-            shapes = PARAM_SHAPES[kind](config)
-        else:
-            layer = LAYER_TYPES[kind](**config)
-            shapes = {name: param.shape for name, param in layer.params.items()}
-    except (KeyError, TypeError, ValueError):
+        shapes = PARAM_SHAPES[kind](config)
+    except KeyError:
         raise invalid from None
     if not all(isinstance(size, int) and size >= 1 for shape in shapes.values() for size in shape):
         raise invalid
@@ -1555,11 +1556,12 @@ def _expected_param_shapes(path: Path, i: int, spec: dict) -> dict:
 
 
 def _build_layer(path: Path, i: int, spec: dict):
+    config = spec.get("config", {})
     try:
-        return LAYER_TYPES[spec["type"]](**spec.get("config", {}))
+        return LAYER_TYPES[spec["type"]](**config)
     except (TypeError, ValueError) as error:
-        raise ModelFileError(f"{path}: layer {i} ({spec['type']}) cannot be built from its config "
-                             f"{json.dumps(spec.get('config', {}))[:200]}: {error}") from None
+        raise ModelFileError(f"{path}: layer {i} ({spec['type']}) has an invalid config "
+                             f"{json.dumps(config)[:200]}: {error}") from None
 
 
 def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
@@ -1603,8 +1605,7 @@ def _load_from_archive(path: Path, archive: zipfile.ZipFile, dtype) -> Sequentia
     strangers = sorted(name for name in members
                        if name != "architecture.npy" and not re.fullmatch(r"layer\d+\.\w+\.npy", name))
     if "architecture.npy" not in members:
-        raise ModelFileError(f"{path} is an .npz file but not a ScratchCNN model (no valid 'architecture' "
-                             f"entry of format {MODEL_FORMAT!r}).")
+        raise ModelFileError(f"{path} is an .npz file but not a ScratchCNN model (no 'architecture' entry).")
     if strangers:
         raise ModelFileError(f"{path}: unexpected entries {strangers[:5]}; not a file save_model wrote.")
     total = sum(info.file_size for info in members.values())
@@ -1622,17 +1623,12 @@ def _load_from_archive(path: Path, archive: zipfile.ZipFile, dtype) -> Sequentia
         raise ModelFileError(f"{path}: unexpected entries {sorted(stored - expected.keys())[:5]}; "
                              f"not a file save_model wrote.")
     for key, shape in expected.items():
-        stored_shape, stored_dtype, header_bytes = _npy_header(archive, members[key + ".npy"])
-        if stored_dtype.hasobject:
-            raise ModelFileError(f"{path}: {key} holds pickled Python objects; ScratchCNN model files never "
-                                 f"do, and loading pickles can run arbitrary code. Refusing it.")
+        stored_shape, stored_dtype = _npy_header(path, archive, members[key + ".npy"])
         if stored_dtype.kind != "f":
             raise ModelFileError(f"{path}: {key} holds {stored_dtype} numbers; weights must be floats "
                                  f"(float32 or float64). Save the model with save_model.")
         if stored_shape != shape:
             raise ModelFileError(f"{path}: {key} has shape {stored_shape}, the architecture needs {shape}.")
-        if header_bytes is not None and members[key + ".npy"].file_size != header_bytes + math.prod(shape) * stored_dtype.itemsize:
-            raise ModelFileError(f"{path}: {key} is truncated or padded: its size does not match its shape.")
     layers = []
     for i, spec in enumerate(specs):
         layer = _build_layer(path, i, spec)

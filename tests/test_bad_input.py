@@ -541,11 +541,12 @@ def bad_config_model(tmp_path, config, layer_type="Dense"):
     ({"in_features": -4, "out_features": 3}, "Dense"),
     ({"kernel_size": 2, "colour": 1}, "MaxPool2D"),
     ({"p": 1.5}, "Dropout"),
-    ({"negative_slope": None}, "LeakyReLU"),
+    ({"negative_slope": math.nan}, "LeakyReLU"),
+    ({"kernel_size": True}, "MaxPool2D"),
 ])
 def test_bad_layer_config_is_a_model_file_error(tmp_path, capsys, config, layer_type):
     path = bad_config_model(tmp_path, config, layer_type)
-    with pytest.raises(sc.ModelFileError, match=f"layer 1 \\({layer_type}\\) (has an invalid config|cannot be built)"):
+    with pytest.raises(sc.ModelFileError, match=f"layer 1 \\({layer_type}\\) has an invalid config"):
         sc.load_model(path)
     code, _, err = run_main(capsys, "evaluate", "--model", str(path))
     assert code == 1 and err.count("\n") == 1 and "layer 1" in err
