@@ -1015,11 +1015,14 @@ def _check_data(model, images, labels, what: str) -> int:
     return num_classes
 
 
-def _check_training_arguments(model, optimizer, lr, epochs, batch_size, schedule, augment_shift) -> None:
+def _check_training_arguments(model, images, optimizer, lr, epochs, batch_size, schedule, augment_shift) -> None:
     """Refuse arguments that would train nothing or nonsense, saying which and why."""
     for name, value, least in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("augment_shift", augment_shift, 0)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
             raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
+    if augment_shift and (images.ndim != 4 or augment_shift >= min(images.shape[2:])):
+        raise ValueError(f"augment_shift {augment_shift} does not fit images of shape {images.shape[1:]}: it shifts "
+                         f"(C, H, W) images by a few pixels (MNIST: 2), less than their height and width")
     if not (hasattr(optimizer, "step") and hasattr(optimizer, "parameters")):
         raise TypeError(f"optimizer must be an optimizer such as Adam(model, lr=0.001), got {optimizer!r} "
                         f"(for a learning rate alone, pass lr=)")
@@ -1125,20 +1128,15 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
     an optimizer built for another model) with a ValueError saying which.
     """
     optimizer = optimizer if optimizer is not None else Adam(model, lr=1e-3)
-    _check_training_arguments(model, optimizer, lr, epochs, batch_size, schedule, augment_shift)
     num_classes = _check_data(model, images, labels, "training")
-    if augment_shift >= min(images.shape[2:]):
-        raise ValueError(f"augment_shift {augment_shift} would shift {images.shape[2]} x {images.shape[3]} "
-                         f"images out of their frame: use a few pixels (MNIST: 2)")
-    if validation is not None and len(validation[0]) == 0:
-        validation = None
+    validation = validation if validation is not None and len(validation[0]) else None
     if validation is not None:
         _check_data(model, *validation, "validation")
+    _check_training_arguments(model, images, optimizer, lr, epochs, batch_size, schedule, augment_shift)
     base_lr = lr if lr is not None else optimizer.lr
     rng = np.random.default_rng(seed)
     loss_fn = SoftmaxCrossEntropy()
-    history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-                                   "seconds", "lr")}
+    history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "lr")}
     history["interrupted"] = False
     n, steps_per_epoch = len(images), math.ceil(len(images) / batch_size)
     best_score, best_weights = -math.inf, None

@@ -281,12 +281,20 @@ def test_train_refuses_nonsense_arguments(mnist_test):
         (dict(lr=math.inf), "lr must be a positive finite number"),
         (dict(optimizer=sc.Adam(model, lr=math.nan)), "the optimizer's lr must be a positive finite number"),
         (dict(schedule="cosin"), "unknown schedule 'cosin': use one of \\['constant', 'cosine'\\] or None"),
-        (dict(augment_shift=30), "augment_shift 30 would shift 28 x 28 images out of their frame"),
+        (dict(augment_shift=30), "augment_shift 30 does not fit images of shape \\(1, 28, 28\\)"),
     ]:
         with pytest.raises(ValueError, match=message):
             sc.train(model, images, labels, **kwargs)
     with pytest.raises(TypeError, match="optimizer must be an optimizer.*pass lr="):
         sc.train(model, images, labels, optimizer=0.01)
+
+
+def test_train_on_flat_features_needs_no_image_axes():
+    model = sc.Sequential([sc.Dense(6, 3, rng=rng(0))])
+    x, y = rng(1).random((32, 6)), np.arange(32) % 3
+    assert len(sc.train(model, x, y, epochs=2, batch_size=8)["epoch"]) == 2
+    with pytest.raises(ValueError, match="augment_shift 2 does not fit images of shape \\(6,\\)"):
+        sc.train(model, x, y, augment_shift=2)
 
 
 def test_optimizer_built_for_another_model_is_refused(mnist_test):
