@@ -1008,11 +1008,16 @@ def _check_data(model, images, labels, what: str) -> int:
         raise ValueError(f"the {what} images contain {int(bad.sum())} NaN or infinite pixel values (the first "
                          f"in image {int(np.argmax(bad.reshape(len(images), -1).any(axis=1)))}). Clean or drop "
                          f"those images first; no learning rate can fix them.")
+    _warn_if_unscaled(images, what, stacklevel=4)          # the warning points at train's caller
+    return num_classes
+
+
+def _warn_if_unscaled(images, what: str, stacklevel: int = 3) -> None:
+    """Pixels of 0..255 where the network expects [0, 1] give nonsense without an error."""
     if images.max() > 1.5:
         warnings.warn(f"the {what} images have pixel values up to {images.max():g}: divide them by 255 to "
                       f"scale 0..255 to [0, 1], the range the initialisation and learning rates assume.",
-                      stacklevel=3)
-    return num_classes
+                      stacklevel=stacklevel)
 
 
 def _check_training_arguments(model, images, optimizer, lr, epochs, batch_size, schedule, augment_shift) -> None:
@@ -1080,6 +1085,7 @@ def _warn_if_stalled(history, steps_per_epoch: int, num_classes: int, base_lr: f
 
 def evaluate(model, images, labels, batch_size=1000):
     """Mean loss and accuracy of ``model`` on a data set: returns (loss, accuracy)."""
+    _warn_if_unscaled(images, "evaluation")
     probs = model.predict_proba(images, batch_size)
     _check_labels(np.asarray(labels), probs.shape[1])
     loss = float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12)).mean())

@@ -222,6 +222,10 @@ def test_png_declaring_60000_by_60000_pixels_is_refused_before_decoding(tmp_path
     assert peak < MB
     result = run_cli("predict", str(path), cwd=tmp_path)
     assert_one_line_error(result, "60,000 x 60,000 pixels", "Scale the picture down")
+    import base64                                       # the same file sent by the drawing pad
+    url = "data:image/png;base64," + base64.b64encode(forged_png(60000, 60000)).decode("ascii")
+    with pytest.raises(ValueError, match="the drawing says it is 60,000 x 60,000 pixels"):
+        sc._read_png_data_url(url)
 
 
 # --- silent nonsense ---------------------------------------------------------------------------
@@ -357,8 +361,12 @@ def test_a_learning_rate_too_small_warns_that_the_loss_stays_at_ln10(mnist_test)
 
 def test_unscaled_pixels_warn_to_divide_by_255(mnist_test):
     images = np.round(mnist_test[0][:64] * 255)
-    with pytest.warns(UserWarning, match="pixel values up to 255: divide them by 255"):
+    with pytest.warns(UserWarning, match="training images have pixel values up to 255: divide them by 255") as caught:
         sc.train(sc.reference_cnn(), images, mnist_test[1][:64])
+    assert caught[0].filename == __file__                # points at the caller's line
+    with pytest.warns(UserWarning, match="evaluation images have pixel values up to 255") as caught:
+        sc.evaluate(sc.reference_cnn(), images, mnist_test[1][:64])
+    assert caught[-1].filename == __file__
 
 
 def test_nan_in_the_data_is_named_not_blamed_on_the_learning_rate(mnist_test):
