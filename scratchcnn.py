@@ -85,12 +85,11 @@ MAX_IDX_BYTES = 2 ** 30
 
 def _find_idx_file(data_dir: Path, stem: str) -> Path:
     """The file ``stem`` in ``data_dir``, gzipped or plain."""
-    for name in (stem + ".gz", stem):
-        if (data_dir / name).is_file():
-            return data_dir / name
-    for name in (stem + ".gz", stem):
-        if (data_dir / name).exists():
-            raise DataFileError(f"{data_dir / name} is a folder (or another special file), not a data file. "
+    for candidate in (data_dir / (stem + ".gz"), data_dir / stem):
+        if candidate.is_file():
+            return candidate
+        if candidate.exists():
+            raise DataFileError(f"{candidate} is a folder (or another special file), not a data file. "
                                 f"Put the IDX file itself there.")
     raise DataFileError(
         f"missing data file: neither {data_dir / (stem + '.gz')} nor {data_dir / stem} exists. "
@@ -103,7 +102,7 @@ def _read_sha256sums(sums_file: Path) -> dict[str, str]:
     """{file name: SHA-256} from a SHA256SUMS file in ``sha256sum``'s format ("<64 hex digits>  name")."""
     expected = {}
     for number, line in enumerate(sums_file.read_text(errors="replace").splitlines(), start=1):
-        match = re.fullmatch(r"([0-9a-fA-F]{64}) [ *](.+)", line.strip())
+        match = re.fullmatch(r"([0-9a-fA-F]{64})\s+\*?(\S.*)", line.strip())
         if match is None and line.strip():
             raise DataFileError(
                 f"{sums_file} line {number} is malformed: {line[:80]!r}. Each line must be a 64-digit "
@@ -1022,7 +1021,8 @@ def _warn_if_unscaled(images, what: str, stacklevel: int = 3) -> None:
 
 def _check_training_arguments(model, images, optimizer, lr, epochs, batch_size, schedule, augment_shift) -> None:
     """Refuse arguments that would train nothing or nonsense, saying which and why."""
-    for name, value, least in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("augment_shift", augment_shift, 0)):
+    for name, value, least in (("epochs", epochs, 1), ("batch_size", batch_size, 1),
+                               ("augment_shift", augment_shift, 0)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
             raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
     if augment_shift and (images.ndim != 4 or augment_shift >= min(images.shape[2:])):
@@ -1054,8 +1054,8 @@ def _check_divergence(loss: float, num_classes: int, epoch: int, step: int, lr: 
     limit = DIVERGED_LOSS_FACTOR * math.log(num_classes)
     if math.isfinite(loss) and loss <= limit:
         return
-    how = "" if not math.isfinite(loss) else (
-        f" (above {DIVERGED_LOSS_FACTOR} x ln {num_classes} = {limit:.0f}; guessing scores {math.log(num_classes):.2f})")
+    how = "" if not math.isfinite(loss) else (f" (above {DIVERGED_LOSS_FACTOR} x ln {num_classes} = {limit:.0f}; "
+                                              f"guessing scores {math.log(num_classes):.2f})")
     raise TrainingDiverged(f"the loss became {loss:.4g} at epoch {epoch}, batch {step}{how}: training diverged. "
                            f"Lower the learning rate (it was {lr:.3g}; try {lr / 10:.3g}).")
 
@@ -1142,7 +1142,8 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
     base_lr = lr if lr is not None else optimizer.lr
     rng = np.random.default_rng(seed)
     loss_fn = SoftmaxCrossEntropy()
-    history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "lr")}
+    history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                                   "seconds", "lr")}
     history["interrupted"] = False
     n, steps_per_epoch = len(images), math.ceil(len(images) / batch_size)
     best_score, best_weights = -math.inf, None
@@ -1622,7 +1623,8 @@ def _load_from_archive(path: Path, archive: zipfile.ZipFile, dtype) -> Sequentia
                 for name, shape in _expected_param_shapes(path, i, spec).items()}
     stored = {name[:-4] for name in members} - {"architecture"}
     if expected.keys() - stored:
-        raise ModelFileError(f"{path}: missing weights {sorted(expected.keys() - stored)[0]!r}; the file is incomplete.")
+        raise ModelFileError(f"{path}: missing weights {sorted(expected.keys() - stored)[0]!r}; "
+                             f"the file is incomplete.")
     if stored - expected.keys():
         raise ModelFileError(f"{path}: unexpected entries {sorted(stored - expected.keys())[:5]}; "
                              f"not a file save_model wrote.")
@@ -1717,7 +1719,8 @@ def _check_model_fits_mnist(model, path, image_shape=(1, 28, 28), num_classes=10
     try:
         outputs = model.predict_proba(np.zeros((1, *image_shape), np.float32)).shape[1]
     except (ValueError, TypeError) as error:
-        raise ModelFileError(f"{path} does not take {' x '.join(map(str, image_shape))} MNIST images: {error}") from None
+        size = " x ".join(map(str, image_shape))
+        raise ModelFileError(f"{path} does not take {size} MNIST images: {error}") from None
     if outputs != num_classes:
         raise ModelFileError(f"{path} has {outputs} outputs, but MNIST has {num_classes} classes: "
                              f"it was trained for another data set. Use a model trained on MNIST.")
