@@ -737,3 +737,13 @@ def test_drawing_pad_figure_marks_the_centre_of_mass_with_centre_of_mass(monkeyp
         assert (marker.get_xdata()[0], marker.get_ydata()[0]) == (7.0, 5.0)
     finally:
         plt.close(figure)
+
+
+def test_data_folder_and_files_that_are_not_what_they_should_be(tmp_path):
+    folder = synthetic_data_dir(tmp_path / "data")
+    with pytest.raises(sc.DataFileError, match="is a file, not a folder"):
+        sc.load_mnist("test", folder / "t10k-images-idx3-ubyte.gz")
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    (folder / "t10k-labels-idx1-ubyte.gz").mkdir()
+    with pytest.raises(sc.DataFileError, match="t10k-labels-idx1-ubyte.gz is a folder .*not a data file"):
+        sc.load_mnist("test", folder)
