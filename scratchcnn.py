@@ -3517,7 +3517,7 @@ def _quietly(function, *args):
 
 # --- Notebook 04: max pooling ---
 
-def _maxpool_backward_variant(x, dout, k, s, *, assign=False, all_ties=False, last_max=False, whole_window=False):
+def _pool_backward_mistake(x, dout, k, s, *, assign=False, all_ties=False, last_max=False, whole_window=False):
     """maxpool2d_backward_naive with the typical slips of notebook 04's exercise."""
     dx = np.zeros(x.shape)
     for n, c, y, x_ in np.ndindex(*dout.shape):
@@ -3610,7 +3610,7 @@ def check_maxpool_backward(answer):
         dout = np.round(rng.standard_normal(maxpool2d_naive(x, k, s).shape), 2) + 3.0   # nonzero: every route shows
         cases.append(Case(description, (x, dout, k, s), maxpool2d_backward_naive(x, dout, k, s),
                           "one winner per window (the first maximum, np.argmax), and dx[...] += dout"))
-    variant = lambda **flags: lambda x, dout, k, s: _maxpool_backward_variant(x, dout, k, s, **flags)
+    variant = lambda **flags: lambda x, dout, k, s: _pool_backward_mistake(x, dout, k, s, **flags)
     mistakes = [
         Mistake("= instead of += (a pixel that wins several overlapping windows keeps only the last gradient)",
                 variant(assign=True), "windows overlap when k > s: dx[...] += dout[...]"),

@@ -171,3 +171,14 @@ def test_an_in_place_edit_of_the_input_is_named():
 
     result = scratchcnn.check_bias_gradient(bias_gradient)
     assert result and "warning" in result.message and "`dout`" in result.message
+
+
+def test_no_check_helper_is_shadowed_by_a_later_definition():
+    """Two top-level definitions with one name in scratchcnn.py: the later one silently replaces the
+    earlier for every check that uses it (it happened when two notebooks' checks met in one module)."""
+    import ast
+    import collections
+    tree = ast.parse(open(scratchcnn.__file__, encoding="utf-8").read())
+    names = collections.Counter(node.name for node in tree.body
+                                if isinstance(node, (ast.FunctionDef, ast.ClassDef)))
+    assert not [name for name, count in names.items() if count > 1]
