@@ -182,3 +182,18 @@ def test_no_check_helper_is_shadowed_by_a_later_definition():
     names = collections.Counter(node.name for node in tree.body
                                 if isinstance(node, (ast.FunctionDef, ast.ClassDef)))
     assert not [name for name, count in names.items() if count > 1]
+
+
+def test_show_numbers_writes_white_on_dark_cells_and_black_on_light_ones():
+    """Notebooks 02-04 draw small arrays with scratchcnn.show_numbers; a number on a dark cell must be readable."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3)
+    scratchcnn.show_numbers(axes[0], [[0, 9]], cmap="Greens")                       # light green, dark green
+    scratchcnn.show_numbers(axes[1], [[-5, 0, 5]], cmap="RdBu_r")                   # dark blue, white, dark red
+    scratchcnn.show_numbers(axes[2], [[1, np.nan], [2, 3]], shade=np.array([[0, 1], [2, 0]]))
+    colours = [[text.get_color() for text in ax.texts] for ax in axes]
+    plt.close(fig)
+    assert colours == [["black", "white"], ["white", "black", "white"], ["black"] * 3]   # NaN cells stay empty
