@@ -1642,11 +1642,17 @@ function render({ model, el }) {
     return [(event.clientX - box.left) * size / box.width, (event.clientY - box.top) * size / box.height];
   }
   function line(from, to) {
+    context.beginPath();
+    if (from[0] === to[0] && from[1] === to[1]) {   // a click: the canvas strokes no zero-length line
+      context.fillStyle = "white";
+      context.arc(from[0], from[1], model.get("line_width") / 2, 0, 2 * Math.PI);
+      context.fill();
+      return;
+    }
     context.strokeStyle = "white";
     context.lineWidth = model.get("line_width");
     context.lineCap = "round";
     context.lineJoin = "round";
-    context.beginPath();
     context.moveTo(from[0], from[1]);
     context.lineTo(to[0], to[1]);
     context.stroke();
@@ -2074,7 +2080,7 @@ class DrawingPad(_WidgetView):
                                            layout=widgets.Layout(width="100px"))
         self.prediction_label = widgets.HTML()
         self.note_label = widgets.HTML(layout=widgets.Layout(max_width="480px"))
-        self.step_labels = [widgets.HTML() for _ in self.STEP_TITLES]
+        self.step_labels = [widgets.HTML(layout=widgets.Layout(width="116px")) for _ in self.STEP_TITLES]
         self.step_images = [widgets.Image(format="png", layout=widgets.Layout(width="112px", height="112px"))
                             for _ in self.STEP_TITLES]
         bars_box, self.bars, self._percents = _probability_bars(widgets)
@@ -2104,7 +2110,7 @@ class DrawingPad(_WidgetView):
     def _label_steps(self, sizes):
         """Each step's title, its size under it ("170 x 170 pixels"), and the same as alt text."""
         for number, (label, title, size) in enumerate(zip(self.step_labels, self.STEP_TITLES, sizes), start=1):
-            label.value = f"<small>{number}. {title}<br>{size}</small>"
+            label.value = f"<div style='line-height: 1.3; font-size: 0.85em'>{title}<br>{size}</div>"
             self._set_aria(f".scratchcnn-step-{number}", alt=f"step {number}, {title}: {size}")
 
     def predict_drawing(self, drawing: np.ndarray) -> np.ndarray | None:
@@ -2129,8 +2135,8 @@ class DrawingPad(_WidgetView):
                                        f" ({sure} sure)</span>")
         self.note_label.value = "" if not self.not_a_digit else (
             "<div style='border-left: 4px solid #e65100; padding-left: 8px; line-height: 1.3'>"
-            "<b>This does not look like a digit.</b> " + "; ".join(self.not_a_digit) + ".<br>"
-            f"Yet the network says {sure} {self.prediction}: it has no \"none of these\" answer, and its ten "
+            "<b>This does not look like a digit:</b> " + "; ".join(self.not_a_digit) + ".<br>"
+            f"Yet the network answers {self.prediction}, {sure} sure: it has no \"none of these\" answer, and its ten "
             f"probabilities always add up to 1. A high probability only means \"more like a "
             f"{self.prediction} than like the other nine digits\", not \"surely a digit\".</div>")
         _set_bars(self.bars, self._percents, self.probabilities, self.prediction)
