@@ -1730,10 +1730,9 @@ class _WidgetView:
         return (f"[{self.NAME}: an interactive widget. It needs Jupyter with a running kernel; "
                 f"in a static copy of the notebook, the figure below shows the same view.]")
 
-    def _set_aria(self, selector: str, **attributes) -> None:
-        """ARIA attributes (aria_label= -> aria-label) for the elements ``selector`` finds."""
-        named = {name.replace("_", "-"): str(value) for name, value in attributes.items()}
-        self.aria.attributes = {**self.aria.attributes, selector: named}
+    def _set_aria(self, attributes: dict) -> None:
+        """Set {CSS selector: {attribute: value}} (e.g. {".x": {"alt": "..."}}) in one message."""
+        self.aria.attributes = {**self.aria.attributes, **attributes}
 
 
 class DigitSlider(_WidgetView):
@@ -1787,12 +1786,13 @@ class DigitSlider(_WidgetView):
         self.prediction_label = widgets.HTML()
         self.info_label = widgets.HTML()
         bars_box, self.bars, self._percents = _probability_bars(widgets)
-        self.feature_map_images = []
+        self.feature_map_images, self._feature_map_shapes = [], []
         feature_boxes = []
         for number, maps in enumerate(conv_feature_maps(self.model, images[0]), start=1):
             picture = widgets.Image(format="png")
             picture.add_class(f"scratchcnn-conv-{number}")
             self.feature_map_images.append(picture)
+            self._feature_map_shapes.append(maps.shape)
             feature_boxes.append(widgets.VBox([
                 widgets.HTML(f"<b>conv {number}</b>: {maps.shape[0]} maps of {maps.shape[1]}x{maps.shape[2]}"),
                 picture]))
@@ -1869,8 +1869,8 @@ class DigitSlider(_WidgetView):
         """Accessible names: the slider's handle says what it counts; the toggle says whether it is pressed."""
         what = (f"mistake number, 1 to {len(self.misclassified)}" if mistakes_only
                 else f"test image number, 0 to {len(self.images) - 1}")
-        self._set_aria(".scratchcnn-slider .noUi-handle", aria_label=what)
-        self._set_aria(".scratchcnn-mistakes-toggle", aria_pressed=str(bool(mistakes_only)).lower())
+        self._set_aria({".scratchcnn-slider .noUi-handle": {"aria-label": what},
+                        ".scratchcnn-mistakes-toggle": {"aria-pressed": "true" if mistakes_only else "false"}})
 
     def _show(self, index: int) -> None:
         self.index = index
@@ -1887,14 +1887,15 @@ class DigitSlider(_WidgetView):
         _set_bars(self.bars, self._percents, probabilities, predicted, true_label)
         self.previous_button.disabled = not np.any(self.misclassified < index)
         self.next_button.disabled = not np.any(self.misclassified > index)
-        self._set_aria(".scratchcnn-digit-image", alt=f"test image {index}: a handwritten {true_label}, "
-                                                      f"28 x 28 pixels; the network reads it as {predicted}")
-        for number, (picture, maps) in enumerate(zip(self.feature_map_images,
-                                                     conv_feature_maps(self.model, self.images[index])), start=1):
+        for picture, maps in zip(self.feature_map_images, conv_feature_maps(self.model, self.images[index])):
             picture.value = _png(tile_feature_maps(maps), scale=max(1, 56 // maps.shape[1]), cmap="magma")
-            self._set_aria(f".scratchcnn-conv-{number}",
-                           alt=f"the {maps.shape[0]} feature maps ({maps.shape[1]} x {maps.shape[2]}) of conv "
-                               f"{number} for test image {index}: bright where a filter responds")
+        alt_texts = {".scratchcnn-digit-image": {"alt": f"test image {index}: a handwritten {true_label}, "
+                                                        f"28 x 28 pixels; the network reads it as {predicted}"}}
+        for number, (c, h, w) in enumerate(self._feature_map_shapes, start=1):
+            alt_texts[f".scratchcnn-conv-{number}"] = {
+                "alt": f"the {c} feature maps ({h} x {w}) of conv {number} for test image {index}: "
+                       f"bright where a filter responds"}
+        self._set_aria(alt_texts)
 
     def figure(self):
         """The widget's current view as a static matplotlib figure (for places where
@@ -2109,9 +2110,10 @@ class DrawingPad(_WidgetView):
 
     def _label_steps(self, sizes):
         """Each step's title, its size under it ("170 x 170 pixels"), and the same as alt text."""
-        for number, (label, title, size) in enumerate(zip(self.step_labels, self.STEP_TITLES, sizes), start=1):
+        for label, title, size in zip(self.step_labels, self.STEP_TITLES, sizes):
             label.value = f"<div style='line-height: 1.3; font-size: 0.85em'>{title}<br>{size}</div>"
-            self._set_aria(f".scratchcnn-step-{number}", alt=f"step {number}, {title}: {size}")
+        self._set_aria({f".scratchcnn-step-{number}": {"alt": f"step {number}, {title}: {size}"}
+                        for number, (title, size) in enumerate(zip(self.STEP_TITLES, sizes), start=1)})
 
     def predict_drawing(self, drawing: np.ndarray) -> np.ndarray | None:
         """Preprocess a drawing (2-D, white ink on black or dark ink on white, any
