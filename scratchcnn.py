@@ -2141,6 +2141,7 @@ class DrawingPad(_WidgetView):
             f"Yet the network answers {self.prediction}, {sure} sure: it has no \"none of these\" answer, and its ten "
             f"probabilities always add up to 1. A high probability only means \"more like a "
             f"{self.prediction} than like the other nine digits\", not \"surely a digit\".</div>")
+        self.note_label.layout.display = None if self.not_a_digit else "none"     # no empty gap
         _set_bars(self.bars, self._percents, self.probabilities, self.prediction)
         return self.probabilities
 
@@ -2164,7 +2165,7 @@ class DrawingPad(_WidgetView):
             picture.value = blank
         self._label_steps(["nothing drawn yet"] * len(self.STEP_TITLES))
         self.prediction_label.value = "<i>draw a digit on the black square</i>"
-        self.note_label.value = ""
+        self.note_label.value, self.note_label.layout.display = "", "none"
         _set_bars(self.bars, self._percents, np.zeros(10), predicted=-1)
 
     def figure(self):

@@ -416,6 +416,7 @@ def test_real_test_digits_get_no_not_a_digit_note(pad, default_slider):
     for index in (0, 1, 2, 3, 4):                           # test digits drawn large on the pad
         pad.predict_drawing(as_drawing(images[index, 0]))
         assert pad.not_a_digit == [] and pad.note_label.value == "", (index, pad.not_a_digit)
+        assert pad.note_label.layout.display == "none"
     pad.predict_drawing(strokes([((40, 140), (240, 146))]))  # a vertical stroke is a fine "1"
     assert pad.prediction == 1 and pad.not_a_digit == []
 
