@@ -1953,14 +1953,14 @@ def _features_and_logits(model: Sequential, x: np.ndarray, batch_size: int = 100
     was_training = [layer.training for layer in model.layers]
     model.eval()
     try:
-        hidden = []
+        hidden, logits = [], []
         for start in range(0, len(x), batch_size):
             h = x[start:start + batch_size]
             for layer in model.layers[:-1]:
                 h = layer.forward(h)
             hidden.append(np.asarray(h, dtype=np.float64).reshape(len(h), -1))
-        hidden = np.concatenate(hidden)
-        return hidden, np.asarray(model.layers[-1].forward(hidden.astype(x.dtype)), dtype=np.float64)
+            logits.append(np.asarray(model.layers[-1].forward(h), dtype=np.float64))
+        return np.concatenate(hidden), np.concatenate(logits)
     finally:
         for layer, mode in zip(model.layers, was_training):
             layer.training = mode

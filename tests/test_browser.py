@@ -24,6 +24,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -81,6 +82,8 @@ def jupyter_lab(tmp_path_factory):
     log = open(home / "jupyter-lab.log", "w")
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     notebook_before = (REPO / NOTEBOOK).read_bytes()
+    checkpoints = (REPO / NOTEBOOK).parent / ".ipynb_checkpoints"     # JupyterLab makes one on opening
+    checkpoints_before = checkpoints.exists()
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -102,6 +105,8 @@ def jupyter_lab(tmp_path_factory):
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
         log.close()
+        if not checkpoints_before:
+            shutil.rmtree(checkpoints, ignore_errors=True)
         if (REPO / NOTEBOOK).read_bytes() != notebook_before:   # never leave the committed notebook changed
             (REPO / NOTEBOOK).write_bytes(notebook_before)
             pytest.fail(f"the browser session modified {NOTEBOOK} (restored it)")
