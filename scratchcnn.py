@@ -27,14 +27,20 @@ Conventions: images are NCHW arrays (batch, channels, height, width) and
 from __future__ import annotations
 
 import argparse
+import copy
 import gzip
 import hashlib
 import json
 import math
 import os
+import re
+import shlex
 import sys
 import tempfile
 import time
+import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -72,11 +78,19 @@ class DataFileError(ValueError):
     """A data file is missing, truncated, corrupt or does not match its partner."""
 
 
+# The largest IDX file read_idx accepts: 1 GiB, 20 times MNIST's training images.
+# A header can promise anything; we refuse to allocate more than this on its word.
+MAX_IDX_BYTES = 2 ** 30
+
+
 def _find_idx_file(data_dir: Path, stem: str) -> Path:
     """The file ``stem`` in ``data_dir``, gzipped or plain."""
-    for name in (stem + ".gz", stem):
-        if (data_dir / name).is_file():
-            return data_dir / name
+    for candidate in (data_dir / (stem + ".gz"), data_dir / stem):
+        if candidate.is_file():
+            return candidate
+        if candidate.exists():
+            raise DataFileError(f"{candidate} is a folder (or another special file), not a data file. "
+                                f"Put the IDX file itself there.")
     raise DataFileError(
         f"missing data file: neither {data_dir / (stem + '.gz')} nor {data_dir / stem} exists. "
         f"Pass data_dir= (or --data-dir) pointing at a folder with the four MNIST IDX files, "
@@ -84,19 +98,34 @@ def _find_idx_file(data_dir: Path, stem: str) -> Path:
     )
 
 
-def _check_sha256(path: Path, raw: bytes) -> None:
-    """Compare ``raw`` (the bytes of ``path`` on disk) with the SHA256SUMS beside it, if any."""
+def _read_sha256sums(sums_file: Path) -> dict[str, str]:
+    """{file name: SHA-256} from a SHA256SUMS file in ``sha256sum``'s format ("<64 hex digits>  name")."""
+    expected = {}
+    for number, line in enumerate(sums_file.read_text(errors="replace").splitlines(), start=1):
+        match = re.fullmatch(r"([0-9a-fA-F]{64})\s+\*?(\S.*)", line.strip())
+        if match is None and line.strip():
+            raise DataFileError(
+                f"{sums_file} line {number} is malformed: {line[:80]!r}. Each line must be a 64-digit "
+                f"SHA-256 in hex, two spaces and a file name (what `sha256sum FILE` prints). Fix or "
+                f"delete the line (or the file, to skip the check).")
+        if match is not None:
+            expected[match.group(2)] = match.group(1).lower()
+    return expected
+
+
+def _check_sha256(path: Path) -> None:
+    """Compare the SHA-256 of ``path`` with the SHA256SUMS beside it, if any (read in chunks)."""
     sums_file = path.parent / "SHA256SUMS"
     if not sums_file.is_file():
         return
-    expected = {}
-    for line in sums_file.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            expected[parts[1].lstrip("*")] = parts[0].lower()
+    expected = _read_sha256sums(sums_file)
     if path.name not in expected:
         return  # e.g. an un-gzipped copy: SHA256SUMS lists the .gz files only
-    actual = hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    actual = digest.hexdigest()
     if actual != expected[path.name]:
         raise DataFileError(
             f"checksum mismatch for {path}: SHA-256 is {actual}, but {sums_file} expects "
@@ -110,50 +139,88 @@ def idx_header(magic: int, shape: tuple) -> bytes:
     return magic.to_bytes(4, "big") + b"".join(size.to_bytes(4, "big") for size in shape)
 
 
-def read_idx(path: str | os.PathLike, expected_magic: int) -> np.ndarray:
-    """Read one IDX file (``.gz`` or plain) into a uint8 array of the shape its header gives."""
+def _gzip_declared_size(path: Path) -> int:
+    """The uncompressed size (mod 2**32) a gzip file records in its last four bytes."""
+    with open(path, "rb") as file:
+        file.seek(0, os.SEEK_END)
+        if file.tell() < 18:                       # 10-byte gzip header + 8-byte trailer
+            return -1
+        file.seek(-4, os.SEEK_END)
+        return int.from_bytes(file.read(4), "little")
+
+
+def read_idx(path: str | os.PathLike, expected_magic: int, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+    """Read one IDX file (``.gz`` or plain) into a uint8 array of the shape its header gives.
+
+    The header comes first, and the size it declares is checked (against
+    ``max_bytes``, the file's size, and a gzip's recorded size) before anything
+    is allocated; a ``.gz`` is inflated as a stream and only as far as the
+    header promises, so a small gzip that inflates to gigabytes is refused.
+    """
     path = Path(path)
-    raw = path.read_bytes()
-    _check_sha256(path, raw)
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as error:
-            raise DataFileError(
-                f"{path} is not a valid gzip file ({error}); it is probably truncated. "
-                f"Replace it with a complete copy."
-            ) from None
-    if len(raw) < 4:
-        raise DataFileError(f"{path} is truncated: {len(raw)} bytes, not even an IDX header.")
-    magic = int.from_bytes(raw[:4], "big")
-    if magic != expected_magic:
-        kind = "image" if expected_magic == IMAGES_MAGIC else "label"
+    _check_sha256(path)
+    compressed = path.suffix == ".gz"
+    try:
+        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as file:
+            header = file.read(4)
+            if len(header) < 4:
+                raise DataFileError(f"{path} is truncated: {len(header)} bytes, not even an IDX header.")
+            magic = int.from_bytes(header, "big")
+            if magic != expected_magic:
+                kind = "image" if expected_magic == IMAGES_MAGIC else "label"
+                raise DataFileError(
+                    f"{path} has the wrong magic number {magic:#010x}; an IDX {kind} file starts with "
+                    f"{expected_magic:#010x}. Is it the right file (images and labels swapped?) "
+                    f"and not some other format?")
+            ndim = header[3]
+            dims = file.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise DataFileError(f"{path} is truncated inside its header ({4 + len(dims)} bytes).")
+            shape = tuple(int.from_bytes(dims[4 * i:4 * i + 4], "big") for i in range(ndim))
+            header_size, size = 4 + 4 * ndim, math.prod(shape)
+            if size > max_bytes:
+                raise DataFileError(
+                    f"{path}: its header declares shape {shape}, {size:,} bytes, more than the "
+                    f"{max_bytes:,} read_idx accepts. A corrupt header or a gzip bomb? If the data set "
+                    f"really is that large, pass a larger max_bytes to read_idx.")
+            recorded = _gzip_declared_size(path) if compressed else path.stat().st_size
+            if recorded != (header_size + size) % (2 ** 32 if compressed else 2 ** 64):
+                raise DataFileError(
+                    f"{path} is truncated or padded: its header promises shape {shape} "
+                    f"({header_size + size:,} bytes in all) but the file holds "
+                    f"{'an inflated size (mod 2**32) of ' if compressed else ''}{recorded:,} bytes. "
+                    f"Replace it with a complete copy.")
+            data = np.empty(size, dtype=np.uint8)
+            view, filled = memoryview(data), 0
+            while filled < size:                   # a gzip stream may hand out fewer bytes per call
+                count = file.readinto(view[filled:])
+                if not count:
+                    break
+                filled += count
+            padded = bool(file.read(1))            # one byte more than promised: stop there
+    except DataFileError:
+        raise
+    except PermissionError:
+        raise DataFileError(f"cannot read {path}: permission denied. Check the file's permissions "
+                            f"(`ls -l {path}`).") from None
+    except (OSError, EOFError, zlib.error) as error:
         raise DataFileError(
-            f"{path} has the wrong magic number {magic:#010x}; an IDX {kind} file starts with "
-            f"{expected_magic:#010x}. Is it the right file (images and labels swapped?) "
-            f"and not some other format?"
-        )
-    ndim = raw[3]
-    header_size = 4 + 4 * ndim
-    if len(raw) < header_size:
-        raise DataFileError(f"{path} is truncated inside its header ({len(raw)} bytes).")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected_bytes = header_size + math.prod(shape)
-    if len(raw) != expected_bytes:
+            f"{path} is not a valid {'gzip' if compressed else 'IDX'} file ({type(error).__name__}: {error}); "
+            f"it is probably truncated or corrupt. Replace it with a complete copy.") from None
+    if filled < size or padded:
         raise DataFileError(
-            f"{path} is truncated or padded: its header promises shape {shape} "
-            f"({expected_bytes} bytes in all) but the file holds {len(raw)} bytes. "
-            f"Replace it with a complete copy."
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape)
+            f"{path} is truncated or padded: its header promises shape {shape} ({header_size + size:,} bytes "
+            f"in all) but the data {'ends early' if filled < size else 'goes on beyond them'}. "
+            f"Replace it with a complete copy.")
+    return data.reshape(shape)
 
 
-def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
+def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None, num_classes: int = 10):
     """Load one split of MNIST (or any data set in the same IDX format).
 
     Returns ``(images, labels)``:
       images: float32 (N, 1, 28, 28), scaled from bytes 0..255 to [0, 1]
-      labels: int64 (N,)
+      labels: int64 (N,), each in 0 .. num_classes - 1
 
     ``data_dir`` defaults to ``data/mnist`` beside this file, so it works from
     any working directory. Fashion-MNIST loads the same way, e.g.
@@ -163,9 +230,10 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
     if not data_dir.is_dir():
+        problem = f"{data_dir} is a file, not a folder" if data_dir.exists() else f"missing data folder {data_dir}"
         raise DataFileError(
-            f"missing data folder {data_dir}. Pass data_dir= (or --data-dir) pointing at a "
-            f"folder with the four MNIST IDX files (the repository ships them in data/mnist/)."
+            f"{problem}. Pass data_dir= (or --data-dir) pointing at a folder with the four MNIST "
+            f"IDX files (the repository ships them in data/mnist/)."
         )
     images_stem, labels_stem = MNIST_FILES[split]
     images_path = _find_idx_file(data_dir, images_stem)
@@ -176,11 +244,19 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
         raise DataFileError(f"{images_path} holds a {images.ndim}-D array; images must be (N, rows, cols).")
     if labels.ndim != 1:
         raise DataFileError(f"{labels_path} holds a {labels.ndim}-D array; labels must be (N,).")
+    if len(images) == 0:
+        raise DataFileError(f"{images_path} holds no images (its header says 0); it is not a usable data set.")
     if len(images) != len(labels):
         raise DataFileError(
             f"count mismatch: {images_path} holds {len(images)} images but {labels_path} holds "
             f"{len(labels)} labels. The two files must come from the same split and release."
         )
+    if labels.max() >= num_classes:
+        bad = int(np.argmax(labels >= num_classes))
+        raise DataFileError(
+            f"{labels_path}: label {labels[bad]} (at position {bad}) is not a class 0..{num_classes - 1}. "
+            f"The file is corrupt or from another data set; for a data set with more classes pass "
+            f"num_classes= to load_mnist.")
     # Dividing by 255 puts every pixel in [0, 1], the range the initialisation assumes.
     images = (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
     return images, labels.astype(np.int64)
@@ -216,7 +292,11 @@ class Layer:
 
 
 def _check_input(layer: Layer, x: np.ndarray, ndim: int, channels: int | None = None) -> None:
-    """Fail early, with a message a student can act on, when x has the wrong shape."""
+    """Fail early, with a message a student can act on, when x has the wrong type or shape."""
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
+        kind = f"an array of {x.dtype}" if isinstance(x, np.ndarray) else f"a {type(x).__name__}"
+        raise TypeError(f"{layer!r} expects a NumPy array of numbers, got {kind}. "
+                        f"Convert it with np.asarray(x, dtype=np.float32).")
     if x.ndim != ndim:
         wanted = "(N, C, H, W)" if ndim == 4 else "(N, features)"
         raise ValueError(
@@ -226,6 +306,12 @@ def _check_input(layer: Layer, x: np.ndarray, ndim: int, channels: int | None = 
         )
     if channels is not None and x.shape[1] != channels:
         raise ValueError(f"{layer!r} expects {channels} input channels/features, got shape {x.shape}.")
+
+
+def _as_float(x: np.ndarray) -> np.ndarray:
+    """x itself if it holds floats, else x as float64 (integer or boolean inputs)."""
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
 def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
@@ -543,10 +629,12 @@ class LeakyReLU(Layer):
         return dict(negative_slope=self.negative_slope)
 
     def forward(self, x):
+        x = _as_float(x)                   # a*x of an integer x must not round a to 0
         self.positive = x > 0
         return np.where(self.positive, x, x * x.dtype.type(self.negative_slope))
 
     def backward(self, dout):
+        dout = _as_float(dout)
         return np.where(self.positive, dout, dout * dout.dtype.type(self.negative_slope))
 
 
@@ -584,6 +672,7 @@ class Dropout(Layer):
         if not self.training or self.p == 0:
             self.mask = None
             return x
+        x = _as_float(x)                   # 1 / (1 - p) of an integer x must not round
         keep = self.rng.random(x.shape, dtype=np.float32) >= self.p
         self.mask = keep.astype(x.dtype) / x.dtype.type(1 - self.p)
         return x * self.mask
@@ -640,6 +729,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return np.exp(log_softmax(logits))
 
 
+def _check_labels(labels: np.ndarray, num_classes: int) -> None:
+    """Labels must be integer class numbers 0..K-1 (-1 would silently index class K-1)."""
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers (class numbers), got {labels.dtype}. "
+                        f"Convert them with labels.astype(np.int64) if they are whole numbers.")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = int(np.argmax((labels < 0) | (labels >= num_classes)))
+        raise ValueError(f"label {labels[bad]} (at position {bad}) is not a class 0..{num_classes - 1}: "
+                         f"the model has {num_classes} outputs. Check the labels (-1 or 255 often mean "
+                         f"'unknown'; drop those images) or build the model with one output per class.")
+
+
 class SoftmaxCrossEntropy:
     """Softmax followed by the cross-entropy loss, averaged over the batch.
 
@@ -651,6 +752,7 @@ class SoftmaxCrossEntropy:
     def forward(self, logits, labels):
         if logits.ndim != 2 or labels.shape != (logits.shape[0],):
             raise ValueError(f"expected logits (N, K) and labels (N,), got {logits.shape} and {labels.shape}")
+        _check_labels(labels, logits.shape[1])
         log_probs = log_softmax(logits)
         self.probs, self.labels = np.exp(log_probs), labels
         return float(-log_probs[np.arange(len(labels)), labels].mean())
@@ -840,7 +942,18 @@ def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.fl
 # =============================================================================
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite: the learning rate is almost always too high."""
+    """The loss became NaN, infinite or explosively large: the learning rate is almost always too high."""
+
+
+class TrainingStalled(UserWarning):
+    """The loss stayed at ln K, what guessing scores: usually a learning rate far too small."""
+
+
+# A batch loss above DIVERGED_LOSS_FACTOR x ln K (guessing scores ln K: 2.3 for 10
+# classes) counts as diverged: the network is then confidently wrong about almost
+# every image, and such weights rarely recover. Waiting for NaN is not enough:
+# Adam with a huge rate runs on at a loss of 1e28 without ever overflowing.
+DIVERGED_LOSS_FACTOR = 20
 
 
 def random_shift(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
@@ -865,9 +978,116 @@ def cosine_learning_rate(base_lr: float, progress: float, final_fraction: float 
     return base_lr * (final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+# Learning-rate schedules by name: f(base_lr, progress) with progress from 0 (first step) to 1.
+SCHEDULES = {
+    "constant": lambda base_lr, progress: base_lr,
+    "cosine": cosine_learning_rate,
+}
+
+
+def scheduled_lr(schedule: str | None, base_lr: float, progress: float) -> float:
+    """The learning rate of ``schedule`` (a name in SCHEDULES; None means constant) at ``progress``."""
+    return SCHEDULES["constant" if schedule is None else schedule](base_lr, progress)
+
+
+def _check_data(model, images, labels, what: str) -> int:
+    """Refuse data that would train or score nonsense; warn about unscaled pixels.
+    Returns K, the number of classes (the model's outputs)."""
+    if not isinstance(images, np.ndarray) or not isinstance(labels, np.ndarray):
+        raise TypeError(f"{what} images and labels must be NumPy arrays, got {type(images).__name__} "
+                        f"and {type(labels).__name__}")
+    if len(images) == 0:
+        raise ValueError(f"no {what} images: the {what} set is empty")
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} {what} images but {len(labels)} labels: they must pair up")
+    num_classes = model.predict_proba(images[:1]).shape[1]        # also checks the image shape
+    _check_labels(labels, num_classes)
+    if images.dtype.kind == "f" and not np.isfinite(images).all():
+        bad = ~np.isfinite(images)
+        raise ValueError(f"the {what} images contain {int(bad.sum())} NaN or infinite pixel values (the first "
+                         f"in image {int(np.argmax(bad.reshape(len(images), -1).any(axis=1)))}). Clean or drop "
+                         f"those images first; no learning rate can fix them.")
+    _warn_if_unscaled(images, what, stacklevel=4)          # the warning points at train's caller
+    return num_classes
+
+
+def _warn_if_unscaled(images, what: str, stacklevel: int = 3) -> None:
+    """Pixels of 0..255 where the network expects [0, 1] give nonsense without an error."""
+    if images.max() > 1.5:
+        warnings.warn(f"the {what} images have pixel values up to {images.max():g}: divide them by 255 to "
+                      f"scale 0..255 to [0, 1], the range the initialisation and learning rates assume.",
+                      stacklevel=stacklevel)
+
+
+def _check_training_arguments(model, images, optimizer, lr, epochs, batch_size, schedule, augment_shift) -> None:
+    """Refuse arguments that would train nothing or nonsense, saying which and why."""
+    for name, value, least in (("epochs", epochs, 1), ("batch_size", batch_size, 1),
+                               ("augment_shift", augment_shift, 0)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
+    if augment_shift and (images.ndim != 4 or augment_shift >= min(images.shape[2:])):
+        raise ValueError(f"augment_shift {augment_shift} does not fit images of shape {images.shape[1:]}: it shifts "
+                         f"(C, H, W) images by a few pixels (MNIST: 2), less than their height and width")
+    if not (hasattr(optimizer, "step") and hasattr(optimizer, "parameters")):
+        raise TypeError(f"optimizer must be an optimizer such as Adam(model, lr=0.001), got {optimizer!r} "
+                        f"(for a learning rate alone, pass lr=)")
+    for name, value in (("lr", lr), ("the optimizer's lr", optimizer.lr)):
+        if value is not None and not (isinstance(value, (int, float, np.floating, np.integer))
+                                      and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive finite number (such as 0.001), got {value!r}")
+    if schedule is not None and schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}: use one of {sorted(SCHEDULES)} or None (constant)")
+    model_params = {id(p) for layer in model.layers for p in layer.params.values()}
+    if {id(p) for _, p, _ in optimizer.parameters()} != model_params:
+        raise ValueError("the optimizer was built for another model: it would update weights this model does "
+                         "not use, and training would change nothing. Build it for this model, "
+                         "e.g. optimizer=Adam(model, lr=0.001).")
+    for layer in model.layers:
+        for name, param in layer.params.items():
+            if not np.isfinite(param).all():
+                raise ValueError(f"{layer!r} has NaN or infinite weights {name!r}: the model is broken "
+                                 f"(an earlier run diverged?). Start again from a fresh model.")
+
+
+def _check_divergence(loss: float, num_classes: int, epoch: int, step: int, lr: float) -> None:
+    """Raise TrainingDiverged when a batch loss is NaN, inf or above DIVERGED_LOSS_FACTOR x ln K."""
+    limit = DIVERGED_LOSS_FACTOR * math.log(num_classes)
+    if math.isfinite(loss) and loss <= limit:
+        return
+    how = "" if not math.isfinite(loss) else (f" (above {DIVERGED_LOSS_FACTOR} x ln {num_classes} = {limit:.0f}; "
+                                              f"guessing scores {math.log(num_classes):.2f})")
+    raise TrainingDiverged(f"the loss became {loss:.4g} at epoch {epoch}, batch {step}{how}: training diverged. "
+                           f"Lower the learning rate (it was {lr:.3g}; try {lr / 10:.3g}).")
+
+
+def _end_epoch(history, model, epoch, train_loss, train_accuracy, lr, validation, start) -> float:
+    """Append one epoch to ``history`` (scoring ``validation`` if given); return the score
+    the best weights are kept by: validation accuracy, else minus the training loss."""
+    val_loss, val_accuracy = evaluate(model, *validation) if validation is not None else (None, None)
+    model.train()                                      # evaluate switched to eval mode
+    for key, value in (("epoch", epoch), ("train_loss", train_loss), ("train_accuracy", train_accuracy),
+                       ("val_loss", val_loss), ("val_accuracy", val_accuracy),
+                       ("seconds", time.perf_counter() - start), ("lr", lr)):
+        history[key].append(value)
+    return val_accuracy if validation is not None else -train_loss
+
+
+def _warn_if_stalled(history, steps_per_epoch: int, num_classes: int, base_lr: float) -> None:
+    """Warn at the first epoch end after 100 steps if the loss still sits at ln K (guessing)."""
+    steps_done = history["epoch"][-1] * steps_per_epoch
+    if steps_done - steps_per_epoch < 100 <= steps_done and history["train_loss"][-1] > 0.97 * math.log(num_classes):
+        warnings.warn(f"after {steps_done} steps the training loss is still {history['train_loss'][-1]:.3f}, "
+                      f"about ln {num_classes} = {math.log(num_classes):.3f}, what guessing scores: the network "
+                      f"is not learning. The learning rate {base_lr:.3g} is probably far too small (try 0.001 "
+                      f"for Adam, 0.05 for SGD); otherwise check that labels match their images.",
+                      TrainingStalled, stacklevel=3)
+
+
 def evaluate(model, images, labels, batch_size=1000):
     """Mean loss and accuracy of ``model`` on a data set: returns (loss, accuracy)."""
+    _warn_if_unscaled(images, "evaluation")
     probs = model.predict_proba(images, batch_size)
+    _check_labels(np.asarray(labels), probs.shape[1])
     loss = float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12)).mean())
     return loss, float((probs.argmax(axis=1) == labels).mean())
 
@@ -887,11 +1107,16 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
           progress=None):
     """Train ``model`` with mini-batch gradient descent; returns the history.
 
-    images (N, 1, H, W), labels (N,). ``optimizer`` defaults to Adam(lr=1e-3).
-    ``lr`` overrides the optimizer's learning rate; ``schedule="cosine"``
-    decays it over all steps, ``None`` keeps it constant. ``augment_shift``
-    moves each training image by up to that many pixels. ``validation`` is an
-    optional (images, labels) pair evaluated after each epoch.
+    The loop of notebook 07: shuffle, then for each batch forward, loss,
+    backward, update; with a learning-rate schedule, a divergence check after
+    every batch and the epoch's numbers recorded at its end.
+
+    images (N, C, H, W), labels (N,) in 0..K-1. ``optimizer`` defaults to
+    Adam(lr=1e-3). ``lr`` overrides the optimizer's learning rate; ``schedule``
+    (a name in SCHEDULES: "cosine" decays it over all steps, "constant" or None
+    keeps it). ``augment_shift`` moves each training image by up to that many
+    pixels. ``validation`` is an optional (images, labels) pair evaluated after
+    each epoch.
 
     ``callback(history)`` runs after every epoch (notebooks draw live curves
     with it); ``progress(epoch, done, total, loss, accuracy, seconds)`` after
@@ -902,66 +1127,53 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
     lr; plus "interrupted": True if Ctrl-C stopped training. After Ctrl-C the
     model holds the best weights seen so far (by validation accuracy, else by
     training loss) and the history so far is returned.
+
+    Raises TrainingDiverged when a batch loss is NaN, inf or above
+    DIVERGED_LOSS_FACTOR x ln K; warns (TrainingStalled) when the loss stays at
+    ln K; refuses bad arguments and data (NaN pixels, labels outside 0..K-1,
+    an optimizer built for another model) with a ValueError saying which.
     """
-    if len(images) == 0:
-        raise ValueError("no training images: the training set is empty")
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
     optimizer = optimizer if optimizer is not None else Adam(model, lr=1e-3)
+    num_classes = _check_data(model, images, labels, "training")
+    validation = validation if validation is not None and len(validation[0]) else None
+    if validation is not None:
+        _check_data(model, *validation, "validation")
+    _check_training_arguments(model, images, optimizer, lr, epochs, batch_size, schedule, augment_shift)
     base_lr = lr if lr is not None else optimizer.lr
     rng = np.random.default_rng(seed)
     loss_fn = SoftmaxCrossEntropy()
-    history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "val_loss",
-                                   "val_accuracy", "seconds", "lr")}
+    history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                                   "seconds", "lr")}
     history["interrupted"] = False
-    n = len(images)
-    steps_per_epoch = math.ceil(n / batch_size)
+    n, steps_per_epoch = len(images), math.ceil(len(images) / batch_size)
     best_score, best_weights = -math.inf, None
     model.train()
     try:
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
-            order = rng.permutation(n)
-            total_loss, total_correct, seen = 0.0, 0, 0
+            order = rng.permutation(n)                                   # shuffle
+            loss_sum, correct, seen = 0.0, 0, 0
             for step in range(steps_per_epoch):
-                if schedule == "cosine":
-                    optimizer.lr = cosine_learning_rate(base_lr, ((epoch - 1) * steps_per_epoch + step) / (epochs * steps_per_epoch))
-                else:
-                    optimizer.lr = base_lr
-                batch = order[step * batch_size:(step + 1) * batch_size]
+                done = ((epoch - 1) * steps_per_epoch + step) / (epochs * steps_per_epoch)
+                optimizer.lr = scheduled_lr(schedule, base_lr, done)
+                batch = order[step * batch_size:(step + 1) * batch_size]   # the last batch may be smaller
                 x, y = images[batch], labels[batch]
                 if augment_shift:
                     x = random_shift(x, augment_shift, rng)
-                logits = model.forward(x)
-                loss = loss_fn.forward(logits, y)
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"the loss became {loss} at epoch {epoch}, batch {step + 1}: training diverged. "
-                        f"Lower the learning rate (it was {optimizer.lr:.3g}; try {optimizer.lr / 10:.3g})."
-                    )
-                model.backward(loss_fn.backward(), input_gradient=False)
-                optimizer.step()
-                total_loss += loss * len(batch)
-                total_correct += int((logits.argmax(axis=1) == y).sum())
+                logits = model.forward(x)                                # 1. forward
+                loss = loss_fn.forward(logits, y)                        # 2. loss
+                _check_divergence(loss, num_classes, epoch, step + 1, base_lr)
+                model.backward(loss_fn.backward(), input_gradient=False)  # 3. backward
+                optimizer.step()                                         # 4. update
+                loss_sum += loss * len(batch)
+                correct += int((logits.argmax(axis=1) == y).sum())
                 seen += len(batch)
                 if progress is not None:
-                    progress(epoch, seen, n, total_loss / seen, total_correct / seen, time.perf_counter() - start)
-            history["epoch"].append(epoch)
-            history["train_loss"].append(total_loss / n)
-            history["train_accuracy"].append(total_correct / n)
-            history["lr"].append(optimizer.lr)
-            if validation is not None and len(validation[0]):
-                val_loss, val_accuracy = evaluate(model, *validation)
-                model.train()
-                score = val_accuracy
-            else:
-                val_loss = val_accuracy = None
-                score = -total_loss / n
-            history["val_loss"].append(val_loss)
-            history["val_accuracy"].append(val_accuracy)
-            history["seconds"].append(time.perf_counter() - start)
+                    progress(epoch, seen, n, loss_sum / seen, correct / seen, time.perf_counter() - start)
+            score = _end_epoch(history, model, epoch, loss_sum / n, correct / n, optimizer.lr, validation, start)
             if score >= best_score:
                 best_score, best_weights = score, _snapshot(model)
+            _warn_if_stalled(history, steps_per_epoch, num_classes, base_lr)
             if callback is not None:
                 callback(history)
     except KeyboardInterrupt:
@@ -1022,6 +1234,11 @@ def grad_check(layer, x: np.ndarray, seed: int = 0, h: float = 1e-4) -> dict:
     change of pooling winner); the only error left is rounding, which shrinks
     as h grows. For smooth functions such as softmax, use a smaller h.
     """
+    for name, param in layer.params.items():
+        if param.dtype != np.float64:
+            raise TypeError(f"grad_check needs a float64 layer, but {layer!r} keeps {name!r} in {param.dtype}: "
+                            f"its ~7 digits drown centred differences in rounding (errors near 1e-2). Build the "
+                            f"layer with dtype=np.float64.")
     x = np.array(x, dtype=np.float64)
     G = np.random.default_rng(seed).standard_normal(layer.forward(x).shape)
     loss = lambda: float(np.sum(layer.forward(x) * G))
@@ -1052,9 +1269,47 @@ def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return weights(image.shape[0], height) @ image @ weights(image.shape[1], width).T
 
 
+# The largest picture read_picture decodes: 50 megapixels, more than any photo of a digit.
+MAX_PICTURE_PIXELS = 50_000_000
+
+
+def _check_png_size(header: bytes, name: str) -> None:
+    """Refuse a PNG whose header (signature, then the IHDR chunk: width and height as
+    big-endian uint32 at bytes 16-24) declares more than MAX_PICTURE_PIXELS, before decoding
+    it: a 12 kB file can claim 60,000 x 60,000 pixels, 17 GB once decoded."""
+    if header[:8] == b"\x89PNG\r\n\x1a\n" and header[12:16] == b"IHDR":
+        width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+        if width * height > MAX_PICTURE_PIXELS:
+            raise ValueError(f"{name} says it is {width:,} x {height:,} pixels, more than the "
+                             f"{MAX_PICTURE_PIXELS:,} read_picture decodes. Scale the picture down.")
+
+
+def read_picture(path: str | os.PathLike) -> np.ndarray:
+    """A picture file (PNG, JPEG, ...) as matplotlib.image.imread returns it, with a
+    clear ValueError for a missing, unreadable or enormous file."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a picture. Name the picture file itself.")
+    if not path.is_file():
+        raise ValueError(f"picture {path} does not exist.")
+    with open(path, "rb") as file:
+        _check_png_size(file.read(24), str(path))
+    import matplotlib.image
+    try:
+        return matplotlib.image.imread(path)
+    except Exception as error:            # each image decoder has its own exceptions
+        raise ValueError(f"cannot read picture {path} ({type(error).__name__}: {error}). "
+                         f"Save it as a PNG or JPEG.") from None
+
+
 def to_grey(image: np.ndarray) -> np.ndarray:
     """Any image from matplotlib.image.imread -> 2-D float in [0, 1] (alpha over white)."""
     image = np.asarray(image, dtype=np.float64)
+    if image.size == 0:
+        raise ValueError(f"the image is empty (shape {image.shape}): there is nothing to read")
+    if not np.isfinite(image).all():
+        raise ValueError(f"the image has {int((~np.isfinite(image)).sum())} NaN or infinite pixel values; "
+                         f"replace them (e.g. np.nan_to_num(image)) before preprocessing")
     if image.size and image.max() > 1.0:
         image = image / 255.0                           # 8-bit JPEGs come as 0..255
     if image.ndim == 3:
@@ -1120,12 +1375,60 @@ class ModelFileError(ValueError):
     """A model file is missing, corrupt, truncated or not a ScratchCNN model."""
 
 
+# Limits checked from the zip directory before any member is read: the reference CNN's
+# weights take 0.1 MB, its architecture entry a few kB.
+MAX_MODEL_BYTES = 2 ** 30
+MAX_ARCHITECTURE_BYTES = 2 ** 20
+
+# The parameter shapes of each layer type with weights, from its config, so a file's
+# arrays can be checked before a layer is built (a 30,000 x 30,000 Dense would
+# allocate and initialise 7 GB first). A layer type missing here is built to find out.
+PARAM_SHAPES = {
+    "Conv2D": lambda c: {"W": (c["out_channels"], c["in_channels"], c["kernel_size"], c["kernel_size"]),
+                         "b": (c["out_channels"],)},
+    "Dense": lambda c: {"W": (c["in_features"], c["out_features"]), "b": (c["out_features"],)},
+}
+
+
+def _temporary_name(path: Path) -> str:
+    """The prefix of atomic_write's temporary files for ``path``: hidden, beside it, with our process id."""
+    return f".{path.name}.{os.getpid()}."
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete temporary files that earlier saves to ``path`` left behind when they were
+    killed (kill -9, power cut): those whose process is gone, or untouched for an hour."""
+    prefix = f".{path.name}."
+    for candidate in path.parent.glob(".*.tmp"):
+        owner = candidate.name[len(prefix):].split(".")[0]
+        if not candidate.name.startswith(prefix) or not owner.isdigit() or int(owner) == os.getpid():
+            continue
+        try:
+            stale = time.time() - candidate.stat().st_mtime > 3600
+            if not stale and os.name == "posix":
+                try:
+                    os.kill(int(owner), 0)           # signal 0: only asks whether the process exists
+                except ProcessLookupError:
+                    stale = True
+                except PermissionError:
+                    pass                             # alive, another user's
+            if stale:
+                candidate.unlink()
+        except OSError:
+            pass                                     # another save removed it first
+
+
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call write(file) on a temporary file beside ``path``, then rename it into place,
-    so a crash or Ctrl-C never leaves a half-written file at ``path``."""
+    so a crash or Ctrl-C never leaves a half-written file at ``path``.
+
+    The temporary file is named ``.NAME.PID.XXXX.tmp``; an error removes it at once,
+    and a save killed outright (kill -9) leaves one that the next save to ``path``
+    removes, since its process no longer exists."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _remove_stale_temporaries(path)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=_temporary_name(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
             write(file)
@@ -1139,6 +1442,27 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise ModelFileError unless a file can be saved at ``path``: check it before
+    training, not after (the trained model would be lost)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"cannot save to {path}: it is a folder. Give a file name, e.g. {path / 'model.npz'}.")
+    parent = path.parent
+    if not parent.exists():
+        raise ModelFileError(f"cannot save to {path}: the folder {parent} does not exist. "
+                             f"Create it first (`mkdir -p {parent}`) or save elsewhere.")
+    if not parent.is_dir():
+        raise ModelFileError(f"cannot save to {path}: {parent} is a file, not a folder.")
+    try:                                             # the only sure test: write a file there
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=_temporary_name(path), suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise ModelFileError(f"cannot save to {path}: the folder {parent} is not writable "
+                             f"({error.strerror}). Save somewhere you can write, e.g. your home folder.") from None
 
 
 def save_model(model: Sequential, path: str | os.PathLike, metadata: dict | None = None) -> None:
@@ -1158,49 +1482,173 @@ def save_model(model: Sequential, path: str | os.PathLike, metadata: dict | None
     atomic_write(path, lambda file: np.savez(file, **arrays))
 
 
+def _what_file_is_this(path: Path) -> str:
+    """A few words on what a file that is not a zip archive looks like it is."""
+    with open(path, "rb") as file:
+        head = file.read(64)
+    if not head:
+        return "an empty file"
+    if head.startswith(b"PK"):
+        return "a zip archive"
+    if head.startswith(b"\x93NUMPY"):
+        return "a single NumPy array (.npy, from np.save)"
+    if head[:1] == b"\x80":
+        return "a Python pickle (which can run code: never load one you do not trust)"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary data of an unknown kind"
+    return f"a text file (it starts {text[:30]!r})" if text.isprintable() or "\n" in text else "binary data"
+
+
+def _npy_header(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo):
+    """(shape, dtype) of one .npy member, reading only its header; refuses pickles
+    and a member whose size does not match the shape its header declares."""
+    with archive.open(info) as file:
+        version = np.lib.format.read_magic(file)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(file)
+        header_bytes = file.tell()
+    if dtype.hasobject:
+        raise ModelFileError(f"{path}: {info.filename} holds pickled Python objects; ScratchCNN model files "
+                             f"never do, and loading pickles can run arbitrary code. Refusing it.")
+    if info.file_size != header_bytes + math.prod(shape) * dtype.itemsize:
+        raise ModelFileError(f"{path}: {info.filename} is truncated or padded: its size does not match its shape.")
+    return shape, dtype
+
+
+def _read_architecture(path: Path, archive: zipfile.ZipFile) -> dict:
+    """The architecture entry as a dict, checked for the structure load_model relies on."""
+    not_ours = (f"{path} is an .npz file but not a ScratchCNN model (no valid 'architecture' entry of "
+                f"format {MODEL_FORMAT!r}).")
+    info = archive.getinfo("architecture.npy")
+    if info.file_size > MAX_ARCHITECTURE_BYTES:
+        raise ModelFileError(f"{not_ours[:-1]}: its architecture entry takes {info.file_size:,} bytes.")
+    _npy_header(path, archive, info)
+    with archive.open(info) as file:
+        entry = np.lib.format.read_array(file, allow_pickle=False)
+    try:
+        architecture = json.loads(str(entry[()])) if entry.dtype.kind == "U" and entry.ndim == 0 else None
+    except json.JSONDecodeError:
+        architecture = None
+    if not (isinstance(architecture, dict) and architecture.get("format") == MODEL_FORMAT
+            and isinstance(architecture.get("layers"), list) and isinstance(architecture.get("metadata", {}), dict)
+            and all(isinstance(spec, dict) and isinstance(spec.get("config", {}), dict)
+                    for spec in architecture["layers"])):
+        raise ModelFileError(not_ours)
+    return architecture
+
+
+def _expected_param_shapes(path: Path, i: int, spec: dict) -> dict:
+    """{name: shape} of layer i's parameters, from its type and config; builds the layer
+    only for a type without a PARAM_SHAPES entry."""
+    kind, config = spec.get("type"), spec.get("config", {})
+    if kind not in LAYER_TYPES:
+        raise ModelFileError(f"{path}: layer {i} has unknown type {kind!r}; known: {sorted(LAYER_TYPES)}.")
+    invalid = ModelFileError(f"{path}: layer {i} ({kind}) has an invalid config {json.dumps(config)[:200]}.")
+    for value in config.values():                  # JSON allows true, NaN and Infinity where sizes belong
+        if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
+            raise invalid
+    if kind not in PARAM_SHAPES:
+        return {name: param.shape for name, param in _build_layer(path, i, spec).params.items()}
+    try:
+        shapes = PARAM_SHAPES[kind](config)
+    except KeyError:
+        raise invalid from None
+    if not all(isinstance(size, int) and size >= 1 for shape in shapes.values() for size in shape):
+        raise invalid
+    return shapes
+
+
+def _build_layer(path: Path, i: int, spec: dict):
+    config = spec.get("config", {})
+    try:
+        return LAYER_TYPES[spec["type"]](**config)
+    except (TypeError, ValueError) as error:
+        raise ModelFileError(f"{path}: layer {i} ({spec['type']}) has an invalid config "
+                             f"{json.dumps(config)[:200]}: {error}") from None
+
+
 def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
     """Load a model written by save_model (``allow_pickle=False``: a model file can
-    never run code). ``model.metadata`` holds what was saved with it."""
+    never run code). ``model.metadata`` holds what was saved with it.
+
+    Everything is checked before memory is spent on it: member names and sizes
+    from the zip directory, then the architecture, then every array's shape and
+    dtype from its header against the architecture; only then are layers built
+    and the weights read (and refused if integer, NaN or infinite).
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file. Pass the .npz file itself "
+                             f"(e.g. {path / 'scratchcnn_model.npz'}).")
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist. Train one with "
                              f"`python scratchcnn.py train --model-out {path}`.")
     try:
-        with np.load(path, allow_pickle=False) as file:
-            arrays = {key: file[key] for key in file.files}
-    except ValueError as error:
-        if "pickle" in str(error):
-            raise ModelFileError(f"{path} contains pickled Python objects; ScratchCNN model files "
-                                 f"never do, and loading pickles can run arbitrary code. Refusing it.") from None
-        raise ModelFileError(f"{path} is not a readable .npz model file ({error}).") from None
-    except Exception as error:  # zipfile.BadZipFile, EOFError, OSError, ...
-        raise ModelFileError(f"{path} is corrupt or truncated ({type(error).__name__}: {error}). "
-                             f"Re-create it with `python scratchcnn.py train`.") from None
-    try:
-        architecture = json.loads(str(arrays.pop("architecture")))
-        assert architecture["format"] == MODEL_FORMAT
-        layer_specs = architecture["layers"]
-    except Exception:
-        raise ModelFileError(f"{path} is an .npz file but not a ScratchCNN model "
-                             f"(no valid 'architecture' entry of format {MODEL_FORMAT!r}).") from None
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        if _what_file_is_this(path) == "a zip archive":
+            raise ModelFileError(f"{path} is corrupt or truncated: it starts like an .npz (zip) archive but "
+                                 f"its directory is missing or damaged. Re-create it with "
+                                 f"`python scratchcnn.py train`.") from None
+        raise ModelFileError(f"{path} is not a ScratchCNN model file: it is {_what_file_is_this(path)}, "
+                             f"not an .npz archive (or it is truncated). Train a model with "
+                             f"`python scratchcnn.py train`.") from None
+    with archive:
+        try:
+            return _load_from_archive(path, archive, dtype)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as error:
+            if isinstance(error, ModelFileError):
+                raise
+            raise ModelFileError(f"{path} is corrupt or truncated ({type(error).__name__}: {error}). "
+                                 f"Re-create it with `python scratchcnn.py train`.") from None
+
+
+def _load_from_archive(path: Path, archive: zipfile.ZipFile, dtype) -> Sequential:
+    members = {info.filename: info for info in archive.infolist()}
+    strangers = sorted(name for name in members
+                       if name != "architecture.npy" and not re.fullmatch(r"layer\d+\.\w+\.npy", name))
+    if "architecture.npy" not in members:
+        raise ModelFileError(f"{path} is an .npz file but not a ScratchCNN model (no 'architecture' entry).")
+    if strangers:
+        raise ModelFileError(f"{path}: unexpected entries {strangers[:5]}; not a file save_model wrote.")
+    total = sum(info.file_size for info in members.values())
+    if total > MAX_MODEL_BYTES:
+        raise ModelFileError(f"{path} would inflate to {total:,} bytes, more than the {MAX_MODEL_BYTES:,} "
+                             f"a ScratchCNN model may take. Refusing it.")
+    architecture = _read_architecture(path, archive)
+    specs = architecture["layers"]
+    expected = {f"layer{i}.{name}": shape for i, spec in enumerate(specs)
+                for name, shape in _expected_param_shapes(path, i, spec).items()}
+    stored = {name[:-4] for name in members} - {"architecture"}
+    if expected.keys() - stored:
+        raise ModelFileError(f"{path}: missing weights {sorted(expected.keys() - stored)[0]!r}; "
+                             f"the file is incomplete.")
+    if stored - expected.keys():
+        raise ModelFileError(f"{path}: unexpected entries {sorted(stored - expected.keys())[:5]}; "
+                             f"not a file save_model wrote.")
+    for key, shape in expected.items():
+        stored_shape, stored_dtype = _npy_header(path, archive, members[key + ".npy"])
+        if stored_dtype.kind != "f":
+            raise ModelFileError(f"{path}: {key} holds {stored_dtype} numbers; weights must be floats "
+                                 f"(float32 or float64). Save the model with save_model.")
+        if stored_shape != shape:
+            raise ModelFileError(f"{path}: {key} has shape {stored_shape}, the architecture needs {shape}.")
     layers = []
-    for i, spec in enumerate(layer_specs):
-        cls = LAYER_TYPES.get(spec.get("type"))
-        if cls is None:
-            raise ModelFileError(f"{path}: layer {i} has unknown type {spec.get('type')!r}.")
-        layer = cls(**spec.get("config", {}))
-        for name, param in layer.params.items():
+    for i, spec in enumerate(specs):
+        layer = _build_layer(path, i, spec)
+        for name in layer.params:
             key = f"layer{i}.{name}"
-            if key not in arrays:
-                raise ModelFileError(f"{path}: missing weights {key!r}; the file is incomplete.")
-            value = arrays.pop(key)
-            if value.shape != param.shape:
-                raise ModelFileError(f"{path}: {key} has shape {value.shape}, the architecture needs {param.shape}.")
+            with archive.open(members[key + ".npy"]) as file:
+                value = np.lib.format.read_array(file, allow_pickle=False)
+            if not np.isfinite(value).all():
+                raise ModelFileError(f"{path}: {key} contains {int((~np.isfinite(value)).sum())} NaN or infinite "
+                                     f"weights, so every prediction would be nonsense. The training that made "
+                                     f"it diverged (lower the learning rate) or the file is damaged: retrain.")
             layer.params[name] = value.astype(dtype or value.dtype)
             layer.grads[name] = np.zeros_like(layer.params[name])
         layers.append(layer)
-    if arrays:
-        raise ModelFileError(f"{path}: unexpected entries {sorted(arrays)}; not a file save_model wrote.")
     model = Sequential(layers).eval()
     model.metadata = architecture.get("metadata", {})
     return model
@@ -1210,24 +1658,34 @@ def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
 # 10. Command line
 # =============================================================================
 
-def _progress_bar(epochs):
-    """A one-line progress bar on stderr, redrawn at most 10 times a second."""
+def _progress_bar(epochs, stream=None):
+    """A one-line progress bar on stderr, redrawn at most 10 times a second. When
+    stderr is not a terminal (a log file, a pipe) a redrawn line would flood it,
+    so then it prints one plain line per epoch instead."""
+    stream = stream if stream is not None else sys.stderr
+    live = getattr(stream, "isatty", lambda: False)()
     last = [0.0]
 
     def show(epoch, done, total, loss, accuracy, seconds):
         now = time.perf_counter()
+        speed = done / max(seconds, 1e-9)
+        if not live:
+            if done == total:
+                stream.write(f"epoch {epoch}/{epochs}: {total} images, loss {loss:.4f} acc {100 * accuracy:5.2f}% "
+                             f"{speed:6.0f} img/s\n")
+                stream.flush()
+            return
         if done < total and now - last[0] < 0.1:
             return
         last[0] = now
         width = 30
         filled = int(width * done / total)
-        speed = done / max(seconds, 1e-9)
         left = (total - done) / max(speed, 1e-9)
-        sys.stderr.write(f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (width - filled)}] "
-                         f"loss {loss:.4f} acc {100 * accuracy:5.2f}% {speed:6.0f} img/s {left:4.0f}s left ")
+        stream.write(f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (width - filled)}] "
+                     f"loss {loss:.4f} acc {100 * accuracy:5.2f}% {speed:6.0f} img/s {left:4.0f}s left ")
         if done == total:
-            sys.stderr.write("\r" + " " * 100 + "\r")
-        sys.stderr.flush()
+            stream.write("\r" + " " * 100 + "\r")
+        stream.flush()
 
     return show
 
@@ -1243,6 +1701,8 @@ def split_training_data(images, labels, train_limit=None, validation_size=0, see
     """Hold out ``validation_size`` random images, then keep at most ``train_limit``
     of the rest for training. Returns (train_images, train_labels, val_images, val_labels)."""
     n = len(images)
+    if n == 0:
+        raise ValueError("there are no training images at all: the data set is empty")
     if validation_size < 0 or (train_limit is not None and train_limit < 1):
         raise ValueError("--validation-size must be >= 0 and --train-limit >= 1")
     if validation_size >= n:
@@ -1254,7 +1714,20 @@ def split_training_data(images, labels, train_limit=None, validation_size=0, see
     return images[rest], labels[rest], images[np.sort(val)], labels[np.sort(val)]
 
 
+def _check_model_fits_mnist(model, path, image_shape=(1, 28, 28), num_classes=10):
+    """A model for MNIST takes 1 x 28 x 28 images and has 10 outputs; say so if not."""
+    try:
+        outputs = model.predict_proba(np.zeros((1, *image_shape), np.float32)).shape[1]
+    except (ValueError, TypeError) as error:
+        size = " x ".join(map(str, image_shape))
+        raise ModelFileError(f"{path} does not take {size} MNIST images: {error}") from None
+    if outputs != num_classes:
+        raise ModelFileError(f"{path} has {outputs} outputs, but MNIST has {num_classes} classes: "
+                             f"it was trained for another data set. Use a model trained on MNIST.")
+
+
 def command_train(args):
+    check_writable(args.model_out)           # before training, not after: the model would be lost
     images, labels = load_mnist("train", args.data_dir)
     x_train, y_train, x_val, y_val = split_training_data(images, labels, args.train_limit,
                                                          args.validation_size, args.seed)
@@ -1273,20 +1746,22 @@ def command_train(args):
               f"train acc {100 * history['train_accuracy'][-1]:6.2f}%{val_text}  "
               f"{history['seconds'][-1]:5.1f}s", flush=True)
 
-    try:
+    with np.errstate(over="ignore", invalid="ignore"):      # a diverging run raises TrainingDiverged
         history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                         optimizer=optimizer, augment_shift=args.augment_shift,
                         validation=(x_val, y_val) if len(x_val) else None, seed=args.seed,
                         callback=report, progress=None if args.quiet else _progress_bar(args.epochs))
-    except TrainingDiverged as error:
-        sys.exit(f"error: {error}")
     if history["interrupted"]:
         print("interrupted: keeping the best model so far", flush=True)
-    x_test, y_test = load_mnist("test", args.data_dir)
-    _, test_accuracy = evaluate(model, x_test, y_test)
-    print(f"test accuracy {100 * test_accuracy:.2f}%  ({sum(history['seconds']):.0f}s of training)")
+    try:
+        x_test, y_test = load_mnist("test", args.data_dir)
+        _, test_accuracy = evaluate(model, x_test, y_test)
+        print(f"test accuracy {100 * test_accuracy:.2f}%  ({sum(history['seconds']):.0f}s of training)")
+    except KeyboardInterrupt:                 # a second Ctrl-C: save what was trained anyway
+        test_accuracy = None
+        print("interrupted again: saving the model without testing it", flush=True)
     save_model(model, args.model_out, metadata={
-        "command": "python scratchcnn.py " + " ".join(sys.argv[1:]), "test_accuracy": test_accuracy,
+        "command": "python scratchcnn.py " + shlex.join(args.argv), "test_accuracy": test_accuracy,
         "epochs_completed": len(history["epoch"]), "seed": args.seed})
     print(f"saved {args.model_out}")
 
@@ -1294,12 +1769,15 @@ def command_train(args):
 def command_evaluate(args):
     model = load_model(args.model)
     images, labels = load_mnist("test", args.data_dir)
+    _check_model_fits_mnist(model, args.model, images.shape[1:])
     predictions = model.predict(images)
     counts = confusion_matrix(labels, predictions)
     print(f"test accuracy {100 * np.mean(predictions == labels):.2f}% on {len(labels):,} images\n")
     print("per-class accuracy:")
     for digit in range(10):
-        print(f"  {digit}: {100 * counts[digit, digit] / counts[digit].sum():6.2f}%  ({counts[digit].sum()} images)")
+        total = counts[digit].sum()
+        accuracy = f"{100 * counts[digit, digit] / total:6.2f}%" if total else "    n/a"
+        print(f"  {digit}: {accuracy}  ({total} images)")
     print("\nconfusion matrix (rows: true class, columns: predicted):")
     print("     " + "".join(f"{d:6d}" for d in range(10)))
     for digit in range(10):
@@ -1307,33 +1785,66 @@ def command_evaluate(args):
 
 
 def command_predict(args):
-    import matplotlib.image
     model = load_model(args.model)
+    _check_model_fits_mnist(model, args.model)
     for path in args.images:
-        try:
-            picture = matplotlib.image.imread(path)
-        except (OSError, ValueError, SyntaxError) as error:
-            sys.exit(f"error: cannot read image {path}: {error}")
-        digit_image = preprocess_digit(picture)
+        digit_image = preprocess_digit(read_picture(path))
         probs = model.predict_proba(digit_image[None, None])[0]
         print(f"{path}: {int(probs.argmax())}")
-        for digit in range(10):
+        for digit in range(len(probs)):
             print(f"  {digit}: {probs[digit]:6.1%} {'#' * int(round(40 * probs[digit]))}")
 
 
+def _whole_number(least):
+    """An argparse type: an integer >= least."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+    return parse
+
+
+def _positive_number(text):
+    """An argparse type: a finite float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number (such as 0.001), got {text}")
+    return value
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (the usage is in --help)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _show_warning(message, category, *rest, **kwargs):
+    """Warnings in the CLI: one line, without the source line Python adds."""
+    sys.stderr.write(f"warning: {message}\n")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python scratchcnn.py", description=__doc__.split("\n")[0])
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    parser = _ArgumentParser(prog="python scratchcnn.py", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("train", help="train the reference CNN on MNIST")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=None, help="default: 0.002 for adam, 0.05 for sgd")
+    p.add_argument("--epochs", type=_whole_number(1), default=20)
+    p.add_argument("--batch-size", type=_whole_number(1), default=128)
+    p.add_argument("--lr", type=_positive_number, default=None, help="default: 0.002 for adam, 0.05 for sgd")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="adam")
-    p.add_argument("--augment-shift", type=int, default=2, help="random shifts of up to this many pixels")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train-limit", type=int, default=None, help="train on at most this many images")
-    p.add_argument("--validation-size", type=int, default=0, help="hold out this many training images")
+    p.add_argument("--augment-shift", type=_whole_number(0), default=2, help="random shifts of up to this many pixels")
+    p.add_argument("--seed", type=_whole_number(0), default=0)
+    p.add_argument("--train-limit", type=_whole_number(1), default=None, help="train on at most this many images")
+    p.add_argument("--validation-size", type=_whole_number(0), default=0, help="hold out this many training images")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: data/mnist)")
     p.add_argument("--model-out", default="scratchcnn_model.npz")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -1350,12 +1861,23 @@ def main(argv=None):
     p.set_defaults(run=command_predict)
 
     args = parser.parse_args(argv)
+    args.argv = argv                     # recorded in a trained model's metadata
     if getattr(args, "lr", 0) is None:
         args.lr = 0.002 if args.optimizer == "adam" else 0.05
+    # Every mistake a user can make ends in one line on stderr and a non-zero exit.
     try:
-        args.run(args)
-    except (DataFileError, ModelFileError, ValueError) as error:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            args.run(args)
+    except (DataFileError, ModelFileError, TrainingDiverged, ValueError, TypeError) as error:
         sys.exit(f"error: {error}")
+    except OSError as error:             # permission denied, disk full, ...
+        sys.exit(f"error: {error.strerror or error}" + (f": {error.filename}" if error.filename else ""))
+    except MemoryError:
+        sys.exit("error: out of memory. Use fewer images (--train-limit) or smaller batches (--batch-size).")
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
 
 
 # #############################################################################
@@ -1505,7 +2027,11 @@ def conv_feature_maps(model: Sequential, image: np.ndarray) -> list[np.ndarray]:
         return []
     outputs = []                          # outputs[i] = what layer i returns
     for layer in model.layers[:conv_positions[-1] + 2]:
-        x = layer.forward(x)
+        # A shallow copy in eval mode shares the weights but keeps its own forward
+        # cache, so a backward pending on the model's layers is not clobbered.
+        twin = copy.copy(layer)
+        twin.training = False
+        x = twin.forward(x)
         outputs.append(x)
     maps = []
     for i in conv_positions:
@@ -1943,6 +2469,7 @@ def _read_png_data_url(url: str) -> np.ndarray:
     import io
     import matplotlib.image
     data = base64.b64decode(url.split(",", 1)[1])
+    _check_png_size(data[:24], "the drawing")
     return to_grey(matplotlib.image.imread(io.BytesIO(data), format="png"))
 
 
@@ -2180,10 +2707,8 @@ class DrawingPad(_WidgetView):
             ax.set_title(f"{title}\n{picture.shape[0]} x {picture.shape[1]}")
             ax.set_xticks([])
             ax.set_yticks([])
-        centred = self.steps["centred"]
-        rows, cols = np.indices(centred.shape)
-        axes[3].plot((cols * centred).sum() / centred.sum(), (rows * centred).sum() / centred.sum(),
-                     "r+", markersize=14, label="centre of mass")
+        row, column = centre_of_mass(self.steps["centred"])
+        axes[3].plot(column, row, "r+", markersize=14, label="centre of mass")
         axes[3].legend(loc="lower center", fontsize="small")
         _draw_probability_bars(axes[4], self.probabilities, self.prediction)
         axes[4].set_title(f"prediction: {self.prediction}"
@@ -3467,6 +3992,510 @@ def check_most_confident_mistake(answer):
     return check_exercise("most_confident_mistake", answer, cases)
 
 
+
+# --- Notebook 11: find the bug -------------------------------------------------
+#
+# Each of the notebook's eight bugs has two exercises: a diagnosis (a function
+# returning the key of one suspect) and a fix. A wrong diagnosis is told what
+# the suspect it named would mean and which evidence rules it out; a fix is run
+# on hidden cases, and its Mistakes include the original bug.
+
+def _check_diagnosis(name, answer, culprit, suspects):
+    """A diagnosis exercise: ``answer()`` returns the key of the suspect that is the bug.
+
+    suspects: {key: (what that bug would be, the evidence that rules it out)}; every
+    wrong key is a Mistake, so the verdict says what the student's choice would mean.
+    The verdict never shows the right key."""
+    keys = ", ".join(repr(key) for key in suspects)
+
+    def diagnosis():
+        given = answer() if callable(answer) else answer     # a bare string is accepted too
+        if isinstance(given, str):
+            given = given.strip().strip("'\"").strip().lower().replace(" ", "_").replace("-", "_")
+        return given
+
+    def compare(expected, actual, case):
+        if isinstance(actual, str) and actual == expected:
+            return None
+        if isinstance(actual, str) and actual in suspects:
+            return f"{actual!r} is not the bug"
+        return f"got {_short(actual)}, which is not one of the keys {keys}"
+
+    case = Case("your diagnosis", (), culprit,
+                f"return one of the keys {keys}: the suspect whose symptoms match what the tool showed")
+    mistakes = [Mistake(f"{key!r} ({meaning})", (lambda key=key: lambda: key)(), f"look again: {evidence}")
+                for key, (meaning, evidence) in suspects.items() if key != culprit]
+    return check_exercise(name, diagnosis, [case], mistakes, compare=compare)
+
+
+def check_bug_in_conv_forward(answer):
+    """Notebook 11, bug 1: ``bug_in_conv_forward()`` -> the key of the bug in buggy_conv_forward."""
+    return _check_diagnosis("bug_in_conv_forward", answer, "flipped_kernel", {
+        "flipped_kernel": ("the kernel is rotated by 180 degrees: a true convolution, not the course's "
+                           "cross-correlation", ""),
+        "stride": ("the windows start at the wrong places",
+                   "with stride 1 and no padding the output is still wrong, so the stride is not to blame"),
+        "padding": ("the zeros are added on the wrong axes or in the wrong number",
+                    "without any padding the output is still wrong"),
+        "bias": ("the bias goes to the wrong filter or is missing",
+                 "with b = 0 the difference from conv2d_naive stays exactly the same"),
+        "channels": ("the sum runs over the wrong axes",
+                     "a 1x1 kernel, or any kernel equal to itself turned by 180 degrees, gives exactly "
+                     "conv2d_naive's output over all channels: only the orientation of the kernel matters"),
+    })
+
+
+def check_fixed_conv_forward(answer):
+    """Notebook 11, bug 1: ``fixed_conv_forward(x, W, b, stride, padding)`` -> (N, F, H', W'),
+    the course's convolution (cross-correlation) of conv2d_naive."""
+    rng = np.random.default_rng(110)
+    settings = [("one image, one channel, one filter, stride 1", (1, 1, 5, 5), (1, 1, 3, 3), 1, 0),
+                ("3 channels, 4 filters, stride 2, padding 1, non-square 7x6", (2, 3, 7, 6), (4, 3, 3, 3), 2, 1),
+                ("kernel 2, stride 3 that does not divide (8x9)", (1, 2, 8, 9), (2, 2, 2, 2), 3, 0),
+                ("integer image and kernel", (1, 2, 4, 4), (2, 2, 3, 3), 1, 1)]
+    cases = []
+    for index, (description, x_shape, W_shape, stride, padding) in enumerate(settings):
+        x, W, b = rng.standard_normal(x_shape), rng.standard_normal(W_shape), rng.standard_normal(W_shape[0])
+        if index == 3:
+            x, W, b = rng.integers(-3, 4, x_shape), rng.integers(-2, 3, W_shape), np.array([1, -1])
+        cases.append(Case(description, (x, W, b, stride, padding), conv2d_naive(x, W, b, stride, padding),
+                          "out[n, f, y, x] = b[f] + sum over c, i, j of W[f, c, i, j] * "
+                          "x_pad[n, c, y*stride + i, x*stride + j]: compare with scratchcnn.conv2d_naive"))
+
+    def unstrided_windows(x, W, b, stride, padding):
+        H_out = conv_output_size(x.shape[2], W.shape[2], stride, padding)
+        W_out = conv_output_size(x.shape[3], W.shape[3], stride, padding)
+        return conv2d_naive(x, W, b, 1, padding)[:, :, :H_out, :W_out]
+
+    mistakes = [
+        Mistake("the kernel is still flipped (the original bug)",
+                lambda x, W, b, s, p: conv2d_naive(x, W[:, :, ::-1, ::-1], b, s, p),
+                "use W[f] as it is: the course's convolution is a cross-correlation, no kernel[::-1, ::-1]"),
+        Mistake("the kernel is flipped upside down only",
+                lambda x, W, b, s, p: conv2d_naive(x, W[:, :, ::-1, :], b, s, p),
+                "don't flip the kernel along any axis: remove the [::-1] altogether"),
+        Mistake("the windows start at y and x instead of y*stride and x*stride", unstrided_windows,
+                "window (y, x) starts at row y*stride and column x*stride of the padded input"),
+        Mistake("the bias is missing", lambda x, W, b, s, p: conv2d_naive(x, W, np.zeros_like(b), s, p),
+                "add b[f] to every output pixel of filter f"),
+    ]
+    return check_exercise("fixed_conv_forward", answer, cases, mistakes)
+
+
+def check_bug_in_maxpool_backward(answer):
+    """Notebook 11, bug 2: ``bug_in_maxpool_backward()`` -> the key of the bug in buggy_maxpool_backward."""
+    return _check_diagnosis("bug_in_maxpool_backward", answer, "assign_not_add", {
+        "assign_not_add": ("= instead of +=: a pixel that wins several overlapping windows keeps only the "
+                           "gradient of the last one", ""),
+        "wrong_winner": ("the gradient goes to a position of the window that is not its maximum",
+                         "with kernel 2 and stride 2 the result equals maxpool2d_backward_naive's exactly, "
+                         "so every window finds its winner"),
+        "stride": ("the windows' offsets ignore the stride",
+                   "with kernel 2 and stride 2 it is right, and a stride slip would show there"),
+        "ties": ("tied maxima share or mis-route the gradient",
+                 "random floats never tie, and it is still wrong with kernel 3, stride 2"),
+    })
+
+
+def _maxpool_backward_variant(x, dout, kernel_size, stride, accumulate=True, winner="first"):
+    """Pooling backward with loops and a choice of (possibly wrong) rules, for the Mistakes."""
+    dx = np.zeros(np.shape(x))
+    N, C, H_out, W_out = np.shape(dout)
+    for n, c, y, x_ in np.ndindex(N, C, H_out, W_out):
+        rows, cols = slice(y * stride, y * stride + kernel_size), slice(x_ * stride, x_ * stride + kernel_size)
+        window = x[n, c, rows, cols]
+        if winner == "all":
+            dx[n, c, rows, cols] += dout[n, c, y, x_] * (window == window.max())
+            continue
+        flat = np.argmax(window) if winner == "first" else window.size - 1 - np.argmax(window.ravel()[::-1])
+        i, j = np.unravel_index(flat, window.shape)
+        if accumulate:
+            dx[n, c, y * stride + i, x_ * stride + j] += dout[n, c, y, x_]
+        else:
+            dx[n, c, y * stride + i, x_ * stride + j] = dout[n, c, y, x_]
+    return dx
+
+
+def check_fixed_maxpool_backward(answer):
+    """Notebook 11, bug 2: ``fixed_maxpool_backward(x, dout, kernel_size, stride)`` -> dx (shape of x)."""
+    rng = np.random.default_rng(111)
+    overlapping = rng.standard_normal((1, 2, 7, 9))
+    overlapping[0, 0, 2, 2] = overlapping[0, 1, 4, 4] = 10.0      # each wins four windows
+    settings = [("no overlap: kernel 2, stride 2", rng.standard_normal((2, 2, 4, 6)), 2, 2),
+                ("overlapping windows: kernel 3, stride 2, non-square 7x9", overlapping, 3, 2),
+                ("overlap and ties: kernel 3, stride 1, small integers", rng.integers(0, 3, (1, 2, 5, 5)), 3, 1),
+                ("batch of one, kernel 2, stride 1", rng.standard_normal((1, 1, 4, 5)), 2, 1)]
+    cases = []
+    for description, x, k, s in settings:
+        x = x.astype(np.float64)
+        dout = np.round(rng.standard_normal(maxpool2d_naive(x, k, s).shape), 2) + 3.0   # nonzero
+        cases.append(Case(description, (x, dout, k, s), maxpool2d_backward_naive(x, dout, k, s),
+                          "each window sends its dout to its FIRST maximum (np.argmax), and a pixel that wins "
+                          "several overlapping windows collects the sum: compare with "
+                          "scratchcnn.maxpool2d_backward_naive"))
+    mistakes = [
+        Mistake("dx[...] = dout[...] overwrites (the original bug)",
+                lambda x, d, k, s: _maxpool_backward_variant(x, d, k, s, accumulate=False),
+                "use += so that a pixel that wins several overlapping windows keeps all their gradients"),
+        Mistake("every tied maximum receives the gradient",
+                lambda x, d, k, s: _maxpool_backward_variant(x, d, k, s, winner="all"),
+                "send each window's gradient to ONE position, the first maximum that np.argmax finds"),
+        Mistake("on a tie the last maximum wins",
+                lambda x, d, k, s: _maxpool_backward_variant(x, d, k, s, winner="last"),
+                "take the first maximum in row-major order, as np.argmax(window) does"),
+    ]
+    return check_exercise("fixed_maxpool_backward", answer, cases, mistakes)
+
+
+def check_bug_in_softmax_cross_entropy(answer):
+    """Notebook 11, bug 3: ``bug_in_softmax_cross_entropy()`` -> the key of the bug in
+    buggy_softmax_cross_entropy."""
+    return _check_diagnosis("bug_in_softmax_cross_entropy", answer, "missing_mean", {
+        "missing_mean": ("the gradient is that of the SUMMED loss: 1/N is missing", ""),
+        "wrong_labels": ("dlogits[:, labels] -= 1 subtracts 1 at every label of the batch in every row",
+                         "that error would not be a constant factor: here analytic / numerical is exactly N "
+                         "at every entry"),
+        "unstable": ("exp overflows for large logits",
+                     "these logits are small, nothing is nan or inf, and the loss value itself is right"),
+        "sign": ("the gradient has the wrong sign, onehot - p",
+                 "then the ratio analytic / numerical would be negative, and wrong for a batch of one too"),
+    })
+
+
+def check_fixed_softmax_cross_entropy(answer):
+    """Notebook 11, bug 3: ``fixed_softmax_cross_entropy(logits, labels)`` -> (mean loss, dlogits (N, K))."""
+    rng = np.random.default_rng(112)
+    settings = [("batch of one", rng.standard_normal((1, 4)), np.array([2])),
+                ("batch of 5, 3 classes, a repeated label", rng.standard_normal((5, 3)), np.array([0, 2, 2, 1, 0])),
+                ("huge logits [[1000, 999, 995], [0, 1, 2]]", np.array([[1000.0, 999.0, 995.0], [0.0, 1.0, 2.0]]),
+                 np.array([1, 2])),
+                ("batch of 8, 10 classes", 3 * rng.standard_normal((8, 10)), rng.integers(0, 10, 8))]
+
+    def reference(logits, labels):
+        loss_fn = SoftmaxCrossEntropy()
+        return loss_fn.forward(logits, labels), loss_fn.backward()
+
+    cases = [Case(description, (logits, labels), reference(logits, labels),
+                  "the loss is the MEAN over the batch, so its gradient is (softmax - onehot) / N")
+             for description, logits, labels in settings]
+
+    def wrong_labels(logits, labels):
+        loss, _ = reference(logits, labels)
+        dlogits = softmax(logits)
+        dlogits[:, labels] -= 1
+        return loss, dlogits / len(labels)
+
+    def unstable(logits, labels):
+        probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        N = len(labels)
+        dlogits = probs.copy()
+        dlogits[np.arange(N), labels] -= 1
+        return -np.log(probs[np.arange(N), labels]).mean(), dlogits / N
+
+    mistakes = [
+        Mistake("the gradient still lacks 1/N (the original bug)",
+                lambda z, y: (reference(z, y)[0], reference(z, y)[1] * len(y)),
+                "divide dlogits by N = len(labels): the loss is a mean over the batch"),
+        Mistake("the gradient is divided by the number of classes K, not the batch size N",
+                lambda z, y: (reference(z, y)[0], reference(z, y)[1] * len(y) / z.shape[1]),
+                "N is the number of rows, len(labels) or logits.shape[0], not logits.shape[1]"),
+        Mistake("dlogits[:, labels] -= 1 hits every label in every row", wrong_labels,
+                "subtract 1 only at each row's own label: dlogits[np.arange(N), labels] -= 1"),
+        Mistake("the softmax no longer subtracts the row maximum", unstable,
+                "keep logits - logits.max(axis=1, keepdims=True) before exp: exp(1000) is inf"),
+    ]
+    return check_exercise("fixed_softmax_cross_entropy", answer, cases, mistakes)
+
+
+def check_bug_in_relu(answer):
+    """Notebook 11, bug 4: ``bug_in_relu()`` -> the key of the bug in buggy_relu_forward/relu_backward."""
+    return _check_diagnosis("bug_in_relu", answer, "mask_after_inplace", {
+        "mask_after_inplace": ("forward clips x in place, so the cache (x itself) has no negative entry left "
+                               "and backward lets every gradient through", ""),
+        "mask_from_dout": ("backward builds its mask from dout instead of the input",
+                           "then dx would be zero where dout is negative; here dx equals dout everywhere"),
+        "forward_wrong": ("the forward output is wrong",
+                          "the output equals scratchcnn.ReLU().forward(x) exactly"),
+        "zero_at_zero": ("the gradient at exactly x = 0 is 1 instead of 0",
+                         "random normal inputs are never exactly 0, yet the gradient check fails"),
+    })
+
+
+def _given_relu_backward(dout, cache):
+    """relu_backward as notebook 11 gives it (unchanged by the fix)."""
+    dx = dout.copy()
+    dx[cache < 0] = 0
+    return dx
+
+
+def check_fixed_relu_forward(answer):
+    """Notebook 11, bug 4: ``fixed_relu_forward(x)`` -> (out, cache), which the notebook's
+    unchanged relu_backward(dout, cache) turns into the right dx. Checked: out, dx, and
+    that x itself is left as it was."""
+    def run(x, dout):
+        original = x.copy()
+        out, cache = answer(x)
+        return out, _given_relu_backward(dout, cache), bool(np.array_equal(x, original))
+
+    rng = np.random.default_rng(113)
+    settings = [("a row of mixed signs", np.array([[-2.0, -0.5, 0.5, 2.0]])),
+                ("a batch of 3 x 5", rng.standard_normal((3, 5))),
+                ("4-D activations (2, 3, 4, 4)", rng.standard_normal((2, 3, 4, 4)))]
+    cases = []
+    for description, x in settings:
+        dout = rng.standard_normal(x.shape)
+        layer = ReLU()
+        cases.append(Case(description, (x, dout), (layer.forward(x), layer.backward(dout), True),
+                          "the result is (out, dx, x left unchanged): build the output as a NEW array, "
+                          "np.maximum(x, 0), and cache the original x"))
+    relu = lambda x: np.maximum(x, 0)
+    mistakes = [
+        Mistake("x is still clipped in place before it is cached (the original bug)",
+                lambda x, dout: (relu(x), dout, False),
+                "don't write into x: out = np.maximum(x, 0) makes a new array, and cache = x keeps the negatives"),
+        Mistake("the cache holds clipped values (the output), so relu_backward finds no negative entry",
+                lambda x, dout: (relu(x), dout, True),
+                "cache the INPUT x, whose negative entries tell relu_backward where to stop the gradient"),
+        Mistake("the output is not clipped any more", lambda x, dout: (x, dout * (x > 0), True),
+                "the output is np.maximum(x, 0), a new array"),
+    ]
+    return check_exercise("fixed_relu_forward", run, cases, mistakes)
+
+
+def check_bug_in_dropout(answer):
+    """Notebook 11, bug 5: ``bug_in_dropout()`` -> the key of the bug in buggy_dropout_forward."""
+    return _check_diagnosis("bug_in_dropout", answer, "no_rescale", {
+        "no_rescale": ("the kept units are not scaled by 1 / (1 - p): in training the next layer sees "
+                       "activations (1 - p) times smaller on average than in evaluation", ""),
+        "wrong_p": ("units are kept with probability p instead of 1 - p",
+                    "at p = 0.2 the measured kept fraction is 0.8 = 1 - p, as it should be"),
+        "backward_mask": ("backward uses a different mask from forward",
+                          "backward multiplies by the very mask forward returned"),
+        "eval_mode": ("dropout is also applied in evaluation",
+                      "the bug shows in training mode: its mean activation is (1 - p) times the evaluation one"),
+    })
+
+
+def check_fixed_dropout_forward(answer):
+    """Notebook 11, bug 5: ``fixed_dropout_forward(x, p, rng)`` -> (out, mask), inverted dropout,
+    with the notebook's draw ``keep = rng.random(x.shape) >= p`` and dropout_backward(dout, mask) = dout * mask.
+    Checked: out and dx from a generator seeded as each case says."""
+    def run(x, dout, p, seed):
+        out, mask = answer(x, p, np.random.default_rng(seed))
+        return out, dout * mask
+
+    rng = np.random.default_rng(114)
+    settings = [("p = 0.5, a batch of 4 x 6", (4, 6), 0.5), ("p = 0.2", (5, 8), 0.2),
+                ("p = 0: nothing dropped", (3, 4), 0.0), ("4-D activations, p = 0.3", (2, 3, 4, 4), 0.3)]
+    cases = []
+    for seed, (description, shape, p) in enumerate(settings):
+        x, dout = rng.standard_normal(shape), rng.standard_normal(shape)
+        scale = (np.random.default_rng(seed).random(shape) >= p) / (1 - p)
+        cases.append(Case(description, (x, dout, p, seed), (x * scale, dout * scale),
+                          "keep the draw keep = rng.random(x.shape) >= p, and scale the kept units by "
+                          "1 / (1 - p) in the output AND in the mask that backward uses"))
+
+    def variant(keep_rule, out_scale, mask_scale):
+        def produce(x, dout, p, seed):
+            u = np.random.default_rng(seed).random(x.shape)
+            keep = (u >= p) if keep_rule == "given" else (u < 1 - p)
+            return x * keep * out_scale(p), dout * keep * mask_scale(p)
+        return produce
+
+    mistakes = [
+        Mistake("the kept units are still not rescaled (the original bug)",
+                variant("given", lambda p: 1, lambda p: 1),
+                "divide by the keep probability 1 - p, so the expected activation equals x"),
+        Mistake("the kept units are multiplied by 1 - p instead of divided by it",
+                variant("given", lambda p: 1 - p, lambda p: 1 - p),
+                "scale UP: divide by 1 - p (the survivors stand in for the dropped units)"),
+        Mistake("the kept units are divided by p instead of 1 - p",
+                variant("given", lambda p: 1 / p, lambda p: 1 / p),
+                "divide by the KEEP probability 1 - p (at p = 0.5 both are 2; at p = 0.2 they differ)"),
+        Mistake("the output is rescaled but the returned mask is not, so backward's gradient is too small",
+                variant("given", lambda p: 1 / (1 - p), lambda p: 1),
+                "scale the mask itself: mask = keep / (1 - p) and out = x * mask"),
+        Mistake("the mask is drawn differently (rng.random(x.shape) < 1 - p)",
+                variant("other", lambda p: 1 / (1 - p), lambda p: 1 / (1 - p)),
+                "keep the notebook's draw keep = rng.random(x.shape) >= p: it was not the bug"),
+    ]
+    return check_exercise("fixed_dropout_forward", run, cases, mistakes)
+
+
+def check_bug_in_adam(answer):
+    """Notebook 11, bug 6: ``bug_in_adam()`` -> the key of the bug in buggy_adam_step."""
+    return _check_diagnosis("bug_in_adam", answer, "no_bias_correction", {
+        "no_bias_correction": ("m and v are not divided by 1 - beta1^t and 1 - beta2^t, so early steps are "
+                               "off by the factor sqrt(1 - beta2^t) / (1 - beta1^t), which fades as t grows", ""),
+        "no_sqrt": ("the step divides by v instead of sqrt(v)",
+                    "then the step would depend on the gradient's size; gradients 1, -100 and 0.01 all "
+                    "move their weight by the same amount"),
+        "eps_placement": ("eps sits inside the square root",
+                          "that changes a step by about eps / |g|, not by a factor of 3"),
+        "momentum_only": ("the update ignores v: plain momentum",
+                          "then the step would be proportional to the gradient, 100 times larger for -100"),
+    })
+
+
+def _adam_variant(w, grad, m, v, t, lr, beta1, beta2, eps, correct_m=True, correct_v=True,
+                  root_of_correction=True, return_corrected_state=False):
+    """One Adam step with a choice of (possibly wrong) bias corrections, for the Mistakes."""
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad * grad
+    m_hat = m / (1 - beta1 ** t) if correct_m else m
+    v_correction = (1 - beta2 ** t) if root_of_correction else (1 - beta2 ** t) ** 2
+    v_hat = v / v_correction if correct_v else v
+    w = w - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return (w, m_hat, v_hat) if return_corrected_state else (w, m, v)
+
+
+def check_fixed_adam_step(answer):
+    """Notebook 11, bug 6: ``fixed_adam_step(w, grad, m, v, t, lr, beta1, beta2, eps)`` -> (w, m, v),
+    one step of scratchcnn.Adam; t counts steps from 1, m and v are the stored (uncorrected) averages."""
+    def reference(w, grad, m, v, t, lr, beta1, beta2, eps):
+        layer = Layer()
+        layer.params["W"], layer.grads["W"] = np.array(w, dtype=np.float64), np.array(grad, dtype=np.float64)
+        optimizer = Adam([layer], lr=lr, betas=(beta1, beta2), eps=eps)
+        optimizer.state[(0, "W")] = (np.array(m, dtype=np.float64), np.array(v, dtype=np.float64))
+        optimizer.t = t - 1
+        optimizer.step()
+        return (layer.params["W"], *optimizer.state[(0, "W")])
+
+    rng = np.random.default_rng(115)
+    zeros = np.zeros(3)
+    settings = [("the first step, t = 1, from m = v = 0", np.array([0.5, -1.0, 2.0]), np.array([1.0, -100.0, 0.01]),
+                 zeros, zeros, 1, 1e-3, 0.9, 0.999, 1e-8),
+                ("step t = 5 with averages from earlier steps", rng.standard_normal((2, 3)),
+                 rng.standard_normal((2, 3)), 0.1 * rng.standard_normal((2, 3)), 0.01 * rng.random((2, 3)),
+                 5, 1e-2, 0.9, 0.999, 1e-8),
+                ("step t = 2000, betas (0.8, 0.99)", rng.standard_normal(4), rng.standard_normal(4),
+                 0.1 * rng.standard_normal(4), 0.5 * rng.random(4), 2000, 3e-3, 0.8, 0.99, 1e-8)]
+    cases = [Case(description, args, reference(*args),
+                  "m_hat = m / (1 - beta1**t) and v_hat = v / (1 - beta2**t) are used for the step only; "
+                  "return the uncorrected m and v: compare with scratchcnn.Adam")
+             for description, *args in settings]
+    mistakes = [
+        Mistake("m and v are still not bias-corrected (the original bug)",
+                lambda *args: _adam_variant(*args, correct_m=False, correct_v=False),
+                "step with m_hat = m / (1 - beta1**t) and v_hat = v / (1 - beta2**t)"),
+        Mistake("the returned state is the corrected m_hat and v_hat",
+                lambda *args: _adam_variant(*args, return_corrected_state=True),
+                "store and return the UNcorrected running averages m and v; the corrections are redone "
+                "(with the new t) at every step"),
+        Mistake("only m is bias-corrected", lambda *args: _adam_variant(*args, correct_v=False),
+                "correct v too: v_hat = v / (1 - beta2**t)"),
+        Mistake("sqrt(v) is divided by 1 - beta2^t (the correction of v, not of its square root)",
+                lambda *args: _adam_variant(*args, root_of_correction=False),
+                "divide v (before the square root) by 1 - beta2**t, i.e. sqrt(v) by sqrt(1 - beta2**t)"),
+    ]
+    return check_exercise("fixed_adam_step", answer, cases, mistakes)
+
+
+def check_bug_in_im2col(answer):
+    """Notebook 11, bug 7: ``bug_in_im2col()`` -> the key of the bug in buggy_im2col."""
+    return _check_diagnosis("bug_in_im2col", answer, "row_stride", {
+        "row_stride": ("a window's first row ignores the stride: it starts at row y, not y*stride", ""),
+        "column_stride": ("a window's first column ignores the stride",
+                          "then the first output COLUMN would be right and the others wrong; here the first "
+                          "output ROW is right and the rows below it are wrong"),
+        "column_order": ("the columns come in another order than the reshape after the product expects",
+                         "a wrong order would break stride 1 as well, which agrees with conv2d_naive"),
+        "padding": ("the padding is applied wrongly",
+                    "stride 1 with padding agrees with conv2d_naive, and stride 2 without padding fails"),
+    })
+
+
+def _im2col_variant(x, kernel_size, stride, padding, row_stride=True, column_stride=True, dilated=False):
+    """im2col with loops and a choice of (possibly wrong) window starts, for the Mistakes."""
+    N, C, H, W = x.shape
+    k = kernel_size
+    H_out, W_out = conv_output_size(H, k, stride, padding), conv_output_size(W, k, stride, padding)
+    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    cols = np.zeros((C * k * k, N * H_out * W_out))
+    for column, (n, y, x_) in enumerate(np.ndindex(N, H_out, W_out)):
+        top, left = (y * stride if row_stride else y), (x_ * stride if column_stride else x_)
+        step = stride if dilated else 1
+        cols[:, column] = x_pad[n, :, top:top + k * step:step, left:left + k * step:step].ravel()
+    return cols
+
+
+def check_fixed_im2col(answer):
+    """Notebook 11, bug 7: ``fixed_im2col(x, kernel_size, stride, padding)`` -> (C*k*k, N*H'*W'),
+    rows ordered (c, i, j), columns (n, y, x): scratchcnn.im2col."""
+    rng = np.random.default_rng(116)
+    settings = [("stride 1, padding 1", (1, 2, 5, 5), 3, 1, 1),
+                ("stride 2, padding 1, 2 images, 3 channels, non-square 7x6", (2, 3, 7, 6), 3, 2, 1),
+                ("stride 3 that does not divide, kernel 2 (8x9)", (1, 1, 8, 9), 2, 3, 0),
+                ("stride 2, no padding, integer image", (1, 2, 6, 6), 2, 2, 0)]
+    cases = []
+    for index, (description, shape, k, s, p) in enumerate(settings):
+        x = rng.integers(0, 10, shape) if index == 3 else rng.standard_normal(shape)
+        cases.append(Case(description, (x, k, s, p), im2col(x, k, s, p),
+                          "column (n, y, x) holds the patch x_pad[n, :, y*stride:y*stride + k, "
+                          "x*stride:x*stride + k].ravel(): compare with scratchcnn.im2col"))
+    mistakes = [
+        Mistake("the window's first row still ignores the stride (the original bug)",
+                lambda x, k, s, p: _im2col_variant(x, k, s, p, row_stride=False),
+                "start the window at row y * stride, as its column starts at x * stride"),
+        Mistake("the window's first column ignores the stride",
+                lambda x, k, s, p: _im2col_variant(x, k, s, p, column_stride=False),
+                "start the window at column x * stride"),
+        Mistake("neither the rows nor the columns use the stride",
+                lambda x, k, s, p: _im2col_variant(x, k, s, p, row_stride=False, column_stride=False),
+                "window (y, x) starts at (y * stride, x * stride)"),
+        Mistake("the window itself is strided (a dilated window, every stride-th pixel)",
+                lambda x, k, s, p: _im2col_variant(x, k, s, p, dilated=True),
+                "the stride moves the window's START; the window is k neighbouring pixels: "
+                "y*stride : y*stride + k, with no step"),
+    ]
+    return check_exercise("fixed_im2col", answer, cases, mistakes)
+
+
+def check_bug_in_softmax(answer):
+    """Notebook 11, bug 8: ``bug_in_softmax()`` -> the key of the bug in buggy_softmax."""
+    return _check_diagnosis("bug_in_softmax", answer, "no_max_subtracted", {
+        "no_max_subtracted": ("exp overflows to inf for large logits (above about 88 in float32, 709 in "
+                              "float64) and inf / inf is nan", ""),
+        "wrong_axis": ("the sum runs over the wrong axis",
+                       "at temperature 1 every row sums to 1 and equals scratchcnn.softmax"),
+        "float32": ("float32 is too imprecise",
+                    "the answers agree to 1e-7 until the logits pass 88; a wider float only moves the limit "
+                    "to 709, and logits of 1000 overflow float64 too"),
+        "temperature": ("dividing by the temperature is wrong",
+                        "scratchcnn.softmax of the same divided logits is finite and right"),
+    })
+
+
+def check_fixed_softmax(answer):
+    """Notebook 11, bug 8: ``fixed_softmax(logits)`` -> probabilities (N, K), stable for any logits."""
+    rng = np.random.default_rng(117)
+    settings = [("small logits", rng.standard_normal((3, 4))),
+                ("huge logits [[1000, -1000, 0]]", np.array([[1000.0, -1000.0, 0.0]])),
+                ("rows of very different scale [[1000, 999], [0, 1]]", np.array([[1000.0, 999.0], [0.0, 1.0]])),
+                ("very negative logits [[-1000, -1001, -1002]]", np.array([[-1000.0, -1001.0, -1002.0]])),
+                ("float32 logits of a sharpened network", (rng.standard_normal((4, 10)) * 40).astype(np.float32))]
+    cases = [Case(description, (logits,), softmax(logits),
+                  "subtract each row's own maximum before exp: logits - logits.max(axis=1, keepdims=True)",
+                  rtol=1e-5, atol=1e-7)
+             for description, logits in settings]
+
+    def shifted(shift):
+        def produce(logits):
+            exps = np.exp(logits - shift(logits))
+            return exps / exps.sum(axis=1, keepdims=True)
+        return produce
+
+    mistakes = [
+        Mistake("exp of the raw logits, no maximum subtracted (the original bug)", shifted(lambda z: 0),
+                "subtract each row's maximum first: exp(1000) is inf, and inf / inf is nan"),
+        Mistake("the maximum of the whole array is subtracted, not each row's own",
+                shifted(lambda z: z.max()),
+                "use logits.max(axis=1, keepdims=True): a row far below the global maximum underflows to 0 / 0"),
+        Mistake("each column's maximum is subtracted (axis=0)",
+                shifted(lambda z: z.max(axis=0, keepdims=True)),
+                "the maximum of each ROW: axis=1, keepdims=True"),
+    ]
+    return check_exercise("fixed_softmax", answer, cases, mistakes)
 
 
 if __name__ == "__main__":
