@@ -162,9 +162,10 @@ CELL_PROMPTS = "() => Array.from(document.querySelectorAll('.jp-Notebook .jp-Cod
                ".map(e => e.textContent.trim())"
 ROW_SIZES = "() => Array.from(document.querySelectorAll('.scratchcnn-probabilities > *'))" \
             ".map(row => [row.scrollHeight, row.clientHeight, row.scrollWidth, row.clientWidth])"
-FOCUSED = "() => { const e = document.activeElement; return {inProbabilities: !!e.closest('.scratchcnn-probabilities')," \
-          " inSlider: !!e.closest('.scratchcnn-digit-slider'), text: (e.getAttribute('aria-label') || e.textContent" \
-          " || e.tagName).trim().slice(0, 40)}; }"
+FOCUSED = "() => { const e = document.activeElement; return {" \
+          " inProbabilities: !!e.closest('.scratchcnn-probabilities')," \
+          " inSlider: !!e.closest('.scratchcnn-digit-slider')," \
+          " text: (e.getAttribute('aria-label') || e.textContent || e.tagName).trim().slice(0, 40)}; }"
 ERROR_OUTPUTS = "() => Array.from(document.querySelectorAll('.jp-Notebook [data-mime-type=\"application/" \
                 "vnd.jupyter.stderr\"]')).map(e => e.textContent).filter(t => /Error|Traceback/.test(t))"
 
@@ -315,7 +316,8 @@ def test_widgets_in_jupyterlab(jupyter_lab, browser):
         assert "100.0%" not in pad_widget.inner_text()
         assert re.search(r"your drawing\s+280 x 280 pixels", pad_widget.inner_text())
         assert re.search(r"centred in 28 x 28\s+28 x 28 pixels", pad_widget.inner_text())
-        assert pad_widget.get_by_role("img", name=re.compile(r"^step 2, cropped to the ink: \d+ x \d+ pixels$")).count() == 1
+        step_2 = re.compile(r"^step 2, cropped to the ink: \d+ x \d+ pixels$")
+        assert pad_widget.get_by_role("img", name=step_2).count() == 1
         assert pad_widget.get_by_role("img", name=re.compile(r"^drawing area")).count() == 1
 
         # a dot is no digit: the network still picks one, the pad says what it is

@@ -94,7 +94,8 @@ def test_default_slider_walks_the_whole_test_set_with_the_shipped_model(default_
     assert default_slider.slider.min == 0 and default_slider.slider.max == len(images) - 1 == 9999
     np.testing.assert_array_equal(default_slider.labels, labels)
     shipped = scratchcnn.load_model(scratchcnn.DEFAULT_MODEL_PATH)
-    np.testing.assert_allclose(default_slider.probabilities[:50], shipped.predict_proba(images[:50]), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(default_slider.probabilities[:50], shipped.predict_proba(images[:50]),
+                               rtol=1e-5, atol=1e-7)
     assert np.mean(default_slider.predictions == labels) >= 0.99
 
 
