@@ -487,7 +487,8 @@ def conv2d_backward_naive(x, W, dout, stride=1, padding=0):
     """
     k, s, p = W.shape[2], stride, padding
     x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    dx_pad, dW = np.zeros_like(x_pad, dtype=np.result_type(x, W)), np.zeros_like(W)
+    dtype = np.result_type(x, W, dout, np.float64)    # integer inputs give float gradients
+    dx_pad, dW = np.zeros(x_pad.shape, dtype), np.zeros(W.shape, dtype)
     N, F, H_out, W_out = dout.shape
     for n in range(N):
         for f in range(F):
@@ -2898,7 +2899,7 @@ def _compare(expected, actual, rtol, atol):
         if isinstance(expected, (int, np.integer)):
             # Exact, and printed in full: .6g would show 47040000 and 47040016 alike.
             return None if number == int(expected) else f"expected {int(expected):,}, got {_short(actual)}"
-        ok = np.isclose(number, float(expected), rtol=rtol, atol=atol)
+        ok = np.isclose(number, float(expected), rtol=rtol, atol=atol, equal_nan=True)
         return None if ok else f"expected {expected:.6g}, got {number:.6g}"
     try:
         same = bool(actual == expected)
@@ -3767,14 +3768,7 @@ def check_my_relative_error(answer):
         Mistake("the absolute difference, not divided", quiet(lambda a, n: np.max(np.abs(a - n))),
                 "divide by |a| + |n|: 1e-10 is a large error for a gradient of size 1e-9"),
     ]
-    def compare(expected, actual, case):        # a mistake's nan must match the answer's nan
-        try:
-            both_nan = bool(np.isnan(float(expected)) and np.isnan(float(actual)))
-        except Exception:
-            both_nan = False
-        return None if both_nan else _compare(expected, actual, case.rtol, case.atol)
-
-    return check_exercise("my_relative_error", answer, cases, mistakes=mistakes, compare=compare)
+    return check_exercise("my_relative_error", answer, cases, mistakes=mistakes)
 
 
 def _quietly(function, *args):
@@ -4695,25 +4689,6 @@ def check_bug_in_maxpool_backward(answer):
     })
 
 
-def _maxpool_backward_variant(x, dout, kernel_size, stride, accumulate=True, winner="first"):
-    """Pooling backward with loops and a choice of (possibly wrong) rules, for the Mistakes."""
-    dx = np.zeros(np.shape(x))
-    N, C, H_out, W_out = np.shape(dout)
-    for n, c, y, x_ in np.ndindex(N, C, H_out, W_out):
-        rows, cols = slice(y * stride, y * stride + kernel_size), slice(x_ * stride, x_ * stride + kernel_size)
-        window = x[n, c, rows, cols]
-        if winner == "all":
-            dx[n, c, rows, cols] += dout[n, c, y, x_] * (window == window.max())
-            continue
-        flat = np.argmax(window) if winner == "first" else window.size - 1 - np.argmax(window.ravel()[::-1])
-        i, j = np.unravel_index(flat, window.shape)
-        if accumulate:
-            dx[n, c, y * stride + i, x_ * stride + j] += dout[n, c, y, x_]
-        else:
-            dx[n, c, y * stride + i, x_ * stride + j] = dout[n, c, y, x_]
-    return dx
-
-
 def check_fixed_maxpool_backward(answer):
     """Notebook 11, bug 2: ``fixed_maxpool_backward(x, dout, kernel_size, stride)`` -> dx (shape of x)."""
     rng = np.random.default_rng(111)
@@ -4733,13 +4708,13 @@ def check_fixed_maxpool_backward(answer):
                           "scratchcnn.maxpool2d_backward_naive"))
     mistakes = [
         Mistake("dx[...] = dout[...] overwrites (the original bug)",
-                lambda x, d, k, s: _maxpool_backward_variant(x, d, k, s, accumulate=False),
+                lambda x, d, k, s: _pool_backward_mistake(x, d, k, s, assign=True),
                 "use += so that a pixel that wins several overlapping windows keeps all their gradients"),
         Mistake("every tied maximum receives the gradient",
-                lambda x, d, k, s: _maxpool_backward_variant(x, d, k, s, winner="all"),
+                lambda x, d, k, s: _pool_backward_mistake(x, d, k, s, all_ties=True),
                 "send each window's gradient to ONE position, the first maximum that np.argmax finds"),
         Mistake("on a tie the last maximum wins",
-                lambda x, d, k, s: _maxpool_backward_variant(x, d, k, s, winner="last"),
+                lambda x, d, k, s: _pool_backward_mistake(x, d, k, s, last_max=True),
                 "take the first maximum in row-major order, as np.argmax(window) does"),
     ]
     return check_exercise("fixed_maxpool_backward", answer, cases, mistakes)
