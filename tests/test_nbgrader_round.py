@@ -12,6 +12,7 @@ Also here: every exercise of every solved notebook follows the course's nbgrader
 import csv
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,12 @@ def nbgrader(course: Path, *arguments: str) -> str:
     return log
 
 
+def children_cpu_seconds() -> float:
+    """CPU time of finished child processes (nbgrader and its kernels): the round's cost on an idle machine."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """A course with every solved notebook as an assignment, generated (released) by nbgrader."""
@@ -63,13 +70,13 @@ def graded_course(course):
             folder = course / "submitted" / student / path.stem
             folder.mkdir(parents=True)
             shutil.copy(handed_in, folder / path.name)
-    started = time.perf_counter()
-    nbgrader(course, "autograde", "*")
-    autograded = time.perf_counter()
-    nbgrader(course, "generate_feedback", "*")
-    nbgrader(course, "export")
-    print(f"\nnbgrader round over {len(NOTEBOOKS)} notebooks x 2 students: autograde "
-          f"{autograded - started:.0f} s, feedback and export {time.perf_counter() - autograded:.0f} s")
+    costs = {}
+    for step in (("autograde", "*"), ("generate_feedback", "*"), ("export",)):
+        wall, cpu = time.perf_counter(), children_cpu_seconds()
+        nbgrader(course, *step)
+        costs[step[0]] = (time.perf_counter() - wall, children_cpu_seconds() - cpu)
+    print(f"\nnbgrader round, {len(NOTEBOOKS)} notebooks x 2 students: " + ", ".join(
+        f"{step} {wall:.0f} s ({cpu:.0f} s CPU)" for step, (wall, cpu) in costs.items()))
     return course
 
 
@@ -114,18 +121,20 @@ def test_untouched_release_gets_zero(graded_course, path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_untouched_release_runs_top_to_bottom(graded_course, path):
-    """nbgrader ran the release (= the student copy) top to bottom; it fails only in the graded check
-    cells, which are tagged `raises-exception` (so Run All goes on), each with the check's diagnosis."""
+    """nbgrader ran the release (= the student copy) top to bottom. Only cells tagged `raises-exception`
+    may fail (Run All goes on past them): every graded check cell, with the check's diagnosis, and
+    cells that use an unanswered exercise (notebook 11 tests the student's fixes)."""
     executed = nbformat.read(graded_course / "autograded" / "untouched" / path.stem / path.name, as_version=4)
     for cell in executed.cells:
         errors = [output for output in cell.get("outputs", []) if output.output_type == "error"]
         meta = cell.metadata.get("nbgrader", {})
+        may_fail = "raises-exception" in cell.metadata.get("tags", [])
         if meta.get("grade") and cell.cell_type == "code":
-            assert "raises-exception" in cell.metadata.get("tags", []), meta["grade_id"]
+            assert may_fail, f"{meta['grade_id']} has no raises-exception tag"
             assert [(error.ename, "not implemented yet" in error.evalue) for error in errors] == \
                    [("AssertionError", True)], f"{meta['grade_id']}: {errors}"
-        else:
-            assert not errors, f"a cell that is not a graded check failed:\n{cell.source}\n{errors}"
+        elif not may_fail:
+            assert not errors, f"a cell without the raises-exception tag failed:\n{cell.source}\n{errors}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

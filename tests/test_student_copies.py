@@ -75,6 +75,17 @@ def test_release_replaces_solutions_locks_checks_and_drops_the_solved_run():
     assert all("checksum" in cell.metadata["nbgrader"] for cell in (exercise, check, written))
 
 
+def test_a_notebook_nbgrader_refuses_is_named_with_the_reason():
+    notebook = small_solved_notebook()
+    del notebook.cells[1].metadata["nbgrader"]          # solution markers in a cell that is not an answer
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "02_small.ipynb"
+        nbformat.write(notebook, path)
+        (Path(folder) / "course").mkdir()
+        with pytest.raises(RuntimeError, match=r"failed on 02_small.ipynb: .*Solution region detected in a non-solution cell"):
+            make_student_copies.release([path], Path(folder) / "course")
+
+
 def test_committed_student_copies_are_what_nbgrader_releases():
     assert SOLVED, "no solved notebooks found"
     stale = make_student_copies.stale_copies()

@@ -64,10 +64,21 @@ def release(notebooks, course: Path) -> dict:
     config.SaveCells.enabled = False
     result = NbGraderAPI(config=config).generate_assignment("student", force=True, create=False)
     if not result["success"]:
-        raise RuntimeError("nbgrader generate_assignment failed:\n"
-                           + (result.get("error") or "") + (result.get("log") or ""))
+        raise RuntimeError(nbgrader_failure(result.get("log") or "", result.get("error") or ""))
     released = course / "release" / "student"
     return {path.name: (released / path.name).read_text(encoding="utf-8") for path in notebooks}
+
+
+def nbgrader_failure(log: str, error: str) -> str:
+    """nbgrader's reason for a failed generate_assignment, and the notebook it was converting,
+    out of its log (which buries them in a traceback)."""
+    notebooks = re.findall(r"Converting notebook (\S+)", log)
+    reasons = re.findall(r"^\s*(\w*Error: .+)$", log, re.MULTILINE)
+    if not reasons:
+        return f"nbgrader generate_assignment failed:\n{error}{log}"
+    where = f" on {Path(notebooks[-1]).name}" if notebooks else ""
+    return (f"nbgrader generate_assignment failed{where}: {reasons[-1]}\n"
+            "(TEACHING.md, 'How a graded exercise works', shows the cell metadata every exercise needs)")
 
 
 def expected_copies() -> dict:
@@ -171,6 +182,13 @@ def main(argv=None):
     parser.add_argument("--points-table", action="store_true",
                         help="rewrite the points table and exercise list in TEACHING.md (and print the table)")
     args = parser.parse_args(argv)
+    try:
+        run(args)
+    except (RuntimeError, ValueError) as error:   # a notebook nbgrader refuses, or TEACHING.md without markers
+        sys.exit(str(error))
+
+
+def run(args):
     teaching = TEACHING.read_text(encoding="utf-8")
     if args.check:
         stale = [path.relative_to(ROOT) for path in stale_copies()]
