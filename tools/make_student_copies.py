@@ -123,7 +123,7 @@ def notebook_points(notebook: nbformat.NotebookNode) -> dict:
 def notebook_title(notebook: nbformat.NotebookNode, path: Path) -> str:
     """'Max pooling' from the first cell's '# 04 · Max pooling', else the file name."""
     first = notebook.cells[0].source if notebook.cells else ""
-    match = re.match(r"#\s*\d+\s*·\s*(.+)", first)
+    match = re.match(r"#\s*\d+\s*[·.:]?\s*(.+)", first)
     return match.group(1).strip() if match else path.stem
 
 
@@ -158,7 +158,7 @@ def exercise_list() -> str:
                 name = re.sub(r"^\d\d_|_check$", "", meta.get("grade_id", ""))
                 written = " (written)" if cell.cell_type == "markdown" else ""
                 exercises.append(f"`{name}`{written} {meta.get('points', 0):g}")
-        lines.append(f"- **{path.name[:2]}**: " + ", ".join(exercises))
+        lines.append(f"- **{path.name[:2]}**: " + (", ".join(exercises) or "none"))
     return "\n".join(lines)
 
 
