@@ -10,6 +10,7 @@ Also here: every exercise of every solved notebook follows the course's nbgrader
 """
 
 import csv
+import importlib.util
 import os
 import re
 import resource
@@ -24,10 +25,13 @@ import pytest
 from nbgrader.api import Gradebook
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-STUDENT_DIR = ROOT / "notebooks" / "student"
-COURSE_ID = "scratchcnn"          # set by tools/nbgrader_config.py
-WHOLE_LAYER_POINTS = 5
+spec = importlib.util.spec_from_file_location("make_student_copies", ROOT / "tools" / "make_student_copies.py")
+make_student_copies = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(make_student_copies)
+
+NOTEBOOKS = make_student_copies.solved_notebooks()        # notebooks/NN_*.ipynb, whatever numbers exist
+STUDENT_DIR = make_student_copies.STUDENT_DIR
+COURSE_ID = "scratchcnn"                                  # set by tools/nbgrader_config.py
 
 
 def nbgrader(course: Path, *arguments: str) -> str:
@@ -214,13 +218,6 @@ def convention_problems(path: Path) -> list:
     return problems
 
 
-def exercises(path: Path) -> list:
-    """(grade_id, points) of every graded cell of a solved notebook: one per exercise."""
-    notebook = nbformat.read(path, as_version=4)
-    return [(cell.metadata["nbgrader"]["grade_id"], cell.metadata["nbgrader"].get("points"))
-            for cell in notebook.cells if cell.metadata.get("nbgrader", {}).get("grade")]
-
-
 def test_every_exercise_follows_the_conventions():
     problems = [problem for path in NOTEBOOKS for problem in convention_problems(path)]
     grade_ids = [cell.metadata["nbgrader"]["grade_id"] for path in NOTEBOOKS
@@ -232,7 +229,8 @@ def test_every_exercise_follows_the_conventions():
 
 
 def test_course_has_at_least_50_exercises_8_of_them_whole_layers():
-    graded = [exercise for path in NOTEBOOKS for exercise in exercises(path)]
-    whole_layers = [grade_id for grade_id, points in graded if points == WHOLE_LAYER_POINTS]
-    assert len(graded) >= 50, f"only {len(graded)} exercises"
-    assert len(whole_layers) >= 8, f"only {len(whole_layers)} whole-layer (5-point) exercises: {whole_layers}"
+    counts = [make_student_copies.notebook_points(nbformat.read(path, as_version=4)) for path in NOTEBOOKS]
+    exercises = sum(count["exercises"] for count in counts)
+    whole_layers = sum(count["whole_layer"] for count in counts)
+    assert exercises >= 50, f"only {exercises} exercises"
+    assert whole_layers >= 8, f"only {whole_layers} whole-layer ({make_student_copies.WHOLE_LAYER_POINTS}-point) exercises"
