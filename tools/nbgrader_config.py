@@ -16,7 +16,7 @@ c.CourseDirectory.course_id = "scratchcnn"
 c.ClearOutput.remove_metadata_fields = {"collapsed", "scrolled", "execution"}
 nbgrader_steps = GenerateAssignment.class_traits()["preprocessors"].default()
 c.GenerateAssignment.preprocessors = nbgrader_steps + [ClearMetadataPreprocessor]
-c.ClearMetadataPreprocessor.enabled = True
+c.ClearMetadataPreprocessor.enabled = True                  # autograde's own copy of it too: harmless
 c.ClearMetadataPreprocessor.clear_cell_metadata = False     # keep nbgrader's metadata and the tags
 c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = {"kernelspec", "language_info"}
 
