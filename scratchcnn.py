@@ -362,7 +362,9 @@ class Conv2D(Layer):
         W = self.params["W"]
         # dout is (N, F, H', W'); in forward's (F, H', W', N) order it is one matrix D.
         D = dout.transpose(1, 2, 3, 0).reshape(self.out_channels, -1).astype(W.dtype, copy=False)
-        self.grads["W"] = (D @ self.cols.T).reshape(W.shape)
+        # cols @ D.T is dW transposed: the same sums, but OpenBLAS computes this tall, thin
+        # product ~1.5x faster than D @ cols.T (measured, benchmarks/README.md).
+        self.grads["W"] = (self.cols @ D.T).T.reshape(W.shape)
         self.grads["b"] = D @ np.ones(D.shape[1], dtype=D.dtype)   # a product: faster than sum
         if not self.needs_input_gradient:
             return None                  # e.g. the first layer in training: dL/d(images) is unused
@@ -473,15 +475,18 @@ class MaxPool2D(Layer):
     def backward(self, dout):
         k = self.kernel_size
         H_out, W_out = dout.shape[2:]
-        dx = np.zeros_like(self.winner, shape=self.x_shape, dtype=dout.dtype)   # x's memory layout
+        s, (H, W) = self.stride, self.x_shape[2:]
+        # When the windows tile x exactly, every dx entry is written below: no zeros needed.
+        tiled = s == k and H % k == 0 and W % k == 0
+        dx = (np.empty_like if tiled else np.zeros_like)(self.winner, shape=self.x_shape, dtype=dout.dtype)
         for i in range(k):
             for j in range(k):
-                routed = dout * (self.winner == i * k + j)     # dout where (i, j) won, else 0
-                target = self._offset(dx, i, j, H_out, W_out)
-                if self.stride < k:
-                    target += routed       # += (not =): with overlapping windows one input can win several
+                won = self.winner == i * k + j                  # where offset (i, j) won its window
+                target = self._offset(dx, i, j, H_out, W_out)   # x's memory layout
+                if s < k:
+                    target += dout * won     # += (not =): with overlapping windows one input can win several
                 else:
-                    target[...] = routed   # no overlap: every input lies in one window at most
+                    np.multiply(dout, won, out=target)   # no overlap: written straight into dx, no temporary
         return dx
 
 
@@ -753,13 +758,29 @@ class Adam(Optimizer):
 # =============================================================================
 
 class Sequential:
-    """Layers applied in order. forward returns the logits; backward takes dL/dlogits."""
+    """Layers applied in order. forward returns the logits; backward takes dL/dlogits.
+
+    One shortcut, invisible in the results: a ReLU directly followed by a MaxPool2D
+    (conv -> ReLU -> pool, as every textbook draws it) *runs* as pool -> ReLU. That is
+    exact, outputs and gradients alike: ReLU never changes which of two numbers is
+    larger, so max(relu(a), relu(b)) = relu(max(a, b)), and the gradient reaches the
+    same winner or is zero both ways. The ReLU then works on the pooled quarter of the
+    values: about 10% of a training step saved (benchmarks/README.md).
+    """
 
     def __init__(self, layers):
         self.layers = list(layers)
 
+    def execution_order(self):
+        """self.layers, with each ReLU that precedes a MaxPool2D moved after it (see above)."""
+        order = list(self.layers)
+        for i in range(len(order) - 1):
+            if type(order[i]) is ReLU and type(order[i + 1]) is MaxPool2D:
+                order[i], order[i + 1] = order[i + 1], order[i]
+        return order
+
     def forward(self, x):
-        for layer in self.layers:
+        for layer in self.execution_order():
             x = layer.forward(x)
         return x
 
@@ -767,10 +788,11 @@ class Sequential:
         """dL/dlogits -> dL/dx for the model's input x. With ``input_gradient=False``
         (what train() passes) the first layer may skip dL/dx, which training never
         uses (for a Conv2D: a matrix product and a col2im), and None comes back."""
-        first = self.layers[0]
+        order = self.execution_order()
+        first = order[0]
         first.needs_input_gradient = input_gradient
         try:
-            for layer in reversed(self.layers):
+            for layer in reversed(order):
                 dout = layer.backward(dout)
         finally:
             first.needs_input_gradient = True      # for this call only
