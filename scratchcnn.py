@@ -1295,7 +1295,7 @@ def split_training_data(images, labels, train_limit=None, validation_size=0, see
 # What `python scratchcnn.py train` does when given no options (benchmarks/bench.py
 # --time-to-accuracy times exactly this). The shipped data/scratchcnn_mnist.npz was made
 # with the earlier defaults: --epochs 20 --lr 0.002 --schedule cosine (README, Results).
-TRAIN_DEFAULTS = dict(epochs=12, batch_size=128, lr=0.004, schedule="one-cycle", augment_shift=2, seed=0)
+TRAIN_DEFAULTS = dict(epochs=10, batch_size=128, lr=0.003, schedule="one-cycle", augment_shift=2, seed=0)
 
 
 def command_train(args):
