@@ -117,36 +117,6 @@ CHECKS = {
         scratchcnn.check_uniform_loss, lambda K: math.log(K),
         lambda K: math.log10(K),
         ["K = 10 classes", "NATURAL log"]),
-    "dense_backward": (
-        scratchcnn.check_dense_backward,
-        lambda x, W, dout: (dout @ W.T, x.T @ dout, dout.sum(axis=0)),
-        lambda x, W, dout: (dout @ W.T, x.T @ dout, dout.mean(axis=0)),
-        ["batch: N=4", "no mean"]),
-    "dense_backward_transpose": (
-        scratchcnn.check_dense_backward,
-        lambda x, W, dout: (dout @ W.T, x.T @ dout, dout.sum(axis=0)),
-        lambda x, W, dout: (dout @ W if W.shape[0] == W.shape[1] else dout @ W.T, x.T @ dout, dout.sum(axis=0)),
-        ["square weights", "dout @ W.T (not dout @ W)"]),
-    "relu_backward": (
-        scratchcnn.check_relu_backward, lambda x, dout: dout * (x > 0),
-        lambda x, dout: dout * (dout > 0),                             # mask built from dout
-        ["mixed signs", "INPUT x"]),
-    "relu_backward_clipped_dout": (
-        scratchcnn.check_relu_backward, lambda x, dout: dout * (x > 0),
-        lambda x, dout: np.maximum(dout, 0) * (x > 0),
-        ["negative upstream gradient", "never clipped"]),
-    "relu_backward_at_zero": (
-        scratchcnn.check_relu_backward, lambda x, dout: dout * (x > 0),
-        lambda x, dout: dout * (x >= 0),
-        ["x exactly 0", "x > 0, strictly"]),
-    "inverted_dropout": (
-        scratchcnn.check_inverted_dropout, lambda x, keep, p: x * keep / (1 - p),
-        lambda x, keep, p: x * keep / p if p else x,                     # scaled by 1/p
-        ["p = 0.2", "KEEP probability 1 - p"]),
-    "predicted_std": (
-        scratchcnn.check_predicted_std, lambda fan_in, weight_std: math.sqrt(fan_in) * weight_std,
-        lambda fan_in, weight_std: fan_in * weight_std,
-        ["fan_in 100, weight std 0.1", "sqrt(fan_in) * weight_std"]),
 }
 
 
