@@ -3395,6 +3395,23 @@ def _digits_for_checks(count=3):
     return [image[0].astype(np.float64) for image in images[:count]], [int(label) for label in labels[:count]]
 
 
+def _model_by_name(function, models):
+    """``function(model, ...)`` called as ``f(model_name, ...)``: the cases name their model, so the
+    framework compares and copies a short name instead of a whole network (whose forward caches
+    change on every call without any weight changing)."""
+    if not callable(function):
+        return function
+    run = lambda name, *args: function(models[name], *args)
+    run.__wrapped__ = function                # messages name the answer's own arguments
+    return run
+
+
+def _checked_with_models(name, answer, cases, mistakes, models):
+    """check_exercise for answers that take a model first; see _model_by_name."""
+    mistakes = [Mistake(m.name, _model_by_name(m.produce, models), m.fix) for m in mistakes]
+    return check_exercise(name, _model_by_name(answer, models), cases, mistakes)
+
+
 def check_saliency_map(answer):
     """Notebook 08: ``saliency_map(model, image, target_class)`` -> (H, W) array
     |d score_c / d image|, the absolute gradient of the class score (the logit,
@@ -3405,15 +3422,17 @@ def check_saliency_map(answer):
     noise = np.random.default_rng(80).random((28, 28))
     wrong_class = (other_label + 3) % 10
     settings = [
-        (f"trained model, test digit 0 (a {label}), its own class", model, digit, label,
+        (f"trained model, test digit 0 (a {label}), its own class", "trained", digit, label,
          "forward the image as a batch of one, image[None, None], then model.backward(onehot) with a 1 at "
          "target_class; return the ABSOLUTE value as a (28, 28) array"),
-        (f"trained model, test digit 1 (a {other_label}), class {wrong_class}", model, other_digit, wrong_class,
+        (f"trained model, test digit 1 (a {other_label}), class {wrong_class}", "trained", other_digit, wrong_class,
          "use the target_class you are given, not the predicted class or the true label"),
-        ("untrained model, a noise image, class 4", untrained, noise, 4,
+        ("untrained model, a noise image, class 4", "untrained", noise, 4,
          "use the model you are given, and call model.forward on this image right before model.backward"),
     ]
-    cases = [Case(description, (m, image, c), np.abs(_score_gradient(m, image, c)), hint, rtol=1e-4, atol=1e-9)
+    models = {"trained": model, "untrained": untrained}
+    cases = [Case(description, (m, image, c), np.abs(_score_gradient(models[m], image, c)), hint,
+                  rtol=1e-4, atol=1e-9)
              for description, m, image, c, hint in settings]
     mistakes = [
         Mistake("the gradient without the absolute value", lambda m, image, c: _score_gradient(m, image, c),
@@ -3434,7 +3453,7 @@ def check_saliency_map(answer):
                 lambda m, image, c: np.abs(_score_gradient(model, image, c)),
                 "use the model argument: the check passes untrained models too"),
     ]
-    return check_exercise("saliency_map", answer, cases, mistakes)
+    return _checked_with_models("saliency_map", answer, cases, mistakes, models)
 
 
 def _occlusion_reference(model, image, label, patch_size, stride, *, sign=1, scores="probabilities",
@@ -3470,7 +3489,7 @@ def check_occlusion_map(answer):
         (f"test digit 0 (a {label}), patch 28: the whole image", digit, label, 28, 1,
          "one position only: a (1, 1) map holding p(label | digit) - p(label | black image)"),
     ]
-    cases = [Case(description, (model, image, c, k, s), _occlusion_reference(model, image, c, k, s), hint,
+    cases = [Case(description, ("trained", image, c, k, s), _occlusion_reference(model, image, c, k, s), hint,
                   rtol=1e-4, atol=1e-7)
              for description, image, c, k, s, hint in settings]
     mistakes = [
@@ -3487,7 +3506,7 @@ def check_occlusion_map(answer):
                 lambda *args: _occlusion_reference(*args, cumulative=True),
                 "start every position from a fresh copy: occluded = image.copy()"),
     ]
-    return check_exercise("occlusion_map", answer, cases, mistakes)
+    return _checked_with_models("occlusion_map", answer, cases, mistakes, {"trained": model})
 
 
 def check_conv2_output_shape(answer):
@@ -3538,7 +3557,7 @@ def check_fgsm_step(answer):
         (f"test digit 1 (a {other_label}), epsilon 0", other_digit, other_label, 0.0,
          "epsilon 0 must give back the image unchanged, shape (28, 28)"),
     ]
-    cases = [Case(description, (model, image, c, eps), _fgsm_reference(model, image, c, eps), hint,
+    cases = [Case(description, ("trained", image, c, eps), _fgsm_reference(model, image, c, eps), hint,
                   rtol=1e-6, atol=1e-9)
              for description, image, c, eps, hint in settings]
     mistakes = [
@@ -3559,7 +3578,7 @@ def check_fgsm_step(answer):
                 lambda m, image, c, eps: _fgsm_reference(m, image, c, eps)[None, None],
                 "return an image of the shape you were given, (28, 28)"),
     ]
-    return check_exercise("fgsm_step", answer, cases, mistakes)
+    return _checked_with_models("fgsm_step", answer, cases, mistakes, {"trained": model})
 
 # --- Notebook 09: play with it ------------------------------------------------
 
