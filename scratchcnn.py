@@ -3652,9 +3652,10 @@ def check_centre_of_mass(answer):
     wide = np.zeros((3, 7))
     wide[1, 6], wide[2, 5] = 1.0, 1.0
     digit_bytes = read_idx(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[1]
-    weight_hint = ("weight each position by its brightness: sum(y * image) / sum(image)")
-    order_hint = ("return (row, column): the row (y, axis 0) first, in pixel indices (the top left pixel is (0, 0))")
-    cases = [Case(description, (image,), reference(image), hint, rtol=1e-6, atol=1e-9) for description, image, hint in [
+    weight_hint = "weight each position by its brightness: sum(y * image) / sum(image)"
+    order_hint = "return (row, column): the row (y, axis 0) first, in pixel indices (the top left pixel is (0, 0))"
+    cases = [Case(description, (image,), reference(image), hint, rtol=1e-6, atol=1e-9)
+             for description, image, hint in [
         ("one pixel at row 2, column 5", one, order_hint),
         ("a bright pixel (1.0) and a dim one (0.5) in one row", weighted, weight_hint),
         ("a wide 3 x 7 image with ink on the right", wide, order_hint),
@@ -3663,12 +3664,10 @@ def check_centre_of_mass(answer):
          "integers work like floats; the sums must not overflow (np.sum of uint8 gives a wide integer)"),
     ]]
 
-    def weighted_mean(image, rows, cols, weights):
-        return (rows * weights).sum() / weights.sum(), (cols * weights).sum() / weights.sum()
-
-    def by_indices(image):
+    def over_the_pixel_count(image):
         image = np.asarray(image, dtype=np.float64)
-        return image, *np.indices(image.shape)
+        rows, cols = np.indices(image.shape)
+        return (rows * image).sum() / image.size, (cols * image).sum() / image.size
 
     mistakes = [
         Mistake("(column, row): the two axes swapped",
@@ -3681,8 +3680,7 @@ def check_centre_of_mass(answer):
                 lambda image: tuple(np.mean(axis) for axis in np.nonzero(image)),
                 "weight each position by its brightness: sum(y * image) / sum(image)"),
         Mistake("divided by the number of pixels instead of by the total ink",
-                lambda image: tuple((axis * img).sum() / img.size for img, *axes in [by_indices(image)]
-                                    for axis in axes),
+                over_the_pixel_count,
                 "divide by image.sum(), the total ink"),
         Mistake("the middle of the image instead of the centre of the ink",
                 lambda image: ((np.shape(image)[0] - 1) / 2, (np.shape(image)[1] - 1) / 2),
