@@ -1,20 +1,20 @@
 """The exercise checks of notebook 06 (dense layers and activations): the notebook's
 solution passes, typical wrong answers are each told their own mistake, and an
 unanswered exercise says "not implemented yet"."""
-import math
 
 import numpy as np
 import pytest
 
 import scratchcnn
-from exercise_helpers import assert_named, not_implemented, notebook_solution
+from exercise_helpers import assert_named, not_implemented
+from notebook_answers import solutions
 
 EXERCISES = ["dense_backward", "relu_backward", "inverted_dropout", "predicted_std", "two_layer_backward"]
 
 
 @pytest.mark.parametrize("name", EXERCISES)
 def test_notebook_solution_passes(name):
-    result = getattr(scratchcnn, f"check_{name}")(notebook_solution(f"06_{name}"))
+    result = getattr(scratchcnn, f"check_{name}")(solutions("06")[name])
     assert result, result.message
     assert "pass" in result.message
 

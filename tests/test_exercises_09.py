@@ -5,14 +5,15 @@ import numpy as np
 import pytest
 
 import scratchcnn
-from exercise_helpers import assert_named, not_implemented, notebook_solution
+from exercise_helpers import assert_named, not_implemented
+from notebook_answers import solutions
 
 EXERCISES = ["crop_to_ink", "centre_of_mass", "feature_map_shapes", "most_confident_mistake"]
 
 
 @pytest.mark.parametrize("name", EXERCISES)
 def test_notebook_solution_passes(name):
-    result = getattr(scratchcnn, f"check_{name}")(notebook_solution(f"09_{name}"))
+    result = getattr(scratchcnn, f"check_{name}")(solutions("09")[name])
     assert result, result.message
     assert "pass" in result.message
 
@@ -73,7 +74,7 @@ def test_typical_mistake_is_named(name, answer, mistake):
 
 
 def test_centre_of_mass_accepts_lists_and_arrays():
-    solution = notebook_solution("09_centre_of_mass")
+    solution = solutions("09")["centre_of_mass"]
     assert scratchcnn.check_centre_of_mass(lambda image: list(solution(image)))
     assert scratchcnn.check_centre_of_mass(lambda image: np.array(solution(image)))
 
@@ -81,7 +82,7 @@ def test_centre_of_mass_accepts_lists_and_arrays():
 def test_crop_reference_is_the_preprocessing_step():
     """The check's reference is preprocess_digit's own crop, so the exercise and the library agree."""
     images, _ = scratchcnn.load_mnist("test")
-    solution = notebook_solution("09_crop_to_ink")
+    solution = solutions("09")["crop_to_ink"]
     for digit in images[:5, 0]:
         _, steps = scratchcnn.preprocess_digit(digit, return_steps=True)
         np.testing.assert_array_equal(solution(steps["ink"]), steps["cropped"])
