@@ -1372,14 +1372,22 @@ def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
             float(image.sum(axis=0) @ np.arange(image.shape[1]) / total))
 
 
+# Where MNIST's digits have their centre of mass, in pixel indices 0..27: measured
+# in notebook 09 (mean over the training set 14.00, 14.01, std 0.3), not the
+# geometric middle 13.5. MNIST's authors placed it at 14 in their coordinates.
+MNIST_CENTRE_OF_MASS = (14.0, 14.0)
+
+
 def preprocess_digit(image: np.ndarray, return_steps: bool = False):
     """Turn a picture of one handwritten digit into an MNIST-style 28 x 28 image.
 
     The steps MNIST's authors used: grey scale, white digit on black (we invert
     when the background is light), crop to the digit, scale so the longer side
     is 20 pixels, and paste into 28 x 28 so that the centre of mass of the ink
-    sits at the centre. Returns float32 (28, 28) in [0, 1]; with
-    ``return_steps`` also a dict of the intermediate images.
+    sits where MNIST's does (``MNIST_CENTRE_OF_MASS``). The ink threshold of the
+    crop (10% of the brightest pixel) is ours: the NIST originals were black and
+    white. Returns float32 (28, 28) in [0, 1]; with ``return_steps`` also a dict
+    of the intermediate images.
     """
     grey = to_grey(image)
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
@@ -1394,10 +1402,10 @@ def preprocess_digit(image: np.ndarray, return_steps: bool = False):
     new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
     scaled = resize_image(cropped, new_h, new_w)
     scaled = scaled / scaled.max()
-    # Centre of mass of the ink, then place it at the centre (13.5, 13.5) of the 28 x 28 field.
+    # Place the centre of mass of the ink where MNIST's digits have theirs (notebook 09, section 3).
     com_y, com_x = centre_of_mass(scaled)
-    top = int(np.clip(round(13.5 - com_y), 0, 28 - new_h))
-    left = int(np.clip(round(13.5 - com_x), 0, 28 - new_w))
+    top = int(np.clip(round(MNIST_CENTRE_OF_MASS[0] - com_y), 0, 28 - new_h))
+    left = int(np.clip(round(MNIST_CENTRE_OF_MASS[1] - com_x), 0, 28 - new_w))
     result = np.zeros((28, 28), dtype=np.float32)
     result[top:top + new_h, left:left + new_w] = scaled
     if return_steps:
@@ -2020,6 +2028,7 @@ class LivePlot:
     def figure(self):
         """The learning curves of the last history as a matplotlib figure."""
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
         history = self.history or {"epoch": []}
         fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
         epochs = history["epoch"]
@@ -2034,6 +2043,7 @@ class LivePlot:
         ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
         ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
         for ax in (ax_loss, ax_acc):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # epochs are whole numbers: no 2.5
             ax.grid(alpha=0.3)
             if ax.lines:
                 ax.legend()
@@ -4161,10 +4171,10 @@ def check_uniform_loss(answer):
 
 def _dense_backward_reference(x, W, dout):
     """(dx, dW, db) from Dense.backward, with the layer's weights set to W."""
-    layer = Dense(*W.shape, dtype=np.float64)
-    layer.params["W"] = W
-    layer.forward(x)
-    dx = layer.backward(dout)
+    layer = Dense(*np.shape(W), dtype=np.float64)
+    layer.params["W"] = np.asarray(W, dtype=np.float64)
+    layer.forward(np.asarray(x, dtype=np.float64))
+    dx = layer.backward(np.asarray(dout, dtype=np.float64))
     return dx, layer.grads["W"], layer.grads["b"]
 
 
@@ -4173,7 +4183,7 @@ def check_dense_backward(answer):
     x (N, D), W (D, M), dout (N, M)."""
     rng = np.random.default_rng(60)
     settings = [
-        ("one example: N=1, D=3, M=2", 1, 3, 2,
+        ("a batch of one: N=1, D=3, M=2", 1, 3, 2,
          "dx = dout @ W.T has the shape of x (N, D), dW = x.T @ dout the shape of W (D, M), "
          "db = dout summed over the batch (M,)"),
         ("batch: N=4, D=3, M=2", 4, 3, 2,
@@ -4187,29 +4197,63 @@ def check_dense_backward(answer):
     for description, N, D, M, hint in settings:
         x, W, dout = rng.standard_normal((N, D)), rng.standard_normal((D, M)), rng.standard_normal((N, M))
         cases.append(Case(description, (x, W, dout), _dense_backward_reference(x, W, dout), hint))
-    return check_exercise("dense_backward", answer, cases)
+    x, W, dout = rng.integers(-3, 4, (5, 2)), rng.integers(-3, 4, (2, 4)), rng.integers(-3, 4, (5, 4))
+    cases.append(Case("integer inputs: N=5, D=2, M=4", (x, W, dout), _dense_backward_reference(x, W, dout),
+                      "integer arrays work with @ and sum like floats; don't update them in place"))
+    mistakes = [
+        Mistake("dx = dout @ W, without the transpose",
+                lambda x, W, dout: (dout @ W, x.T @ dout, dout.sum(axis=0)),
+                "dx[n, d] = sum_m dout[n, m] W[d, m], i.e. dout @ W.T"),
+        Mistake("dW = dout.T @ x, the transpose of dW",
+                lambda x, W, dout: (dout @ W.T, dout.T @ x, dout.sum(axis=0)),
+                "dW must have the shape of W (D, M): dW = x.T @ dout"),
+        Mistake("db averaged over the batch (a mean instead of a sum)",
+                lambda x, W, dout: (dout @ W.T, x.T @ dout, dout.mean(axis=0)),
+                "db = dout.sum(axis=0): the 1/N of the mean loss is already inside dout"),
+        Mistake("dW and db divided by the batch size N",
+                lambda x, W, dout: (dout @ W.T, x.T @ dout / len(x), dout.sum(axis=0) / len(x)),
+                "no division by N here: dout already carries the 1/N of the mean loss"),
+        Mistake("db summed over the wrong axis (over the outputs, not over the batch)",
+                lambda x, W, dout: (dout @ W.T, x.T @ dout, dout.sum(axis=1)),
+                "sum over the batch axis 0: db has one entry per output unit, shape (M,)"),
+    ]
+    return check_exercise("dense_backward", answer, cases, mistakes)
 
 
 def check_relu_backward(answer):
     """Notebook 06: ``relu_backward(x, dout)`` -> dx = dout * [x > 0] (same shape as x)."""
     settings = [
         ("mixed signs", np.array([[-2.0, -0.5, 0.5, 2.0]]), np.array([[3.0, 3.0, 3.0, 3.0]]),
-         "dx = dout * (x > 0): the gradient passes only where the layer's INPUT x was positive; "
-         "multiply dout by that mask (don't return the mask itself, don't build it from dout)"),
+         "dx = dout * (x > 0): the gradient passes only where the layer's INPUT x was positive"),
         ("negative upstream gradient", np.array([[1.0, -1.0], [2.0, -2.0]]), np.array([[-1.5, 2.5], [-0.5, 4.0]]),
-         "a negative dout passes unchanged where x > 0: only the input x decides what passes, "
-         "dout itself is never clipped"),
+         "a negative dout passes unchanged where x > 0: only the input x decides what passes"),
         ("x exactly 0", np.array([[0.0, 1.0, 0.0, -1.0]]), np.array([[1.0, 1.0, 1.0, 1.0]]),
          "at x = 0 use gradient 0 (the mask is x > 0, strictly), as scratchcnn's ReLU does"),
         ("a 4-D (N, C, H, W) input", np.linspace(-1, 1, 16).reshape(1, 1, 4, 4),
          np.arange(16.0).reshape(1, 1, 4, 4), "work element-wise on any shape: no reshape, no matrix product"),
+        ("integer inputs", np.array([[3, -2, 0, 5]]), np.array([[2, 2, -1, -4]]),
+         "integers work like floats; return a new array rather than editing dout in place"),
     ]
     cases = []
     for description, x, dout, hint in settings:
         layer = ReLU()
         layer.forward(x)
         cases.append(Case(description, (x, dout), layer.backward(dout), hint))
-    return check_exercise("relu_backward", answer, cases)
+    mistakes = [
+        Mistake("the mask built from dout instead of from the input x",
+                lambda x, dout: dout * (dout > 0), "multiply dout by (x > 0), x being the ReLU's input"),
+        Mistake("dout clipped at 0 as well as masked",
+                lambda x, dout: np.maximum(dout, 0) * (x > 0),
+                "only x decides what passes; dout passes unchanged, negative or not: dout * (x > 0)"),
+        Mistake("slope 1 at x = 0 (x >= 0 instead of x > 0)", lambda x, dout: dout * (x >= 0),
+                "use the strict mask x > 0: scratchcnn's ReLU takes slope 0 at the kink"),
+        Mistake("the mask (x > 0) returned without multiplying by dout", lambda x, dout: (x > 0) * 1.0,
+                "the chain rule multiplies the upstream gradient by the local slope: dout * (x > 0)"),
+        Mistake("dout multiplied by the ReLU's output max(x, 0) instead of its slope",
+                lambda x, dout: dout * np.maximum(x, 0),
+                "the slope of max(x, 0) is 1 for x > 0 and 0 otherwise: dout * (x > 0)"),
+    ]
+    return check_exercise("relu_backward", answer, cases, mistakes)
 
 
 def check_inverted_dropout(answer):
@@ -4217,19 +4261,36 @@ def check_inverted_dropout(answer):
     inverted dropout, given the boolean mask ``keep`` of surviving units."""
     rng = np.random.default_rng(61)
     settings = [
-        ("p = 0.5", 0.5, "zero the dropped units (keep == False) and scale the survivors up by 1 / (1 - p)"),
-        ("p = 0.2", 0.2, "divide by the KEEP probability 1 - p, not by p (at p = 0.5 both are 2; "
-                         "here they differ)"),
-        ("p = 0 (keep everything)", 0.0, "with p = 0 nothing is dropped and the scale is 1: out must equal x"),
+        ("p = 0.5", 0.5, rng.standard_normal((4, 6)),
+         "zero the dropped units (keep == False) and scale the survivors up by 1 / (1 - p)"),
+        ("p = 0.2", 0.2, rng.standard_normal((4, 6)),
+         "divide by the KEEP probability 1 - p, not by p (at p = 0.5 both are 2; here they differ)"),
+        ("p = 0 (keep everything)", 0.0, rng.standard_normal((4, 6)),
+         "with p = 0 nothing is dropped and the scale is 1: out must equal x"),
+        ("integer inputs, a batch of one, p = 0.75", 0.75, rng.integers(-5, 6, (1, 8)),
+         "integers work too: x * keep / (1 - p) is a new float array"),
     ]
     cases = []
-    for seed, (description, p, hint) in enumerate(settings):
-        x = rng.standard_normal((4, 6))
+    for seed, (description, p, x, hint) in enumerate(settings):
         layer = Dropout(p, rng=np.random.default_rng(seed))
-        out = layer.forward(x)
+        out = layer.forward(x.astype(np.float64))
         keep = layer.mask != 0 if layer.mask is not None else np.ones(x.shape, dtype=bool)
         cases.append(Case(description, (x, keep, p), out, hint))
-    return check_exercise("inverted_dropout", answer, cases)
+    mistakes = [
+        Mistake("the survivors scaled by 1 / p instead of 1 / (1 - p)", lambda x, keep, p: x * keep / p,
+                "p is the DROP probability; a unit survives with probability 1 - p, so divide by 1 - p"),
+        Mistake("the survivors not scaled up at all", lambda x, keep, p: x * keep,
+                "scale the survivors by 1 / (1 - p) so the expected output equals x"),
+        Mistake("multiplied by 1 - p (the old evaluation-time rule) instead of dividing",
+                lambda x, keep, p: x * keep * (1 - p),
+                "inverted dropout DIVIDES by 1 - p in training, so evaluation needs nothing"),
+        Mistake("every unit scaled, the keep mask forgotten", lambda x, keep, p: x / (1 - p),
+                "zero the dropped units first: x * keep / (1 - p)"),
+        Mistake("the mask inverted: the units with keep == True dropped",
+                lambda x, keep, p: x * ~np.asarray(keep, dtype=bool) / (1 - p),
+                "keep is True where the unit SURVIVES: x * keep / (1 - p)"),
+    ]
+    return check_exercise("inverted_dropout", answer, cases, mistakes)
 
 
 def _measured_dense_std(fan_in, weight_std, seed):
@@ -4245,20 +4306,113 @@ def check_predicted_std(answer):
     x @ W of one Dense layer (no bias, no ReLU) when the inputs x are independent
     with mean 0 and std 1 and the weights have mean 0 and std ``weight_std``.
     The expected values are measured, so answers within 5% pass."""
-    hint = ("variances add over the fan_in inputs: Var(out) = fan_in * weight_std**2 * Var(x), so "
-            "std = sqrt(fan_in) * weight_std, not fan_in * weight_std")
+    hint = ("variances add over the fan_in inputs: Var(out) = fan_in * weight_std**2 * Var(x); "
+            "the standard deviation is its square root")
     settings = [("fan_in 100, weight std 0.1", 100, 0.1),
                 ("fan_in 256, weight std 0.01 (too small)", 256, 0.01),
                 ("fan_in 784, He weights std sqrt(2/784)", 784, math.sqrt(2 / 784)),
-                ("fan_in 9, weight std 1", 9, 1.0)]
+                ("fan_in 9, weight std 1", 9, 1.0),
+                ("fan_in 1, weight std 0.5", 1, 0.5)]
     cases = [Case(description, (fan_in, weight_std), _measured_dense_std(fan_in, weight_std, seed), hint,
                   rtol=0.05, atol=0.0)
              for seed, (description, fan_in, weight_std) in enumerate(settings)]
-    return check_exercise("predicted_std", answer, cases)
+    mistakes = [
+        Mistake("the variance fan_in * weight_std**2 instead of the standard deviation",
+                lambda fan_in, weight_std: fan_in * weight_std ** 2,
+                "the standard deviation is the square root of the variance: sqrt(fan_in) * weight_std"),
+        Mistake("the standard deviations added (fan_in * weight_std) instead of the variances",
+                lambda fan_in, weight_std: fan_in * weight_std,
+                "variances add, not standard deviations: std = sqrt(fan_in * weight_std**2)"),
+        Mistake("weight_std alone: the fan_in terms of the sum forgotten",
+                lambda fan_in, weight_std: weight_std,
+                "each output sums fan_in terms, and their variances add: sqrt(fan_in) * weight_std"),
+        Mistake("sqrt(fan_in * weight_std): the weights' std used as a variance",
+                lambda fan_in, weight_std: math.sqrt(fan_in * weight_std),
+                "Var(W_d x_d) = weight_std**2 * 1: square the std first, sqrt(fan_in * weight_std**2)"),
+    ]
+    return check_exercise("predicted_std", answer, cases, mistakes)
 
 
+def _two_layer_backward_reference(x, W1, b1, W2, b2, labels):
+    """(dW1, db1, dW2, db2) of Dense -> ReLU -> Dense -> SoftmaxCrossEntropy, by the module's layers."""
+    first, relu, second, loss_fn = Dense(*np.shape(W1), dtype=np.float64), ReLU(), \
+        Dense(*np.shape(W2), dtype=np.float64), SoftmaxCrossEntropy()
+    first.params.update(W=np.asarray(W1, dtype=np.float64), b=np.asarray(b1, dtype=np.float64))
+    second.params.update(W=np.asarray(W2, dtype=np.float64), b=np.asarray(b2, dtype=np.float64))
+    loss_fn.forward(second.forward(relu.forward(first.forward(np.asarray(x, dtype=np.float64)))), labels)
+    first.backward(relu.backward(second.backward(loss_fn.backward())))
+    return first.grads["W"], first.grads["b"], second.grads["W"], second.grads["b"]
 
-# notebooks 07-08
+
+def _two_layer_backward_with(mistake):
+    """A two-layer backward pass by hand with one typical ``mistake`` (for the check's Mistakes)."""
+    def produce(x, W1, b1, W2, b2, labels):
+        x, N = np.asarray(x, dtype=np.float64), len(labels)
+        z = x @ W1 + b1
+        h = np.maximum(z, 0)
+        scores = h @ W2 + b2
+        if mistake == "no max subtracted":
+            exps = np.exp(scores)
+        else:
+            exps = np.exp(scores - scores.max(axis=1, keepdims=True))
+        dscores = exps / exps.sum(axis=1, keepdims=True)
+        if mistake != "no one-hot":
+            dscores[np.arange(N), labels] -= 1
+        if mistake != "no 1/N":
+            dscores = dscores / N
+        dW2 = (z if mistake == "z for dW2" else h).T @ dscores
+        dh = dscores @ W2.T
+        mask = {"no mask": 1.0, "mask from dh": dh > 0}.get(mistake, z > 0)
+        dz = dh * mask
+        return x.T @ dz, dz.sum(axis=0), dW2, dscores.sum(axis=0)
+    return produce
+
+
+def check_two_layer_backward(answer):
+    """Notebook 06: ``two_layer_backward(x, W1, b1, W2, b2, labels)`` -> (dW1, db1, dW2, db2),
+    the gradients of the mean cross-entropy of Dense(W1, b1) -> ReLU -> Dense(W2, b2)."""
+    rng = np.random.default_rng(62)
+
+    def case(description, N, D, H, K, hint, scale=1.0, integer_x=False):
+        x = rng.integers(0, 4, (N, D)) if integer_x else rng.standard_normal((N, D))
+        W1, b1 = rng.standard_normal((D, H)), 0.1 * rng.standard_normal(H)
+        W2, b2 = scale * rng.standard_normal((H, K)), 0.1 * rng.standard_normal(K)
+        labels = rng.integers(0, K, N)
+        args = (x, W1, b1, W2, b2, labels)
+        return Case(description, args, _two_layer_backward_reference(*args), hint, rtol=1e-5, atol=1e-9)
+
+    cases = [
+        case("a batch of one: N=1, D=4, H=5, K=3", 1, 4, 5, 3,
+             "start from dL/ds = (softmax(s) - onehot(y)) / N, then dW2 = h.T @ ds, db2 = ds.sum(axis=0), "
+             "dh = ds @ W2.T, dz = dh * (z > 0), dW1 = x.T @ dz, db1 = dz.sum(axis=0)"),
+        case("a batch: N=6, D=4, H=5, K=3", 6, 4, 5, 3,
+             "the loss is the MEAN over the batch: divide dL/ds by N once, and sum (not average) the "
+             "bias gradients over the batch"),
+        case("integer inputs x: N=5, D=3, H=4, K=4", 5, 3, 4, 4,
+             "integer inputs work like floats: compute in floats (x @ W1 is float already)", integer_x=True),
+        case("large scores: softmax must subtract each row's maximum, N=4, D=3, H=6, K=5", 4, 3, 6, 5,
+             "exp of scores in the hundreds overflows: subtract each row's maximum before np.exp", scale=300.0),
+    ]
+    mistakes = [
+        Mistake("dL/ds not divided by N (the loss summed over the batch instead of averaged)",
+                _two_layer_backward_with("no 1/N"),
+                "the loss is the mean over the N examples, so dL/ds = (softmax(s) - onehot(y)) / N"),
+        Mistake("no ReLU mask in the backward pass", _two_layer_backward_with("no mask"),
+                "the gradient passes the ReLU only where its input was positive: dz = dh * (z > 0)"),
+        Mistake("the ReLU mask taken from the gradient (dh > 0) instead of the input z",
+                _two_layer_backward_with("mask from dh"),
+                "the mask comes from the forward pass: dz = dh * (z > 0)"),
+        Mistake("dW2 from the pre-activation z instead of the ReLU's output h",
+                _two_layer_backward_with("z for dW2"),
+                "the second layer's input is h = max(z, 0): dW2 = h.T @ dscores"),
+        Mistake("softmax(s) used as dL/ds without subtracting the one-hot labels",
+                _two_layer_backward_with("no one-hot"),
+                "dL/ds = (softmax(s) - onehot(y)) / N: subtract 1 at each example's label"),
+        Mistake("softmax without subtracting each row's maximum (it overflows on large scores)",
+                _two_layer_backward_with("no max subtracted"),
+                "compute exp(s - s.max(axis=1, keepdims=True)); the result is the same, without overflow"),
+    ]
+    return check_exercise("two_layer_backward", answer, cases, mistakes)
 
 # --- Notebook 07: training ---
 
@@ -4281,41 +4435,143 @@ def check_sgd_momentum_step(answer):
     settings = [
         ("first step: velocity starts at zero", np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.5, -1.0]),
          np.zeros(3), 0.1, 0.9,
-         "with zero velocity the first step is plain SGD: v = gradient and w - lr * gradient. In this "
-         "course the velocity collects GRADIENTS (v <- momentum * v + gradient); lr only multiplies "
-         "in the weight update, not inside v"),
+         "with zero velocity the first step is plain SGD: v = gradient and w - lr * gradient"),
         ("velocity from earlier steps", np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.5, -1.0]),
          np.array([2.0, -1.0, 0.0]), 0.1, 0.9,
-         "first decay the old velocity and add the gradient, v <- momentum * v + gradient (not v + gradient), "
-         "then move the weights with that NEW velocity, w <- w - lr * v (not with the gradient)"),
+         "first v <- momentum * v + gradient, then w <- w - lr * v with that NEW velocity"),
         ("zero gradient: momentum keeps moving", np.array([[0.5, 0.5], [0.5, 0.5]]), np.zeros((2, 2)),
          np.array([[1.0, -1.0], [0.5, 0.0]]), 0.1, 0.5,
-         "even with a zero gradient the weights move by lr * momentum * v: that is what momentum means; "
-         "don't skip the update when the gradient is 0"),
+         "even with a zero gradient the weights move by lr * momentum * v: that is what momentum means"),
         ("2-D weights, lr 0.5, momentum 0.99", rng.standard_normal((3, 4)), rng.standard_normal((3, 4)),
          rng.standard_normal((3, 4)), 0.5, 0.99,
-         "use the lr and momentum you are given (no hard-coded 0.9 or 0.01), element-wise on any shape, "
-         "and return the pair (new_weights, new_velocity) in that order"),
+         "use the lr and momentum you are given (no hard-coded 0.9 or 0.01), element-wise on any shape"),
+        ("integer weights, gradient and velocity", np.array([3, -1, 2]), np.array([1, 2, -2]),
+         np.array([1, 0, 1]), 0.25, 0.5,
+         "integer arrays can't be updated in place with float results: build new arrays (w - lr * v)"),
     ]
     cases = [Case(description, (w, g, v, lr, mu), _momentum_step_reference(w, g, v, lr, mu), hint)
              for description, w, g, v, lr, mu, hint in settings]
-    return check_exercise("sgd_momentum_step", answer, cases)
+    mistakes = [
+        Mistake("the weights moved with the OLD velocity (before adding the gradient)",
+                lambda w, g, v, lr, mu: (w - lr * v, mu * v + g),
+                "update the velocity first, then move the weights with the new one: "
+                "v = momentum * v + gradient; w = w - lr * v"),
+        Mistake("the moving-average form v <- momentum * v + (1 - momentum) * gradient",
+                lambda w, g, v, lr, mu: (w - lr * (mu * v + (1 - mu) * g), mu * v + (1 - mu) * g),
+                "the course's velocity SUMS the gradients, v = momentum * v + gradient (no 1 - momentum); "
+                "that is what makes its steps up to 1 / (1 - momentum) times larger"),
+        Mistake("the weights moved with the gradient instead of the velocity",
+                lambda w, g, v, lr, mu: (w - lr * g, mu * v + g),
+                "move the weights along the new velocity: w - lr * v"),
+        Mistake("lr inside the velocity (v <- momentum * v - lr * gradient, w <- w + v)",
+                lambda w, g, v, lr, mu: (w + (mu * v - lr * g), mu * v - lr * g),
+                "the course's velocity collects gradients, v = momentum * v + gradient; lr multiplies only "
+                "in the weight update w - lr * v"),
+        Mistake("the old velocity not decayed (v <- v + gradient)",
+                lambda w, g, v, lr, mu: (w - lr * (v + g), v + g),
+                "multiply the old velocity by momentum before adding the gradient"),
+        Mistake("the pair returned in the wrong order (velocity, weights)",
+                lambda w, g, v, lr, mu: (mu * v + g, w - lr * (mu * v + g)),
+                "return (new_weights, new_velocity)"),
+    ]
+    return check_exercise("sgd_momentum_step", answer, cases, mistakes)
+
+
+def _adam_step_reference(weights, gradient, m, s, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    """One step of the module's Adam at step number t on one weight array: (new weights, new m, new s)."""
+    layer = Layer()
+    layer.params["W"] = np.array(weights, dtype=np.float64)
+    layer.grads["W"] = np.array(gradient, dtype=np.float64)
+    optimizer = Adam([layer], lr=lr, betas=(beta1, beta2), eps=eps)
+    optimizer.t = t - 1                                   # step() counts this step as t
+    optimizer.state[(0, "W")] = (np.array(m, dtype=np.float64), np.array(s, dtype=np.float64))
+    optimizer.step()
+    return (layer.params["W"],) + optimizer.state[(0, "W")]
+
+
+def _adam_step_with(mistake):
+    """One Adam step by hand with one typical ``mistake`` (for the check's Mistakes)."""
+    def produce(w, g, m, s, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+        g = np.asarray(g, dtype=np.float64)
+        m = beta1 * m + (1 - beta1) * g
+        s = beta2 * s + (1 - beta2) * (g if mistake == "s from g" else g * g)
+        step = t + 1 if mistake == "t + 1" else t
+        m_hat, s_hat = (m, s) if mistake == "no correction" else (m / (1 - beta1 ** step), s / (1 - beta2 ** step))
+        if mistake == "m not corrected":
+            m_hat = m
+        denominator = np.sqrt(s_hat + eps) if mistake == "eps inside" else np.sqrt(s_hat) + eps
+        new_w = w - lr * m_hat / denominator
+        return (new_w, m_hat, s_hat) if mistake == "corrected state" else (new_w, m, s)
+    return produce
+
+
+def check_adam_step(answer):
+    """Notebook 07: ``adam_step(weights, gradient, m, s, t, lr, beta1, beta2, eps)`` ->
+    (new_weights, new_m, new_s): one Adam step at step number t (from 1), m and s returned
+    without bias correction."""
+    rng = np.random.default_rng(72)
+    g_sizes = np.array([0.001, -5.0, 100.0])
+    settings = [
+        ("first step (t = 1) from zero state, gradients of very different sizes", np.zeros(3), g_sizes,
+         np.zeros(3), np.zeros(3), 1, 0.01, 0.9, 0.999, 1e-8,
+         "at t = 1 the bias correction makes m_hat = g and s_hat = g**2, so every weight moves by about "
+         "lr * sign(g), whatever the size of g"),
+        ("step t = 3 with state from earlier steps", rng.standard_normal(4), rng.standard_normal(4),
+         0.1 * rng.standard_normal(4), 0.1 * rng.random(4), 3, 0.001, 0.9, 0.999, 1e-8,
+         "m = beta1 * m + (1 - beta1) * g and s = beta2 * s + (1 - beta2) * g**2 come first; divide by "
+         "1 - beta**t with THIS step's t only for the update, and return m and s uncorrected"),
+        ("2-D weights, t = 100, beta1 0.5, beta2 0.9, eps 0.001", rng.standard_normal((2, 3)),
+         rng.standard_normal((2, 3)), rng.standard_normal((2, 3)), rng.random((2, 3)), 100, 0.1, 0.5, 0.9, 1e-3,
+         "use the betas and eps you are given; eps is added to sqrt(s_hat), outside the square root"),
+        ("integer weights and gradient, t = 2", np.array([1, -2, 3]), np.array([2, 0, -1]),
+         np.array([0.5, 0.0, -0.2]), np.array([0.3, 0.0, 0.1]), 2, 0.1, 0.9, 0.999, 1e-8,
+         "integer arrays can't be updated in place with float results: build new arrays"),
+    ]
+    cases = [Case(description, args, _adam_step_reference(*args), hint, rtol=1e-6, atol=1e-10)
+             for description, *args, hint in settings]
+    mistakes = [
+        Mistake("no bias correction (m and s used as they are)", _adam_step_with("no correction"),
+                "divide m by 1 - beta1**t and s by 1 - beta2**t before the update: they start at 0 and are "
+                "too small in the first steps"),
+        Mistake("the bias correction with t + 1 instead of t", _adam_step_with("t + 1"),
+                "t is already this step's number (1 for the first step): use 1 - beta**t"),
+        Mistake("only s bias-corrected, m used as it is", _adam_step_with("m not corrected"),
+                "correct both: m_hat = m / (1 - beta1**t), s_hat = s / (1 - beta2**t)"),
+        Mistake("eps inside the square root, sqrt(s_hat + eps)", _adam_step_with("eps inside"),
+                "the denominator is sqrt(s_hat) + eps"),
+        Mistake("s averages the gradient, not its square", _adam_step_with("s from g"),
+                "s <- beta2 * s + (1 - beta2) * gradient**2"),
+        Mistake("the bias-corrected m_hat and s_hat returned as the new state",
+                _adam_step_with("corrected state"),
+                "return m and s WITHOUT the correction: the next step updates them and corrects again"),
+    ]
+    return check_exercise("adam_step", answer, cases, mistakes)
 
 
 def check_steps_per_epoch(answer):
     """Notebook 07: ``steps_per_epoch(num_images, batch_size)`` -> how many optimizer
     steps (mini-batches) one epoch of ``train`` takes, the last batch possibly smaller."""
     settings = [
-        (60000, 128, "60,000 / 128 = 468.75: the last 96 images form a 469th, smaller batch; round UP "
-                     "(math.ceil), integer division // drops them"),
-        (100, 100, "exactly one full batch: one step (not 2; don't add 1 when the division is exact)"),
-        (101, 100, "one image left over still makes a batch of its own: 2 steps (round up)"),
-        (5, 64, "fewer images than one batch: a single, small batch, so 1 step (not 0)"),
+        (60000, 128, "60,000 / 128 = 468.75: the last 96 images form a 469th, smaller batch"),
+        (100, 100, "exactly one full batch: one step"),
+        (101, 100, "one image left over still makes a batch of its own: 2 steps"),
+        (5, 64, "fewer images than one batch: a single, small batch, so 1 step"),
+        (1, 1, "a batch of one image: one step"),
     ]
     # Expected: count the batches exactly as train() slices them.
     cases = [Case(f"{n:,} images, batch size {b}", (n, b), len(range(0, n, b)), hint)
              for n, b, hint in settings]
-    return check_exercise("steps_per_epoch", answer, cases)
+    mistakes = [
+        Mistake("integer division n // b, which drops the last, smaller batch", lambda n, b: n // b,
+                "round UP: math.ceil(n / b), or -(-n // b)"),
+        Mistake("n // b + 1, one step too many when b divides n", lambda n, b: n // b + 1,
+                "round up only when there is a remainder: math.ceil(n / b)"),
+        Mistake("round(n / b), which rounds down below a half", lambda n, b: round(n / b),
+                "any leftover images make one more batch: math.ceil(n / b)"),
+        Mistake("n / b as a fraction, not a whole number of steps", lambda n, b: n / b,
+                "a step is a whole batch: math.ceil(n / b)"),
+    ]
+    return check_exercise("steps_per_epoch", answer, cases, mistakes)
 
 
 def _prior_loss_reference(labels, num_classes):
@@ -4326,6 +4582,24 @@ def _prior_loss_reference(labels, num_classes):
     return SoftmaxCrossEntropy().forward(logits, labels)
 
 
+def _entropy_with(mistake):
+    """-sum_k f_k log f_k with one typical ``mistake`` (for the check's Mistakes)."""
+    def produce(labels, num_classes):
+        counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+        f = counts if mistake == "counts" else counts / len(labels)
+        log = {"log10": np.log10, "log2": np.log2}.get(mistake, np.log)
+        present = f > 0
+        if mistake == "zeros kept":
+            return float(-np.sum(f * log(f)))
+        if mistake == "class mean":
+            return float(-np.mean(log(f)))
+        if mistake == "uniform":
+            return math.log(num_classes)
+        total = float(np.sum(f[present] * log(f[present])))
+        return total if mistake == "no minus" else -total
+    return produce
+
+
 def check_prior_loss(answer):
     """Notebook 07: ``prior_loss(labels, num_classes)`` -> the mean cross-entropy of a
     network that ignores the image and always predicts the class frequencies
@@ -4333,61 +4607,192 @@ def check_prior_loss(answer):
     rng = np.random.default_rng(71)
     settings = [
         ("balanced: every one of 10 classes equally often", np.repeat(np.arange(10), 6), 10,
-         "with equal frequencies f_k = 1/10 the loss is -sum_k f_k ln f_k = ln 10, the initial loss: "
-         "use the natural log (np.log)"),
+         "with equal frequencies f_k = 1/10 the loss is -sum_k f_k ln f_k = ln 10, the initial loss"),
         ("unbalanced: labels [0, 0, 0, 1]", np.array([0, 0, 0, 1]), 2,
-         "f = (3/4, 1/4): average -ln f[label] over the examples, i.e. -sum_k f_k ln f_k weighted by the "
-         "frequencies, not the plain mean of -ln f_k over the classes"),
+         "f = (3/4, 1/4): average -ln f[label] over the examples, i.e. -sum_k f_k ln f_k"),
         ("classes 3 and 7 never occur", rng.choice([0, 1, 2, 4, 5, 6, 8, 9], size=40), 10,
-         "a class with frequency 0 contributes 0 (0 * ln 0 = 0): skip zero frequencies, since np.log(0) "
-         "= -inf and 0 * -inf = nan"),
+         "a class with frequency 0 contributes 0 (0 * ln 0 = 0): skip zero frequencies"),
         ("one class only", np.zeros(7, dtype=np.int64), 3,
          "if every label is the same the frequencies are (1, 0, 0) and the loss is -1 * ln 1 = 0"),
+        ("a single label", np.array([4]), 10, "one label: frequency 1 for its class, loss 0"),
     ]
     cases = [Case(description, (labels, K), _prior_loss_reference(labels, K), hint)
              for description, labels, K, hint in settings]
+    mistakes = [
+        Mistake("the minus sign missing (sum f ln f is negative)", _entropy_with("no minus"),
+                "the loss is MINUS sum_k f_k ln f_k, a positive number"),
+        Mistake("counts instead of frequencies (np.bincount not divided by the number of labels)",
+                _entropy_with("counts"), "frequencies are counts / len(labels); they add up to 1"),
+        Mistake("log base 10 instead of the natural log", _entropy_with("log10"),
+                "cross-entropy uses the natural log, np.log (ln 10 = 2.303 is the initial loss)"),
+        Mistake("log base 2 (bits) instead of the natural log", _entropy_with("log2"),
+                "use np.log: the training loss is measured in nats"),
+        Mistake("the plain mean of -ln f_k over the classes, not weighted by the frequencies",
+                _entropy_with("class mean"),
+                "average -ln f[label] over the EXAMPLES: that weights each class by its frequency f_k"),
+        Mistake("classes that never occur kept: 0 * ln 0 gives nan", _entropy_with("zeros kept"),
+                "leave out the zero frequencies (0 * ln 0 counts as 0)"),
+        Mistake("ln K, the loss of the uniform prediction, whatever the labels", _entropy_with("uniform"),
+                "use the frequencies of the labels you are given, not 1 / num_classes"),
+    ]
+
     with np.errstate(divide="ignore", invalid="ignore"):
-        return check_exercise("prior_loss", answer, cases)
+        return check_exercise("prior_loss", answer, cases, mistakes)
 
 
-def _first_diverging_lr_reference(candidates, images, labels):
-    """The experiment of notebook 07's exercise, done with the module."""
+def _divergence_experiment(candidates, images, labels, momentum=0.9, fresh_model=True, stop_at_first=True):
+    """Notebook 07's experiment, done with the module: (the first diverging lr or None,
+    the settings (optimizer, momentum, epochs, batch_size, schedule) of every train call)."""
+    calls, found = [], None
+    model = reference_cnn(seed=0)
     for lr in candidates:
-        model = reference_cnn(seed=0)
+        model = reference_cnn(seed=0) if fresh_model else model
+        calls.append(("SGD", momentum, 1, 50, None))
         try:
             train(model, images, labels, epochs=1, batch_size=50,
-                  optimizer=SGD(model, lr=lr, momentum=0.9), schedule=None)
+                  optimizer=SGD(model, lr=lr, momentum=momentum), schedule=None)
         except TrainingDiverged:
-            return lr
-    return None
+            found = lr if found is None or not stop_at_first else found
+            if stop_at_first:
+                break
+    return found, calls
+
+
+def _recording_train_calls(answer):
+    """``answer`` wrapped to return (its result, the settings of every ``train`` call it made),
+    so the check sees the optimizer and momentum it trained with, not only the lr it returned."""
+    def run(candidates, images, labels):
+        calls, real_train = [], globals()["train"]
+
+        def recording_train(model, images, labels, **settings):
+            optimizer = settings.get("optimizer")
+            calls.append((type(optimizer).__name__, getattr(optimizer, "momentum", None),
+                          settings.get("epochs", 1), settings.get("batch_size", 64),
+                          settings.get("schedule", "cosine")))
+            return real_train(model, images, labels, **settings)
+
+        globals()["train"] = recording_train
+        try:
+            return answer(candidates, images, labels), calls
+        finally:
+            globals()["train"] = real_train
+    run.__wrapped__ = answer                  # messages name the answer's own arguments
+    return run if callable(answer) else answer
 
 
 def check_first_diverging_lr(answer):
     """Notebook 07: ``first_diverging_lr(candidates, images, labels)`` -> the first
     learning rate in ``candidates`` for which one epoch of ``train`` on a fresh
     ``reference_cnn(seed=0)`` (SGD momentum 0.9, batch_size=50, schedule=None)
-    raises TrainingDiverged, or None if none does."""
+    raises TrainingDiverged, or None if none does. The check also records how the
+    answer called ``train`` (optimizer, momentum, epochs, batch size, schedule)."""
     images, labels = load_mnist("test")
-    images, labels = images[:300], labels[:300]
+    images, labels = images[:150], labels[:150]            # three batches of 50
     settings = [
         ("learning rates [0.01, 1.0, 100.0, 1e10]", [0.01, 1.0, 100.0, 1e10],
-         "catch scratchcnn.TrainingDiverged around scratchcnn.train and return that lr at once. Build a "
-         "fresh scratchcnn.reference_cnn(seed=0) and SGD(model, lr=lr, momentum=0.9) for EVERY lr: a model "
-         "an earlier big lr already broke (dead ReLUs) never diverges. A huge but finite loss (as with "
-         "lr 100) is not 'diverged': only NaN or inf raise the error"),
-        ("learning rates [0.001, 0.01, 0.1]: none diverges", [0.001, 0.01, 0.1],
-         "return None when no learning rate raises TrainingDiverged (not the last or largest lr)"),
-        ("learning rates [0.01, 1e8, 1e9]", [0.01, 1e8, 1e9],
-         "return the FIRST lr, in the order given, that diverges: stop there, don't keep going. Train "
-         "exactly 1 epoch with batch_size=50 and schedule=None, as the exercise says"),
+         "catch scratchcnn.TrainingDiverged around scratchcnn.train and return that lr at once. A loss above "
+         "20 x ln 10 (about 46) counts as diverged too, not only NaN or inf"),
+        ("learning rates [0.01, 0.1]: none diverges", [0.01, 0.1],
+         "return None when no learning rate raises TrainingDiverged"),
+        ("learning rates [2.0, 10.0]", [2.0, 10.0],
+         "build a fresh scratchcnn.reference_cnn(seed=0) and SGD(model, lr=lr, momentum=0.9) for EVERY lr, and "
+         "train exactly 1 epoch with batch_size=50 and schedule=None, as the exercise says"),
     ]
-    # Exploding weights overflow float32 on purpose here; that is the point, not a warning.
-    with np.errstate(all="ignore"):
-        cases = [Case(description, (list(candidates), images, labels),
-                      _first_diverging_lr_reference(candidates, images, labels), hint)
-                 for description, candidates, hint in settings]
-        return check_exercise("first_diverging_lr", answer, cases)
+    runs = {}
 
+    def experiment(candidates, **variant):
+        # Each variant of the experiment is run once, and only when needed (training is slow).
+        key = (tuple(candidates), tuple(sorted(variant.items())))
+        if key not in runs:
+            with np.errstate(all="ignore"):   # exploding weights overflow float32 on purpose here
+                runs[key] = _divergence_experiment(candidates, images, labels, **variant)
+        return runs[key]
+
+    def last_instead_of_none(candidates, images, labels):
+        found, calls = experiment(candidates)
+        return (candidates[-1] if found is None else found), calls
+
+    cases = [Case(description, (list(candidates), images, labels), experiment(candidates), hint)
+             for description, candidates, hint in settings]
+    mistakes = [
+        Mistake("trained with momentum 0 (plain SGD) instead of momentum 0.9",
+                lambda candidates, images, labels: experiment(candidates, momentum=0.0),
+                "use scratchcnn.SGD(model, lr=lr, momentum=0.9), as the exercise says: momentum makes "
+                "every step up to ten times larger"),
+        Mistake("one model shared by all learning rates instead of a fresh one for each",
+                lambda candidates, images, labels: experiment(candidates, fresh_model=False),
+                "build a fresh scratchcnn.reference_cnn(seed=0) inside the loop: a model an earlier lr "
+                "already broke (dead ReLUs) may never diverge"),
+        Mistake("the last candidate returned when none diverges, instead of None", last_instead_of_none,
+                "return None after the loop when no learning rate raised TrainingDiverged"),
+        Mistake("every learning rate trained, and the LAST diverging one returned",
+                lambda candidates, images, labels: experiment(candidates, stop_at_first=False),
+                "return the first lr that diverges, at once, from inside the loop"),
+    ]
+    with np.errstate(all="ignore"):
+        return check_exercise("first_diverging_lr", _recording_train_calls(answer), cases, mistakes,
+                              time_limit=60.0)
+
+
+def _overfit_tiny_batch_reference(images, labels, steps, lr):
+    """Sanity check 2 of notebook 07: full-batch Adam steps on a fresh reference_cnn(seed=0);
+    the loss before each step."""
+    model, loss_fn = reference_cnn(seed=0), SoftmaxCrossEntropy()
+    optimizer = Adam(model, lr=lr)
+    losses = []
+    for _ in range(steps):
+        losses.append(loss_fn.forward(model.forward(images), labels))
+        model.backward(loss_fn.backward())
+        optimizer.step()
+    return np.array(losses)
+
+
+def _overfit_with(mistake):
+    """The tiny-batch loop with one typical ``mistake`` (for the check's Mistakes)."""
+    def produce(images, labels, steps, lr):
+        model, loss_fn = reference_cnn(seed=0), SoftmaxCrossEntropy()
+        optimizer = SGD(model, lr=lr) if mistake == "SGD" else Adam(model, lr=lr)
+        losses = []
+        for _ in range(steps + 1):
+            losses.append(loss_fn.forward(model.forward(images), labels))
+            if mistake != "no backward":
+                model.backward(loss_fn.backward())
+            if mistake == "new Adam":
+                optimizer = Adam(model, lr=lr)
+            optimizer.step()
+        return np.array(losses[1:] if mistake == "after the step" else losses[:-1])
+    return produce
+
+
+def check_overfit_tiny_batch(answer):
+    """Notebook 07: ``overfit_tiny_batch(images, labels, steps, lr)`` -> the losses (steps,) of
+    full-batch Adam(lr) steps on a fresh reference_cnn(seed=0), each before its update."""
+    images, labels = load_mnist("test")
+    settings = [
+        ("a batch of one digit, 15 steps, lr 0.002", images[:1], labels[:1], 15, 0.002),
+        ("8 digits, 25 steps, lr 0.003", images[10:18], labels[10:18], 25, 0.003),
+    ]
+    cases = []
+    for description, x, y, steps, lr in settings:
+        expected = _overfit_tiny_batch_reference(x, y, steps, lr)
+        assert expected[-1] < 0.05, "the sanity check itself must reach a near-zero loss"
+        cases.append(Case(description, (x, y, steps, lr), expected,
+                          f"a correct loop takes the loss from about ln 10 = 2.30 to {expected[-1]:.0e} here. Per "
+                          "step: loss_fn.forward(model.forward(images), labels), model.backward(loss_fn.backward()), "
+                          "optimizer.step(); one Adam for the whole run; record the loss before the step",
+                          rtol=1e-4, atol=1e-5))
+    mistakes = [
+        Mistake("no backward pass before the step, so the gradients stay zero and nothing is learned",
+                _overfit_with("no backward"),
+                "call model.backward(loss_fn.backward()) after the loss and before optimizer.step()"),
+        Mistake("a new Adam every step, so its step count and averages restart each time",
+                _overfit_with("new Adam"), "create the optimizer once, before the loop"),
+        Mistake("the loss recorded after the step instead of before it", _overfit_with("after the step"),
+                "append the loss of the forward pass that the step's gradient comes from"),
+        Mistake("scratchcnn.SGD instead of scratchcnn.Adam", _overfit_with("SGD"),
+                "use scratchcnn.Adam(model, lr=lr)"),
+    ]
+    return check_exercise("overfit_tiny_batch", answer, cases, mistakes, time_limit=20.0)
 
 # --- Notebook 08: looking inside the trained network ---
 
@@ -4400,10 +4805,42 @@ def _score_gradient(model, image, target_class):
     return model.backward(onehot)[0, 0]
 
 
+def _loss_gradient(model, image, label):
+    """dL/d(image) for one (H, W) image, L the cross-entropy of ``label``."""
+    model.eval()
+    loss_fn = SoftmaxCrossEntropy()
+    loss_fn.forward(model.forward(image[None, None]), np.array([label]))
+    return model.backward(loss_fn.backward())[0, 0]
+
+
+def _probability_gradient(model, image, target_class):
+    """d softmax(z)_c / d(image): backward of p_c (onehot_c - p), the Jacobian row of softmax."""
+    model.eval()
+    p = softmax(model.forward(image[None, None]))
+    return model.backward(p[:, [target_class]] * (np.eye(p.shape[1])[[target_class]] - p))[0, 0]
+
+
 def _digits_for_checks(count=3):
     """The first few test digits (float64, (H, W) each) and their labels."""
     images, labels = load_mnist("test")
     return [image[0].astype(np.float64) for image in images[:count]], [int(label) for label in labels[:count]]
+
+
+def _model_by_name(function, models):
+    """``function(model, ...)`` called as ``f(model_name, ...)``: the cases name their model, so the
+    framework compares and copies a short name instead of a whole network (whose forward caches
+    change on every call without any weight changing)."""
+    if not callable(function):
+        return function
+    run = lambda name, *args: function(models[name], *args)
+    run.__wrapped__ = function                # messages name the answer's own arguments
+    return run
+
+
+def _checked_with_models(name, answer, cases, mistakes, models):
+    """check_exercise for answers that take a model first; see _model_by_name."""
+    mistakes = [Mistake(m.name, _model_by_name(m.produce, models), m.fix) for m in mistakes]
+    return check_exercise(name, _model_by_name(answer, models), cases, mistakes)
 
 
 def check_saliency_map(answer):
@@ -4416,31 +4853,53 @@ def check_saliency_map(answer):
     noise = np.random.default_rng(80).random((28, 28))
     wrong_class = (other_label + 3) % 10
     settings = [
-        (f"trained model, test digit 0 (a {label}), its own class", model, digit, label,
-         "forward the image as a batch of one, image[None, None] of shape (1, 1, 28, 28), then "
-         "model.backward(onehot) with a 1 at target_class: that is d(score)/d(input) (not softmax - onehot, "
-         "which is the loss gradient). Return its ABSOLUTE value as a (28, 28) array (drop the batch and "
-         "channel axes)"),
-        (f"trained model, test digit 1 (a {other_label}), class {wrong_class}", model, other_digit, wrong_class,
+        (f"trained model, test digit 0 (a {label}), its own class", "trained", digit, label,
+         "forward the image as a batch of one, image[None, None], then model.backward(onehot) with a 1 at "
+         "target_class; return the ABSOLUTE value as a (28, 28) array"),
+        (f"trained model, test digit 1 (a {other_label}), class {wrong_class}", "trained", other_digit, wrong_class,
          "use the target_class you are given, not the predicted class or the true label"),
-        ("untrained model, a noise image, class 4", untrained, noise, 4,
-         "use the model you are given (don't load the shipped model inside your function), and call "
-         "model.forward on this image right before model.backward"),
+        ("untrained model, a noise image, class 4", "untrained", noise, 4,
+         "use the model you are given, and call model.forward on this image right before model.backward"),
     ]
-    cases = [Case(description, (m, image, c), np.abs(_score_gradient(m, image, c)), hint, rtol=1e-4, atol=1e-9)
+    models = {"trained": model, "untrained": untrained}
+    cases = [Case(description, (m, image, c), np.abs(_score_gradient(models[m], image, c)), hint,
+                  rtol=1e-4, atol=1e-9)
              for description, m, image, c, hint in settings]
-    return check_exercise("saliency_map", answer, cases)
+    mistakes = [
+        Mistake("the gradient without the absolute value", lambda m, image, c: _score_gradient(m, image, c),
+                "saliency is |d score / d pixel|: wrap the gradient in np.abs"),
+        Mistake("the batch and channel axes kept: shape (1, 1, 28, 28)",
+                lambda m, image, c: np.abs(_score_gradient(m, image, c))[None, None],
+                "return the (28, 28) image of the gradient: take [0, 0] of what backward returns"),
+        Mistake("the gradient of the loss (softmax - onehot) instead of the class score",
+                lambda m, image, c: np.abs(_loss_gradient(m, image, c)),
+                "pass a one-hot row to model.backward: the 'loss' is then the score z_c itself"),
+        Mistake("the gradient of the probability softmax(z)_c instead of the score z_c",
+                lambda m, image, c: np.abs(_probability_gradient(m, image, c)),
+                "differentiate the logit (before softmax): model.backward(onehot)"),
+        Mistake("the predicted class used instead of target_class",
+                lambda m, image, c: np.abs(_score_gradient(m, image, int(m.predict(image[None, None])[0]))),
+                "put the 1 of the one-hot row at target_class"),
+        Mistake("the shipped model loaded inside the function instead of the model you are given",
+                lambda m, image, c: np.abs(_score_gradient(model, image, c)),
+                "use the model argument: the check passes untrained models too"),
+    ]
+    return _checked_with_models("saliency_map", answer, cases, mistakes, models)
 
 
-def _occlusion_reference(model, image, label, patch_size, stride):
-    """Drop of p(label) when a patch_size square at each stride step is set to 0."""
-    size = conv_output_size(image.shape[0], patch_size, stride, 0)
+def _occlusion_reference(model, image, label, patch_size, stride, *, sign=1, scores="probabilities",
+                         extra_position=1, cumulative=False):
+    """Drop of p(label) when a patch_size square at each stride step is set to 0. The keywords
+    make the typical mistakes the check names (flipped sign, logits, a missing + 1, no copy)."""
+    size = (image.shape[0] - patch_size) // stride + extra_position
     occluded = np.repeat(image[None], size * size, axis=0)
     for i in range(size):
         for j in range(size):
-            occluded[i * size + j, i * stride:i * stride + patch_size, j * stride:j * stride + patch_size] = 0
-    original = model.predict_proba(image[None, None])[0, label]
-    return (original - model.predict_proba(occluded[:, None])[:, label]).reshape(size, size)
+            target = occluded[i * size + j:] if cumulative else occluded[i * size + j]
+            target[..., i * stride:i * stride + patch_size, j * stride:j * stride + patch_size] = 0
+    score = model.predict_proba if scores == "probabilities" else model.forward
+    original = score(image[None, None])[0, label]
+    return sign * (original - score(occluded[:, None])[:, label]).reshape(size, size)
 
 
 def check_occlusion_map(answer):
@@ -4453,20 +4912,32 @@ def check_occlusion_map(answer):
     settings = [
         (f"test digit 0 (a {label}), patch 7, stride 7", digit, label, 7, 7,
          "the patch at map position (i, j) covers rows i*stride : i*stride + patch_size and the same "
-         "columns; set it to 0 (black) on a COPY of the image, so earlier patches don't stay black"),
+         "columns; set it to 0 on a COPY of the image"),
         (f"test digit 1 (a {other_label}), patch 4, stride 2 (overlapping patches)", other_digit, other_label, 4, 2,
-         "the map is (28 - patch_size) // stride + 1 = 13 wide, like a convolution without padding; "
-         "position (i, j) starts at row i*stride, column j*stride"),
+         "the map is (28 - patch_size) // stride + 1 = 13 wide, like a convolution without padding"),
         (f"test digit 2 (a {third_label}), patch 5, stride 3 (odd sizes)", third_digit, third_label, 5, 3,
-         "(28 - 5) // 3 + 1 = 8 positions per axis; each entry is the DROP in the probability of `label` "
-         "(softmax, from model.predict_proba), p(original) - p(occluded), not logits and not the other sign"),
+         "(28 - 5) // 3 + 1 = 8 positions per axis; each entry is p(original) - p(occluded)"),
         (f"test digit 0 (a {label}), patch 28: the whole image", digit, label, 28, 1,
          "one position only: a (1, 1) map holding p(label | digit) - p(label | black image)"),
     ]
-    cases = [Case(description, (model, image, c, k, s), _occlusion_reference(model, image, c, k, s), hint,
+    cases = [Case(description, ("trained", image, c, k, s), _occlusion_reference(model, image, c, k, s), hint,
                   rtol=1e-4, atol=1e-7)
              for description, image, c, k, s, hint in settings]
-    return check_exercise("occlusion_map", answer, cases)
+    mistakes = [
+        Mistake("the sign flipped: p(occluded) - p(original)",
+                lambda *args: _occlusion_reference(*args, sign=-1),
+                "a DROP is p(label | image) - p(label | occluded image): positive where hiding hurts"),
+        Mistake("logits (scores before softmax) instead of probabilities",
+                lambda *args: _occlusion_reference(*args, scores="logits"),
+                "use model.predict_proba(...)[:, label], the softmax probabilities"),
+        Mistake("one position too few per axis: (H - patch_size) // stride without the + 1",
+                lambda *args: _occlusion_reference(*args, extra_position=0),
+                "count positions like a convolution's output size: (H - patch_size) // stride + 1"),
+        Mistake("the patches drawn on the same image, so earlier patches stay black",
+                lambda *args: _occlusion_reference(*args, cumulative=True),
+                "start every position from a fresh copy: occluded = image.copy()"),
+    ]
+    return _checked_with_models("occlusion_map", answer, cases, mistakes, {"trained": model})
 
 
 def check_conv2_output_shape(answer):
@@ -4475,24 +4946,31 @@ def check_conv2_output_shape(answer):
     of ``batch_size`` digits."""
     model = reference_cnn(seed=0)
     hint = ("(N, filters, height, width): conv2 has 16 filters, one output channel each, and its padding 1 "
-            "keeps the size; only the pooling BEFORE it halved 28 to 14 (the one after it comes later)")
+            "keeps the size; only the pooling BEFORE it halved 28 to 14")
     cases = []
     for batch_size in (1, 5, 64):
         x = np.zeros((batch_size, 1, 28, 28), dtype=np.float32)
         for layer in model.layers[:4]:
             x = layer.forward(x)
         cases.append(Case(f"a batch of {batch_size}", (batch_size,), tuple(x.shape), hint))
-    return check_exercise("conv2_output_shape",
-                          lambda n: tuple(int(size) for size in answer(n)), cases)
+    mistakes = [
+        Mistake("the shape after the second max-pool (7 x 7) instead of before it", lambda n: (n, 16, 7, 7),
+                "layer 3 is the convolution itself; its pooling comes two layers later"),
+        Mistake("the batch axis left out", lambda n: (16, 14, 14),
+                "a layer's output keeps the batch axis first: (batch_size, 16, 14, 14)"),
+        Mistake("a batch of 1 whatever batch_size is", lambda n: (1, 16, 14, 14),
+                "the first axis is the batch_size you are given"),
+        Mistake("the first convolution's 8 channels", lambda n: (n, 8, 14, 14),
+                "conv2 has 16 filters, so 16 output channels (its input has 8)"),
+        Mistake("the first max-pool forgotten (28 x 28)", lambda n: (n, 16, 28, 28),
+                "the max-pool after conv1 halves 28 to 14 before conv2 sees it"),
+    ]
+    return check_exercise("conv2_output_shape", answer, cases, mistakes)
 
 
 def _fgsm_reference(model, image, label, epsilon):
     """One fast-gradient-sign step: clip(image + epsilon * sign(dL/dimage), 0, 1)."""
-    model.eval()
-    loss_fn = SoftmaxCrossEntropy()
-    loss_fn.forward(model.forward(image[None, None]), np.array([label]))
-    gradient = model.backward(loss_fn.backward())[0, 0]
-    return np.clip(image + epsilon * np.sign(gradient), 0, 1)
+    return np.clip(image + epsilon * np.sign(_loss_gradient(model, image, label)), 0, 1)
 
 
 def check_fgsm_step(answer):
@@ -4503,29 +4981,47 @@ def check_fgsm_step(answer):
     settings = [
         (f"test digit 0 (a {label}) dimmed to greys 0.25..0.75, epsilon 0.1 (no clipping needed)",
          0.25 + 0.5 * digit, label, 0.1,
-         "move UP the gradient of the LOSS, image + epsilon * sign(dL/dx), to make the true label less "
-         "likely (minus would be gradient descent, making it more likely). dL/dx = model.backward(dL/dlogits) "
+         "move UP the gradient of the LOSS, image + epsilon * sign(dL/dx); dL/dx = model.backward(dL/dlogits) "
          "with dL/dlogits from SoftmaxCrossEntropy's backward, after a forward of image[None, None]"),
         (f"test digit 1 (a {other_label}), epsilon 0.3: clipping", other_digit, other_label, 0.3,
-         "clip the result to [0, 1] at both ends (np.clip(..., 0, 1)): pixels can't be darker than black "
-         "or brighter than white"),
+         "clip the result to [0, 1] at both ends (np.clip(..., 0, 1))"),
         (f"test digit 1 (a {other_label}), epsilon 0", other_digit, other_label, 0.0,
          "epsilon 0 must give back the image unchanged, shape (28, 28)"),
     ]
-    cases = [Case(description, (model, image, c, eps), _fgsm_reference(model, image, c, eps), hint,
+    cases = [Case(description, ("trained", image, c, eps), _fgsm_reference(model, image, c, eps), hint,
                   rtol=1e-6, atol=1e-9)
              for description, image, c, eps, hint in settings]
-    return check_exercise("fgsm_step", answer, cases)
+    mistakes = [
+        Mistake("a step DOWN the loss gradient (minus instead of plus)",
+                lambda m, image, c, eps: _fgsm_reference(m, image, c, -eps),
+                "add epsilon * sign(dL/dx): going up the loss makes the true label LESS likely"),
+        Mistake("no clipping to [0, 1]",
+                lambda m, image, c, eps: image + eps * np.sign(_loss_gradient(m, image, c)),
+                "np.clip(..., 0, 1): pixels can't be darker than black or brighter than white"),
+        Mistake("the gradient itself instead of its sign",
+                lambda m, image, c, eps: np.clip(image + eps * _loss_gradient(m, image, c), 0, 1),
+                "FGSM moves every pixel by exactly epsilon: use np.sign(gradient)"),
+        Mistake("the gradient of the class score instead of the loss",
+                lambda m, image, c, eps: np.clip(image + eps * np.sign(_score_gradient(m, image, c)), 0, 1),
+                "differentiate the cross-entropy loss: SoftmaxCrossEntropy's forward and backward, then "
+                "model.backward of that"),
+        Mistake("the batch and channel axes kept: shape (1, 1, 28, 28)",
+                lambda m, image, c, eps: _fgsm_reference(m, image, c, eps)[None, None],
+                "return an image of the shape you were given, (28, 28)"),
+    ]
+    return _checked_with_models("fgsm_step", answer, cases, mistakes, {"trained": model})
 
-
-# notebook 09
 # --- Notebook 09: play with it ------------------------------------------------
+
+def _crop_reference(image):
+    """The "cropped" step of preprocess_digit: the bounding box of the pixels above 10% of the brightest."""
+    return preprocess_digit(image, return_steps=True)[1]["cropped"]
+
 
 def check_crop_to_ink(answer):
     """Exercise: crop_to_ink(image (H, W), white ink on black) -> the smallest rectangle holding
     every ink pixel, ink meaning brighter than 10% of the brightest pixel. The reference is
     the "cropped" step of preprocess_digit."""
-    reference = lambda image: preprocess_digit(image, return_steps=True)[1]["cropped"]
     block = np.zeros((10, 10))
     block[3:6, 4:8] = 1.0
     edges = np.zeros((8, 9))
@@ -4538,48 +5034,90 @@ def check_crop_to_ink(answer):
     dim[1, 10] = 0.08
     single = np.zeros((5, 5))
     single[2, 3] = 0.6
-    digit = read_idx(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[0] / 255.0
+    digit_bytes = read_idx(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[0]
+    digit = digit_bytes / 255.0
     end_hint = ("slice ends are exclusive: image[rows.min():rows.max() + 1, cols.min():cols.max() + 1] "
                 "keeps the last ink row and column")
     cases = [
-        Case("a 3 x 4 block of ink in a 10 x 10 image", (block,), reference(block), end_hint),
-        Case("ink touching the top and right edges", (edges,), reference(edges), end_hint),
-        Case("a faint smudge (5% of the brightest pixel) far from the digit", (smudge,), reference(smudge),
-             "ink means brighter than 10% of the brightest pixel (image > 0.1 * image.max()), "
-             "so faint smudges are left out"),
-        Case("a dim drawing (brightest pixel 0.5) with a stroke of 0.08", (dim,), reference(dim),
+        Case("a 3 x 4 block of ink in a 10 x 10 image", (block,), _crop_reference(block), end_hint),
+        Case("ink touching the top and right edges", (edges,), _crop_reference(edges), end_hint),
+        Case("a faint smudge (5% of the brightest pixel) far from the digit", (smudge,), _crop_reference(smudge),
+             "ink means brighter than 10% of the brightest pixel (image > 0.1 * image.max())"),
+        Case("a dim drawing (brightest pixel 0.5) with a stroke of 0.08", (dim,), _crop_reference(dim),
              "the threshold is relative: 10% of the brightest pixel (0.05 here), not an absolute 0.1"),
-        Case("a single ink pixel", (single,), reference(single), end_hint),
-        Case("the first MNIST test digit", (digit,), reference(digit), end_hint),
+        Case("a single ink pixel", (single,), _crop_reference(single), end_hint),
+        Case("the first MNIST test digit", (digit,), _crop_reference(digit), end_hint),
+        Case("the first MNIST test digit as integers 0..255 (uint8)", (digit_bytes,),
+             np.rint(255 * _crop_reference(digit)).astype(np.uint8), end_hint),
     ]
-    return check_exercise("crop_to_ink", answer, cases)
+
+    def crop(image, rows, cols, end=1):
+        return image[rows.min():rows.max() + end, cols.min():cols.max() + end]
+
+    mistakes = [
+        Mistake("the slice ends without + 1 (they are exclusive)",
+                lambda image: crop(image, *np.nonzero(image > 0.1 * image.max()), end=0),
+                "image[rows.min():rows.max() + 1, cols.min():cols.max() + 1]"),
+        Mistake("an absolute threshold (image > 0.1) instead of 10% of the brightest pixel",
+                lambda image: crop(image, *np.nonzero(image > 0.1)),
+                "compare with 0.1 * image.max(): the threshold follows the image's brightness"),
+        Mistake("every nonzero pixel counted as ink (no threshold)",
+                lambda image: crop(image, *np.nonzero(image)),
+                "leave out faint smudges: ink is image > 0.1 * image.max()"),
+        Mistake("rows and columns swapped in the slice",
+                lambda image: crop(image, *np.nonzero(image > 0.1 * image.max())[::-1]),
+                "np.nonzero returns the row indices first: image[rows..., cols...]"),
+    ]
+    return check_exercise("crop_to_ink", answer, cases, mistakes)
 
 
 def check_centre_of_mass(answer):
     """Exercise: centre_of_mass(image (H, W)) -> (row, column), the ink-weighted mean position
         row = sum_{y,x} y * image[y, x] / sum image,   column = sum_{y,x} x * image[y, x] / sum image.
     Any pair (tuple, list or array) is accepted."""
-    reference = lambda image: np.array(centre_of_mass(image))
+    reference = lambda image: np.array(centre_of_mass(np.asarray(image, dtype=np.float64)))
     one = np.zeros((6, 8))
     one[2, 5] = 1.0
     weighted = np.zeros((1, 4))
     weighted[0, 0], weighted[0, 3] = 1.0, 0.5
     wide = np.zeros((3, 7))
     wide[1, 6], wide[2, 5] = 1.0, 1.0
-    digit = read_idx(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[1] / 255.0
-    weight_hint = ("weight each position by its brightness: sum(y * image) / sum(image); the plain mean "
-                   "of the ink pixels' positions ignores how bright they are")
-    order_hint = ("return (row, column): the row (y, axis 0) first. np.indices(image.shape) gives the "
-                  "row numbers first, then the column numbers")
-    cases = [
-        Case("one pixel at row 2, column 5", (one,), reference(one), order_hint, rtol=1e-6, atol=1e-9),
-        Case("a bright pixel (1.0) and a dim one (0.5) in one row", (weighted,), reference(weighted),
-             weight_hint, rtol=1e-6, atol=1e-9),
-        Case("a wide 3 x 7 image with ink on the right", (wide,), reference(wide), order_hint,
-             rtol=1e-6, atol=1e-9),
-        Case("the second MNIST test digit", (digit,), reference(digit), weight_hint, rtol=1e-6, atol=1e-9),
+    digit_bytes = read_idx(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[1]
+    weight_hint = "weight each position by its brightness: sum(y * image) / sum(image)"
+    order_hint = "return (row, column): the row (y, axis 0) first, in pixel indices (the top left pixel is (0, 0))"
+    cases = [Case(description, (image,), reference(image), hint, rtol=1e-6, atol=1e-9)
+             for description, image, hint in [
+        ("one pixel at row 2, column 5", one, order_hint),
+        ("a bright pixel (1.0) and a dim one (0.5) in one row", weighted, weight_hint),
+        ("a wide 3 x 7 image with ink on the right", wide, order_hint),
+        ("the second MNIST test digit", digit_bytes / 255.0, weight_hint),
+        ("the second MNIST test digit as integers 0..255 (uint8)", digit_bytes,
+         "integers work like floats; the sums must not overflow (np.sum of uint8 gives a wide integer)"),
+    ]]
+
+    def over_the_pixel_count(image):
+        image = np.asarray(image, dtype=np.float64)
+        rows, cols = np.indices(image.shape)
+        return (rows * image).sum() / image.size, (cols * image).sum() / image.size
+
+    mistakes = [
+        Mistake("(column, row): the two axes swapped",
+                lambda image: reference(image)[::-1],
+                "return the row (axis 0) first, then the column"),
+        Mistake("the +0.5 pixel-centre convention (pixel centres at 0.5, 1.5, ...)",
+                lambda image: reference(image) + 0.5,
+                "use the pixel indices themselves, 0 .. H-1, as in section 3 (no + 0.5)"),
+        Mistake("the plain mean position of the ink pixels, not weighted by their brightness",
+                lambda image: tuple(np.mean(axis) for axis in np.nonzero(image)),
+                "weight each position by its brightness: sum(y * image) / sum(image)"),
+        Mistake("divided by the number of pixels instead of by the total ink",
+                over_the_pixel_count,
+                "divide by image.sum(), the total ink"),
+        Mistake("the middle of the image instead of the centre of the ink",
+                lambda image: ((np.shape(image)[0] - 1) / 2, (np.shape(image)[1] - 1) / 2),
+                "weight the positions by the ink: sum(y * image) / sum(image)"),
     ]
-    return check_exercise("centre_of_mass", answer, cases)
+    return check_exercise("centre_of_mass", answer, cases, mistakes)
 
 
 def check_feature_map_shapes(answer):
@@ -4590,52 +5128,79 @@ def check_feature_map_shapes(answer):
                   "one map per filter (8, then 16); a 3x3 convolution with padding 1 keeps the size "
                   "(28 x 28), and the second conv sees the 14 x 14 maps the first max-pool left. "
                   "Give (C, H, W) without the batch axis", rtol=0, atol=0)]
-    return check_exercise("feature_map_shapes", answer, cases)
+    mistakes = [
+        Mistake("no padding: 3 x 3 convolutions shrinking each map by 2", lambda: ((8, 26, 26), (16, 11, 11)),
+                "padding 1 keeps the size: (28 + 2 - 3) / 1 + 1 = 28"),
+        Mistake("the batch axis included", lambda: ((1, 8, 28, 28), (1, 16, 14, 14)),
+                "give (C, H, W) of one digit's maps, without the batch axis"),
+        Mistake("the shapes after max-pooling", lambda: ((8, 14, 14), (16, 7, 7)),
+                "the slider shows the maps after each ReLU, before the pooling"),
+        Mistake("channels last (H, W, C)", lambda: ((28, 28, 8), (14, 14, 16)),
+                "scratchcnn is channels first: (C, H, W)"),
+        Mistake("conv 2 at full size (the first max-pool forgotten)", lambda: ((8, 28, 28), (16, 28, 28)),
+                "conv 2 sees the 14 x 14 maps the first max-pool left"),
+    ]
+    return check_exercise("feature_map_shapes", answer, cases, mistakes)
 
 
-def _most_confident_mistake(probabilities, labels):
-    """The index of the misclassified image whose predicted class has the highest probability."""
+def _most_confident_mistake(probabilities, labels, confidence="predicted", pick=np.argmax, position=False):
+    """The index of the misclassified image whose predicted class has the highest probability.
+    The keywords make the typical mistakes the check names."""
     predictions = probabilities.argmax(axis=1)
     mistakes = np.flatnonzero(predictions != labels)
-    return int(mistakes[np.argmax(probabilities[mistakes, predictions[mistakes]])])
+    score = probabilities[mistakes, predictions[mistakes] if confidence == "predicted" else labels[mistakes]]
+    chosen = int(pick(score))
+    return chosen if position else int(mistakes[chosen])
 
 
 def check_most_confident_mistake(answer):
     """Exercise: most_confident_mistake(probabilities (N, K), labels (N,)) -> the index n of the
     misclassified image the network was surest about: the largest probabilities[n].max()
     among the n with argmax != label (the first one on a tie)."""
-    cases_data = {
-        "four images, one mistake (image 2)": (
-            np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]]),
-            np.array([0, 1, 1, 2])),
-        "the surest image of all is classified right": (
-            np.array([[0.99, 0.01, 0.0], [0.3, 0.6, 0.1], [0.1, 0.2, 0.7]]), np.array([0, 0, 1])),
-        "confidence is the probability of the predicted class, not of the true one": (
-            np.array([[0.05, 0.5, 0.45], [0.3, 0.7, 0.0], [0.1, 0.1, 0.8]]), np.array([0, 0, 2])),
-        "a tie between two mistakes": (
-            np.array([[0.2, 0.8], [0.8, 0.2], [0.2, 0.8], [0.9, 0.1]]), np.array([0, 1, 0, 0])),
-    }
     rng = np.random.default_rng(9)
     random_probabilities = rng.dirichlet(np.full(10, 0.3), size=300)
     random_labels = np.where(rng.random(300) < 0.8, random_probabilities.argmax(axis=1), rng.integers(0, 10, 300))
-    cases_data["300 random images, 10 classes"] = (random_probabilities, random_labels)
-    hints = {
-        "four images, one mistake (image 2)": "a mistake is an image whose argmax differs from its label; "
-                                              "return that image's index n in the whole array (an int), "
-                                              "not its probability or its position among the mistakes",
-        "the surest image of all is classified right": "look among the MISCLASSIFIED images only: "
-                                                       "keep the n with probabilities[n].argmax() != labels[n]",
-        "confidence is the probability of the predicted class, not of the true one":
-            "confidence = probabilities[n].max() (the predicted class), not probabilities[n, labels[n]]",
-        "a tie between two mistakes": "on a tie return the first index, as np.argmax does",
-        "300 random images, 10 classes": "return the index in the whole array, not the position within "
-                                         "the list of mistakes: mistakes[np.argmax(...)]",
-    }
-    cases = [Case(description, data, _most_confident_mistake(*data), hints[description], rtol=0, atol=0)
-             for description, data in cases_data.items()]
-    return check_exercise("most_confident_mistake", answer, cases)
-
-
+    settings = [
+        ("four images, one mistake (image 2)",
+         np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]]), np.array([0, 1, 1, 2]),
+         "a mistake is an image whose argmax differs from its label; return its index n in the whole array"),
+        ("the surest image of all is classified right",
+         np.array([[0.99, 0.01, 0.0], [0.3, 0.6, 0.1], [0.1, 0.2, 0.7]]), np.array([0, 0, 1]),
+         "look among the MISCLASSIFIED images only"),
+        ("confidence is the probability of the predicted class, not of the true one",
+         np.array([[0.05, 0.5, 0.45], [0.3, 0.7, 0.0], [0.1, 0.1, 0.8], [0.4, 0.6, 0.0]]), np.array([0, 0, 2, 0]),
+         "confidence = probabilities[n].max() (the predicted class), not probabilities[n, labels[n]]"),
+        ("a tie between two mistakes",
+         np.array([[0.2, 0.8], [0.8, 0.2], [0.2, 0.8], [0.9, 0.1]]), np.array([0, 1, 0, 0]),
+         "on a tie return the first index, as np.argmax does"),
+        ("a batch of one misclassified image", np.array([[0.3, 0.7]]), np.array([0]),
+         "one image, misclassified: its index is 0"),
+        ("300 random images, 10 classes", random_probabilities, random_labels,
+         "return the index in the whole array, not the position within the list of mistakes"),
+    ]
+    cases = [Case(description, (p, y), _most_confident_mistake(p, y), hint, rtol=0, atol=0)
+             for description, p, y, hint in settings]
+    mistakes = [
+        Mistake("the surest image overall, right or wrong",
+                lambda p, y: int(np.argmax(p.max(axis=1))),
+                "keep only the misclassified images (argmax != label) before taking the maximum"),
+        Mistake("the mistake with the highest probability of its TRUE class",
+                lambda p, y: _most_confident_mistake(p, y, confidence="true"),
+                "confidence is the probability of the PREDICTED class, probabilities[n].max()"),
+        Mistake("the mistake with the lowest probability of its true class",
+                lambda p, y: _most_confident_mistake(p, y, confidence="true", pick=np.argmin),
+                "confidence is the probability of the predicted class, probabilities[n].max(); take its maximum"),
+        Mistake("the position among the mistakes instead of the index in the whole array",
+                lambda p, y: _most_confident_mistake(p, y, position=True),
+                "map the position back: mistakes[np.argmax(...)]"),
+        Mistake("the last one on a tie instead of the first",
+                lambda p, y: _most_confident_mistake(p, y, pick=lambda s: len(s) - 1 - np.argmax(s[::-1])),
+                "np.argmax returns the first maximum: use it"),
+        Mistake("the least confident mistake (argmin instead of argmax)",
+                lambda p, y: _most_confident_mistake(p, y, pick=np.argmin),
+                "the surest mistake has the LARGEST probability: np.argmax"),
+    ]
+    return check_exercise("most_confident_mistake", answer, cases, mistakes)
 
 # --- Notebook 11: find the bug -------------------------------------------------
 #

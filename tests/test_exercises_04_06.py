@@ -1,14 +1,7 @@
-"""Tests of the exercise checks of notebooks 04-06 (max pooling, softmax and
-cross-entropy, dense layers and activations).
-
-Notebook 06: the reference solution passes; a typical wrong answer fails with a
-message naming the case, saying what was expected and giving the hint for that
-mistake; an unanswered exercise prints "not implemented yet". Notebooks 04 and
-05 (at the end): the notebooks' own solutions pass, and typical mistakes are
-each named.
+"""Tests of the exercise checks of notebooks 04 and 05 (max pooling, softmax and
+cross-entropy): the notebooks' own solutions pass, and typical mistakes are each
+named. (Notebook 06's checks are tested in tests/test_exercises_06.py.)
 """
-
-import math
 
 import numpy as np
 import pytest
@@ -18,68 +11,6 @@ import scratchcnn
 
 def not_implemented(*args):
     raise NotImplementedError()
-
-
-# --- notebook 06: (check, reference, typical wrong answer, words the message must contain)
-
-CHECKS = {
-    "dense_backward": (
-        scratchcnn.check_dense_backward,
-        lambda x, W, dout: (dout @ W.T, x.T @ dout, dout.sum(axis=0)),
-        lambda x, W, dout: (dout @ W.T, x.T @ dout, dout.mean(axis=0)),
-        ["batch: N=4", "no mean"]),
-    "dense_backward_transpose": (
-        scratchcnn.check_dense_backward,
-        lambda x, W, dout: (dout @ W.T, x.T @ dout, dout.sum(axis=0)),
-        lambda x, W, dout: (dout @ W if W.shape[0] == W.shape[1] else dout @ W.T, x.T @ dout, dout.sum(axis=0)),
-        ["square weights", "dout @ W.T (not dout @ W)"]),
-    "relu_backward": (
-        scratchcnn.check_relu_backward, lambda x, dout: dout * (x > 0),
-        lambda x, dout: dout * (dout > 0),                             # mask built from dout
-        ["mixed signs", "INPUT x"]),
-    "relu_backward_clipped_dout": (
-        scratchcnn.check_relu_backward, lambda x, dout: dout * (x > 0),
-        lambda x, dout: np.maximum(dout, 0) * (x > 0),
-        ["negative upstream gradient", "never clipped"]),
-    "relu_backward_at_zero": (
-        scratchcnn.check_relu_backward, lambda x, dout: dout * (x > 0),
-        lambda x, dout: dout * (x >= 0),
-        ["x exactly 0", "x > 0, strictly"]),
-    "inverted_dropout": (
-        scratchcnn.check_inverted_dropout, lambda x, keep, p: x * keep / (1 - p),
-        lambda x, keep, p: x * keep / p if p else x,                     # scaled by 1/p
-        ["p = 0.2", "KEEP probability 1 - p"]),
-    "predicted_std": (
-        scratchcnn.check_predicted_std, lambda fan_in, weight_std: math.sqrt(fan_in) * weight_std,
-        lambda fan_in, weight_std: fan_in * weight_std,
-        ["fan_in 100, weight std 0.1", "sqrt(fan_in) * weight_std"]),
-}
-
-
-@pytest.mark.parametrize("name", CHECKS)
-def test_reference_passes(name, capsys):
-    check, reference, _, _ = CHECKS[name]
-    assert check(reference)
-    assert "pass" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("name", CHECKS)
-def test_typical_mistake_fails_with_case_expected_and_hint(name, capsys):
-    check, _, wrong, words = CHECKS[name]
-    with np.errstate(all="ignore"):
-        assert not check(wrong)
-    message = capsys.readouterr().out
-    assert "expected" in message
-    assert "hint:" in message
-    for word in words:
-        assert word in message, f"{word!r} missing from: {message}"
-
-
-@pytest.mark.parametrize("name", CHECKS)
-def test_not_implemented(name, capsys):
-    check = CHECKS[name][0]
-    assert not check(not_implemented)
-    assert "not implemented yet" in capsys.readouterr().out
 
 
 # --- notebooks 04 and 05 -----------------------------------------------------------------------
