@@ -3027,8 +3027,10 @@ def _edited_arguments(originals, after):
         try:
             if isinstance(before, np.ndarray):
                 changed = not np.array_equal(before, now, equal_nan=before.dtype.kind in "fc")
-            else:
+            elif isinstance(before, (list, tuple, dict, int, float, str)):
                 changed = bool(before != now)
+            else:
+                changed = False           # a model or other object: deep copies never compare equal
         except Exception:
             changed = False
         if changed:
