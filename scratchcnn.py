@@ -408,10 +408,11 @@ class Conv2D(Layer):
 
         out[n, f, y, x] = b[f] + sum_{c,i,j} W[f, c, i, j] * x_pad[n, c, s*y + i, s*x + j]
 
-    params: W (F, C, k, k), b (F,).
+    params: W (F, C, k, k), b (F,).   grads: dW, db (derived in notebook 03, sections 1 and 6).
     Forward is one matrix product:  W.reshape(F, C*k*k) @ im2col(x)  -> (F, H'*W'*N),
     with batch-last columns (see im2col). Backward, with dout as the same matrix D:
         dW = D @ cols.T     db = D @ 1     dx = col2im(W.T @ D)
+    backward caches: the im2col columns of x and x's shape.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, *, rng=None, dtype=np.float32):
@@ -504,12 +505,13 @@ def conv2d_backward_naive(x, W, dout, stride=1, padding=0):
 
 
 class MaxPool2D(Layer):
-    """Max pooling. Derived in notebook 04.
+    """Max pooling. Derived in notebook 04, sections 1-5.
 
     x: (N, C, H, W) -> out: (N, C, H', W'),  H' = (H - k) / s + 1
 
         out[n, c, y, x] = max_{i,j < k} x[n, c, s*y + i, s*x + j]
 
+    params: none.   backward caches the winner of every window (as offsets).
     Backward routes each dout value to the one input that won its window. When
     several inputs tie for the maximum, the first offset (i, j) in row-major
     order wins, so every window sends its gradient to exactly one position.
@@ -614,7 +616,11 @@ def maxpool2d_backward_naive(x, dout, kernel_size=2, stride=None):
 
 
 class ReLU(Layer):
-    """ReLU(x) = max(x, 0), element-wise; any shape.  dx = dout * [x > 0]."""
+    """Rectified linear unit, element-wise. Derived in notebook 06, section 3.
+
+    x: any shape -> out: same shape,   out = max(x, 0)
+    params: none.   backward: dx = dout * [x > 0]; caches the mask [x > 0].
+    """
 
     def forward(self, x):
         self.positive = x > 0
@@ -625,7 +631,11 @@ class ReLU(Layer):
 
 
 class LeakyReLU(Layer):
-    """LeakyReLU(x) = x if x > 0 else a*x, so negative inputs still pass a small gradient a."""
+    """Leaky ReLU, element-wise: negative inputs still pass a small gradient a. Notebook 06, section 3.
+
+    x: any shape -> out: same shape,   out = x if x > 0 else a * x   (a = negative_slope)
+    params: none.   backward: dx = dout * (1 if x > 0 else a); caches the mask [x > 0].
+    """
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
@@ -645,7 +655,11 @@ class LeakyReLU(Layer):
 
 
 class Flatten(Layer):
-    """x: (N, C, H, W) -> (N, C*H*W). Backward reshapes dout back."""
+    """Flatten the feature maps into one vector per example, for the dense layers.
+
+    x: (N, C, H, W) -> out: (N, C*H*W)
+    params: none.   backward: dx = dout reshaped to x's shape; caches x (for its shape and memory layout).
+    """
 
     def forward(self, x):
         self.x_shape, self.x = x.shape, x
@@ -660,9 +674,14 @@ class Flatten(Layer):
 
 
 class Dropout(Layer):
-    """Inverted dropout: in training, zero each unit with probability p and scale
-    the survivors by 1/(1-p), so the expected activation is unchanged and
-    evaluation is the identity. Any shape."""
+    """Inverted dropout. Derived in notebook 06, section 4.
+
+    x: any shape -> out: same shape,   out = x * mask,  mask = [u >= p] / (1 - p),  u ~ U(0, 1)
+    In training each unit is zeroed with probability p and the survivors are
+    scaled by 1/(1-p), so the expected activation is unchanged and evaluation
+    (eval mode) is the identity.
+    params: none.   backward: dx = dout * mask; caches the mask (None in eval mode).
+    """
 
     def __init__(self, p=0.5, *, rng=None):
         super().__init__()
@@ -688,10 +707,11 @@ class Dropout(Layer):
 
 
 class Dense(Layer):
-    """Fully connected layer.
+    """Fully connected layer. Derived in notebook 06, sections 1-2.
 
     x: (N, D) -> out: (N, M),   out = x @ W + b
-    params: W (D, M), b (M,).   dW = x.T @ dout,  db = sum_n dout,  dx = dout @ W.T
+    params: W (D, M), b (M,).   grads: dW = x.T @ dout,  db = sum_n dout.
+    backward: dx = dout @ W.T; caches x.
     """
 
     def __init__(self, in_features, out_features, *, rng=None, dtype=np.float32):
