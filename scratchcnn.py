@@ -186,6 +186,74 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
     return images, labels.astype(np.int64)
 
 
+# Fashion-MNIST (Zalando Research, MIT licence): 28 x 28 grey pictures of clothes in
+# 10 classes, in exactly MNIST's IDX files, so the same reader loads it.
+FASHION_MNIST_DIR = HERE / "data" / "fashion-mnist"
+MNIST_CLASSES = tuple(str(digit) for digit in range(10))
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+def load_fashion_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
+    """Load one split of Fashion-MNIST: like load_mnist, from ``data/fashion-mnist``
+    by default. Label k is the garment FASHION_MNIST_CLASSES[k]."""
+    return load_mnist(split, data_dir if data_dir is not None else FASHION_MNIST_DIR)
+
+
+# CIFAR-10 (Krizhevsky, 2009): 60,000 colour pictures, 3 x 32 x 32, in 10 classes.
+# Not shipped (170 MB). Its official binary version is a folder cifar-10-batches-bin/
+# of files that are nothing but records of 1 + 3072 bytes: the label (0-9), then
+# the red, green and blue planes of 32 x 32 pixels, each row by row.
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+CIFAR10_FILES = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
+CIFAR10_RECORD_BYTES = 1 + 3 * 32 * 32
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+
+
+def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None):
+    """Load one split of CIFAR-10 from its official binary version.
+
+    Returns ``(images, labels)``: images float32 (N, 3, 32, 32) in [0, 1] (RGB),
+    labels int64 (N,); label k is CIFAR10_CLASSES[k]. ``data_dir`` is the folder
+    ``cifar-10-batches-bin`` or its parent (default: ``data/`` beside this file).
+    """
+    if split not in CIFAR10_FILES:
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    data_dir = Path(data_dir) if data_dir is not None else HERE / "data"
+    folder = data_dir / "cifar-10-batches-bin" if (data_dir / "cifar-10-batches-bin").is_dir() else data_dir
+    paths = [folder / name for name in CIFAR10_FILES[split]]
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise DataFileError(
+            f"CIFAR-10 is not there: missing {', '.join(missing)}. Download the binary version "
+            f"{CIFAR10_URL} (162 MB) and unpack it with `tar xzf cifar-10-binary.tar.gz -C {data_dir}`, "
+            f"which creates {data_dir / 'cifar-10-batches-bin'}; or pass data_dir= (--data-dir) "
+            f"pointing at your cifar-10-batches-bin folder."
+        )
+    records = []
+    for path in paths:
+        raw = np.fromfile(path, dtype=np.uint8)
+        if raw.size == 0 or raw.size % CIFAR10_RECORD_BYTES:
+            raise DataFileError(
+                f"{path} holds {raw.size:,} bytes, not a whole number of {CIFAR10_RECORD_BYTES}-byte "
+                f"CIFAR-10 records (an official batch is 10,000 records, 30,730,000 bytes): it is "
+                f"truncated or not the binary version. Download {CIFAR10_URL} again."
+            )
+        records.append(raw.reshape(-1, CIFAR10_RECORD_BYTES))
+    records = np.concatenate(records)
+    labels = records[:, 0].astype(np.int64)
+    if labels.max() >= len(CIFAR10_CLASSES):
+        raise DataFileError(f"{folder} has a label {labels.max()} outside 0-9: not CIFAR-10's binary version "
+                            f"(CIFAR-100's has 2 label bytes per record).")
+    images = records[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32) / np.float32(255.0)
+    return images, labels
+
+
+DATASETS = {"mnist": (load_mnist, MNIST_CLASSES), "fashion-mnist": (load_fashion_mnist, FASHION_MNIST_CLASSES),
+            "cifar10": (load_cifar10, CIFAR10_CLASSES)}
+
+
 # =============================================================================
 # 2. Layers
 # =============================================================================
@@ -621,6 +689,94 @@ class Dense(Layer):
         return dout @ self.params["W"].T
 
 
+class BatchNorm1D(Layer):
+    """Batch normalisation for features: x: (N, D) -> (N, D), per feature over the batch.
+
+        x_hat = (x - mu) / sqrt(var + eps),   out = gamma * x_hat + beta
+    Training: mu, var are the batch's (mean and population variance over N), and
+    the running statistics move towards them as in PyTorch:
+        running = (1 - momentum) * running + momentum * batch   (running_var gets the
+        unbiased variance, var * m / (m - 1), m = values per feature).
+    Eval: mu, var are running_mean, running_var, so each example's output is its own.
+    params: gamma (D,), beta (D,); attributes running_mean, running_var (D,).
+    backward caches x_hat and 1/sqrt(var + eps). With the means over the batch:
+        dbeta = sum dout    dgamma = sum dout * x_hat
+        dx = gamma / sqrt(var + eps) * (dout - mean(dout) - x_hat * mean(dout * x_hat))
+    (the two mean terms are mu's and var's dependence on every x; derived in
+    notebook 10, section 3). In eval mode mu, var are constants: dx = gamma * dout / sqrt(var + eps).
+    """
+
+    axes = (0,)                     # the axes statistics are taken over: all but the features
+    state_names = ("running_mean", "running_var")   # saved with the model beside params
+
+    def __init__(self, num_features, momentum=0.1, eps=1e-5, *, dtype=np.float32):
+        super().__init__()
+        self.num_features, self.momentum, self.eps = num_features, momentum, eps
+        self.params["gamma"] = np.ones(num_features, dtype=dtype)
+        self.params["beta"] = np.zeros(num_features, dtype=dtype)
+        self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
+        self.running_mean = np.zeros(num_features, dtype=dtype)
+        self.running_var = np.ones(num_features, dtype=dtype)
+
+    def config(self):
+        return dict(num_features=self.num_features, momentum=self.momentum, eps=self.eps)
+
+    def _per_feature(self, v):
+        """A (C,) vector shaped to broadcast against x: (1, C) or (1, C, 1, 1)."""
+        return v.reshape((1, -1) + (1,) * (len(self.axes) - 1))
+
+    def forward(self, x):
+        _check_input(self, x, len(self.axes) + 1, self.num_features)
+        x = x.astype(self.params["gamma"].dtype, copy=False)
+        if self.training:
+            mean = x.mean(axis=self.axes)
+            centred = x - self._per_feature(mean)
+            var = np.mean(centred * centred, axis=self.axes)          # population variance (divide by m)
+            m = x.size // self.num_features
+            if m < 2:
+                raise ValueError(f"{self!r} in training mode needs more than one value per feature "
+                                 f"to estimate a variance, got input shape {x.shape}; use a bigger batch.")
+            self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mean
+            self.running_var = (1 - self.momentum) * self.running_var + self.momentum * var * (m / (m - 1))
+        else:
+            centred, var = x - self._per_feature(self.running_mean), self.running_var
+        self.inv_std = 1 / np.sqrt(var + x.dtype.type(self.eps))
+        self.x_hat = centred * self._per_feature(self.inv_std)
+        return self.x_hat * self._per_feature(self.params["gamma"]) + self._per_feature(self.params["beta"])
+
+    def backward(self, dout):
+        self.grads["beta"] = dout.sum(axis=self.axes)
+        self.grads["gamma"] = (dout * self.x_hat).sum(axis=self.axes)
+        scale = self._per_feature(self.params["gamma"] * self.inv_std)
+        if not self.training:
+            return dout * scale
+        m = dout.size // self.num_features
+        mean_dout = self._per_feature(self.grads["beta"] / m)
+        mean_dout_x_hat = self._per_feature(self.grads["gamma"] / m)
+        return scale * (dout - mean_dout - self.x_hat * mean_dout_x_hat)
+
+
+class BatchNorm2D(BatchNorm1D):
+    """Batch normalisation for images: x: (N, C, H, W) -> (N, C, H, W), per channel.
+
+    The same layer as BatchNorm1D, with every pixel of a channel counted as one
+    more example of that channel: the statistics (and the means in backward) are
+    over the m = N*H*W values of each channel, axes (0, 2, 3).
+    params: gamma (C,), beta (C,); attributes running_mean, running_var (C,).
+    backward caches x_hat and 1/sqrt(var + eps);
+        dx = gamma / sqrt(var + eps) * (dout - mean(dout) - x_hat * mean(dout * x_hat))
+    with the means over (N, H, W) (derived in notebook 10, section 3).
+    """
+
+    axes = (0, 2, 3)
+
+    def __init__(self, num_channels, momentum=0.1, eps=1e-5, *, dtype=np.float32):
+        super().__init__(num_channels, momentum, eps, dtype=dtype)
+
+    def config(self):
+        return dict(num_channels=self.num_features, momentum=self.momentum, eps=self.eps)
+
+
 # =============================================================================
 # 3. Loss: softmax and cross-entropy
 # =============================================================================
@@ -748,6 +904,28 @@ class Adam(Optimizer):
             param -= param.dtype.type(step_size) * m / denominator
 
 
+class RMSprop(Optimizer):
+    """RMSprop: divide each weight's step by the root of its running mean square
+    gradient, so weights with large gradients take smaller steps (Adam without
+    the momentum and the bias correction; the form PyTorch uses):
+
+        v <- alpha v + (1 - alpha) g^2        w <- w - lr * g / (sqrt(v) + eps)
+    """
+
+    def __init__(self, model, lr=1e-3, alpha=0.99, eps=1e-8, weight_decay=0.0):
+        super().__init__(model, lr)
+        self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
+
+    def step(self):
+        for key, param, grad in self.parameters():
+            if self.weight_decay:
+                grad = grad + self.weight_decay * param
+            v = self.state.setdefault(key, np.zeros_like(param))
+            v *= self.alpha
+            v += (1 - self.alpha) * grad * grad
+            param -= param.dtype.type(self.lr) * grad / (np.sqrt(v) + param.dtype.type(self.eps))
+
+
 # =============================================================================
 # 5. Model
 # =============================================================================
@@ -811,8 +989,63 @@ class Sequential:
         return "Sequential(\n" + "\n".join(lines) + f"\n)  # {self.num_parameters():,} parameters"
 
 
-def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.float32):
-    """The course's reference CNN for 1 x 28 x 28 digits:
+class Residual(Layer):
+    """A residual block: y = x + f(x), f = the inner layers applied in order.
+
+    x: any shape -> y: the same shape (f must keep it). The skip path copies x
+    unchanged, so backward sends dy down both paths and adds them:
+        dx = dy + f'(x)^T dy        (derived in notebook 10, section 5)
+    Even when f's gradient is tiny, dy itself reaches the layers below.
+    params/grads: the inner layers', keyed "j.name" (j = position in the block),
+    so optimizers and model files treat the block like any layer. backward
+    caches nothing itself: the inner layers cache what they need.
+    """
+
+    def __init__(self, *layers):
+        # No super().__init__(): params, grads and training are views of the inner layers.
+        self.layers = list(layers)
+        self.needs_input_gradient = True
+
+    @property
+    def params(self):
+        return {f"{j}.{name}": p for j, layer in enumerate(self.layers) for name, p in layer.params.items()}
+
+    @property
+    def grads(self):
+        return {f"{j}.{name}": g for j, layer in enumerate(self.layers) for name, g in layer.grads.items()}
+
+    @property
+    def training(self):
+        return all(layer.training for layer in self.layers)
+
+    @training.setter
+    def training(self, mode):
+        for layer in self.layers:
+            layer.training = mode
+
+    def forward(self, x):
+        out = x
+        for layer in self.layers:
+            out = layer.forward(out)
+        if out.shape != x.shape:
+            raise ValueError(f"Residual: the inner layers turn shape {x.shape} into {out.shape}; "
+                             f"y = x + f(x) needs f to keep the shape (same channels, padding 'same').")
+        return x + out
+
+    def backward(self, dout):
+        d_inner = dout
+        for layer in reversed(self.layers):
+            d_inner = layer.backward(d_inner)
+        return dout + d_inner            # skip path + inner path
+
+    def __repr__(self):
+        return "Residual(" + ", ".join(repr(layer) for layer in self.layers) + ")"
+
+
+def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.float32,
+                  in_channels=1, image_size=28):
+    """The course's reference CNN for 1 x 28 x 28 digits (other sizes: in_channels,
+    image_size, e.g. 3 and 32 for CIFAR-10; S = image_size, S/4 below is 7 for MNIST):
 
         conv 3x3 (pad 1) -> ReLU -> maxpool 2     1x28x28 -> C1x28x28 -> C1x14x14
         conv 3x3 (pad 1) -> ReLU -> maxpool 2            -> C2x14x14 -> C2x7x7
@@ -821,9 +1054,9 @@ def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.fl
     rng = np.random.default_rng(seed)
     c1, c2 = channels
     layers = [
-        Conv2D(1, c1, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
+        Conv2D(in_channels, c1, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
         Conv2D(c1, c2, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
-        Flatten(), Dense(c2 * 7 * 7, hidden, rng=rng, dtype=dtype), ReLU(),
+        Flatten(), Dense(c2 * (image_size // 4) ** 2, hidden, rng=rng, dtype=dtype), ReLU(),
     ]
     if dropout:
         layers.append(Dropout(dropout, rng=rng))
@@ -831,6 +1064,44 @@ def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.fl
     # Small output weights make the untrained network's logits nearly equal, so
     # it starts by predicting 1/10 for every class: loss ln 10 = 2.303.
     output.params["W"] *= dtype(0.1)
+    layers.append(output)
+    return Sequential(layers)
+
+
+def deep_cnn(in_channels=1, image_size=28, num_classes=10, channels=(32, 64), blocks=1, hidden=128,
+             seed=0, dtype=np.float32):
+    """A deeper CNN with batch normalisation and residual blocks (notebook 10):
+
+        conv 3x3 -> BN -> ReLU -> maxpool 2 -> blocks x [residual block]     C1 x S/2 x S/2
+        conv 3x3 -> BN -> ReLU -> maxpool 2 -> blocks x [residual block]     C2 x S/4 x S/4
+        flatten -> dense -> BN -> ReLU -> dense                              hidden -> logits
+
+    residual block: x -> ReLU(x + BN(conv(ReLU(BN(conv(x))))))   (He et al., 2016)
+    A convolution's bias is redundant before BN (BN subtracts any constant, so
+    its gradient is 0; beta plays its role) but harmless. in_channels and image_size fit the
+    data (1 x 28 x 28 MNIST, 3 x 32 x 32 CIFAR-10); image_size must divide by 4.
+    """
+    if image_size % 4:
+        raise ValueError(f"deep_cnn needs an image size divisible by 4 (two 2x2 poolings), got {image_size}")
+    rng = np.random.default_rng(seed)
+
+    def conv_bn(c_in, c_out):
+        conv = Conv2D(c_in, c_out, 3, padding=1, rng=rng, dtype=dtype)
+        return [conv, BatchNorm2D(c_out, dtype=dtype)]
+
+    layers, c_in = [], in_channels
+    for c in channels:
+        layers += conv_bn(c_in, c) + [ReLU(), MaxPool2D(2)]
+        for _ in range(blocks):     # after the pooling: a quarter of the cost at full resolution
+            inner = conv_bn(c, c) + [ReLU()] + conv_bn(c, c)
+            inner[-1].params["gamma"][:] = 0   # each block starts as the identity (Goyal et al., 2017)
+            layers += [Residual(*inner), ReLU()]
+        c_in = c
+    size = image_size // 2 ** len(channels)
+    layers += [Flatten(), Dense(c_in * size * size, hidden, rng=rng, dtype=dtype),
+               BatchNorm1D(hidden, dtype=dtype), ReLU()]
+    output = Dense(hidden, num_classes, rng=rng, dtype=dtype)
+    output.params["W"] *= dtype(0.1)       # start near uniform predictions, as reference_cnn
     layers.append(output)
     return Sequential(layers)
 
@@ -1113,7 +1384,8 @@ def preprocess_digit(image: np.ndarray, return_steps: bool = False):
 # =============================================================================
 
 MODEL_FORMAT = "scratchcnn-model-1"
-LAYER_TYPES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense)}
+LAYER_TYPES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense,
+                                             BatchNorm1D, BatchNorm2D, Residual)}
 
 
 class ModelFileError(ValueError):
@@ -1141,21 +1413,65 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         raise
 
 
+def _layer_spec(layer) -> dict:
+    """A layer's entry in the architecture JSON; a Residual lists its inner layers."""
+    spec = {"type": type(layer).__name__, "config": layer.config()}
+    if isinstance(layer, Residual):
+        spec["layers"] = [_layer_spec(inner) for inner in layer.layers]
+    return spec
+
+
+def _layer_arrays(layer, prefix: str) -> dict:
+    """{"<prefix>.<name>": array} for a layer's parameters and saved state (a BatchNorm's
+    running statistics); a Residual's inner layer j gets the prefix "<prefix>.<j>"."""
+    if isinstance(layer, Residual):
+        return {key: value for j, inner in enumerate(layer.layers)
+                for key, value in _layer_arrays(inner, f"{prefix}.{j}").items()}
+    arrays = {f"{prefix}.{name}": value for name, value in layer.params.items()}
+    arrays.update({f"{prefix}.{name}": getattr(layer, name) for name in getattr(layer, "state_names", ())})
+    return arrays
+
+
 def save_model(model: Sequential, path: str | os.PathLike, metadata: dict | None = None) -> None:
     """Save weights and architecture to one .npz file (written atomically).
 
-    Keys: "architecture" (a JSON string) and "layer{i}.{name}" for each parameter.
+    Keys: "architecture" (a JSON string) and "layer{i}.{name}" for each parameter
+    and running statistic; inside a Residual "layer{i}.{j}.{name}".
     """
     architecture = {
         "format": MODEL_FORMAT,
-        "layers": [{"type": type(layer).__name__, "config": layer.config()} for layer in model.layers],
+        "layers": [_layer_spec(layer) for layer in model.layers],
         "metadata": metadata or {},
     }
     arrays = {"architecture": np.array(json.dumps(architecture))}
     for i, layer in enumerate(model.layers):
-        for name, value in layer.params.items():
-            arrays[f"layer{i}.{name}"] = value
+        arrays.update(_layer_arrays(layer, f"layer{i}"))
     atomic_write(path, lambda file: np.savez(file, **arrays))
+
+
+def _build_layer(spec: dict, arrays: dict, prefix: str, path: Path, dtype):
+    """Rebuild one layer from its architecture entry, taking (popping) its arrays."""
+    cls = LAYER_TYPES.get(spec.get("type"))
+    if cls is None:
+        raise ModelFileError(f"{path}: layer {prefix} has unknown type {spec.get('type')!r}.")
+    if cls is Residual:
+        return Residual(*[_build_layer(inner, arrays, f"{prefix}.{j}", path, dtype)
+                          for j, inner in enumerate(spec.get("layers", []))])
+    layer = cls(**spec.get("config", {}))
+    for name in list(layer.params) + list(getattr(layer, "state_names", ())):
+        key = f"{prefix}.{name}"
+        if key not in arrays:
+            raise ModelFileError(f"{path}: missing weights {key!r}; the file is incomplete.")
+        value = arrays.pop(key)
+        current = layer.params[name] if name in layer.params else getattr(layer, name)
+        if value.shape != current.shape:
+            raise ModelFileError(f"{path}: {key} has shape {value.shape}, the architecture needs {current.shape}.")
+        if name in layer.params:
+            layer.params[name] = value.astype(dtype or value.dtype)
+            layer.grads[name] = np.zeros_like(layer.params[name])
+        else:
+            setattr(layer, name, value.astype(dtype or value.dtype))
+    return layer
 
 
 def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
@@ -1183,22 +1499,7 @@ def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
     except Exception:
         raise ModelFileError(f"{path} is an .npz file but not a ScratchCNN model "
                              f"(no valid 'architecture' entry of format {MODEL_FORMAT!r}).") from None
-    layers = []
-    for i, spec in enumerate(layer_specs):
-        cls = LAYER_TYPES.get(spec.get("type"))
-        if cls is None:
-            raise ModelFileError(f"{path}: layer {i} has unknown type {spec.get('type')!r}.")
-        layer = cls(**spec.get("config", {}))
-        for name, param in layer.params.items():
-            key = f"layer{i}.{name}"
-            if key not in arrays:
-                raise ModelFileError(f"{path}: missing weights {key!r}; the file is incomplete.")
-            value = arrays.pop(key)
-            if value.shape != param.shape:
-                raise ModelFileError(f"{path}: {key} has shape {value.shape}, the architecture needs {param.shape}.")
-            layer.params[name] = value.astype(dtype or value.dtype)
-            layer.grads[name] = np.zeros_like(layer.params[name])
-        layers.append(layer)
+    layers = [_build_layer(spec, arrays, f"layer{i}", path, dtype) for i, spec in enumerate(layer_specs)]
     if arrays:
         raise ModelFileError(f"{path}: unexpected entries {sorted(arrays)}; not a file save_model wrote.")
     model = Sequential(layers).eval()
@@ -1255,11 +1556,17 @@ def split_training_data(images, labels, train_limit=None, validation_size=0, see
 
 
 def command_train(args):
-    images, labels = load_mnist("train", args.data_dir)
+    load_data, _ = DATASETS[args.dataset]
+    images, labels = load_data("train", args.data_dir)
     x_train, y_train, x_val, y_val = split_training_data(images, labels, args.train_limit,
                                                          args.validation_size, args.seed)
-    model = reference_cnn(seed=args.seed)
+    image_shape = dict(in_channels=images.shape[1], image_size=images.shape[2])
+    if args.architecture == "deep":
+        model = deep_cnn(**image_shape, channels=args.channels or (32, 64), blocks=args.blocks, seed=args.seed)
+    else:
+        model = reference_cnn(seed=args.seed, **image_shape, **({"channels": args.channels} if args.channels else {}))
     optimizer = (Adam(model, lr=args.lr) if args.optimizer == "adam"
+                 else RMSprop(model, lr=args.lr) if args.optimizer == "rmsprop"
                  else SGD(model, lr=args.lr, momentum=0.9, weight_decay=5e-4))
     print(f"training on {len(x_train):,} images, validating on {len(x_val):,}; "
           f"{model.num_parameters():,} parameters, {args.optimizer} lr {args.lr}, "
@@ -1282,24 +1589,27 @@ def command_train(args):
         sys.exit(f"error: {error}")
     if history["interrupted"]:
         print("interrupted: keeping the best model so far", flush=True)
-    x_test, y_test = load_mnist("test", args.data_dir)
+    x_test, y_test = load_data("test", args.data_dir)
     _, test_accuracy = evaluate(model, x_test, y_test)
     print(f"test accuracy {100 * test_accuracy:.2f}%  ({sum(history['seconds']):.0f}s of training)")
     save_model(model, args.model_out, metadata={
         "command": "python scratchcnn.py " + " ".join(sys.argv[1:]), "test_accuracy": test_accuracy,
-        "epochs_completed": len(history["epoch"]), "seed": args.seed})
+        "epochs_completed": len(history["epoch"]), "seed": args.seed, "dataset": args.dataset})
     print(f"saved {args.model_out}")
 
 
 def command_evaluate(args):
     model = load_model(args.model)
-    images, labels = load_mnist("test", args.data_dir)
+    dataset = args.dataset or model.metadata.get("dataset", "mnist")    # the data it was trained on
+    load_data, class_names = DATASETS[dataset]
+    images, labels = load_data("test", args.data_dir)
     predictions = model.predict(images)
     counts = confusion_matrix(labels, predictions)
     print(f"test accuracy {100 * np.mean(predictions == labels):.2f}% on {len(labels):,} images\n")
     print("per-class accuracy:")
     for digit in range(10):
-        print(f"  {digit}: {100 * counts[digit, digit] / counts[digit].sum():6.2f}%  ({counts[digit].sum()} images)")
+        name = f" {class_names[digit]:<12}" if class_names[digit] != str(digit) else ""
+        print(f"  {digit}:{name} {100 * counts[digit, digit] / counts[digit].sum():6.2f}%  ({counts[digit].sum()} images)")
     print("\nconfusion matrix (rows: true class, columns: predicted):")
     print("     " + "".join(f"{d:6d}" for d in range(10)))
     for digit in range(10):
@@ -1329,12 +1639,19 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=None, help="default: 0.002 for adam, 0.05 for sgd")
-    p.add_argument("--optimizer", choices=("sgd", "adam"), default="adam")
+    p.add_argument("--optimizer", choices=("sgd", "adam", "rmsprop"), default="adam")
     p.add_argument("--augment-shift", type=int, default=2, help="random shifts of up to this many pixels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-limit", type=int, default=None, help="train on at most this many images")
     p.add_argument("--validation-size", type=int, default=0, help="hold out this many training images")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: data/mnist)")
+    p.add_argument("--dataset", choices=tuple(DATASETS), default="mnist",
+                   help="mnist (data/mnist), fashion-mnist (data/fashion-mnist) or cifar10 (not shipped)")
+    p.add_argument("--architecture", choices=("reference", "deep"), default="reference",
+                   help="reference: reference_cnn; deep: deep_cnn with batch norm and residual blocks")
+    p.add_argument("--channels", type=lambda text: tuple(int(c) for c in text.split(",")), default=None,
+                   help="channels of the convolution stages, e.g. 32,64")
+    p.add_argument("--blocks", type=int, default=1, help="residual blocks per stage (deep only)")
     p.add_argument("--model-out", default="scratchcnn_model.npz")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=command_train)
@@ -1342,6 +1659,8 @@ def main(argv=None):
     p = commands.add_parser("evaluate", help="test accuracy, per class, and the confusion matrix")
     p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--dataset", choices=tuple(DATASETS), default=None,
+                   help="default: the data set the model was trained on (from its file)")
     p.set_defaults(run=command_evaluate)
 
     p = commands.add_parser("predict", help="classify pictures of handwritten digits")
@@ -1351,7 +1670,7 @@ def main(argv=None):
 
     args = parser.parse_args(argv)
     if getattr(args, "lr", 0) is None:
-        args.lr = 0.002 if args.optimizer == "adam" else 0.05
+        args.lr = {"adam": 0.002, "rmsprop": 0.001}.get(args.optimizer, 0.05)
     try:
         args.run(args)
     except (DataFileError, ModelFileError, ValueError) as error:
