@@ -240,14 +240,14 @@ CHECKS = sorted({(check, reference) for check, reference, *_ in EXERCISES}, key=
 
 @pytest.mark.parametrize("check_name, reference", CHECKS, ids=[name for name, _ in CHECKS])
 def test_reference_solution_passes(check_name, reference, capsys):
-    assert getattr(scratchcnn, check_name)(reference) is True
+    assert getattr(scratchcnn, check_name)(reference)
     assert "pass" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("check_name, reference, wrong, case, hint", EXERCISES,
                          ids=[f"{check}-{wrong.__name__}" for check, _, wrong, *_ in EXERCISES])
 def test_typical_wrong_answer_fails_with_case_expected_and_hint(check_name, reference, wrong, case, hint, capsys):
-    assert getattr(scratchcnn, check_name)(wrong) is False
+    assert not getattr(scratchcnn, check_name)(wrong)
     output = capsys.readouterr().out
     assert f"case '{case}" in output
     assert "expected" in output
@@ -259,7 +259,7 @@ def test_not_implemented_says_so(check_name, reference, capsys):
     def unanswered(*args):
         raise NotImplementedError()
 
-    assert getattr(scratchcnn, check_name)(unanswered) is False
+    assert not getattr(scratchcnn, check_name)(unanswered)
     assert "not implemented yet" in capsys.readouterr().out
 
 
@@ -267,6 +267,6 @@ def test_wrong_shape_is_reported_with_both_shapes(capsys):
     def mean_over_pixels(images, labels, num_classes=10):
         return np.array([images[labels == k].mean() for k in range(num_classes)])
 
-    assert scratchcnn.check_mean_image_per_class(mean_over_pixels) is False
+    assert not scratchcnn.check_mean_image_per_class(mean_over_pixels)
     output = capsys.readouterr().out
     assert "expected shape (3, 2, 2), got shape (3,)" in output and "axis=0" in output

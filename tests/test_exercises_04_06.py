@@ -153,7 +153,7 @@ CHECKS = {
 @pytest.mark.parametrize("name", CHECKS)
 def test_reference_passes(name, capsys):
     check, reference, _, _ = CHECKS[name]
-    assert check(reference) is True
+    assert check(reference)
     assert "pass" in capsys.readouterr().out
 
 
@@ -161,7 +161,7 @@ def test_reference_passes(name, capsys):
 def test_typical_mistake_fails_with_case_expected_and_hint(name, capsys):
     check, _, wrong, words = CHECKS[name]
     with np.errstate(all="ignore"):
-        assert check(wrong) is False
+        assert not check(wrong)
     message = capsys.readouterr().out
     assert "expected" in message
     assert "hint:" in message
@@ -172,13 +172,13 @@ def test_typical_mistake_fails_with_case_expected_and_hint(name, capsys):
 @pytest.mark.parametrize("name", CHECKS)
 def test_not_implemented(name, capsys):
     check = CHECKS[name][0]
-    assert check(not_implemented) is False
+    assert not check(not_implemented)
     assert "not implemented yet" in capsys.readouterr().out
 
 
 def test_naive_softmax_warnings_are_silenced(recwarn, capsys):
     """A naive softmax overflows; the check reports it in its message, not as RuntimeWarnings."""
-    assert scratchcnn.check_stable_softmax(naive_softmax) is False
+    assert not scratchcnn.check_stable_softmax(naive_softmax)
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
     assert "got nan" in capsys.readouterr().out
 

@@ -18,7 +18,7 @@ def not_implemented(*args):
 
 
 def assert_fails_with(capsys, check, wrong_answer, case, hint):
-    assert check(wrong_answer) is False
+    assert not check(wrong_answer)
     message = capsys.readouterr().out
     assert f"case '{case}'" in message, message
     assert "expected" in message, message
@@ -26,7 +26,7 @@ def assert_fails_with(capsys, check, wrong_answer, case, hint):
 
 
 def assert_not_implemented(capsys, check):
-    assert check(not_implemented) is False
+    assert not check(not_implemented)
     assert "not implemented yet" in capsys.readouterr().out
 
 
@@ -38,7 +38,7 @@ def sgd_momentum_step(weights, gradient, velocity, lr, momentum):
 
 
 def test_sgd_momentum_step(capsys):
-    assert scratchcnn.check_sgd_momentum_step(sgd_momentum_step) is True
+    assert scratchcnn.check_sgd_momentum_step(sgd_momentum_step)
     assert "all 4 cases pass" in capsys.readouterr().out
 
     def moves_with_gradient(weights, gradient, velocity, lr, momentum):
@@ -57,7 +57,7 @@ def test_sgd_momentum_step(capsys):
 
 
 def test_steps_per_epoch(capsys):
-    assert scratchcnn.check_steps_per_epoch(lambda n, b: math.ceil(n / b)) is True
+    assert scratchcnn.check_steps_per_epoch(lambda n, b: math.ceil(n / b))
     capsys.readouterr()
     assert_fails_with(capsys, scratchcnn.check_steps_per_epoch, lambda n, b: n // b,
                       "60,000 images, batch size 128", "round UP")
@@ -73,7 +73,7 @@ def prior_loss(labels, num_classes):
 
 
 def test_prior_loss(capsys):
-    assert scratchcnn.check_prior_loss(prior_loss) is True
+    assert scratchcnn.check_prior_loss(prior_loss)
     capsys.readouterr()
 
     def mean_over_classes(labels, num_classes):
@@ -104,7 +104,7 @@ def first_diverging_lr(candidates, images, labels):
 
 
 def test_first_diverging_lr(capsys):
-    assert scratchcnn.check_first_diverging_lr(first_diverging_lr) is True
+    assert scratchcnn.check_first_diverging_lr(first_diverging_lr)
     capsys.readouterr()
 
     def returns_last_lr(candidates, images, labels):
@@ -148,7 +148,7 @@ def first_test_digit():
 
 
 def test_saliency_map(capsys, first_test_digit):
-    assert scratchcnn.check_saliency_map(saliency_map) is True
+    assert scratchcnn.check_saliency_map(saliency_map)
     capsys.readouterr()
     first_case = f"trained model, test digit 0 (a {first_test_digit}), its own class"
     assert_fails_with(capsys, scratchcnn.check_saliency_map, score_gradient,   # forgot the absolute value
@@ -184,7 +184,7 @@ def occlusion_map(model, image, label, patch_size, stride):
 
 
 def test_occlusion_map(capsys, first_test_digit):
-    assert scratchcnn.check_occlusion_map(occlusion_map) is True
+    assert scratchcnn.check_occlusion_map(occlusion_map)
     capsys.readouterr()
     assert_fails_with(capsys, scratchcnn.check_occlusion_map,
                       lambda *args: -occlusion_map(*args),
@@ -212,7 +212,7 @@ def test_occlusion_map(capsys, first_test_digit):
 
 
 def test_conv2_output_shape(capsys):
-    assert scratchcnn.check_conv2_output_shape(lambda n: (n, 16, 14, 14)) is True
+    assert scratchcnn.check_conv2_output_shape(lambda n: (n, 16, 14, 14))
     capsys.readouterr()
     assert_fails_with(capsys, scratchcnn.check_conv2_output_shape, lambda n: (n, 16, 7, 7),
                       "a batch of 1", "only the pooling BEFORE it halved 28 to 14")
@@ -229,7 +229,7 @@ def fgsm_step(model, image, label, epsilon):
 
 
 def test_fgsm_step(capsys, first_test_digit):
-    assert scratchcnn.check_fgsm_step(fgsm_step) is True
+    assert scratchcnn.check_fgsm_step(fgsm_step)
     capsys.readouterr()
     assert_fails_with(capsys, scratchcnn.check_fgsm_step,
                       lambda model, image, label, epsilon: fgsm_step(model, image, label, -epsilon),

@@ -116,14 +116,14 @@ WRONG = [
 @pytest.mark.parametrize("name", CHECKS)
 def test_reference_solution_passes(name, capsys):
     check, solution = CHECKS[name]
-    assert check(solution) is True
+    assert check(solution)
     assert "pass" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("name, answer, case, hint", WRONG, ids=[f"{w[0]}-{w[1].__name__}" for w in WRONG])
 def test_typical_mistake_fails_with_case_expected_and_hint(name, answer, case, hint, capsys):
     check, _ = CHECKS[name]
-    assert check(answer) is False
+    assert not check(answer)
     out = capsys.readouterr().out
     assert out.startswith(f"{name}: case '{case}")
     assert "expected" in out and "hint:" in out and hint in out
@@ -132,7 +132,7 @@ def test_typical_mistake_fails_with_case_expected_and_hint(name, answer, case, h
 @pytest.mark.parametrize("name", CHECKS)
 def test_unanswered_exercise_says_not_implemented(name, capsys):
     check, _ = CHECKS[name]
-    assert check(not_implemented) is False
+    assert not check(not_implemented)
     assert capsys.readouterr().out.strip() == f"{name}: not implemented yet"
 
 
