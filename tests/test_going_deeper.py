@@ -490,3 +490,44 @@ def test_shipped_deep_models():
         accuracy = np.mean(model.predict(images) == labels)
         assert accuracy >= threshold
         assert accuracy == pytest.approx(model.metadata["test_accuracy"], abs=1e-9)
+
+
+# --- Notebook 10's exercise checks ------------------------------------------------
+
+def batchnorm_forward(x, gamma, beta, eps):
+    return gamma * (x - x.mean(0)) / np.sqrt(x.var(0) + eps) + beta
+
+
+def batchnorm_backward(dout, x, gamma, eps):
+    inv_std = 1 / np.sqrt(x.var(0) + eps)
+    x_hat = (x - x.mean(0)) * inv_std
+    return gamma * inv_std * (dout - dout.mean(0) - x_hat * (dout * x_hat).mean(0)), (dout * x_hat).sum(0), dout.sum(0)
+
+
+def residual_backward(x, W, dout):
+    d_inner = dout * (x @ W > 0)
+    return dout + d_inner @ W.T, x.T @ d_inner
+
+
+def rmsprop_step(weights, gradient, mean_square, lr, alpha, eps):
+    mean_square = alpha * mean_square + (1 - alpha) * gradient ** 2
+    return weights - lr * gradient / (np.sqrt(mean_square) + eps), mean_square
+
+
+@pytest.mark.parametrize("check, answer", [
+    (sc.check_batchnorm_forward, batchnorm_forward), (sc.check_batchnorm_backward, batchnorm_backward),
+    (sc.check_residual_backward, residual_backward), (sc.check_rmsprop_step, rmsprop_step)])
+def test_notebook10_checks_pass_right_answers_and_name_every_mistake(check, answer, monkeypatch):
+    assert check(answer)
+    assert not check(lambda *args: None)
+    assert "not implemented yet" in check(lambda *args: (_ for _ in ()).throw(NotImplementedError())).message
+    listed = []
+    original = sc.check_exercise
+    monkeypatch.setattr(sc, "check_exercise", lambda name, ans, cases, mistakes=(), **kw:
+                        listed.extend(mistakes) or original(name, ans, cases, mistakes, **kw))
+    check(answer)
+    monkeypatch.setattr(sc, "check_exercise", original)
+    assert len(listed) >= 4
+    for mistake in listed:             # each typical mistake, written as an answer, is recognised by name
+        result = check(mistake.produce)
+        assert not result and result.mistake is not None and result.mistake.name == mistake.name, result.message
