@@ -4,12 +4,13 @@ This one file is the course's library. Part I is the textbook, in the order the
 course teaches it; Part II is course machinery a student need not read.
 
 Part I, the library
-  1. Data          - reading the MNIST IDX files (``load_mnist``)
-  2. Layers        - Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense
+  1. Data          - reading the MNIST IDX files (``load_mnist``); Fashion-MNIST, CIFAR-10
+  2. Layers        - Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense,
+                     BatchNorm1D, BatchNorm2D
                      plus the naive loop versions they are checked against
   3. Loss          - SoftmaxCrossEntropy
-  4. Optimizers    - SGD (momentum, weight decay) and Adam
-  5. Model         - Sequential and the course's reference CNN
+  4. Optimizers    - SGD (momentum, weight decay), Adam and RMSprop
+  5. Model         - Sequential, Residual, the course's reference CNN and deep_cnn
   6. Training      - train, evaluate, data augmentation
   7. Gradient checking - numerical gradients by centred differences
   8. Pictures      - preprocessing a drawn digit like MNIST
