@@ -28,14 +28,20 @@ Conventions: images are NCHW arrays (batch, channels, height, width) and
 from __future__ import annotations
 
 import argparse
+import copy
 import gzip
 import hashlib
 import json
 import math
 import os
+import re
+import shlex
 import sys
 import tempfile
 import time
+import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -73,11 +79,19 @@ class DataFileError(ValueError):
     """A data file is missing, truncated, corrupt or does not match its partner."""
 
 
+# The largest IDX file read_idx accepts: 1 GiB, 20 times MNIST's training images.
+# A header can promise anything; we refuse to allocate more than this on its word.
+MAX_IDX_BYTES = 2 ** 30
+
+
 def _find_idx_file(data_dir: Path, stem: str) -> Path:
     """The file ``stem`` in ``data_dir``, gzipped or plain."""
-    for name in (stem + ".gz", stem):
-        if (data_dir / name).is_file():
-            return data_dir / name
+    for candidate in (data_dir / (stem + ".gz"), data_dir / stem):
+        if candidate.is_file():
+            return candidate
+        if candidate.exists():
+            raise DataFileError(f"{candidate} is a folder (or another special file), not a data file. "
+                                f"Put the IDX file itself there.")
     raise DataFileError(
         f"missing data file: neither {data_dir / (stem + '.gz')} nor {data_dir / stem} exists. "
         f"Pass data_dir= (or --data-dir) pointing at a folder with the four MNIST IDX files, "
@@ -85,19 +99,34 @@ def _find_idx_file(data_dir: Path, stem: str) -> Path:
     )
 
 
-def _check_sha256(path: Path, raw: bytes) -> None:
-    """Compare ``raw`` (the bytes of ``path`` on disk) with the SHA256SUMS beside it, if any."""
+def _read_sha256sums(sums_file: Path) -> dict[str, str]:
+    """{file name: SHA-256} from a SHA256SUMS file in ``sha256sum``'s format ("<64 hex digits>  name")."""
+    expected = {}
+    for number, line in enumerate(sums_file.read_text(errors="replace").splitlines(), start=1):
+        match = re.fullmatch(r"([0-9a-fA-F]{64})\s+\*?(\S.*)", line.strip())
+        if match is None and line.strip():
+            raise DataFileError(
+                f"{sums_file} line {number} is malformed: {line[:80]!r}. Each line must be a 64-digit "
+                f"SHA-256 in hex, two spaces and a file name (what `sha256sum FILE` prints). Fix or "
+                f"delete the line (or the file, to skip the check).")
+        if match is not None:
+            expected[match.group(2)] = match.group(1).lower()
+    return expected
+
+
+def _check_sha256(path: Path) -> None:
+    """Compare the SHA-256 of ``path`` with the SHA256SUMS beside it, if any (read in chunks)."""
     sums_file = path.parent / "SHA256SUMS"
     if not sums_file.is_file():
         return
-    expected = {}
-    for line in sums_file.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            expected[parts[1].lstrip("*")] = parts[0].lower()
+    expected = _read_sha256sums(sums_file)
     if path.name not in expected:
         return  # e.g. an un-gzipped copy: SHA256SUMS lists the .gz files only
-    actual = hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    actual = digest.hexdigest()
     if actual != expected[path.name]:
         raise DataFileError(
             f"checksum mismatch for {path}: SHA-256 is {actual}, but {sums_file} expects "
@@ -111,50 +140,88 @@ def idx_header(magic: int, shape: tuple) -> bytes:
     return magic.to_bytes(4, "big") + b"".join(size.to_bytes(4, "big") for size in shape)
 
 
-def read_idx(path: str | os.PathLike, expected_magic: int) -> np.ndarray:
-    """Read one IDX file (``.gz`` or plain) into a uint8 array of the shape its header gives."""
+def _gzip_declared_size(path: Path) -> int:
+    """The uncompressed size (mod 2**32) a gzip file records in its last four bytes."""
+    with open(path, "rb") as file:
+        file.seek(0, os.SEEK_END)
+        if file.tell() < 18:                       # 10-byte gzip header + 8-byte trailer
+            return -1
+        file.seek(-4, os.SEEK_END)
+        return int.from_bytes(file.read(4), "little")
+
+
+def read_idx(path: str | os.PathLike, expected_magic: int, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+    """Read one IDX file (``.gz`` or plain) into a uint8 array of the shape its header gives.
+
+    The header comes first, and the size it declares is checked (against
+    ``max_bytes``, the file's size, and a gzip's recorded size) before anything
+    is allocated; a ``.gz`` is inflated as a stream and only as far as the
+    header promises, so a small gzip that inflates to gigabytes is refused.
+    """
     path = Path(path)
-    raw = path.read_bytes()
-    _check_sha256(path, raw)
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as error:
-            raise DataFileError(
-                f"{path} is not a valid gzip file ({error}); it is probably truncated. "
-                f"Replace it with a complete copy."
-            ) from None
-    if len(raw) < 4:
-        raise DataFileError(f"{path} is truncated: {len(raw)} bytes, not even an IDX header.")
-    magic = int.from_bytes(raw[:4], "big")
-    if magic != expected_magic:
-        kind = "image" if expected_magic == IMAGES_MAGIC else "label"
+    _check_sha256(path)
+    compressed = path.suffix == ".gz"
+    try:
+        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as file:
+            header = file.read(4)
+            if len(header) < 4:
+                raise DataFileError(f"{path} is truncated: {len(header)} bytes, not even an IDX header.")
+            magic = int.from_bytes(header, "big")
+            if magic != expected_magic:
+                kind = "image" if expected_magic == IMAGES_MAGIC else "label"
+                raise DataFileError(
+                    f"{path} has the wrong magic number {magic:#010x}; an IDX {kind} file starts with "
+                    f"{expected_magic:#010x}. Is it the right file (images and labels swapped?) "
+                    f"and not some other format?")
+            ndim = header[3]
+            dims = file.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise DataFileError(f"{path} is truncated inside its header ({4 + len(dims)} bytes).")
+            shape = tuple(int.from_bytes(dims[4 * i:4 * i + 4], "big") for i in range(ndim))
+            header_size, size = 4 + 4 * ndim, math.prod(shape)
+            if size > max_bytes:
+                raise DataFileError(
+                    f"{path}: its header declares shape {shape}, {size:,} bytes, more than the "
+                    f"{max_bytes:,} read_idx accepts. A corrupt header or a gzip bomb? If the data set "
+                    f"really is that large, pass a larger max_bytes to read_idx.")
+            recorded = _gzip_declared_size(path) if compressed else path.stat().st_size
+            if recorded != (header_size + size) % (2 ** 32 if compressed else 2 ** 64):
+                raise DataFileError(
+                    f"{path} is truncated or padded: its header promises shape {shape} "
+                    f"({header_size + size:,} bytes in all) but the file holds "
+                    f"{'an inflated size (mod 2**32) of ' if compressed else ''}{recorded:,} bytes. "
+                    f"Replace it with a complete copy.")
+            data = np.empty(size, dtype=np.uint8)
+            view, filled = memoryview(data), 0
+            while filled < size:                   # a gzip stream may hand out fewer bytes per call
+                count = file.readinto(view[filled:])
+                if not count:
+                    break
+                filled += count
+            padded = bool(file.read(1))            # one byte more than promised: stop there
+    except DataFileError:
+        raise
+    except PermissionError:
+        raise DataFileError(f"cannot read {path}: permission denied. Check the file's permissions "
+                            f"(`ls -l {path}`).") from None
+    except (OSError, EOFError, zlib.error) as error:
         raise DataFileError(
-            f"{path} has the wrong magic number {magic:#010x}; an IDX {kind} file starts with "
-            f"{expected_magic:#010x}. Is it the right file (images and labels swapped?) "
-            f"and not some other format?"
-        )
-    ndim = raw[3]
-    header_size = 4 + 4 * ndim
-    if len(raw) < header_size:
-        raise DataFileError(f"{path} is truncated inside its header ({len(raw)} bytes).")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected_bytes = header_size + math.prod(shape)
-    if len(raw) != expected_bytes:
+            f"{path} is not a valid {'gzip' if compressed else 'IDX'} file ({type(error).__name__}: {error}); "
+            f"it is probably truncated or corrupt. Replace it with a complete copy.") from None
+    if filled < size or padded:
         raise DataFileError(
-            f"{path} is truncated or padded: its header promises shape {shape} "
-            f"({expected_bytes} bytes in all) but the file holds {len(raw)} bytes. "
-            f"Replace it with a complete copy."
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape)
+            f"{path} is truncated or padded: its header promises shape {shape} ({header_size + size:,} bytes "
+            f"in all) but the data {'ends early' if filled < size else 'goes on beyond them'}. "
+            f"Replace it with a complete copy.")
+    return data.reshape(shape)
 
 
-def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
+def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None, num_classes: int = 10):
     """Load one split of MNIST (or any data set in the same IDX format).
 
     Returns ``(images, labels)``:
       images: float32 (N, 1, 28, 28), scaled from bytes 0..255 to [0, 1]
-      labels: int64 (N,)
+      labels: int64 (N,), each in 0 .. num_classes - 1
 
     ``data_dir`` defaults to ``data/mnist`` beside this file, so it works from
     any working directory. Fashion-MNIST loads the same way, e.g.
@@ -164,9 +231,10 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
     if not data_dir.is_dir():
+        problem = f"{data_dir} is a file, not a folder" if data_dir.exists() else f"missing data folder {data_dir}"
         raise DataFileError(
-            f"missing data folder {data_dir}. Pass data_dir= (or --data-dir) pointing at a "
-            f"folder with the four MNIST IDX files (the repository ships them in data/mnist/)."
+            f"{problem}. Pass data_dir= (or --data-dir) pointing at a folder with the four MNIST "
+            f"IDX files (the repository ships them in data/mnist/)."
         )
     images_stem, labels_stem = MNIST_FILES[split]
     images_path = _find_idx_file(data_dir, images_stem)
@@ -177,11 +245,19 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
         raise DataFileError(f"{images_path} holds a {images.ndim}-D array; images must be (N, rows, cols).")
     if labels.ndim != 1:
         raise DataFileError(f"{labels_path} holds a {labels.ndim}-D array; labels must be (N,).")
+    if len(images) == 0:
+        raise DataFileError(f"{images_path} holds no images (its header says 0); it is not a usable data set.")
     if len(images) != len(labels):
         raise DataFileError(
             f"count mismatch: {images_path} holds {len(images)} images but {labels_path} holds "
             f"{len(labels)} labels. The two files must come from the same split and release."
         )
+    if labels.max() >= num_classes:
+        bad = int(np.argmax(labels >= num_classes))
+        raise DataFileError(
+            f"{labels_path}: label {labels[bad]} (at position {bad}) is not a class 0..{num_classes - 1}. "
+            f"The file is corrupt or from another data set; for a data set with more classes pass "
+            f"num_classes= to load_mnist.")
     # Dividing by 255 puts every pixel in [0, 1], the range the initialisation assumes.
     images = (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
     return images, labels.astype(np.int64)
@@ -285,7 +361,11 @@ class Layer:
 
 
 def _check_input(layer: Layer, x: np.ndarray, ndim: int, channels: int | None = None) -> None:
-    """Fail early, with a message a student can act on, when x has the wrong shape."""
+    """Fail early, with a message a student can act on, when x has the wrong type or shape."""
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
+        kind = f"an array of {x.dtype}" if isinstance(x, np.ndarray) else f"a {type(x).__name__}"
+        raise TypeError(f"{layer!r} expects a NumPy array of numbers, got {kind}. "
+                        f"Convert it with np.asarray(x, dtype=np.float32).")
     if x.ndim != ndim:
         wanted = "(N, C, H, W)" if ndim == 4 else "(N, features)"
         raise ValueError(
@@ -295,6 +375,12 @@ def _check_input(layer: Layer, x: np.ndarray, ndim: int, channels: int | None = 
         )
     if channels is not None and x.shape[1] != channels:
         raise ValueError(f"{layer!r} expects {channels} input channels/features, got shape {x.shape}.")
+
+
+def _as_float(x: np.ndarray) -> np.ndarray:
+    """x itself if it holds floats, else x as float64 (integer or boolean inputs)."""
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
 def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
@@ -612,10 +698,12 @@ class LeakyReLU(Layer):
         return dict(negative_slope=self.negative_slope)
 
     def forward(self, x):
+        x = _as_float(x)                   # a*x of an integer x must not round a to 0
         self.positive = x > 0
         return np.where(self.positive, x, x * x.dtype.type(self.negative_slope))
 
     def backward(self, dout):
+        dout = _as_float(dout)
         return np.where(self.positive, dout, dout * dout.dtype.type(self.negative_slope))
 
 
@@ -653,6 +741,7 @@ class Dropout(Layer):
         if not self.training or self.p == 0:
             self.mask = None
             return x
+        x = _as_float(x)                   # 1 / (1 - p) of an integer x must not round
         keep = self.rng.random(x.shape, dtype=np.float32) >= self.p
         self.mask = keep.astype(x.dtype) / x.dtype.type(1 - self.p)
         return x * self.mask
@@ -797,6 +886,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return np.exp(log_softmax(logits))
 
 
+def _check_labels(labels: np.ndarray, num_classes: int) -> None:
+    """Labels must be integer class numbers 0..K-1 (-1 would silently index class K-1)."""
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers (class numbers), got {labels.dtype}. "
+                        f"Convert them with labels.astype(np.int64) if they are whole numbers.")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = int(np.argmax((labels < 0) | (labels >= num_classes)))
+        raise ValueError(f"label {labels[bad]} (at position {bad}) is not a class 0..{num_classes - 1}: "
+                         f"the model has {num_classes} outputs. Check the labels (-1 or 255 often mean "
+                         f"'unknown'; drop those images) or build the model with one output per class.")
+
+
 class SoftmaxCrossEntropy:
     """Softmax followed by the cross-entropy loss, averaged over the batch.
 
@@ -808,6 +909,7 @@ class SoftmaxCrossEntropy:
     def forward(self, logits, labels):
         if logits.ndim != 2 or labels.shape != (logits.shape[0],):
             raise ValueError(f"expected logits (N, K) and labels (N,), got {logits.shape} and {labels.shape}")
+        _check_labels(labels, logits.shape[1])
         log_probs = log_softmax(logits)
         self.probs, self.labels = np.exp(log_probs), labels
         return float(-log_probs[np.arange(len(labels)), labels].mean())
@@ -1112,7 +1214,18 @@ def deep_cnn(in_channels=1, image_size=28, num_classes=10, channels=(32, 64), bl
 # =============================================================================
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite: the learning rate is almost always too high."""
+    """The loss became NaN, infinite or explosively large: the learning rate is almost always too high."""
+
+
+class TrainingStalled(UserWarning):
+    """The loss stayed at ln K, what guessing scores: usually a learning rate far too small."""
+
+
+# A batch loss above DIVERGED_LOSS_FACTOR x ln K (guessing scores ln K: 2.3 for 10
+# classes) counts as diverged: the network is then confidently wrong about almost
+# every image, and such weights rarely recover. Waiting for NaN is not enough:
+# Adam with a huge rate runs on at a loss of 1e28 without ever overflowing.
+DIVERGED_LOSS_FACTOR = 20
 
 
 def random_shift(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
@@ -1137,9 +1250,116 @@ def cosine_learning_rate(base_lr: float, progress: float, final_fraction: float 
     return base_lr * (final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+# Learning-rate schedules by name: f(base_lr, progress) with progress from 0 (first step) to 1.
+SCHEDULES = {
+    "constant": lambda base_lr, progress: base_lr,
+    "cosine": cosine_learning_rate,
+}
+
+
+def scheduled_lr(schedule: str | None, base_lr: float, progress: float) -> float:
+    """The learning rate of ``schedule`` (a name in SCHEDULES; None means constant) at ``progress``."""
+    return SCHEDULES["constant" if schedule is None else schedule](base_lr, progress)
+
+
+def _check_data(model, images, labels, what: str) -> int:
+    """Refuse data that would train or score nonsense; warn about unscaled pixels.
+    Returns K, the number of classes (the model's outputs)."""
+    if not isinstance(images, np.ndarray) or not isinstance(labels, np.ndarray):
+        raise TypeError(f"{what} images and labels must be NumPy arrays, got {type(images).__name__} "
+                        f"and {type(labels).__name__}")
+    if len(images) == 0:
+        raise ValueError(f"no {what} images: the {what} set is empty")
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} {what} images but {len(labels)} labels: they must pair up")
+    num_classes = model.predict_proba(images[:1]).shape[1]        # also checks the image shape
+    _check_labels(labels, num_classes)
+    if images.dtype.kind == "f" and not np.isfinite(images).all():
+        bad = ~np.isfinite(images)
+        raise ValueError(f"the {what} images contain {int(bad.sum())} NaN or infinite pixel values (the first "
+                         f"in image {int(np.argmax(bad.reshape(len(images), -1).any(axis=1)))}). Clean or drop "
+                         f"those images first; no learning rate can fix them.")
+    _warn_if_unscaled(images, what, stacklevel=4)          # the warning points at train's caller
+    return num_classes
+
+
+def _warn_if_unscaled(images, what: str, stacklevel: int = 3) -> None:
+    """Pixels of 0..255 where the network expects [0, 1] give nonsense without an error."""
+    if images.max() > 1.5:
+        warnings.warn(f"the {what} images have pixel values up to {images.max():g}: divide them by 255 to "
+                      f"scale 0..255 to [0, 1], the range the initialisation and learning rates assume.",
+                      stacklevel=stacklevel)
+
+
+def _check_training_arguments(model, images, optimizer, lr, epochs, batch_size, schedule, augment_shift) -> None:
+    """Refuse arguments that would train nothing or nonsense, saying which and why."""
+    for name, value, least in (("epochs", epochs, 1), ("batch_size", batch_size, 1),
+                               ("augment_shift", augment_shift, 0)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
+    if augment_shift and (images.ndim != 4 or augment_shift >= min(images.shape[2:])):
+        raise ValueError(f"augment_shift {augment_shift} does not fit images of shape {images.shape[1:]}: it shifts "
+                         f"(C, H, W) images by a few pixels (MNIST: 2), less than their height and width")
+    if not (hasattr(optimizer, "step") and hasattr(optimizer, "parameters")):
+        raise TypeError(f"optimizer must be an optimizer such as Adam(model, lr=0.001), got {optimizer!r} "
+                        f"(for a learning rate alone, pass lr=)")
+    for name, value in (("lr", lr), ("the optimizer's lr", optimizer.lr)):
+        if value is not None and not (isinstance(value, (int, float, np.floating, np.integer))
+                                      and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive finite number (such as 0.001), got {value!r}")
+    if schedule is not None and schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}: use one of {sorted(SCHEDULES)} or None (constant)")
+    model_params = {id(p) for layer in model.layers for p in layer.params.values()}
+    if {id(p) for _, p, _ in optimizer.parameters()} != model_params:
+        raise ValueError("the optimizer was built for another model: it would update weights this model does "
+                         "not use, and training would change nothing. Build it for this model, "
+                         "e.g. optimizer=Adam(model, lr=0.001).")
+    for layer in model.layers:
+        for name, param in layer.params.items():
+            if not np.isfinite(param).all():
+                raise ValueError(f"{layer!r} has NaN or infinite weights {name!r}: the model is broken "
+                                 f"(an earlier run diverged?). Start again from a fresh model.")
+
+
+def _check_divergence(loss: float, num_classes: int, epoch: int, step: int, lr: float) -> None:
+    """Raise TrainingDiverged when a batch loss is NaN, inf or above DIVERGED_LOSS_FACTOR x ln K."""
+    limit = DIVERGED_LOSS_FACTOR * math.log(num_classes)
+    if math.isfinite(loss) and loss <= limit:
+        return
+    how = "" if not math.isfinite(loss) else (f" (above {DIVERGED_LOSS_FACTOR} x ln {num_classes} = {limit:.0f}; "
+                                              f"guessing scores {math.log(num_classes):.2f})")
+    raise TrainingDiverged(f"the loss became {loss:.4g} at epoch {epoch}, batch {step}{how}: training diverged. "
+                           f"Lower the learning rate (it was {lr:.3g}; try {lr / 10:.3g}).")
+
+
+def _end_epoch(history, model, epoch, train_loss, train_accuracy, lr, validation, start) -> float:
+    """Append one epoch to ``history`` (scoring ``validation`` if given); return the score
+    the best weights are kept by: validation accuracy, else minus the training loss."""
+    val_loss, val_accuracy = evaluate(model, *validation) if validation is not None else (None, None)
+    model.train()                                      # evaluate switched to eval mode
+    for key, value in (("epoch", epoch), ("train_loss", train_loss), ("train_accuracy", train_accuracy),
+                       ("val_loss", val_loss), ("val_accuracy", val_accuracy),
+                       ("seconds", time.perf_counter() - start), ("lr", lr)):
+        history[key].append(value)
+    return val_accuracy if validation is not None else -train_loss
+
+
+def _warn_if_stalled(history, steps_per_epoch: int, num_classes: int, base_lr: float) -> None:
+    """Warn at the first epoch end after 100 steps if the loss still sits at ln K (guessing)."""
+    steps_done = history["epoch"][-1] * steps_per_epoch
+    if steps_done - steps_per_epoch < 100 <= steps_done and history["train_loss"][-1] > 0.97 * math.log(num_classes):
+        warnings.warn(f"after {steps_done} steps the training loss is still {history['train_loss'][-1]:.3f}, "
+                      f"about ln {num_classes} = {math.log(num_classes):.3f}, what guessing scores: the network "
+                      f"is not learning. The learning rate {base_lr:.3g} is probably far too small (try 0.001 "
+                      f"for Adam, 0.05 for SGD); otherwise check that labels match their images.",
+                      TrainingStalled, stacklevel=3)
+
+
 def evaluate(model, images, labels, batch_size=1000):
     """Mean loss and accuracy of ``model`` on a data set: returns (loss, accuracy)."""
+    _warn_if_unscaled(images, "evaluation")
     probs = model.predict_proba(images, batch_size)
+    _check_labels(np.asarray(labels), probs.shape[1])
     loss = float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12)).mean())
     return loss, float((probs.argmax(axis=1) == labels).mean())
 
@@ -1159,11 +1379,16 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
           progress=None):
     """Train ``model`` with mini-batch gradient descent; returns the history.
 
-    images (N, 1, H, W), labels (N,). ``optimizer`` defaults to Adam(lr=1e-3).
-    ``lr`` overrides the optimizer's learning rate; ``schedule="cosine"``
-    decays it over all steps, ``None`` keeps it constant. ``augment_shift``
-    moves each training image by up to that many pixels. ``validation`` is an
-    optional (images, labels) pair evaluated after each epoch.
+    The loop of notebook 07: shuffle, then for each batch forward, loss,
+    backward, update; with a learning-rate schedule, a divergence check after
+    every batch and the epoch's numbers recorded at its end.
+
+    images (N, C, H, W), labels (N,) in 0..K-1. ``optimizer`` defaults to
+    Adam(lr=1e-3). ``lr`` overrides the optimizer's learning rate; ``schedule``
+    (a name in SCHEDULES: "cosine" decays it over all steps, "constant" or None
+    keeps it). ``augment_shift`` moves each training image by up to that many
+    pixels. ``validation`` is an optional (images, labels) pair evaluated after
+    each epoch.
 
     ``callback(history)`` runs after every epoch (notebooks draw live curves
     with it); ``progress(epoch, done, total, loss, accuracy, seconds)`` after
@@ -1174,66 +1399,53 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
     lr; plus "interrupted": True if Ctrl-C stopped training. After Ctrl-C the
     model holds the best weights seen so far (by validation accuracy, else by
     training loss) and the history so far is returned.
+
+    Raises TrainingDiverged when a batch loss is NaN, inf or above
+    DIVERGED_LOSS_FACTOR x ln K; warns (TrainingStalled) when the loss stays at
+    ln K; refuses bad arguments and data (NaN pixels, labels outside 0..K-1,
+    an optimizer built for another model) with a ValueError saying which.
     """
-    if len(images) == 0:
-        raise ValueError("no training images: the training set is empty")
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
     optimizer = optimizer if optimizer is not None else Adam(model, lr=1e-3)
+    num_classes = _check_data(model, images, labels, "training")
+    validation = validation if validation is not None and len(validation[0]) else None
+    if validation is not None:
+        _check_data(model, *validation, "validation")
+    _check_training_arguments(model, images, optimizer, lr, epochs, batch_size, schedule, augment_shift)
     base_lr = lr if lr is not None else optimizer.lr
     rng = np.random.default_rng(seed)
     loss_fn = SoftmaxCrossEntropy()
-    history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "val_loss",
-                                   "val_accuracy", "seconds", "lr")}
+    history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                                   "seconds", "lr")}
     history["interrupted"] = False
-    n = len(images)
-    steps_per_epoch = math.ceil(n / batch_size)
+    n, steps_per_epoch = len(images), math.ceil(len(images) / batch_size)
     best_score, best_weights = -math.inf, None
     model.train()
     try:
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
-            order = rng.permutation(n)
-            total_loss, total_correct, seen = 0.0, 0, 0
+            order = rng.permutation(n)                                   # shuffle
+            loss_sum, correct, seen = 0.0, 0, 0
             for step in range(steps_per_epoch):
-                if schedule == "cosine":
-                    optimizer.lr = cosine_learning_rate(base_lr, ((epoch - 1) * steps_per_epoch + step) / (epochs * steps_per_epoch))
-                else:
-                    optimizer.lr = base_lr
-                batch = order[step * batch_size:(step + 1) * batch_size]
+                done = ((epoch - 1) * steps_per_epoch + step) / (epochs * steps_per_epoch)
+                optimizer.lr = scheduled_lr(schedule, base_lr, done)
+                batch = order[step * batch_size:(step + 1) * batch_size]   # the last batch may be smaller
                 x, y = images[batch], labels[batch]
                 if augment_shift:
                     x = random_shift(x, augment_shift, rng)
-                logits = model.forward(x)
-                loss = loss_fn.forward(logits, y)
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"the loss became {loss} at epoch {epoch}, batch {step + 1}: training diverged. "
-                        f"Lower the learning rate (it was {optimizer.lr:.3g}; try {optimizer.lr / 10:.3g})."
-                    )
-                model.backward(loss_fn.backward(), input_gradient=False)
-                optimizer.step()
-                total_loss += loss * len(batch)
-                total_correct += int((logits.argmax(axis=1) == y).sum())
+                logits = model.forward(x)                                # 1. forward
+                loss = loss_fn.forward(logits, y)                        # 2. loss
+                _check_divergence(loss, num_classes, epoch, step + 1, base_lr)
+                model.backward(loss_fn.backward(), input_gradient=False)  # 3. backward
+                optimizer.step()                                         # 4. update
+                loss_sum += loss * len(batch)
+                correct += int((logits.argmax(axis=1) == y).sum())
                 seen += len(batch)
                 if progress is not None:
-                    progress(epoch, seen, n, total_loss / seen, total_correct / seen, time.perf_counter() - start)
-            history["epoch"].append(epoch)
-            history["train_loss"].append(total_loss / n)
-            history["train_accuracy"].append(total_correct / n)
-            history["lr"].append(optimizer.lr)
-            if validation is not None and len(validation[0]):
-                val_loss, val_accuracy = evaluate(model, *validation)
-                model.train()
-                score = val_accuracy
-            else:
-                val_loss = val_accuracy = None
-                score = -total_loss / n
-            history["val_loss"].append(val_loss)
-            history["val_accuracy"].append(val_accuracy)
-            history["seconds"].append(time.perf_counter() - start)
+                    progress(epoch, seen, n, loss_sum / seen, correct / seen, time.perf_counter() - start)
+            score = _end_epoch(history, model, epoch, loss_sum / n, correct / n, optimizer.lr, validation, start)
             if score >= best_score:
                 best_score, best_weights = score, _snapshot(model)
+            _warn_if_stalled(history, steps_per_epoch, num_classes, base_lr)
             if callback is not None:
                 callback(history)
     except KeyboardInterrupt:
@@ -1294,6 +1506,11 @@ def grad_check(layer, x: np.ndarray, seed: int = 0, h: float = 1e-4) -> dict:
     change of pooling winner); the only error left is rounding, which shrinks
     as h grows. For smooth functions such as softmax, use a smaller h.
     """
+    for name, param in layer.params.items():
+        if param.dtype != np.float64:
+            raise TypeError(f"grad_check needs a float64 layer, but {layer!r} keeps {name!r} in {param.dtype}: "
+                            f"its ~7 digits drown centred differences in rounding (errors near 1e-2). Build the "
+                            f"layer with dtype=np.float64.")
     x = np.array(x, dtype=np.float64)
     G = np.random.default_rng(seed).standard_normal(layer.forward(x).shape)
     loss = lambda: float(np.sum(layer.forward(x) * G))
@@ -1324,9 +1541,47 @@ def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return weights(image.shape[0], height) @ image @ weights(image.shape[1], width).T
 
 
+# The largest picture read_picture decodes: 50 megapixels, more than any photo of a digit.
+MAX_PICTURE_PIXELS = 50_000_000
+
+
+def _check_png_size(header: bytes, name: str) -> None:
+    """Refuse a PNG whose header (signature, then the IHDR chunk: width and height as
+    big-endian uint32 at bytes 16-24) declares more than MAX_PICTURE_PIXELS, before decoding
+    it: a 12 kB file can claim 60,000 x 60,000 pixels, 17 GB once decoded."""
+    if header[:8] == b"\x89PNG\r\n\x1a\n" and header[12:16] == b"IHDR":
+        width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+        if width * height > MAX_PICTURE_PIXELS:
+            raise ValueError(f"{name} says it is {width:,} x {height:,} pixels, more than the "
+                             f"{MAX_PICTURE_PIXELS:,} read_picture decodes. Scale the picture down.")
+
+
+def read_picture(path: str | os.PathLike) -> np.ndarray:
+    """A picture file (PNG, JPEG, ...) as matplotlib.image.imread returns it, with a
+    clear ValueError for a missing, unreadable or enormous file."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a picture. Name the picture file itself.")
+    if not path.is_file():
+        raise ValueError(f"picture {path} does not exist.")
+    with open(path, "rb") as file:
+        _check_png_size(file.read(24), str(path))
+    import matplotlib.image
+    try:
+        return matplotlib.image.imread(path)
+    except Exception as error:            # each image decoder has its own exceptions
+        raise ValueError(f"cannot read picture {path} ({type(error).__name__}: {error}). "
+                         f"Save it as a PNG or JPEG.") from None
+
+
 def to_grey(image: np.ndarray) -> np.ndarray:
     """Any image from matplotlib.image.imread -> 2-D float in [0, 1] (alpha over white)."""
     image = np.asarray(image, dtype=np.float64)
+    if image.size == 0:
+        raise ValueError(f"the image is empty (shape {image.shape}): there is nothing to read")
+    if not np.isfinite(image).all():
+        raise ValueError(f"the image has {int((~np.isfinite(image)).sum())} NaN or infinite pixel values; "
+                         f"replace them (e.g. np.nan_to_num(image)) before preprocessing")
     if image.size and image.max() > 1.0:
         image = image / 255.0                           # 8-bit JPEGs come as 0..255
     if image.ndim == 3:
@@ -1393,12 +1648,63 @@ class ModelFileError(ValueError):
     """A model file is missing, corrupt, truncated or not a ScratchCNN model."""
 
 
+# Limits checked from the zip directory before any member is read: the reference CNN's
+# weights take 0.1 MB, its architecture entry a few kB.
+MAX_MODEL_BYTES = 2 ** 30
+MAX_ARCHITECTURE_BYTES = 2 ** 20
+
+# The parameter shapes of each layer type with weights, from its config, so a file's
+# arrays can be checked before a layer is built (a 30,000 x 30,000 Dense would
+# allocate and initialise 7 GB first). A layer type missing here is built to find out.
+PARAM_SHAPES = {
+    "Conv2D": lambda c: {"W": (c["out_channels"], c["in_channels"], c["kernel_size"], c["kernel_size"]),
+                         "b": (c["out_channels"],)},
+    "Dense": lambda c: {"W": (c["in_features"], c["out_features"]), "b": (c["out_features"],)},
+    # batch norm: its parameters and its running statistics (saved beside them)
+    "BatchNorm1D": lambda c: dict.fromkeys(("gamma", "beta", "running_mean", "running_var"), (c["num_features"],)),
+    "BatchNorm2D": lambda c: dict.fromkeys(("gamma", "beta", "running_mean", "running_var"), (c["num_channels"],)),
+}
+
+
+def _temporary_name(path: Path) -> str:
+    """The prefix of atomic_write's temporary files for ``path``: hidden, beside it, with our process id."""
+    return f".{path.name}.{os.getpid()}."
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete temporary files that earlier saves to ``path`` left behind when they were
+    killed (kill -9, power cut): those whose process is gone, or untouched for an hour."""
+    prefix = f".{path.name}."
+    for candidate in path.parent.glob(".*.tmp"):
+        owner = candidate.name[len(prefix):].split(".")[0]
+        if not candidate.name.startswith(prefix) or not owner.isdigit() or int(owner) == os.getpid():
+            continue
+        try:
+            stale = time.time() - candidate.stat().st_mtime > 3600
+            if not stale and os.name == "posix":
+                try:
+                    os.kill(int(owner), 0)           # signal 0: only asks whether the process exists
+                except ProcessLookupError:
+                    stale = True
+                except PermissionError:
+                    pass                             # alive, another user's
+            if stale:
+                candidate.unlink()
+        except OSError:
+            pass                                     # another save removed it first
+
+
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call write(file) on a temporary file beside ``path``, then rename it into place,
-    so a crash or Ctrl-C never leaves a half-written file at ``path``."""
+    so a crash or Ctrl-C never leaves a half-written file at ``path``.
+
+    The temporary file is named ``.NAME.PID.XXXX.tmp``; an error removes it at once,
+    and a save killed outright (kill -9) leaves one that the next save to ``path``
+    removes, since its process no longer exists."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _remove_stale_temporaries(path)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=_temporary_name(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
             write(file)
@@ -1433,6 +1739,27 @@ def _layer_arrays(layer, prefix: str) -> dict:
     return arrays
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise ModelFileError unless a file can be saved at ``path``: check it before
+    training, not after (the trained model would be lost)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"cannot save to {path}: it is a folder. Give a file name, e.g. {path / 'model.npz'}.")
+    parent = path.parent
+    if not parent.exists():
+        raise ModelFileError(f"cannot save to {path}: the folder {parent} does not exist. "
+                             f"Create it first (`mkdir -p {parent}`) or save elsewhere.")
+    if not parent.is_dir():
+        raise ModelFileError(f"cannot save to {path}: {parent} is a file, not a folder.")
+    try:                                             # the only sure test: write a file there
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=_temporary_name(path), suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise ModelFileError(f"cannot save to {path}: the folder {parent} is not writable "
+                             f"({error.strerror}). Save somewhere you can write, e.g. your home folder.") from None
+
+
 def save_model(model: Sequential, path: str | os.PathLike, metadata: dict | None = None) -> None:
     """Save weights and architecture to one .npz file (written atomically).
 
@@ -1450,59 +1777,192 @@ def save_model(model: Sequential, path: str | os.PathLike, metadata: dict | None
     atomic_write(path, lambda file: np.savez(file, **arrays))
 
 
-def _build_layer(spec: dict, arrays: dict, prefix: str, path: Path, dtype):
-    """Rebuild one layer from its architecture entry, taking (popping) its arrays."""
-    cls = LAYER_TYPES.get(spec.get("type"))
-    if cls is None:
-        raise ModelFileError(f"{path}: layer {prefix} has unknown type {spec.get('type')!r}.")
-    if cls is Residual:
-        return Residual(*[_build_layer(inner, arrays, f"{prefix}.{j}", path, dtype)
-                          for j, inner in enumerate(spec.get("layers", []))])
-    layer = cls(**spec.get("config", {}))
+def _what_file_is_this(path: Path) -> str:
+    """A few words on what a file that is not a zip archive looks like it is."""
+    with open(path, "rb") as file:
+        head = file.read(64)
+    if not head:
+        return "an empty file"
+    if head.startswith(b"PK"):
+        return "a zip archive"
+    if head.startswith(b"\x93NUMPY"):
+        return "a single NumPy array (.npy, from np.save)"
+    if head[:1] == b"\x80":
+        return "a Python pickle (which can run code: never load one you do not trust)"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary data of an unknown kind"
+    return f"a text file (it starts {text[:30]!r})" if text.isprintable() or "\n" in text else "binary data"
+
+
+def _npy_header(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo):
+    """(shape, dtype) of one .npy member, reading only its header; refuses pickles
+    and a member whose size does not match the shape its header declares."""
+    with archive.open(info) as file:
+        version = np.lib.format.read_magic(file)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(file)
+        header_bytes = file.tell()
+    if dtype.hasobject:
+        raise ModelFileError(f"{path}: {info.filename} holds pickled Python objects; ScratchCNN model files "
+                             f"never do, and loading pickles can run arbitrary code. Refusing it.")
+    if info.file_size != header_bytes + math.prod(shape) * dtype.itemsize:
+        raise ModelFileError(f"{path}: {info.filename} is truncated or padded: its size does not match its shape.")
+    return shape, dtype
+
+
+def _read_architecture(path: Path, archive: zipfile.ZipFile) -> dict:
+    """The architecture entry as a dict, checked for the structure load_model relies on."""
+    not_ours = (f"{path} is an .npz file but not a ScratchCNN model (no valid 'architecture' entry of "
+                f"format {MODEL_FORMAT!r}).")
+    info = archive.getinfo("architecture.npy")
+    if info.file_size > MAX_ARCHITECTURE_BYTES:
+        raise ModelFileError(f"{not_ours[:-1]}: its architecture entry takes {info.file_size:,} bytes.")
+    _npy_header(path, archive, info)
+    with archive.open(info) as file:
+        entry = np.lib.format.read_array(file, allow_pickle=False)
+    try:
+        architecture = json.loads(str(entry[()])) if entry.dtype.kind == "U" and entry.ndim == 0 else None
+    except json.JSONDecodeError:
+        architecture = None
+    if not (isinstance(architecture, dict) and architecture.get("format") == MODEL_FORMAT
+            and isinstance(architecture.get("layers"), list) and isinstance(architecture.get("metadata", {}), dict)
+            and all(isinstance(spec, dict) and isinstance(spec.get("config", {}), dict)
+                    for spec in architecture["layers"])):
+        raise ModelFileError(not_ours)
+    return architecture
+
+
+def _expected_param_shapes(path: Path, i: int, spec: dict) -> dict:
+    """{name: shape} of layer i's parameters, from its type and config; builds the layer
+    only for a type without a PARAM_SHAPES entry."""
+    kind, config = spec.get("type"), spec.get("config", {})
+    if kind not in LAYER_TYPES:
+        raise ModelFileError(f"{path}: layer {i} has unknown type {kind!r}; known: {sorted(LAYER_TYPES)}.")
+    invalid = ModelFileError(f"{path}: layer {i} ({kind}) has an invalid config {json.dumps(config)[:200]}.")
+    for value in config.values():                  # JSON allows true, NaN and Infinity where sizes belong
+        if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
+            raise invalid
+    if kind not in PARAM_SHAPES:
+        return {name: param.shape for name, param in _build_layer(path, i, spec).params.items()}
+    try:
+        shapes = PARAM_SHAPES[kind](config)
+    except KeyError:
+        raise invalid from None
+    if not all(isinstance(size, int) and size >= 1 for shape in shapes.values() for size in shape):
+        raise invalid
+    return shapes
+
+
+def _expected_arrays(path: Path, i: str, spec: dict) -> dict:
+    """{"layer<i>.<name>": shape} of every array stored for layer i (parameters and running
+    statistics); a Residual's inner layer j is layer "<i>.<j>"."""
+    if spec.get("type") != "Residual":
+        return {f"layer{i}.{name}": shape for name, shape in _expected_param_shapes(path, i, spec).items()}
+    inner = spec.get("layers")
+    if not (isinstance(inner, list) and all(isinstance(s, dict) and isinstance(s.get("config", {}), dict) for s in inner)):
+        raise ModelFileError(f"{path}: layer {i} (Residual) has no valid list of inner layers.")
+    return {key: shape for j, s in enumerate(inner) for key, shape in _expected_arrays(path, f"{i}.{j}", s).items()}
+
+
+def _load_layer(path: Path, archive: zipfile.ZipFile, members: dict, i: str, spec: dict, dtype):
+    """Build layer i and read its arrays (already checked against the architecture)."""
+    if spec.get("type") == "Residual":
+        return Residual(*[_load_layer(path, archive, members, f"{i}.{j}", s, dtype)
+                          for j, s in enumerate(spec["layers"])])
+    layer = _build_layer(path, i, spec)
     for name in list(layer.params) + list(getattr(layer, "state_names", ())):
-        key = f"{prefix}.{name}"
-        if key not in arrays:
-            raise ModelFileError(f"{path}: missing weights {key!r}; the file is incomplete.")
-        value = arrays.pop(key)
-        current = layer.params[name] if name in layer.params else getattr(layer, name)
-        if value.shape != current.shape:
-            raise ModelFileError(f"{path}: {key} has shape {value.shape}, the architecture needs {current.shape}.")
+        key = f"layer{i}.{name}"
+        with archive.open(members[key + ".npy"]) as file:
+            value = np.lib.format.read_array(file, allow_pickle=False)
+        if not np.isfinite(value).all():
+            raise ModelFileError(f"{path}: {key} contains {int((~np.isfinite(value)).sum())} NaN or infinite "
+                                 f"weights, so every prediction would be nonsense. The training that made "
+                                 f"it diverged (lower the learning rate) or the file is damaged: retrain.")
         if name in layer.params:
             layer.params[name] = value.astype(dtype or value.dtype)
             layer.grads[name] = np.zeros_like(layer.params[name])
-        else:
+        else:                                      # a running statistic
             setattr(layer, name, value.astype(dtype or value.dtype))
     return layer
 
 
+def _build_layer(path: Path, i: int, spec: dict):
+    config = spec.get("config", {})
+    try:
+        return LAYER_TYPES[spec["type"]](**config)
+    except (TypeError, ValueError) as error:
+        raise ModelFileError(f"{path}: layer {i} ({spec['type']}) has an invalid config "
+                             f"{json.dumps(config)[:200]}: {error}") from None
+
+
 def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
     """Load a model written by save_model (``allow_pickle=False``: a model file can
-    never run code). ``model.metadata`` holds what was saved with it."""
+    never run code). ``model.metadata`` holds what was saved with it.
+
+    Everything is checked before memory is spent on it: member names and sizes
+    from the zip directory, then the architecture, then every array's shape and
+    dtype from its header against the architecture; only then are layers built
+    and the weights read (and refused if integer, NaN or infinite).
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file. Pass the .npz file itself "
+                             f"(e.g. {path / 'scratchcnn_model.npz'}).")
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist. Train one with "
                              f"`python scratchcnn.py train --model-out {path}`.")
     try:
-        with np.load(path, allow_pickle=False) as file:
-            arrays = {key: file[key] for key in file.files}
-    except ValueError as error:
-        if "pickle" in str(error):
-            raise ModelFileError(f"{path} contains pickled Python objects; ScratchCNN model files "
-                                 f"never do, and loading pickles can run arbitrary code. Refusing it.") from None
-        raise ModelFileError(f"{path} is not a readable .npz model file ({error}).") from None
-    except Exception as error:  # zipfile.BadZipFile, EOFError, OSError, ...
-        raise ModelFileError(f"{path} is corrupt or truncated ({type(error).__name__}: {error}). "
-                             f"Re-create it with `python scratchcnn.py train`.") from None
-    try:
-        architecture = json.loads(str(arrays.pop("architecture")))
-        assert architecture["format"] == MODEL_FORMAT
-        layer_specs = architecture["layers"]
-    except Exception:
-        raise ModelFileError(f"{path} is an .npz file but not a ScratchCNN model "
-                             f"(no valid 'architecture' entry of format {MODEL_FORMAT!r}).") from None
-    layers = [_build_layer(spec, arrays, f"layer{i}", path, dtype) for i, spec in enumerate(layer_specs)]
-    if arrays:
-        raise ModelFileError(f"{path}: unexpected entries {sorted(arrays)}; not a file save_model wrote.")
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        if _what_file_is_this(path) == "a zip archive":
+            raise ModelFileError(f"{path} is corrupt or truncated: it starts like an .npz (zip) archive but "
+                                 f"its directory is missing or damaged. Re-create it with "
+                                 f"`python scratchcnn.py train`.") from None
+        raise ModelFileError(f"{path} is not a ScratchCNN model file: it is {_what_file_is_this(path)}, "
+                             f"not an .npz archive (or it is truncated). Train a model with "
+                             f"`python scratchcnn.py train`.") from None
+    with archive:
+        try:
+            return _load_from_archive(path, archive, dtype)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as error:
+            if isinstance(error, ModelFileError):
+                raise
+            raise ModelFileError(f"{path} is corrupt or truncated ({type(error).__name__}: {error}). "
+                                 f"Re-create it with `python scratchcnn.py train`.") from None
+
+
+def _load_from_archive(path: Path, archive: zipfile.ZipFile, dtype) -> Sequential:
+    members = {info.filename: info for info in archive.infolist()}
+    strangers = sorted(name for name in members
+                       if name != "architecture.npy" and not re.fullmatch(r"layer\d+(\.\d+)*\.\w+\.npy", name))
+    if "architecture.npy" not in members:
+        raise ModelFileError(f"{path} is an .npz file but not a ScratchCNN model (no 'architecture' entry).")
+    if strangers:
+        raise ModelFileError(f"{path}: unexpected entries {strangers[:5]}; not a file save_model wrote.")
+    total = sum(info.file_size for info in members.values())
+    if total > MAX_MODEL_BYTES:
+        raise ModelFileError(f"{path} would inflate to {total:,} bytes, more than the {MAX_MODEL_BYTES:,} "
+                             f"a ScratchCNN model may take. Refusing it.")
+    architecture = _read_architecture(path, archive)
+    specs = architecture["layers"]
+    expected = {key: shape for i, spec in enumerate(specs) for key, shape in _expected_arrays(path, str(i), spec).items()}
+    stored = {name[:-4] for name in members} - {"architecture"}
+    if expected.keys() - stored:
+        raise ModelFileError(f"{path}: missing weights {sorted(expected.keys() - stored)[0]!r}; "
+                             f"the file is incomplete.")
+    if stored - expected.keys():
+        raise ModelFileError(f"{path}: unexpected entries {sorted(stored - expected.keys())[:5]}; "
+                             f"not a file save_model wrote.")
+    for key, shape in expected.items():
+        stored_shape, stored_dtype = _npy_header(path, archive, members[key + ".npy"])
+        if stored_dtype.kind != "f":
+            raise ModelFileError(f"{path}: {key} holds {stored_dtype} numbers; weights must be floats "
+                                 f"(float32 or float64). Save the model with save_model.")
+        if stored_shape != shape:
+            raise ModelFileError(f"{path}: {key} has shape {stored_shape}, the architecture needs {shape}.")
+    layers = [_load_layer(path, archive, members, str(i), spec, dtype) for i, spec in enumerate(specs)]
     model = Sequential(layers).eval()
     model.metadata = architecture.get("metadata", {})
     return model
@@ -1512,24 +1972,34 @@ def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
 # 10. Command line
 # =============================================================================
 
-def _progress_bar(epochs):
-    """A one-line progress bar on stderr, redrawn at most 10 times a second."""
+def _progress_bar(epochs, stream=None):
+    """A one-line progress bar on stderr, redrawn at most 10 times a second. When
+    stderr is not a terminal (a log file, a pipe) a redrawn line would flood it,
+    so then it prints one plain line per epoch instead."""
+    stream = stream if stream is not None else sys.stderr
+    live = getattr(stream, "isatty", lambda: False)()
     last = [0.0]
 
     def show(epoch, done, total, loss, accuracy, seconds):
         now = time.perf_counter()
+        speed = done / max(seconds, 1e-9)
+        if not live:
+            if done == total:
+                stream.write(f"epoch {epoch}/{epochs}: {total} images, loss {loss:.4f} acc {100 * accuracy:5.2f}% "
+                             f"{speed:6.0f} img/s\n")
+                stream.flush()
+            return
         if done < total and now - last[0] < 0.1:
             return
         last[0] = now
         width = 30
         filled = int(width * done / total)
-        speed = done / max(seconds, 1e-9)
         left = (total - done) / max(speed, 1e-9)
-        sys.stderr.write(f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (width - filled)}] "
-                         f"loss {loss:.4f} acc {100 * accuracy:5.2f}% {speed:6.0f} img/s {left:4.0f}s left ")
+        stream.write(f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (width - filled)}] "
+                     f"loss {loss:.4f} acc {100 * accuracy:5.2f}% {speed:6.0f} img/s {left:4.0f}s left ")
         if done == total:
-            sys.stderr.write("\r" + " " * 100 + "\r")
-        sys.stderr.flush()
+            stream.write("\r" + " " * 100 + "\r")
+        stream.flush()
 
     return show
 
@@ -1545,6 +2015,8 @@ def split_training_data(images, labels, train_limit=None, validation_size=0, see
     """Hold out ``validation_size`` random images, then keep at most ``train_limit``
     of the rest for training. Returns (train_images, train_labels, val_images, val_labels)."""
     n = len(images)
+    if n == 0:
+        raise ValueError("there are no training images at all: the data set is empty")
     if validation_size < 0 or (train_limit is not None and train_limit < 1):
         raise ValueError("--validation-size must be >= 0 and --train-limit >= 1")
     if validation_size >= n:
@@ -1556,7 +2028,20 @@ def split_training_data(images, labels, train_limit=None, validation_size=0, see
     return images[rest], labels[rest], images[np.sort(val)], labels[np.sort(val)]
 
 
+def _check_model_fits_mnist(model, path, image_shape=(1, 28, 28), num_classes=10):
+    """A model for MNIST takes 1 x 28 x 28 images and has 10 outputs; say so if not."""
+    try:
+        outputs = model.predict_proba(np.zeros((1, *image_shape), np.float32)).shape[1]
+    except (ValueError, TypeError) as error:
+        size = " x ".join(map(str, image_shape))
+        raise ModelFileError(f"{path} does not take {size} MNIST images: {error}") from None
+    if outputs != num_classes:
+        raise ModelFileError(f"{path} has {outputs} outputs, but MNIST has {num_classes} classes: "
+                             f"it was trained for another data set. Use a model trained on MNIST.")
+
+
 def command_train(args):
+    check_writable(args.model_out)           # before training, not after: the model would be lost
     load_data, _ = DATASETS[args.dataset]
     images, labels = load_data("train", args.data_dir)
     x_train, y_train, x_val, y_val = split_training_data(images, labels, args.train_limit,
@@ -1581,20 +2066,22 @@ def command_train(args):
               f"train acc {100 * history['train_accuracy'][-1]:6.2f}%{val_text}  "
               f"{history['seconds'][-1]:5.1f}s", flush=True)
 
-    try:
+    with np.errstate(over="ignore", invalid="ignore"):      # a diverging run raises TrainingDiverged
         history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                         optimizer=optimizer, augment_shift=args.augment_shift,
                         validation=(x_val, y_val) if len(x_val) else None, seed=args.seed,
                         callback=report, progress=None if args.quiet else _progress_bar(args.epochs))
-    except TrainingDiverged as error:
-        sys.exit(f"error: {error}")
     if history["interrupted"]:
         print("interrupted: keeping the best model so far", flush=True)
-    x_test, y_test = load_data("test", args.data_dir)
-    _, test_accuracy = evaluate(model, x_test, y_test)
-    print(f"test accuracy {100 * test_accuracy:.2f}%  ({sum(history['seconds']):.0f}s of training)")
+    try:
+        x_test, y_test = load_data("test", args.data_dir)
+        _, test_accuracy = evaluate(model, x_test, y_test)
+        print(f"test accuracy {100 * test_accuracy:.2f}%  ({sum(history['seconds']):.0f}s of training)")
+    except KeyboardInterrupt:                 # a second Ctrl-C: save what was trained anyway
+        test_accuracy = None
+        print("interrupted again: saving the model without testing it", flush=True)
     save_model(model, args.model_out, metadata={
-        "command": "python scratchcnn.py " + " ".join(sys.argv[1:]), "test_accuracy": test_accuracy,
+        "command": "python scratchcnn.py " + shlex.join(args.argv), "test_accuracy": test_accuracy,
         "epochs_completed": len(history["epoch"]), "seed": args.seed, "dataset": args.dataset})
     print(f"saved {args.model_out}")
 
@@ -1604,13 +2091,16 @@ def command_evaluate(args):
     dataset = args.dataset or model.metadata.get("dataset", "mnist")    # the data it was trained on
     load_data, class_names = DATASETS[dataset]
     images, labels = load_data("test", args.data_dir)
+    _check_model_fits_mnist(model, args.model, images.shape[1:])
     predictions = model.predict(images)
     counts = confusion_matrix(labels, predictions)
     print(f"test accuracy {100 * np.mean(predictions == labels):.2f}% on {len(labels):,} images\n")
     print("per-class accuracy:")
     for digit in range(10):
+        total = counts[digit].sum()
+        accuracy = f"{100 * counts[digit, digit] / total:6.2f}%" if total else "    n/a"
         name = f" {class_names[digit]:<12}" if class_names[digit] != str(digit) else ""
-        print(f"  {digit}:{name} {100 * counts[digit, digit] / counts[digit].sum():6.2f}%  ({counts[digit].sum()} images)")
+        print(f"  {digit}:{name} {accuracy}  ({total} images)")
     print("\nconfusion matrix (rows: true class, columns: predicted):")
     print("     " + "".join(f"{d:6d}" for d in range(10)))
     for digit in range(10):
@@ -1618,41 +2108,83 @@ def command_evaluate(args):
 
 
 def command_predict(args):
-    import matplotlib.image
     model = load_model(args.model)
+    _check_model_fits_mnist(model, args.model)
     for path in args.images:
-        try:
-            picture = matplotlib.image.imread(path)
-        except (OSError, ValueError, SyntaxError) as error:
-            sys.exit(f"error: cannot read image {path}: {error}")
-        digit_image = preprocess_digit(picture)
+        digit_image = preprocess_digit(read_picture(path))
         probs = model.predict_proba(digit_image[None, None])[0]
         print(f"{path}: {int(probs.argmax())}")
-        for digit in range(10):
+        for digit in range(len(probs)):
             print(f"  {digit}: {probs[digit]:6.1%} {'#' * int(round(40 * probs[digit]))}")
 
 
+def _whole_number(least):
+    """An argparse type: an integer >= least."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+    return parse
+
+
+def _positive_number(text):
+    """An argparse type: a finite float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number (such as 0.001), got {text}")
+    return value
+
+
+def _channel_list(text):
+    """An argparse type: channels per stage, e.g. "32,64" -> (32, 64)."""
+    try:
+        channels = tuple(_whole_number(1)(part) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of channel counts such as 32,64") from None
+    return channels
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (the usage is in --help)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _show_warning(message, category, *rest, **kwargs):
+    """Warnings in the CLI: one line, without the source line Python adds."""
+    sys.stderr.write(f"warning: {message}\n")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python scratchcnn.py", description=__doc__.split("\n")[0])
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    parser = _ArgumentParser(prog="python scratchcnn.py", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("train", help="train the reference CNN on MNIST")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=None, help="default: 0.002 for adam, 0.05 for sgd")
+    p.add_argument("--epochs", type=_whole_number(1), default=20)
+    p.add_argument("--batch-size", type=_whole_number(1), default=128)
+    p.add_argument("--lr", type=_positive_number, default=None, help="default: 0.002 for adam, 0.05 for sgd")
     p.add_argument("--optimizer", choices=("sgd", "adam", "rmsprop"), default="adam")
-    p.add_argument("--augment-shift", type=int, default=2, help="random shifts of up to this many pixels")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train-limit", type=int, default=None, help="train on at most this many images")
-    p.add_argument("--validation-size", type=int, default=0, help="hold out this many training images")
+    p.add_argument("--augment-shift", type=_whole_number(0), default=2, help="random shifts of up to this many pixels")
+    p.add_argument("--seed", type=_whole_number(0), default=0)
+    p.add_argument("--train-limit", type=_whole_number(1), default=None, help="train on at most this many images")
+    p.add_argument("--validation-size", type=_whole_number(0), default=0, help="hold out this many training images")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: data/mnist)")
     p.add_argument("--dataset", choices=tuple(DATASETS), default="mnist",
                    help="mnist (data/mnist), fashion-mnist (data/fashion-mnist) or cifar10 (not shipped)")
     p.add_argument("--architecture", choices=("reference", "deep"), default="reference",
                    help="reference: reference_cnn; deep: deep_cnn with batch norm and residual blocks")
-    p.add_argument("--channels", type=lambda text: tuple(int(c) for c in text.split(",")), default=None,
+    p.add_argument("--channels", type=_channel_list, default=None,
                    help="channels of the convolution stages, e.g. 32,64")
-    p.add_argument("--blocks", type=int, default=1, help="residual blocks per stage (deep only)")
+    p.add_argument("--blocks", type=_whole_number(0), default=1, help="residual blocks per stage (deep only)")
     p.add_argument("--model-out", default="scratchcnn_model.npz")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=command_train)
@@ -1670,12 +2202,23 @@ def main(argv=None):
     p.set_defaults(run=command_predict)
 
     args = parser.parse_args(argv)
+    args.argv = argv                     # recorded in a trained model's metadata
     if getattr(args, "lr", 0) is None:
         args.lr = {"adam": 0.002, "rmsprop": 0.001}.get(args.optimizer, 0.05)
+    # Every mistake a user can make ends in one line on stderr and a non-zero exit.
     try:
-        args.run(args)
-    except (DataFileError, ModelFileError, ValueError) as error:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            args.run(args)
+    except (DataFileError, ModelFileError, TrainingDiverged, ValueError, TypeError) as error:
         sys.exit(f"error: {error}")
+    except OSError as error:             # permission denied, disk full, ...
+        sys.exit(f"error: {error.strerror or error}" + (f": {error.filename}" if error.filename else ""))
+    except MemoryError:
+        sys.exit("error: out of memory. Use fewer images (--train-limit) or smaller batches (--batch-size).")
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
 
 
 # #############################################################################
@@ -1825,7 +2368,11 @@ def conv_feature_maps(model: Sequential, image: np.ndarray) -> list[np.ndarray]:
         return []
     outputs = []                          # outputs[i] = what layer i returns
     for layer in model.layers[:conv_positions[-1] + 2]:
-        x = layer.forward(x)
+        # A shallow copy in eval mode shares the weights but keeps its own forward
+        # cache, so a backward pending on the model's layers is not clobbered.
+        twin = copy.copy(layer)
+        twin.training = False
+        x = twin.forward(x)
         outputs.append(x)
     maps = []
     for i in conv_positions:
@@ -2134,6 +2681,7 @@ def _read_png_data_url(url: str) -> np.ndarray:
     import io
     import matplotlib.image
     data = base64.b64decode(url.split(",", 1)[1])
+    _check_png_size(data[:24], "the drawing")
     return to_grey(matplotlib.image.imread(io.BytesIO(data), format="png"))
 
 
@@ -2233,10 +2781,8 @@ class DrawingPad(_WidgetView):
             ax.set_title(f"{title}\n{picture.shape[0]} x {picture.shape[1]}")
             ax.set_xticks([])
             ax.set_yticks([])
-        centred = self.steps["centred"]
-        rows, cols = np.indices(centred.shape)
-        axes[3].plot((cols * centred).sum() / centred.sum(), (rows * centred).sum() / centred.sum(),
-                     "r+", markersize=14, label="centre of mass")
+        row, column = centre_of_mass(self.steps["centred"])
+        axes[3].plot(column, row, "r+", markersize=14, label="centre of mass")
         axes[3].legend(loc="lower center", fontsize="small")
         _draw_probability_bars(axes[4], self.probabilities, self.prediction)
         axes[4].set_title(f"prediction: {self.prediction}")

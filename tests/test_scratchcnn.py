@@ -287,7 +287,8 @@ def test_train_history_callback_and_divergence(mnist_test):
     history = sc.train(model, images, labels, epochs=2, batch_size=64, validation=(images[:64], labels[:64]),
                        callback=lambda h: calls.append(len(h["epoch"])), augment_shift=2)
     assert calls == [1, 2] and history["epoch"] == [1, 2] and len(history["val_accuracy"]) == 2
-    with pytest.raises(sc.TrainingDiverged, match="Lower the learning rate"), np.errstate(all="ignore"):
+    with pytest.raises(sc.TrainingDiverged, match="Lower the learning rate"), np.errstate(all="ignore"), \
+            pytest.warns(UserWarning, match="divide them by 255"):
         model = sc.reference_cnn(seed=2)      # on purpose: overflow is what this run is about
         sc.train(model, images * 1e6, labels, epochs=3, optimizer=sc.SGD(model, lr=10.0), schedule=None)
 

@@ -1,0 +1,749 @@
+"""Bad input, as a new user (or a hostile file) would supply it: every case ends in a
+clear error naming the problem and the fix, or a warning, and the command line never
+shows a traceback (issue 11).
+
+The data and model files here are SYNTHETIC UNIT-TEST DATA written by the tests
+themselves (tiny IDX files, forged headers, gzip and zip bombs): they test the
+loaders' defences, not the network. Real MNIST is used where training is involved.
+"""
+
+import gzip
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import time
+import tracemalloc
+import warnings
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+
+import scratchcnn as sc
+
+MB = 2 ** 20
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def peak_memory(function):
+    """Run function() (which must raise), return (the exception, peak bytes NumPy/Python allocated)."""
+    tracemalloc.start()
+    try:
+        function()
+    except Exception as error:                  # noqa: BLE001 - returned to the test to check
+        raised = error
+    else:
+        raised = None
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return raised, peak
+
+
+def run_cli(*args, cwd, options=()):
+    return subprocess.run([sys.executable, *options, sc.__file__, *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def assert_one_line_error(result, *fragments):
+    """A CLI failure: non-zero exit, no traceback, ONE line on stderr that says what happened."""
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def run_main(capsys, *argv):
+    """main(argv) in this process: (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        sc.main(list(argv))
+    out, err = capsys.readouterr()
+    code = exit_info.value.code
+    if isinstance(code, str):                   # sys.exit("message") prints it and exits with 1
+        err, code = err + code + "\n", 1
+    assert "Traceback" not in err
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def mnist_test():
+    return sc.load_mnist("test")
+
+
+# --- synthetic data folders ----------------------------------------------------------------
+
+def write_idx(path, array, magic):
+    data = sc.idx_header(magic, array.shape) + np.asarray(array).astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+
+
+def synthetic_data_dir(folder, images=None, labels=None):
+    """A tiny MNIST-format folder (synthetic unit-test data) with both splits."""
+    folder.mkdir(exist_ok=True)
+    images = rng(0).integers(0, 256, size=(40, 28, 28)) if images is None else images
+    labels = np.arange(len(images)) % 10 if labels is None else labels
+    for split in ("train", "test"):
+        image_name, label_name = sc.MNIST_FILES[split]
+        write_idx(folder / (image_name + ".gz"), images, sc.IMAGES_MAGIC)
+        write_idx(folder / (label_name + ".gz"), labels, sc.LABELS_MAGIC)
+    return folder
+
+
+def gzip_of_zeros(header: bytes, zero_bytes: int) -> bytes:
+    """A gzip file: ``header`` then ``zero_bytes`` zeros, compressed as a stream (a few kB per 10 MB)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)          # 31: gzip container
+    parts = [compressor.compress(header)]
+    chunk = bytes(MB)
+    for _ in range(zero_bytes // MB):
+        parts.append(compressor.compress(chunk))
+    parts.append(compressor.compress(bytes(zero_bytes % MB)))
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
+# --- memory bombs -----------------------------------------------------------------------------
+
+def test_gzip_bomb_is_refused_without_inflating_it(tmp_path):
+    # The header promises 5 labels; the gzip then inflates to 64 MB more.
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip_of_zeros(sc.idx_header(sc.LABELS_MAGIC, (5,)) + bytes(5), 64 * MB))
+    assert path.stat().st_size < MB
+    error, peak = peak_memory(lambda: sc.read_idx(path, sc.LABELS_MAGIC))
+    assert isinstance(error, sc.DataFileError) and "truncated or padded" in str(error)
+    assert peak < 2 * MB
+
+
+def test_gzip_bomb_with_a_forged_size_trailer_stops_after_the_promised_bytes(tmp_path):
+    # The same bomb with its recorded size (the last 4 bytes) forged to match the header:
+    # the stream is inflated only as far as the header promises, plus one byte.
+    header = sc.idx_header(sc.LABELS_MAGIC, (5,))
+    data = bytearray(gzip_of_zeros(header + bytes(5), 64 * MB))
+    data[-4:] = struct.pack("<I", len(header) + 5)
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(bytes(data))
+    error, peak = peak_memory(lambda: sc.read_idx(path, sc.LABELS_MAGIC))
+    assert isinstance(error, sc.DataFileError) and "goes on beyond" in str(error)
+    assert peak < 2 * MB
+
+
+def test_idx_header_declaring_gigabytes_is_refused_before_allocating(tmp_path):
+    path = tmp_path / "huge.gz"                      # 100,000 images of 1000 x 1000: 100 GB
+    path.write_bytes(gzip.compress(sc.idx_header(sc.IMAGES_MAGIC, (100_000, 1000, 1000)) + bytes(100)))
+    error, peak = peak_memory(lambda: sc.read_idx(path, sc.IMAGES_MAGIC))
+    assert isinstance(error, sc.DataFileError)
+    assert "declares shape (100000, 1000, 1000)" in str(error) and "max_bytes" in str(error)
+    assert peak < MB
+    # An honest file above the limit is refused too, and the limit can be raised.
+    small = tmp_path / "small"
+    write_idx(small, np.zeros((10, 4, 4)), sc.IMAGES_MAGIC)
+    with pytest.raises(sc.DataFileError, match="more than the 100 read_idx accepts"):
+        sc.read_idx(small, sc.IMAGES_MAGIC, max_bytes=100)
+    assert sc.read_idx(small, sc.IMAGES_MAGIC, max_bytes=160).shape == (10, 4, 4)
+
+
+def test_plain_idx_file_size_is_checked_against_its_header_first(tmp_path):
+    path = tmp_path / "lying"
+    path.write_bytes(sc.idx_header(sc.IMAGES_MAGIC, (60000, 28, 28)) + bytes(10))
+    error, peak = peak_memory(lambda: sc.read_idx(path, sc.IMAGES_MAGIC))
+    assert isinstance(error, sc.DataFileError) and "truncated or padded" in str(error)
+    assert peak < MB
+
+
+def model_arrays(model):
+    """The arrays save_model would write, as a dict (to tamper with)."""
+    arrays = {"architecture": np.array(json.dumps({
+        "format": sc.MODEL_FORMAT, "metadata": {},
+        "layers": [{"type": type(layer).__name__, "config": layer.config()} for layer in model.layers]}))}
+    for i, layer in enumerate(model.layers):
+        for name, value in layer.params.items():
+            arrays[f"layer{i}.{name}"] = value
+    return arrays
+
+
+def small_model():
+    return sc.Sequential([sc.Flatten(), sc.Dense(4, 3, rng=rng(0)), sc.ReLU(), sc.Dense(3, 2, rng=rng(1))])
+
+
+def test_model_asking_for_a_huge_layer_is_refused_before_building_it(tmp_path):
+    arrays = model_arrays(small_model())
+    architecture = json.loads(str(arrays["architecture"]))
+    architecture["layers"][1]["config"] = {"in_features": 30000, "out_features": 30000}   # 7 GB to initialise
+    arrays["architecture"] = np.array(json.dumps(architecture))
+    path = tmp_path / "huge_layer.npz"
+    np.savez(path, **arrays)
+    error, peak = peak_memory(lambda: sc.load_model(path))
+    assert isinstance(error, sc.ModelFileError), error
+    assert "layer1.W has shape (4, 3), the architecture needs (30000, 30000)" in str(error)
+    assert peak < 2 * MB
+
+
+def test_npz_with_a_huge_extra_member_is_refused_before_reading_any(tmp_path):
+    path = tmp_path / "extra.npz"
+    np.savez(path, **model_arrays(small_model()))
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("payload.npy", "w", force_zip64=True) as member:
+            for _ in range(64):
+                member.write(bytes(MB))                    # 64 MB inflated, 64 kB on disk
+    assert path.stat().st_size < MB
+    error, peak = peak_memory(lambda: sc.load_model(path))
+    assert isinstance(error, sc.ModelFileError) and "unexpected entries ['payload.npy']" in str(error)
+    assert peak < 2 * MB
+
+
+def test_npz_whose_weights_inflate_beyond_the_limit_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "big.npz"
+    np.savez(path, **model_arrays(small_model()))
+    monkeypatch.setattr(sc, "MAX_MODEL_BYTES", 1000)
+    with pytest.raises(sc.ModelFileError, match="would inflate to .* bytes, more than the 1,000"):
+        sc.load_model(path)
+
+
+def forged_png(width, height):
+    """A PNG signature and IHDR chunk declaring width x height 8-bit grey, and no pixels."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return b"\x89PNG\r\n\x1a\n" + chunk + bytes(12000)
+
+
+def test_png_declaring_60000_by_60000_pixels_is_refused_before_decoding(tmp_path):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(forged_png(60000, 60000))
+    error, peak = peak_memory(lambda: sc.read_picture(path))
+    assert isinstance(error, ValueError) and "60,000 x 60,000 pixels" in str(error)
+    assert peak < MB
+    result = run_cli("predict", str(path), cwd=tmp_path)
+    assert_one_line_error(result, "60,000 x 60,000 pixels", "Scale the picture down")
+    import base64                                       # the same file sent by the drawing pad
+    url = "data:image/png;base64," + base64.b64encode(forged_png(60000, 60000)).decode("ascii")
+    with pytest.raises(ValueError, match="the drawing says it is 60,000 x 60,000 pixels"):
+        sc._read_png_data_url(url)
+
+
+# --- silent nonsense ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_infinite_weights_are_refused_at_load(tmp_path, bad):
+    arrays = model_arrays(small_model())
+    arrays["layer3.W"] = arrays["layer3.W"].copy()
+    arrays["layer3.W"][1, 0] = bad
+    path = tmp_path / "nan.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(sc.ModelFileError, match=r"layer3.W contains 1 NaN or infinite weights.*retrain"):
+        sc.load_model(path)
+
+
+def test_integer_weights_are_refused_at_load(tmp_path):
+    arrays = model_arrays(small_model())
+    arrays["layer1.W"] = np.ones((4, 3), dtype=np.int64)
+    path = tmp_path / "int.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(sc.ModelFileError, match="layer1.W holds int64 numbers; weights must be floats"):
+        sc.load_model(path)
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--epochs", "0", "argument --epochs: must be at least 1, got 0"),
+    ("--epochs", "-3", "argument --epochs: must be at least 1, got -3"),
+    ("--batch-size", "-5", "argument --batch-size: must be at least 1, got -5"),
+    ("--batch-size", "0", "argument --batch-size: must be at least 1, got 0"),
+    ("--lr", "0", "argument --lr: must be a positive finite number"),
+    ("--lr", "-0.1", "argument --lr: must be a positive finite number"),
+    ("--lr", "nan", "argument --lr: must be a positive finite number"),
+    ("--lr", "inf", "argument --lr: must be a positive finite number"),
+    ("--train-limit", "0", "argument --train-limit: must be at least 1"),
+    ("--validation-size", "-1", "argument --validation-size: must be at least 0"),
+    ("--augment-shift", "-2", "argument --augment-shift: must be at least 0"),
+    ("--epochs", "two", "argument --epochs: 'two' is not a whole number"),
+])
+def test_cli_refuses_nonsense_arguments_in_one_line(capsys, tmp_path, option, value, message):
+    code, out, err = run_main(capsys, "train", option, value, "--model-out", str(tmp_path / "m.npz"))
+    assert code == 2 and out == ""
+    assert err.strip().count("\n") == 0 and err.startswith("error: ") and message in err
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_train_refuses_nonsense_arguments(mnist_test):
+    images, labels = mnist_test[0][:64], mnist_test[1][:64]
+    model = sc.reference_cnn(seed=0)
+    for kwargs, message in [
+        (dict(epochs=0), "epochs must be a whole number >= 1, got 0"),
+        (dict(epochs=-1), "epochs must be a whole number >= 1"),
+        (dict(batch_size=-4), "batch_size must be a whole number >= 1, got -4"),
+        (dict(batch_size=0), "batch_size must be a whole number >= 1"),
+        (dict(lr=0.0), "lr must be a positive finite number"),
+        (dict(lr=-1.0), "lr must be a positive finite number"),
+        (dict(lr=math.nan), "lr must be a positive finite number"),
+        (dict(lr=math.inf), "lr must be a positive finite number"),
+        (dict(optimizer=sc.Adam(model, lr=math.nan)), "the optimizer's lr must be a positive finite number"),
+        (dict(schedule="cosin"), "unknown schedule 'cosin': use one of \\['constant', 'cosine'\\] or None"),
+        (dict(augment_shift=30), "augment_shift 30 does not fit images of shape \\(1, 28, 28\\)"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            sc.train(model, images, labels, **kwargs)
+    with pytest.raises(TypeError, match="optimizer must be an optimizer.*pass lr="):
+        sc.train(model, images, labels, optimizer=0.01)
+
+
+def test_train_on_flat_features_needs_no_image_axes():
+    model = sc.Sequential([sc.Dense(6, 3, rng=rng(0))])
+    x, y = rng(1).random((32, 6)), np.arange(32) % 3
+    assert len(sc.train(model, x, y, epochs=2, batch_size=8)["epoch"]) == 2
+    with pytest.raises(ValueError, match="augment_shift 2 does not fit images of shape \\(6,\\)"):
+        sc.train(model, x, y, augment_shift=2)
+
+
+def test_optimizer_built_for_another_model_is_refused(mnist_test):
+    model, other = sc.reference_cnn(seed=0), sc.reference_cnn(seed=1)
+    with pytest.raises(ValueError, match="the optimizer was built for another model.*Adam\\(model"):
+        sc.train(model, mnist_test[0][:64], mnist_test[1][:64], optimizer=sc.Adam(other))
+
+
+def test_adam_with_a_huge_rate_diverges_before_any_nan(mnist_test):
+    # The loss climbs to 1e10 and beyond while staying finite: still diverged.
+    model = sc.reference_cnn(seed=0)
+    with np.errstate(all="ignore"), pytest.raises(sc.TrainingDiverged) as error:
+        sc.train(model, mnist_test[0][:512], mnist_test[1][:512], epochs=2,
+                 optimizer=sc.Adam(model, lr=10.0), schedule=None)
+    message = str(error.value)
+    assert "above 20 x ln 10 = 46" in message and "Lower the learning rate (it was 10; try 1)" in message
+    loss = float(message.split("the loss became ")[1].split(" ")[0])
+    assert math.isfinite(loss) and loss > 46
+
+
+def test_labels_outside_the_classes_are_refused_by_the_loss_and_train(mnist_test):
+    logits = rng(0).standard_normal((3, 10))
+    loss_fn = sc.SoftmaxCrossEntropy()
+    for bad in (-1, 10, 255):
+        with pytest.raises(ValueError, match=f"label {bad} \\(at position 1\\) is not a class 0..9"):
+            loss_fn.forward(logits, np.array([0, bad, 2]))
+    with pytest.raises(TypeError, match="labels must be integers"):
+        loss_fn.forward(logits, np.array([0.0, 1.0, 2.0]))
+    labels = mnist_test[1][:64].copy()
+    labels[5] = -1                                   # would silently be class 9
+    with pytest.raises(ValueError, match="label -1 \\(at position 5\\)"):
+        sc.train(sc.reference_cnn(), mnist_test[0][:64], labels)
+    with pytest.raises(ValueError, match="label 255"):
+        sc.evaluate(sc.reference_cnn(), mnist_test[0][:3], np.array([1, 255, 3]))
+
+
+@pytest.mark.parametrize("bad_label", [10, 255])
+def test_labels_outside_the_classes_in_a_data_file_are_refused(tmp_path, bad_label):
+    labels = np.arange(40) % 10
+    labels[7] = bad_label
+    folder = synthetic_data_dir(tmp_path / "data", labels=labels)
+    with pytest.raises(sc.DataFileError, match=f"label {bad_label} \\(at position 7\\) is not a class 0..9"):
+        sc.load_mnist("train", folder)
+    assert sc.load_mnist("train", folder, num_classes=256)[1][7] == bad_label
+    result = run_cli("train", "--data-dir", str(folder), "--epochs", "1", "--model-out", "m.npz", cwd=tmp_path)
+    assert_one_line_error(result, f"label {bad_label}", "num_classes=")
+
+
+def test_a_learning_rate_too_small_warns_that_the_loss_stays_at_ln10(mnist_test):
+    model = sc.reference_cnn(seed=0)
+    with pytest.warns(sc.TrainingStalled, match=r"still 2.3\d\d, about ln 10 = 2.303.*1e-09 is probably far too small"):
+        sc.train(model, mnist_test[0][:1600], mnist_test[1][:1600], epochs=1, batch_size=16,
+                 optimizer=sc.SGD(model, lr=1e-9))
+    model = sc.reference_cnn(seed=0)                     # a sensible rate learns: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sc.TrainingStalled)
+        sc.train(model, mnist_test[0][:1600], mnist_test[1][:1600], epochs=1, batch_size=16,
+                 optimizer=sc.Adam(model, lr=2e-3))
+
+
+def test_unscaled_pixels_warn_to_divide_by_255(mnist_test):
+    images = np.round(mnist_test[0][:64] * 255)
+    with pytest.warns(UserWarning, match="training images have pixel values up to 255: divide them by 255") as caught:
+        sc.train(sc.reference_cnn(), images, mnist_test[1][:64])
+    assert caught[0].filename == __file__                # points at the caller's line
+    with pytest.warns(UserWarning, match="evaluation images have pixel values up to 255") as caught:
+        sc.evaluate(sc.reference_cnn(), images, mnist_test[1][:64])
+    assert caught[-1].filename == __file__
+
+
+def test_nan_in_the_data_is_named_not_blamed_on_the_learning_rate(mnist_test):
+    images = mnist_test[0][:64].copy()
+    images[9, 0, 3, 4] = np.nan
+    with pytest.raises(ValueError, match="contain 1 NaN or infinite pixel values \\(the first in image 9\\)") as error:
+        sc.train(sc.reference_cnn(), images, mnist_test[1][:64])
+    assert "Lower the learning rate" not in str(error.value)
+
+
+def test_grad_check_on_float32_says_float64_is_needed():
+    with pytest.raises(TypeError, match="grad_check needs a float64 layer.*dtype=np.float64"):
+        sc.grad_check(sc.Dense(3, 2), np.ones((2, 3)))
+    assert sc.grad_check(sc.Dense(3, 2, dtype=np.float64), rng(0).standard_normal((2, 3)))["W"] < 1e-7
+
+
+# --- lost work -------------------------------------------------------------------------------------
+
+def test_check_writable_before_training(tmp_path):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "a_file").write_text("synthetic")
+    sc.check_writable(tmp_path / "ok.npz")
+    with pytest.raises(sc.ModelFileError, match="it is a folder"):
+        sc.check_writable(tmp_path / "folder")
+    with pytest.raises(sc.ModelFileError, match="the folder .*nowhere does not exist.*mkdir -p"):
+        sc.check_writable(tmp_path / "nowhere" / "m.npz")
+    with pytest.raises(sc.ModelFileError, match="a_file is a file, not a folder"):
+        sc.check_writable(tmp_path / "a_file" / "m.npz")
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    try:
+        # root writes anywhere, so then use a folder the kernel itself refuses
+        target = read_only if not os.access(read_only, os.W_OK) else sc.Path("/sys")
+        with pytest.raises(sc.ModelFileError, match="is not writable \\(Permission denied\\)"):
+            sc.check_writable(target / "m.npz")
+    finally:
+        read_only.chmod(0o755)
+    assert not list(tmp_path.glob(".*.tmp"))            # the probe leaves nothing behind
+
+
+@pytest.mark.parametrize("where,message", [
+    ("folder", "it is a folder"),
+    ("a_file/m.npz", "is a file, not a folder"),
+    ("nowhere/m.npz", "does not exist"),
+])
+def test_cli_checks_model_out_before_training(tmp_path, where, message):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "a_file").write_text("synthetic")
+    result = run_cli("train", "--train-limit", "100", "--epochs", "1", "--model-out", str(tmp_path / where),
+                     cwd=tmp_path)
+    assert_one_line_error(result, message)
+    assert "training on" not in result.stdout            # refused before any training
+
+
+def test_stale_temporary_files_are_removed_at_the_next_save(tmp_path):
+    path = tmp_path / "model.npz"
+    dead = tmp_path / ".model.npz.999999999.abc123.tmp"          # its process is gone
+    alive = tmp_path / f".model.npz.{os.getppid()}.def456.tmp"  # a save in progress elsewhere
+    old = tmp_path / f".model.npz.{os.getppid()}.ghi789.tmp"    # untouched for two hours
+    other = tmp_path / ".other.npz.999999999.abc123.tmp"        # another file's
+    for file in (dead, alive, old, other):
+        file.write_bytes(b"synthetic half-written model")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    sc.save_model(small_model(), path)
+    assert not dead.exists() and not old.exists() and alive.exists() and other.exists()
+
+
+def test_a_save_killed_with_sigkill_leaves_a_temporary_that_the_next_save_removes(tmp_path):
+    path = tmp_path / "model.npz"
+    script = (
+        "import sys, time, numpy as np, scratchcnn\n"
+        "real = np.savez\n"
+        "def slow(file, **arrays):\n"
+        "    real(file, **arrays); file.flush(); print('written', flush=True); time.sleep(60)\n"
+        "np.savez = slow\n"
+        f"scratchcnn.save_model(scratchcnn.reference_cnn(), {str(path)!r})\n")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(sc.__file__))
+    saver = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert saver.stdout.readline().strip() == "written"
+        saver.kill()                                             # SIGKILL: no cleanup runs
+        saver.wait(timeout=30)
+    finally:
+        if saver.poll() is None:
+            saver.kill()
+        saver.stdout.close()
+    leftovers = list(tmp_path.glob(".model.npz.*.tmp"))
+    assert len(leftovers) == 1 and not path.exists()
+    sc.save_model(small_model(), path)
+    assert not list(tmp_path.glob(".*.tmp")) and path.is_file()
+
+
+# --- integer inputs ------------------------------------------------------------------------------
+
+def test_leaky_relu_and_dropout_keep_their_float_factor_on_integers():
+    out = sc.LeakyReLU(0.1).forward(np.array([[-5, 3]]))
+    np.testing.assert_allclose(out, [[-0.5, 3.0]])
+    dropout = sc.Dropout(0.5, rng=rng(0))
+    out = dropout.forward(np.ones((100, 10), dtype=np.int64))
+    assert set(np.unique(out)) == {0.0, 2.0}
+    assert np.isfinite(dropout.backward(np.ones((100, 10), dtype=np.int64))).all()
+    leaky = sc.LeakyReLU(0.1)
+    leaky.forward(np.array([[-5, 3]]))
+    np.testing.assert_allclose(leaky.backward(np.array([[2, 2]])), [[0.2, 2.0]])
+
+
+def test_layers_refuse_lists_and_text_with_a_hint():
+    with pytest.raises(TypeError, match="expects a NumPy array of numbers, got a list.*np.asarray"):
+        sc.Conv2D(1, 2, 3).forward([[[[0.0] * 5] * 5]])
+    with pytest.raises(TypeError, match="got an array of <U1"):
+        sc.Dense(2, 2).forward(np.array([["a", "b"]]))
+
+
+# --- the command line: one clear line, never a traceback ---------------------------------------
+
+def test_cli_corrupt_gzip_data(tmp_path):
+    folder = synthetic_data_dir(tmp_path / "data")
+    path = folder / "train-images-idx3-ubyte.gz"
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 30] = bytes(range(30))        # damage the deflate stream: a zlib error
+    path.write_bytes(bytes(data))
+    result = run_cli("train", "--data-dir", str(folder), "--model-out", "m.npz", cwd=tmp_path)
+    assert_one_line_error(result, "train-images-idx3-ubyte.gz", "truncated or corrupt")
+
+
+@pytest.mark.parametrize("classes", [5, 12])
+def test_cli_model_with_the_wrong_number_of_classes(tmp_path, classes):
+    path = tmp_path / f"model{classes}.npz"
+    sc.save_model(sc.Sequential([sc.Flatten(), sc.Dense(784, classes, rng=rng(0))]), path)
+    for command in (("evaluate", "--model", str(path)), ("predict", "--model", str(path), "x.png")):
+        result = run_cli(*command, cwd=tmp_path)
+        assert_one_line_error(result, f"has {classes} outputs, but MNIST has 10 classes")
+
+
+def test_cli_model_that_does_not_take_mnist_images(tmp_path):
+    path = tmp_path / "rgb.npz"
+    sc.save_model(sc.Sequential([sc.Conv2D(3, 2, 3, rng=rng(0)), sc.Flatten(), sc.Dense(1352, 10, rng=rng(1))]), path)
+    result = run_cli("evaluate", "--model", str(path), cwd=tmp_path)
+    assert_one_line_error(result, "does not take 1 x 28 x 28 MNIST images", "expects 3 input channels")
+
+
+def test_cli_permission_and_memory_errors(capsys, monkeypatch, tmp_path):
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "/data/mnist/train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(sc, "load_mnist", denied)
+    code, _, err = run_main(capsys, "train", "--model-out", str(tmp_path / "m.npz"))
+    assert code == 1 and err == "error: Permission denied: /data/mnist/train-images-idx3-ubyte.gz\n"
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(sc, "load_mnist", out_of_memory)
+    code, _, err = run_main(capsys, "train", "--model-out", str(tmp_path / "m.npz"))
+    assert code == 1 and err.startswith("error: out of memory") and "--train-limit" in err
+
+
+def test_cli_unreadable_data_file_names_permission(tmp_path, monkeypatch):
+    folder = synthetic_data_dir(tmp_path / "data")
+    real_open = open
+
+    def refusing_open(file, *args, **kwargs):
+        if str(file).endswith("t10k-labels-idx1-ubyte.gz"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", refusing_open)
+    with pytest.raises(sc.DataFileError, match="cannot read .*t10k-labels-idx1-ubyte.gz: permission denied"):
+        sc.load_mnist("test", folder)
+
+
+def bad_config_model(tmp_path, config, layer_type="Dense"):
+    arrays = model_arrays(small_model())
+    architecture = json.loads(str(arrays["architecture"]))
+    architecture["layers"][1] = {"type": layer_type, "config": config}
+    arrays["architecture"] = np.array(json.dumps(architecture))
+    path = tmp_path / "bad_config.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("config,layer_type", [
+    ({"in_features": "four", "out_features": 3}, "Dense"),
+    ({"in_features": 4}, "Dense"),
+    ({"in_features": 4.5, "out_features": 3}, "Dense"),
+    ({"in_features": -4, "out_features": 3}, "Dense"),
+    ({"kernel_size": 2, "colour": 1}, "MaxPool2D"),
+    ({"p": 1.5}, "Dropout"),
+    ({"negative_slope": math.nan}, "LeakyReLU"),
+    ({"kernel_size": True}, "MaxPool2D"),
+])
+def test_bad_layer_config_is_a_model_file_error(tmp_path, capsys, config, layer_type):
+    path = bad_config_model(tmp_path, config, layer_type)
+    with pytest.raises(sc.ModelFileError, match=f"layer 1 \\({layer_type}\\) has an invalid config"):
+        sc.load_model(path)
+    code, _, err = run_main(capsys, "evaluate", "--model", str(path))
+    assert code == 1 and err.count("\n") == 1 and "layer 1" in err
+
+
+def test_cli_second_ctrl_c_during_the_final_evaluation_still_saves(capsys, monkeypatch, tmp_path):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sc, "evaluate", interrupted)
+    path = tmp_path / "m.npz"
+    sc.main(["train", "--train-limit", "64", "--epochs", "1", "--quiet", "--model-out", str(path)])
+    out, err = capsys.readouterr()
+    assert "interrupted again: saving the model without testing it" in out and "Traceback" not in err
+    assert sc.load_model(path).metadata["test_accuracy"] is None
+
+
+def test_cli_ctrl_c_elsewhere_is_one_line(capsys, monkeypatch, tmp_path):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sc, "load_model", interrupted)
+    code, _, err = run_main(capsys, "evaluate")
+    assert code == 130 and err == "interrupted\n"
+
+
+def test_cli_messages_say_what_really_happened(tmp_path):
+    text = tmp_path / "notes.npz"
+    text.write_text("my notes, not a model\n")
+    assert_one_line_error(run_cli("evaluate", "--model", str(text), cwd=tmp_path),
+                          "it is a text file (it starts 'my notes, not a model")
+    assert "pickled" not in run_cli("evaluate", "--model", str(text), cwd=tmp_path).stderr
+    (tmp_path / "models").mkdir()
+    assert_one_line_error(run_cli("evaluate", "--model", str(tmp_path / "models"), cwd=tmp_path),
+                          "is a folder, not a model file")
+    (tmp_path / "pictures").mkdir()
+    assert_one_line_error(run_cli("predict", str(tmp_path / "pictures"), cwd=tmp_path),
+                          "is a folder, not a picture")
+    assert_one_line_error(run_cli("predict", str(tmp_path / "missing.png"), cwd=tmp_path),
+                          "missing.png does not exist")
+    (tmp_path / "fake.png").write_text("synthetic: not a picture")
+    assert_one_line_error(run_cli("predict", str(tmp_path / "fake.png"), cwd=tmp_path), "cannot read picture")
+
+
+def test_one_nan_pixel_is_not_called_blank():
+    picture = np.ones((40, 40))
+    picture[10:30, 18:22] = 0.0
+    picture[3, 3] = np.nan
+    with pytest.raises(ValueError, match="1 NaN or infinite pixel values") as error:
+        sc.preprocess_digit(picture)
+    assert "blank" not in str(error.value)
+    with pytest.raises(ValueError, match="the image is empty"):
+        sc.preprocess_digit(np.zeros((0, 5)))
+
+
+def test_empty_data_set_is_not_a_validation_size_problem(tmp_path):
+    folder = synthetic_data_dir(tmp_path / "data", images=np.zeros((0, 28, 28)), labels=np.zeros(0))
+    with pytest.raises(sc.DataFileError, match="holds no images") as error:
+        sc.load_mnist("train", folder)
+    assert "validation" not in str(error.value)
+    with pytest.raises(ValueError, match="no training images at all"):
+        sc.split_training_data(np.zeros((0, 1, 28, 28)), np.zeros(0, np.int64))
+    assert_one_line_error(run_cli("train", "--data-dir", str(folder), "--model-out", "m.npz", cwd=tmp_path),
+                          "holds no images")
+
+
+def test_cli_nan_in_the_data_is_not_blamed_on_the_learning_rate(tmp_path, monkeypatch, capsys):
+    images = np.ones((40, 1, 28, 28), np.float32) * 0.5
+    images[3, 0, 0, 0] = np.nan
+    monkeypatch.setattr(sc, "load_mnist", lambda *args, **kwargs: (images, np.arange(40) % 10))
+    code, _, err = run_main(capsys, "train", "--epochs", "1", "--quiet", "--model-out", str(tmp_path / "m.npz"))
+    assert code == 1 and "NaN or infinite pixel values" in err and "Lower the learning rate" not in err
+
+
+def test_malformed_sha256sums_is_an_error(tmp_path):
+    folder = synthetic_data_dir(tmp_path / "data")
+    (folder / "SHA256SUMS").write_text("not a checksum line\n")
+    with pytest.raises(sc.DataFileError, match="SHA256SUMS line 1 is malformed.*64-digit"):
+        sc.load_mnist("test", folder)
+    (folder / "SHA256SUMS").write_text(f"{'a' * 63}  t10k-images-idx3-ubyte.gz\n")   # one digit short
+    assert_one_line_error(run_cli("evaluate", "--data-dir", str(folder), cwd=tmp_path), "is malformed")
+
+
+def test_progress_is_one_line_per_epoch_when_stderr_is_not_a_terminal(tmp_path):
+    result = run_cli("train", "--train-limit", "256", "--epochs", "3", "--model-out", "m.npz", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr
+    progress = [line for line in result.stderr.splitlines() if "img/s" in line]
+    assert [line.split(":")[0] for line in progress] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert "256 images" in progress[0]
+
+
+def test_progress_bar_redraws_on_a_terminal():
+    class Terminal:
+        text = ""
+
+        def isatty(self):
+            return True
+
+        def write(self, text):
+            self.text += text
+
+        def flush(self):
+            pass
+
+    terminal = Terminal()
+    show = sc._progress_bar(2, stream=terminal)
+    show(1, 64, 128, 2.3, 0.1, 0.5)
+    show(1, 128, 128, 2.2, 0.2, 1.0)
+    assert terminal.text.startswith("\repoch 1/2 [") and "img/s" in terminal.text
+
+
+# --- broken things a reviewer found ----------------------------------------------------------------
+
+def test_conv_feature_maps_does_not_clobber_a_pending_backward(mnist_test):
+    model = sc.reference_cnn(seed=0)
+    x = mnist_test[0][:4]
+    logits = model.forward(x)
+    dout = rng(0).standard_normal(logits.shape).astype(np.float32)
+    reference = sc.reference_cnn(seed=0)
+    reference.forward(x)
+    reference.backward(dout)
+    maps = sc.conv_feature_maps(model, mnist_test[0][7, 0])   # between forward and backward
+    assert [m.shape for m in maps] == [(8, 28, 28), (16, 14, 14)]
+    model.backward(dout)
+    for ours, theirs in zip(model.layers, reference.layers):
+        for name in ours.grads:
+            np.testing.assert_array_equal(ours.grads[name], theirs.grads[name])
+
+
+def test_conv_feature_maps_runs_in_eval_mode_without_touching_the_mode():
+    model = sc.Sequential([sc.Conv2D(1, 2, 3, rng=rng(0)), sc.ReLU(), sc.Dropout(0.9, rng=rng(1))]).train()
+    image = rng(2).random((8, 8))
+    first, second = sc.conv_feature_maps(model, image), sc.conv_feature_maps(model, image)
+    np.testing.assert_array_equal(first[0], second[0])       # no dropout noise
+    assert all(layer.training for layer in model.layers)
+
+
+def test_load_model_checks_survive_python_O(tmp_path):
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, architecture=np.array(json.dumps({"format": "something-else", "layers": []})))
+    script = ("import sys, scratchcnn\n"
+              "try:\n    scratchcnn.load_model(sys.argv[1])\n"
+              "except scratchcnn.ModelFileError as error:\n    print('refused:', error)\n")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(sc.__file__))
+    result = subprocess.run([sys.executable, "-O", "-c", script, str(foreign)], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "refused:" in result.stdout and "not a ScratchCNN model" in result.stdout
+
+
+def test_command_train_records_the_argv_given_to_main(tmp_path, capsys):
+    path = tmp_path / "m.npz"
+    sc.main(["train", "--train-limit", "64", "--epochs", "1", "--quiet", "--model-out", str(path)])
+    capsys.readouterr()
+    assert sc.load_model(path).metadata["command"] == (
+        f"python scratchcnn.py train --train-limit 64 --epochs 1 --quiet --model-out {path}")
+
+
+def test_drawing_pad_figure_marks_the_centre_of_mass_with_centre_of_mass(monkeypatch, mnist_test):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    pad = sc.drawing_pad(sc.reference_cnn(seed=0))
+    pad.predict_drawing(np.kron(mnist_test[0][0, 0], np.ones((10, 10))))
+    calls = []
+    monkeypatch.setattr(sc, "centre_of_mass", lambda image: calls.append(image) or (5.0, 7.0))
+    figure = pad.figure()
+    try:
+        assert len(calls) == 1 and calls[0] is pad.steps["centred"]
+        marker = [line for line in figure.axes[3].lines if line.get_label() == "centre of mass"][0]
+        assert (marker.get_xdata()[0], marker.get_ydata()[0]) == (7.0, 5.0)
+    finally:
+        plt.close(figure)
+
+
+def test_data_folder_and_files_that_are_not_what_they_should_be(tmp_path):
+    folder = synthetic_data_dir(tmp_path / "data")
+    with pytest.raises(sc.DataFileError, match="is a file, not a folder"):
+        sc.load_mnist("test", folder / "t10k-images-idx3-ubyte.gz")
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    (folder / "t10k-labels-idx1-ubyte.gz").mkdir()
+    with pytest.raises(sc.DataFileError, match="t10k-labels-idx1-ubyte.gz is a folder .*not a data file"):
+        sc.load_mnist("test", folder)
