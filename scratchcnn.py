@@ -327,8 +327,13 @@ def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None
     return images, labels
 
 
-DATASETS = {"mnist": (load_mnist, MNIST_CLASSES), "fashion-mnist": (load_fashion_mnist, FASHION_MNIST_CLASSES),
-            "cifar10": (load_cifar10, CIFAR10_CLASSES)}
+DATASET_CLASSES = {"mnist": MNIST_CLASSES, "fashion-mnist": FASHION_MNIST_CLASSES, "cifar10": CIFAR10_CLASSES}
+
+
+def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | None = None):
+    """load_mnist, load_fashion_mnist or load_cifar10, by the command line's name for the data set."""
+    loaders = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
+    return loaders[name](split, data_dir)
 
 
 # =============================================================================
@@ -2042,8 +2047,7 @@ def _check_model_fits_mnist(model, path, image_shape=(1, 28, 28), num_classes=10
 
 def command_train(args):
     check_writable(args.model_out)           # before training, not after: the model would be lost
-    load_data, _ = DATASETS[args.dataset]
-    images, labels = load_data("train", args.data_dir)
+    images, labels = load_dataset(args.dataset, "train", args.data_dir)
     x_train, y_train, x_val, y_val = split_training_data(images, labels, args.train_limit,
                                                          args.validation_size, args.seed)
     image_shape = dict(in_channels=images.shape[1], image_size=images.shape[2])
@@ -2074,7 +2078,7 @@ def command_train(args):
     if history["interrupted"]:
         print("interrupted: keeping the best model so far", flush=True)
     try:
-        x_test, y_test = load_data("test", args.data_dir)
+        x_test, y_test = load_dataset(args.dataset, "test", args.data_dir)
         _, test_accuracy = evaluate(model, x_test, y_test)
         print(f"test accuracy {100 * test_accuracy:.2f}%  ({sum(history['seconds']):.0f}s of training)")
     except KeyboardInterrupt:                 # a second Ctrl-C: save what was trained anyway
@@ -2088,9 +2092,10 @@ def command_train(args):
 
 def command_evaluate(args):
     model = load_model(args.model)
-    dataset = args.dataset or model.metadata.get("dataset", "mnist")    # the data it was trained on
-    load_data, class_names = DATASETS[dataset]
-    images, labels = load_data("test", args.data_dir)
+    dataset = args.dataset or model.metadata.get("dataset")          # the data it was trained on
+    dataset = dataset if dataset in DATASET_CLASSES else "mnist"
+    class_names = DATASET_CLASSES[dataset]
+    images, labels = load_dataset(dataset, "test", args.data_dir)
     _check_model_fits_mnist(model, args.model, images.shape[1:])
     predictions = model.predict(images)
     counts = confusion_matrix(labels, predictions)
@@ -2178,7 +2183,7 @@ def main(argv=None):
     p.add_argument("--train-limit", type=_whole_number(1), default=None, help="train on at most this many images")
     p.add_argument("--validation-size", type=_whole_number(0), default=0, help="hold out this many training images")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: data/mnist)")
-    p.add_argument("--dataset", choices=tuple(DATASETS), default="mnist",
+    p.add_argument("--dataset", choices=tuple(DATASET_CLASSES), default="mnist",
                    help="mnist (data/mnist), fashion-mnist (data/fashion-mnist) or cifar10 (not shipped)")
     p.add_argument("--architecture", choices=("reference", "deep"), default="reference",
                    help="reference: reference_cnn; deep: deep_cnn with batch norm and residual blocks")
@@ -2192,7 +2197,7 @@ def main(argv=None):
     p = commands.add_parser("evaluate", help="test accuracy, per class, and the confusion matrix")
     p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--dataset", choices=tuple(DATASETS), default=None,
+    p.add_argument("--dataset", choices=tuple(DATASET_CLASSES), default=None,
                    help="default: the data set the model was trained on (from its file)")
     p.set_defaults(run=command_evaluate)
 
