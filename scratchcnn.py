@@ -136,7 +136,7 @@ def _check_sha256(path: Path) -> None:
 
 
 def idx_header(magic: int, shape: tuple) -> bytes:
-    """The header of an IDX file: the magic number, then one big-endian uint32 per dimension."""
+    """The IDX header: the magic number, then one big-endian uint32 per dimension (notebook 01, section 1)."""
     return magic.to_bytes(4, "big") + b"".join(size.to_bytes(4, "big") for size in shape)
 
 
@@ -217,7 +217,7 @@ def read_idx(path: str | os.PathLike, expected_magic: int, max_bytes: int = MAX_
 
 
 def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None, num_classes: int = 10):
-    """Load one split of MNIST (or any data set in the same IDX format).
+    """Load one split of MNIST (or any data set in the same IDX format). Notebook 01, section 2.
 
     Returns ``(images, labels)``:
       images: float32 (N, 1, 28, 28), scaled from bytes 0..255 to [0, 1]
@@ -389,7 +389,7 @@ def _as_float(x: np.ndarray) -> np.ndarray:
 
 
 def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
-    """H' = (H + 2p - k) / s + 1, the output size of a convolution or pooling."""
+    """H' = (H + 2p - k) / s + 1, the output size of a convolution or pooling (notebook 02, section 3)."""
     out = (size + 2 * padding - kernel_size) // stride + 1
     if out < 1:
         raise ValueError(
@@ -400,7 +400,7 @@ def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> 
 
 def im2col(x: np.ndarray, kernel_size: int, stride: int = 1, padding: int = 0,
            batch_last: bool = False) -> np.ndarray:
-    """Unfold every k x k patch of x into a column.
+    """Unfold every k x k patch of x into a column. Derived in notebook 02, section 6.
 
     x: (N, C, H, W) -> cols: (C*k*k, N*H'*W'), rows ordered (c, i, j),
     columns ordered (n, y, x), or (y, x, n) with ``batch_last=True``.
@@ -442,7 +442,7 @@ def im2col(x: np.ndarray, kernel_size: int, stride: int = 1, padding: int = 0,
 
 def col2im(cols: np.ndarray, x_shape: tuple, kernel_size: int, stride: int = 1, padding: int = 0,
            batch_last: bool = False) -> np.ndarray:
-    """The adjoint of im2col: add every column back onto the patch it came from.
+    """The adjoint of im2col: add every column back onto the patch it came from (notebook 03, section 5).
 
     cols: (C*k*k, N*H'*W') -> dx: (N, C, H, W); ``batch_last`` as in im2col.
 
@@ -476,7 +476,7 @@ def he_normal(shape: tuple, fan_in: int, rng: np.random.Generator, dtype) -> np.
 
 
 class Conv2D(Layer):
-    """2-D convolution (cross-correlation) with square kernels.
+    """2-D convolution (cross-correlation) with square kernels. Notebooks 02 (forward) and 03 (backward).
 
     x: (N, C, H, W) -> out: (N, F, H', W'),  H' = (H + 2p - k) / s + 1
 
@@ -522,7 +522,9 @@ class Conv2D(Layer):
         W = self.params["W"]
         # dout is (N, F, H', W'); in forward's (F, H', W', N) order it is one matrix D.
         D = dout.transpose(1, 2, 3, 0).reshape(self.out_channels, -1).astype(W.dtype, copy=False)
-        self.grads["W"] = (D @ self.cols.T).reshape(W.shape)
+        # cols @ D.T is dW transposed: the same sums, but OpenBLAS computes this tall, thin
+        # product faster than D @ cols.T (almost 2x for the second conv, on the benchmark machine).
+        self.grads["W"] = (self.cols @ D.T).T.reshape(W.shape)
         self.grads["b"] = D @ np.ones(D.shape[1], dtype=D.dtype)   # a product: faster than sum
         if not self.needs_input_gradient:
             return None                  # e.g. the first layer in training: dL/d(images) is unused
@@ -534,7 +536,7 @@ class Conv2D(Layer):
 # benchmark and the exercise checks compare the fast layers with them.
 
 def conv2d_naive(x, W, b, stride=1, padding=0):
-    """Convolution (cross-correlation) with four loops, for teaching and testing.
+    """Convolution (cross-correlation) with four loops, for teaching and testing (notebook 02, sections 2-3).
 
     x: (N, C, H, W), W: (F, C, k, k), b: (F,) -> (N, F, H', W')
     """
@@ -554,14 +556,15 @@ def conv2d_naive(x, W, b, stride=1, padding=0):
 
 
 def conv2d_backward_naive(x, W, dout, stride=1, padding=0):
-    """Conv2D's backward pass with four loops, for teaching and testing (notebook 03).
+    """Conv2D's backward pass with four loops, for teaching and testing (notebook 03, section 4).
 
     x: (N, C, H, W), W: (F, C, k, k), dout: (N, F, H', W') -> dx (N, C, H, W), dW, db (F,)
     Each output pixel took a window of x_pad and W[f]; it sends dout back to both.
     """
     k, s, p = W.shape[2], stride, padding
     x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    dx_pad, dW = np.zeros_like(x_pad, dtype=np.result_type(x, W)), np.zeros_like(W)
+    dtype = np.result_type(x, W, dout, np.float64)    # integer inputs give float gradients
+    dx_pad, dW = np.zeros(x_pad.shape, dtype), np.zeros(W.shape, dtype)
     N, F, H_out, W_out = dout.shape
     for n in range(N):
         for f in range(F):
@@ -575,7 +578,7 @@ def conv2d_backward_naive(x, W, dout, stride=1, padding=0):
 
 
 class MaxPool2D(Layer):
-    """Max pooling.
+    """Max pooling. Derived in notebook 04.
 
     x: (N, C, H, W) -> out: (N, C, H', W'),  H' = (H - k) / s + 1
 
@@ -633,20 +636,23 @@ class MaxPool2D(Layer):
     def backward(self, dout):
         k = self.kernel_size
         H_out, W_out = dout.shape[2:]
-        dx = np.zeros_like(self.winner, shape=self.x_shape, dtype=dout.dtype)   # x's memory layout
+        s, (H, W) = self.stride, self.x_shape[2:]
+        # When the windows tile x exactly, every dx entry is written below: no zeros needed.
+        tiled = s == k and H % k == 0 and W % k == 0
+        dx = (np.empty_like if tiled else np.zeros_like)(self.winner, shape=self.x_shape, dtype=dout.dtype)
         for i in range(k):
             for j in range(k):
-                routed = dout * (self.winner == i * k + j)     # dout where (i, j) won, else 0
-                target = self._offset(dx, i, j, H_out, W_out)
-                if self.stride < k:
-                    target += routed       # += (not =): with overlapping windows one input can win several
+                won = self.winner == i * k + j                  # where offset (i, j) won its window
+                target = self._offset(dx, i, j, H_out, W_out)   # x's memory layout
+                if s < k:
+                    target += dout * won     # += (not =): with overlapping windows one input can win several
                 else:
-                    target[...] = routed   # no overlap: every input lies in one window at most
+                    np.multiply(dout, won, out=target)   # no overlap: written straight into dx, no temporary
         return dx
 
 
 def maxpool2d_naive(x, kernel_size=2, stride=None):
-    """Max pooling with loops, for teaching and testing. x: (N, C, H, W) -> (N, C, H', W')."""
+    """Max pooling with loops, for teaching and testing (notebook 04, section 1). x: (N, C, H, W) -> (N, C, H', W')."""
     stride = stride if stride is not None else kernel_size
     N, C, H, W = x.shape
     H_out = conv_output_size(H, kernel_size, stride, 0)
@@ -662,7 +668,7 @@ def maxpool2d_naive(x, kernel_size=2, stride=None):
 
 
 def maxpool2d_backward_naive(x, dout, kernel_size=2, stride=None):
-    """MaxPool2D's backward pass with loops, for teaching and testing (notebook 04).
+    """MaxPool2D's backward pass with loops, for teaching and testing (notebook 04, sections 3-5).
 
     x: (N, C, H, W), dout: (N, C, H', W') -> dx (N, C, H, W). Each window sends its
     gradient to its first maximum in row-major order (ties: exactly one winner);
@@ -877,7 +883,7 @@ class BatchNorm2D(BatchNorm1D):
 # =============================================================================
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """log softmax(z)_k = z_k - log sum_j exp(z_j), computed stably.
+    """log softmax(z)_k = z_k - log sum_j exp(z_j), computed stably (notebook 05, section 3).
 
     Subtracting max(z) first changes nothing mathematically but keeps every
     exp() argument <= 0, so exp never overflows (log-sum-exp trick).
@@ -887,7 +893,7 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """softmax(z)_k = exp(z_k) / sum_j exp(z_j), row-wise, stable for any logits."""
+    """softmax(z)_k = exp(z_k) / sum_j exp(z_j), row-wise, stable for any logits (notebook 05, sections 1-3)."""
     return np.exp(log_softmax(logits))
 
 
@@ -904,7 +910,7 @@ def _check_labels(labels: np.ndarray, num_classes: int) -> None:
 
 
 class SoftmaxCrossEntropy:
-    """Softmax followed by the cross-entropy loss, averaged over the batch.
+    """Softmax followed by the cross-entropy loss, averaged over the batch (notebook 05, sections 4-5).
 
     logits: (N, K), labels: (N,) ints in [0, K)  -> loss: float
         L = -(1/N) sum_n log softmax(z_n)[y_n]
@@ -1039,13 +1045,29 @@ class RMSprop(Optimizer):
 # =============================================================================
 
 class Sequential:
-    """Layers applied in order. forward returns the logits; backward takes dL/dlogits."""
+    """Layers applied in order. forward returns the logits; backward takes dL/dlogits.
+
+    One shortcut, invisible in the results: a ReLU directly followed by a MaxPool2D
+    (conv -> ReLU -> pool, as every textbook draws it) *runs* as pool -> ReLU. That is
+    exact, outputs and gradients alike: ReLU never changes which of two numbers is
+    larger, so max(relu(a), relu(b)) = relu(max(a, b)), and the gradient reaches the
+    same winner or is zero both ways. The ReLU then works on the pooled quarter of the
+    values: the ReLUs' share of a training step drops from about 10% to 2-3%.
+    """
 
     def __init__(self, layers):
         self.layers = list(layers)
 
+    def execution_order(self):
+        """self.layers, with each ReLU that precedes a MaxPool2D moved after it (see above)."""
+        order = list(self.layers)
+        for i in range(len(order) - 1):
+            if type(order[i]) is ReLU and type(order[i + 1]) is MaxPool2D:
+                order[i], order[i + 1] = order[i + 1], order[i]
+        return order
+
     def forward(self, x):
-        for layer in self.layers:
+        for layer in self.execution_order():
             x = layer.forward(x)
         return x
 
@@ -1053,10 +1075,11 @@ class Sequential:
         """dL/dlogits -> dL/dx for the model's input x. With ``input_gradient=False``
         (what train() passes) the first layer may skip dL/dx, which training never
         uses (for a Conv2D: a matrix product and a col2im), and None comes back."""
-        first = self.layers[0]
+        order = self.execution_order()
+        first = order[0]
         first.needs_input_gradient = input_gradient
         try:
-            for layer in reversed(self.layers):
+            for layer in reversed(order):
                 dout = layer.backward(dout)
         finally:
             first.needs_input_gradient = True      # for this call only
@@ -1158,6 +1181,10 @@ def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.fl
         conv 3x3 (pad 1) -> ReLU -> maxpool 2     1x28x28 -> C1x28x28 -> C1x14x14
         conv 3x3 (pad 1) -> ReLU -> maxpool 2            -> C2x14x14 -> C2x7x7
         flatten -> dense -> ReLU -> [dropout] -> dense   -> hidden -> 10 logits
+
+    The layers are listed in this textbook order; Sequential runs each ReLU after the
+    max-pool that follows it, which gives exactly the same outputs and gradients
+    (ReLU is monotonic: see Sequential) for a quarter of the ReLU's work.
     """
     rng = np.random.default_rng(seed)
     c1, c2 = channels
@@ -1255,10 +1282,25 @@ def cosine_learning_rate(base_lr: float, progress: float, final_fraction: float 
     return base_lr * (final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def one_cycle_learning_rate(max_lr: float, progress: float, warmup: float = 0.25,
+                            start_fraction: float = 0.04, final_fraction: float = 0.001) -> float:
+    """One-cycle schedule (Smith 2018): a cosine rise from max_lr * start_fraction to
+    max_lr over the first ``warmup`` of training, then a cosine fall to
+    max_lr * final_fraction. The short warm-up lets training use a higher peak rate
+    (big steps while far from a minimum) and the long fall settles it precisely."""
+    if progress < warmup:
+        low, high, t = max_lr * start_fraction, max_lr, progress / warmup
+        return high + (low - high) * 0.5 * (1 + math.cos(math.pi * t))
+    t = (progress - warmup) / (1 - warmup)
+    low = max_lr * final_fraction
+    return low + (max_lr - low) * 0.5 * (1 + math.cos(math.pi * t))
+
+
 # Learning-rate schedules by name: f(base_lr, progress) with progress from 0 (first step) to 1.
 SCHEDULES = {
     "constant": lambda base_lr, progress: base_lr,
     "cosine": cosine_learning_rate,
+    "one-cycle": one_cycle_learning_rate,
 }
 
 
@@ -1390,8 +1432,8 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
 
     images (N, C, H, W), labels (N,) in 0..K-1. ``optimizer`` defaults to
     Adam(lr=1e-3). ``lr`` overrides the optimizer's learning rate; ``schedule``
-    (a name in SCHEDULES: "cosine" decays it over all steps, "constant" or None
-    keeps it). ``augment_shift`` moves each training image by up to that many
+    (a name in SCHEDULES: "cosine" decays it over all steps, "one-cycle" warms
+    it up first (one_cycle_learning_rate), "constant" or None keeps it). ``augment_shift`` moves each training image by up to that many
     pixels. ``validation`` is an optional (images, labels) pair evaluated after
     each epoch.
 
@@ -1466,7 +1508,7 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
 # =============================================================================
 
 def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
-    """dF/dx by centred differences, (f(x + h) - f(x - h)) / 2h, one entry at a time.
+    """dF/dx by centred differences, (f(x + h) - f(x - h)) / 2h, one entry at a time (notebook 03, section 2).
 
     f takes no arguments and reads x, which we nudge in place (and restore).
     The error of a centred difference is O(h^2), against O(h) one-sided.
@@ -1487,7 +1529,7 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
 
 
 def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
-    """max_i |a_i - n_i| / max(|a_i| + |n_i|, tiny): scale-free, 0 when they agree.
+    """max_i |a_i - n_i| / max(|a_i| + |n_i|, tiny): scale-free, 0 when they agree (notebook 03, section 3).
 
     Below about 1e-7 it means "equal up to float64 rounding". Its limit: the
     centred difference carries a rounding error of about 1e-16 * |L| / h, so an
@@ -1498,7 +1540,7 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
 
 
 def grad_check(layer, x: np.ndarray, seed: int = 0, h: float = 1e-4) -> dict:
-    """Compare a layer's backward with numerical gradients.
+    """Compare a layer's backward with numerical gradients (notebook 03, section 7).
 
     Uses the scalar loss L = sum(forward(x) * G) for a fixed random G, whose
     gradient with respect to the output is exactly G. Returns the relative
@@ -2033,6 +2075,12 @@ def split_training_data(images, labels, train_limit=None, validation_size=0, see
     return images[rest], labels[rest], images[np.sort(val)], labels[np.sort(val)]
 
 
+# What `python scratchcnn.py train` does when given no options (benchmarks/bench.py
+# --time-to-accuracy times exactly this). The shipped data/scratchcnn_mnist.npz was made
+# with the earlier defaults: --epochs 20 --lr 0.002 --schedule cosine (README, Results).
+TRAIN_DEFAULTS = dict(epochs=10, batch_size=128, lr=0.003, schedule="one-cycle", augment_shift=2, seed=0)
+
+
 def _check_model_fits_mnist(model, path, image_shape=(1, 28, 28), num_classes=10):
     """A model for MNIST takes 1 x 28 x 28 images and has 10 outputs; say so if not."""
     try:
@@ -2059,7 +2107,7 @@ def command_train(args):
                  else RMSprop(model, lr=args.lr) if args.optimizer == "rmsprop"
                  else SGD(model, lr=args.lr, momentum=0.9, weight_decay=5e-4))
     print(f"training on {len(x_train):,} images, validating on {len(x_val):,}; "
-          f"{model.num_parameters():,} parameters, {args.optimizer} lr {args.lr}, "
+          f"{model.num_parameters():,} parameters, {args.optimizer} lr {args.lr} ({args.schedule} schedule), "
           f"batch {args.batch_size}, seed {args.seed}")
 
     def report(history):
@@ -2073,6 +2121,7 @@ def command_train(args):
     with np.errstate(over="ignore", invalid="ignore"):      # a diverging run raises TrainingDiverged
         history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                         optimizer=optimizer, augment_shift=args.augment_shift,
+                        schedule=args.schedule,
                         validation=(x_val, y_val) if len(x_val) else None, seed=args.seed,
                         callback=report, progress=None if args.quiet else _progress_bar(args.epochs))
     if history["interrupted"]:
@@ -2174,12 +2223,16 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("train", help="train the reference CNN on MNIST")
-    p.add_argument("--epochs", type=_whole_number(1), default=20)
-    p.add_argument("--batch-size", type=_whole_number(1), default=128)
-    p.add_argument("--lr", type=_positive_number, default=None, help="default: 0.002 for adam, 0.05 for sgd")
+    p.add_argument("--epochs", type=_whole_number(1), default=TRAIN_DEFAULTS["epochs"])
+    p.add_argument("--batch-size", type=_whole_number(1), default=TRAIN_DEFAULTS["batch_size"])
+    p.add_argument("--lr", type=_positive_number, default=None,
+                   help=f"the peak learning rate; default: {TRAIN_DEFAULTS['lr']} for adam, 0.05 for sgd")
     p.add_argument("--optimizer", choices=("sgd", "adam", "rmsprop"), default="adam")
-    p.add_argument("--augment-shift", type=_whole_number(0), default=2, help="random shifts of up to this many pixels")
-    p.add_argument("--seed", type=_whole_number(0), default=0)
+    p.add_argument("--schedule", choices=sorted(SCHEDULES), default=TRAIN_DEFAULTS["schedule"],
+                   help="learning-rate schedule (default: %(default)s)")
+    p.add_argument("--augment-shift", type=_whole_number(0), default=TRAIN_DEFAULTS["augment_shift"],
+                   help="random shifts of up to this many pixels")
+    p.add_argument("--seed", type=_whole_number(0), default=TRAIN_DEFAULTS["seed"])
     p.add_argument("--train-limit", type=_whole_number(1), default=None, help="train on at most this many images")
     p.add_argument("--validation-size", type=_whole_number(0), default=0, help="hold out this many training images")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: data/mnist)")
@@ -2209,7 +2262,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.argv = argv                     # recorded in a trained model's metadata
     if getattr(args, "lr", 0) is None:
-        args.lr = {"adam": 0.002, "rmsprop": 0.001}.get(args.optimizer, 0.05)
+        args.lr = {"adam": TRAIN_DEFAULTS["lr"], "rmsprop": 0.001}.get(args.optimizer, 0.05)
     # Every mistake a user can make ends in one line on stderr and a non-zero exit.
     try:
         with warnings.catch_warnings():
@@ -2240,6 +2293,55 @@ def main(argv=None):
 # =============================================================================
 # 11. Plots and widgets
 # =============================================================================
+
+def show_numbers(ax, values, title="", *, cmap=None, fmt="{:g}", fontsize=11, boxes=(), shade=None,
+                 highlight=None):
+    """Draw a small array as a grid with every value written in its cell (notebooks 02-04).
+
+    cmap=None: white cells (``shade``: 1 marks a cell grey, 2 red) with grid lines, NaN cells left
+    empty; a colour map name gives a heat map instead ("RdBu_r" is centred on 0, red positive).
+    The text is white on dark cells and black on light ones, chosen by each cell's brightness.
+    boxes: (row, col, height, width, colour[, inset]) outlines; highlight: a boolean mask of cells
+    to write in bold and ring in crimson. Returns the cells' RGB colours (rows, cols, 3).
+    """
+    import matplotlib.pyplot as plt
+
+    values = np.asarray(values, dtype=float)
+    rows, cols = values.shape
+    if cmap is None:
+        colours = np.ones((rows, cols, 3))
+        if shade is not None:
+            colours[np.asarray(shade) == 1] = (0.82, 0.82, 0.82)
+            colours[np.asarray(shade) == 2] = (1.0, 0.8, 0.8)
+        ax.imshow(colours)
+        for position in range(rows + 1):
+            ax.axhline(position - 0.5, color="0.6", linewidth=0.8)
+        for position in range(cols + 1):
+            ax.axvline(position - 0.5, color="0.6", linewidth=0.8)
+    else:
+        finite = values[np.isfinite(values)]
+        limit = max(np.abs(finite).max(initial=0.0), 1e-12)
+        low, high = (-limit, limit) if cmap == "RdBu_r" else (min(finite.min(initial=0.0), 0.0), limit)
+        colours = plt.get_cmap(cmap)(np.clip((np.nan_to_num(values) - low) / (high - low), 0, 1))[..., :3]
+        ax.imshow(colours)
+    brightness = colours @ np.array([0.299, 0.587, 0.114])         # perceived lightness, 0 dark .. 1 light
+    for (r, c), value in np.ndenumerate(values):
+        if np.isnan(value):
+            continue
+        bold = highlight is not None and highlight[r, c]
+        ax.text(c, r, fmt.format(value), ha="center", va="center", fontsize=fontsize,
+                color="white" if brightness[r, c] < 0.5 else "black", fontweight="bold" if bold else "normal")
+        if bold:
+            ax.add_patch(plt.Rectangle((c - 0.4, r - 0.4), 0.8, 0.8, fill=False, lw=2, ec="crimson"))
+    for r, c, height, width, colour, *inset in boxes:
+        inset = inset[0] if inset else 0.05
+        ax.add_patch(plt.Rectangle((c - 0.5 + inset, r - 0.5 + inset), width - 2 * inset, height - 2 * inset,
+                                   fill=False, edgecolor=colour, linewidth=3))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title)
+    return colours
+
 
 class LivePlot:
     """Learning curves that redraw in place while training runs.
@@ -2387,20 +2489,36 @@ def conv_feature_maps(model: Sequential, image: np.ndarray) -> list[np.ndarray]:
 
 
 def _probability_bars(widgets):
-    """Ten horizontal bars, one per digit: (box, bars, percent labels)."""
+    """Ten horizontal bars, one per digit: (box, bars, percent labels).
+
+    Each row is as tall as what it holds (no fixed height): a row shorter than its
+    content would scroll, and a browser makes every scrolling box a Tab stop."""
     bars, percents, rows = [], [], []
     for digit in range(10):
         bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description=str(digit),
                                     layout=widgets.Layout(width="230px", height="20px"))
         bar.style.description_width = "14px"
-        percent = widgets.Label("0.0%", layout=widgets.Layout(width="60px"))
+        percent = widgets.Label("0.0%", layout=widgets.Layout(width="70px"))
         bars.append(bar)
         percents.append(percent)
-        rows.append(widgets.HBox([bar, percent], layout=widgets.Layout(height="22px", align_items="center")))
-    return widgets.VBox(rows), bars, percents
+        rows.append(widgets.HBox([bar, percent], layout=widgets.Layout(align_items="center", overflow="visible")))
+    box = widgets.VBox(rows, layout=widgets.Layout(overflow="visible"))
+    box.add_class("scratchcnn-probabilities")
+    return box, bars, percents
 
 
 _BAR_COLOURS = {"success": "#43a047", "danger": "#e53935", "info": "#1e88e5", "": "#9e9e9e"}
+
+
+def format_percent(probability: float) -> str:
+    """A probability as an honest percentage: one decimal, but never "100.0%" for a
+    probability below 1 (0.99996 is "> 99.99%"), and never "0.0%" for one above 0."""
+    percent = 100 * float(probability)
+    if percent >= 99.95:
+        return f"{percent:.2f}%" if percent < 99.995 else "> 99.99%"
+    if 0 < percent < 0.05:
+        return "< 0.1%"
+    return f"{percent:.1f}%"
 
 
 def _set_bars(bars, percents, probabilities, predicted, true_label=None):
@@ -2408,7 +2526,7 @@ def _set_bars(bars, percents, probabilities, predicted, true_label=None):
     true class; grey: the rest (set explicitly: an unstyled progress bar would be blue)."""
     for digit, (bar, percent) in enumerate(zip(bars, percents)):
         bar.value = float(probabilities[digit])
-        percent.value = f"{100 * probabilities[digit]:.1f}%"
+        percent.value = format_percent(probabilities[digit])
         if digit == predicted:
             bar.bar_style = "success" if true_label in (None, predicted) else "danger"
         elif digit == true_label:
@@ -2429,14 +2547,166 @@ def _draw_probability_bars(ax, probabilities, predicted, true_label=None):
     ax.invert_yaxis()
 
 
+# Accessibility. ipywidgets has no way to set ARIA attributes: the slider's handle
+# has no accessible name, a picture has no alt text and a ToggleButton does not say
+# whether it is pressed. So each widget keeps the attributes it wants in Python
+# (``aria``: CSS selector -> {attribute: value}, updated as the widget changes) and a
+# hidden helper view, a few lines of JavaScript, copies them onto the matching
+# elements inside the widget, also onto elements the browser creates later.
+_ARIA_JAVASCRIPT = """
+function render({ model, el }) {
+  el.style.display = "none";
+  let root = null, timer = null;
+  function apply() {
+    if (!root) return;
+    for (const [selector, attributes] of Object.entries(model.get("attributes"))) {
+      for (const element of root.querySelectorAll(selector)) {
+        for (const [name, value] of Object.entries(attributes)) {
+          if (element.getAttribute(name) !== value) element.setAttribute(name, value);
+        }
+      }
+    }
+  }
+  const observer = new MutationObserver(apply);
+  function attach() {                    // our element joins the page after render()
+    root = el.closest(model.get("root"));
+    if (!root) { timer = setTimeout(attach, 50); return; }
+    observer.observe(root, { childList: true, subtree: true });
+    apply();
+  }
+  attach();
+  model.on("change:attributes", apply);
+  return () => { clearTimeout(timer); observer.disconnect(); model.off("change:attributes", apply); };
+}
+export default { render };
+"""
+
+# The drawing canvas runs in the browser: a few lines of JavaScript (an ES
+# module for anywidget). It draws white strokes on black, like MNIST, and on
+# mouse release sends the picture to Python as a PNG data URL in ``png``.
+# When Python sets ``png`` (clear, or a drawing from code) it paints it.
+_CANVAS_JAVASCRIPT = """
+function render({ model, el }) {
+  const size = model.get("size");
+  const canvas = document.createElement("canvas");
+  canvas.width = size;
+  canvas.height = size;
+  canvas.className = "scratchcnn-pad-canvas";
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", model.get("label"));
+  canvas.style.cssText = "background: black; border: 2px solid #888; border-radius: 4px;"
+    + " cursor: crosshair; touch-action: none;";
+  el.appendChild(canvas);
+  const context = canvas.getContext("2d");
+  let drawing = false, last = null, sent = null;
+
+  function blank() {
+    context.fillStyle = "black";
+    context.fillRect(0, 0, size, size);
+  }
+  function paint(url) {
+    blank();
+    if (!url) return;
+    const picture = new Image();
+    picture.onload = () => { blank(); context.drawImage(picture, 0, 0, size, size); };
+    picture.src = url;
+  }
+  function point(event) {
+    const box = canvas.getBoundingClientRect();
+    return [(event.clientX - box.left) * size / box.width, (event.clientY - box.top) * size / box.height];
+  }
+  function line(from, to) {
+    context.beginPath();
+    if (from[0] === to[0] && from[1] === to[1]) {   // a click: the canvas strokes no zero-length line
+      context.fillStyle = "white";
+      context.arc(from[0], from[1], model.get("line_width") / 2, 0, 2 * Math.PI);
+      context.fill();
+      return;
+    }
+    context.strokeStyle = "white";
+    context.lineWidth = model.get("line_width");
+    context.lineCap = "round";
+    context.lineJoin = "round";
+    context.moveTo(from[0], from[1]);
+    context.lineTo(to[0], to[1]);
+    context.stroke();
+  }
+  canvas.addEventListener("pointerdown", (event) => {
+    drawing = true;
+    last = point(event);
+    canvas.setPointerCapture(event.pointerId);
+    line(last, last);
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!drawing) return;
+    const next = point(event);
+    line(last, next);
+    last = next;
+  });
+  function release() {
+    if (!drawing) return;
+    drawing = false;
+    sent = canvas.toDataURL("image/png");
+    model.set("png", sent);
+    model.save_changes();
+  }
+  canvas.addEventListener("pointerup", release);
+  canvas.addEventListener("pointercancel", release);
+
+  const changed = () => { if (model.get("png") !== sent) paint(model.get("png")); };
+  model.on("change:png", changed);
+  paint(model.get("png"));
+  return () => model.off("change:png", changed);
+}
+export default { render };
+"""
+
+_anywidget_classes = {}
+
+
+def _anywidget_class(name):
+    """The anywidget classes ("DrawingCanvas", "AriaAttributes"), defined on first use
+    (so that importing scratchcnn does not need anywidget)."""
+    if not _anywidget_classes:
+        import anywidget
+        import traitlets
+
+        class DrawingCanvas(anywidget.AnyWidget):
+            _esm = _CANVAS_JAVASCRIPT
+            size = traitlets.Int(280).tag(sync=True)          # pixels, width = height
+            line_width = traitlets.Float(18.0).tag(sync=True)
+            png = traitlets.Unicode("").tag(sync=True)        # "data:image/png;base64,..." or "" (blank)
+            label = traitlets.Unicode("drawing area: draw one digit with the mouse, then let go").tag(sync=True)
+
+            def __repr__(self):
+                return f"DrawingCanvas({self.size} x {self.size})"
+
+        class AriaAttributes(anywidget.AnyWidget):
+            _esm = _ARIA_JAVASCRIPT
+            root = traitlets.Unicode().tag(sync=True)         # CSS selector of the widget it serves
+            attributes = traitlets.Dict().tag(sync=True)      # CSS selector -> {attribute: value}
+
+        _anywidget_classes.update(DrawingCanvas=DrawingCanvas, AriaAttributes=AriaAttributes)
+    return _anywidget_classes[name]
+
+
 class _WidgetView:
-    """Shows as its ipywidgets container ``self.widget`` in a notebook, and as its
-    short repr as text (which keeps nbval's comparison of outputs stable)."""
+    """Shows as its ipywidgets container ``self.widget`` in a notebook. Its text form
+    (text/plain, what a static copy shows where no widget can run: nbconvert's
+    Markdown or PDF, GitHub) says what the widget is and points to the figure below it."""
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = repr(self)
+        bundle["text/plain"] = self.static_text()
         return bundle
+
+    def static_text(self) -> str:
+        return (f"[{self.NAME}: an interactive widget. It needs Jupyter with a running kernel; "
+                f"in a static copy of the notebook, the figure below shows the same view.]")
+
+    def _set_aria(self, attributes: dict) -> None:
+        """Set {CSS selector: {attribute: value}} (e.g. {".x": {"alt": "..."}}) in one message."""
+        self.aria.attributes = {**self.aria.attributes, **attributes}
 
 
 class DigitSlider(_WidgetView):
@@ -2444,15 +2714,20 @@ class DigitSlider(_WidgetView):
     the ten probabilities as bars and the feature maps of every conv layer.
 
     Make one with ``digit_slider()``; it displays as a widget in a notebook.
-    Parts (for code and tests): ``slider`` (IntSlider), ``misclassified_toggle``
-    (ToggleButton: walk through the mistakes only), ``image`` (the digit, an
-    ipywidgets.Image), ``prediction_label`` (HTML, "prediction: 7 (true 7)"),
-    ``bars`` (ten FloatProgress, value = probability), ``feature_map_images``,
-    ``index`` (the test image shown), ``widget`` (the whole ipywidgets.VBox).
+    Parts (for code and tests): ``slider`` (IntSlider: the test image, or in
+    mistakes-only mode the mistake counted from 1), ``misclassified_toggle``
+    (ToggleButton: walk through the mistakes only), ``previous_button`` and
+    ``next_button`` (jump to the previous / next mistake), ``image`` (the digit,
+    an ipywidgets.Image), ``prediction_label`` (HTML, "prediction: 7 (true 7)"),
+    ``info_label``, ``bars`` (ten FloatProgress, value = probability),
+    ``feature_map_images``, ``aria`` (the accessibility attributes), ``index``
+    (the test image shown), ``widget`` (the whole ipywidgets.VBox).
 
     All predictions are computed once, up front (``probabilities``), so moving
     the slider costs one small forward pass for the feature maps and a few PNGs.
     """
+
+    NAME = "digit slider"
 
     def __init__(self, model=None, images=None, labels=None, probabilities=None):
         import ipywidgets as widgets
@@ -2468,55 +2743,79 @@ class DigitSlider(_WidgetView):
         self.index = 0
         self._ignore_slider = False
 
+        no_mistakes = len(self.misclassified) == 0
         self.slider = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="test image",
                                         continuous_update=True, layout=widgets.Layout(width="330px"))
         self.misclassified_toggle = widgets.ToggleButton(
             value=False, description=f"only the {len(self.misclassified)} mistakes",
             tooltip="walk through the misclassified test images only",
-            disabled=len(self.misclassified) == 0, layout=widgets.Layout(width="200px"))
+            disabled=no_mistakes, layout=widgets.Layout(width="180px"))
+        self.previous_button = widgets.Button(description="previous mistake", icon="arrow-left",
+                                              tooltip="jump to the previous misclassified test image",
+                                              disabled=no_mistakes, layout=widgets.Layout(width="150px"))
+        self.next_button = widgets.Button(description="next mistake", icon="arrow-right",
+                                          tooltip="jump to the next misclassified test image",
+                                          disabled=no_mistakes, layout=widgets.Layout(width="130px"))
         self.image = widgets.Image(format="png", layout=widgets.Layout(width="140px", height="140px"))
         self.prediction_label = widgets.HTML()
         self.info_label = widgets.HTML()
         bars_box, self.bars, self._percents = _probability_bars(widgets)
-        self.feature_map_images = []
+        self.feature_map_images, self._feature_map_shapes = [], []
         feature_boxes = []
         for number, maps in enumerate(conv_feature_maps(self.model, images[0]), start=1):
             picture = widgets.Image(format="png")
+            picture.add_class(f"scratchcnn-conv-{number}")
             self.feature_map_images.append(picture)
+            self._feature_map_shapes.append(maps.shape)
             feature_boxes.append(widgets.VBox([
                 widgets.HTML(f"<b>conv {number}</b>: {maps.shape[0]} maps of {maps.shape[1]}x{maps.shape[2]}"),
                 picture]))
         digit_box = widgets.VBox([self.image, self.prediction_label, self.info_label],
                                  layout=widgets.Layout(width="190px"))
+        self.aria = _anywidget_class("AriaAttributes")(root=".scratchcnn-digit-slider")
         self.widget = widgets.VBox([
-            widgets.HBox([self.slider, self.misclassified_toggle]),
+            widgets.HBox([self.slider, self.misclassified_toggle, self.previous_button, self.next_button],
+                         layout=widgets.Layout(flex_flow="row wrap")),
             widgets.HBox([digit_box, bars_box, *feature_boxes],
                          layout=widgets.Layout(flex_flow="row wrap", grid_gap="16px")),
+            self.aria,
         ])
-        self.widget.add_class("scratchcnn-digit-slider")
-        self.prediction_label.add_class("scratchcnn-prediction")
+        for part, name in ((self.widget, "digit-slider"), (self.slider, "slider"), (self.image, "digit-image"),
+                           (self.misclassified_toggle, "mistakes-toggle"), (self.prediction_label, "prediction"),
+                           (self.info_label, "info"), (self.previous_button, "previous-mistake"),
+                           (self.next_button, "next-mistake")):
+            part.add_class(f"scratchcnn-{name}")
         self.slider.observe(self._slider_moved, names="value")
         self.misclassified_toggle.observe(self._toggle_changed, names="value")
+        self.previous_button.on_click(lambda button: self.previous_mistake())
+        self.next_button.on_click(lambda button: self.next_mistake())
+        self._label_controls(mistakes_only=False)
         self._show(0)
 
     # --- reacting to the controls ---------------------------------------------
 
     def _slider_moved(self, change):
         if not self._ignore_slider:
-            self._show(int(self.positions[change["new"]]))
+            self._show(int(self.positions[change["new"] - self.slider.min]))
 
     def _toggle_changed(self, change):
-        """Switch between all test images and the mistakes, staying near the current image."""
-        self.positions = self.misclassified if change["new"] else np.arange(len(self.images))
+        """Switch between all test images (numbered from 0, as in ``images[i]``) and
+        the mistakes (counted from 1: "mistake 13 of 73" at slider value 13), staying
+        near the current image."""
+        mistakes_only = change["new"]
+        self.positions = self.misclassified if mistakes_only else np.arange(len(self.images))
         position = min(int(np.searchsorted(self.positions, self.index)), len(self.positions) - 1)
-        self._ignore_slider = True          # max and value change together; draw once
+        first = 1 if mistakes_only else 0
+        self._ignore_slider = True          # min, max and value change together; draw once
         try:
-            self.slider.value = min(self.slider.value, len(self.positions) - 1)
-            self.slider.max = len(self.positions) - 1
-            self.slider.value = position
-            self.slider.description = "mistake" if change["new"] else "test image"
+            self.slider.min = 0             # lower min first, so that min <= max at every step
+            self.slider.max = first + len(self.positions) - 1
+            self.slider.min = first
+            self.slider.value = first + position
+            self.slider.description = "mistake" if mistakes_only else "test image"
         finally:
             self._ignore_slider = False
+        self._label_controls(mistakes_only)
         self._show(int(self.positions[position]))
 
     def show(self, index: int) -> None:
@@ -2524,9 +2823,28 @@ class DigitSlider(_WidgetView):
         ``index`` is not a mistake)."""
         if self.misclassified_toggle.value and index not in self.misclassified:
             self.misclassified_toggle.value = False
-        self.slider.value = int(np.searchsorted(self.positions, index))
+        self.slider.value = self.slider.min + int(np.searchsorted(self.positions, index))
+
+    def next_mistake(self) -> None:
+        """Jump to the first misclassified test image after the one shown (if any)."""
+        later = self.misclassified[self.misclassified > self.index]
+        if len(later):
+            self.show(int(later[0]))
+
+    def previous_mistake(self) -> None:
+        """Jump to the last misclassified test image before the one shown (if any)."""
+        earlier = self.misclassified[self.misclassified < self.index]
+        if len(earlier):
+            self.show(int(earlier[-1]))
 
     # --- drawing ------------------------------------------------------------------
+
+    def _label_controls(self, mistakes_only):
+        """Accessible names: the slider's handle says what it counts; the toggle says whether it is pressed."""
+        what = (f"mistake number, 1 to {len(self.misclassified)}" if mistakes_only
+                else f"test image number, 0 to {len(self.images) - 1}")
+        self._set_aria({".scratchcnn-slider .noUi-handle": {"aria-label": what},
+                        ".scratchcnn-mistakes-toggle": {"aria-pressed": "true" if mistakes_only else "false"}})
 
     def _show(self, index: int) -> None:
         self.index = index
@@ -2538,11 +2856,20 @@ class DigitSlider(_WidgetView):
                                        f"<b>prediction: {predicted} (true {true_label})</b></span>")
         mistake = (f"<br>mistake {int(np.searchsorted(self.misclassified, index)) + 1} of "
                    f"{len(self.misclassified)}" if predicted != true_label else "")
-        self.info_label.value = (f"test image {index}<br>{100 * probabilities[predicted]:.1f}% sure"
+        self.info_label.value = (f"test image {index}<br>{format_percent(probabilities[predicted])} sure"
                                  + mistake)
         _set_bars(self.bars, self._percents, probabilities, predicted, true_label)
+        self.previous_button.disabled = not np.any(self.misclassified < index)
+        self.next_button.disabled = not np.any(self.misclassified > index)
         for picture, maps in zip(self.feature_map_images, conv_feature_maps(self.model, self.images[index])):
             picture.value = _png(tile_feature_maps(maps), scale=max(1, 56 // maps.shape[1]), cmap="magma")
+        alt_texts = {".scratchcnn-digit-image": {"alt": f"test image {index}: a handwritten {true_label}, "
+                                                        f"28 x 28 pixels; the network reads it as {predicted}"}}
+        for number, (c, h, w) in enumerate(self._feature_map_shapes, start=1):
+            alt_texts[f".scratchcnn-conv-{number}"] = {
+                "alt": f"the {c} feature maps ({h} x {w}) of conv {number} for test image {index}: "
+                       f"bright where a filter responds"}
+        self._set_aria(alt_texts)
 
     def figure(self):
         """The widget's current view as a static matplotlib figure (for places where
@@ -2579,102 +2906,6 @@ def digit_slider(model=None, images=None, labels=None, probabilities=None) -> Di
     return DigitSlider(model, images, labels, probabilities)
 
 
-# The drawing canvas runs in the browser: a few lines of JavaScript (an ES
-# module for anywidget). It draws white strokes on black, like MNIST, and on
-# mouse release sends the picture to Python as a PNG data URL in ``png``.
-# When Python sets ``png`` (clear, or a drawing from code) it paints it.
-_CANVAS_JAVASCRIPT = """
-function render({ model, el }) {
-  const size = model.get("size");
-  const canvas = document.createElement("canvas");
-  canvas.width = size;
-  canvas.height = size;
-  canvas.className = "scratchcnn-pad-canvas";
-  canvas.style.cssText = "background: black; border: 2px solid #888; border-radius: 4px;"
-    + " cursor: crosshair; touch-action: none;";
-  el.appendChild(canvas);
-  const context = canvas.getContext("2d");
-  let drawing = false, last = null, sent = null;
-
-  function blank() {
-    context.fillStyle = "black";
-    context.fillRect(0, 0, size, size);
-  }
-  function paint(url) {
-    blank();
-    if (!url) return;
-    const picture = new Image();
-    picture.onload = () => { blank(); context.drawImage(picture, 0, 0, size, size); };
-    picture.src = url;
-  }
-  function point(event) {
-    const box = canvas.getBoundingClientRect();
-    return [(event.clientX - box.left) * size / box.width, (event.clientY - box.top) * size / box.height];
-  }
-  function line(from, to) {
-    context.strokeStyle = "white";
-    context.lineWidth = model.get("line_width");
-    context.lineCap = "round";
-    context.lineJoin = "round";
-    context.beginPath();
-    context.moveTo(from[0], from[1]);
-    context.lineTo(to[0], to[1]);
-    context.stroke();
-  }
-  canvas.addEventListener("pointerdown", (event) => {
-    drawing = true;
-    last = point(event);
-    canvas.setPointerCapture(event.pointerId);
-    line(last, last);
-  });
-  canvas.addEventListener("pointermove", (event) => {
-    if (!drawing) return;
-    const next = point(event);
-    line(last, next);
-    last = next;
-  });
-  function release() {
-    if (!drawing) return;
-    drawing = false;
-    sent = canvas.toDataURL("image/png");
-    model.set("png", sent);
-    model.save_changes();
-  }
-  canvas.addEventListener("pointerup", release);
-  canvas.addEventListener("pointercancel", release);
-
-  const changed = () => { if (model.get("png") !== sent) paint(model.get("png")); };
-  model.on("change:png", changed);
-  paint(model.get("png"));
-  return () => model.off("change:png", changed);
-}
-export default { render };
-"""
-
-_canvas_class = None
-
-
-def _drawing_canvas_class():
-    """The anywidget class of the canvas, defined on first use (so that importing
-    scratchcnn does not need anywidget)."""
-    global _canvas_class
-    if _canvas_class is None:
-        import anywidget
-        import traitlets
-
-        class DrawingCanvas(anywidget.AnyWidget):
-            _esm = _CANVAS_JAVASCRIPT
-            size = traitlets.Int(280).tag(sync=True)          # pixels, width = height
-            line_width = traitlets.Float(18.0).tag(sync=True)
-            png = traitlets.Unicode("").tag(sync=True)        # "data:image/png;base64,..." or "" (blank)
-
-            def __repr__(self):
-                return f"DrawingCanvas({self.size} x {self.size})"
-
-        _canvas_class = DrawingCanvas
-    return _canvas_class
-
-
 def _png_data_url(picture: np.ndarray) -> str:
     import base64
     return "data:image/png;base64," + base64.b64encode(_png(np.clip(picture, 0, 1))).decode("ascii")
@@ -2690,40 +2921,158 @@ def _read_png_data_url(url: str) -> np.ndarray:
     return to_grey(matplotlib.image.imread(io.BytesIO(data), format="png"))
 
 
+def _features_and_logits(model: Sequential, x: np.ndarray, batch_size: int = 1000):
+    """(hidden, logits) for a batch, in evaluation mode: hidden is what the model's
+    last layer receives (for the reference CNN the 128 ReLU outputs), the numbers
+    its ten scores are computed from."""
+    was_training = [layer.training for layer in model.layers]
+    model.eval()
+    try:
+        hidden, logits = [], []
+        for start in range(0, len(x), batch_size):
+            h = x[start:start + batch_size]
+            for layer in model.layers[:-1]:
+                h = layer.forward(h)
+            hidden.append(np.asarray(h, dtype=np.float64).reshape(len(h), -1))
+            logits.append(np.asarray(model.layers[-1].forward(h), dtype=np.float64))
+        return np.concatenate(hidden), np.concatenate(logits)
+    finally:
+        for layer, mode in zip(model.layers, was_training):
+            layer.training = mode
+
+
+class DigitLikeness:
+    """Does a 28 x 28 picture look like an MNIST digit at all?
+
+    A network trained on digits has no "none of these" answer: softmax makes its
+    ten probabilities add up to 1 whatever it is shown, so a dot can come out as
+    "0, 99.96% sure". The probability says "more like a 0 than like the other
+    nine", not "this is surely a digit". Two measures, each compared with what
+    the real MNIST test digits do (so nothing here is guessed):
+
+    * **ink**: the sum of the 28 x 28 pixel values. After preprocessing scaled the
+      drawing to 20 pixels, a dot is a filled disc with more ink than almost any digit.
+      Outside the range of the middle 99.8 % of the test digits (0.1st to 99.9th
+      percentile) the picture has too little or too much ink for a digit.
+    * **typical for its answer**: the distance of the picture's hidden features
+      (what the last layer receives, see ``_features_and_logits``) from the mean
+      features of the test digits that the network gives the same answer. Beyond
+      the 99.9th percentile of those digits' own distances, the picture is unlike
+      the digits the network calls by that name (an X read as a 4, a dash read as a 2).
+
+    The test digits go through ``preprocess_digit`` first, like a drawing, so that
+    both are measured after the same steps. ``reasons(picture)`` -> a list of
+    sentences, one per measure that is out of range (empty: it looks like a digit).
+    Measuring the test set takes seconds: ``digit_likeness(model)`` does it once per model.
+    """
+
+    PERCENTILE = 99.9
+
+    def __init__(self, model: Sequential, images=None):
+        if images is None:
+            images, _ = load_mnist("test")
+        self.model = model
+        images = np.stack([preprocess_digit(image.reshape(image.shape[-2:])) for image in images])[:, None]
+        ink = images.reshape(len(images), -1).sum(axis=1, dtype=np.float64)
+        self.ink_range = tuple(float(v) for v in np.percentile(ink, [100 - self.PERCENTILE, self.PERCENTILE]))
+        hidden, logits = _features_and_logits(model, images)
+        answers = logits.argmax(axis=1)
+        self.centres = np.zeros((logits.shape[1], hidden.shape[1]))
+        self.distance_limits = np.full(logits.shape[1], np.inf)   # inf: too few digits to say
+        for k in range(logits.shape[1]):
+            mine = hidden[answers == k]
+            if len(mine) >= 100:
+                self.centres[k] = mine.mean(axis=0)
+                self.distance_limits[k] = np.percentile(np.linalg.norm(mine - self.centres[k], axis=1),
+                                                        self.PERCENTILE)
+
+    def measure(self, picture: np.ndarray) -> dict:
+        """The picture's ink, its answer, and its features' distance from that answer's centre."""
+        picture = np.asarray(picture, dtype=np.float32).reshape(1, 1, 28, 28)
+        hidden, logits = _features_and_logits(self.model, picture)
+        answer = int(logits.argmax())
+        return {"ink": float(picture.sum(dtype=np.float64)), "answer": answer,
+                "distance": float(np.linalg.norm(hidden[0] - self.centres[answer])),
+                "distance_limit": float(self.distance_limits[answer])}
+
+    def reasons(self, picture: np.ndarray) -> list[str]:
+        """Why the picture does not look like an MNIST digit: [] when it does."""
+        m, (low, high) = self.measure(picture), self.ink_range
+        reasons = []
+        if not low <= m["ink"] <= high:
+            reasons.append(f"it has {'too little' if m['ink'] < low else 'too much'} ink: {m['ink']:.0f} "
+                           f"(the sum of its 28 x 28 pixels), where 99.8% of MNIST's test digits have "
+                           f"{low:.0f} to {high:.0f}")
+        if m["distance"] > m["distance_limit"]:
+            reasons.append(f"inside the network it looks like no {m['answer']} it knows: its hidden features "
+                           f"are further from those of a typical {m['answer']} ({m['distance']:.0f}) than "
+                           f"for 99.9% of the test digits it reads as {m['answer']} (at most "
+                           f"{m['distance_limit']:.0f})")
+        return reasons
+
+
+_likeness_cache = {}
+
+
+def digit_likeness(model: Sequential) -> DigitLikeness:
+    """The DigitLikeness of ``model`` on the MNIST test set, measured once per model
+    and weights (a model trained further is measured again)."""
+    weights = hashlib.sha256()
+    for layer in model.layers:
+        for name in sorted(layer.params):
+            weights.update(np.ascontiguousarray(layer.params[name]).tobytes())
+    key = (id(model), weights.hexdigest())
+    if key not in _likeness_cache:
+        _likeness_cache[key] = DigitLikeness(model)
+    return _likeness_cache[key]
+
+
 class DrawingPad(_WidgetView):
     """Draw a digit with the mouse and watch the network read it.
 
     On mouse release the drawing goes through ``preprocess_digit`` (crop to the
     ink, scale to 20 pixels, centre of mass to the middle of 28 x 28), each step
-    is shown, and the prediction and its ten probabilities appear.
+    is shown with its size, and the prediction and its ten probabilities appear.
+    When the drawing does not look like an MNIST digit (``DigitLikeness``) a note
+    says so, and that the network's probability does not know it.
 
     Parts: ``canvas`` (the anywidget; its ``png`` trait carries the drawing),
-    ``clear_button``, ``step_images`` (four ipywidgets.Image), ``prediction_label``,
-    ``bars``, ``widget`` (the whole HBox). After a prediction: ``prediction``,
-    ``probabilities``, ``steps`` (preprocess_digit's intermediate images).
+    ``clear_button``, ``step_labels`` (four HTML titles with sizes), ``step_images``
+    (four ipywidgets.Image), ``prediction_label``, ``note_label`` (the not-a-digit
+    note, empty for a digit), ``bars``, ``aria``, ``widget`` (the whole HBox).
+    After a prediction: ``prediction``, ``probabilities``, ``steps``
+    (preprocess_digit's intermediate images), ``not_a_digit`` (the reasons, [] for a digit).
     """
 
+    NAME = "drawing pad"
     STEP_TITLES = ("your drawing", "cropped to the ink", "scaled to 20 pixels", "centred in 28 x 28")
 
-    def __init__(self, model=None, size=280):
+    def __init__(self, model=None, size=280, likeness=None):
         import ipywidgets as widgets
         self.model = model if model is not None else load_model(DEFAULT_MODEL_PATH)
-        self.canvas = _drawing_canvas_class()(size=size)
-        self.clear_button = widgets.Button(description="clear", icon="eraser",
+        self.likeness = likeness if likeness is not None else digit_likeness(self.model)
+        self.canvas = _anywidget_class("DrawingCanvas")(size=size)
+        self.clear_button = widgets.Button(description="clear", icon="eraser", tooltip="wipe the drawing",
                                            layout=widgets.Layout(width="100px"))
         self.prediction_label = widgets.HTML()
+        self.note_label = widgets.HTML(layout=widgets.Layout(max_width="480px"))
+        self.step_labels = [widgets.HTML(layout=widgets.Layout(width="116px")) for _ in self.STEP_TITLES]
         self.step_images = [widgets.Image(format="png", layout=widgets.Layout(width="112px", height="112px"))
                             for _ in self.STEP_TITLES]
         bars_box, self.bars, self._percents = _probability_bars(widgets)
-        steps_box = widgets.HBox([
-            widgets.VBox([widgets.HTML(f"<small>{title}</small>"), picture])
-            for title, picture in zip(self.STEP_TITLES, self.step_images)])
+        steps_box = widgets.HBox([widgets.VBox([label, picture])
+                                  for label, picture in zip(self.step_labels, self.step_images)])
+        self.aria = _anywidget_class("AriaAttributes")(root=".scratchcnn-drawing-pad")
         self.widget = widgets.HBox([
             widgets.VBox([self.canvas, self.clear_button]),
-            widgets.VBox([steps_box, self.prediction_label, bars_box]),
+            widgets.VBox([steps_box, self.prediction_label, self.note_label, bars_box]),
+            self.aria,
         ], layout=widgets.Layout(flex_flow="row wrap", grid_gap="16px"))
         self.widget.add_class("scratchcnn-drawing-pad")
         self.prediction_label.add_class("scratchcnn-prediction")
+        self.note_label.add_class("scratchcnn-not-a-digit")
+        for number, picture in enumerate(self.step_images, start=1):
+            picture.add_class(f"scratchcnn-step-{number}")
         self.canvas.observe(self._drawing_changed, names="png")
         self.clear_button.on_click(lambda button: self.clear())
         self.clear()
@@ -2733,6 +3082,13 @@ class DrawingPad(_WidgetView):
             self.predict_drawing(_read_png_data_url(change["new"]))
         else:
             self._show_blank()
+
+    def _label_steps(self, sizes):
+        """Each step's title, its size under it ("170 x 170 pixels"), and the same as alt text."""
+        for label, title, size in zip(self.step_labels, self.STEP_TITLES, sizes):
+            label.value = f"<div style='line-height: 1.3; font-size: 0.85em'>{title}<br>{size}</div>"
+        self._set_aria({f".scratchcnn-step-{number}": {"alt": f"step {number}, {title}: {size}"}
+                        for number, (title, size) in enumerate(zip(self.STEP_TITLES, sizes), start=1)})
 
     def predict_drawing(self, drawing: np.ndarray) -> np.ndarray | None:
         """Preprocess a drawing (2-D, white ink on black or dark ink on white, any
@@ -2746,10 +3102,21 @@ class DrawingPad(_WidgetView):
         self.steps = steps
         self.probabilities = self.model.predict_proba(centred[None, None])[0]
         self.prediction = int(self.probabilities.argmax())
-        for picture, step in zip(self.step_images, ("ink", "cropped", "scaled", "centred")):
+        self.not_a_digit = self.likeness.reasons(centred)
+        names = ("ink", "cropped", "scaled", "centred")
+        for picture, step in zip(self.step_images, names):
             picture.value = _png(_fit_in_square(steps[step], 112))
+        self._label_steps([f"{steps[step].shape[0]} x {steps[step].shape[1]} pixels" for step in names])
+        sure = format_percent(self.probabilities[self.prediction])
         self.prediction_label.value = (f"<span style='font-size:1.2em'><b>prediction: {self.prediction}</b>"
-                                       f" ({100 * self.probabilities[self.prediction]:.1f}% sure)</span>")
+                                       f" ({sure} sure)</span>")
+        self.note_label.value = "" if not self.not_a_digit else (
+            "<div style='border-left: 4px solid #e65100; padding-left: 8px; line-height: 1.3'>"
+            "<b>This does not look like a digit:</b> " + "; ".join(self.not_a_digit) + ".<br>"
+            f"Yet the network answers {self.prediction}, {sure} sure: it has no \"none of these\" answer, and its ten "
+            f"probabilities always add up to 1. A high probability only means \"more like a "
+            f"{self.prediction} than like the other nine digits\", not \"surely a digit\".</div>")
+        self.note_label.layout.display = None if self.not_a_digit else "none"     # no empty gap
         _set_bars(self.bars, self._percents, self.probabilities, self.prediction)
         return self.probabilities
 
@@ -2767,11 +3134,13 @@ class DrawingPad(_WidgetView):
         self._show_blank()
 
     def _show_blank(self):
-        self.prediction, self.probabilities, self.steps = None, np.zeros(10), {}
+        self.prediction, self.probabilities, self.steps, self.not_a_digit = None, np.zeros(10), {}, []
         blank = _png(np.full((112, 112), 0.2))
         for picture in self.step_images:
             picture.value = blank
+        self._label_steps(["nothing drawn yet"] * len(self.STEP_TITLES))
         self.prediction_label.value = "<i>draw a digit on the black square</i>"
+        self.note_label.value, self.note_label.layout.display = "", "none"
         _set_bars(self.bars, self._percents, np.zeros(10), predicted=-1)
 
     def figure(self):
@@ -2790,7 +3159,8 @@ class DrawingPad(_WidgetView):
         axes[3].plot(column, row, "r+", markersize=14, label="centre of mass")
         axes[3].legend(loc="lower center", fontsize="small")
         _draw_probability_bars(axes[4], self.probabilities, self.prediction)
-        axes[4].set_title(f"prediction: {self.prediction}")
+        axes[4].set_title(f"prediction: {self.prediction}"
+                          + ("\n(but this does not look like a digit)" if self.not_a_digit else ""))
         fig.tight_layout()
         return fig
 
@@ -2798,10 +3168,10 @@ class DrawingPad(_WidgetView):
         return f"DrawingPad({self.canvas.size} x {self.canvas.size} canvas)"
 
 
-def drawing_pad(model=None) -> DrawingPad:
-    """The drawing pad widget; ``model`` defaults to the shipped pretrained CNN."""
-    return DrawingPad(model)
-
+def drawing_pad(model=None, likeness=None) -> DrawingPad:
+    """The drawing pad widget; ``model`` defaults to the shipped pretrained CNN.
+    ``likeness``: a DigitLikeness of the same model (default ``digit_likeness(model)``)."""
+    return DrawingPad(model, likeness=likeness)
 
 
 
@@ -2927,7 +3297,7 @@ def _compare(expected, actual, rtol, atol):
         if isinstance(expected, (int, np.integer)):
             # Exact, and printed in full: .6g would show 47040000 and 47040016 alike.
             return None if number == int(expected) else f"expected {int(expected):,}, got {_short(actual)}"
-        ok = np.isclose(number, float(expected), rtol=rtol, atol=atol)
+        ok = np.isclose(number, float(expected), rtol=rtol, atol=atol, equal_nan=True)
         return None if ok else f"expected {expected:.6g}, got {number:.6g}"
     try:
         same = bool(actual == expected)
@@ -3091,329 +3461,739 @@ def _copy_arguments(args):
 
 # --- Notebook 01: MNIST up close ---------------------------------------------
 
+def _parse_idx_header_reference(data):
+    """(magic, shape) of an IDX header: big-endian uint32s, byte 3 the number of dimensions."""
+    shape = tuple(int.from_bytes(data[4 + 4 * d: 8 + 4 * d], "big") for d in range(data[3]))
+    return int.from_bytes(data[0:4], "big"), shape
+
+
 def check_parse_idx_header(answer):
-    """Exercise: parse_idx_header(data: bytes) -> (magic, shape)."""
+    """Notebook 01, ``parse_idx_header(data: bytes) -> (magic, shape)``."""
     with gzip.open(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", "rb") as file:
         image_header = file.read(16)
-    labels_file = DEFAULT_DATA_DIR / "train-labels-idx1-ubyte.gz"
-    label_bytes = gzip.decompress(labels_file.read_bytes())
-    labels = read_idx(labels_file, LABELS_MAGIC)
-    endian_hint = ("the header numbers are big-endian unsigned 32-bit integers: "
-                   "int.from_bytes(data[0:4], 'big'), not 'little'")
-    cases = [
-        Case("the real t10k-images header (16 bytes)", (image_header,),
-             (IMAGES_MAGIC, (10000, 28, 28)), endian_hint, rtol=0, atol=0),
-        Case("the whole real train-labels file (header + 60000 label bytes)", (label_bytes,),
-             (LABELS_MAGIC, labels.shape),
-             "byte 3 is the number of dimensions: a label file has 1, so its header is 8 bytes "
-             "and its shape is (60000,). Don't hard-code 3 dimensions; stop after data[3] sizes",
-             rtol=0, atol=0),
-        Case("a made-up 3-D file (2, 3, 4) followed by its 24 data bytes",
-             (idx_header(IMAGES_MAGIC, (2, 3, 4)) + bytes(range(24)),), (IMAGES_MAGIC, (2, 3, 4)),
-             "read exactly data[3] sizes of 4 bytes each, starting at byte 4; the data after the "
-             "header is not part of the shape", rtol=0, atol=0),
-        Case("a 4-D file (5 colour images 3 x 32 x 32)", (idx_header(0x0804, (5, 3, 32, 32)),),
-             (0x0804, (5, 3, 32, 32)),
-             "the number of dimensions is data[3] (4 here): loop over it instead of hard-coding 3",
-             rtol=0, atol=0),
-        Case("a size above 65535 (70000 x 1)", (idx_header(0x0802, (70000, 1)),), (0x0802, (70000, 1)),
-             "use all 4 bytes of each size (int.from_bytes(data[4:8], 'big')), not just the last one or two",
-             rtol=0, atol=0),
+    with gzip.open(DEFAULT_DATA_DIR / "train-labels-idx1-ubyte.gz", "rb") as file:
+        label_bytes = file.read(8 + 100)                    # the header and the first 100 labels
+    hint = ("read the magic number from bytes 0-3 and data[3] sizes of 4 bytes each from byte 4, "
+            "all big-endian: int.from_bytes(data[4:8], 'big')")
+    inputs = [
+        ("the real t10k-images header (16 bytes)", image_header),
+        ("the real train-labels header followed by 100 labels (1 dimension)", label_bytes),
+        ("a made-up 3-D file (2, 3, 4) followed by its 24 data bytes",
+         idx_header(IMAGES_MAGIC, (2, 3, 4)) + bytes(range(24))),
+        ("a 4-D file (5 colour images 3 x 32 x 32)", idx_header(0x0804, (5, 3, 32, 32))),
+        ("a size above 65535 (70000 x 1)", idx_header(0x0802, (70000, 1))),
     ]
-    return check_exercise("parse_idx_header", answer, cases)
+    cases = [Case(description, (data,), _parse_idx_header_reference(data), hint, rtol=0, atol=0)
+             for description, data in inputs]
+
+    def sizes(data, ndim, order="big", first=4, width=4):
+        return tuple(int.from_bytes(data[first + 4 * d + 4 - width: first + 4 * d + 4], order) for d in range(ndim))
+
+    mistakes = [
+        Mistake("little-endian byte order",
+                lambda data: (int.from_bytes(data[0:4], "little"), sizes(data, data[3], "little")),
+                "IDX numbers are big-endian (most significant byte first): int.from_bytes(four_bytes, 'big')"),
+        Mistake("the number of dimensions read from byte 2 (the element type, 8) instead of byte 3",
+                lambda data: (int.from_bytes(data[0:4], "big"), sizes(data, data[2])),
+                "byte 2 is the element type (0x08 = unsigned byte); byte 3 is the number of dimensions"),
+        Mistake("three dimensions hard-coded",
+                lambda data: (int.from_bytes(data[0:4], "big"), sizes(data, 3)),
+                "loop over range(data[3]): a label file has 1 dimension, a colour image file 4"),
+        Mistake("only the last byte of each size",
+                lambda data: (int.from_bytes(data[0:4], "big"), sizes(data, data[3], width=1)),
+                "each size is 4 bytes: 60000 needs the bytes 00 00 ea 60, not just 60"),
+        Mistake("only the last two bytes of each size",
+                lambda data: (int.from_bytes(data[0:4], "big"), sizes(data, data[3], width=2)),
+                "each size is 4 bytes: 70000 does not fit in 2 bytes"),
+        Mistake("the magic number read as the single byte 3 (or 2)",
+                lambda data: (data[3], sizes(data, data[3])),
+                "the magic number is all four bytes 0-3 as one big-endian integer: 0x00000803 = 2051"),
+    ]
+    return check_exercise("parse_idx_header", answer, cases, mistakes=mistakes)
 
 
 def check_predicted_image_bytes(answer):
-    """Exercise: predicted_image_bytes() -> the number of bytes after the header of the
-    uncompressed training image file. Checked against the real file's length.
-
-    A custom comparison: the generic message rounds numbers to 6 digits, which would
-    print 47,040,000 and 47,040,016 both as 4.704e+07; a byte count must show in full."""
-    name = "predicted_image_bytes"
-    description = "bytes after the 16-byte header of train-images-idx3-ubyte"
-    hint = ("one unsigned byte per pixel: images x rows x columns. Not 4 bytes per pixel "
-            "(that is float32 after loading), and the 16 header bytes are not included")
+    """Notebook 01, ``predicted_image_bytes() -> int``: the bytes after the header of the
+    uncompressed training image file, checked against the real file's length."""
     raw = gzip.decompress((DEFAULT_DATA_DIR / "train-images-idx3-ubyte.gz").read_bytes())
     expected = len(raw) - (4 + 4 * raw[3])
-    try:
-        actual = answer()
-    except NotImplementedError:
-        print(f"{name}: not implemented yet")
-        return False
-    except Exception as error:
-        print(f"{name}: case '{description}' raised {type(error).__name__}: {error}\n  hint: {hint}")
-        return False
-    is_whole_number = isinstance(actual, (int, np.integer)) or (isinstance(actual, (float, np.floating))
-                                                                 and float(actual).is_integer())
-    if not is_whole_number or int(actual) != expected:
-        shown = f"{int(actual):,}" if is_whole_number else repr(actual)
-        print(f"{name}: case '{description}' failed: expected {expected:,}, got {shown}\n  hint: {hint}")
-        return False
-    print(f"{name}: the 1 case passes")
-    return True
+    cases = [Case("bytes after the 16-byte header of train-images-idx3-ubyte", (), expected,
+                  "one unsigned byte per pixel: images x rows x columns", rtol=0, atol=0)]
+    mistakes = [
+        Mistake("the 16 header bytes counted too", lambda: expected + 16,
+                "the question asks for the bytes AFTER the header"),
+        Mistake("4 bytes per pixel (float32 is what load_mnist makes, not what the file holds)",
+                lambda: 4 * expected, "the file stores one unsigned byte (0..255) per pixel"),
+        Mistake("the 10,000 test images instead of the 60,000 training images", lambda: expected // 6,
+                "the training file holds 60,000 images"),
+        Mistake("28 + 28 instead of 28 x 28 pixels per image", lambda: 60000 * (28 + 28),
+                "an image has 28 rows of 28 pixels: 784 bytes"),
+    ]
+    return check_exercise("predicted_image_bytes", answer, cases, mistakes=mistakes)
 
 
 def check_class_counts(answer):
-    """Exercise: class_counts(labels, num_classes) -> (num_classes,) ints, counts[k] = #{n: labels[n] == k}."""
+    """Notebook 01, ``class_counts(labels, num_classes) -> (num_classes,) ints``: counts[k] = #{n: labels[n] == k}."""
     labels = read_idx(DEFAULT_DATA_DIR / "train-labels-idx1-ubyte.gz", LABELS_MAGIC).astype(np.int64)
-    reference = lambda labels, k: np.bincount(labels, minlength=k)
-    missing_hint = ("every class needs a count, even a class that never occurs: return num_classes "
-                    "numbers (np.unique, or np.bincount without minlength=num_classes, drops empty classes)")
-    cases = [
-        Case("labels [0, 1, 1, 3] with 4 classes", (np.array([0, 1, 1, 3]), 4), reference(np.array([0, 1, 1, 3]), 4),
-             "counts[k] is how many labels equal k; class 2 has count 0 here", rtol=0, atol=0),
-        Case("labels [0, 0, 2] with 5 classes (classes 3 and 4 never occur)", (np.array([0, 0, 2]), 5),
-             reference(np.array([0, 0, 2]), 5), missing_hint, rtol=0, atol=0),
-        Case("the 60000 real training labels", (labels, 10), reference(labels, 10),
-             "count each of the 10 classes over all 60000 labels; the counts must sum to 60000",
-             rtol=0, atol=0),
+    hint = "counts[k] is how many labels equal k; every class gets a count, also one that never occurs (0)"
+    inputs = [("labels [0, 1, 1, 3] with 4 classes (class 2 never occurs)", np.array([0, 1, 1, 3]), 4),
+              ("labels [0, 0, 2] with 5 classes (classes 3 and 4 never occur)", np.array([0, 0, 2]), 5),
+              ("a single label [7] with 10 classes", np.array([7]), 10),
+              ("the 60000 real training labels", labels, 10)]
+    cases = [Case(description, (y, k), np.bincount(y, minlength=k), hint, rtol=0, atol=0)
+             for description, y, k in inputs]
+    mistakes = [
+        Mistake("np.bincount without minlength (classes above the largest label are dropped)",
+                lambda y, k: np.bincount(y), "np.bincount(labels, minlength=num_classes)"),
+        Mistake("np.unique's counts (every class that never occurs is dropped)",
+                lambda y, k: np.unique(y, return_counts=True)[1],
+                "a class that never occurs still needs its count 0: return num_classes numbers"),
+        Mistake("counts[label] = 1 instead of counts[label] += 1",
+                lambda y, k: (np.bincount(y, minlength=k) > 0).astype(np.int64),
+                "add one for every label: counts[label] += 1"),
+        Mistake("fractions instead of counts", lambda y, k: np.bincount(y, minlength=k) / len(y),
+                "return the counts themselves, not divided by the number of labels"),
     ]
-    return check_exercise("class_counts", answer, cases)
+    return check_exercise("class_counts", answer, cases, mistakes=mistakes)
+
+
+def _mean_image_per_class_reference(images, labels, num_classes):
+    return np.stack([images[labels == k].mean(axis=0) for k in range(num_classes)])
 
 
 def check_mean_image_per_class(answer):
-    """Exercise: mean_image_per_class(images (N, H, W), labels (N,), num_classes) -> (num_classes, H, W)."""
+    """Notebook 01, ``mean_image_per_class(images (N, H, W), labels (N,), num_classes) -> (num_classes, H, W)``."""
     rng = np.random.default_rng(1)
-    reference = lambda images, labels, k: np.stack([images[labels == c].mean(axis=0) for c in range(k)])
-    equal = (rng.random((6, 2, 2)), np.array([0, 1, 2, 0, 1, 2]))
-    unequal = (rng.random((6, 3, 2)), np.array([1, 1, 0, 1, 2, 2]))
     test_images = read_idx(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[:1000] / 255.0
     test_labels = read_idx(DEFAULT_DATA_DIR / "t10k-labels-idx1-ubyte.gz", LABELS_MAGIC)[:1000].astype(np.int64)
-    count_hint = ("divide each class's sum by the number of images OF THAT CLASS "
-                  "(x[labels == k].mean(axis=0)), not by N or N / num_classes")
-    cases = [
-        Case("3 classes, 2 images each, 2x2 pixels", (*equal, 3), reference(*equal, 3),
-             "average over the images axis only (axis=0 of the images of class k), keeping the "
-             "pixel axes: the result has shape (num_classes, H, W)"),
-        Case("3 classes with 1, 3 and 2 images, 3x2 pixels", (*unequal, 3), reference(*unequal, 3), count_hint),
-        Case("the first 1000 real test digits", (test_images, test_labels, 10),
-             reference(test_images, test_labels, 10), count_hint),
+    inputs = [("3 classes, 2 images each, 2x2 pixels", rng.random((6, 2, 2)), np.array([0, 1, 2, 0, 1, 2]), 3),
+              ("3 classes with 1, 3 and 2 images, 3x2 pixels", rng.random((6, 3, 2)), np.array([1, 1, 0, 1, 2, 2]), 3),
+              ("integer images, 2 classes", rng.integers(0, 256, (5, 2, 3)), np.array([0, 1, 1, 0, 1]), 2),
+              ("the first 1000 real test digits", test_images, test_labels, 10)]
+    cases = [Case(description, (x, y, k), _mean_image_per_class_reference(x, y, k),
+                  "entry k is the pixel-wise mean of the images with label k: shape (num_classes, H, W)")
+             for description, x, y, k in inputs]
+    per_class = lambda x, y, k, reduce: np.stack([reduce(x[y == c]) for c in range(k)])
+    mistakes = [
+        Mistake("each class's sum divided by N / num_classes instead of by the class's own count",
+                lambda x, y, k: per_class(x, y, k, lambda s: s.sum(axis=0)) / (len(x) / k),
+                "divide by the number of images OF THAT CLASS: images[labels == k].mean(axis=0)"),
+        Mistake("the sum instead of the mean", lambda x, y, k: per_class(x, y, k, lambda s: s.sum(axis=0)),
+                "divide each class's sum by its number of images (or use .mean(axis=0))"),
+        Mistake("the mean over the pixels too (one number per class)",
+                lambda x, y, k: per_class(x, y, k, lambda s: s.mean()),
+                "average over the images axis only: .mean(axis=0) keeps the (H, W) pixels"),
+        Mistake("the mean over the rows instead of over the images (axis=1)",
+                lambda x, y, k: per_class(x, y, k, lambda s: s.mean(axis=1)),
+                "axis 0 of images[labels == k] counts the images: .mean(axis=0)"),
     ]
-    return check_exercise("mean_image_per_class", answer, cases)
+    return check_exercise("mean_image_per_class", answer, cases, mistakes=mistakes)
+
+
+def _to_network_input_reference(images):
+    return (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
+
+
+def check_to_network_input(answer):
+    """Notebook 01, ``to_network_input(images uint8 (N, H, W)) -> float32 (N, 1, H, W) in [0, 1]``."""
+    rng = np.random.default_rng(11)
+    real = read_idx(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[:5]
+    inputs = [("the first 5 real test images (uint8)", real),
+              ("one 2x3 image with 0, 128 and 255", np.array([[[0, 128, 255], [1, 254, 64]]], dtype=np.uint8)),
+              ("a batch of 4 non-square 5x7 images", rng.integers(0, 256, (4, 5, 7)).astype(np.uint8))]
+    cases = [Case(description, (x,), _to_network_input_reference(x),
+                  "divide by 255 in floating point and add the channel axis: shape (N, 1, H, W)", rtol=1e-6, atol=1e-7)
+             for description, x in inputs]
+    mistakes = [
+        Mistake("integer division // 255 (every pixel becomes 0 or 1)",
+                lambda x: (x // 255).astype(np.float32)[:, None],
+                "divide in floating point: x.astype(np.float32) / 255"),
+        Mistake("divided by 256 instead of 255", lambda x: (x.astype(np.float32) / 256)[:, None],
+                "full ink is 255, and it must become exactly 1.0: divide by 255"),
+        Mistake("the channel axis added last (N, H, W, 1) instead of second",
+                lambda x: (x.astype(np.float32) / 255)[..., None],
+                "the layers expect NCHW: images[:, None, :, :] gives (N, 1, H, W)"),
+        Mistake("no channel axis", lambda x: x.astype(np.float32) / 255, "add the channel axis: images[:, None]"),
+        Mistake("not scaled (0..255 kept)", lambda x: x.astype(np.float32)[:, None],
+                "divide by 255 so the pixels lie in [0, 1] (section 6 says why)"),
+    ]
+    return check_exercise("to_network_input", answer, cases, mistakes=mistakes)
+
+
+def _nearest_mean_predict_reference(images, means):
+    distances = ((images[:, None, :] - means[None, :, :]) ** 2).sum(axis=2)
+    return distances.argmin(axis=1)
+
+
+def check_nearest_mean_predict(answer):
+    """Notebook 01, ``nearest_mean_predict(images (N, D), means (K, D)) -> (N,) ints``:
+    the index of the mean closest to each image in Euclidean distance."""
+    rng = np.random.default_rng(12)
+    test_images = read_idx(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[:200]
+    test_labels = read_idx(DEFAULT_DATA_DIR / "t10k-labels-idx1-ubyte.gz", LABELS_MAGIC)[:200].astype(np.int64)
+    flat = test_images.reshape(200, -1) / 255.0
+    means = np.stack([flat[test_labels == k].mean(axis=0) for k in range(10)])
+    inputs = [("2 points, 3 means in 2-D", np.array([[0.0, 0.0], [5.0, 5.0]]),
+               np.array([[1.0, 1.0], [4.0, 6.0], [-3.0, 0.5]])),
+              ("one image (a batch of one)", np.array([[2.0, -1.0, 0.5]]), rng.standard_normal((4, 3))),
+              ("a mean with a large norm that is not the closest", np.array([[1.0, 0.0], [0.0, 1.0]]),
+               np.array([[0.9, 0.1], [10.0, 10.0], [0.0, 1.2]])),
+              ("200 real test digits against their class means", flat, means)]
+    cases = [Case(description, (x, m), _nearest_mean_predict_reference(x, m),
+                  "for every image, the index k of the mean with the smallest sum of squared differences",
+                  rtol=0, atol=0) for description, x, m in inputs]
+    mistakes = [
+        Mistake("argmax of the distances (the farthest mean)",
+                lambda x, m: ((x[:, None] - m[None]) ** 2).sum(axis=2).argmax(axis=1),
+                "the NEAREST mean has the smallest distance: argmin"),
+        Mistake("the largest dot product x . m instead of the smallest distance",
+                lambda x, m: (x @ m.T).argmax(axis=1),
+                "|x - m|^2 = |x|^2 - 2 x.m + |m|^2: the |m|^2 term matters when the means differ in size"),
+        Mistake("argmin over the wrong axis (the nearest image for each mean)",
+                lambda x, m: ((x[:, None] - m[None]) ** 2).sum(axis=2).argmin(axis=0),
+                "the distances are (N, K): take argmin over axis=1, one answer per image"),
+    ]
+    return check_exercise("nearest_mean_predict", answer, cases, mistakes=mistakes)
 
 
 # --- Notebook 02: convolution, forward ---------------------------------------
 
 def check_output_size(answer):
-    """Exercise: output_size(H, k, s, p) -> H' = (H + 2p - k) // s + 1."""
+    """Notebook 02, ``output_size(H, k, s, p) -> int``: H' = (H + 2p - k) // s + 1."""
     configurations = [
-        ("28, k 3, no padding", (28, 3, 1, 0), "without padding a k x k window fits H - k + 1 times"),
-        ("28, k 3, padding 1", (28, 3, 1, 1), "padding adds p pixels on BOTH sides: H + 2p, not H + p"),
-        ("28, k 2, stride 2", (28, 2, 2, 0), "with stride s the window moves s pixels: divide (H + 2p - k) by s, then + 1"),
-        ("28, k 3, stride 2, padding 1 (remainder)", (28, 3, 2, 1),
-         "when s does not divide (H + 2p - k), the last partial step is dropped: integer division //, "
-         "and the answer is a whole number"),
-        ("7, k 3, stride 2 (odd size)", (7, 3, 2, 0), "(7 - 3) // 2 + 1: the +1 counts the first window"),
-        ("5, k 5 (kernel as large as the input)", (5, 5, 1, 0), "a kernel as large as the input fits exactly once"),
-        ("32, k 5, stride 3, padding 2", (32, 5, 3, 2), "(H + 2p - k) // s + 1 with integer division"),
+        ("28, k 3, no padding", (28, 3, 1, 0)),
+        ("28, k 3, padding 1", (28, 3, 1, 1)),
+        ("28, k 2, stride 2", (28, 2, 2, 0)),
+        ("28, k 3, stride 2, padding 1 (the stride does not divide)", (28, 3, 2, 1)),
+        ("7, k 3, stride 2 (odd size)", (7, 3, 2, 0)),
+        ("5, k 5 (kernel as large as the input)", (5, 5, 1, 0)),
+        ("32, k 5, stride 3, padding 2", (32, 5, 3, 2)),
+        ("10, k 4, stride 3, padding 0 (remainder 0)", (10, 4, 3, 0)),
     ]
-    cases = [Case(description, args, conv_output_size(*args), hint, rtol=0, atol=0)
-             for description, args, hint in configurations]
-    return check_exercise("output_size", answer, cases)
+    cases = [Case(description, args, conv_output_size(*args),
+                  "count the window positions 0, s, 2s, ... with s*y + k <= H + 2p", rtol=0, atol=0)
+             for description, args in configurations]
+    mistakes = [
+        Mistake("padding added on one side only (H + p)", lambda H, k, s, p: (H + p - k) // s + 1,
+                "padding adds p pixels on BOTH sides: H + 2p"),
+        Mistake("true division / instead of integer division //", lambda H, k, s, p: (H + 2 * p - k) / s + 1,
+                "when s does not divide H + 2p - k the last partial step is dropped: use //, "
+                "the answer is a whole number"),
+        Mistake("rounded up instead of down", lambda H, k, s, p: -(-(H + 2 * p - k) // s) + 1,
+                "a window that sticks out of the padded input does not count: round down (//)"),
+        Mistake("the + 1 forgotten (off by one)", lambda H, k, s, p: (H + 2 * p - k) // s,
+                "the + 1 counts the first window, at position 0"),
+        Mistake("the kernel not subtracted ((H + 2p) // s + 1)", lambda H, k, s, p: (H + 2 * p) // s + 1,
+                "the window must fit: its start goes up to H + 2p - k"),
+    ]
+    return check_exercise("output_size", answer, cases, mistakes=mistakes)
 
 
-def _conv2d_single_reference(image, kernel, stride=1, padding=0):
-    """One image, one kernel: conv2d_naive on (1, 1, H, W) and (1, 1, k, k), no bias."""
-    return conv2d_naive(image[None, None], kernel[None, None], np.zeros(1), stride, padding)[0, 0]
+def _conv_variants(reference):
+    """Typical mistakes of a convolution forward, each built from ``reference(x, W, b, stride, padding)``
+    (4-D conv2d_naive arguments); used by the one-channel and the whole-layer exercise."""
+    def stride_ignored(x, W, b, s, p):          # windows at (y, x) instead of (s*y, s*x)
+        H_out, W_out = conv_output_size(x.shape[2], W.shape[2], s, p), conv_output_size(x.shape[3], W.shape[3], s, p)
+        return reference(x, W, b, 1, p)[:, :, :H_out, :W_out]
+
+    return [
+        ("the kernel flipped (true convolution instead of cross-correlation)",
+         lambda x, W, b, s, p: reference(x, W[:, :, ::-1, ::-1], b, s, p),
+         "deep learning's convolution does not flip: out[y, x] = sum_ij in[s*y + i, s*x + j] * w[i, j]"),
+        ("the padding ignored", lambda x, W, b, s, p: reference(x, W, b, s, 0),
+         "pad p zeros on all four sides first (np.pad), then slide the kernel over the padded input"),
+        ("the window at (y, x) instead of (s*y, s*x) (stride ignored inside the loop)", stride_ignored,
+         "output (y, x) reads the patch starting at (s*y, s*x)"),
+        ("the output one row and one column too small (the + 1 of H' forgotten)",
+         lambda x, W, b, s, p: reference(x, W, b, s, p)[:, :, :-1, :-1],
+         "H' = (H + 2p - k) // s + 1: range(H_out) must include the last window"),
+    ]
 
 
 def check_conv2d_single(answer):
-    """Exercise: conv2d_single(image (H, W), kernel (k, k), stride, padding) -> (H', W'), with loops."""
+    """Notebook 02, ``conv2d_single(image (H, W), kernel (k, k), stride, padding) -> (H', W')``, with loops, no bias."""
     rng = np.random.default_rng(2)
-    flip_hint = ("flipped kernel? This is cross-correlation: out[y, x] = sum_ij image[y + i, x + j] * kernel[i, j], "
-                 "no flip (np.convolve and scipy's convolve2d flip the kernel)")
     configurations = [
         ("3x3 image, 2x2 kernel (the worked example)", np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0], [2.0, 1.0, 0.0]]),
-         np.array([[1.0, 2.0], [0.0, -1.0]]), 1, 0,
-         "out[y, x] = sum(image[y:y+k, x:x+k] * kernel) with the kernel NOT flipped (cross-correlation); "
-         "the output is (H - k + 1) x (W - k + 1)"),
-        ("5x6 image, asymmetric 3x3 kernel", rng.standard_normal((5, 6)), rng.standard_normal((3, 3)), 1, 0, flip_hint),
-        ("5x5 image, padding 1", rng.standard_normal((5, 5)), rng.standard_normal((3, 3)), 1, 1,
-         "forgetting padding? Pad p zeros on all four sides first (np.pad(image, padding)), then slide "
-         "the kernel over the padded image"),
-        ("7x7 image, stride 2 (odd size)", rng.standard_normal((7, 7)), rng.standard_normal((3, 3)), 2, 0,
-         "stride: output (y, x) reads the patch starting at (s*y, s*x), and there are "
-         "(H + 2p - k) // s + 1 outputs per axis"),
-        ("8x5 image, stride 2, padding 2", rng.standard_normal((8, 5)), rng.standard_normal((3, 3)), 2, 2,
-         "pad first, then step by s: output size (H + 2p - k) // s + 1 for each axis separately"),
-        ("4x6 image, 1x1 kernel", rng.standard_normal((4, 6)), rng.standard_normal((1, 1)), 1, 0,
-         "a 1x1 kernel just scales the image"),
+         np.array([[1.0, 2.0], [0.0, -1.0]]), 1, 0),
+        ("5x6 image, asymmetric 3x3 kernel", rng.standard_normal((5, 6)), rng.standard_normal((3, 3)), 1, 0),
+        ("5x5 image, padding 1", rng.standard_normal((5, 5)), rng.standard_normal((3, 3)), 1, 1),
+        ("7x7 image, stride 2", rng.standard_normal((7, 7)), rng.standard_normal((3, 3)), 2, 0),
+        ("8x5 image, stride 2 (does not divide), padding 2", rng.standard_normal((8, 5)),
+         rng.standard_normal((3, 3)), 2, 2),
+        ("integer 4x6 image and kernel", rng.integers(-3, 4, (4, 6)), rng.integers(-2, 3, (2, 2)), 1, 0),
     ]
-    cases = [Case(description, (image, kernel, stride, padding),
-                  _conv2d_single_reference(image, kernel, stride, padding), hint)
-             for description, image, kernel, stride, padding, hint in configurations]
-    return check_exercise("conv2d_single", answer, cases)
+
+    def single(conv):                           # a 4-D convolution used on one image and one kernel
+        return lambda image, kernel, s, p: conv(image[None, None], kernel[None, None], np.zeros(1), s, p)[0, 0]
+
+    cases = [Case(description, (image, kernel, s, p), single(conv2d_naive)(image, kernel, s, p),
+                  "out[y, x] = sum(padded[s*y:s*y+k, s*x:s*x+k] * kernel), H' = (H + 2p - k) // s + 1 per axis")
+             for description, image, kernel, s, p in configurations]
+    mistakes = [Mistake(name, single(wrong), fix) for name, wrong, fix in _conv_variants(conv2d_naive)]
+    return check_exercise("conv2d_single", answer, cases, mistakes=mistakes)
 
 
 def check_predicted_output_shape(answer):
-    """Exercise: predicted_output_shape() -> the shape of
+    """Notebook 02, ``predicted_output_shape()``: the shape of
     Conv2D(3, 8, kernel_size=5, stride=2, padding=1) applied to x of shape (4, 3, 32, 32)."""
     layer = Conv2D(3, 8, kernel_size=5, stride=2, padding=1, rng=np.random.default_rng(0), dtype=np.float64)
     expected = tuple(layer.forward(np.zeros((4, 3, 32, 32))).shape)
     cases = [Case("Conv2D(3, 8, kernel_size=5, stride=2, padding=1) on (4, 3, 32, 32)", (), expected,
-                  "(N, F, H', W'): the batch N stays 4, the channels become the number of filters "
-                  "F = 8 (not C = 3), and H' = (32 + 2*1 - 5) // 2 + 1", rtol=0, atol=0)]
-    return check_exercise("predicted_output_shape", answer, cases)
+                  "(N, F, H', W') with H' = (32 + 2*1 - 5) // 2 + 1", rtol=0, atol=0)]
+    mistakes = [
+        Mistake("the input's 3 channels instead of the 8 filters", lambda: (4, 3, 15, 15),
+                "the output has one channel per filter: F = 8"),
+        Mistake("the stride ignored", lambda: (4, 8, 30, 30), "with stride 2, H' = (32 + 2 - 5) // 2 + 1"),
+        Mistake("the padding ignored", lambda: (4, 8, 14, 14), "padding 1 adds a pixel on both sides: 32 + 2"),
+        Mistake("rounded up", lambda: (4, 8, 16, 16), "(34 - 5) // 2 = 14 rounds down; then + 1"),
+        Mistake("channels last (N, H', W', F)", lambda: (4, 15, 15, 8), "the course's layout is NCHW: (N, F, H', W')"),
+    ]
+    return check_exercise("predicted_output_shape", answer, cases, mistakes=mistakes)
 
 
 def check_im2col_shape(answer):
-    """Exercise: im2col_shape(x_shape, k, s, p) -> (rows, columns) of im2col's matrix."""
-    hint = ("rows: one per kernel weight, C*k*k (the channels count too); columns: one per output "
-            "position, N*H'*W' (the whole batch) with H' = (H + 2p - k) // s + 1")
+    """Notebook 02, ``im2col_shape(x_shape, k, s, p) -> (rows, columns)`` of im2col's matrix."""
     configurations = [
         ("the worked example: (1, 1, 3, 3), k 2", ((1, 1, 3, 3), 2, 1, 0)),
         ("3 channels, 2 images, padding 1", ((2, 3, 5, 5), 3, 1, 1)),
         ("(4, 8, 28, 28), k 3, stride 2, padding 1", ((4, 8, 28, 28), 3, 2, 1)),
         ("odd and non-square: (3, 2, 7, 6), k 3, stride 2", ((3, 2, 7, 6), 3, 2, 0)),
     ]
-    cases = [Case(description, args, tuple(im2col(np.zeros(args[0]), *args[1:]).shape), hint, rtol=0, atol=0)
-             for description, args in configurations]
-    return check_exercise("im2col_shape", answer, cases)
+    cases = [Case(description, args, tuple(im2col(np.zeros(args[0]), *args[1:]).shape),
+                  "rows: one per kernel weight of a filter; columns: one per output position of the whole batch",
+                  rtol=0, atol=0) for description, args in configurations]
+    out = lambda shape, k, s, p: (conv_output_size(shape[2], k, s, p), conv_output_size(shape[3], k, s, p))
+    mistakes = [
+        Mistake("the channels left out of the rows (k*k instead of C*k*k)",
+                lambda shape, k, s, p: (k * k, shape[0] * math.prod(out(shape, k, s, p))),
+                "a column holds the whole patch, all C channels: C*k*k rows"),
+        Mistake("the batch left out of the columns (H'*W' instead of N*H'*W')",
+                lambda shape, k, s, p: (shape[1] * k * k, math.prod(out(shape, k, s, p))),
+                "every image of the batch adds its own H'*W' columns"),
+        Mistake("rows and columns swapped",
+                lambda shape, k, s, p: (shape[0] * math.prod(out(shape, k, s, p)), shape[1] * k * k),
+                "im2col puts each patch in a COLUMN: (C*k*k, N*H'*W')"),
+        Mistake("the input size H*W instead of the output size H'*W' in the columns",
+                lambda shape, k, s, p: (shape[1] * k * k, shape[0] * shape[2] * shape[3]),
+                "one column per OUTPUT position: H' = (H + 2p - k) // s + 1"),
+    ]
+    return check_exercise("im2col_shape", answer, cases, mistakes=mistakes)
+
+
+def _conv_layer_cases(rng, settings):
+    """Random (x, W, b) for each (description, N, C, H, W, F, k, stride, padding[, integer])."""
+    cases = []
+    for description, N, C, H, W_in, F, k, s, p, *integer in settings:
+        if integer:
+            x, W, b = rng.integers(-3, 4, (N, C, H, W_in)), rng.integers(-2, 3, (F, C, k, k)), rng.integers(-2, 3, F)
+        else:
+            x, W, b = rng.standard_normal((N, C, H, W_in)), rng.standard_normal((F, C, k, k)), rng.standard_normal(F)
+        cases.append((description, x, W, b, s, p))
+    return cases
+
+
+def check_conv2d_forward_loops(answer):
+    """Notebook 02, ``conv2d_forward_loops(x (N, C, H, W), W (F, C, k, k), b (F,), stride, padding)
+    -> (N, F, H', W')``."""
+    settings = [
+        ("1 image, 1 channel, 1 filter, 4x4, k 3", 1, 1, 4, 4, 1, 3, 1, 0),
+        ("2 images, 3 channels, 4 filters, 5x5, k 3, padding 1", 2, 3, 5, 5, 4, 3, 1, 1),
+        ("non-square 7x6, stride 2, padding 1, 2 channels, 3 filters", 2, 2, 7, 6, 3, 3, 2, 1),
+        ("a batch of one, 9x8, k 4, stride 3 (does not divide), padding 2", 1, 3, 9, 8, 2, 4, 3, 2),
+        ("integer inputs, 2 images, 2 channels, 2 filters, 6x5, stride 2", 2, 2, 6, 5, 2, 3, 2, 0, "integer"),
+    ]
+    hint = "out[n, f, y, x] = b[f] + sum over c, i, j of W[f, c, i, j] * x_pad[n, c, s*y + i, s*x + j]"
+    cases = [Case(description, (x, W, b, s, p), conv2d_naive(x, W, b, s, p), hint)
+             for description, x, W, b, s, p in _conv_layer_cases(np.random.default_rng(20), settings)]
+    mistakes = [Mistake(name, wrong, fix) for name, wrong, fix in _conv_variants(conv2d_naive)] + [
+        Mistake("the bias forgotten", lambda x, W, b, s, p: conv2d_naive(x, W, 0 * b, s, p),
+                "add b[f] to every output of filter f"),
+        Mistake("the channels not summed: each channel's result overwrites the previous one (= instead of +=)",
+                lambda x, W, b, s, p: conv2d_naive(x[:, -1:], W[:, -1:], b, s, p),
+                "a filter adds up its C channels: sum over c (np.sum over the whole (C, k, k) patch, or +=)"),
+        Mistake("only the first channel used",
+                lambda x, W, b, s, p: conv2d_naive(x[:, :1], W[:, :1], b, s, p),
+                "the patch is x_pad[n, :, ...], all C channels, times W[f], all C channels"),
+    ]
+    return check_exercise("conv2d_forward_loops", answer, cases, mistakes=mistakes)
 
 
 # --- Notebook 03: convolution, backward --------------------------------------
 
+def _col2im_loops_variant(cols, x_shape, k, s=1, p=0, *, assign=False, swap_ij=False, column_uses_H=False,
+                          stride_ignored=False, padding_kept=False):
+    """col2im with six loops; the flags reproduce the typical mistakes of notebook 03's exercise."""
+    N, C, H, W = x_shape
+    H_out, W_out = conv_output_size(H, k, s, p), conv_output_size(W, k, s, p)
+    dx_padded = np.zeros((N, C, H + 2 * p, W + 2 * p))
+    step = 1 if stride_ignored else s
+    for c, i, j, n, u, v in np.ndindex(C, k, k, N, H_out, W_out):
+        row = c * k * k + (j * k + i if swap_ij else i * k + j)
+        column = n * H_out * W_out + u * (H_out if column_uses_H else W_out) + v
+        value = cols[row, column] if column < cols.shape[1] else 0.0
+        if assign:
+            dx_padded[n, c, step * u + i, step * v + j] = value
+        else:
+            dx_padded[n, c, step * u + i, step * v + j] += value
+    return dx_padded if padding_kept else dx_padded[:, :, p:p + H, p:p + W]
+
+
 def check_col2im_loops(answer):
-    """Exercise: col2im_loops(cols (C*k*k, N*H'*W'), x_shape, k, s, p) -> (N, C, H, W), with loops."""
+    """Notebook 03, ``col2im_loops(cols (C*k*k, N*H'*W'), x_shape, k, s, p) -> (N, C, H, W)``, with loops."""
     rng = np.random.default_rng(3)
     configurations = [
-        ("all-ones columns, (1, 1, 3, 3), k 2 (overlapping patches)", (1, 1, 3, 3), 2, 1, 0, "ones",
-         "overlapping patches share pixels: accumulate with +=, not = (with = each pixel keeps only "
-         "the last patch's value)"),
-        ("random columns, (1, 1, 4, 4), k 3", (1, 1, 4, 4), 3, 1, 0, "random",
-         "dx_padded[n, c, s*y + i, s*x + j] += cols[c*k*k + i*k + j, n*H'*W' + y*W' + x]"),
-        ("2 images, 2 channels, 4x5, k 3, padding 1", (2, 2, 4, 5), 3, 1, 1, "random",
-         "padding: add into a padded (H + 2p) x (W + 2p) array, then crop the border "
-         "[p:p+H, p:p+W]; the padding pixels are not inputs"),
-        ("7x7, k 3, stride 2", (1, 1, 7, 7), 3, 2, 0, "random",
-         "stride: column (n, y, x) came from the patch starting at (s*y, s*x)"),
-        ("3 images, 2 channels, 5x6, k 2, stride 2, padding 1", (3, 2, 5, 6), 2, 2, 1, "random",
-         "rows are ordered (c, i, j) and columns (n, y, x), like im2col: "
-         "row = c*k*k + i*k + j, column = n*H'*W' + y*W' + x"),
+        ("all-ones columns, (1, 1, 3, 3), k 2 (overlapping patches)", (1, 1, 3, 3), 2, 1, 0, "ones"),
+        ("random columns, (1, 1, 4, 4), k 3", (1, 1, 4, 4), 3, 1, 0, "random"),
+        ("2 images, 2 channels, 4x5, k 3, padding 1", (2, 2, 4, 5), 3, 1, 1, "random"),
+        ("7x7, k 3, stride 2", (1, 1, 7, 7), 3, 2, 0, "random"),
+        ("3 images, 2 channels, 5x6 (H' = 3, W' = 4), k 2, stride 2, padding 1", (3, 2, 5, 6), 2, 2, 1, "random"),
     ]
     cases = []
-    for description, x_shape, k, s, p, kind, hint in configurations:
+    for description, x_shape, k, s, p, kind in configurations:
         N, C, H, W = x_shape
         shape = (C * k * k, N * conv_output_size(H, k, s, p) * conv_output_size(W, k, s, p))
         cols = np.ones(shape) if kind == "ones" else rng.standard_normal(shape)
-        cases.append(Case(description, (cols, x_shape, k, s, p), col2im(cols, x_shape, k, s, p), hint))
-    return check_exercise("col2im_loops", answer, cases)
+        cases.append(Case(description, (cols, x_shape, k, s, p), col2im(cols, x_shape, k, s, p),
+                          "dx_padded[n, c, s*u + i, s*v + j] += cols[c*k*k + i*k + j, n*H'*W' + u*W' + v], "
+                          "then crop the padding"))
+    variant = lambda **flags: lambda cols, x_shape, k, s, p: _col2im_loops_variant(cols, x_shape, k, s, p, **flags)
+    mistakes = [
+        Mistake("= instead of += (overlapping patches keep only the last value)", variant(assign=True),
+                "a pixel in several patches collects ALL their values: dx_padded[...] += cols[row, column]"),
+        Mistake("the column index with H' where W' belongs (n*H'*W' + u*H' + v)", variant(column_uses_H=True),
+                "columns are ordered (n, u, v): column = n*H'*W' + u*W' + v (a row of outputs is W' long)"),
+        Mistake("i and j swapped in the row index (c*k*k + j*k + i)", variant(swap_ij=True),
+                "rows are ordered (c, i, j), i the kernel row: row = c*k*k + i*k + j"),
+        Mistake("the stride ignored (patch (u, v) placed at (u + i, v + j))", variant(stride_ignored=True),
+                "column (n, u, v) came from the patch starting at (s*u, s*v): add at (s*u + i, s*v + j)"),
+        Mistake("the padding not cropped", variant(padding_kept=True),
+                "return dx_padded[:, :, p:p + H, p:p + W]: the padding zeros are not inputs"),
+    ]
+    return check_exercise("col2im_loops", answer, cases, mistakes=mistakes)
 
 
 def check_bias_gradient(answer):
-    """Exercise: bias_gradient(dout (N, F, H', W')) -> dL/db (F,)."""
+    """Notebook 03, ``bias_gradient(dout (N, F, H', W')) -> dL/db (F,)``."""
     rng = np.random.default_rng(4)
-
-    def reference(dout):
-        N, F, H_out, W_out = dout.shape
-        layer = Conv2D(1, F, 1, dtype=np.float64, rng=np.random.default_rng(0))
-        layer.forward(np.zeros((N, 1, H_out, W_out)))
-        layer.backward(dout)
-        return layer.grads["b"]
-
-    hint = ("the bias f is added at every output position of every image: db[f] = sum over n, y, x of "
-            "dout[n, f, y, x], i.e. dout.sum(axis=(0, 2, 3)); a sum (not a mean), and not over f")
-    douts = [("1 image, 3 filters, 2x2", rng.standard_normal((1, 3, 2, 2))),
-             ("a batch of 4 images, 2 filters, 3x5", rng.standard_normal((4, 2, 3, 5))),
-             ("2 images, 5 filters, 1x1 output", rng.standard_normal((2, 5, 1, 1)))]
-    cases = [Case(description, (dout,), reference(dout), hint) for description, dout in douts]
-    return check_exercise("bias_gradient", answer, cases)
+    douts = [("a batch of 4 images, 2 filters, 3x5", rng.standard_normal((4, 2, 3, 5))),
+             ("1 image, 3 filters, 2x2 (a batch of one)", rng.standard_normal((1, 3, 2, 2))),
+             ("2 images, 5 filters, 1x1 output", rng.standard_normal((2, 5, 1, 1))),
+             ("3 images, 3 filters, 4x4 (N = F)", rng.standard_normal((3, 3, 4, 4)))]
+    cases = [Case(description, (dout,), _conv_backward_reference(np.zeros((dout.shape[0], 1) + dout.shape[2:]),
+                                                                np.zeros((dout.shape[1], 1, 1, 1)), dout)[2],
+                  "db[f] = sum over n, y, x of dout[n, f, y, x]") for description, dout in douts]
+    mistakes = [
+        Mistake("the mean instead of the sum", lambda dout: dout.mean(axis=(0, 2, 3)),
+                "b[f] is added to every output of filter f, and every use collects its gradient: a sum"),
+        Mistake("summed over the wrong axis (the filters instead of the batch)", lambda dout: dout.sum(axis=(1, 2, 3)),
+                "keep axis 1 (the filters): dout.sum(axis=(0, 2, 3))"),
+        Mistake("only the first image of the batch", lambda dout: dout[0].sum(axis=(1, 2)),
+                "sum over the whole batch too: axis 0"),
+        Mistake("not summed over the batch (one row per image)", lambda dout: dout.sum(axis=(2, 3)),
+                "the bias is shared by all images: sum over axis 0 as well"),
+    ]
+    return check_exercise("bias_gradient", answer, cases, mistakes=mistakes)
 
 
 def check_predicted_gradients_1d(answer):
-    """Exercise: predicted_gradients_1d() -> (dL/dw, dL/dx) for the 1-D example
-    y = correlate(x, w, 'valid'), L = sum(g * y), with x = [2, -1, 0, 3, 1],
-    w = [1, -2, 3], g = [1, 0, -1]. Checked against numerical gradients."""
+    """Notebook 03, ``predicted_gradients_1d() -> (dL/dw, dL/dx)`` for y = correlate(x, w, 'valid'),
+    L = sum(g * y), x = [2, -1, 0, 3, 1], w = [1, -2, 3], g = [1, 0, -1]; checked against numerical gradients."""
     x, w, g = np.array([2.0, -1.0, 0.0, 3.0, 1.0]), np.array([1.0, -2.0, 3.0]), np.array([1.0, 0.0, -1.0])
     loss = lambda: float(np.sum(g * np.correlate(x, w, "valid")))
-    expected_dw, expected_dx = numerical_gradient(loss, w), numerical_gradient(loss, x)
-
-    def part(index):
-        return np.asarray(answer()[index], dtype=np.float64)
-
-    cases = [
-        Case("dL/dw", (0,), expected_dw,
-             "dL/dw[j] = sum_t g[t] * x[t + j]: slide g over x (3 values for a 3-tap kernel)", atol=1e-6),
-        Case("dL/dx", (1,), expected_dx,
-             "dL/dx[i] = sum_t g[t] * w[i - t] over the outputs t that used x[i]: the kernel comes out "
-             "flipped, and the edge inputs x[0] and x[4] are used by one output only", atol=1e-6),
+    dw, dx = numerical_gradient(loss, w), numerical_gradient(loss, x)
+    cases = [Case("(dL/dw, dL/dx) for x = (2, -1, 0, 3, 1), w = (1, -2, 3), g = (1, 0, -1)", (), (dw, dx),
+                  "dL/dw[j] = sum_t g[t] x[t + j];  dL/dx[i] = sum_t g[t] w[i - t] over the outputs t that used x[i]",
+                  atol=1e-6)]
+    mistakes = [
+        Mistake("dL/dx with the kernel not flipped", lambda: (dw, np.correlate(np.pad(g, 2), w, "valid")),
+                "x[i] was used by output t with weight w[i - t]: the kernel index runs backwards (a flipped kernel)"),
+        Mistake("dL/dw reversed (g convolved with x instead of correlated)", lambda: (np.convolve(x, g, "valid"), dx),
+                "dL/dw[j] = sum_t g[t] * x[t + j]: slide g along x starting at x[j]"),
+        Mistake("dL/dx without the edges (a valid correlation instead of a full one)",
+                lambda: (dw, np.correlate(g, w[::-1], "same")),
+                "x[0] and x[4] are used by one output each: pad g with k - 1 = 2 zeros on both sides"),
+        Mistake("dL/dw and dL/dx swapped", lambda: (dx, dw), "return (dL/dw, dL/dx) in that order"),
     ]
-    return check_exercise("predicted_gradients_1d", part, cases)
+    return check_exercise("predicted_gradients_1d", answer, cases, mistakes=mistakes)
 
 
-def _conv_backward_single_reference(image, kernel, dout, stride, padding):
-    """Conv2D.backward for one image and one kernel: returns (dimage, dkernel)."""
-    layer = Conv2D(1, 1, kernel.shape[0], stride, padding, dtype=np.float64, rng=np.random.default_rng(0))
-    layer.params["W"] = kernel[None, None].astype(np.float64)
-    layer.forward(image[None, None])
-    dimage = layer.backward(dout[None, None])[0, 0]
-    return dimage, layer.grads["W"][0, 0]
+def _conv_backward_reference(x, W, dout, stride=1, padding=0):
+    """conv2d_backward_naive in float64, so that integer inputs give float gradients."""
+    return conv2d_backward_naive(np.asarray(x, np.float64), np.asarray(W, np.float64), dout, stride, padding)
+
+
+def _conv_backward_loops_variant(x, W, dout, s, p, *, assign_dx=False, assign_dW=False, flip=False):
+    """conv2d_backward_naive with the typical slips of notebook 03's exercises."""
+    k = W.shape[2]
+    x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))).astype(np.float64)
+    dx_pad, dW = np.zeros_like(x_pad), np.zeros(W.shape)
+    kernel = W[:, :, ::-1, ::-1] if flip else W
+    for n, f, u, v in np.ndindex(*dout.shape):
+        window = (n, slice(None), slice(s * u, s * u + k), slice(s * v, s * v + k))
+        if assign_dW:
+            dW[f] = dout[n, f, u, v] * x_pad[window]
+        else:
+            dW[f] += dout[n, f, u, v] * x_pad[window]
+        if assign_dx:
+            dx_pad[window] = dout[n, f, u, v] * kernel[f]
+        else:
+            dx_pad[window] += dout[n, f, u, v] * kernel[f]
+    return dx_pad[:, :, p:p + x.shape[2], p:p + x.shape[3]], dW, dout.sum(axis=(0, 2, 3))
 
 
 def check_conv_backward_single(answer):
-    """Exercise: conv_backward_single(image, kernel, dout, stride, padding) -> (dimage, dkernel), with loops."""
+    """Notebook 03, ``conv_backward_single(image (H, W), kernel (k, k), dout (H', W'), stride, padding)
+    -> (dimage, dkernel)``, with loops."""
     rng = np.random.default_rng(5)
-    configurations = [
-        ("4x4 image, 2x2 kernel", (4, 4), 2, 1, 0,
-         "for every output (y, x) and offset (i, j): dkernel[i, j] += dout[y, x] * image[y + i, x + j] and "
-         "dimage[y + i, x + j] += dout[y, x] * kernel[i, j]. No flipped kernel in this loop form (the flip "
-         "appears only when you rewrite it as a full correlation), and += because neighbouring outputs share inputs"),
-        ("5x6 image, asymmetric 3x3 kernel", (5, 6), 3, 1, 0,
-         "non-square image: H' and W' differ, so keep rows (y, i) and columns (x, j) apart; "
-         "dimage has the image's shape and dkernel the kernel's"),
-        ("5x5 image, padding 1", (5, 5), 3, 1, 1,
-         "padding: dkernel reads the PADDED image, and dimage is accumulated in a padded array whose "
-         "border [p:-p] you crop off at the end"),
-        ("7x7 image, stride 2", (7, 7), 3, 2, 0,
-         "stride: output (y, x) came from the patch starting at (s*y, s*x); use the same offsets backwards"),
-        ("6x5 image, stride 2, padding 1", (6, 5), 3, 2, 1,
-         "pad, then step by s; image rows/columns no window reached get gradient 0"),
-    ]
+    configurations = [("4x4 image, 2x2 kernel", (4, 4), 2, 1, 0), ("5x6 image, asymmetric 3x3 kernel", (5, 6), 3, 1, 0),
+                      ("5x5 image, padding 1", (5, 5), 3, 1, 1), ("7x7 image, stride 2", (7, 7), 3, 2, 0),
+                      ("6x5 image, stride 2 (does not divide), padding 1", (6, 5), 3, 2, 1)]
+    four_d = lambda backward: lambda image, kernel, dout, s, p: tuple(
+        g[0, 0] for g in backward(image[None, None], kernel[None, None], dout[None, None], s, p)[:2])
     cases = []
-    for description, image_shape, k, s, p, hint in configurations:
+    for description, image_shape, k, s, p in configurations:
         image, kernel = rng.standard_normal(image_shape), rng.standard_normal((k, k))
-        out_shape = (conv_output_size(image_shape[0], k, s, p), conv_output_size(image_shape[1], k, s, p))
-        dout = rng.standard_normal(out_shape)
-        cases.append(Case(description, (image, kernel, dout, s, p),
-                          _conv_backward_single_reference(image, kernel, dout, s, p), hint))
-    return check_exercise("conv_backward_single", answer, cases)
+        dout = rng.standard_normal([conv_output_size(size, k, s, p) for size in image_shape])
+        expected = four_d(_conv_backward_reference)(image, kernel, dout, s, p)
+        cases.append(Case(description, (image, kernel, dout, s, p), expected,
+                          "for every output (u, v): dkernel += dout[u, v] * patch, and the patch's pixels "
+                          "+= dout[u, v] * kernel"))
+    variant = lambda **flags: four_d(lambda x, W, dout, s, p: _conv_backward_loops_variant(x, W, dout, s, p, **flags))
+
+    def padding_kept(image, kernel, dout, s, p):
+        dimage, dkernel = four_d(_conv_backward_reference)(np.pad(image, p), kernel, dout, s, 0)
+        return dimage, dkernel
+
+    mistakes = [
+        Mistake("= instead of += when adding into dimage (overlapping windows)", variant(assign_dx=True),
+                "neighbouring windows share pixels; each pixel collects the gradient of every window: +="),
+        Mistake("= instead of += when adding into dkernel", variant(assign_dW=True),
+                "every output position uses the kernel: dkernel += dout[u, v] * patch"),
+        Mistake("the kernel flipped in dimage", variant(flip=True),
+                "in the loop form the pixel at offset (i, j) of a window gets dout[u, v] * kernel[i, j], not flipped"),
+        Mistake("the padding not cropped from dimage", padding_kept,
+                "accumulate into the padded image, then return dpadded[p:p + H, p:p + W]"),
+        Mistake("the stride ignored (window (u, v) at (u, v) instead of (s*u, s*v))",
+                lambda image, kernel, dout, s, p: four_d(_conv_backward_reference)(image, kernel, dout, 1, p),
+                "output (u, v) read the patch starting at (s*u, s*v); send its gradient back there"),
+    ]
+    return check_exercise("conv_backward_single", answer, cases, mistakes=mistakes)
+
+
+def check_conv2d_backward_loops(answer):
+    """Notebook 03, ``conv2d_backward_loops(x (N, C, H, W), W (F, C, k, k), dout (N, F, H', W'), stride, padding)
+    -> (dx, dW, db)``: the whole layer's backward pass."""
+    settings = [
+        ("1 image, 1 channel, 1 filter, 4x4, k 2", 1, 1, 4, 4, 1, 2, 1, 0),
+        ("2 images, 3 channels, 2 filters, 5x5, k 3, padding 1", 2, 3, 5, 5, 2, 3, 1, 1),
+        ("stride 2 and padding 1, non-square 7x6, 2 channels, 3 filters", 2, 2, 7, 6, 3, 3, 2, 1),
+        ("a batch of one, 8x9, k 3, stride 2 (does not divide), padding 2", 1, 2, 8, 9, 2, 3, 2, 2),
+        ("integer inputs, 3 images, stride 2, no padding", 3, 2, 6, 5, 2, 3, 2, 0, "integer"),
+    ]
+    rng = np.random.default_rng(30)
+    cases = []
+    for description, x, W, _, s, p in _conv_layer_cases(rng, settings):
+        dout = rng.standard_normal(conv2d_naive(x, W, np.zeros(W.shape[0]), s, p).shape)
+        cases.append(Case(description, (x, W, dout, s, p), _conv_backward_reference(x, W, dout, s, p),
+                          "for every (n, f, u, v) and its window of x_pad: dW[f] += dout * window, "
+                          "dx_pad[window] += dout * W[f], db[f] += dout; then crop dx_pad. Start dx_pad and dW "
+                          "as float arrays: np.zeros_like of an integer array is an integer array"))
+    variant = lambda **flags: lambda x, W, dout, s, p: _conv_backward_loops_variant(x, W, dout, s, p, **flags)
+
+    def padding_kept(x, W, dout, s, p):
+        padded = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        return _conv_backward_reference(padded, W, dout, s, 0)
+
+    def replace(position, new):
+        def wrong(x, W, dout, s, p):
+            grads = list(_conv_backward_reference(x, W, dout, s, p))
+            grads[position] = new(x, W, dout, s, p, grads)
+            return tuple(grads)
+        return wrong
+
+    mistakes = [
+        Mistake("dL/dx as a full correlation with the kernel NOT flipped", variant(flip=True),
+                "x_pad[s*u + i] was used with weight W[i]: as a correlation over dout the kernel comes out flipped "
+                "(in the loop form, add dout * W[f] without flipping)"),
+        Mistake("= instead of += in dx (overlapping windows and several filters)", variant(assign_dx=True),
+                "a pixel collects the gradient of every window and every filter that used it: +="),
+        Mistake("= instead of += in dW (only the last position's contribution kept)", variant(assign_dW=True),
+                "dW[f] sums over every image and every output position"),
+        Mistake("the stride ignored (dW from the undilated gradient, windows at (u, v))",
+                lambda x, W, dout, s, p: _conv_backward_reference(x, W, dout, 1, p),
+                "output (u, v) read the window at (s*u, s*v): the entries of dout sit s pixels apart "
+                "(the dilated gradient)"),
+        Mistake("the padding not cropped from dx", padding_kept, "return dx_pad[:, :, p:p + H, p:p + W]"),
+        Mistake("db as the mean instead of the sum", replace(2, lambda x, W, dout, s, p, g: dout.mean(axis=(0, 2, 3))),
+                "db[f] = dout[:, f].sum(): every output of filter f used b[f] once"),
+        Mistake("db summed over the wrong axes", replace(2, lambda x, W, dout, s, p, g: dout.sum(axis=(1, 2, 3))),
+                "keep the filter axis: dout.sum(axis=(0, 2, 3))"),
+        Mistake("dW divided by N (a mean over the batch)", replace(1, lambda x, W, dout, s, p, g: g[1] / len(x)),
+                "the loss already holds its 1/N; a layer's backward only sums"),
+    ]
+    return check_exercise("conv2d_backward_loops", answer, cases, mistakes=mistakes)
+
+
+def _conv_backward_by_correlation_variant(x, W, dout, s, p, *, flip=True, dilate=True, cut=True):
+    """Notebook 03's correlation form of the conv backward, with switches for its typical mistakes:
+    dx as a full correlation of the (dilated) gradient with the kernel flipped or not, dW as the padded
+    input correlated with the (dilated or not) gradient, cut to the first k offsets or not."""
+    x = np.pad(np.asarray(x, np.float64), ((0, 0), (0, 0), (p, p), (p, p)))
+    k = W.shape[2]
+    G = _dilate_reference(dout, s) if dilate else np.asarray(dout, np.float64)
+
+    def correlate(inputs, kernels):          # (N, C, H, W) with (F, C, kh, kw) -> (N, F, H-kh+1, W-kw+1)
+        H_out, W_out = inputs.shape[2] - kernels.shape[2] + 1, inputs.shape[3] - kernels.shape[3] + 1
+        return sum(np.einsum("nchw,fc->nfhw", inputs[:, :, i:i + H_out, j:j + W_out], kernels[:, :, i, j])
+                   for i in range(kernels.shape[2]) for j in range(kernels.shape[3]))
+
+    dW = correlate(x.transpose(1, 0, 2, 3), G.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    dW = dW[:, :, :k, :k] if cut else dW
+    kernel = W[:, :, ::-1, ::-1] if flip else W
+    dx = correlate(np.pad(G, ((0, 0), (0, 0), (k - 1, k - 1), (k - 1, k - 1))), kernel.transpose(1, 0, 2, 3))
+    dx = np.pad(dx, ((0, 0), (0, 0), (0, max(x.shape[2] - dx.shape[2], 0)), (0, max(x.shape[3] - dx.shape[3], 0))))
+    return dx[:, :, p:x.shape[2] - p, p:x.shape[3] - p], dW, dout.sum(axis=(0, 2, 3))
+
+
+def check_conv2d_backward_by_correlation(answer):
+    """Notebook 03, ``conv2d_backward_by_correlation(x, W, dout, stride, padding) -> (dx, dW, db)``:
+    the same gradients as correlations (dilated gradient, flipped kernel), checked like the loop version."""
+    settings = [
+        ("1 image, 1 channel, 1 filter, 5x5, k 3, stride 1", 1, 1, 5, 5, 1, 3, 1, 0),
+        ("2 images, 3 channels, 2 filters, 5x6, k 3, padding 1", 2, 3, 5, 6, 2, 3, 1, 1),
+        ("stride 2 and padding 1, non-square 7x6, 2 channels, 3 filters", 2, 2, 7, 6, 3, 3, 2, 1),
+        ("a batch of one, 8x9, k 3, stride 2 (does not divide), padding 2", 1, 2, 8, 9, 2, 3, 2, 2),
+        ("stride 3, k 2, 9x8, 3 images", 3, 2, 9, 8, 2, 2, 3, 0),
+    ]
+    rng = np.random.default_rng(32)
+    cases = []
+    for description, x, W, _, s, p in _conv_layer_cases(rng, settings):
+        dout = rng.standard_normal(conv2d_naive(x, W, np.zeros(W.shape[0]), s, p).shape)
+        cases.append(Case(description, (x, W, dout, s, p), _conv_backward_reference(x, W, dout, s, p),
+                          "dW: the padded input correlated with the dilated gradient, first k offsets; dx: the "
+                          "dilated gradient padded by k - 1 and correlated with the flipped kernel, filters and "
+                          "channels swapped; rows no window reached get 0; crop the padding"))
+    variant = lambda **flags: lambda x, W, dout, s, p: _conv_backward_by_correlation_variant(x, W, dout, s, p, **flags)
+    mistakes = [
+        Mistake("dL/dx correlated with the kernel NOT flipped", variant(flip=False),
+                "the kernel index runs backwards in dL/dx: use W[:, :, ::-1, ::-1]"),
+        Mistake("the gradient not dilated (stride s > 1 needs s - 1 zeros between its entries)", variant(dilate=False),
+                "neighbouring outputs read windows s pixels apart: spread dout with s - 1 zeros first"),
+        Mistake("dW not cut to the first k offsets", variant(cut=False),
+                "only offsets 0 .. k - 1 of the correlation are weights: [:, :, :k, :k]"),
+        Mistake("the padding not cropped from dx", lambda x, W, dout, s, p: _conv_backward_reference(
+            np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))), W, dout, s, 0),
+                "the padding zeros are not inputs: return dx_pad[:, :, p:p + H, p:p + W]"),
+        Mistake("db as the mean instead of the sum", lambda x, W, dout, s, p: (
+            *_conv_backward_reference(x, W, dout, s, p)[:2], dout.mean(axis=(0, 2, 3))),
+                "db[f] = dout[:, f].sum()"),
+    ]
+    return check_exercise("conv2d_backward_by_correlation", answer, cases, mistakes=mistakes)
+
+
+def _dilate_reference(G, s):
+    N, F, H_out, W_out = G.shape
+    spread = np.zeros((N, F, s * (H_out - 1) + 1, s * (W_out - 1) + 1), dtype=np.result_type(G, np.float64))
+    spread[:, :, ::s, ::s] = G
+    return spread
+
+
+def check_dilate(answer):
+    """Notebook 03, ``dilate(G (N, F, H', W'), s) -> (N, F, s(H'-1)+1, s(W'-1)+1)``: s - 1 zeros between neighbours."""
+    rng = np.random.default_rng(31)
+    inputs = [("a 2x2 map, s = 2", np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), 2),
+              ("s = 1 changes nothing", rng.standard_normal((1, 2, 3, 3)), 1),
+              ("non-square 2x3 maps, 2 images, 2 filters, s = 3", rng.standard_normal((2, 2, 2, 3)), 3),
+              ("a 1x1 map, s = 2", rng.standard_normal((1, 1, 1, 1)), 2)]
+    cases = [Case(description, (G, s), _dilate_reference(G, s), "put G[..., u, v] at (s*u, s*v) of a zero array")
+             for description, G, s in inputs]
+
+    def sized(G, s, extra):
+        N, F, H_out, W_out = G.shape
+        out = np.zeros((N, F, s * (H_out - 1) + 1 + extra, s * (W_out - 1) + 1 + extra))
+        out[:, :, ::s, ::s][:, :, :H_out, :W_out] = G
+        return out
+
+    def s_zeros(G, s):
+        N, F, H_out, W_out = G.shape
+        out = np.zeros((N, F, (s + 1) * (H_out - 1) + 1, (s + 1) * (W_out - 1) + 1))
+        out[:, :, ::s + 1, ::s + 1] = G
+        return out
+
+    mistakes = [
+        Mistake("s - 1 zeros after the last entry too (size s*H' instead of s*(H' - 1) + 1)",
+                lambda G, s: sized(G, s, s - 1), "no zeros after the last entry: the size is s*(H' - 1) + 1"),
+        Mistake("s zeros between neighbours instead of s - 1", s_zeros,
+                "neighbours end up s pixels apart, so there are s - 1 zeros between them"),
+        Mistake("each entry repeated (np.repeat) instead of spread with zeros",
+                lambda G, s: np.repeat(np.repeat(G, s, axis=2), s, axis=3),
+                "the new positions are zeros: spread[:, :, ::s, ::s] = G on np.zeros"),
+        Mistake("only the rows dilated", lambda G, s: _dilate_reference(G, s)[:, :, :, ::s],
+                "dilate both spatial axes, rows and columns"),
+    ]
+    return check_exercise("dilate", answer, cases, mistakes=mistakes)
 
 
 def check_my_relative_error(answer):
-    """Exercise: my_relative_error(analytic, numeric) -> max_i |a_i - n_i| / max(|a_i| + |n_i|, 1e-12)."""
-    floor_hint = ("where both gradients are 0 the error is 0, not 0/0 = nan: floor the denominator, "
-                  "np.maximum(np.abs(a) + np.abs(n), 1e-12)")
+    """Notebook 03, ``my_relative_error(analytic, numeric) -> max_i |a_i - n_i| / max(|a_i| + |n_i|, 1e-12)``."""
     configurations = [
-        ("identical arrays", [1.0, -2.0, 3.0], [1.0, -2.0, 3.0], "equal gradients have relative error 0"),
-        ("[1, 2] against [1.1, 2]", [1.0, 2.0], [1.1, 2.0],
-         "element-wise |a - n| / (|a| + |n|), then the maximum over the elements (not the mean, not a ratio of sums)"),
-        ("tiny gradients [1e-9, 2e-9] against [1.1e-9, 2e-9]", [1e-9, 2e-9], [1.1e-9, 2e-9],
-         "scale-free: divide by |a| + |n| of the same element, so tiny gradients don't look right "
-         "just because |a - n| is tiny"),
-        ("opposite signs [1] against [-1]", [1.0], [-1.0],
-         "use absolute values in the denominator, |a| + |n|, not |a + n|"),
-        ("both zero in some entries", [0.0, 1.0], [0.0, 1.0001], floor_hint),
-        ("2-D arrays", [[0.5, -1.0], [2.0, 0.0]], [[0.5, -1.01], [2.0, 1e-3]],
-         "take the maximum over ALL elements; an entry where one gradient is 0 and the other is not has error 1"),
+        ("identical arrays", [1.0, -2.0, 3.0], [1.0, -2.0, 3.0]),
+        ("[1, 2] against [1.1, 2]", [1.0, 2.0], [1.1, 2.0]),
+        ("tiny gradients [1e-9, 2e-9] against [1.1e-9, 2e-9]", [1e-9, 2e-9], [1.1e-9, 2e-9]),
+        ("opposite signs [1, 5] against [-1, 5]", [1.0, 5.0], [-1.0, 5.0]),
+        ("both zero in some entries", [0.0, 1.0], [0.0, 1.0001]),
+        ("2-D arrays, one entry 0 against 1e-3", [[0.5, -1.0], [2.0, 0.0]], [[0.5, -1.01], [2.0, 1e-3]]),
+        ("large gradients [1000, 10] against [1001, 12]", [1000.0, 10.0], [1001.0, 12.0]),
     ]
-    cases = [Case(description, (np.array(a), np.array(n)), relative_error(np.array(a), np.array(n)), hint)
-             for description, a, n, hint in configurations]
-    return check_exercise("my_relative_error", answer, cases)
+    cases = [Case(description, (np.array(a), np.array(n)), relative_error(np.array(a), np.array(n)),
+                  "element-wise |a - n| / max(|a| + |n|, 1e-12), then the maximum over all elements")
+             for description, a, n in configurations]
+    quiet = lambda f: lambda a, n: _quietly(f, a, n)
+    mistakes = [
+        Mistake("no floor on the denominator (0 / 0 = nan where both are 0)",
+                quiet(lambda a, n: np.max(np.abs(a - n) / (np.abs(a) + np.abs(n)))),
+                "floor the denominator: np.maximum(np.abs(a) + np.abs(n), 1e-12)"),
+        Mistake("|a + n| instead of |a| + |n| in the denominator",
+                quiet(lambda a, n: np.max(np.abs(a - n) / np.maximum(np.abs(a + n), 1e-12))),
+                "with opposite signs a + n is near 0: use the absolute values separately"),
+        Mistake("the mean instead of the maximum over the elements",
+                quiet(lambda a, n: np.mean(np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), 1e-12))),
+                "one wrong entry must show: take the maximum"),
+        Mistake("a ratio of sums (sum |a - n| / sum (|a| + |n|))",
+                quiet(lambda a, n: np.sum(np.abs(a - n)) / max(np.sum(np.abs(a) + np.abs(n)), 1e-12)),
+                "compare each entry with its own size, then take the maximum"),
+        Mistake("the absolute difference, not divided", quiet(lambda a, n: np.max(np.abs(a - n))),
+                "divide by |a| + |n|: 1e-10 is a large error for a gradient of size 1e-9"),
+    ]
+    return check_exercise("my_relative_error", answer, cases, mistakes=mistakes)
 
+
+def _quietly(function, *args):
+    """Run function(*args) with NumPy's floating-point warnings off (a mistake's nan is expected)."""
+    with np.errstate(all="ignore"):
+        return function(*args)
 
 
 # --- Notebook 04: max pooling ---
 
-def _maxpool_forward_reference(x, kernel_size, stride):
-    """The expected answer of a pooling forward case: MaxPool2D's forward."""
-    return MaxPool2D(kernel_size, stride).forward(x)
-
-
-def _maxpool_backward_reference(x, dout, kernel_size, stride):
-    """The expected answer of a pooling backward case: MaxPool2D's backward."""
-    layer = MaxPool2D(kernel_size, stride)
-    layer.forward(x)
-    return layer.backward(dout)
+def _pool_backward_mistake(x, dout, k, s, *, assign=False, all_ties=False, last_max=False, whole_window=False):
+    """maxpool2d_backward_naive with the typical slips of notebook 04's exercise."""
+    dx = np.zeros(x.shape)
+    for n, c, y, x_ in np.ndindex(*dout.shape):
+        rows, cols = slice(y * s, y * s + k), slice(x_ * s, x_ * s + k)
+        window = x[n, c, rows, cols]
+        if all_ties or whole_window:
+            dx[n, c, rows, cols] += (window == window.max() if all_ties else 1) * dout[n, c, y, x_]
+            continue
+        flat = window.reshape(-1)
+        winner = flat.size - 1 - np.argmax(flat[::-1]) if last_max else np.argmax(flat)
+        i, j = divmod(int(winner), window.shape[1])
+        if assign:
+            dx[n, c, y * s + i, x_ * s + j] = dout[n, c, y, x_]
+        else:
+            dx[n, c, y * s + i, x_ * s + j] += dout[n, c, y, x_]
+    return dx
 
 
 def _tie_windows():
@@ -3426,71 +4206,100 @@ def _tie_windows():
 
 
 def check_maxpool_forward(answer):
-    """Notebook 04: ``maxpool_forward(x, kernel_size, stride)`` with loops.
-
-    x: (N, C, H, W) -> (N, C, H', W'),  H' = (H - k) // s + 1."""
+    """Notebook 04, ``maxpool_forward(x (N, C, H, W), kernel_size, stride) -> (N, C, H', W')``, with loops."""
     rng = np.random.default_rng(40)
     settings = [
-        ("4x4 input, kernel 2, stride 2", rng.permutation(16).reshape(1, 1, 4, 4).astype(np.float64), 2, 2,
-         "window (y, x) covers rows y*stride .. y*stride + kernel_size - 1 and the same columns; "
-         "take the largest value in it"),
-        ("all-negative input", -0.5 - rng.random((1, 1, 4, 4)), 2, 2,
-         "start the running maximum at -inf (or at the window's first value), not at 0: "
-         "every value here is negative, so 0 is never the maximum"),
-        ("kernel 3, stride 2 on 7x7 (overlapping windows)", rng.standard_normal((1, 1, 7, 7)), 3, 2,
-         "the output is (7 - 3) // 2 + 1 = 3 wide; window y starts at row y*stride and is "
-         "kernel_size rows tall, so neighbouring windows share a row"),
-        ("odd size 5x5, kernel 2, stride 2", rng.standard_normal((1, 1, 5, 5)), 2, 2,
-         "H' = (5 - 2) // 2 + 1 = 2: the last row and column fit in no window and are dropped "
-         "(no padding, no partial windows)"),
-        ("batch of 2 images with 3 channels", rng.standard_normal((2, 3, 6, 6)), 2, 2,
-         "pool every image n and every channel c on its own: the output has shape (N, C, H', W')"),
+        ("4x4 input, kernel 2, stride 2", rng.permutation(16).reshape(1, 1, 4, 4).astype(np.float64), 2, 2),
+        ("all-negative input", -0.5 - rng.random((1, 1, 4, 4)), 2, 2),
+        ("kernel 3, stride 2 on 7x7 (overlapping windows)", rng.standard_normal((1, 1, 7, 7)), 3, 2),
+        ("non-square 5x8, kernel 2, stride 2 (the last row is dropped)", rng.standard_normal((1, 2, 5, 8)), 2, 2),
+        ("non-square 9x6, kernel 3, stride 2, 2 images, 3 channels", rng.standard_normal((2, 3, 9, 6)), 3, 2),
+        ("integer input, kernel 2, stride 1", rng.integers(-5, 5, (1, 1, 4, 5)), 2, 1),
     ]
-    cases = [Case(description, (x, k, s), _maxpool_forward_reference(x, k, s), hint)
-             for description, x, k, s, hint in settings]
-    return check_exercise("maxpool_forward", answer, cases)
+    cases = [Case(description, (x, k, s), maxpool2d_naive(x, k, s),
+                  "out[n, c, y, x] = max of x[n, c, s*y:s*y + k, s*x:s*x + k];  H' = (H - k) // s + 1")
+             for description, x, k, s in settings]
+
+    def stride_ignored(x, k, s):
+        H_out, W_out = conv_output_size(x.shape[2], k, s, 0), conv_output_size(x.shape[3], k, s, 0)
+        return maxpool2d_naive(x, k, 1)[:, :, :H_out, :W_out]
+
+    def partial_windows(x, k, s):          # H' rounded up: windows that stick out are pooled too
+        pad = [(0, 0), (0, 0)] + [(0, (-(size - k) % s)) for size in x.shape[2:]]
+        return maxpool2d_naive(np.pad(x.astype(np.float64), pad, constant_values=-np.inf), k, s)
+
+    mistakes = [
+        Mistake("the running maximum started at 0", lambda x, k, s: np.maximum(maxpool2d_naive(x, k, s), 0),
+                "start at -inf or at the window's first value: here every value is negative"),
+        Mistake("the window at (y, x) instead of (s*y, s*x) (stride ignored inside the loop)", stride_ignored,
+                "window (y, x) starts at row s*y and column s*x"),
+        Mistake("H' rounded up (windows that stick out are pooled too)", partial_windows,
+                "a window must fit: H' = (H - k) // s + 1, leftover rows and columns are dropped"),
+        Mistake("the output one row and one column too small (the + 1 of H' forgotten)",
+                lambda x, k, s: maxpool2d_naive(x, k, s)[:, :, :-1, :-1], "H' = (H - k) // s + 1"),
+        Mistake("the mean of each window instead of its maximum", _avgpool, "max pooling keeps the LARGEST value"),
+    ]
+    return check_exercise("maxpool_forward", answer, cases, mistakes=mistakes)
+
+
+def _avgpool(x, k, s):
+    H_out, W_out = conv_output_size(x.shape[2], k, s, 0), conv_output_size(x.shape[3], k, s, 0)
+    means = np.array([[x[:, :, y * s:y * s + k, v * s:v * s + k].mean(axis=(2, 3)) for v in range(W_out)]
+                      for y in range(H_out)]).transpose(2, 3, 0, 1)
+    return means.astype(x.dtype)      # an output array made like x (dtype=x.dtype) truncates integer means
 
 
 def check_maxpool_backward(answer):
-    """Notebook 04: ``maxpool_backward(x, dout, kernel_size, stride)`` -> dx, shape of x.
-
-    Each window sends its dout value to ONE position, the first maximum in
-    row-major order, and positions that win several overlapping windows add up
-    what they receive."""
+    """Notebook 04, ``maxpool_backward(x (N, C, H, W), dout (N, C, H', W'), kernel_size, stride) -> dx``:
+    each window sends its dout to ONE position, its first maximum, and overlapping windows add up."""
     rng = np.random.default_rng(41)
     overlapping = rng.standard_normal((1, 1, 7, 7))
     overlapping[0, 0, 2, 2] = overlapping[0, 0, 4, 4] = 10.0   # each wins several windows
     settings = [
-        ("4x4 input, kernel 2, stride 2, no ties", rng.permutation(16).reshape(1, 1, 4, 4).astype(np.float64),
-         2, 2, "send each dout value to the position of its window's maximum; every other position of dx is 0"),
-        ("ties: windows with equal maxima (all zero, as after a ReLU)", _tie_windows(), 2, 2,
-         "exactly one winner per window: the FIRST maximum in row-major order (what np.argmax returns). "
-         "Giving every tied position the gradient multiplies it"),
-        ("overlapping windows: kernel 3, stride 2 on 7x7", overlapping, 3, 2,
-         "use += not = when writing into dx: windows overlap, so one pixel can win several windows "
-         "and must collect all their gradients"),
-        ("odd size 5x5, kernel 2, stride 2", rng.standard_normal((1, 1, 5, 5)), 2, 2,
-         "dx has the shape of x; the last row and column lie in no window and get gradient 0"),
-        ("batch of 2 with 3 channels, kernel 3, stride 2, ties", rng.integers(0, 3, (2, 3, 7, 7)).astype(np.float64),
-         3, 2, "handle every image n and channel c, and combine both rules: one winner per window "
-               "(the first maximum) and += where windows overlap"),
+        ("4x4 input, kernel 2, stride 2, no ties", rng.permutation(16).reshape(1, 1, 4, 4).astype(np.float64), 2, 2),
+        ("ties: all-zero windows (as after a ReLU) and equal maxima", _tie_windows(), 2, 2),
+        ("overlapping windows: kernel 3, stride 2 on 7x7", overlapping, 3, 2),
+        ("non-square 5x8, kernel 2, stride 2 (last row in no window)", rng.standard_normal((1, 2, 5, 8)), 2, 2),
+        ("a batch of 2 with 3 channels, non-square 7x9, kernel 3, stride 2, many ties",
+         rng.integers(0, 3, (2, 3, 7, 9)).astype(np.float64), 3, 2),
+        ("a batch of one, kernel 2, stride 1 (every pixel in up to 4 windows), integer input",
+         rng.integers(0, 4, (1, 1, 5, 4)), 2, 1),
     ]
     cases = []
-    for description, x, k, s, hint in settings:
-        out_shape = _maxpool_forward_reference(x, k, s).shape
-        dout = np.round(rng.standard_normal(out_shape), 2) + 3.0   # nonzero, so every route shows
-        cases.append(Case(description, (x, dout, k, s), _maxpool_backward_reference(x, dout, k, s), hint))
-    return check_exercise("maxpool_backward", answer, cases)
+    for description, x, k, s in settings:
+        dout = np.round(rng.standard_normal(maxpool2d_naive(x, k, s).shape), 2) + 3.0   # nonzero: every route shows
+        cases.append(Case(description, (x, dout, k, s), maxpool2d_backward_naive(x, dout, k, s),
+                          "one winner per window (the first maximum, np.argmax), and dx[...] += dout"))
+    variant = lambda **flags: lambda x, dout, k, s: _pool_backward_mistake(x, dout, k, s, **flags)
+    mistakes = [
+        Mistake("= instead of += (a pixel that wins several overlapping windows keeps only the last gradient)",
+                variant(assign=True), "windows overlap when k > s: dx[...] += dout[...]"),
+        Mistake("every tied position gets the gradient", variant(all_ties=True),
+                "exactly one winner per window, the first maximum (np.argmax): otherwise a tie multiplies "
+                "the gradient"),
+        Mistake("the LAST maximum wins ties instead of the first", variant(last_max=True),
+                "np.argmax returns the first maximum in row-major order; the module uses that one"),
+        Mistake("the whole window gets the gradient", variant(whole_window=True),
+                "only the window's maximum influenced the output: only it gets dout"),
+        Mistake("the window at (y, x) instead of (s*y, s*x) (stride ignored)",
+                lambda x, dout, k, s: maxpool2d_backward_naive(x, dout, k, 1),
+                "window (y, x) starts at (s*y, s*x): the winner is at (s*y + i, s*x + j)"),
+    ]
+    return check_exercise("maxpool_backward", answer, cases, mistakes=mistakes)
 
 
 def check_pooled_shape(answer):
-    """Notebook 04: ``pooled_shape()`` returns the output shape of
-    MaxPool2D(kernel_size=3, stride=2) on an input of shape (1, 1, 7, 7)."""
-    expected = MaxPool2D(3, 2).forward(np.zeros((1, 1, 7, 7))).shape
+    """Notebook 04, ``pooled_shape()``: the output shape of MaxPool2D(kernel_size=3, stride=2) on (1, 1, 7, 7)."""
+    expected = tuple(MaxPool2D(3, 2).forward(np.zeros((1, 1, 7, 7))).shape)
     case = Case("kernel 3, stride 2 on a (1, 1, 7, 7) input", (), expected,
-                "H' = (H - k) // s + 1 = (7 - 3) // 2 + 1: windows start at 0, 2, 4; one starting at 6 "
-                "would stick out. Not H / s, and give all four axes (N, C, H', W')")
-    return check_exercise("pooled_shape", lambda: tuple(int(size) for size in answer()), [case])
+                "H' = (H - k) // s + 1: windows start at 0, 2, 4; one starting at 6 would stick out", rtol=0, atol=0)
+    mistakes = [
+        Mistake("H / s rounded up (7 / 2 -> 4)", lambda: (1, 1, 4, 4), "the window must fit: (7 - 3) // 2 + 1"),
+        Mistake("the stride ignored (7 - 3 + 1)", lambda: (1, 1, 5, 5), "windows move 2 pixels: divide by s"),
+        Mistake("only the two spatial sizes", lambda: (3, 3), "give all four axes (N, C, H', W')"),
+        Mistake("the + 1 forgotten", lambda: (1, 1, 2, 2), "the + 1 counts the window at position 0"),
+    ]
+    return check_exercise("pooled_shape", answer, [case], mistakes=mistakes)
 
 
 def centre_gradient_example():
@@ -3505,90 +4314,193 @@ def centre_gradient_example():
 
 
 def check_centre_gradient(answer):
-    """Notebook 04: ``centre_gradient()`` returns dx[0, 0, 2, 2] in ``centre_gradient_example()``."""
+    """Notebook 04, ``centre_gradient()``: dx[0, 0, 2, 2] in ``centre_gradient_example()``."""
     x, dout = centre_gradient_example()
-    expected = float(_maxpool_backward_reference(x, dout, 3, 2)[0, 0, 2, 2])
+    expected = float(maxpool2d_backward_naive(x, dout, 3, 2)[0, 0, 2, 2])
     case = Case("centre pixel of a 5x5 image, kernel 3, stride 2, dout [[1, 2], [3, 4]]", (), expected,
-                "the centre lies in all four windows and wins each of them, so it collects the SUM of "
-                "all four dout values (+=), not only one of them (=)")
-    return check_exercise("centre_gradient", answer, [case])
+                "which of the four windows contain the centre, and which of them does it win?")
+    mistakes = [
+        Mistake("only the last window's gradient (= instead of +=)", lambda: 4.0,
+                "the centre wins all four windows and collects the SUM of their dout values"),
+        Mistake("only the first window's gradient", lambda: 1.0, "the centre lies in all four windows and wins each"),
+        Mistake("the mean of the four gradients", lambda: 2.5, "gradients of several uses add up; nothing is averaged"),
+    ]
+    return check_exercise("centre_gradient", answer, [case], mistakes=mistakes)
 
 
 # --- Notebook 05: softmax and cross-entropy ---
 
-def check_stable_softmax(answer):
-    """Notebook 05: ``stable_softmax(logits)``, logits (N, K) -> probabilities (N, K), rows sum to 1."""
-    rng = np.random.default_rng(50)
-    settings = [
-        ("small logits [[1, 2, 3]]", np.array([[1.0, 2.0, 3.0]]),
-         "exponentiate, then divide by the sum of the exponentials"),
-        ("batch of 3 rows", rng.standard_normal((3, 4)),
-         "normalise each row on its own: sum over axis=1 with keepdims=True, not over the whole array"),
-        ("huge logits [[1000, -1000, 0]]", np.array([[1000.0, -1000.0, 0.0]]),
-         "exp(1000) overflows to inf and inf / inf is nan: subtract the row's maximum before exp"),
-        ("very negative logits [[-1000, -1001, -1002]]", np.array([[-1000.0, -1001.0, -1002.0]]),
-         "exp(-1000) underflows to 0 and 0 / 0 is nan: subtract the row's maximum, then the largest "
-         "term is exp(0) = 1"),
-        ("rows of different scale [[1000, 999], [0, 1]]", np.array([[1000.0, 999.0], [0.0, 1.0]]),
-         "subtract each row's OWN maximum (max over axis=1, keepdims=True), not the maximum of the "
-         "whole array"),
+_SCALES_HINT = "rows of very different scale: subtract each row's OWN maximum (axis=1, keepdims=True)"
+
+
+def _softmax_variants():
+    """Typical mistakes of a batch softmax (N, K) -> (N, K), shared by the softmax and loss checks."""
+    def normalised(z, shift, axis=1):
+        exps = np.exp(z - shift)
+        return exps / exps.sum(axis=axis, keepdims=axis is not None)
+
+    return {
+        "naive": ("no maximum subtracted (exp overflows to inf, inf / inf = nan)", lambda z: normalised(z, 0),
+                  "subtract each row's maximum before np.exp: every exponent is then <= 0"),
+        "global": ("the maximum of the whole array instead of each row's maximum",
+                   lambda z: normalised(z, z.max()), _SCALES_HINT),
+        "axis0": ("normalised over the wrong axis (columns, axis=0)",
+                  lambda z: normalised(z, z.max(axis=0, keepdims=True), axis=0),
+                  "each ROW is one example: sum over axis=1 with keepdims=True"),
+        "total": ("divided by the sum of the whole array instead of each row's sum",
+                  lambda z: normalised(z, z.max(axis=1, keepdims=True), axis=None),
+                  "each row must sum to 1: exps.sum(axis=1, keepdims=True)"),
+        "no_keepdims": ("the row maximum subtracted without keepdims (broadcast along the wrong axis)",
+                        lambda z: normalised(z, z.max(axis=1)),
+                        "z.max(axis=1, keepdims=True) has shape (N, 1) and lines up with the rows"),
+    }
+
+
+def _softmax_cases(rng):
+    return [
+        ("small logits [[1, 2, 3]] (a batch of one)", np.array([[1.0, 2.0, 3.0]])),
+        ("batch of 3 rows, 4 classes", rng.standard_normal((3, 4))),
+        ("huge logits [[1000, -1000, 0]]", np.array([[1000.0, -1000.0, 0.0]])),
+        ("very negative logits [[-1000, -1001, -1002]]", np.array([[-1000.0, -1001.0, -1002.0]])),
+        ("rows of very different scale [[1000, 999], [0, 1]]", np.array([[1000.0, 999.0], [0.0, 1.0]])),
+        ("integer logits, 3 rows, 3 classes", rng.integers(-3, 4, (3, 3))),
     ]
-    cases = [Case(description, (logits,), softmax(logits), hint) for description, logits, hint in settings]
-    # A naive answer overflows; the check reports that in its message, not as warnings.
-    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        return check_exercise("stable_softmax", answer, cases)
+
+
+def check_stable_softmax(answer):
+    """Notebook 05, ``stable_softmax(logits (N, K)) -> probabilities (N, K)``, each row sums to 1."""
+    cases = [Case(description, (z,), softmax(z), "exp(z - row max) / its row sum")
+             for description, z in _softmax_cases(np.random.default_rng(50))]
+    mistakes = [Mistake(name, lambda z, wrong=wrong: _quietly(wrong, z), fix)
+                for name, wrong, fix in _softmax_variants().values()]
+    with np.errstate(all="ignore"):           # a naive answer overflows: the message says so, not a warning
+        return check_exercise("stable_softmax", answer, cases, mistakes=mistakes)
+
+
+def _loss_and_gradient(logits, labels):
+    loss_fn = SoftmaxCrossEntropy()
+    loss = loss_fn.forward(np.asarray(logits, dtype=np.float64), labels)
+    return loss, loss_fn.backward()
+
+
+def _loss_cases(rng):
+    return [
+        ("one example, logits [[2, 1, 0.1]], label 0", np.array([[2.0, 1.0, 0.1]]), np.array([0])),
+        ("batch of 4 examples, 5 classes", rng.standard_normal((4, 5)), np.array([0, 3, 3, 1])),
+        ("huge logits [[1000, 0, -1000]], label 2 (confident and wrong)", np.array([[1000.0, 0.0, -1000.0]]),
+         np.array([2])),
+        ("rows of very different scale [[1000, 999], [0, 1]], labels [1, 0]",
+         np.array([[1000.0, 999.0], [0.0, 1.0]]), np.array([1, 0])),
+        ("integer logits, 3 examples, 4 classes", rng.integers(-4, 5, (3, 4)), np.array([2, 2, 0])),
+    ]
+
+
+def _loss_variants():
+    """Typical mistakes of the mean cross-entropy (N, K), (N,) -> float."""
+    log_probs = lambda z: log_softmax(np.asarray(z, dtype=np.float64))
+    pick = lambda z, y: log_probs(z)[np.arange(len(y)), y]
+
+    def global_max(z, y):
+        shifted = np.asarray(z, np.float64) - np.max(z)
+        return -(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)))[np.arange(len(y)), y].mean()
+
+    return [
+        ("the sum over the batch instead of the mean (the 1/N missing)", lambda z, y: -pick(z, y).sum(),
+         "the loss is the MEAN over the N examples"),
+        ("np.log(softmax(z)) (log(0) = -inf for a confident mistake)",
+         lambda z, y: -np.log(softmax(np.asarray(z, np.float64))[np.arange(len(y)), y]).mean(),
+         "compute log-softmax directly: z - max - log(sum(exp(z - max)))"),
+        ("log_probs[:, labels] (every example scored against every label)",
+         lambda z, y: -log_probs(z)[:, y].mean(), "pick one entry per row: log_probs[np.arange(N), labels]"),
+        ("the maximum of the whole array instead of each row's maximum", global_max, _SCALES_HINT),
+        ("log10 instead of the natural log", lambda z, y: -pick(z, y).mean() / np.log(10),
+         "cross-entropy uses the natural log (np.log)"),
+        ("the sign (+log p instead of -log p)", lambda z, y: pick(z, y).mean(),
+         "the loss is -log p of the true class: positive, 0 when certain and right"),
+    ]
 
 
 def check_cross_entropy_loss(answer):
-    """Notebook 05: ``cross_entropy_loss(logits, labels)`` -> the mean loss (a float),
-    logits (N, K), labels (N,) ints."""
-    rng = np.random.default_rng(51)
-    settings = [
-        ("one example, logits [[2, 1, 0.1]], label 0", np.array([[2.0, 1.0, 0.1]]), np.array([0]),
-         "the loss is -log of the softmax probability of the TRUE class (natural log)"),
-        ("batch of 4 examples", rng.standard_normal((4, 5)), np.array([0, 3, 3, 1]),
-         "average over the batch (the mean, not the sum), and pick each example's own label "
-         "with logits[np.arange(N), labels]"),
-        ("huge logits [[1000, 0, -1000]], label 2 (confident and wrong)",
-         np.array([[1000.0, 0.0, -1000.0]]), np.array([2]),
-         "log(softmax(z)) gives log(0) = -inf here: compute log-softmax directly as "
-         "z - max(z) - log(sum(exp(z - max(z))))"),
+    """Notebook 05, ``cross_entropy_loss(logits (N, K), labels (N,)) -> float``: the mean of
+    -log softmax(logits)[n, labels[n]]."""
+    cases = [Case(description, (z, y), _loss_and_gradient(z, y)[0], "mean over n of -log_softmax(z)[n, labels[n]]")
+             for description, z, y in _loss_cases(np.random.default_rng(51))]
+    mistakes = [Mistake(name, lambda z, y, wrong=wrong: _quietly(wrong, z, y), fix)
+                for name, wrong, fix in _loss_variants()]
+    with np.errstate(all="ignore"):
+        return check_exercise("cross_entropy_loss", answer, cases, mistakes=mistakes)
+
+
+def _gradient_variants():
+    """Typical mistakes of dL/dlogits = (softmax(z) - onehot(y)) / N."""
+    p = lambda z: softmax(np.asarray(z, dtype=np.float64))
+    onehot = lambda z, y: np.eye(np.shape(z)[1])[y]
+
+    def columns(z, y):
+        grad = p(z)
+        grad[:, y] -= 1
+        return grad / len(y)
+
+    def global_max(z, y):
+        exps = np.exp(np.asarray(z, np.float64) - np.max(z))
+        return (exps / exps.sum(axis=1, keepdims=True) - onehot(z, y)) / len(y)
+
+    return [
+        ("the 1/N missing (the gradient of the sum, not the mean)", lambda z, y: p(z) - onehot(z, y),
+         "the loss is the mean over N examples: divide p - y by N"),
+        ("p[:, labels] -= 1 instead of p[np.arange(N), labels] -= 1", columns,
+         "p[:, labels] subtracts 1 in whole columns, for every example: use p[np.arange(N), labels] -= 1"),
+        ("the sign (y - p instead of p - y)", lambda z, y: (onehot(z, y) - p(z)) / len(y),
+         "dL/dz = p - y: the true class's logit has a negative gradient (raising it lowers the loss)"),
+        ("the one-hot labels not subtracted (softmax / N only)", lambda z, y: p(z) / len(y),
+         "subtract 1 at each example's true class"),
+        ("the maximum of the whole array instead of each row's maximum", global_max, _SCALES_HINT),
+        ("divided by the number of classes K instead of N", lambda z, y: (p(z) - onehot(z, y)) / np.shape(z)[1],
+         "the mean is over the N examples (rows), not over the classes"),
     ]
-    cases = [Case(description, (logits, labels), SoftmaxCrossEntropy().forward(logits, labels), hint)
-             for description, logits, labels, hint in settings]
-    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        return check_exercise("cross_entropy_loss", answer, cases)
 
 
 def check_softmax_cross_entropy_gradient(answer):
-    """Notebook 05: ``softmax_cross_entropy_gradient(logits, labels)`` -> dL/dlogits (N, K)
+    """Notebook 05, ``softmax_cross_entropy_gradient(logits (N, K), labels (N,)) -> dL/dlogits (N, K)``
     for the MEAN cross-entropy: (softmax(logits) - onehot(labels)) / N."""
-    rng = np.random.default_rng(52)
-    settings = [
-        ("one example, logits [[2, 1, 0.1]], label 0", np.array([[2.0, 1.0, 0.1]]), np.array([0]),
-         "dL/dz = p - y: the softmax probabilities minus 1 at the true class only"),
-        ("batch of 4 examples", rng.standard_normal((4, 5)), np.array([0, 3, 3, 1]),
-         "the loss is the MEAN over the N examples, so divide p - y by N"),
-        ("huge logits [[1000, 0, -1000]], label 2", np.array([[1000.0, 0.0, -1000.0]]), np.array([2]),
-         "compute the probabilities with the stable softmax (subtract the row maximum) or you get nan"),
-    ]
-    cases = []
-    for description, logits, labels, hint in settings:
-        loss_fn = SoftmaxCrossEntropy()
-        loss_fn.forward(logits, labels)
-        cases.append(Case(description, (logits, labels), loss_fn.backward(), hint))
-    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        return check_exercise("softmax_cross_entropy_gradient", answer, cases)
+    cases = [Case(description, (z, y), _loss_and_gradient(z, y)[1], "(softmax(z) - onehot(labels)) / N")
+             for description, z, y in _loss_cases(np.random.default_rng(52))]
+    mistakes = [Mistake(name, lambda z, y, wrong=wrong: _quietly(wrong, z, y), fix)
+                for name, wrong, fix in _gradient_variants()]
+    with np.errstate(all="ignore"):
+        return check_exercise("softmax_cross_entropy_gradient", answer, cases, mistakes=mistakes)
+
+
+def check_softmax_cross_entropy(answer):
+    """Notebook 05, ``softmax_cross_entropy(logits (N, K), labels (N,)) -> (loss, dlogits)``: the loss layer's
+    forward and backward on a batch in one function."""
+    rng = np.random.default_rng(53)
+    inputs = _loss_cases(rng) + [("a batch of 6 with 10 classes, logits of size 50", 50 * rng.standard_normal((6, 10)),
+                                  rng.integers(0, 10, 6))]
+    cases = [Case(description, (z, y), _loss_and_gradient(z, y), "loss = mean of -log_softmax at the labels; "
+                  "dlogits = (softmax - onehot) / N") for description, z, y in inputs]
+    loss = lambda z, y: _loss_and_gradient(z, y)[0]
+    gradient = lambda z, y: _loss_and_gradient(z, y)[1]
+    mistakes = ([Mistake(f"in the loss: {name}", lambda z, y, wrong=wrong: (_quietly(wrong, z, y), gradient(z, y)), fix)
+                 for name, wrong, fix in _loss_variants()]
+                + [Mistake(f"in the gradient: {name}",
+                           lambda z, y, wrong=wrong: (loss(z, y), _quietly(wrong, z, y)), fix)
+                   for name, wrong, fix in _gradient_variants()])
+    with np.errstate(all="ignore"):
+        return check_exercise("softmax_cross_entropy", answer, cases, mistakes=mistakes)
 
 
 def check_uniform_loss(answer):
-    """Notebook 05: ``uniform_loss(K)`` -> the cross-entropy of a prediction
-    that gives every one of K classes probability 1/K."""
-    hint = "the true class gets p = 1/K, so the loss is -log(1/K) = ln K, the NATURAL log (np.log), not log10 or log2"
+    """Notebook 05, ``uniform_loss(K)``: the cross-entropy of a prediction giving each of K classes probability 1/K."""
     cases = [Case(f"K = {K} classes", (K,), SoftmaxCrossEntropy().forward(np.zeros((1, K)), np.array([0])),
-                  hint + (" (one class: the prediction is certain)" if K == 1 else ""))
-             for K in (10, 2, 1000, 1)]
-    return check_exercise("uniform_loss", answer, cases)
+                  "the true class gets p = 1/K; the loss is -log of that") for K in (10, 2, 1000, 1)]
+    mistakes = [
+        Mistake("log10 instead of the natural log", lambda K: math.log10(K), "cross-entropy uses np.log"),
+        Mistake("log2 instead of the natural log", lambda K: math.log2(K), "cross-entropy uses np.log"),
+        Mistake("the probability 1/K instead of the loss", lambda K: 1 / K, "the loss is -log(1/K) = ln K"),
+        Mistake("the sign (log(1/K) = -ln K)", lambda K: -math.log(K), "the loss is MINUS the log-probability: ln K"),
+    ]
+    return check_exercise("uniform_loss", answer, cases, mistakes=mistakes)
 
 
 # --- Notebook 06: dense layers and activations ---
@@ -4274,6 +5186,491 @@ def check_rmsprop_step(answer):
     return check_exercise("rmsprop_step", answer, cases, mistakes)
 
 
+
+# --- Notebook 11: find the bug -------------------------------------------------
+#
+# Each of the notebook's eight bugs has two exercises: a diagnosis (a function
+# returning the key of one suspect) and a fix. A wrong diagnosis is told what
+# the suspect it named would mean and which evidence rules it out; a fix is run
+# on hidden cases, and its Mistakes include the original bug.
+
+def _check_diagnosis(name, answer, culprit, suspects):
+    """A diagnosis exercise: ``answer()`` returns the key of the suspect that is the bug.
+
+    suspects: {key: (what that bug would be, the evidence that rules it out)}; every
+    wrong key is a Mistake, so the verdict says what the student's choice would mean.
+    The verdict never shows the right key."""
+    keys = ", ".join(repr(key) for key in suspects)
+
+    def diagnosis():
+        given = answer() if callable(answer) else answer     # a bare string is accepted too
+        if isinstance(given, str):
+            given = given.strip().strip("'\"").strip().lower().replace(" ", "_").replace("-", "_")
+        return given
+
+    def compare(expected, actual, case):
+        if isinstance(actual, str) and actual == expected:
+            return None
+        if isinstance(actual, str) and actual in suspects:
+            return f"{actual!r} is not the bug"
+        return f"got {_short(actual)}, which is not one of the keys {keys}"
+
+    case = Case("your diagnosis", (), culprit,
+                f"return one of the keys {keys}: the suspect whose symptoms match what the tool showed")
+    mistakes = [Mistake(f"{key!r} ({meaning})", (lambda key=key: lambda: key)(), f"look again: {evidence}")
+                for key, (meaning, evidence) in suspects.items() if key != culprit]
+    return check_exercise(name, diagnosis, [case], mistakes, compare=compare)
+
+
+def check_bug_in_conv_forward(answer):
+    """Notebook 11, bug 1: ``bug_in_conv_forward()`` -> the key of the bug in buggy_conv_forward."""
+    return _check_diagnosis("bug_in_conv_forward", answer, "flipped_kernel", {
+        "flipped_kernel": ("the kernel is rotated by 180 degrees: a true convolution, not the course's "
+                           "cross-correlation", ""),
+        "stride": ("the windows start at the wrong places",
+                   "with stride 1 and no padding the output is still wrong, so the stride is not to blame"),
+        "padding": ("the zeros are added on the wrong axes or in the wrong number",
+                    "without any padding the output is still wrong"),
+        "bias": ("the bias goes to the wrong filter or is missing",
+                 "with b = 0 the difference from conv2d_naive stays exactly the same"),
+        "channels": ("the sum runs over the wrong axes",
+                     "a 1x1 kernel, or any kernel equal to itself turned by 180 degrees, gives exactly "
+                     "conv2d_naive's output over all channels: only the orientation of the kernel matters"),
+    })
+
+
+def check_fixed_conv_forward(answer):
+    """Notebook 11, bug 1: ``fixed_conv_forward(x, W, b, stride, padding)`` -> (N, F, H', W'),
+    the course's convolution (cross-correlation) of conv2d_naive."""
+    rng = np.random.default_rng(110)
+    settings = [("one image, one channel, one filter, stride 1", (1, 1, 5, 5), (1, 1, 3, 3), 1, 0),
+                ("3 channels, 4 filters, stride 2, padding 1, non-square 7x6", (2, 3, 7, 6), (4, 3, 3, 3), 2, 1),
+                ("kernel 2, stride 3 that does not divide (8x9)", (1, 2, 8, 9), (2, 2, 2, 2), 3, 0),
+                ("integer image and kernel", (1, 2, 4, 4), (2, 2, 3, 3), 1, 1)]
+    cases = []
+    for index, (description, x_shape, W_shape, stride, padding) in enumerate(settings):
+        x, W, b = rng.standard_normal(x_shape), rng.standard_normal(W_shape), rng.standard_normal(W_shape[0])
+        if index == 3:
+            x, W, b = rng.integers(-3, 4, x_shape), rng.integers(-2, 3, W_shape), np.array([1, -1])
+        cases.append(Case(description, (x, W, b, stride, padding), conv2d_naive(x, W, b, stride, padding),
+                          "out[n, f, y, x] = b[f] + sum over c, i, j of W[f, c, i, j] * "
+                          "x_pad[n, c, y*stride + i, x*stride + j]: compare with scratchcnn.conv2d_naive"))
+
+    def unstrided_windows(x, W, b, stride, padding):
+        H_out = conv_output_size(x.shape[2], W.shape[2], stride, padding)
+        W_out = conv_output_size(x.shape[3], W.shape[3], stride, padding)
+        return conv2d_naive(x, W, b, 1, padding)[:, :, :H_out, :W_out]
+
+    mistakes = [
+        Mistake("the kernel is still flipped (the original bug)",
+                lambda x, W, b, s, p: conv2d_naive(x, W[:, :, ::-1, ::-1], b, s, p),
+                "use W[f] as it is: the course's convolution is a cross-correlation, no kernel[::-1, ::-1]"),
+        Mistake("the kernel is flipped upside down only",
+                lambda x, W, b, s, p: conv2d_naive(x, W[:, :, ::-1, :], b, s, p),
+                "don't flip the kernel along any axis: remove the [::-1] altogether"),
+        Mistake("the windows start at y and x instead of y*stride and x*stride", unstrided_windows,
+                "window (y, x) starts at row y*stride and column x*stride of the padded input"),
+        Mistake("the bias is missing", lambda x, W, b, s, p: conv2d_naive(x, W, np.zeros_like(b), s, p),
+                "add b[f] to every output pixel of filter f"),
+    ]
+    return check_exercise("fixed_conv_forward", answer, cases, mistakes)
+
+
+def check_bug_in_maxpool_backward(answer):
+    """Notebook 11, bug 2: ``bug_in_maxpool_backward()`` -> the key of the bug in buggy_maxpool_backward."""
+    return _check_diagnosis("bug_in_maxpool_backward", answer, "assign_not_add", {
+        "assign_not_add": ("= instead of +=: a pixel that wins several overlapping windows keeps only the "
+                           "gradient of the last one", ""),
+        "wrong_winner": ("the gradient goes to a position of the window that is not its maximum",
+                         "with kernel 2 and stride 2 the result equals maxpool2d_backward_naive's exactly, "
+                         "so every window finds its winner"),
+        "stride": ("the windows' offsets ignore the stride",
+                   "with kernel 2 and stride 2 it is right, and a stride slip would show there"),
+        "ties": ("tied maxima share or mis-route the gradient",
+                 "random floats never tie, and it is still wrong with kernel 3, stride 2"),
+    })
+
+
+def check_fixed_maxpool_backward(answer):
+    """Notebook 11, bug 2: ``fixed_maxpool_backward(x, dout, kernel_size, stride)`` -> dx (shape of x)."""
+    rng = np.random.default_rng(111)
+    overlapping = rng.standard_normal((1, 2, 7, 9))
+    overlapping[0, 0, 2, 2] = overlapping[0, 1, 4, 4] = 10.0      # each wins four windows
+    settings = [("no overlap: kernel 2, stride 2", rng.standard_normal((2, 2, 4, 6)), 2, 2),
+                ("overlapping windows: kernel 3, stride 2, non-square 7x9", overlapping, 3, 2),
+                ("overlap and ties: kernel 3, stride 1, small integers", rng.integers(0, 3, (1, 2, 5, 5)), 3, 1),
+                ("batch of one, kernel 2, stride 1", rng.standard_normal((1, 1, 4, 5)), 2, 1)]
+    cases = []
+    for description, x, k, s in settings:
+        x = x.astype(np.float64)
+        dout = np.round(rng.standard_normal(maxpool2d_naive(x, k, s).shape), 2) + 3.0   # nonzero
+        cases.append(Case(description, (x, dout, k, s), maxpool2d_backward_naive(x, dout, k, s),
+                          "each window sends its dout to its FIRST maximum (np.argmax), and a pixel that wins "
+                          "several overlapping windows collects the sum: compare with "
+                          "scratchcnn.maxpool2d_backward_naive"))
+    mistakes = [
+        Mistake("dx[...] = dout[...] overwrites (the original bug)",
+                lambda x, d, k, s: _pool_backward_mistake(x, d, k, s, assign=True),
+                "use += so that a pixel that wins several overlapping windows keeps all their gradients"),
+        Mistake("every tied maximum receives the gradient",
+                lambda x, d, k, s: _pool_backward_mistake(x, d, k, s, all_ties=True),
+                "send each window's gradient to ONE position, the first maximum that np.argmax finds"),
+        Mistake("on a tie the last maximum wins",
+                lambda x, d, k, s: _pool_backward_mistake(x, d, k, s, last_max=True),
+                "take the first maximum in row-major order, as np.argmax(window) does"),
+    ]
+    return check_exercise("fixed_maxpool_backward", answer, cases, mistakes)
+
+
+def check_bug_in_softmax_cross_entropy(answer):
+    """Notebook 11, bug 3: ``bug_in_softmax_cross_entropy()`` -> the key of the bug in
+    buggy_softmax_cross_entropy."""
+    return _check_diagnosis("bug_in_softmax_cross_entropy", answer, "missing_mean", {
+        "missing_mean": ("the gradient is that of the SUMMED loss: 1/N is missing", ""),
+        "wrong_labels": ("dlogits[:, labels] -= 1 subtracts 1 at every label of the batch in every row",
+                         "that error would not be a constant factor: here analytic / numerical is exactly N "
+                         "at every entry"),
+        "unstable": ("exp overflows for large logits",
+                     "these logits are small, nothing is nan or inf, and the loss value itself is right"),
+        "sign": ("the gradient has the wrong sign, onehot - p",
+                 "then the ratio analytic / numerical would be negative, and wrong for a batch of one too"),
+    })
+
+
+def check_fixed_softmax_cross_entropy(answer):
+    """Notebook 11, bug 3: ``fixed_softmax_cross_entropy(logits, labels)`` -> (mean loss, dlogits (N, K))."""
+    rng = np.random.default_rng(112)
+    settings = [("batch of one", rng.standard_normal((1, 4)), np.array([2])),
+                ("batch of 5, 3 classes, a repeated label", rng.standard_normal((5, 3)), np.array([0, 2, 2, 1, 0])),
+                ("huge logits [[1000, 999, 995], [0, 1, 2]]", np.array([[1000.0, 999.0, 995.0], [0.0, 1.0, 2.0]]),
+                 np.array([1, 2])),
+                ("batch of 8, 10 classes", 3 * rng.standard_normal((8, 10)), rng.integers(0, 10, 8))]
+
+    def reference(logits, labels):
+        loss_fn = SoftmaxCrossEntropy()
+        return loss_fn.forward(logits, labels), loss_fn.backward()
+
+    cases = [Case(description, (logits, labels), reference(logits, labels),
+                  "the loss is the MEAN over the batch, so its gradient is (softmax - onehot) / N")
+             for description, logits, labels in settings]
+
+    def wrong_labels(logits, labels):
+        loss, _ = reference(logits, labels)
+        dlogits = softmax(logits)
+        dlogits[:, labels] -= 1
+        return loss, dlogits / len(labels)
+
+    def unstable(logits, labels):
+        probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        N = len(labels)
+        dlogits = probs.copy()
+        dlogits[np.arange(N), labels] -= 1
+        return -np.log(probs[np.arange(N), labels]).mean(), dlogits / N
+
+    mistakes = [
+        Mistake("the gradient still lacks 1/N (the original bug)",
+                lambda z, y: (reference(z, y)[0], reference(z, y)[1] * len(y)),
+                "divide dlogits by N = len(labels): the loss is a mean over the batch"),
+        Mistake("the gradient is divided by the number of classes K, not the batch size N",
+                lambda z, y: (reference(z, y)[0], reference(z, y)[1] * len(y) / z.shape[1]),
+                "N is the number of rows, len(labels) or logits.shape[0], not logits.shape[1]"),
+        Mistake("dlogits[:, labels] -= 1 hits every label in every row", wrong_labels,
+                "subtract 1 only at each row's own label: dlogits[np.arange(N), labels] -= 1"),
+        Mistake("the softmax no longer subtracts the row maximum", unstable,
+                "keep logits - logits.max(axis=1, keepdims=True) before exp: exp(1000) is inf"),
+    ]
+    return check_exercise("fixed_softmax_cross_entropy", answer, cases, mistakes)
+
+
+def check_bug_in_relu(answer):
+    """Notebook 11, bug 4: ``bug_in_relu()`` -> the key of the bug in buggy_relu_forward/relu_backward."""
+    return _check_diagnosis("bug_in_relu", answer, "mask_after_inplace", {
+        "mask_after_inplace": ("forward clips x in place, so the cache (x itself) has no negative entry left "
+                               "and backward lets every gradient through", ""),
+        "mask_from_dout": ("backward builds its mask from dout instead of the input",
+                           "then dx would be zero where dout is negative; here dx equals dout everywhere"),
+        "forward_wrong": ("the forward output is wrong",
+                          "the output equals scratchcnn.ReLU().forward(x) exactly"),
+        "zero_at_zero": ("the gradient at exactly x = 0 is 1 instead of 0",
+                         "random normal inputs are never exactly 0, yet the gradient check fails"),
+    })
+
+
+def _given_relu_backward(dout, cache):
+    """relu_backward as notebook 11 gives it (unchanged by the fix)."""
+    dx = dout.copy()
+    dx[cache < 0] = 0
+    return dx
+
+
+def check_fixed_relu_forward(answer):
+    """Notebook 11, bug 4: ``fixed_relu_forward(x)`` -> (out, cache), which the notebook's
+    unchanged relu_backward(dout, cache) turns into the right dx. Checked: out, dx, and
+    that x itself is left as it was."""
+    def run(x, dout):
+        original = x.copy()
+        out, cache = answer(x)
+        return out, _given_relu_backward(dout, cache), bool(np.array_equal(x, original))
+
+    rng = np.random.default_rng(113)
+    settings = [("a row of mixed signs", np.array([[-2.0, -0.5, 0.5, 2.0]])),
+                ("a batch of 3 x 5", rng.standard_normal((3, 5))),
+                ("4-D activations (2, 3, 4, 4)", rng.standard_normal((2, 3, 4, 4)))]
+    cases = []
+    for description, x in settings:
+        dout = rng.standard_normal(x.shape)
+        layer = ReLU()
+        cases.append(Case(description, (x, dout), (layer.forward(x), layer.backward(dout), True),
+                          "the result is (out, dx, x left unchanged): build the output as a NEW array, "
+                          "np.maximum(x, 0), and cache the original x"))
+    relu = lambda x: np.maximum(x, 0)
+    mistakes = [
+        Mistake("x is still clipped in place before it is cached (the original bug)",
+                lambda x, dout: (relu(x), dout, False),
+                "don't write into x: out = np.maximum(x, 0) makes a new array, and cache = x keeps the negatives"),
+        Mistake("the cache holds clipped values (the output), so relu_backward finds no negative entry",
+                lambda x, dout: (relu(x), dout, True),
+                "cache the INPUT x, whose negative entries tell relu_backward where to stop the gradient"),
+        Mistake("the output is not clipped any more", lambda x, dout: (x, dout * (x > 0), True),
+                "the output is np.maximum(x, 0), a new array"),
+    ]
+    return check_exercise("fixed_relu_forward", run, cases, mistakes)
+
+
+def check_bug_in_dropout(answer):
+    """Notebook 11, bug 5: ``bug_in_dropout()`` -> the key of the bug in buggy_dropout_forward."""
+    return _check_diagnosis("bug_in_dropout", answer, "no_rescale", {
+        "no_rescale": ("the kept units are not scaled by 1 / (1 - p): in training the next layer sees "
+                       "activations (1 - p) times smaller on average than in evaluation", ""),
+        "wrong_p": ("units are kept with probability p instead of 1 - p",
+                    "at p = 0.2 the measured kept fraction is 0.8 = 1 - p, as it should be"),
+        "backward_mask": ("backward uses a different mask from forward",
+                          "backward multiplies by the very mask forward returned"),
+        "eval_mode": ("dropout is also applied in evaluation",
+                      "the bug shows in training mode: its mean activation is (1 - p) times the evaluation one"),
+    })
+
+
+def check_fixed_dropout_forward(answer):
+    """Notebook 11, bug 5: ``fixed_dropout_forward(x, p, rng)`` -> (out, mask), inverted dropout,
+    with the notebook's draw ``keep = rng.random(x.shape) >= p`` and dropout_backward(dout, mask) = dout * mask.
+    Checked: out and dx from a generator seeded as each case says."""
+    def run(x, dout, p, seed):
+        out, mask = answer(x, p, np.random.default_rng(seed))
+        return out, dout * mask
+
+    rng = np.random.default_rng(114)
+    settings = [("p = 0.5, a batch of 4 x 6", (4, 6), 0.5), ("p = 0.2", (5, 8), 0.2),
+                ("p = 0: nothing dropped", (3, 4), 0.0), ("4-D activations, p = 0.3", (2, 3, 4, 4), 0.3)]
+    cases = []
+    for seed, (description, shape, p) in enumerate(settings):
+        x, dout = rng.standard_normal(shape), rng.standard_normal(shape)
+        scale = (np.random.default_rng(seed).random(shape) >= p) / (1 - p)
+        cases.append(Case(description, (x, dout, p, seed), (x * scale, dout * scale),
+                          "keep the draw keep = rng.random(x.shape) >= p, and scale the kept units by "
+                          "1 / (1 - p) in the output AND in the mask that backward uses"))
+
+    def variant(keep_rule, out_scale, mask_scale):
+        def produce(x, dout, p, seed):
+            u = np.random.default_rng(seed).random(x.shape)
+            keep = (u >= p) if keep_rule == "given" else (u < 1 - p)
+            return x * keep * out_scale(p), dout * keep * mask_scale(p)
+        return produce
+
+    mistakes = [
+        Mistake("the kept units are still not rescaled (the original bug)",
+                variant("given", lambda p: 1, lambda p: 1),
+                "divide by the keep probability 1 - p, so the expected activation equals x"),
+        Mistake("the kept units are multiplied by 1 - p instead of divided by it",
+                variant("given", lambda p: 1 - p, lambda p: 1 - p),
+                "scale UP: divide by 1 - p (the survivors stand in for the dropped units)"),
+        Mistake("the kept units are divided by p instead of 1 - p",
+                variant("given", lambda p: 1 / p, lambda p: 1 / p),
+                "divide by the KEEP probability 1 - p (at p = 0.5 both are 2; at p = 0.2 they differ)"),
+        Mistake("the output is rescaled but the returned mask is not, so backward's gradient is too small",
+                variant("given", lambda p: 1 / (1 - p), lambda p: 1),
+                "scale the mask itself: mask = keep / (1 - p) and out = x * mask"),
+        Mistake("the mask is drawn differently (rng.random(x.shape) < 1 - p)",
+                variant("other", lambda p: 1 / (1 - p), lambda p: 1 / (1 - p)),
+                "keep the notebook's draw keep = rng.random(x.shape) >= p: it was not the bug"),
+    ]
+    return check_exercise("fixed_dropout_forward", run, cases, mistakes)
+
+
+def check_bug_in_adam(answer):
+    """Notebook 11, bug 6: ``bug_in_adam()`` -> the key of the bug in buggy_adam_step."""
+    return _check_diagnosis("bug_in_adam", answer, "no_bias_correction", {
+        "no_bias_correction": ("m and v are not divided by 1 - beta1^t and 1 - beta2^t, so early steps are "
+                               "off by the factor sqrt(1 - beta2^t) / (1 - beta1^t), which fades as t grows", ""),
+        "no_sqrt": ("the step divides by v instead of sqrt(v)",
+                    "then the step would depend on the gradient's size; gradients 1, -100 and 0.01 all "
+                    "move their weight by the same amount"),
+        "eps_placement": ("eps sits inside the square root",
+                          "that changes a step by about eps / |g|, not by a factor of 3"),
+        "momentum_only": ("the update ignores v: plain momentum",
+                          "then the step would be proportional to the gradient, 100 times larger for -100"),
+    })
+
+
+def _adam_variant(w, grad, m, v, t, lr, beta1, beta2, eps, correct_m=True, correct_v=True,
+                  root_of_correction=True, return_corrected_state=False):
+    """One Adam step with a choice of (possibly wrong) bias corrections, for the Mistakes."""
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad * grad
+    m_hat = m / (1 - beta1 ** t) if correct_m else m
+    v_correction = (1 - beta2 ** t) if root_of_correction else (1 - beta2 ** t) ** 2
+    v_hat = v / v_correction if correct_v else v
+    w = w - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return (w, m_hat, v_hat) if return_corrected_state else (w, m, v)
+
+
+def check_fixed_adam_step(answer):
+    """Notebook 11, bug 6: ``fixed_adam_step(w, grad, m, v, t, lr, beta1, beta2, eps)`` -> (w, m, v),
+    one step of scratchcnn.Adam; t counts steps from 1, m and v are the stored (uncorrected) averages."""
+    def reference(w, grad, m, v, t, lr, beta1, beta2, eps):
+        layer = Layer()
+        layer.params["W"], layer.grads["W"] = np.array(w, dtype=np.float64), np.array(grad, dtype=np.float64)
+        optimizer = Adam([layer], lr=lr, betas=(beta1, beta2), eps=eps)
+        optimizer.state[(0, "W")] = (np.array(m, dtype=np.float64), np.array(v, dtype=np.float64))
+        optimizer.t = t - 1
+        optimizer.step()
+        return (layer.params["W"], *optimizer.state[(0, "W")])
+
+    rng = np.random.default_rng(115)
+    zeros = np.zeros(3)
+    settings = [("the first step, t = 1, from m = v = 0", np.array([0.5, -1.0, 2.0]), np.array([1.0, -100.0, 0.01]),
+                 zeros, zeros, 1, 1e-3, 0.9, 0.999, 1e-8),
+                ("step t = 5 with averages from earlier steps", rng.standard_normal((2, 3)),
+                 rng.standard_normal((2, 3)), 0.1 * rng.standard_normal((2, 3)), 0.01 * rng.random((2, 3)),
+                 5, 1e-2, 0.9, 0.999, 1e-8),
+                ("step t = 2000, betas (0.8, 0.99)", rng.standard_normal(4), rng.standard_normal(4),
+                 0.1 * rng.standard_normal(4), 0.5 * rng.random(4), 2000, 3e-3, 0.8, 0.99, 1e-8)]
+    cases = [Case(description, args, reference(*args),
+                  "m_hat = m / (1 - beta1**t) and v_hat = v / (1 - beta2**t) are used for the step only; "
+                  "return the uncorrected m and v: compare with scratchcnn.Adam")
+             for description, *args in settings]
+    mistakes = [
+        Mistake("m and v are still not bias-corrected (the original bug)",
+                lambda *args: _adam_variant(*args, correct_m=False, correct_v=False),
+                "step with m_hat = m / (1 - beta1**t) and v_hat = v / (1 - beta2**t)"),
+        Mistake("the returned state is the corrected m_hat and v_hat",
+                lambda *args: _adam_variant(*args, return_corrected_state=True),
+                "store and return the UNcorrected running averages m and v; the corrections are redone "
+                "(with the new t) at every step"),
+        Mistake("only m is bias-corrected", lambda *args: _adam_variant(*args, correct_v=False),
+                "correct v too: v_hat = v / (1 - beta2**t)"),
+        Mistake("sqrt(v) is divided by 1 - beta2^t (the correction of v, not of its square root)",
+                lambda *args: _adam_variant(*args, root_of_correction=False),
+                "divide v (before the square root) by 1 - beta2**t, i.e. sqrt(v) by sqrt(1 - beta2**t)"),
+    ]
+    return check_exercise("fixed_adam_step", answer, cases, mistakes)
+
+
+def check_bug_in_im2col(answer):
+    """Notebook 11, bug 7: ``bug_in_im2col()`` -> the key of the bug in buggy_im2col."""
+    return _check_diagnosis("bug_in_im2col", answer, "row_stride", {
+        "row_stride": ("a window's first row ignores the stride: it starts at row y, not y*stride", ""),
+        "column_stride": ("a window's first column ignores the stride",
+                          "then the first output COLUMN would be right and the others wrong; here the first "
+                          "output ROW is right and the rows below it are wrong"),
+        "column_order": ("the columns come in another order than the reshape after the product expects",
+                         "a wrong order would break stride 1 as well, which agrees with conv2d_naive"),
+        "padding": ("the padding is applied wrongly",
+                    "stride 1 with padding agrees with conv2d_naive, and stride 2 without padding fails"),
+    })
+
+
+def _im2col_variant(x, kernel_size, stride, padding, row_stride=True, column_stride=True, dilated=False):
+    """im2col with loops and a choice of (possibly wrong) window starts, for the Mistakes."""
+    N, C, H, W = x.shape
+    k = kernel_size
+    H_out, W_out = conv_output_size(H, k, stride, padding), conv_output_size(W, k, stride, padding)
+    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    cols = np.zeros((C * k * k, N * H_out * W_out))
+    for column, (n, y, x_) in enumerate(np.ndindex(N, H_out, W_out)):
+        top, left = (y * stride if row_stride else y), (x_ * stride if column_stride else x_)
+        step = stride if dilated else 1
+        cols[:, column] = x_pad[n, :, top:top + k * step:step, left:left + k * step:step].ravel()
+    return cols
+
+
+def check_fixed_im2col(answer):
+    """Notebook 11, bug 7: ``fixed_im2col(x, kernel_size, stride, padding)`` -> (C*k*k, N*H'*W'),
+    rows ordered (c, i, j), columns (n, y, x): scratchcnn.im2col."""
+    rng = np.random.default_rng(116)
+    settings = [("stride 1, padding 1", (1, 2, 5, 5), 3, 1, 1),
+                ("stride 2, padding 1, 2 images, 3 channels, non-square 7x6", (2, 3, 7, 6), 3, 2, 1),
+                ("stride 3 that does not divide, kernel 2 (8x9)", (1, 1, 8, 9), 2, 3, 0),
+                ("stride 2, no padding, integer image", (1, 2, 6, 6), 2, 2, 0)]
+    cases = []
+    for index, (description, shape, k, s, p) in enumerate(settings):
+        x = rng.integers(0, 10, shape) if index == 3 else rng.standard_normal(shape)
+        cases.append(Case(description, (x, k, s, p), im2col(x, k, s, p),
+                          "column (n, y, x) holds the patch x_pad[n, :, y*stride:y*stride + k, "
+                          "x*stride:x*stride + k].ravel(): compare with scratchcnn.im2col"))
+    mistakes = [
+        Mistake("the window's first row still ignores the stride (the original bug)",
+                lambda x, k, s, p: _im2col_variant(x, k, s, p, row_stride=False),
+                "start the window at row y * stride, as its column starts at x * stride"),
+        Mistake("the window's first column ignores the stride",
+                lambda x, k, s, p: _im2col_variant(x, k, s, p, column_stride=False),
+                "start the window at column x * stride"),
+        Mistake("neither the rows nor the columns use the stride",
+                lambda x, k, s, p: _im2col_variant(x, k, s, p, row_stride=False, column_stride=False),
+                "window (y, x) starts at (y * stride, x * stride)"),
+        Mistake("the window itself is strided (a dilated window, every stride-th pixel)",
+                lambda x, k, s, p: _im2col_variant(x, k, s, p, dilated=True),
+                "the stride moves the window's START; the window is k neighbouring pixels: "
+                "y*stride : y*stride + k, with no step"),
+    ]
+    return check_exercise("fixed_im2col", answer, cases, mistakes)
+
+
+def check_bug_in_softmax(answer):
+    """Notebook 11, bug 8: ``bug_in_softmax()`` -> the key of the bug in buggy_softmax."""
+    return _check_diagnosis("bug_in_softmax", answer, "no_max_subtracted", {
+        "no_max_subtracted": ("exp overflows to inf for large logits (above about 88 in float32, 709 in "
+                              "float64) and inf / inf is nan", ""),
+        "wrong_axis": ("the sum runs over the wrong axis",
+                       "at temperature 1 every row sums to 1 and equals scratchcnn.softmax"),
+        "float32": ("float32 is too imprecise",
+                    "the answers agree to 1e-7 until the logits pass 88; a wider float only moves the limit "
+                    "to 709, and logits of 1000 overflow float64 too"),
+        "temperature": ("dividing by the temperature is wrong",
+                        "scratchcnn.softmax of the same divided logits is finite and right"),
+    })
+
+
+def check_fixed_softmax(answer):
+    """Notebook 11, bug 8: ``fixed_softmax(logits)`` -> probabilities (N, K), stable for any logits."""
+    rng = np.random.default_rng(117)
+    settings = [("small logits", rng.standard_normal((3, 4))),
+                ("huge logits [[1000, -1000, 0]]", np.array([[1000.0, -1000.0, 0.0]])),
+                ("rows of very different scale [[1000, 999], [0, 1]]", np.array([[1000.0, 999.0], [0.0, 1.0]])),
+                ("very negative logits [[-1000, -1001, -1002]]", np.array([[-1000.0, -1001.0, -1002.0]])),
+                ("float32 logits of a sharpened network", (rng.standard_normal((4, 10)) * 40).astype(np.float32))]
+    cases = [Case(description, (logits,), softmax(logits),
+                  "subtract each row's own maximum before exp: logits - logits.max(axis=1, keepdims=True)",
+                  rtol=1e-5, atol=1e-7)
+             for description, logits in settings]
+
+    def shifted(shift):
+        def produce(logits):
+            exps = np.exp(logits - shift(logits))
+            return exps / exps.sum(axis=1, keepdims=True)
+        return produce
+
+    mistakes = [
+        Mistake("exp of the raw logits, no maximum subtracted (the original bug)", shifted(lambda z: 0),
+                "subtract each row's maximum first: exp(1000) is inf, and inf / inf is nan"),
+        Mistake("the maximum of the whole array is subtracted, not each row's own",
+                shifted(lambda z: z.max()),
+                "use logits.max(axis=1, keepdims=True): a row far below the global maximum underflows to 0 / 0"),
+        Mistake("each column's maximum is subtracted (axis=0)",
+                shifted(lambda z: z.max(axis=0, keepdims=True)),
+                "the maximum of each ROW: axis=1, keepdims=True"),
+    ]
+    return check_exercise("fixed_softmax", answer, cases, mistakes)
 
 
 if __name__ == "__main__":

@@ -1,27 +1,36 @@
-"""How fast is ScratchCNN? Training and inference speed, memory, and a comparison with PyTorch.
+"""How fast is ScratchCNN? Training against PyTorch (default and best set-up), time to accuracy,
+inference, where a step spends its time, memory, and what the tricks are worth.
 
-Run from the repository root (PyTorch is optional: without it the comparison is skipped):
+Run from the repository root, after the README's install (PyTorch is needed for the comparison
+only: ``pip install torch==2.13.0``; without it, pass ``--no-torch``):
 
-    python benchmarks/bench.py                # all cores, 5 interleaved repeats of 100 batches
-    python benchmarks/bench.py --threads 1    # one thread, like the notebooks
-    python benchmarks/bench.py --quick        # a smoke run, under 30 seconds
+    python benchmarks/bench.py                      # the comparison at 1 and 2 threads, then the rest (~4 min)
+    python benchmarks/bench.py --time-to-accuracy   # the CLI's default training, test accuracy after each epoch
+    python benchmarks/bench.py --quick              # a smoke run (< 1 min)
 
-What it measures, for the reference CNN (batch 128, Adam, float32) on real MNIST:
+1. Training step, NumPy against PyTorch, at each thread count of ``--threads`` (default 1,2; each in
+   a fresh process, since BLAS reads its thread count when it loads). The same network with the
+   same initial weights, batch 128, and the same work timed on both sides: forward, loss, backward
+   and an Adam step, with no bookkeeping (no running accuracy). Both get the same batches,
+   prepared in advance; slicing each batch out of a shuffled array instead is measured once on
+   both sides, and its cost reported. PyTorch runs in two set-ups:
+     - default: NCHW tensors, ``torch.optim.Adam`` as it comes;
+     - best eager CPU set-up: channels_last model and inputs, ``Adam(fused=True)``, tried with
+       and without ``torch.set_flush_denormal(True)``: the faster of the two is reported as
+       "best", and the report says which it was.
+   All runners alternate within every repeat (the order rotates), so a drift in the machine's
+   load hits them alike; every ratio is taken within one repeat and reported as median (min-max).
+2. Inference speed on the 10,000 test images.
+3. Where a training step spends its time, layer by layer (forward and backward), in scratchcnn.train.
+4. Peak memory of training on full MNIST, in a fresh process.
+5. What the tricks are worth: im2col against the naive loops, and deliberately slow variants.
 
-  1. training speed: images/s and seconds per epoch, timing ``scratchcnn.train`` on a fixed
-     number of batches after a warm-up and extrapolating to 60,000 images (``--full-epoch``
-     also times a real epoch). With PyTorch installed, the same network (same layers, same
-     initial weights, NCHW, batch size, Adam, thread count) trains in the same process,
-     alternating with NumPy run by run, and the NumPy/PyTorch time ratio is printed with its
-     spread over the repeats;
-  2. inference speed on the 10,000 test images;
-  3. where a training step spends its time, layer by layer (forward and backward);
-  4. peak memory of training on full MNIST, in a fresh subprocess so nothing else counts;
-  5. what the tricks are worth: the im2col convolution against the naive loops, and two
-     deliberately slow "textbook" variants (float64, np.add.at) trained the same way.
+``--time-to-accuracy`` instead trains exactly as ``python scratchcnn.py train`` does by default
+(scratchcnn.TRAIN_DEFAULTS), evaluates the test set after each epoch (not counted as training
+time) and reports when 99.0% and 99.2% were first reached.
 
-Results go to benchmarks/results/<name>.json and a bar chart to benchmarks/results/<name>.png
-(``--name``, default "latest"; the chart of the default run is benchmark.png).
+Results go to benchmarks/results/NAME.json (``--name``, default "latest", or "time_to_accuracy")
+and a bar chart to benchmarks/results/NAME.png.
 """
 
 from __future__ import annotations
@@ -39,30 +48,43 @@ from pathlib import Path
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="BLAS/OpenMP threads for NumPy and PyTorch (default: all %(default)s cores)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per framework, interleaved (default 5)")
-    parser.add_argument("--batches", type=int, default=100, help="batches of 128 per timed run (default 100)")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: few, short runs (< 30 s)")
+    parser.add_argument("--threads", default="1,2",
+                        help="thread counts for the NumPy/PyTorch comparison, comma-separated (default 1,2); "
+                             "the other measurements use the largest")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs per runner, interleaved (default 7)")
+    parser.add_argument("--batches", type=int, default=40, help="batches of 128 per timed run (default 40)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: few, short runs")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
-    parser.add_argument("--full-epoch", action="store_true", help="also time one real epoch of 60,000 images")
-    parser.add_argument("--name", default="latest", help="results file name: results/NAME.json and the chart")
-    parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)  # internal, see measure_memory
+    parser.add_argument("--time-to-accuracy", action="store_true",
+                        help="only: train with the CLI's defaults, test accuracy after each epoch")
+    parser.add_argument("--name", default=None, help="results file name: results/NAME.json and NAME.png")
+    parser.add_argument("--child", choices=("comparison", "memory"), help=argparse.SUPPRESS)  # internal
     args = parser.parse_args(argv)
+    try:
+        args.thread_counts = sorted({int(n) for n in args.threads.split(",")})
+        assert args.thread_counts[0] >= 1
+    except (ValueError, AssertionError):
+        parser.error(f"--threads takes positive whole numbers separated by commas, like 1,2; got {args.threads!r}")
     if args.quick:
-        args.repeats, args.batches = min(args.repeats, 2), min(args.batches, 10)
+        args.repeats, args.batches = min(args.repeats, 3), min(args.batches, 8)
+    if args.name is None:
+        args.name = "time_to_accuracy" if args.time_to_accuracy else "latest"
     return args
 
 
 ARGS = parse_args()
+THREADS = ARGS.thread_counts[-1]
 # BLAS libraries read their thread count once, when they load, i.e. when NumPy or PyTorch is
-# imported. So we set it *before* the imports below.
+# imported. So we set it *before* the imports below (a comparison child gets one count).
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
-    os.environ[variable] = str(ARGS.threads)
+    os.environ[variable] = str(THREADS)
 
-import numpy as np  # noqa: E402  (after setting the thread count on purpose)
-
-import scratchcnn  # noqa: E402
+try:
+    import numpy as np
+    import scratchcnn
+except ImportError as error:
+    sys.exit(f"bench.py: cannot import {error.name} ({error}). Install the course first, from the repository "
+             f"root: pip install -r requirements.txt")
 
 BATCH_SIZE = 128
 EPOCH_IMAGES = 60_000
@@ -70,14 +92,15 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def load_torch():
-    """PyTorch, or None when it is not installed or switched off."""
+    """PyTorch, or None with --no-torch. Missing PyTorch stops the benchmark with a clear message."""
     if ARGS.no_torch:
         return None
     try:
         import torch
     except ImportError:
-        return None
-    torch.set_num_threads(ARGS.threads)
+        sys.exit("bench.py: PyTorch is not installed, and the comparison needs it. Install the CPU build with "
+                 "pip install torch==2.13.0, or run with --no-torch to measure ScratchCNN alone.")
+    torch.set_num_threads(THREADS)
     return torch
 
 
@@ -185,24 +208,15 @@ def torch_model_like(model, torch):
     return nn.Sequential(*modules)
 
 
-def torch_train(torch, model, optimizer, images, labels, batch_size=BATCH_SIZE, seed=0):
-    """One epoch of PyTorch training, step for step what scratchcnn.train does
-    (shuffle, forward, loss, backward, Adam step, running loss and accuracy)."""
-    loss_fn = torch.nn.CrossEntropyLoss()
-    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(images)))
-    total_loss, total_correct = 0.0, 0
-    model.train()
-    for start in range(0, len(images), batch_size):
-        batch = order[start:start + batch_size]
-        x, y = images[batch], labels[batch]
-        optimizer.zero_grad()
-        logits = model(x)
-        loss = loss_fn(logits, y)
-        loss.backward()
-        optimizer.step()
-        total_loss += loss.item() * len(batch)
-        total_correct += int((logits.argmax(dim=1) == y).sum())
-    return total_loss / len(images), total_correct / len(images)
+def torch_setup(torch, model, best):
+    """(network, optimizer, to_input) in PyTorch's default set-up, or in its best eager CPU set-up:
+    channels_last model and inputs (the layout its oneDNN convolutions prefer) and fused Adam."""
+    net = torch_model_like(model, torch)
+    if best:
+        net = net.to(memory_format=torch.channels_last)
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, fused=True)
+        return net, optimizer, lambda x: torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
+    return net, torch.optim.Adam(net.parameters(), lr=1e-3), torch.from_numpy
 
 
 def torch_predict(torch, model, images, batch_size=1000):
@@ -212,59 +226,175 @@ def torch_predict(torch, model, images, batch_size=1000):
 
 
 # =============================================================================
-# Measurements
+# 1. The training step, NumPy against PyTorch (runs in a child process per thread count)
 # =============================================================================
 
-def seconds(function, *args, **kwargs) -> float:
-    start = time.perf_counter()
-    function(*args, **kwargs)
-    return time.perf_counter() - start
+def numpy_runner(batches):
+    """One timed run: forward, loss, backward and Adam step over ``batches``, nothing else."""
+    model = scratchcnn.reference_cnn(seed=0)
+    optimizer, loss_fn = scratchcnn.Adam(model, lr=1e-3), scratchcnn.SoftmaxCrossEntropy()
+
+    def run(batch_source):
+        for x, y in batch_source():
+            loss_fn.forward(model.forward(x), y)
+            model.backward(loss_fn.backward(), input_gradient=False)
+            optimizer.step()
+    return run
 
 
-def numpy_train(model, optimizer, images, labels):
-    """One epoch of scratchcnn.train over these images (constant learning rate)."""
-    return scratchcnn.train(model, images, labels, epochs=1, batch_size=BATCH_SIZE, optimizer=optimizer,
-                            schedule=None)
+def torch_runner(torch, best, flush_denormal=False):
+    """The same for PyTorch. zero_grad sets the gradients to None (its default), so backward
+    writes them fresh as ours does."""
+    net, optimizer, to_input = torch_setup(torch, scratchcnn.reference_cnn(seed=0), best)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    net.train()
+
+    def run(batch_source):
+        torch.set_flush_denormal(flush_denormal)      # per run: NumPy's runs keep the CPU default (off)
+        try:
+            for x, y in batch_source(to_input):
+                optimizer.zero_grad()
+                loss_fn(net(x), y).backward()
+                optimizer.step()
+        finally:
+            torch.set_flush_denormal(False)
+    return run
 
 
-def training_speed(train_images, train_labels, torch):
-    """Seconds per batch of every timed run, NumPy and PyTorch interleaved."""
+def comparison_child():
+    """Time every runner, interleaved, at this process's thread count; print JSON."""
+    torch = load_torch()
+    images, labels = scratchcnn.load_mnist("train")
     n = ARGS.batches * BATCH_SIZE
-    images, labels = train_images[:n], train_labels[:n]
-    model = reference_model()
-    optimizer = scratchcnn.Adam(model, lr=1e-3)
-    runs = {"numpy": lambda: numpy_train(model, optimizer, images, labels)}
+    rng = np.random.default_rng(0)
+    # Feeding 1, the one used for every ratio: the batches prepared in advance (a copy each), so
+    # both sides time the training step alone. (For PyTorch, converting them is part of the feeding.)
+    order = rng.permutation(len(images))[:n]
+    prepared = [(images[order[i:i + BATCH_SIZE]], labels[order[i:i + BATCH_SIZE]]) for i in range(0, n, BATCH_SIZE)]
+    torch_prepared = {}
+
+    def prepared_source(to_input=None):
+        if to_input is None:
+            return prepared
+        if to_input not in torch_prepared:
+            torch_prepared[to_input] = [(to_input(x), torch.from_numpy(y)) for x, y in prepared]
+        return torch_prepared[to_input]
+
+    # Feeding 2, what scratchcnn.train does: index each batch out of the full training set with a
+    # shuffled order, inside the timed loop.
+    def sliced_source(to_input=None):
+        epoch_order = rng.permutation(len(images))[:n]
+        for i in range(0, n, BATCH_SIZE):
+            batch = epoch_order[i:i + BATCH_SIZE]
+            x, y = images[batch], labels[batch]
+            yield (x, y) if to_input is None else (to_input(x), torch.from_numpy(y))
+
+    runs = {"numpy": (numpy_runner(prepared), prepared_source),
+            "numpy, sliced": (numpy_runner(prepared), sliced_source)}
     if torch is not None:
-        torch_net = torch_model_like(model, torch)
-        torch_optimizer = torch.optim.Adam(torch_net.parameters(), lr=1e-3)
-        torch_images, torch_labels = torch.from_numpy(images), torch.from_numpy(labels)
-        runs["torch"] = lambda: torch_train(torch, torch_net, torch_optimizer, torch_images, torch_labels)
-    # Warm-up (first-call allocations, BLAS thread start-up) on a few batches, untimed.
-    warm = 3 * BATCH_SIZE
-    numpy_train(model, optimizer, images[:warm], labels[:warm])
-    if torch is not None:
-        torch_train(torch, torch_net, torch_optimizer, torch_images[:warm], torch_labels[:warm])
+        runs.update({"torch default": (torch_runner(torch, best=False), prepared_source),
+                     "torch default, sliced": (torch_runner(torch, best=False), sliced_source),
+                     "torch best": (torch_runner(torch, best=True), prepared_source),
+                     "torch best, flush denormals": (torch_runner(torch, best=True, flush_denormal=True),
+                                                     prepared_source)})
+    for run, source in runs.values():          # warm-up: first-call allocations, thread start-up, caches
+        run(source)
     per_batch = {name: [] for name in runs}
+    names = list(runs)
     for repeat in range(ARGS.repeats):
-        # Alternate who goes first, so a slow drift of the machine's load hits both alike.
-        order = list(runs) if repeat % 2 == 0 else list(reversed(runs))
-        for name in order:
-            per_batch[name].append(seconds(runs[name]) / ARGS.batches)
-    return per_batch, model, optimizer
+        # Rotate who goes first, so a slow drift of the machine's load hits every runner alike.
+        for name in names[repeat % len(names):] + names[:repeat % len(names)]:
+            run, source = runs[name]
+            start = time.perf_counter()
+            run(source)
+            per_batch[name].append((time.perf_counter() - start) / ARGS.batches)
+    print(json.dumps({"threads": THREADS, "per_batch_seconds": per_batch}))
 
 
-def full_epoch(train_images, train_labels, torch):
-    """Seconds for one real epoch over all 60,000 training images."""
-    result = {}
-    model = reference_model()
-    history = numpy_train(model, scratchcnn.Adam(model, lr=1e-3), train_images, train_labels)
-    result["numpy"] = history["seconds"][0]
-    if torch is not None:
-        torch_net = torch_model_like(reference_model(), torch)
-        optimizer = torch.optim.Adam(torch_net.parameters(), lr=1e-3)
-        result["torch"] = seconds(torch_train, torch, torch_net, optimizer,
-                                  torch.from_numpy(train_images), torch.from_numpy(train_labels))
-    return result
+def comparison(threads):
+    """Run comparison_child in a fresh process with ``threads`` threads; per-batch seconds per runner."""
+    command = [sys.executable, __file__, "--child", "comparison", "--threads", str(threads),
+               "--repeats", str(ARGS.repeats), "--batches", str(ARGS.batches)] + (["--no-torch"] * ARGS.no_torch)
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"bench.py: the comparison at {threads} thread(s) failed:\n{result.stderr.strip()}")
+    return json.loads(result.stdout.strip().splitlines()[-1])["per_batch_seconds"]
+
+
+def summarise_comparison(per_batch):
+    """Medians and spreads of the step times, the choice of PyTorch's best, and the ratios (each taken
+    within one repeat, so both sides saw the same machine load)."""
+    times = {name: np.asarray(values) for name, values in per_batch.items()}
+    summary = {"step_ms": {name: spread(1e3 * t) for name, t in times.items()}}
+    if "torch best" in times:
+        flush = np.median(times["torch best, flush denormals"]) < np.median(times["torch best"])
+        summary["torch_best_flushes_denormals"] = bool(flush)
+        best = times["torch best, flush denormals" if flush else "torch best"]
+        summary["numpy_over_torch_default"] = spread(times["numpy"] / times["torch default"])
+        summary["numpy_over_torch_best"] = spread(times["numpy"] / best)
+        summary["torch_best_step_ms"] = spread(1e3 * best)
+        summary["slicing_cost_torch_default"] = spread(times["torch default, sliced"] / times["torch default"] - 1)
+    summary["slicing_cost_numpy"] = spread(times["numpy, sliced"] / times["numpy"] - 1)
+    return summary
+
+
+def print_comparison(threads, summary):
+    ms = summary["step_ms"]
+    print(f"   {threads} thread(s), ms per training step (median, min-max of {ARGS.repeats} runs of "
+          f"{ARGS.batches} batches):")
+    print(f"      ScratchCNN (NumPy)     {ms['numpy']['median']:6.2f} ({ms['numpy']['min']:.2f}-{ms['numpy']['max']:.2f})")
+    if "numpy_over_torch_best" not in summary:
+        return
+    best = summary["torch_best_step_ms"]
+    flush = "with" if summary["torch_best_flushes_denormals"] else "without"
+    print(f"      PyTorch default        {ms['torch default']['median']:6.2f} "
+          f"({ms['torch default']['min']:.2f}-{ms['torch default']['max']:.2f})")
+    print(f"      PyTorch best           {best['median']:6.2f} ({best['min']:.2f}-{best['max']:.2f})   "
+          f"channels_last, fused Adam, {flush} flush_denormal (the faster)")
+    for key, label in (("numpy_over_torch_default", "default"), ("numpy_over_torch_best", "best")):
+        r = summary[key]
+        print(f"      NumPy / PyTorch {label:8s} time: {r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})"
+              + ("   below 1: NumPy faster" if label == "default" else ""))
+    print(f"      feeding: slicing each batch out of a shuffled array in the loop costs NumPy "
+          f"{100 * summary['slicing_cost_numpy']['median']:+.0f}%, PyTorch default "
+          f"{100 * summary['slicing_cost_torch_default']['median']:+.0f}% (median)")
+
+
+# =============================================================================
+# Time to accuracy: the CLI's default training
+# =============================================================================
+
+def time_to_accuracy(targets=(0.990, 0.992)):
+    """Train as `python scratchcnn.py train` does by default; test accuracy after every epoch."""
+    settings = dict(scratchcnn.TRAIN_DEFAULTS)
+    if ARGS.quick:
+        settings["epochs"] = 1
+    images, labels = scratchcnn.load_mnist("train")
+    test_images, test_labels = scratchcnn.load_mnist("test")
+    model = scratchcnn.reference_cnn(seed=settings["seed"])
+    rows = []
+
+    def after_epoch(history):
+        # Runs outside train's per-epoch clock: the evaluation is not counted as training time.
+        _, accuracy = scratchcnn.evaluate(model, test_images, test_labels)
+        model.train()
+        rows.append({"epoch": history["epoch"][-1], "training_seconds": sum(history["seconds"]),
+                     "test_accuracy": accuracy})
+        print(f"   epoch {rows[-1]['epoch']:2d}  {rows[-1]['training_seconds']:6.1f} s of training  "
+              f"test accuracy {100 * accuracy:.2f}%", flush=True)
+
+    print(f"Time to accuracy, {THREADS} thread(s): scratchcnn.TRAIN_DEFAULTS = {settings}")
+    scratchcnn.train(model, images, labels, epochs=settings["epochs"], batch_size=settings["batch_size"],
+                     optimizer=scratchcnn.Adam(model, lr=settings["lr"]), schedule=settings["schedule"],
+                     augment_shift=settings["augment_shift"], seed=settings["seed"], callback=after_epoch)
+    reached = {}
+    for target in targets:
+        first = next((row for row in rows if row["test_accuracy"] >= target), None)
+        reached[f"{100 * target:.1f}%"] = first
+        print(f"   {100 * target:.1f}%: " + (f"after epoch {first['epoch']}, {first['training_seconds']:.1f} s"
+                                            if first else "not reached"))
+    print(f"   final: {100 * rows[-1]['test_accuracy']:.2f}% after {rows[-1]['training_seconds']:.1f} s")
+    return {"settings": settings, "epochs": rows, "reached": reached}
 
 
 def inference_speed(model, test_images, torch, repeats):
@@ -272,10 +402,12 @@ def inference_speed(model, test_images, torch, repeats):
     model.predict(test_images[:1000])                                          # warm-up
     result = {"numpy": len(test_images) / min(seconds(model.predict, test_images) for _ in range(repeats))}
     if torch is not None:
-        torch_net, images = torch_model_like(model, torch), torch.from_numpy(test_images)
-        torch_predict(torch, torch_net, images[:1000])                       # warm-up
-        result["torch"] = len(test_images) / min(seconds(torch_predict, torch, torch_net, images)
-                                                 for _ in range(repeats))
+        for name, best in (("torch default", False), ("torch best", True)):
+            torch_net, _, to_input = torch_setup(torch, model, best)
+            images = to_input(test_images)
+            torch_predict(torch, torch_net, images[:1000])                   # warm-up
+            result[name] = len(test_images) / min(seconds(torch_predict, torch, torch_net, images)
+                                                  for _ in range(repeats))
     return result
 
 
@@ -308,7 +440,9 @@ def layer_breakdown(model, optimizer, images, labels):
             del layer.forward, layer.backward    # the class's methods are visible again
         del optimizer.step
     batches = len(step_times)
-    rows = [{"layer": f"{index} {layer!r}",
+    moved = [layer is not run for layer, run in zip(model.layers, model.execution_order())]
+    rows = [{"layer": f"{index} {layer!r}" + (" (run after the pool)" if moved[index] and type(layer) is
+                                              scratchcnn.ReLU else ""),
              "forward_ms": 1e3 * float(np.median(f)), "backward_ms": 1e3 * float(np.median(b))}
             for index, (layer, f, b) in enumerate(zip(model.layers, forward_times, backward_times))]
     accounted = sum(map(sum, forward_times)) + sum(map(sum, backward_times)) + sum(step_times)
@@ -353,7 +487,7 @@ def variant_speed(train_images, train_labels, conv_class, dtype, batches, batch_
 
 def measure_memory():
     """Peak memory of training on full MNIST, measured in a fresh Python process."""
-    command = [sys.executable, __file__, "--memory-child", "--threads", str(ARGS.threads)]
+    command = [sys.executable, __file__, "--child", "memory", "--threads", str(THREADS)]
     if ARGS.quick:
         command.append("--quick")
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -408,10 +542,6 @@ def memory_child():
                       "training_allocations_peak_mb": traced_peak}))
 
 
-# =============================================================================
-# Report
-# =============================================================================
-
 def spread(values):
     values = np.asarray(values, dtype=float)
     return {"min": float(values.min()), "median": float(np.median(values)), "max": float(values.max())}
@@ -428,7 +558,7 @@ def environment(torch):
     return {"date": time.strftime("%Y-%m-%d %H:%M"), "python": platform.python_version(),
             "numpy": np.__version__, "blas": f"{blas.get('name', '?')} {blas.get('version', '')}".strip(),
             "torch": torch.__version__ if torch is not None else None, "cpu": cpu, "cores": os.cpu_count(),
-            "threads": ARGS.threads, "scratchcnn": scratchcnn.__version__}
+            "threads": ARGS.thread_counts, "scratchcnn": scratchcnn.__version__}
 
 
 def draw_chart(bars, env, path):
@@ -437,7 +567,7 @@ def draw_chart(bars, env, path):
     import matplotlib.pyplot as plt
 
     names, values = list(bars), list(bars.values())
-    colours = {"ScratchCNN (NumPy)": "tab:blue", "PyTorch": "tab:orange"}
+    colours = {"ScratchCNN (NumPy)": "tab:blue", "PyTorch default": "tab:orange", "PyTorch best": "tab:red"}
     fig, ax = plt.subplots(figsize=(8, 0.6 * len(bars) + 1.6))
     positions = range(len(bars))[::-1]
     ax.barh(positions, values, color=[colours.get(name, "tab:grey") for name in names])
@@ -447,73 +577,96 @@ def draw_chart(bars, env, path):
     ax.set_xscale("log")
     ax.set_xlim(right=max(values) * 8)
     ax.set_xlabel("training images per second (log scale; more is better)")
-    ax.set_title(f"Reference CNN on MNIST, batch 128, {env['threads']} thread(s)\n{env['cpu']}, {env['date']}",
+    ax.set_title(f"Reference CNN on MNIST, batch 128, {THREADS} thread(s)\n{env['cpu']}, {env['date']}",
                  fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
+# =============================================================================
+# Report
+# =============================================================================
+
+def seconds(function, *args, **kwargs) -> float:
+    start = time.perf_counter()
+    function(*args, **kwargs)
+    return time.perf_counter() - start
+
+
+def numpy_train(model, optimizer, images, labels):
+    """One epoch of scratchcnn.train over these images (constant learning rate)."""
+    return scratchcnn.train(model, images, labels, epochs=1, batch_size=BATCH_SIZE, optimizer=optimizer,
+                            schedule=None)
+
+
+def save(results, bars, env):
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    json_path = RESULTS_DIR / f"{ARGS.name}.json"
+    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    saved = [json_path]
+    if bars:
+        chart_path = RESULTS_DIR / f"{ARGS.name}.png"
+        draw_chart(bars, env, chart_path)
+        saved.append(chart_path)
+    print(f"\nmachine load at end: {os.getloadavg()[0]:.2f}. Saved " + " and ".join(map(str, saved)))
+
+
 def main():
-    if ARGS.memory_child:
+    if ARGS.child == "memory":
         memory_child()
+        return
+    if ARGS.child == "comparison":
+        comparison_child()
         return
     torch = load_torch()
     env = environment(torch)
     load_start = os.getloadavg()[0]
-    print(f"ScratchCNN benchmark: {env['cpu']}, {env['cores']} cores, {ARGS.threads} thread(s); "
-          f"NumPy {env['numpy']} ({env['blas']})" + (f", PyTorch {env['torch']}" if torch else ""))
+    env["load_average_start"] = load_start
+    print(f"ScratchCNN benchmark: {env['cpu']}, {env['cores']} cores; Python {env['python']}, "
+          f"NumPy {env['numpy']} ({env['blas']})" + (f", PyTorch {env['torch']}" if torch else "")
+          + f"; {env['date']}")
     print(f"machine load (1-minute average) at start: {load_start:.2f}"
           + ("  -- other programs are running: expect noisy numbers" if load_start > 0.5 else ""))
-    if torch is None:
-        print("PyTorch is " + ("switched off (--no-torch)" if ARGS.no_torch else "not installed")
-              + ": no comparison, the rest as usual.")
-    train_images, train_labels = scratchcnn.load_mnist("train")
-    test_images, _ = scratchcnn.load_mnist("test")
     results = {"environment": env, "settings": {"batch_size": BATCH_SIZE, "batches": ARGS.batches,
                                                 "repeats": ARGS.repeats, "quick": ARGS.quick}}
+    if ARGS.time_to_accuracy:
+        results["time_to_accuracy"] = time_to_accuracy()
+        save(results, None, env)
+        return
 
-    # 1. Training speed, interleaved with PyTorch.
-    per_batch, model, optimizer = training_speed(train_images, train_labels, torch)
-    print(f"\n1. Training: {ARGS.repeats} runs of {ARGS.batches} batches"
-          + (" per framework, interleaved" if torch is not None else "")
-          + f" (epoch time extrapolated to {EPOCH_IMAGES:,} images)")
-    results["training"] = {}
-    for name, times in per_batch.items():
-        images_per_second = BATCH_SIZE / np.asarray(times)
-        entry = {"images_per_second": spread(images_per_second),
-                 "epoch_seconds": spread(EPOCH_IMAGES / images_per_second)}
-        results["training"][name] = entry
-        label = "ScratchCNN (NumPy)" if name == "numpy" else "PyTorch"
-        print(f"   {label:20s} {entry['images_per_second']['median']:8,.0f} images/s "
-              f"(runs {entry['images_per_second']['min']:,.0f} to {entry['images_per_second']['max']:,.0f})   "
-              f"{entry['epoch_seconds']['median']:6.1f} s per epoch")
-    if torch is not None:
-        ratio = spread(np.asarray(per_batch["numpy"]) / np.asarray(per_batch["torch"]))
-        results["training"]["numpy_over_torch_time"] = ratio
-        print(f"   NumPy/PyTorch time ratio: median {ratio['median']:.2f} "
-              f"(min {ratio['min']:.2f}, max {ratio['max']:.2f}; below 1 means NumPy is faster)")
-    if ARGS.full_epoch:
-        epoch = full_epoch(train_images, train_labels, torch)
-        results["full_epoch_seconds"] = epoch
-        print("   one real epoch: " + ", ".join(f"{'NumPy' if k == 'numpy' else 'PyTorch'} {v:.1f} s"
-                                                for k, v in epoch.items()))
+    # 1. The training step against PyTorch, one fresh process per thread count.
+    print("\n1. Training step (forward, loss, backward, Adam), batch 128, same network and initial weights, "
+          "batches prepared in advance, runners interleaved")
+    results["comparison"] = {}
+    for threads in ARGS.thread_counts:
+        summary = summarise_comparison(comparison(threads))
+        results["comparison"][str(threads)] = summary
+        print_comparison(threads, summary)
+
+    train_images, train_labels = scratchcnn.load_mnist("train")
+    test_images, _ = scratchcnn.load_mnist("test")
+    n = ARGS.batches * BATCH_SIZE
+    model = scratchcnn.reference_cnn(seed=0)
+    optimizer = scratchcnn.Adam(model, lr=1e-3)
+    numpy_train(model, optimizer, train_images[:n], train_labels[:n])        # trained a little, warmed up
 
     # 2. Inference.
     inference = inference_speed(model, test_images, torch, repeats=1 if ARGS.quick else 3)
     results["inference_images_per_second"] = inference
-    print(f"\n2. Inference on the {len(test_images):,} test images (batches of 1000): "
-          + ", ".join(f"{'NumPy' if k == 'numpy' else 'PyTorch'} {v:,.0f} images/s" for k, v in inference.items()))
+    print(f"\n2. Inference on the {len(test_images):,} test images (batches of 1000), {THREADS} thread(s): "
+          + ", ".join(f"{k.replace('numpy', 'NumPy').replace('torch', 'PyTorch')} {v:,.0f} images/s"
+                      for k, v in inference.items()))
 
     # 3. Where the time goes.
-    n = ARGS.batches * BATCH_SIZE
     rows, step_ms = layer_breakdown(model, optimizer, train_images[:n], train_labels[:n])
     results["layers"], results["training_step_ms"] = rows, step_ms
-    print(f"\n3. One training step, layer by layer (median ms per batch of {BATCH_SIZE}; step {step_ms:.1f} ms)")
-    print(f"   {'layer':52s} {'forward':>8s} {'backward':>9s} {'share':>6s}")
+    print(f"\n3. One step of scratchcnn.train, layer by layer, {THREADS} thread(s) "
+          f"(median ms per batch of {BATCH_SIZE}; step {step_ms:.1f} ms)")
+    print(f"   {'layer':62s} {'forward':>8s} {'backward':>9s} {'share':>6s}")
     for row in rows:
         share = 100 * (row["forward_ms"] + row["backward_ms"]) / step_ms
-        print(f"   {row['layer'][:52]:52s} {row['forward_ms']:8.2f} {row['backward_ms']:9.2f} {share:5.0f}%")
+        print(f"   {row['layer'][:62]:62s} {row['forward_ms']:8.2f} {row['backward_ms']:9.2f} {share:5.0f}%")
 
     # 4. Memory.
     memory = measure_memory()
@@ -528,15 +681,16 @@ def main():
           f"(tracemalloc)")
 
     # 5. What the tricks are worth.
-    print("\n5. What the tricks are worth")
+    print(f"\n5. What the tricks are worth, {THREADS} thread(s)")
     speedups = conv_speedup(repeats=3 if ARGS.quick else 5)
     results["conv_forward_speedup"] = speedups
     for row in speedups:
         print(f"   {row['layer']}: im2col {row['im2col_ms_per_image']:.3f} ms/image, naive loops "
               f"{row['naive_ms_per_image']:.1f} ms/image: {row['speedup']:,.0f}x faster")
-    slow_batches = 3 if ARGS.quick else max(5, ARGS.batches // 5)
+    slow_batches = 3 if ARGS.quick else 10
     slow_repeats = 1 if ARGS.quick else 3
     variants = {
+        "ScratchCNN as it is": (scratchcnn.Conv2D, np.float32, BATCH_SIZE, slow_batches),
         "float64, the library's code": (scratchcnn.Conv2D, np.float64, BATCH_SIZE, slow_batches),
         "float32 + np.add.at col2im": (TextbookConv2D, np.float32, BATCH_SIZE, slow_batches),
         "textbook: float64 + np.add.at col2im": (TextbookConv2D, np.float64, BATCH_SIZE, slow_batches),
@@ -549,24 +703,18 @@ def main():
         print(f"   training, {label:38s} {speed:10,.1f} images/s"
               + (f"  (batch of {batch_size}, per image)" if batch_size != BATCH_SIZE else ""))
 
-    numpy_speed = results["training"]["numpy"]["images_per_second"]["median"]
-    bars = {"ScratchCNN (NumPy)": numpy_speed}
+    step = results["comparison"][str(THREADS)]
+    bars = {"ScratchCNN (NumPy)": BATCH_SIZE / (step["step_ms"]["numpy"]["median"] / 1e3)}
     if torch is not None:
-        bars["PyTorch"] = results["training"]["torch"]["images_per_second"]["median"]
-    bars.update({"float64": results["variants_images_per_second"]["float64, the library's code"],
-                 "float32 + np.add.at": results["variants_images_per_second"]["float32 + np.add.at col2im"],
-                 "textbook (float64 + np.add.at)":
-                     results["variants_images_per_second"]["textbook: float64 + np.add.at col2im"],
-                 "naive loops": results["variants_images_per_second"]["naive loops (float32)"]})
-
-    load_end = os.getloadavg()[0]
-    env["load_average_start"], env["load_average_end"] = load_start, load_end
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    json_path = RESULTS_DIR / f"{ARGS.name}.json"
-    chart_path = RESULTS_DIR / ("benchmark.png" if ARGS.name == "latest" else f"{ARGS.name}.png")
-    json_path.write_text(json.dumps(results, indent=2) + "\n")
-    draw_chart(bars, env, chart_path)
-    print(f"\nmachine load at end: {load_end:.2f}. Saved {json_path} and {chart_path}")
+        bars["PyTorch default"] = BATCH_SIZE / (step["step_ms"]["torch default"]["median"] / 1e3)
+        bars["PyTorch best"] = BATCH_SIZE / (step["torch_best_step_ms"]["median"] / 1e3)
+    speeds = results["variants_images_per_second"]
+    bars.update({"float64": speeds["float64, the library's code"],
+                 "float32 + np.add.at": speeds["float32 + np.add.at col2im"],
+                 "textbook (float64 + np.add.at)": speeds["textbook: float64 + np.add.at col2im"],
+                 "naive loops": speeds["naive loops (float32)"]})
+    env["load_average_end"] = os.getloadavg()[0]
+    save(results, bars, env)
 
 
 if __name__ == "__main__":

@@ -284,7 +284,7 @@ def test_train_refuses_nonsense_arguments(mnist_test):
         (dict(lr=math.nan), "lr must be a positive finite number"),
         (dict(lr=math.inf), "lr must be a positive finite number"),
         (dict(optimizer=sc.Adam(model, lr=math.nan)), "the optimizer's lr must be a positive finite number"),
-        (dict(schedule="cosin"), "unknown schedule 'cosin': use one of \\['constant', 'cosine'\\] or None"),
+        (dict(schedule="cosin"), r"unknown schedule 'cosin': use one of \['constant', 'cosine', 'one-cycle'\] or None"),
         (dict(augment_shift=30), "augment_shift 30 does not fit images of shape \\(1, 28, 28\\)"),
     ]:
         with pytest.raises(ValueError, match=message):

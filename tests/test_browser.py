@@ -3,11 +3,18 @@
 The test starts `jupyter lab` on 127.0.0.1 (a free port, a random token, the
 repository as its root), opens notebooks/09_play_with_it.ipynb, runs all cells,
 then uses the widgets as a student would:
+  * checks that no probability row scrolls (scrollHeight <= clientHeight) and that
+    Tab walks the controls without stopping on the rows;
+  * checks the accessible names Chromium computes: the slider's handle, the pictures'
+    alt texts, the pressed state of the mistakes toggle, the previous/next buttons;
   * focuses the digit slider and presses the right arrow key: the slider moves
     to the next test image and the prediction text changes to that image's digit;
-  * switches on "only the mistakes": the slider shows a misclassified digit;
-  * clears the drawing pad, draws a "1" with the mouse: a prediction appears.
-Screenshots go to test-artifacts/ (git-ignored).
+  * switches on "only the mistakes": the slider shows a misclassified digit, and
+    its number box and its text count the mistakes alike, from 1;
+  * clears the drawing pad, draws a "1" with the mouse: a prediction appears, each
+    step is labelled with its size; then a dot: the pad says it is not a digit.
+Screenshots go to test-artifacts/ (git-ignored); notebooks/screenshots/ are copies of
+browser_digit_slider_mistakes.png and browser_drawing_pad.png.
 
 Requirements: `apt-get install chromium` (Debian's build, at /usr/bin/chromium) and
 `pip install playwright`. Playwright's own browser download is never used. When
@@ -17,6 +24,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -74,6 +82,8 @@ def jupyter_lab(tmp_path_factory):
     log = open(home / "jupyter-lab.log", "w")
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     notebook_before = (REPO / NOTEBOOK).read_bytes()
+    checkpoints = (REPO / NOTEBOOK).parent / ".ipynb_checkpoints"     # JupyterLab makes one on opening
+    checkpoints_before = checkpoints.exists()
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -95,6 +105,8 @@ def jupyter_lab(tmp_path_factory):
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
         log.close()
+        if not checkpoints_before:
+            shutil.rmtree(checkpoints, ignore_errors=True)
         if (REPO / NOTEBOOK).read_bytes() != notebook_before:   # never leave the committed notebook changed
             (REPO / NOTEBOOK).write_bytes(notebook_before)
             pytest.fail(f"the browser session modified {NOTEBOOK} (restored it)")
@@ -148,6 +160,12 @@ def kernel_connected(base_url, token):
 
 CELL_PROMPTS = "() => Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt'))" \
                ".map(e => e.textContent.trim())"
+ROW_SIZES = "() => Array.from(document.querySelectorAll('.scratchcnn-probabilities > *'))" \
+            ".map(row => [row.scrollHeight, row.clientHeight, row.scrollWidth, row.clientWidth])"
+FOCUSED = "() => { const e = document.activeElement; return {" \
+          " inProbabilities: !!e.closest('.scratchcnn-probabilities')," \
+          " inSlider: !!e.closest('.scratchcnn-digit-slider')," \
+          " text: (e.getAttribute('aria-label') || e.textContent || e.tagName).trim().slice(0, 40)}; }"
 ERROR_OUTPUTS = "() => Array.from(document.querySelectorAll('.jp-Notebook [data-mime-type=\"application/" \
                 "vnd.jupyter.stderr\"]')).map(e => e.textContent).filter(t => /Error|Traceback/.test(t))"
 
@@ -195,12 +213,38 @@ def test_widgets_in_jupyterlab(jupyter_lab, browser):
         assert page.evaluate(ERROR_OUTPUTS) == [], "a cell raised an error"
         page.screenshot(path=str(ARTIFACTS / "browser_notebook_ran.png"))
 
-        # --- the digit slider: one step to the right with the keyboard ---------------------
+        # --- the probability rows: as tall as their content, so nothing scrolls ------------
+        rows = page.evaluate(ROW_SIZES)
+        assert len(rows) == 20, f"expected 10 probability rows in each widget, found {len(rows)}"
+        scrolling = [row for row in rows if row[0] > row[1] or row[2] > row[3]]
+        assert not scrolling, f"probability rows that scroll ([scrollHeight, clientHeight, ...]): {scrolling}"
+
+        # --- the digit slider: accessible names, then one step to the right with the keyboard
         slider_widget = page.locator(".scratchcnn-digit-slider").first
         slider_widget.scroll_into_view_if_needed()
         prediction = slider_widget.locator(".scratchcnn-prediction")
         readout = slider_widget.locator(".widget-readout").first
+        info = slider_widget.locator(".scratchcnn-info")
         wait_until(lambda: "prediction:" in prediction.inner_text(), 20, "the slider shows no prediction")
+        handle = slider_widget.get_by_role("slider", name=f"test image number, 0 to {len(images) - 1}")
+        wait_until(lambda: handle.count() == 1, 20, "the slider's handle has no accessible name")
+        toggle = slider_widget.get_by_role("button", name=re.compile(r"^only the \d+ mistakes$"))
+        assert toggle.get_attribute("aria-pressed") == "false"
+        assert slider_widget.get_by_role("img", name=re.compile(r"^test image \d+: a handwritten \d")).count() == 1
+        assert slider_widget.get_by_role("img", name=re.compile(r"feature maps .* of conv \d")).count() == 2
+        for name in ("previous mistake", "next mistake"):
+            assert slider_widget.get_by_role("button", name=name).count() == 1, f"no '{name}' button"
+
+        # Tab from the handle walks the controls and leaves the widget, never stopping on a bar row
+        handle.focus()
+        stops = []
+        for _ in range(10):
+            page.keyboard.press("Tab")
+            stops.append(page.evaluate(FOCUSED))
+            if not stops[-1]["inSlider"]:
+                break
+        assert not any(stop["inProbabilities"] for stop in stops), f"Tab stopped on a probability row: {stops}"
+        assert not stops[-1]["inSlider"], f"Tab did not leave the slider in 10 presses: {stops}"
         start = int(readout.inner_text())
         assert prediction.inner_text().strip() == f"prediction: {labels[start]} (true {labels[start]})"
         new = start + 1
@@ -217,13 +261,32 @@ def test_widgets_in_jupyterlab(jupyter_lab, browser):
         slider_widget.screenshot(path=str(ARTIFACTS / "browser_digit_slider.png"))
 
         # the toggle: only mistakes, so the prediction differs from the true label
-        slider_widget.get_by_role("button", name=re.compile(r"^only the \d+ mistakes$")).click()
+        toggle.click()
+        mistakes = int(re.search(r"\d+", toggle.inner_text()).group())
 
         def shows_a_mistake():
             shown = re.fullmatch(r"prediction: (\d) \(true (\d)\)", prediction.inner_text().strip())
             return shown and shown.group(1) != shown.group(2)
 
         wait_until(shows_a_mistake, 20, lambda: f"the mistakes-only toggle shows '{prediction.inner_text()}'")
+        wait_until(lambda: toggle.get_attribute("aria-pressed") == "true", 20, "the toggle does not say it is pressed")
+        handle = slider_widget.get_by_role("slider", name=f"mistake number, 1 to {mistakes}")
+        wait_until(lambda: handle.count() == 1, 20, "in mistakes mode the handle is not named 'mistake number'")
+
+        def counters_agree():
+            counted = re.search(r"mistake (\d+) of (\d+)", info.inner_text())
+            return counted and counted.group(1) == readout.inner_text().strip() and int(counted.group(2)) == mistakes
+
+        wait_until(counters_agree, 20, lambda: f"box {readout.inner_text()} vs text '{info.inner_text()}'")
+        first = int(readout.inner_text())
+        assert first >= 1
+        handle.focus()
+        page.keyboard.press("ArrowRight")
+        wait_until(lambda: readout.inner_text().strip() == str(first + 1) and counters_agree(), 20,
+                   lambda: f"after ArrowRight: box {readout.inner_text()} vs text '{info.inner_text()}'")
+        slider_widget.get_by_role("button", name="next mistake").click()
+        wait_until(lambda: readout.inner_text().strip() == str(first + 2) and counters_agree(), 20,
+                   lambda: f"after 'next mistake': box {readout.inner_text()} vs text '{info.inner_text()}'")
         slider_widget.screenshot(path=str(ARTIFACTS / "browser_digit_slider_mistakes.png"))
 
         # --- the drawing pad: clear, then draw a "1" with the mouse -------------------------
@@ -248,6 +311,26 @@ def test_widgets_in_jupyterlab(jupyter_lab, browser):
         drawn = re.search(r"prediction: (\d)", pad_prediction.inner_text()).group(1)
         pad_widget.screenshot(path=str(ARTIFACTS / "browser_drawing_pad.png"))
         assert drawn == "1", f"a vertical stroke should read as 1, the pad says {drawn}"
+        not_a_digit = pad_widget.locator(".scratchcnn-not-a-digit")
+        assert "does not look like a digit" not in not_a_digit.inner_text()
+        assert "100.0%" not in pad_widget.inner_text()
+        assert re.search(r"your drawing\s+280 x 280 pixels", pad_widget.inner_text())
+        assert re.search(r"centred in 28 x 28\s+28 x 28 pixels", pad_widget.inner_text())
+        step_2 = re.compile(r"^step 2, cropped to the ink: \d+ x \d+ pixels$")
+        assert pad_widget.get_by_role("img", name=step_2).count() == 1
+        assert pad_widget.get_by_role("img", name=re.compile(r"^drawing area")).count() == 1
+
+        # a dot is no digit: the network still picks one, the pad says what it is
+        pad_widget.get_by_role("button", name="clear").click()
+        wait_until(lambda: "draw a digit" in pad_prediction.inner_text(), 20, "clear did not reset the pad")
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        page.mouse.down()
+        page.mouse.up()
+        wait_until(lambda: "does not look like a digit" in not_a_digit.inner_text(), 20,
+                   lambda: f"a dot got no not-a-digit note: '{pad_prediction.inner_text()}' "
+                           f"'{not_a_digit.inner_text()}'")
+        assert re.search(r"prediction: \d", pad_prediction.inner_text())
+        pad_widget.screenshot(path=str(ARTIFACTS / "browser_drawing_pad_dot.png"))
     finally:
         (ARTIFACTS / "browser_console.log").write_text("\n".join(console))
         page.screenshot(path=str(ARTIFACTS / "browser_last_state.png"))

@@ -1,4 +1,4 @@
-"""Headless tests of the digit slider and the drawing pad (scratchcnn section 8).
+"""Headless tests of the digit slider and the drawing pad (scratchcnn section 11).
 
 The widgets are driven from Python exactly as the browser drives them: setting a
 control's value (what moving the slider does), clicking a button, or setting the
@@ -39,9 +39,15 @@ def model(default_slider):
     return default_slider.model
 
 
+@pytest.fixture(scope="module")
+def likeness(model):
+    """What MNIST's test digits look like to the shipped model (measured once, shared by the pads)."""
+    return scratchcnn.digit_likeness(model)
+
+
 @pytest.fixture
-def pad(model):
-    return scratchcnn.drawing_pad(model)
+def pad(model, likeness):
+    return scratchcnn.drawing_pad(model, likeness=likeness)
 
 
 def read_png(data: bytes) -> np.ndarray:
@@ -61,6 +67,26 @@ def data_url(drawing: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def strokes(segments, size=280, width=18.0):
+    """SYNTHETIC drawings for the not-a-digit tests: straight strokes ((y0, x0), (y1, x1))
+    with round ends, ``width`` pixels wide, white on black, as the pad's pen draws them."""
+    rows, cols = np.mgrid[0:size, 0:size] + 0.5
+    picture = np.zeros((size, size))
+    for (y0, x0), (y1, x1) in segments:
+        dy, dx = y1 - y0, x1 - x0
+        t = np.clip(((rows - y0) * dy + (cols - x0) * dx) / max(dy * dy + dx * dx, 1e-12), 0, 1)
+        distance = np.hypot(rows - (y0 + t * dy), cols - (x0 + t * dx))
+        picture = np.maximum(picture, np.clip(width / 2 + 0.5 - distance, 0, 1))   # 1-pixel soft edge
+    return picture
+
+
+NOT_DIGITS = {
+    "a dot": strokes([((140, 140), (140, 140))]),
+    "an X": strokes([((60, 60), (220, 220)), ((60, 220), (220, 60))]),
+    "a horizontal line": strokes([((140, 40), (140, 240))]),
+}
+
+
 # --- the digit slider ----------------------------------------------------------
 
 def test_default_slider_walks_the_whole_test_set_with_the_shipped_model(default_slider):
@@ -68,7 +94,8 @@ def test_default_slider_walks_the_whole_test_set_with_the_shipped_model(default_
     assert default_slider.slider.min == 0 and default_slider.slider.max == len(images) - 1 == 9999
     np.testing.assert_array_equal(default_slider.labels, labels)
     shipped = scratchcnn.load_model(scratchcnn.DEFAULT_MODEL_PATH)
-    np.testing.assert_allclose(default_slider.probabilities[:50], shipped.predict_proba(images[:50]), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(default_slider.probabilities[:50], shipped.predict_proba(images[:50]),
+                               rtol=1e-5, atol=1e-7)
     assert np.mean(default_slider.predictions == labels) >= 0.99
 
 
@@ -132,19 +159,117 @@ def test_misclassified_toggle_restricts_the_slider_to_mistakes(slider):
     slider.slider.value = int(mistakes[k]) - 1             # a correctly classified image
     slider.misclassified_toggle.value = True
     assert slider.index == mistakes[k]                     # jumped to the next mistake
-    assert (slider.slider.min, slider.slider.max) == (0, len(mistakes) - 1)
+    assert (slider.slider.min, slider.slider.max) == (1, len(mistakes))   # mistakes count from 1
     visited = []
-    for position in range(slider.slider.max, -1, -1):      # walk the whole slider, backwards
+    for position in range(slider.slider.max, slider.slider.min - 1, -1):   # the whole slider, backwards
         slider.slider.value = position
         visited.append(slider.index)
         assert "color:red" in slider.prediction_label.value
     assert sorted(visited) == list(mistakes)
     assert set(visited) <= set(mistakes.tolist())
 
-    slider.slider.value = 5
+    slider.slider.value = 5                                # the fifth mistake
     slider.misclassified_toggle.value = False
-    assert slider.slider.max == len(slider.images) - 1
-    assert slider.index == mistakes[5] and slider.slider.value == mistakes[5]   # stays on the same image
+    assert (slider.slider.min, slider.slider.max) == (0, len(slider.images) - 1)
+    assert slider.index == mistakes[4] and slider.slider.value == mistakes[4]   # stays on the same image
+
+
+def test_mistakes_count_from_one_in_the_number_box_and_the_text(slider):
+    """The slider's number box and the text agree: box 13 <-> "mistake 13 of 73"."""
+    slider.misclassified_toggle.value = True
+    total = len(slider.misclassified)
+    for value in (1, 2, 13, total):
+        slider.slider.value = value
+        assert slider.index == slider.misclassified[value - 1]
+        assert f"mistake {value} of {total}" in slider.info_label.value
+    assert slider.slider.description == "mistake"
+    slider.slider.value = 1
+    slider.misclassified_toggle.value = False              # all test images: numbered from 0, as images[i]
+    assert slider.slider.value == slider.index == slider.misclassified[0]
+    assert f"test image {slider.index}<br>" in slider.info_label.value
+
+
+def test_previous_and_next_mistake_buttons(slider):
+    mistakes = slider.misclassified
+    slider.show(0)
+    assert slider.previous_button.disabled or mistakes[0] == 0
+    slider.next_button.click()                             # from image 0 to the first mistake
+    assert slider.index == mistakes[0] and not slider.misclassified_toggle.value
+    slider.next_button.click()
+    assert slider.index == mistakes[1]
+    slider.show(int(mistakes[3]) + 1 if mistakes[3] + 1 not in mistakes else int(mistakes[3]))
+    slider.previous_button.click()
+    assert slider.index == mistakes[3]
+    slider.misclassified_toggle.value = True               # in mistakes mode they step the counter
+    slider.next_button.click()
+    assert slider.index == mistakes[4] and slider.slider.value == 5
+    assert "mistake 5 of" in slider.info_label.value
+    slider.show(int(mistakes[-1]))
+    assert slider.next_button.disabled and not slider.previous_button.disabled
+    assert slider.previous_button.description == "previous mistake"
+    assert slider.next_button.description == "next mistake"
+
+
+def test_accessible_names_alt_texts_and_pressed_state(slider):
+    aria = slider.aria.attributes
+    assert aria[".scratchcnn-slider .noUi-handle"]["aria-label"] == "test image number, 0 to 9999"
+    assert aria[".scratchcnn-mistakes-toggle"]["aria-pressed"] == "false"
+    assert "scratchcnn-slider" in slider.slider._dom_classes
+    assert "scratchcnn-mistakes-toggle" in slider.misclassified_toggle._dom_classes
+    assert "scratchcnn-digit-image" in slider.image._dom_classes
+    slider.show(1234)
+    label = slider.labels[1234]
+    assert aria is not slider.aria.attributes                # a new dict each time, so that it syncs
+    aria = slider.aria.attributes
+    assert aria[".scratchcnn-digit-image"]["alt"].startswith(f"test image 1234: a handwritten {label}")
+    for number, picture in enumerate(slider.feature_map_images, start=1):
+        assert f"scratchcnn-conv-{number}" in picture._dom_classes
+        assert f"conv {number} for test image 1234" in aria[f".scratchcnn-conv-{number}"]["alt"]
+    slider.misclassified_toggle.value = True
+    aria = slider.aria.attributes
+    assert aria[".scratchcnn-mistakes-toggle"]["aria-pressed"] == "true"
+    assert aria[".scratchcnn-slider .noUi-handle"]["aria-label"] == \
+        f"mistake number, 1 to {len(slider.misclassified)}"
+    slider.misclassified_toggle.value = False
+    assert slider.aria.attributes[".scratchcnn-mistakes-toggle"]["aria-pressed"] == "false"
+    # the JavaScript that puts them on the page: applies every selector's attributes, also later
+    esm = slider.aria._esm
+    assert "setAttribute(name, value)" in esm and "MutationObserver" in esm
+    assert slider.aria.root == ".scratchcnn-digit-slider" and slider.aria in slider.widget.children
+
+
+def _probability_rows(box_widget):
+    boxes = [child for child in _all_widgets(box_widget) if "scratchcnn-probabilities" in child._dom_classes]
+    assert len(boxes) == 1
+    return boxes[0].children
+
+
+def _all_widgets(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _all_widgets(child)
+
+
+def test_probability_rows_are_as_tall_as_their_content(slider, pad):
+    """A row with a fixed height smaller than its content scrolls, shows scroll arrows
+    and becomes a Tab stop: the rows have no fixed height and never scroll."""
+    for widget in (slider.widget, pad.widget):
+        rows = _probability_rows(widget)
+        assert len(rows) == 10
+        for row in rows:
+            assert row.layout.height in (None, "auto") and row.layout.max_height is None
+            assert row.layout.overflow == "visible"
+            bar, percent = row.children
+            assert bar.layout.height == "20px" and percent.layout.height is None   # content sizes itself
+
+
+def test_percentages_are_honest():
+    assert scratchcnn.format_percent(0.9996) == "99.96%"
+    assert scratchcnn.format_percent(0.99999) == "> 99.99%"
+    assert scratchcnn.format_percent(1.0) == "> 99.99%" or scratchcnn.format_percent(1.0) == "100.00%"
+    assert scratchcnn.format_percent(0.5) == "50.0%"
+    assert scratchcnn.format_percent(0.0001) == "< 0.1%" and scratchcnn.format_percent(0.0) == "0.0%"
+    assert all(scratchcnn.format_percent(p) != "100.0%" for p in (0.9995, 0.99951, 0.9999999))
 
 
 def test_show_jumps_to_an_image_and_leaves_mistake_mode_if_needed(slider):
@@ -169,9 +294,11 @@ def test_slider_accepts_a_students_own_model():
     assert f"(true {labels[150]})" in slider.prediction_label.value
 
 
-def test_slider_displays_as_a_widget_with_a_short_text_form(slider):
+def test_slider_displays_as_a_widget_with_a_static_text_fallback(slider):
     bundle = slider._repr_mimebundle_()
-    assert bundle["text/plain"] == "DigitSlider(10000 test images)"
+    text = bundle["text/plain"]
+    assert "digit slider" in text and "interactive widget" in text and "figure below" in text
+    assert repr(slider) == "DigitSlider(10000 test images)" and repr(slider) not in text
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == slider.widget.model_id
     assert "scratchcnn-digit-slider" in slider.widget._dom_classes
 
@@ -246,6 +373,70 @@ def test_clear_button_resets_canvas_steps_and_bars(pad, default_slider):
         pad.figure()
 
 
+def test_pad_steps_are_labelled_with_their_sizes(pad, default_slider):
+    assert all("nothing drawn yet" in label.value for label in pad.step_labels)
+    pad.predict_drawing(as_drawing(default_slider.images[0, 0]))
+    for number, (label, step) in enumerate(zip(pad.step_labels, ("ink", "cropped", "scaled", "centred")), start=1):
+        h, w = pad.steps[step].shape
+        assert f"{h} x {w} pixels" in label.value and pad.STEP_TITLES[number - 1] in label.value
+        assert f"scratchcnn-step-{number}" in pad.step_images[number - 1]._dom_classes
+        assert pad.aria.attributes[f".scratchcnn-step-{number}"]["alt"].endswith(f"{h} x {w} pixels")
+    assert "20 x" in pad.step_labels[2].value or "x 20 pixels" in pad.step_labels[2].value
+    assert "28 x 28 pixels" in pad.step_labels[3].value
+
+
+@pytest.mark.parametrize("name", list(NOT_DIGITS))
+def test_a_drawing_unlike_any_digit_is_called_so(pad, name):
+    """A dot, an X, a line (SYNTHETIC strokes): the network still gives them a digit, often
+    very sure; the pad says the drawing does not look like a digit and why."""
+    probabilities = pad.predict_drawing(NOT_DIGITS[name])
+    assert probabilities is not None and pad.prediction in range(10)
+    assert pad.not_a_digit, f"{name} should not look like a digit"
+    note = pad.note_label.value
+    assert "does not look like a digit" in note and "no \"none of these\" answer" in note
+    assert scratchcnn.format_percent(probabilities.max()) in note and "100.0%" not in note
+    assert "100.0%" not in pad.prediction_label.value
+    fig = pad.figure()
+    assert "does not look like a digit" in fig.axes[4].get_title()
+    plt.close(fig)
+
+
+def test_which_measure_flags_a_dot_an_x_and_a_line(pad, likeness):
+    pad.predict_drawing(NOT_DIGITS["a dot"])                # a dot scaled to 20 pixels: a filled disc
+    assert any("too much ink" in reason for reason in pad.not_a_digit)
+    assert pad.steps["centred"].sum() > likeness.ink_range[1]
+    for name in ("an X", "a horizontal line"):              # normal ink, but nothing like the digit it is called
+        pad.predict_drawing(NOT_DIGITS[name])
+        assert any("looks like no" in reason for reason in pad.not_a_digit), (name, pad.not_a_digit)
+        measured = likeness.measure(pad.steps["centred"])
+        assert measured["distance"] > measured["distance_limit"]
+
+
+def test_real_test_digits_get_no_not_a_digit_note(pad, default_slider):
+    images = default_slider.images
+    for index in (0, 1, 2, 3, 4):                           # test digits drawn large on the pad
+        pad.predict_drawing(as_drawing(images[index, 0]))
+        assert pad.not_a_digit == [] and pad.note_label.value == "", (index, pad.not_a_digit)
+        assert pad.note_label.layout.display == "none"
+    pad.predict_drawing(strokes([((40, 140), (240, 146))]))  # a vertical stroke is a fine "1"
+    assert pad.prediction == 1 and pad.not_a_digit == []
+
+
+def test_the_ranges_are_measured_on_the_mnist_test_set(likeness, model):
+    """Nothing guessed: the ink range holds the middle 99.8% of the (preprocessed) test digits,
+    and across the test set only a few digits in a thousand are called not-a-digit."""
+    images, _ = scratchcnn.load_mnist("test")
+    sample = np.stack([scratchcnn.preprocess_digit(image[0]) for image in images[:2000]])
+    ink = sample.reshape(len(sample), -1).sum(axis=1)
+    low, high = likeness.ink_range
+    assert 20 < low < 40 and 200 < high < 260
+    assert np.mean((ink < low) | (ink > high)) < 0.01
+    flagged = np.mean([bool(likeness.reasons(picture)) for picture in sample])
+    assert flagged < 0.01, flagged
+    assert np.all(np.isfinite(likeness.distance_limits))      # every digit has enough test images
+    assert scratchcnn.digit_likeness(model) is likeness       # measured once per model
+
+
 def test_a_blank_drawing_predicts_nothing(pad):
     assert pad.predict_drawing(np.zeros((280, 280))) is None
     assert pad.prediction is None and "draw a digit" in pad.prediction_label.value
@@ -257,9 +448,27 @@ def test_pad_static_figure_and_text_form(pad, default_slider):
     assert len(fig.axes) == 5 and fig.axes[4].get_title() == "prediction: 7"
     plt.close(fig)
     bundle = pad._repr_mimebundle_()
-    assert bundle["text/plain"] == "DrawingPad(280 x 280 canvas)"
+    assert "drawing pad" in bundle["text/plain"] and "figure below" in bundle["text/plain"]
+    assert repr(pad) == "DrawingPad(280 x 280 canvas)"
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert "export default" in pad.canvas._esm and "pointerup" in pad.canvas._esm
+    assert 'setAttribute("aria-label", model.get("label"))' in pad.canvas._esm and "draw one digit" in pad.canvas.label
+
+
+def test_a_static_copy_shows_the_text_fallback(slider, pad, default_slider):
+    """What a static renderer gets: nbconvert's Markdown export (like GitHub, which cannot run
+    widgets) falls back to text/plain, which now says what the widget is."""
+    import nbformat
+    from nbconvert import MarkdownExporter
+    pad.draw(as_drawing(default_slider.images[0, 0]))
+    notebook = nbformat.v4.new_notebook()
+    for widget in (slider, pad):
+        cell = nbformat.v4.new_code_cell("widget")
+        cell.outputs = [nbformat.v4.new_output("execute_result", data=widget._repr_mimebundle_(), execution_count=1)]
+        notebook.cells.append(cell)
+    markdown, _ = MarkdownExporter().from_notebook_node(notebook)
+    assert "[digit slider: an interactive widget" in markdown and "[drawing pad: an interactive widget" in markdown
+    assert "DigitSlider(" not in markdown
 
 
 def test_importing_scratchcnn_needs_no_widget_libraries():

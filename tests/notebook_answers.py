@@ -1,0 +1,64 @@
+"""The notebooks' own exercise solutions, for the tests of the exercise checks.
+
+The solution code lives in one place, the answer cells of the solved notebooks
+(nbgrader ``solution: true``). ``solutions`` runs those cells, plus the cells that
+only define helper functions the answers call (e.g. notebook 03's
+``correlate_valid``), and returns the functions by name. ``mutated`` gives the same
+solution with one piece of text replaced: the typical mistake a student makes,
+written the way a student would write it.
+"""
+
+import ast
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+
+import scratchcnn
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def _is_answer(cell):
+    return cell["cell_type"] == "code" and cell["metadata"].get("nbgrader", {}).get("solution", False)
+
+
+def _only_definitions(source):
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    return bool(tree.body) and all(isinstance(node, ast.FunctionDef) for node in tree.body)
+
+
+@functools.lru_cache(maxsize=None)
+def _cells(notebook):
+    path = next(NOTEBOOKS.glob(f"{notebook}_*.ipynb"))
+    cells = json.loads(path.read_text())["cells"]
+    return tuple(("".join(cell["source"]), _is_answer(cell)) for cell in cells
+                 if _is_answer(cell) or (cell["cell_type"] == "code" and _only_definitions("".join(cell["source"]))))
+
+
+def _namespace(notebook, replacements=None):
+    namespace = {"np": np, "scratchcnn": scratchcnn}
+    for source, is_answer in _cells(notebook):
+        if replacements and is_answer and f"def {replacements[0]}(" in source:
+            _, old, new, count = replacements
+            assert source.count(old) == count, f"{old!r} occurs {source.count(old)} times, not {count}"
+            source = source.replace(old, new)
+        exec(compile(source, f"<notebook {notebook}>", "exec"), namespace)
+    return namespace
+
+
+def solutions(notebook):
+    """{exercise name: the notebook's solution function} for notebook "01" .. "11"."""
+    namespace = _namespace(notebook)
+    names = [name for source, is_answer in _cells(notebook) if is_answer
+             for name in [ast.parse(source).body[0].name]]
+    return {name: namespace[name] for name in names}
+
+
+def mutated(notebook, name, old, new, count=1):
+    """The solution of exercise ``name`` with ``old`` replaced by ``new`` (``count`` occurrences)."""
+    return _namespace(notebook, (name, old, new, count))[name]
