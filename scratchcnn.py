@@ -4,12 +4,13 @@ This one file is the course's library. Part I is the textbook, in the order the
 course teaches it; Part II is course machinery a student need not read.
 
 Part I, the library
-  1. Data          - reading the MNIST IDX files (``load_mnist``)
-  2. Layers        - Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense
+  1. Data          - reading the MNIST IDX files (``load_mnist``); Fashion-MNIST, CIFAR-10
+  2. Layers        - Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense,
+                     BatchNorm1D, BatchNorm2D
                      plus the naive loop versions they are checked against
   3. Loss          - SoftmaxCrossEntropy
-  4. Optimizers    - SGD (momentum, weight decay) and Adam
-  5. Model         - Sequential and the course's reference CNN
+  4. Optimizers    - SGD (momentum, weight decay), Adam and RMSprop
+  5. Model         - Sequential, Residual, the course's reference CNN and deep_cnn
   6. Training      - train, evaluate, data augmentation
   7. Gradient checking - numerical gradients by centred differences
   8. Pictures      - preprocessing a drawn digit like MNIST
@@ -260,6 +261,79 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None, 
     # Dividing by 255 puts every pixel in [0, 1], the range the initialisation assumes.
     images = (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
     return images, labels.astype(np.int64)
+
+
+# Fashion-MNIST (Zalando Research, MIT licence): 28 x 28 grey pictures of clothes in
+# 10 classes, in exactly MNIST's IDX files, so the same reader loads it.
+FASHION_MNIST_DIR = HERE / "data" / "fashion-mnist"
+MNIST_CLASSES = tuple(str(digit) for digit in range(10))
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+def load_fashion_mnist(split: str = "train", data_dir: str | os.PathLike | None = None):
+    """Load one split of Fashion-MNIST: like load_mnist, from ``data/fashion-mnist``
+    by default. Label k is the garment FASHION_MNIST_CLASSES[k]."""
+    return load_mnist(split, data_dir if data_dir is not None else FASHION_MNIST_DIR)
+
+
+# CIFAR-10 (Krizhevsky, 2009): 60,000 colour pictures, 3 x 32 x 32, in 10 classes.
+# Not shipped (170 MB). Its official binary version is a folder cifar-10-batches-bin/
+# of files that are nothing but records of 1 + 3072 bytes: the label (0-9), then
+# the red, green and blue planes of 32 x 32 pixels, each row by row.
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+CIFAR10_FILES = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
+CIFAR10_RECORD_BYTES = 1 + 3 * 32 * 32
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+
+
+def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None):
+    """Load one split of CIFAR-10 from its official binary version.
+
+    Returns ``(images, labels)``: images float32 (N, 3, 32, 32) in [0, 1] (RGB),
+    labels int64 (N,); label k is CIFAR10_CLASSES[k]. ``data_dir`` is the folder
+    ``cifar-10-batches-bin`` or its parent (default: ``data/`` beside this file).
+    """
+    if split not in CIFAR10_FILES:
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    data_dir = Path(data_dir) if data_dir is not None else HERE / "data"
+    folder = data_dir / "cifar-10-batches-bin" if (data_dir / "cifar-10-batches-bin").is_dir() else data_dir
+    paths = [folder / name for name in CIFAR10_FILES[split]]
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise DataFileError(
+            f"CIFAR-10 is not there: missing {', '.join(missing)}. Download the binary version "
+            f"{CIFAR10_URL} (162 MB) and unpack it with `tar xzf cifar-10-binary.tar.gz -C {data_dir}`, "
+            f"which creates {data_dir / 'cifar-10-batches-bin'}; or pass data_dir= (--data-dir) "
+            f"pointing at your cifar-10-batches-bin folder."
+        )
+    records = []
+    for path in paths:
+        raw = np.fromfile(path, dtype=np.uint8)
+        if raw.size == 0 or raw.size % CIFAR10_RECORD_BYTES:
+            raise DataFileError(
+                f"{path} holds {raw.size:,} bytes, not a whole number of {CIFAR10_RECORD_BYTES}-byte "
+                f"CIFAR-10 records (an official batch is 10,000 records, 30,730,000 bytes): it is "
+                f"truncated or not the binary version. Download {CIFAR10_URL} again."
+            )
+        records.append(raw.reshape(-1, CIFAR10_RECORD_BYTES))
+    records = np.concatenate(records)
+    labels = records[:, 0].astype(np.int64)
+    if labels.max() >= len(CIFAR10_CLASSES):
+        raise DataFileError(f"{folder} has a label {labels.max()} outside 0-9: not CIFAR-10's binary version "
+                            f"(CIFAR-100's has 2 label bytes per record).")
+    images = records[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32) / np.float32(255.0)
+    return images, labels
+
+
+DATASET_CLASSES = {"mnist": MNIST_CLASSES, "fashion-mnist": FASHION_MNIST_CLASSES, "cifar10": CIFAR10_CLASSES}
+
+
+def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | None = None):
+    """load_mnist, load_fashion_mnist or load_cifar10, by the command line's name for the data set."""
+    loaders = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
+    return loaders[name](split, data_dir)
 
 
 # =============================================================================
@@ -736,6 +810,94 @@ class Dense(Layer):
         return dout @ self.params["W"].T
 
 
+class BatchNorm1D(Layer):
+    """Batch normalisation for features: x: (N, D) -> (N, D), per feature over the batch.
+
+        x_hat = (x - mu) / sqrt(var + eps),   out = gamma * x_hat + beta
+    Training: mu, var are the batch's (mean and population variance over N), and
+    the running statistics move towards them as in PyTorch:
+        running = (1 - momentum) * running + momentum * batch   (running_var gets the
+        unbiased variance, var * m / (m - 1), m = values per feature).
+    Eval: mu, var are running_mean, running_var, so each example's output is its own.
+    params: gamma (D,), beta (D,); attributes running_mean, running_var (D,).
+    backward caches x_hat and 1/sqrt(var + eps). With the means over the batch:
+        dbeta = sum dout    dgamma = sum dout * x_hat
+        dx = gamma / sqrt(var + eps) * (dout - mean(dout) - x_hat * mean(dout * x_hat))
+    (the two mean terms are mu's and var's dependence on every x; derived in
+    notebook 10, section 3). In eval mode mu, var are constants: dx = gamma * dout / sqrt(var + eps).
+    """
+
+    axes = (0,)                     # the axes statistics are taken over: all but the features
+    state_names = ("running_mean", "running_var")   # saved with the model beside params
+
+    def __init__(self, num_features, momentum=0.1, eps=1e-5, *, dtype=np.float32):
+        super().__init__()
+        self.num_features, self.momentum, self.eps = num_features, momentum, eps
+        self.params["gamma"] = np.ones(num_features, dtype=dtype)
+        self.params["beta"] = np.zeros(num_features, dtype=dtype)
+        self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
+        self.running_mean = np.zeros(num_features, dtype=dtype)
+        self.running_var = np.ones(num_features, dtype=dtype)
+
+    def config(self):
+        return dict(num_features=self.num_features, momentum=self.momentum, eps=self.eps)
+
+    def _per_feature(self, v):
+        """A (C,) vector shaped to broadcast against x: (1, C) or (1, C, 1, 1)."""
+        return v.reshape((1, -1) + (1,) * (len(self.axes) - 1))
+
+    def forward(self, x):
+        _check_input(self, x, len(self.axes) + 1, self.num_features)
+        x = x.astype(self.params["gamma"].dtype, copy=False)
+        if self.training:
+            mean = x.mean(axis=self.axes)
+            centred = x - self._per_feature(mean)
+            var = np.mean(centred * centred, axis=self.axes)          # population variance (divide by m)
+            m = x.size // self.num_features
+            if m < 2:
+                raise ValueError(f"{self!r} in training mode needs more than one value per feature "
+                                 f"to estimate a variance, got input shape {x.shape}; use a bigger batch.")
+            self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mean
+            self.running_var = (1 - self.momentum) * self.running_var + self.momentum * var * (m / (m - 1))
+        else:
+            centred, var = x - self._per_feature(self.running_mean), self.running_var
+        self.inv_std = 1 / np.sqrt(var + x.dtype.type(self.eps))
+        self.x_hat = centred * self._per_feature(self.inv_std)
+        return self.x_hat * self._per_feature(self.params["gamma"]) + self._per_feature(self.params["beta"])
+
+    def backward(self, dout):
+        self.grads["beta"] = dout.sum(axis=self.axes)
+        self.grads["gamma"] = (dout * self.x_hat).sum(axis=self.axes)
+        scale = self._per_feature(self.params["gamma"] * self.inv_std)
+        if not self.training:
+            return dout * scale
+        m = dout.size // self.num_features
+        mean_dout = self._per_feature(self.grads["beta"] / m)
+        mean_dout_x_hat = self._per_feature(self.grads["gamma"] / m)
+        return scale * (dout - mean_dout - self.x_hat * mean_dout_x_hat)
+
+
+class BatchNorm2D(BatchNorm1D):
+    """Batch normalisation for images: x: (N, C, H, W) -> (N, C, H, W), per channel.
+
+    The same layer as BatchNorm1D, with every pixel of a channel counted as one
+    more example of that channel: the statistics (and the means in backward) are
+    over the m = N*H*W values of each channel, axes (0, 2, 3).
+    params: gamma (C,), beta (C,); attributes running_mean, running_var (C,).
+    backward caches x_hat and 1/sqrt(var + eps);
+        dx = gamma / sqrt(var + eps) * (dout - mean(dout) - x_hat * mean(dout * x_hat))
+    with the means over (N, H, W) (derived in notebook 10, section 3).
+    """
+
+    axes = (0, 2, 3)
+
+    def __init__(self, num_channels, momentum=0.1, eps=1e-5, *, dtype=np.float32):
+        super().__init__(num_channels, momentum, eps, dtype=dtype)
+
+    def config(self):
+        return dict(num_channels=self.num_features, momentum=self.momentum, eps=self.eps)
+
+
 # =============================================================================
 # 3. Loss: softmax and cross-entropy
 # =============================================================================
@@ -876,6 +1038,28 @@ class Adam(Optimizer):
             param -= param.dtype.type(step_size) * m / denominator
 
 
+class RMSprop(Optimizer):
+    """RMSprop: divide each weight's step by the root of its running mean square
+    gradient, so weights with large gradients take smaller steps (Adam without
+    the momentum and the bias correction; the form PyTorch uses):
+
+        v <- alpha v + (1 - alpha) g^2        w <- w - lr * g / (sqrt(v) + eps)
+    """
+
+    def __init__(self, model, lr=1e-3, alpha=0.99, eps=1e-8, weight_decay=0.0):
+        super().__init__(model, lr)
+        self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
+
+    def step(self):
+        for key, param, grad in self.parameters():
+            if self.weight_decay:
+                grad = grad + self.weight_decay * param
+            v = self.state.setdefault(key, np.zeros_like(param))
+            v *= self.alpha
+            v += (1 - self.alpha) * grad * grad
+            param -= param.dtype.type(self.lr) * grad / (np.sqrt(v) + param.dtype.type(self.eps))
+
+
 # =============================================================================
 # 5. Model
 # =============================================================================
@@ -956,8 +1140,63 @@ class Sequential:
         return "Sequential(\n" + "\n".join(lines) + f"\n)  # {self.num_parameters():,} parameters"
 
 
-def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.float32):
-    """The course's reference CNN for 1 x 28 x 28 digits:
+class Residual(Layer):
+    """A residual block: y = x + f(x), f = the inner layers applied in order.
+
+    x: any shape -> y: the same shape (f must keep it). The skip path copies x
+    unchanged, so backward sends dy down both paths and adds them:
+        dx = dy + f'(x)^T dy        (derived in notebook 10, section 5)
+    Even when f's gradient is tiny, dy itself reaches the layers below.
+    params/grads: the inner layers', keyed "j.name" (j = position in the block),
+    so optimizers and model files treat the block like any layer. backward
+    caches nothing itself: the inner layers cache what they need.
+    """
+
+    def __init__(self, *layers):
+        # No super().__init__(): params, grads and training are views of the inner layers.
+        self.layers = list(layers)
+        self.needs_input_gradient = True
+
+    @property
+    def params(self):
+        return {f"{j}.{name}": p for j, layer in enumerate(self.layers) for name, p in layer.params.items()}
+
+    @property
+    def grads(self):
+        return {f"{j}.{name}": g for j, layer in enumerate(self.layers) for name, g in layer.grads.items()}
+
+    @property
+    def training(self):
+        return all(layer.training for layer in self.layers)
+
+    @training.setter
+    def training(self, mode):
+        for layer in self.layers:
+            layer.training = mode
+
+    def forward(self, x):
+        out = x
+        for layer in self.layers:
+            out = layer.forward(out)
+        if out.shape != x.shape:
+            raise ValueError(f"Residual: the inner layers turn shape {x.shape} into {out.shape}; "
+                             f"y = x + f(x) needs f to keep the shape (same channels, padding 'same').")
+        return x + out
+
+    def backward(self, dout):
+        d_inner = dout
+        for layer in reversed(self.layers):
+            d_inner = layer.backward(d_inner)
+        return dout + d_inner            # skip path + inner path
+
+    def __repr__(self):
+        return "Residual(" + ", ".join(repr(layer) for layer in self.layers) + ")"
+
+
+def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.float32,
+                  in_channels=1, image_size=28):
+    """The course's reference CNN for 1 x 28 x 28 digits (other sizes: in_channels,
+    image_size, e.g. 3 and 32 for CIFAR-10; S = image_size, S/4 below is 7 for MNIST):
 
         conv 3x3 (pad 1) -> ReLU -> maxpool 2     1x28x28 -> C1x28x28 -> C1x14x14
         conv 3x3 (pad 1) -> ReLU -> maxpool 2            -> C2x14x14 -> C2x7x7
@@ -970,9 +1209,9 @@ def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.fl
     rng = np.random.default_rng(seed)
     c1, c2 = channels
     layers = [
-        Conv2D(1, c1, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
+        Conv2D(in_channels, c1, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
         Conv2D(c1, c2, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
-        Flatten(), Dense(c2 * 7 * 7, hidden, rng=rng, dtype=dtype), ReLU(),
+        Flatten(), Dense(c2 * (image_size // 4) ** 2, hidden, rng=rng, dtype=dtype), ReLU(),
     ]
     if dropout:
         layers.append(Dropout(dropout, rng=rng))
@@ -980,6 +1219,44 @@ def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.fl
     # Small output weights make the untrained network's logits nearly equal, so
     # it starts by predicting 1/10 for every class: loss ln 10 = 2.303.
     output.params["W"] *= dtype(0.1)
+    layers.append(output)
+    return Sequential(layers)
+
+
+def deep_cnn(in_channels=1, image_size=28, num_classes=10, channels=(32, 64), blocks=1, hidden=128,
+             seed=0, dtype=np.float32):
+    """A deeper CNN with batch normalisation and residual blocks (notebook 10):
+
+        conv 3x3 -> BN -> ReLU -> maxpool 2 -> blocks x [residual block]     C1 x S/2 x S/2
+        conv 3x3 -> BN -> ReLU -> maxpool 2 -> blocks x [residual block]     C2 x S/4 x S/4
+        flatten -> dense -> BN -> ReLU -> dense                              hidden -> logits
+
+    residual block: x -> ReLU(x + BN(conv(ReLU(BN(conv(x))))))   (He et al., 2016)
+    A convolution's bias is redundant before BN (BN subtracts any constant, so
+    its gradient is 0; beta plays its role) but harmless. in_channels and image_size fit the
+    data (1 x 28 x 28 MNIST, 3 x 32 x 32 CIFAR-10); image_size must divide by 4.
+    """
+    if image_size % 4:
+        raise ValueError(f"deep_cnn needs an image size divisible by 4 (two 2x2 poolings), got {image_size}")
+    rng = np.random.default_rng(seed)
+
+    def conv_bn(c_in, c_out):
+        conv = Conv2D(c_in, c_out, 3, padding=1, rng=rng, dtype=dtype)
+        return [conv, BatchNorm2D(c_out, dtype=dtype)]
+
+    layers, c_in = [], in_channels
+    for c in channels:
+        layers += conv_bn(c_in, c) + [ReLU(), MaxPool2D(2)]
+        for _ in range(blocks):     # after the pooling: a quarter of the cost at full resolution
+            inner = conv_bn(c, c) + [ReLU()] + conv_bn(c, c)
+            inner[-1].params["gamma"][:] = 0   # each block starts as the identity (Goyal et al., 2017)
+            layers += [Residual(*inner), ReLU()]
+        c_in = c
+    size = image_size // 2 ** len(channels)
+    layers += [Flatten(), Dense(c_in * size * size, hidden, rng=rng, dtype=dtype),
+               BatchNorm1D(hidden, dtype=dtype), ReLU()]
+    output = Dense(hidden, num_classes, rng=rng, dtype=dtype)
+    output.params["W"] *= dtype(0.1)       # start near uniform predictions, as reference_cnn
     layers.append(output)
     return Sequential(layers)
 
@@ -1438,7 +1715,8 @@ def preprocess_digit(image: np.ndarray, return_steps: bool = False):
 # =============================================================================
 
 MODEL_FORMAT = "scratchcnn-model-1"
-LAYER_TYPES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense)}
+LAYER_TYPES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense,
+                                             BatchNorm1D, BatchNorm2D, Residual)}
 
 
 class ModelFileError(ValueError):
@@ -1457,6 +1735,9 @@ PARAM_SHAPES = {
     "Conv2D": lambda c: {"W": (c["out_channels"], c["in_channels"], c["kernel_size"], c["kernel_size"]),
                          "b": (c["out_channels"],)},
     "Dense": lambda c: {"W": (c["in_features"], c["out_features"]), "b": (c["out_features"],)},
+    # batch norm: its parameters and its running statistics (saved beside them)
+    "BatchNorm1D": lambda c: dict.fromkeys(("gamma", "beta", "running_mean", "running_var"), (c["num_features"],)),
+    "BatchNorm2D": lambda c: dict.fromkeys(("gamma", "beta", "running_mean", "running_var"), (c["num_channels"],)),
 }
 
 
@@ -1514,6 +1795,25 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         raise
 
 
+def _layer_spec(layer) -> dict:
+    """A layer's entry in the architecture JSON; a Residual lists its inner layers."""
+    spec = {"type": type(layer).__name__, "config": layer.config()}
+    if isinstance(layer, Residual):
+        spec["layers"] = [_layer_spec(inner) for inner in layer.layers]
+    return spec
+
+
+def _layer_arrays(layer, prefix: str) -> dict:
+    """{"<prefix>.<name>": array} for a layer's parameters and saved state (a BatchNorm's
+    running statistics); a Residual's inner layer j gets the prefix "<prefix>.<j>"."""
+    if isinstance(layer, Residual):
+        return {key: value for j, inner in enumerate(layer.layers)
+                for key, value in _layer_arrays(inner, f"{prefix}.{j}").items()}
+    arrays = {f"{prefix}.{name}": value for name, value in layer.params.items()}
+    arrays.update({f"{prefix}.{name}": getattr(layer, name) for name in getattr(layer, "state_names", ())})
+    return arrays
+
+
 def check_writable(path: str | os.PathLike) -> None:
     """Raise ModelFileError unless a file can be saved at ``path``: check it before
     training, not after (the trained model would be lost)."""
@@ -1538,17 +1838,17 @@ def check_writable(path: str | os.PathLike) -> None:
 def save_model(model: Sequential, path: str | os.PathLike, metadata: dict | None = None) -> None:
     """Save weights and architecture to one .npz file (written atomically).
 
-    Keys: "architecture" (a JSON string) and "layer{i}.{name}" for each parameter.
+    Keys: "architecture" (a JSON string) and "layer{i}.{name}" for each parameter
+    and running statistic; inside a Residual "layer{i}.{j}.{name}".
     """
     architecture = {
         "format": MODEL_FORMAT,
-        "layers": [{"type": type(layer).__name__, "config": layer.config()} for layer in model.layers],
+        "layers": [_layer_spec(layer) for layer in model.layers],
         "metadata": metadata or {},
     }
     arrays = {"architecture": np.array(json.dumps(architecture))}
     for i, layer in enumerate(model.layers):
-        for name, value in layer.params.items():
-            arrays[f"layer{i}.{name}"] = value
+        arrays.update(_layer_arrays(layer, f"layer{i}"))
     atomic_write(path, lambda file: np.savez(file, **arrays))
 
 
@@ -1630,6 +1930,39 @@ def _expected_param_shapes(path: Path, i: int, spec: dict) -> dict:
     return shapes
 
 
+def _expected_arrays(path: Path, i: str, spec: dict) -> dict:
+    """{"layer<i>.<name>": shape} of every array stored for layer i (parameters and running
+    statistics); a Residual's inner layer j is layer "<i>.<j>"."""
+    if spec.get("type") != "Residual":
+        return {f"layer{i}.{name}": shape for name, shape in _expected_param_shapes(path, i, spec).items()}
+    inner = spec.get("layers")
+    if not (isinstance(inner, list) and all(isinstance(s, dict) and isinstance(s.get("config", {}), dict) for s in inner)):
+        raise ModelFileError(f"{path}: layer {i} (Residual) has no valid list of inner layers.")
+    return {key: shape for j, s in enumerate(inner) for key, shape in _expected_arrays(path, f"{i}.{j}", s).items()}
+
+
+def _load_layer(path: Path, archive: zipfile.ZipFile, members: dict, i: str, spec: dict, dtype):
+    """Build layer i and read its arrays (already checked against the architecture)."""
+    if spec.get("type") == "Residual":
+        return Residual(*[_load_layer(path, archive, members, f"{i}.{j}", s, dtype)
+                          for j, s in enumerate(spec["layers"])])
+    layer = _build_layer(path, i, spec)
+    for name in list(layer.params) + list(getattr(layer, "state_names", ())):
+        key = f"layer{i}.{name}"
+        with archive.open(members[key + ".npy"]) as file:
+            value = np.lib.format.read_array(file, allow_pickle=False)
+        if not np.isfinite(value).all():
+            raise ModelFileError(f"{path}: {key} contains {int((~np.isfinite(value)).sum())} NaN or infinite "
+                                 f"weights, so every prediction would be nonsense. The training that made "
+                                 f"it diverged (lower the learning rate) or the file is damaged: retrain.")
+        if name in layer.params:
+            layer.params[name] = value.astype(dtype or value.dtype)
+            layer.grads[name] = np.zeros_like(layer.params[name])
+        else:                                      # a running statistic
+            setattr(layer, name, value.astype(dtype or value.dtype))
+    return layer
+
+
 def _build_layer(path: Path, i: int, spec: dict):
     config = spec.get("config", {})
     try:
@@ -1678,7 +2011,7 @@ def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
 def _load_from_archive(path: Path, archive: zipfile.ZipFile, dtype) -> Sequential:
     members = {info.filename: info for info in archive.infolist()}
     strangers = sorted(name for name in members
-                       if name != "architecture.npy" and not re.fullmatch(r"layer\d+\.\w+\.npy", name))
+                       if name != "architecture.npy" and not re.fullmatch(r"layer\d+(\.\d+)*\.\w+\.npy", name))
     if "architecture.npy" not in members:
         raise ModelFileError(f"{path} is an .npz file but not a ScratchCNN model (no 'architecture' entry).")
     if strangers:
@@ -1689,8 +2022,7 @@ def _load_from_archive(path: Path, archive: zipfile.ZipFile, dtype) -> Sequentia
                              f"a ScratchCNN model may take. Refusing it.")
     architecture = _read_architecture(path, archive)
     specs = architecture["layers"]
-    expected = {f"layer{i}.{name}": shape for i, spec in enumerate(specs)
-                for name, shape in _expected_param_shapes(path, i, spec).items()}
+    expected = {key: shape for i, spec in enumerate(specs) for key, shape in _expected_arrays(path, str(i), spec).items()}
     stored = {name[:-4] for name in members} - {"architecture"}
     if expected.keys() - stored:
         raise ModelFileError(f"{path}: missing weights {sorted(expected.keys() - stored)[0]!r}; "
@@ -1705,20 +2037,7 @@ def _load_from_archive(path: Path, archive: zipfile.ZipFile, dtype) -> Sequentia
                                  f"(float32 or float64). Save the model with save_model.")
         if stored_shape != shape:
             raise ModelFileError(f"{path}: {key} has shape {stored_shape}, the architecture needs {shape}.")
-    layers = []
-    for i, spec in enumerate(specs):
-        layer = _build_layer(path, i, spec)
-        for name in layer.params:
-            key = f"layer{i}.{name}"
-            with archive.open(members[key + ".npy"]) as file:
-                value = np.lib.format.read_array(file, allow_pickle=False)
-            if not np.isfinite(value).all():
-                raise ModelFileError(f"{path}: {key} contains {int((~np.isfinite(value)).sum())} NaN or infinite "
-                                     f"weights, so every prediction would be nonsense. The training that made "
-                                     f"it diverged (lower the learning rate) or the file is damaged: retrain.")
-            layer.params[name] = value.astype(dtype or value.dtype)
-            layer.grads[name] = np.zeros_like(layer.params[name])
-        layers.append(layer)
+    layers = [_load_layer(path, archive, members, str(i), spec, dtype) for i, spec in enumerate(specs)]
     model = Sequential(layers).eval()
     model.metadata = architecture.get("metadata", {})
     return model
@@ -1804,11 +2123,16 @@ def _check_model_fits_mnist(model, path, image_shape=(1, 28, 28), num_classes=10
 
 def command_train(args):
     check_writable(args.model_out)           # before training, not after: the model would be lost
-    images, labels = load_mnist("train", args.data_dir)
+    images, labels = load_dataset(args.dataset, "train", args.data_dir)
     x_train, y_train, x_val, y_val = split_training_data(images, labels, args.train_limit,
                                                          args.validation_size, args.seed)
-    model = reference_cnn(seed=args.seed)
+    image_shape = dict(in_channels=images.shape[1], image_size=images.shape[2])
+    if args.architecture == "deep":
+        model = deep_cnn(**image_shape, channels=args.channels or (32, 64), blocks=args.blocks, seed=args.seed)
+    else:
+        model = reference_cnn(seed=args.seed, **image_shape, **({"channels": args.channels} if args.channels else {}))
     optimizer = (Adam(model, lr=args.lr) if args.optimizer == "adam"
+                 else RMSprop(model, lr=args.lr) if args.optimizer == "rmsprop"
                  else SGD(model, lr=args.lr, momentum=0.9, weight_decay=5e-4))
     print(f"training on {len(x_train):,} images, validating on {len(x_val):,}; "
           f"{model.num_parameters():,} parameters, {args.optimizer} lr {args.lr} ({args.schedule} schedule), "
@@ -1831,7 +2155,7 @@ def command_train(args):
     if history["interrupted"]:
         print("interrupted: keeping the best model so far", flush=True)
     try:
-        x_test, y_test = load_mnist("test", args.data_dir)
+        x_test, y_test = load_dataset(args.dataset, "test", args.data_dir)
         _, test_accuracy = evaluate(model, x_test, y_test)
         print(f"test accuracy {100 * test_accuracy:.2f}%  ({sum(history['seconds']):.0f}s of training)")
     except KeyboardInterrupt:                 # a second Ctrl-C: save what was trained anyway
@@ -1839,13 +2163,16 @@ def command_train(args):
         print("interrupted again: saving the model without testing it", flush=True)
     save_model(model, args.model_out, metadata={
         "command": "python scratchcnn.py " + shlex.join(args.argv), "test_accuracy": test_accuracy,
-        "epochs_completed": len(history["epoch"]), "seed": args.seed})
+        "epochs_completed": len(history["epoch"]), "seed": args.seed, "dataset": args.dataset})
     print(f"saved {args.model_out}")
 
 
 def command_evaluate(args):
     model = load_model(args.model)
-    images, labels = load_mnist("test", args.data_dir)
+    dataset = args.dataset or model.metadata.get("dataset")          # the data it was trained on
+    dataset = dataset if dataset in DATASET_CLASSES else "mnist"
+    class_names = DATASET_CLASSES[dataset]
+    images, labels = load_dataset(dataset, "test", args.data_dir)
     _check_model_fits_mnist(model, args.model, images.shape[1:])
     predictions = model.predict(images)
     counts = confusion_matrix(labels, predictions)
@@ -1854,7 +2181,8 @@ def command_evaluate(args):
     for digit in range(10):
         total = counts[digit].sum()
         accuracy = f"{100 * counts[digit, digit] / total:6.2f}%" if total else "    n/a"
-        print(f"  {digit}: {accuracy}  ({total} images)")
+        name = f" {class_names[digit]:<12}" if class_names[digit] != str(digit) else ""
+        print(f"  {digit}:{name} {accuracy}  ({total} images)")
     print("\nconfusion matrix (rows: true class, columns: predicted):")
     print("     " + "".join(f"{d:6d}" for d in range(10)))
     for digit in range(10):
@@ -1896,6 +2224,15 @@ def _positive_number(text):
     return value
 
 
+def _channel_list(text):
+    """An argparse type: channels per stage, e.g. "32,64" -> (32, 64)."""
+    try:
+        channels = tuple(_whole_number(1)(part) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of channel counts such as 32,64") from None
+    return channels
+
+
 class _ArgumentParser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line on stderr (the usage is in --help)."""
 
@@ -1918,7 +2255,7 @@ def main(argv=None):
     p.add_argument("--batch-size", type=_whole_number(1), default=TRAIN_DEFAULTS["batch_size"])
     p.add_argument("--lr", type=_positive_number, default=None,
                    help=f"the peak learning rate; default: {TRAIN_DEFAULTS['lr']} for adam, 0.05 for sgd")
-    p.add_argument("--optimizer", choices=("sgd", "adam"), default="adam")
+    p.add_argument("--optimizer", choices=("sgd", "adam", "rmsprop"), default="adam")
     p.add_argument("--schedule", choices=sorted(SCHEDULES), default=TRAIN_DEFAULTS["schedule"],
                    help="learning-rate schedule (default: %(default)s)")
     p.add_argument("--augment-shift", type=_whole_number(0), default=TRAIN_DEFAULTS["augment_shift"],
@@ -1927,6 +2264,13 @@ def main(argv=None):
     p.add_argument("--train-limit", type=_whole_number(1), default=None, help="train on at most this many images")
     p.add_argument("--validation-size", type=_whole_number(0), default=0, help="hold out this many training images")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: data/mnist)")
+    p.add_argument("--dataset", choices=tuple(DATASET_CLASSES), default="mnist",
+                   help="mnist (data/mnist), fashion-mnist (data/fashion-mnist) or cifar10 (not shipped)")
+    p.add_argument("--architecture", choices=("reference", "deep"), default="reference",
+                   help="reference: reference_cnn; deep: deep_cnn with batch norm and residual blocks")
+    p.add_argument("--channels", type=_channel_list, default=None,
+                   help="channels of the convolution stages, e.g. 32,64")
+    p.add_argument("--blocks", type=_whole_number(0), default=1, help="residual blocks per stage (deep only)")
     p.add_argument("--model-out", default="scratchcnn_model.npz")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=command_train)
@@ -1934,6 +2278,8 @@ def main(argv=None):
     p = commands.add_parser("evaluate", help="test accuracy, per class, and the confusion matrix")
     p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--dataset", choices=tuple(DATASET_CLASSES), default=None,
+                   help="default: the data set the model was trained on (from its file)")
     p.set_defaults(run=command_evaluate)
 
     p = commands.add_parser("predict", help="classify pictures of handwritten digits")
@@ -1944,7 +2290,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.argv = argv                     # recorded in a trained model's metadata
     if getattr(args, "lr", 0) is None:
-        args.lr = TRAIN_DEFAULTS["lr"] if args.optimizer == "adam" else 0.05
+        args.lr = {"adam": TRAIN_DEFAULTS["lr"], "rmsprop": 0.001}.get(args.optimizer, 0.05)
     # Every mistake a user can make ends in one line on stderr and a non-zero exit.
     try:
         with warnings.catch_warnings():
@@ -5223,6 +5569,212 @@ def check_most_confident_mistake(answer):
                 "the surest mistake has the LARGEST probability: np.argmax"),
     ]
     return check_exercise("most_confident_mistake", answer, cases, mistakes)
+
+
+# --- Notebook 10: going deeper ---
+
+def _batchnorm_reference(x, gamma, beta, eps):
+    """scratchcnn's BatchNorm1D for x (N, D) in float64 with these gamma, beta and eps."""
+    layer = BatchNorm1D(x.shape[1], eps=eps, dtype=np.float64)
+    layer.params["gamma"], layer.params["beta"] = np.array(gamma, np.float64), np.array(beta, np.float64)
+    return layer
+
+
+def _batchnorm_cases(seed):
+    """(description, x, gamma, beta, eps, dout, hint) for the batch-norm exercises."""
+    rng = np.random.default_rng(seed)
+    x_hand = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0], [6.0, 60.0]])
+    return [
+        ("4 examples, 2 features, gamma 1 and beta 0", x_hand, np.ones(2), np.zeros(2), 1e-5,
+         np.array([[1.0, 0.0], [0.0, 2.0], [-1.0, 1.0], [0.5, -1.0]]),
+         "statistics per feature, over the batch: mean and variance along axis 0"),
+        ("gamma and beta not 1 and 0", rng.standard_normal((5, 3)) * 2 + 1, np.array([2.0, -0.5, 1.5]),
+         np.array([0.3, -1.0, 2.0]), 1e-5, rng.standard_normal((5, 3)),
+         "out = gamma * x_hat + beta, gamma scaling and beta shifting each feature"),
+        ("features on very different scales, eps 0.1", rng.standard_normal((6, 4)) * np.array([0.01, 1, 100, 3]),
+         rng.uniform(0.5, 2, 4), rng.standard_normal(4), 0.1, rng.standard_normal((6, 4)),
+         "eps goes under the square root, next to the variance: (x - mean) / sqrt(var + eps)"),
+        ("a batch of 3", rng.standard_normal((3, 2)), np.array([1.0, 3.0]), np.array([0.0, 0.5]), 1e-5,
+         rng.standard_normal((3, 2)),
+         "the batch variance divides by N (np.var's default), not by N - 1"),
+    ]
+
+
+def check_batchnorm_forward(answer):
+    """Notebook 10: ``batchnorm_forward(x, gamma, beta, eps)`` -> out, batch normalisation of
+    x (N, D) in training mode: per feature, x_hat = (x - mean) / sqrt(var + eps) with the
+    batch's mean and (population) variance, out = gamma * x_hat + beta."""
+    mistakes = [
+        Mistake("the sample variance (dividing by N - 1) instead of the population variance",
+                lambda x, g, b, eps: g * (x - x.mean(0)) / np.sqrt(x.var(0, ddof=1) + eps) + b,
+                "use x.var(axis=0) (ddof=0): batch norm divides by N, the number of values it averages"),
+        Mistake("statistics over the features of each example (axis 1) instead of over the batch",
+                lambda x, g, b, eps: g * (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + eps) + b,
+                "take the mean and variance along axis 0, one pair per feature (that is layer norm)"),
+        Mistake("eps added to the standard deviation instead of the variance",
+                lambda x, g, b, eps: g * (x - x.mean(0)) / (x.std(0) + eps) + b,
+                "divide by np.sqrt(var + eps), with eps inside the square root"),
+        Mistake("dividing by the variance instead of the standard deviation",
+                lambda x, g, b, eps: g * (x - x.mean(0)) / (x.var(0) + eps) + b,
+                "x_hat = (x - mean) / sqrt(var + eps): the square root makes x_hat's variance 1"),
+        Mistake("gamma and beta swapped", lambda x, g, b, eps: b * (x - x.mean(0)) / np.sqrt(x.var(0) + eps) + g,
+                "out = gamma * x_hat + beta: gamma multiplies, beta is added"),
+        Mistake("gamma and beta left out (returning x_hat)",
+                lambda x, g, b, eps: (x - x.mean(0)) / np.sqrt(x.var(0) + eps),
+                "finish with out = gamma * x_hat + beta"),
+    ]
+    cases = [Case(description, (x, g, b, eps), _batchnorm_reference(x, g, b, eps).forward(x), hint)
+             for description, x, g, b, eps, _, hint in _batchnorm_cases(100)]
+    return check_exercise("batchnorm_forward", answer, cases, mistakes)
+
+
+def _batchnorm_backward_reference(dout, x, gamma, eps):
+    layer = _batchnorm_reference(x, gamma, np.zeros_like(gamma), eps)
+    layer.forward(x)
+    return layer.backward(dout), layer.grads["gamma"], layer.grads["beta"]
+
+
+def check_batchnorm_backward(answer):
+    """Notebook 10: ``batchnorm_backward(dout, x, gamma, eps)`` -> (dx, dgamma, dbeta) for
+    out = gamma * x_hat + beta in training mode, x (N, D), in the compact form
+    dx = gamma / sqrt(var + eps) * (dout - mean(dout) - x_hat * mean(dout * x_hat))."""
+    def parts(dout, x, gamma, eps, ddof=0):
+        inv_std = 1 / np.sqrt(x.var(0, ddof=ddof) + eps)
+        x_hat = (x - x.mean(0)) * inv_std
+        return x_hat, inv_std, (dout * x_hat).sum(0), dout.sum(0)
+
+    def wrong(kind):
+        def produce(dout, x, gamma, eps):
+            x_hat, inv_std, dgamma, dbeta = parts(dout, x, gamma, eps, ddof=1 if kind == "sample" else 0)
+            mean_dout, mean_dout_x_hat = dout.mean(0), (dout * x_hat).mean(0)
+            if kind == "no means":
+                return gamma * inv_std * dout, dgamma, dbeta
+            if kind == "no x_hat term":
+                return gamma * inv_std * (dout - mean_dout), dgamma, dbeta
+            if kind == "no mean term":
+                return gamma * inv_std * (dout - x_hat * mean_dout_x_hat), dgamma, dbeta
+            if kind == "sums":
+                return gamma * inv_std * (dout - dbeta - x_hat * dgamma), dgamma, dbeta
+            if kind == "no gamma":
+                return inv_std * (dout - mean_dout - x_hat * mean_dout_x_hat), dgamma, dbeta
+            if kind == "swapped":
+                return gamma * inv_std * (dout - mean_dout - x_hat * mean_dout_x_hat), dbeta, dgamma
+            return gamma * inv_std * (dout - mean_dout - x_hat * mean_dout_x_hat), dgamma, dbeta   # "sample"
+        return produce
+
+    mistakes = [
+        Mistake("missing the mean-of-gradient terms: treating the batch mean and variance as constants",
+                wrong("no means"), "in training the mean and variance depend on every x: subtract "
+                                   "mean(dout) and x_hat * mean(dout * x_hat) before scaling"),
+        Mistake("missing the variance's term x_hat * mean(dout * x_hat)", wrong("no x_hat term"),
+                "the variance depends on x too: dx = gamma * inv_std * (dout - mean(dout) - x_hat * mean(dout * x_hat))"),
+        Mistake("missing the mean's term mean(dout)", wrong("no mean term"),
+                "the batch mean depends on x: subtract mean(dout) (over the batch, axis 0)"),
+        Mistake("sums where the formula has means", wrong("sums"),
+                "mean(dout) = dout.sum(axis=0) / N: the compact formula averages over the batch"),
+        Mistake("gamma left out of dx", wrong("no gamma"), "out = gamma * x_hat + beta, so dx_hat = gamma * dout"),
+        Mistake("dgamma and dbeta swapped", wrong("swapped"),
+                "dgamma = sum(dout * x_hat) and dbeta = sum(dout), over the batch; return (dx, dgamma, dbeta)"),
+        Mistake("the sample variance (N - 1) instead of the population variance", wrong("sample"),
+                "the forward pass used x.var(axis=0) (divide by N): backward must use the same"),
+    ]
+    cases = [Case(description, (dout, x, g, eps), _batchnorm_backward_reference(dout, x, g, eps), hint)
+             for description, x, g, _, eps, dout, hint in _batchnorm_cases(101)]
+    return check_exercise("batchnorm_backward", answer, cases, mistakes)
+
+
+def _residual_dense_reference(x, W, dout):
+    """(dx, dW) of y = x + ReLU(x @ W), by scratchcnn's Residual(Dense, ReLU) (bias 0)."""
+    dense = Dense(*W.shape, dtype=np.float64)
+    dense.params["W"] = np.array(W, np.float64)
+    block = Residual(dense, ReLU())
+    block.forward(x)
+    return block.backward(dout), dense.grads["W"]
+
+
+def check_residual_backward(answer):
+    """Notebook 10: ``residual_backward(x, W, dout)`` -> (dx, dW) for the residual block
+    y = x + ReLU(x @ W), x (N, D), W (D, D): the skip path and the inner path add."""
+    mistakes = [
+        Mistake("forgetting the skip path: only the inner path's gradient",
+                lambda x, W, dout: ((dout * (x @ W > 0)) @ W.T, x.T @ (dout * (x @ W > 0))),
+                "y = x + f(x): the skip path passes dout unchanged, so add dout to the inner path's gradient"),
+        Mistake("forgetting the inner path: dx = dout",
+                lambda x, W, dout: (dout, x.T @ (dout * (x @ W > 0))),
+                "dx = dout + (dout * relu_mask) @ W.T: the gradient also flows back through W"),
+        Mistake("the ReLU left out of the backward pass",
+                lambda x, W, dout: (dout + dout @ W.T, x.T @ dout),
+                "multiply dout by the ReLU's mask (x @ W > 0) before going back through W"),
+        Mistake("W not transposed in dx", lambda x, W, dout: (dout + (dout * (x @ W > 0)) @ W,
+                                                              x.T @ (dout * (x @ W > 0))),
+                "forward multiplies by W, backward by W.T: (dout * mask) @ W.T"),
+    ]
+    rng = np.random.default_rng(102)
+    settings = [("2 examples, 2 features, by hand", np.array([[1.0, -1.0], [0.5, 2.0]]),
+                 np.array([[1.0, -2.0], [0.5, 1.0]]), np.array([[1.0, 1.0], [-1.0, 2.0]]),
+                 "dx = dout (the skip) + (dout * (x @ W > 0)) @ W.T (the inner path)"),
+              ("a non-symmetric W", rng.standard_normal((4, 3)), rng.standard_normal((3, 3)),
+               rng.standard_normal((4, 3)), "go back through W with W.T, and dW = x.T @ (dout * mask)"),
+              ("a batch of 6", rng.standard_normal((6, 5)), rng.standard_normal((5, 5)),
+               rng.standard_normal((6, 5)), "dW sums over the batch: x.T @ (dout * mask), no mean")]
+    cases = [Case(description, (x, W, dout), _residual_dense_reference(x, W, dout), hint)
+             for description, x, W, dout, hint in settings]
+    return check_exercise("residual_backward", answer, cases, mistakes)
+
+
+def _rmsprop_step_reference(weights, gradient, mean_square, lr, alpha, eps):
+    """One step of the module's RMSprop on a single weight array: (new weights, new mean square)."""
+    layer = Layer()
+    layer.params["W"] = np.array(weights, dtype=np.float64)
+    layer.grads["W"] = np.array(gradient, dtype=np.float64)
+    optimizer = RMSprop([layer], lr=lr, alpha=alpha, eps=eps)
+    optimizer.state[(0, "W")] = np.array(mean_square, dtype=np.float64)
+    optimizer.step()
+    return layer.params["W"], optimizer.state[(0, "W")]
+
+
+def check_rmsprop_step(answer):
+    """Notebook 10: ``rmsprop_step(weights, gradient, mean_square, lr, alpha, eps)`` ->
+    (new_weights, new_mean_square):  v <- alpha v + (1 - alpha) g^2,  w <- w - lr g / (sqrt(v) + eps)."""
+    def step(update, v_new):
+        return lambda w, g, v, lr, a, eps: (w - update(g, v_new(g, v, a), v, lr, eps), v_new(g, v, a))
+    new_v = lambda g, v, a: a * v + (1 - a) * g * g
+    mistakes = [
+        Mistake("no square root: dividing by the mean square itself",
+                step(lambda g, v, v_old, lr, eps: lr * g / (v + eps), new_v),
+                "divide by np.sqrt(v) + eps: the root of the mean square has the units of the gradient"),
+        Mistake("eps inside the square root", step(lambda g, v, v_old, lr, eps: lr * g / np.sqrt(v + eps), new_v),
+                "w - lr * g / (np.sqrt(v) + eps), with eps outside the root (as PyTorch and scratchcnn)"),
+        Mistake("alpha and 1 - alpha swapped",
+                step(lambda g, v, v_old, lr, eps: lr * g / (np.sqrt(v) + eps), lambda g, v, a: (1 - a) * v + a * g * g),
+                "v <- alpha * v + (1 - alpha) * g**2: alpha (0.99) keeps the OLD average"),
+        Mistake("the gradient instead of its square in the average",
+                step(lambda g, v, v_old, lr, eps: lr * g / (np.sqrt(np.abs(v)) + eps), lambda g, v, a: a * v + (1 - a) * g),
+                "average the SQUARED gradient: v <- alpha * v + (1 - alpha) * g * g"),
+        Mistake("the old mean square used in the weight update",
+                step(lambda g, v, v_old, lr, eps: lr * g / (np.sqrt(v_old) + eps), new_v),
+                "update v first, then use the NEW v in w <- w - lr * g / (sqrt(v) + eps)"),
+    ]
+    rng = np.random.default_rng(103)
+    settings = [
+        ("first step: mean square starts at zero", np.array([1.0, -2.0, 0.5]), np.array([0.5, -0.1, 2.0]),
+         np.zeros(3), 0.01, 0.9, 1e-8,
+         "from v = 0 the first step is lr * g / sqrt((1 - alpha) g^2): the same size for every weight"),
+        ("a mean square from earlier steps", np.array([1.0, -2.0, 0.5]), np.array([0.5, -0.1, 2.0]),
+         np.array([0.2, 0.01, 1.0]), 0.01, 0.99, 1e-8,
+         "v <- alpha * v + (1 - alpha) * g**2, then w <- w - lr * g / (np.sqrt(v) + eps)"),
+        ("a zero gradient and eps 0.1", np.array([[0.5, -0.5], [1.0, 2.0]]), np.array([[0.0, 1.0], [0.0, -3.0]]),
+         np.array([[0.0, 0.04], [1e-4, 0.5]]), 0.1, 0.9, 0.1,
+         "eps is added to sqrt(v), after the root; a zero gradient moves nothing"),
+        ("2-D weights, lr 0.5, alpha 0.5", rng.standard_normal((3, 4)), rng.standard_normal((3, 4)),
+         rng.uniform(0, 1, (3, 4)), 0.5, 0.5, 1e-6,
+         "use the lr, alpha and eps you are given; return (new_weights, new_mean_square)"),
+    ]
+    cases = [Case(description, (w, g, v, lr, a, eps), _rmsprop_step_reference(w, g, v, lr, a, eps), hint)
+             for description, w, g, v, lr, a, eps, hint in settings]
+    return check_exercise("rmsprop_step", answer, cases, mistakes)
+
+
 
 # --- Notebook 11: find the bug -------------------------------------------------
 #
