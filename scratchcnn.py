@@ -1432,13 +1432,16 @@ def evaluate(model, images, labels, batch_size=1000):
 
 
 def _snapshot(model):
-    return [{k: v.copy() for k, v in layer.params.items()} for layer in model.layers]
+    """Copies of every weight and saved state (a BatchNorm's running statistics), as saved in model files."""
+    return {key: value.copy() for i, layer in enumerate(model.layers)
+            for key, value in _layer_arrays(layer, str(i)).items()}
 
 
 def _restore(model, snapshot):
-    for layer, params in zip(model.layers, snapshot):
-        for key, value in params.items():
-            layer.params[key][...] = value
+    """Put a _snapshot back, in place (the optimizer keeps referring to the same arrays)."""
+    for i, layer in enumerate(model.layers):
+        for key, value in _layer_arrays(layer, str(i)).items():
+            value[...] = snapshot[key]
 
 
 def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=None,

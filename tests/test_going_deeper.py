@@ -532,3 +532,23 @@ def test_notebook10_checks_pass_right_answers_and_name_every_mistake(check, answ
     for mistake in listed:             # each typical mistake, written as an answer, is recognised by name
         result = check(mistake.produce)
         assert not result and result.mistake is not None and result.mistake.name == mistake.name, result.message
+
+
+def test_best_weights_snapshot_keeps_batchnorm_running_statistics_and_nested_layers():
+    """train() restores the best weights after Ctrl-C: a BatchNorm's running statistics,
+    also inside a Residual block, must come back with them."""
+    model = sc.deep_cnn(channels=(4, 8), blocks=1, hidden=16, seed=0)
+    model.forward(np.random.default_rng(0).random((8, 1, 28, 28), dtype=np.float32))     # moves the statistics
+    snapshot = sc._snapshot(model)
+    norms = [layer for layer in model.layers if isinstance(layer, sc.BatchNorm2D)]
+    inner = [l for block in model.layers if isinstance(block, sc.Residual) for l in block.layers
+             if isinstance(l, sc.BatchNorm2D)]
+    assert norms and inner
+    before = [(n.running_mean.copy(), n.params["gamma"].copy()) for n in norms + inner]
+    for n in norms + inner:
+        n.running_mean += 1.0
+        n.params["gamma"] += 1.0
+    sc._restore(model, snapshot)
+    for n, (mean, gamma) in zip(norms + inner, before):
+        np.testing.assert_array_equal(n.running_mean, mean)
+        np.testing.assert_array_equal(n.params["gamma"], gamma)
