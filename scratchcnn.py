@@ -4550,7 +4550,7 @@ def _dense_backward_reference(x, W, dout):
 
 
 def check_dense_backward(answer):
-    """Notebook 06: ``dense_backward(x, W, dout)`` -> (dx, dW, db) for out = x @ W + b,
+    """Notebook 06, ``dense_backward(x, W, dout)`` -> (dx, dW, db) for out = x @ W + b,
     x (N, D), W (D, M), dout (N, M)."""
     rng = np.random.default_rng(60)
     settings = [
@@ -4592,7 +4592,7 @@ def check_dense_backward(answer):
 
 
 def check_relu_backward(answer):
-    """Notebook 06: ``relu_backward(x, dout)`` -> dx = dout * [x > 0] (same shape as x)."""
+    """Notebook 06, ``relu_backward(x, dout)`` -> dx = dout * [x > 0] (same shape as x)."""
     settings = [
         ("mixed signs", np.array([[-2.0, -0.5, 0.5, 2.0]]), np.array([[3.0, 3.0, 3.0, 3.0]]),
          "dx = dout * (x > 0): the gradient passes only where the layer's INPUT x was positive"),
@@ -4628,7 +4628,7 @@ def check_relu_backward(answer):
 
 
 def check_inverted_dropout(answer):
-    """Notebook 06: ``inverted_dropout(x, keep, p)`` -> the training-mode output of
+    """Notebook 06, ``inverted_dropout(x, keep, p)`` -> the training-mode output of
     inverted dropout, given the boolean mask ``keep`` of surviving units."""
     rng = np.random.default_rng(61)
     settings = [
@@ -4673,7 +4673,7 @@ def _measured_dense_std(fan_in, weight_std, seed):
 
 
 def check_predicted_std(answer):
-    """Notebook 06: ``predicted_std(fan_in, weight_std)`` -> the std of the outputs
+    """Notebook 06, ``predicted_std(fan_in, weight_std)`` -> the std of the outputs
     x @ W of one Dense layer (no bias, no ReLU) when the inputs x are independent
     with mean 0 and std 1 and the weights have mean 0 and std ``weight_std``.
     The expected values are measured, so answers within 5% pass."""
@@ -4740,7 +4740,7 @@ def _two_layer_backward_with(mistake):
 
 
 def check_two_layer_backward(answer):
-    """Notebook 06: ``two_layer_backward(x, W1, b1, W2, b2, labels)`` -> (dW1, db1, dW2, db2),
+    """Notebook 06, ``two_layer_backward(x, W1, b1, W2, b2, labels)`` -> (dW1, db1, dW2, db2),
     the gradients of the mean cross-entropy of Dense(W1, b1) -> ReLU -> Dense(W2, b2)."""
     rng = np.random.default_rng(62)
 
@@ -4799,7 +4799,7 @@ def _momentum_step_reference(weights, gradient, velocity, lr, momentum):
 
 
 def check_sgd_momentum_step(answer):
-    """Notebook 07: ``sgd_momentum_step(weights, gradient, velocity, lr, momentum)``
+    """Notebook 07, ``sgd_momentum_step(weights, gradient, velocity, lr, momentum)``
     -> (new_weights, new_velocity), the course's SGD with momentum:
     v <- momentum * v + gradient,  w <- w - lr * v."""
     rng = np.random.default_rng(70)
@@ -4877,7 +4877,7 @@ def _adam_step_with(mistake):
 
 
 def check_adam_step(answer):
-    """Notebook 07: ``adam_step(weights, gradient, m, s, t, lr, beta1, beta2, eps)`` ->
+    """Notebook 07, ``adam_step(weights, gradient, m, s, t, lr, beta1, beta2, eps)`` ->
     (new_weights, new_m, new_s): one Adam step at step number t (from 1), m and s returned
     without bias correction."""
     rng = np.random.default_rng(72)
@@ -4920,7 +4920,7 @@ def check_adam_step(answer):
 
 
 def check_steps_per_epoch(answer):
-    """Notebook 07: ``steps_per_epoch(num_images, batch_size)`` -> how many optimizer
+    """Notebook 07, ``steps_per_epoch(num_images, batch_size)`` -> how many optimizer
     steps (mini-batches) one epoch of ``train`` takes, the last batch possibly smaller."""
     settings = [
         (60000, 128, "60,000 / 128 = 468.75: the last 96 images form a 469th, smaller batch"),
@@ -4972,7 +4972,7 @@ def _entropy_with(mistake):
 
 
 def check_prior_loss(answer):
-    """Notebook 07: ``prior_loss(labels, num_classes)`` -> the mean cross-entropy of a
+    """Notebook 07, ``prior_loss(labels, num_classes)`` -> the mean cross-entropy of a
     network that ignores the image and always predicts the class frequencies
     f_k of ``labels``: -sum_k f_k ln f_k."""
     rng = np.random.default_rng(71)
@@ -5052,7 +5052,7 @@ def _recording_train_calls(answer):
 
 
 def check_first_diverging_lr(answer):
-    """Notebook 07: ``first_diverging_lr(candidates, images, labels)`` -> the first
+    """Notebook 07, ``first_diverging_lr(candidates, images, labels)`` -> the first
     learning rate in ``candidates`` for which one epoch of ``train`` on a fresh
     ``reference_cnn(seed=0)`` (SGD momentum 0.9, batch_size=50, schedule=None)
     raises TrainingDiverged, or None if none does. The check also records how the
@@ -5136,7 +5136,7 @@ def _overfit_with(mistake):
 
 
 def check_overfit_tiny_batch(answer):
-    """Notebook 07: ``overfit_tiny_batch(images, labels, steps, lr)`` -> the losses (steps,) of
+    """Notebook 07, ``overfit_tiny_batch(images, labels, steps, lr)`` -> the losses (steps,) of
     full-batch Adam(lr) steps on a fresh reference_cnn(seed=0), each before its update."""
     images, labels = load_mnist("test")
     settings = [
@@ -5215,7 +5215,7 @@ def _checked_with_models(name, answer, cases, mistakes, models):
 
 
 def check_saliency_map(answer):
-    """Notebook 08: ``saliency_map(model, image, target_class)`` -> (H, W) array
+    """Notebook 08, ``saliency_map(model, image, target_class)`` -> (H, W) array
     |d score_c / d image|, the absolute gradient of the class score (the logit,
     before softmax) with respect to every input pixel of one (H, W) image."""
     model = load_model(DEFAULT_MODEL_PATH, dtype=np.float64)
@@ -5274,7 +5274,7 @@ def _occlusion_reference(model, image, label, patch_size, stride, *, sign=1, sco
 
 
 def check_occlusion_map(answer):
-    """Notebook 08: ``occlusion_map(model, image, label, patch_size, stride)`` -> (H', W')
+    """Notebook 08, ``occlusion_map(model, image, label, patch_size, stride)`` -> (H', W')
     array: entry (i, j) = p(label | image) - p(label | image with the square
     rows i*stride : i*stride + patch_size (same columns) set to 0),
     H' = (H - patch_size) // stride + 1."""
@@ -5312,7 +5312,7 @@ def check_occlusion_map(answer):
 
 
 def check_conv2_output_shape(answer):
-    """Notebook 08: ``conv2_output_shape(batch_size)`` -> the shape of the output of
+    """Notebook 08, ``conv2_output_shape(batch_size)`` -> the shape of the output of
     the reference CNN's second convolution (layer 3, before its ReLU) for a batch
     of ``batch_size`` digits."""
     model = reference_cnn(seed=0)
@@ -5345,7 +5345,7 @@ def _fgsm_reference(model, image, label, epsilon):
 
 
 def check_fgsm_step(answer):
-    """Notebook 08: ``fgsm_step(model, image, label, epsilon)`` -> the (H, W) image
+    """Notebook 08, ``fgsm_step(model, image, label, epsilon)`` -> the (H, W) image
     clip(image + epsilon * sign(dL/dimage), 0, 1), L the cross-entropy of ``label``."""
     model = load_model(DEFAULT_MODEL_PATH, dtype=np.float64)
     (digit, other_digit, _), (label, other_label, _) = _digits_for_checks()
@@ -5390,7 +5390,7 @@ def _crop_reference(image):
 
 
 def check_crop_to_ink(answer):
-    """Exercise: crop_to_ink(image (H, W), white ink on black) -> the smallest rectangle holding
+    """Notebook 09, ``crop_to_ink(image (H, W), white ink on black)`` -> the smallest rectangle holding
     every ink pixel, ink meaning brighter than 10% of the brightest pixel. The reference is
     the "cropped" step of preprocess_digit."""
     block = np.zeros((10, 10))
@@ -5443,7 +5443,7 @@ def check_crop_to_ink(answer):
 
 
 def check_centre_of_mass(answer):
-    """Exercise: centre_of_mass(image (H, W)) -> (row, column), the ink-weighted mean position
+    """Notebook 09, ``centre_of_mass(image (H, W))`` -> (row, column), the ink-weighted mean position
         row = sum_{y,x} y * image[y, x] / sum image,   column = sum_{y,x} x * image[y, x] / sum image.
     Any pair (tuple, list or array) is accepted."""
     reference = lambda image: np.array(centre_of_mass(np.asarray(image, dtype=np.float64)))
@@ -5492,7 +5492,7 @@ def check_centre_of_mass(answer):
 
 
 def check_feature_map_shapes(answer):
-    """Exercise (predict before running): feature_map_shapes() -> the shapes (C, H, W) of the
+    """Notebook 09 (predict before running), ``feature_map_shapes()`` -> the shapes (C, H, W) of the
     feature maps of the reference CNN's two conv layers, as the digit slider shows them."""
     expected = tuple(maps.shape for maps in conv_feature_maps(reference_cnn(), np.zeros((28, 28))))
     cases = [Case("the reference CNN on one 28 x 28 digit", (), expected,
@@ -5525,7 +5525,7 @@ def _most_confident_mistake(probabilities, labels, confidence="predicted", pick=
 
 
 def check_most_confident_mistake(answer):
-    """Exercise: most_confident_mistake(probabilities (N, K), labels (N,)) -> the index n of the
+    """Notebook 09, ``most_confident_mistake(probabilities (N, K), labels (N,))`` -> the index n of the
     misclassified image the network was surest about: the largest probabilities[n].max()
     among the n with argmax != label (the first one on a tie)."""
     rng = np.random.default_rng(9)
@@ -5604,7 +5604,7 @@ def _batchnorm_cases(seed):
 
 
 def check_batchnorm_forward(answer):
-    """Notebook 10: ``batchnorm_forward(x, gamma, beta, eps)`` -> out, batch normalisation of
+    """Notebook 10, ``batchnorm_forward(x, gamma, beta, eps)`` -> out, batch normalisation of
     x (N, D) in training mode: per feature, x_hat = (x - mean) / sqrt(var + eps) with the
     batch's mean and (population) variance, out = gamma * x_hat + beta."""
     mistakes = [
@@ -5638,7 +5638,7 @@ def _batchnorm_backward_reference(dout, x, gamma, eps):
 
 
 def check_batchnorm_backward(answer):
-    """Notebook 10: ``batchnorm_backward(dout, x, gamma, eps)`` -> (dx, dgamma, dbeta) for
+    """Notebook 10, ``batchnorm_backward(dout, x, gamma, eps)`` -> (dx, dgamma, dbeta) for
     out = gamma * x_hat + beta in training mode, x (N, D), in the compact form
     dx = gamma / sqrt(var + eps) * (dout - mean(dout) - x_hat * mean(dout * x_hat))."""
     def parts(dout, x, gamma, eps, ddof=0):
@@ -5696,7 +5696,7 @@ def _residual_dense_reference(x, W, dout):
 
 
 def check_residual_backward(answer):
-    """Notebook 10: ``residual_backward(x, W, dout)`` -> (dx, dW) for the residual block
+    """Notebook 10, ``residual_backward(x, W, dout)`` -> (dx, dW) for the residual block
     y = x + ReLU(x @ W), x (N, D), W (D, D): the skip path and the inner path add."""
     mistakes = [
         Mistake("forgetting the skip path: only the inner path's gradient",
@@ -5737,7 +5737,7 @@ def _rmsprop_step_reference(weights, gradient, mean_square, lr, alpha, eps):
 
 
 def check_rmsprop_step(answer):
-    """Notebook 10: ``rmsprop_step(weights, gradient, mean_square, lr, alpha, eps)`` ->
+    """Notebook 10, ``rmsprop_step(weights, gradient, mean_square, lr, alpha, eps)`` ->
     (new_weights, new_mean_square):  v <- alpha v + (1 - alpha) g^2,  w <- w - lr g / (sqrt(v) + eps)."""
     def step(update, v_new):
         return lambda w, g, v, lr, a, eps: (w - update(g, v_new(g, v, a), v, lr, eps), v_new(g, v, a))
