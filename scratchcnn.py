@@ -18,11 +18,18 @@ Part I, the library
  10. Command line  - ``python scratchcnn.py train|evaluate|predict``
 
 Part II, course machinery
- 11. Plots and widgets - LivePlot, the digit slider, the drawing pad
- 12. Exercise checks - check_exercise, used by the notebooks' exercises
+ 11. Plots and widgets - LivePlot, show_numbers, the digit slider, the drawing pad and
+                     its not-a-digit check (DigitLikeness)
+ 12. Exercise checks - check_exercise, Case, Mistake, CheckResult and one check_<name>
+                     per exercise of notebooks 01-11
 
 Conventions: images are NCHW arrays (batch, channels, height, width) and
 "convolution" means cross-correlation, as in PyTorch's ``conv2d``.
+
+Left out on purpose: automatic differentiation (every backward pass is written
+by hand, as the notebooks derive it), GPUs, data-loading workers, mixed
+precision and model parallelism; the widgets' and checks' code in Part II is
+not part of what a student needs to read.
 """
 
 from __future__ import annotations
@@ -4210,7 +4217,7 @@ def _quietly(function, *args):
         return function(*args)
 
 
-# --- Notebook 04: max pooling ---
+# --- Notebook 04: max pooling ------------------------------------------------
 
 def _pool_backward_mistake(x, dout, k, s, *, assign=False, all_ties=False, last_max=False, whole_window=False):
     """maxpool2d_backward_naive with the typical slips of notebook 04's exercise."""
@@ -4363,7 +4370,7 @@ def check_centre_gradient(answer):
     return check_exercise("centre_gradient", answer, [case], mistakes=mistakes)
 
 
-# --- Notebook 05: softmax and cross-entropy ---
+# --- Notebook 05: softmax and cross-entropy ---------------------------------
 
 _SCALES_HINT = "rows of very different scale: subtract each row's OWN maximum (axis=1, keepdims=True)"
 
@@ -4538,7 +4545,7 @@ def check_uniform_loss(answer):
     return check_exercise("uniform_loss", answer, cases, mistakes=mistakes)
 
 
-# --- Notebook 06: dense layers and activations ---
+# --- Notebook 06: dense layers and activations -------------------------------
 
 def _dense_backward_reference(x, W, dout):
     """(dx, dW, db) from Dense.backward, with the layer's weights set to W."""
@@ -4785,7 +4792,7 @@ def check_two_layer_backward(answer):
     ]
     return check_exercise("two_layer_backward", answer, cases, mistakes)
 
-# --- Notebook 07: training ---
+# --- Notebook 07: training ---------------------------------------------------
 
 def _momentum_step_reference(weights, gradient, velocity, lr, momentum):
     """One step of the module's SGD on a single weight array: (new weights, new velocity)."""
@@ -5165,7 +5172,7 @@ def check_overfit_tiny_batch(answer):
     ]
     return check_exercise("overfit_tiny_batch", answer, cases, mistakes, time_limit=20.0)
 
-# --- Notebook 08: looking inside the trained network ---
+# --- Notebook 08: looking inside the trained network -------------------------
 
 def _score_gradient(model, image, target_class):
     """d(score of target_class)/d(image) for one (H, W) image: forward, then backward a one-hot."""
@@ -5382,7 +5389,7 @@ def check_fgsm_step(answer):
     ]
     return _checked_with_models("fgsm_step", answer, cases, mistakes, {"trained": model})
 
-# --- Notebook 09: play with it ------------------------------------------------
+# --- Notebook 09: play with it -----------------------------------------------
 
 def _crop_reference(image):
     """The "cropped" step of preprocess_digit: the bounding box of the pixels above 10% of the brightest."""
@@ -5574,7 +5581,7 @@ def check_most_confident_mistake(answer):
     return check_exercise("most_confident_mistake", answer, cases, mistakes)
 
 
-# --- Notebook 10: going deeper ---
+# --- Notebook 10: going deeper -----------------------------------------------
 
 def _batchnorm_reference(x, gamma, beta, eps):
     """scratchcnn's BatchNorm1D for x (N, D) in float64 with these gamma, beta and eps."""
@@ -5779,7 +5786,7 @@ def check_rmsprop_step(answer):
 
 
 
-# --- Notebook 11: find the bug -------------------------------------------------
+# --- Notebook 11: find the bug -----------------------------------------------
 #
 # Each of the notebook's eight bugs has two exercises: a diagnosis (a function
 # returning the key of one suspect) and a fix. A wrong diagnosis is told what
