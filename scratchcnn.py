@@ -3319,7 +3319,8 @@ def _compare(expected, actual, rtol, atol):
             return f"expected shape {expected.shape}, got shape {actual_array.shape}"
         close = np.isclose(actual_array, expected, rtol=rtol, atol=atol, equal_nan=True)
         if not close.all():
-            difference = np.where(close, 0.0, np.nan_to_num(np.abs(actual_array - expected), nan=np.inf))
+            with np.errstate(invalid="ignore", over="ignore"):     # inf - inf in a wrong answer
+                difference = np.where(close, 0.0, np.nan_to_num(np.abs(actual_array - expected), nan=np.inf))
             index = np.unravel_index(np.argmax(difference), expected.shape)
             return (f"wrong values at {(~close).sum()} of {close.size} positions: at index "
                     f"{tuple(int(i) for i in index)} expected {expected[index]:.6g}, "
@@ -4191,30 +4192,23 @@ def check_my_relative_error(answer):
     cases = [Case(description, (np.array(a), np.array(n)), relative_error(np.array(a), np.array(n)),
                   "element-wise |a - n| / max(|a| + |n|, 1e-12), then the maximum over all elements")
              for description, a, n in configurations]
-    quiet = lambda f: lambda a, n: _quietly(f, a, n)
     mistakes = [
         Mistake("no floor on the denominator (0 / 0 = nan where both are 0)",
-                quiet(lambda a, n: np.max(np.abs(a - n) / (np.abs(a) + np.abs(n)))),
+                lambda a, n: np.max(np.abs(a - n) / (np.abs(a) + np.abs(n))),
                 "floor the denominator: np.maximum(np.abs(a) + np.abs(n), 1e-12)"),
         Mistake("|a + n| instead of |a| + |n| in the denominator",
-                quiet(lambda a, n: np.max(np.abs(a - n) / np.maximum(np.abs(a + n), 1e-12))),
+                lambda a, n: np.max(np.abs(a - n) / np.maximum(np.abs(a + n), 1e-12)),
                 "with opposite signs a + n is near 0: use the absolute values separately"),
         Mistake("the mean instead of the maximum over the elements",
-                quiet(lambda a, n: np.mean(np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), 1e-12))),
+                lambda a, n: np.mean(np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), 1e-12)),
                 "one wrong entry must show: take the maximum"),
         Mistake("a ratio of sums (sum |a - n| / sum (|a| + |n|))",
-                quiet(lambda a, n: np.sum(np.abs(a - n)) / max(np.sum(np.abs(a) + np.abs(n)), 1e-12)),
+                lambda a, n: np.sum(np.abs(a - n)) / max(np.sum(np.abs(a) + np.abs(n)), 1e-12),
                 "compare each entry with its own size, then take the maximum"),
-        Mistake("the absolute difference, not divided", quiet(lambda a, n: np.max(np.abs(a - n))),
+        Mistake("the absolute difference, not divided", lambda a, n: np.max(np.abs(a - n)),
                 "divide by |a| + |n|: 1e-10 is a large error for a gradient of size 1e-9"),
     ]
     return check_exercise("my_relative_error", answer, cases, mistakes=mistakes)
-
-
-def _quietly(function, *args):
-    """Run function(*args) with NumPy's floating-point warnings off (a mistake's nan is expected)."""
-    with np.errstate(all="ignore"):
-        return function(*args)
 
 
 # --- Notebook 04: max pooling ------------------------------------------------
@@ -4413,10 +4407,9 @@ def check_stable_softmax(answer):
     """Notebook 05, ``stable_softmax(logits (N, K)) -> probabilities (N, K)``, each row sums to 1."""
     cases = [Case(description, (z,), softmax(z), "exp(z - row max) / its row sum")
              for description, z in _softmax_cases(np.random.default_rng(50))]
-    mistakes = [Mistake(name, lambda z, wrong=wrong: _quietly(wrong, z), fix)
+    mistakes = [Mistake(name, wrong, fix)
                 for name, wrong, fix in _softmax_variants().values()]
-    with np.errstate(all="ignore"):           # a naive answer overflows: the message says so, not a warning
-        return check_exercise("stable_softmax", answer, cases, mistakes=mistakes)
+    return check_exercise("stable_softmax", answer, cases, mistakes=mistakes)
 
 
 def _loss_and_gradient(logits, labels):
@@ -4467,10 +4460,9 @@ def check_cross_entropy_loss(answer):
     -log softmax(logits)[n, labels[n]]."""
     cases = [Case(description, (z, y), _loss_and_gradient(z, y)[0], "mean over n of -log_softmax(z)[n, labels[n]]")
              for description, z, y in _loss_cases(np.random.default_rng(51))]
-    mistakes = [Mistake(name, lambda z, y, wrong=wrong: _quietly(wrong, z, y), fix)
+    mistakes = [Mistake(name, wrong, fix)
                 for name, wrong, fix in _loss_variants()]
-    with np.errstate(all="ignore"):
-        return check_exercise("cross_entropy_loss", answer, cases, mistakes=mistakes)
+    return check_exercise("cross_entropy_loss", answer, cases, mistakes=mistakes)
 
 
 def _gradient_variants():
@@ -4507,10 +4499,9 @@ def check_softmax_cross_entropy_gradient(answer):
     for the MEAN cross-entropy: (softmax(logits) - onehot(labels)) / N."""
     cases = [Case(description, (z, y), _loss_and_gradient(z, y)[1], "(softmax(z) - onehot(labels)) / N")
              for description, z, y in _loss_cases(np.random.default_rng(52))]
-    mistakes = [Mistake(name, lambda z, y, wrong=wrong: _quietly(wrong, z, y), fix)
+    mistakes = [Mistake(name, wrong, fix)
                 for name, wrong, fix in _gradient_variants()]
-    with np.errstate(all="ignore"):
-        return check_exercise("softmax_cross_entropy_gradient", answer, cases, mistakes=mistakes)
+    return check_exercise("softmax_cross_entropy_gradient", answer, cases, mistakes=mistakes)
 
 
 def check_softmax_cross_entropy(answer):
@@ -4523,13 +4514,12 @@ def check_softmax_cross_entropy(answer):
                   "dlogits = (softmax - onehot) / N") for description, z, y in inputs]
     loss = lambda z, y: _loss_and_gradient(z, y)[0]
     gradient = lambda z, y: _loss_and_gradient(z, y)[1]
-    mistakes = ([Mistake(f"in the loss: {name}", lambda z, y, wrong=wrong: (_quietly(wrong, z, y), gradient(z, y)), fix)
+    mistakes = ([Mistake(f"in the loss: {name}", lambda z, y, wrong=wrong: (wrong(z, y), gradient(z, y)), fix)
                  for name, wrong, fix in _loss_variants()]
                 + [Mistake(f"in the gradient: {name}",
-                           lambda z, y, wrong=wrong: (loss(z, y), _quietly(wrong, z, y)), fix)
+                           lambda z, y, wrong=wrong: (loss(z, y), wrong(z, y)), fix)
                    for name, wrong, fix in _gradient_variants()])
-    with np.errstate(all="ignore"):
-        return check_exercise("softmax_cross_entropy", answer, cases, mistakes=mistakes)
+    return check_exercise("softmax_cross_entropy", answer, cases, mistakes=mistakes)
 
 
 def check_uniform_loss(answer):
@@ -5014,8 +5004,7 @@ def check_prior_loss(answer):
                 "use the frequencies of the labels you are given, not 1 / num_classes"),
     ]
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return check_exercise("prior_loss", answer, cases, mistakes)
+    return check_exercise("prior_loss", answer, cases, mistakes)
 
 
 def _divergence_experiment(candidates, images, labels, momentum=0.9, fresh_model=True, stop_at_first=True):
