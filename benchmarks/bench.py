@@ -26,7 +26,7 @@ only: ``pip install torch==2.13.0``; without it, pass ``--no-torch``):
 5. What the tricks are worth: im2col against the naive loops, and deliberately slow variants.
 
 ``--time-to-accuracy`` instead trains exactly as ``python scratchcnn.py train`` does by default
-(scratchcnn.TRAIN_DEFAULTS), evaluates the test set after each epoch (not counted as training
+(cli.TRAIN_DEFAULTS), evaluates the test set after each epoch (not counted as training
 time) and reports when 99.0% and 99.2% were first reached.
 
 Results go to benchmarks/results/NAME.json (``--name``, default "latest", or "time_to_accuracy")
@@ -44,6 +44,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from course_machinery import cli
 
 
 def parse_args(argv=None):
@@ -366,7 +367,7 @@ def print_comparison(threads, summary):
 
 def time_to_accuracy(targets=(0.990, 0.992)):
     """Train as `python scratchcnn.py train` does by default; test accuracy after every epoch."""
-    settings = dict(scratchcnn.TRAIN_DEFAULTS)
+    settings = dict(cli.TRAIN_DEFAULTS)
     if ARGS.quick:
         settings["epochs"] = 1
     images, labels = scratchcnn.load_mnist("train")
@@ -383,7 +384,7 @@ def time_to_accuracy(targets=(0.990, 0.992)):
         print(f"   epoch {rows[-1]['epoch']:2d}  {rows[-1]['training_seconds']:6.1f} s of training  "
               f"test accuracy {100 * accuracy:.2f}%", flush=True)
 
-    print(f"Time to accuracy, {THREADS} thread(s): scratchcnn.TRAIN_DEFAULTS = {settings}")
+    print(f"Time to accuracy, {THREADS} thread(s): cli.TRAIN_DEFAULTS = {settings}")
     scratchcnn.train(model, images, labels, epochs=settings["epochs"], batch_size=settings["batch_size"],
                      optimizer=scratchcnn.Adam(model, lr=settings["lr"]), schedule=settings["schedule"],
                      augment_shift=settings["augment_shift"], seed=settings["seed"], callback=after_epoch)

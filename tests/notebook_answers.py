@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import scratchcnn
+from course_machinery import checks
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -41,7 +42,7 @@ def _cells(notebook):
 
 
 def _namespace(notebook, replacements=None):
-    namespace = {"np": np, "scratchcnn": scratchcnn}
+    namespace = {"np": np, "scratchcnn": scratchcnn, "checks": checks}
     for source, is_answer in _cells(notebook):
         if replacements and is_answer and f"def {replacements[0]}(" in source:
             _, old, new, count = replacements

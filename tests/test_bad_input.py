@@ -24,6 +24,9 @@ import numpy as np
 import pytest
 
 import scratchcnn as sc
+from course_machinery import cli
+from course_machinery import plots
+from course_machinery import widgets
 
 MB = 2 ** 20
 
@@ -65,7 +68,7 @@ def assert_one_line_error(result, *fragments):
 def run_main(capsys, *argv):
     """main(argv) in this process: (exit code, stdout, stderr)."""
     with pytest.raises(SystemExit) as exit_info:
-        sc.main(list(argv))
+        cli.main(list(argv))
     out, err = capsys.readouterr()
     code = exit_info.value.code
     if isinstance(code, str):                   # sys.exit("message") prints it and exits with 1
@@ -225,7 +228,7 @@ def test_png_declaring_60000_by_60000_pixels_is_refused_before_decoding(tmp_path
     import base64                                       # the same file sent by the drawing pad
     url = "data:image/png;base64," + base64.b64encode(forged_png(60000, 60000)).decode("ascii")
     with pytest.raises(ValueError, match="the drawing says it is 60,000 x 60,000 pixels"):
-        sc._read_png_data_url(url)
+        widgets._read_png_data_url(url)
 
 
 # --- silent nonsense ---------------------------------------------------------------------------
@@ -572,9 +575,9 @@ def test_cli_second_ctrl_c_during_the_final_evaluation_still_saves(capsys, monke
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sc, "evaluate", interrupted)
+    monkeypatch.setattr(cli, "evaluate", interrupted)
     path = tmp_path / "m.npz"
-    sc.main(["train", "--train-limit", "64", "--epochs", "1", "--quiet", "--model-out", str(path)])
+    cli.main(["train", "--train-limit", "64", "--epochs", "1", "--quiet", "--model-out", str(path)])
     out, err = capsys.readouterr()
     assert "interrupted again: saving the model without testing it" in out and "Traceback" not in err
     assert sc.load_model(path).metadata["test_accuracy"] is None
@@ -584,7 +587,7 @@ def test_cli_ctrl_c_elsewhere_is_one_line(capsys, monkeypatch, tmp_path):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sc, "load_model", interrupted)
+    monkeypatch.setattr(cli, "load_model", interrupted)
     code, _, err = run_main(capsys, "evaluate")
     assert code == 130 and err == "interrupted\n"
 
@@ -669,7 +672,7 @@ def test_progress_bar_redraws_on_a_terminal():
             pass
 
     terminal = Terminal()
-    show = sc._progress_bar(2, stream=terminal)
+    show = cli._progress_bar(2, stream=terminal)
     show(1, 64, 128, 2.3, 0.1, 0.5)
     show(1, 128, 128, 2.2, 0.2, 1.0)
     assert terminal.text.startswith("\repoch 1/2 [") and "img/s" in terminal.text
@@ -685,7 +688,7 @@ def test_conv_feature_maps_does_not_clobber_a_pending_backward(mnist_test):
     reference = sc.reference_cnn(seed=0)
     reference.forward(x)
     reference.backward(dout)
-    maps = sc.conv_feature_maps(model, mnist_test[0][7, 0])   # between forward and backward
+    maps = plots.conv_feature_maps(model, mnist_test[0][7, 0])   # between forward and backward
     assert [m.shape for m in maps] == [(8, 28, 28), (16, 14, 14)]
     model.backward(dout)
     for ours, theirs in zip(model.layers, reference.layers):
@@ -696,7 +699,7 @@ def test_conv_feature_maps_does_not_clobber_a_pending_backward(mnist_test):
 def test_conv_feature_maps_runs_in_eval_mode_without_touching_the_mode():
     model = sc.Sequential([sc.Conv2D(1, 2, 3, rng=rng(0)), sc.ReLU(), sc.Dropout(0.9, rng=rng(1))]).train()
     image = rng(2).random((8, 8))
-    first, second = sc.conv_feature_maps(model, image), sc.conv_feature_maps(model, image)
+    first, second = plots.conv_feature_maps(model, image), plots.conv_feature_maps(model, image)
     np.testing.assert_array_equal(first[0], second[0])       # no dropout noise
     assert all(layer.training for layer in model.layers)
 
@@ -716,7 +719,7 @@ def test_load_model_checks_survive_python_O(tmp_path):
 
 def test_command_train_records_the_argv_given_to_main(tmp_path, capsys):
     path = tmp_path / "m.npz"
-    sc.main(["train", "--train-limit", "64", "--epochs", "1", "--quiet", "--model-out", str(path)])
+    cli.main(["train", "--train-limit", "64", "--epochs", "1", "--quiet", "--model-out", str(path)])
     capsys.readouterr()
     assert sc.load_model(path).metadata["command"] == (
         f"python scratchcnn.py train --train-limit 64 --epochs 1 --quiet --model-out {path}")
@@ -726,10 +729,10 @@ def test_drawing_pad_figure_marks_the_centre_of_mass_with_centre_of_mass(monkeyp
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    pad = sc.drawing_pad(sc.reference_cnn(seed=0))
+    pad = widgets.drawing_pad(sc.reference_cnn(seed=0))
     pad.predict_drawing(np.kron(mnist_test[0][0, 0], np.ones((10, 10))))
     calls = []
-    monkeypatch.setattr(sc, "centre_of_mass", lambda image: calls.append(image) or (5.0, 7.0))
+    monkeypatch.setattr(widgets, "centre_of_mass", lambda image: calls.append(image) or (5.0, 7.0))
     figure = pad.figure()
     try:
         assert len(calls) == 1 and calls[0] is pad.steps["centred"]

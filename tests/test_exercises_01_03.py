@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 
 import scratchcnn
+from course_machinery import checks
+from course_machinery import plots
+from course_machinery.checks import framework
 from notebook_answers import mutated, solutions
 
 NOTEBOOKS = ("01", "02", "03")
@@ -18,7 +21,7 @@ SOLVED = [(notebook, name) for notebook in NOTEBOOKS for name in solutions(noteb
 
 
 def check(name, answer):
-    return getattr(scratchcnn, f"check_{name}")(answer)
+    return getattr(checks, f"check_{name}")(answer)
 
 
 @pytest.mark.parametrize("notebook, name", SOLVED, ids=[name for _, name in SOLVED])
@@ -152,13 +155,14 @@ def test_junk_answers_fail_with_a_message(name, answer, words):
 
 
 def test_an_endless_loop_is_stopped(monkeypatch):
-    monkeypatch.setattr(scratchcnn, "check_exercise", functools.partial(scratchcnn.check_exercise, time_limit=0.3))
+    from course_machinery.checks import notebook_02
+    monkeypatch.setattr(notebook_02, "check_exercise", functools.partial(framework.check_exercise, time_limit=0.3))
 
     def output_size(H, k, s, p):
         while True:
             pass
 
-    result = scratchcnn.check_output_size(output_size)
+    result = checks.check_output_size(output_size)
     assert not result and "longer than 0.3 s" in result.message
 
 
@@ -169,7 +173,7 @@ def test_an_in_place_edit_of_the_input_is_named():
         np.negative(dout, out=dout)                  # ... and this one changes it
         return -dout.sum(axis=(0, 2, 3))
 
-    result = scratchcnn.check_bias_gradient(bias_gradient)
+    result = checks.check_bias_gradient(bias_gradient)
     assert result and "warning" in result.message and "`dout`" in result.message
 
 
@@ -185,15 +189,15 @@ def test_no_check_helper_is_shadowed_by_a_later_definition():
 
 
 def test_show_numbers_writes_white_on_dark_cells_and_black_on_light_ones():
-    """Notebooks 02-04 draw small arrays with scratchcnn.show_numbers; a number on a dark cell must be readable."""
+    """Notebooks 02-04 draw small arrays with plots.show_numbers; a number on a dark cell must be readable."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3)
-    scratchcnn.show_numbers(axes[0], [[0, 9]], cmap="Greens")                       # light green, dark green
-    scratchcnn.show_numbers(axes[1], [[-5, 0, 5]], cmap="RdBu_r")                   # dark blue, white, dark red
-    scratchcnn.show_numbers(axes[2], [[1, np.nan], [2, 3]], shade=np.array([[0, 1], [2, 0]]))
+    plots.show_numbers(axes[0], [[0, 9]], cmap="Greens")                       # light green, dark green
+    plots.show_numbers(axes[1], [[-5, 0, 5]], cmap="RdBu_r")                   # dark blue, white, dark red
+    plots.show_numbers(axes[2], [[1, np.nan], [2, 3]], shade=np.array([[0, 1], [2, 0]]))
     colours = [[text.get_color() for text in ax.texts] for ax in axes]
     plt.close(fig)
     assert colours == [["black", "white"], ["white", "black", "white"], ["black"] * 3]   # NaN cells stay empty

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import scratchcnn
+from course_machinery import checks
 
 
 def not_implemented(*args):
@@ -24,14 +25,14 @@ SOLVED_04_05 = [(notebook, name) for notebook in ("04", "05") for name in soluti
 
 @pytest.mark.parametrize("notebook, name", SOLVED_04_05, ids=[name for _, name in SOLVED_04_05])
 def test_notebook_04_05_solution_passes(notebook, name):
-    result = getattr(scratchcnn, f"check_{name}")(solutions(notebook)[name])
+    result = getattr(checks, f"check_{name}")(solutions(notebook)[name])
     assert result, result.message
     assert "pass" in result.message and "warning" not in result.message
 
 
 @pytest.mark.parametrize("notebook, name", SOLVED_04_05, ids=[name for _, name in SOLVED_04_05])
 def test_notebook_04_05_unanswered_says_not_implemented(notebook, name):
-    result = getattr(scratchcnn, f"check_{name}")(not_implemented)
+    result = getattr(checks, f"check_{name}")(not_implemented)
     assert not result and "not implemented yet" in result.message
 
 
@@ -104,7 +105,7 @@ MISTAKES_04_05 = [   # (exercise, wrong answer, words of the mistake's name)
 
 @pytest.mark.parametrize("name, wrong, words", MISTAKES_04_05, ids=[f"{n}-{w}" for n, _, w in MISTAKES_04_05])
 def test_notebook_04_05_mistake_is_named(name, wrong, words):
-    result = getattr(scratchcnn, f"check_{name}")(wrong)
+    result = getattr(checks, f"check_{name}")(wrong)
     assert not result
     assert "known mistake" in result.message and words in result.message, result.message
 
@@ -117,7 +118,7 @@ def test_notebook_04_05_every_exercise_has_two_named_mistakes():
 
 
 def test_a_naive_softmax_is_named_without_warnings(recwarn):
-    result = scratchcnn.check_stable_softmax(mutated("05", "stable_softmax", "logits - logits.max(axis=1, keepdims=True)",
+    result = checks.check_stable_softmax(mutated("05", "stable_softmax", "logits - logits.max(axis=1, keepdims=True)",
                                                      "logits"))
     assert not result and "no maximum subtracted" in result.message
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
@@ -129,7 +130,7 @@ def test_a_softmax_that_edits_its_logits_is_warned_by_name():
         exps = np.exp(logits)
         return exps / exps.sum(axis=1, keepdims=True)
 
-    result = scratchcnn.check_stable_softmax(stable_softmax)
+    result = checks.check_stable_softmax(stable_softmax)
     assert result and "warning" in result.message and "`logits`" in result.message
 
 
@@ -140,12 +141,12 @@ def test_a_softmax_that_edits_its_logits_is_warned_by_name():
     ("centre_gradient", lambda: [10.0, 0.0], "expected the number"),
 ])
 def test_notebook_04_05_junk_answers_fail_with_a_message(name, answer, words):
-    result = getattr(scratchcnn, f"check_{name}")(answer)
+    result = getattr(checks, f"check_{name}")(answer)
     assert not result and words in result.message, result.message
 
 
 def test_centre_gradient_example_matches_the_module():
-    x, dout = scratchcnn.centre_gradient_example()
+    x, dout = checks.centre_gradient_example()
     layer = scratchcnn.MaxPool2D(3, 2)
     layer.forward(x)
     assert layer.backward(dout)[0, 0, 2, 2] == dout.sum() == 10.0

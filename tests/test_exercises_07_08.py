@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 import scratchcnn
+from course_machinery import checks
+from course_machinery import plots
 from exercise_helpers import assert_named, not_implemented
 from notebook_answers import solutions
 
@@ -16,14 +18,14 @@ ALL = [(notebook, name) for notebook, names in EXERCISES.items() for name in nam
 
 @pytest.mark.parametrize("notebook, name", ALL, ids=[name for _, name in ALL])
 def test_notebook_solution_passes(notebook, name):
-    result = getattr(scratchcnn, f"check_{name}")(solutions(notebook)[name])
+    result = getattr(checks, f"check_{name}")(solutions(notebook)[name])
     assert result, result.message
     assert "pass" in result.message
 
 
 @pytest.mark.parametrize("notebook, name", ALL, ids=[name for _, name in ALL])
 def test_unanswered_exercise_says_not_implemented(notebook, name):
-    result = getattr(scratchcnn, f"check_{name}")(not_implemented)
+    result = getattr(checks, f"check_{name}")(not_implemented)
     assert not result and result.message.endswith("not implemented yet")
 
 
@@ -174,7 +176,7 @@ WRONG = [
 
 @pytest.mark.parametrize("name, answer, mistake", WRONG, ids=[f"{w[0]}-{w[2]}" for w in WRONG])
 def test_typical_mistake_is_named(name, answer, mistake):
-    assert_named(getattr(scratchcnn, f"check_{name}"), answer, mistake)
+    assert_named(getattr(checks, f"check_{name}"), answer, mistake)
 
 
 def test_occlusion_without_a_copy_is_named_and_warned():
@@ -188,15 +190,15 @@ def test_occlusion_without_a_copy_is_named_and_warned():
                 drops[i, j] = original - model.predict_proba(image[None, None])[0, label]
         return drops
 
-    assert_named(scratchcnn.check_occlusion_map, no_copy, "earlier patches stay black")
-    assert "changed its argument `image` in place" in scratchcnn.check_occlusion_map(no_copy).message
+    assert_named(checks.check_occlusion_map, no_copy, "earlier patches stay black")
+    assert "changed its argument `image` in place" in checks.check_occlusion_map(no_copy).message
 
 
 def test_live_plot_epoch_ticks_are_whole_numbers():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    curves = scratchcnn.LivePlot(live=False)
+    curves = plots.LivePlot(live=False)
     curves({"epoch": [1, 2, 3], "train_loss": [0.5, 0.3, 0.2], "val_loss": [None] * 3,
             "train_accuracy": [0.8, 0.9, 0.95], "val_accuracy": [None] * 3})
     fig = curves.figure()

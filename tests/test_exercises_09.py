@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import scratchcnn
+from course_machinery import checks
 from exercise_helpers import assert_named, not_implemented
 from notebook_answers import solutions
 
@@ -13,14 +14,14 @@ EXERCISES = ["crop_to_ink", "centre_of_mass", "feature_map_shapes", "most_confid
 
 @pytest.mark.parametrize("name", EXERCISES)
 def test_notebook_solution_passes(name):
-    result = getattr(scratchcnn, f"check_{name}")(solutions("09")[name])
+    result = getattr(checks, f"check_{name}")(solutions("09")[name])
     assert result, result.message
     assert "pass" in result.message
 
 
 @pytest.mark.parametrize("name", EXERCISES)
 def test_unanswered_exercise_says_not_implemented(name):
-    result = getattr(scratchcnn, f"check_{name}")(not_implemented)
+    result = getattr(checks, f"check_{name}")(not_implemented)
     assert not result and result.message.endswith("not implemented yet")
 
 
@@ -70,13 +71,13 @@ WRONG = [
 
 @pytest.mark.parametrize("name, answer, mistake", WRONG, ids=[f"{w[0]}-{w[2]}" for w in WRONG])
 def test_typical_mistake_is_named(name, answer, mistake):
-    assert_named(getattr(scratchcnn, f"check_{name}"), answer, mistake)
+    assert_named(getattr(checks, f"check_{name}"), answer, mistake)
 
 
 def test_centre_of_mass_accepts_lists_and_arrays():
     solution = solutions("09")["centre_of_mass"]
-    assert scratchcnn.check_centre_of_mass(lambda image: list(solution(image)))
-    assert scratchcnn.check_centre_of_mass(lambda image: np.array(solution(image)))
+    assert checks.check_centre_of_mass(lambda image: list(solution(image)))
+    assert checks.check_centre_of_mass(lambda image: np.array(solution(image)))
 
 
 def test_crop_reference_is_the_preprocessing_step():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import scratchcnn
+from course_machinery import checks
 
 
 def assert_named(result, name):
@@ -38,7 +39,7 @@ DIAGNOSES = {
 
 @pytest.mark.parametrize("check_name", DIAGNOSES)
 def test_diagnosis(check_name, capsys):
-    check = getattr(scratchcnn, check_name)
+    check = getattr(checks, check_name)
     culprit, wrong_keys = DIAGNOSES[check_name]
     assert check(lambda: culprit)
     assert check(lambda: f"  {culprit.upper().replace('_', ' ')} ")      # case and spaces don't matter
@@ -268,7 +269,7 @@ FIXES = {
 
 @pytest.mark.parametrize("check_name", FIXES)
 def test_fix(check_name, capsys):
-    check = getattr(scratchcnn, check_name)
+    check = getattr(checks, check_name)
     reference, wrong_answers = FIXES[check_name]
     assert len(wrong_answers) >= 3              # the original bug and at least two other slips
     result = check(reference)
@@ -286,7 +287,7 @@ def test_relu_fix_that_still_edits_its_input_fails_with_a_warning(capsys):
         x[x < 0] = 0
         return out, x
 
-    result = scratchcnn.check_fixed_relu_forward(clips_a_copy_and_x)
+    result = checks.check_fixed_relu_forward(clips_a_copy_and_x)
     assert_named(result, "clipped in place")
     assert "changed its argument `x` in place" in result.message
     capsys.readouterr()

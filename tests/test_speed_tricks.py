@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import scratchcnn as sc
+from course_machinery import cli
 
 
 def rng(seed=0):
@@ -219,7 +220,7 @@ def test_train_follows_the_one_cycle_schedule():
 
 
 def test_cli_defaults_and_the_command_that_made_the_shipped_model(tmp_path):
-    assert sc.TRAIN_DEFAULTS["schedule"] == "one-cycle"
+    assert cli.TRAIN_DEFAULTS["schedule"] == "one-cycle"
     # The README's command for data/scratchcnn_mnist.npz (the old defaults, spelled out) still runs.
     result = subprocess.run([sys.executable, sc.__file__, "train", "--epochs", "1", "--lr", "0.002",
                              "--schedule", "cosine", "--train-limit", "512", "--quiet",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from course_machinery import checks
 
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("make_student_copies", ROOT / "tools" / "make_student_copies.py")
@@ -43,7 +44,7 @@ def small_solved_notebook():
     intro.metadata["execution"] = {"iopub.execute_input": "2026-11-22T05:58:52.125007Z"}
     intro.outputs = [nbformat.v4.new_output("stream", text="hi\n")]
     intro.execution_count = 1
-    check = answer("result = scratchcnn.check_output_size(output_size)\nassert result, result.message",
+    check = answer("result = checks.check_output_size(output_size)\nassert result, result.message",
                    "02_output_size_check", points=2)
     check.metadata["tags"] = ["raises-exception"]
     notebook.cells = [

@@ -19,18 +19,20 @@ import numpy as np
 import pytest
 
 import scratchcnn
+from course_machinery import plots
+from course_machinery import widgets
 
 
 @pytest.fixture(scope="module")
 def default_slider():
     """One slider with every default: the shipped model and the 10,000 test images."""
-    return scratchcnn.digit_slider()
+    return widgets.digit_slider()
 
 
 @pytest.fixture
 def slider(default_slider):
     """A fresh slider that reuses the default one's predictions (cheap to build)."""
-    return scratchcnn.digit_slider(default_slider.model, default_slider.images, default_slider.labels,
+    return widgets.digit_slider(default_slider.model, default_slider.images, default_slider.labels,
                                    probabilities=default_slider.probabilities)
 
 
@@ -42,12 +44,12 @@ def model(default_slider):
 @pytest.fixture(scope="module")
 def likeness(model):
     """What MNIST's test digits look like to the shipped model (measured once, shared by the pads)."""
-    return scratchcnn.digit_likeness(model)
+    return widgets.digit_likeness(model)
 
 
 @pytest.fixture
 def pad(model, likeness):
-    return scratchcnn.drawing_pad(model, likeness=likeness)
+    return widgets.drawing_pad(model, likeness=likeness)
 
 
 def read_png(data: bytes) -> np.ndarray:
@@ -143,11 +145,11 @@ def test_feature_maps_are_the_relu_outputs_of_both_conv_layers(slider):
     for layer in slider.model.layers:
         x = layer.forward(x)
         outputs.append(x)
-    maps = scratchcnn.conv_feature_maps(slider.model, slider.images[index])
+    maps = plots.conv_feature_maps(slider.model, slider.images[index])
     assert [m.shape for m in maps] == [(8, 28, 28), (16, 14, 14)]
     np.testing.assert_allclose(maps[0], outputs[1][0], rtol=1e-6)
     np.testing.assert_allclose(maps[1], outputs[4][0], rtol=1e-6)
-    tile = scratchcnn.tile_feature_maps(maps[0])
+    tile = plots.tile_feature_maps(maps[0])
     assert tile.shape == (2 * 28 + 1, 4 * 28 + 3) and np.nanmax(tile) == pytest.approx(1.0)
     assert read_png(slider.feature_map_images[0].value).shape == (2 * tile.shape[0], 2 * tile.shape[1])
 
@@ -264,12 +266,12 @@ def test_probability_rows_are_as_tall_as_their_content(slider, pad):
 
 
 def test_percentages_are_honest():
-    assert scratchcnn.format_percent(0.9996) == "99.96%"
-    assert scratchcnn.format_percent(0.99999) == "> 99.99%"
-    assert scratchcnn.format_percent(1.0) == "> 99.99%" or scratchcnn.format_percent(1.0) == "100.00%"
-    assert scratchcnn.format_percent(0.5) == "50.0%"
-    assert scratchcnn.format_percent(0.0001) == "< 0.1%" and scratchcnn.format_percent(0.0) == "0.0%"
-    assert all(scratchcnn.format_percent(p) != "100.0%" for p in (0.9995, 0.99951, 0.9999999))
+    assert widgets.format_percent(0.9996) == "99.96%"
+    assert widgets.format_percent(0.99999) == "> 99.99%"
+    assert widgets.format_percent(1.0) == "> 99.99%" or widgets.format_percent(1.0) == "100.00%"
+    assert widgets.format_percent(0.5) == "50.0%"
+    assert widgets.format_percent(0.0001) == "< 0.1%" and widgets.format_percent(0.0) == "0.0%"
+    assert all(widgets.format_percent(p) != "100.0%" for p in (0.9995, 0.99951, 0.9999999))
 
 
 def test_show_jumps_to_an_image_and_leaves_mistake_mode_if_needed(slider):
@@ -285,10 +287,10 @@ def test_show_jumps_to_an_image_and_leaves_mistake_mode_if_needed(slider):
 def test_slider_accepts_a_students_own_model():
     images, labels = scratchcnn.load_mnist("test")
     own = scratchcnn.reference_cnn(seed=3, channels=(4, 6), hidden=16)   # untrained, other sizes
-    slider = scratchcnn.digit_slider(own, images[:200], labels[:200])
+    slider = widgets.digit_slider(own, images[:200], labels[:200])
     np.testing.assert_allclose(slider.probabilities, own.predict_proba(images[:200]), rtol=1e-6)
     assert slider.slider.max == 199
-    assert [m.shape for m in scratchcnn.conv_feature_maps(own, images[0])] == [(4, 28, 28), (6, 14, 14)]
+    assert [m.shape for m in plots.conv_feature_maps(own, images[0])] == [(4, 28, 28), (6, 14, 14)]
     assert len(slider.feature_map_images) == 2
     slider.slider.value = 150
     assert f"(true {labels[150]})" in slider.prediction_label.value
@@ -394,7 +396,7 @@ def test_a_drawing_unlike_any_digit_is_called_so(pad, name):
     assert pad.not_a_digit, f"{name} should not look like a digit"
     note = pad.note_label.value
     assert "does not look like a digit" in note and "no \"none of these\" answer" in note
-    assert scratchcnn.format_percent(probabilities.max()) in note and "100.0%" not in note
+    assert widgets.format_percent(probabilities.max()) in note and "100.0%" not in note
     assert "100.0%" not in pad.prediction_label.value
     fig = pad.figure()
     assert "does not look like a digit" in fig.axes[4].get_title()
@@ -434,7 +436,7 @@ def test_the_ranges_are_measured_on_the_mnist_test_set(likeness, model):
     flagged = np.mean([bool(likeness.reasons(picture)) for picture in sample])
     assert flagged < 0.01, flagged
     assert np.all(np.isfinite(likeness.distance_limits))      # every digit has enough test images
-    assert scratchcnn.digit_likeness(model) is likeness       # measured once per model
+    assert widgets.digit_likeness(model) is likeness       # measured once per model
 
 
 def test_a_blank_drawing_predicts_nothing(pad):

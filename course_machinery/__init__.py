@@ -1,0 +1,10 @@
+"""The course machinery of ScratchCNN: everything that is *not* the textbook.
+
+``scratchcnn.py`` is the textbook a student reads. This package holds what runs the
+course around it, and a student need not read it:
+
+  cli.py          the command line, ``python scratchcnn.py train|evaluate|predict``
+  plots.py        plots for the notebooks (numbers in boxes, live curves, feature maps)
+  widgets.py      the digit slider and the drawing pad of notebook 09
+  checks/         the exercise checks: framework.py, then one module per notebook
+"""
