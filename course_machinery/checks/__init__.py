@@ -1,6 +1,6 @@
 """The exercise checks, one module per notebook; ``checks.check_<name>(answer)`` in every notebook."""
 
-from .framework import Case, CheckResult, Mistake, check_exercise  # noqa: F401
+from .framework import Case, CheckResult, Exercise, Mistake, check_exercise  # noqa: F401
 from .notebook_01 import (  # noqa: F401
     check_parse_idx_header,
     check_predicted_image_bytes,

@@ -266,6 +266,43 @@ def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=Non
     return verdict(False, "\n".join(lines + warnings), mistake)
 
 
+class Exercise:
+    """One exercise's check, written as data: its name, its cases and its known mistakes.
+
+    ``cases`` is a list of Case, or a function of no arguments that builds it (for cases
+    that load data or run a reference: built once, at the first check, then cached).
+    ``mistakes`` likewise: a list of Mistake, or a function that builds it. Calling the
+    Exercise with the student's function runs check_exercise::
+
+        check_maxpool_forward = Exercise("maxpool_forward", maxpool_forward_cases, MAXPOOL_FORWARD_MISTAKES)
+        result = checks.check_maxpool_forward(maxpool_forward)      # in notebook 04
+    """
+
+    def __init__(self, name, cases, mistakes=(), *, doc="", time_limit=5.0, compare=None, prepare=None):
+        self.name, self._cases, self._mistakes = name, cases, mistakes
+        self.time_limit, self.compare, self.prepare = time_limit, compare, prepare
+        self.__doc__ = doc or f"Check notebook exercise ``{name}``: returns a CheckResult."
+        self.__name__ = f"check_{name}"
+
+    def cases(self):
+        if callable(self._cases):
+            self._cases = list(self._cases())
+        return self._cases
+
+    def mistakes(self):
+        if callable(self._mistakes):
+            self._mistakes = list(self._mistakes())
+        return self._mistakes
+
+    def __call__(self, answer):
+        # ``prepare`` wraps the answer (e.g. to record what it calls); it must keep non-functions as they are.
+        answer = self.prepare(answer) if self.prepare is not None and callable(answer) else answer
+        return check_exercise(self.name, answer, self.cases(), self.mistakes(), self.time_limit, self.compare)
+
+    def __repr__(self):
+        return f"<exercise check {self.__name__}>"
+
+
 def _matching_mistake(results, mistakes, compare):
     """The first mistake whose outputs equal the answer's on every case where the
     mistake is defined (its produce returns), and which is wrong somewhere."""
