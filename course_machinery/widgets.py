@@ -558,6 +558,7 @@ class DrawingPad(_WidgetView):
         self.clear_button.on_click(lambda button: self.clear())
         self.digit_picker.observe(self._digit_picked, names="value")
         self.digit_picker.add_class("scratchcnn-digit-picker")
+        self._set_aria({".scratchcnn-digit-picker select": {"aria-label": self.digit_picker.description}})
         self.clear()
 
     def _digit_picked(self, change):
