@@ -18,9 +18,11 @@ notebooks/09_play_with_it.ipynb, runs all cells, then uses the widgets as a stud
     mouse is read as 1, each step labelled with its size; a dot gets the not-a-digit note.
 A third test opens JupyterLab 950 pixels wide with the file browser open: the pad's steps
 wrap, no caption is cut, no picture clipped, and every Tab stop in the pad is a named control.
-Screenshots go to test-artifacts/ (git-ignored); notebooks/screenshots/ are copies of
-browser_lab_digit_slider_mistakes.png, browser_lab_drawing_pad.png, browser_notebook7_digit_slider.png
-and browser_lab_narrow_drawing_pad.png.
+Screenshots go to test-artifacts/ (git-ignored); notebooks/screenshots/ holds copies (copy them by hand
+after a change): digit_slider.png <- browser_lab_digit_slider_mistakes.png, drawing_pad.png <-
+browser_lab_drawing_pad.png, drawing_pad_not_a_digit.png <- browser_lab_drawing_pad_dot.png,
+digit_slider_notebook7.png <- browser_notebook7_digit_slider_mistakes.png and
+drawing_pad_narrow_window.png <- browser_lab_narrow_drawing_pad.png.
 
 Requirements: `apt-get install chromium` (Debian's build, at /usr/bin/chromium) and
 `pip install playwright`. Playwright's own browser download is never used. When
