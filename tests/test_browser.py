@@ -455,12 +455,26 @@ FOCUSED_CONTROL = "() => { const e = document.activeElement; return {" \
                   " name: (e.getAttribute('aria-label') || e.textContent || '').trim().slice(0, 40)}; }"
 
 
+def tab_stops_after_clear(page):
+    """Tab from the pad's clear button until focus leaves the pad: [{tag, role, name}, ...]."""
+    page.locator(".scratchcnn-drawing-pad .jupyter-button").first.focus()
+    stops = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        stop = page.evaluate(FOCUSED_CONTROL)
+        if not stop["inPad"]:
+            break
+        stops.append(stop)
+    return stops
+
+
 @pytest.mark.slow
 def test_the_drawing_pad_in_a_narrow_window(browser, tmp_path):
-    """JupyterLab 950 pixels wide with the file browser open: the pad's steps wrap, nothing is
-    clipped or cut, and Tab stops only on named controls."""
+    """JupyterLab with the file browser open, from 1,300 down to 700 pixels wide (below about 900
+    the old layout clipped the steps and made each step column an unnamed Tab stop): nothing is
+    clipped or cut, and Tab stops only on named controls. Then 560 pixels wide: the four steps wrap."""
     with jupyter_server("lab", tmp_path) as (base_url, token, notebook_path), \
-            browser_page(browser, "lab_narrow", width=950) as page:
+            browser_page(browser, "lab_narrow", width=1300) as page:
         open_and_run_all(page, base_url, token, notebook_path)
         file_browser = page.locator("#filebrowser")
         if not file_browser.is_visible():
@@ -470,28 +484,26 @@ def test_the_drawing_pad_in_a_narrow_window(browser, tmp_path):
         pad_widget.scroll_into_view_if_needed()
         wait_until(lambda: "prediction: 2" in pad_widget.locator(".scratchcnn-prediction").inner_text(), 20,
                    "the pad shows no prediction")
+        for width in range(1300, 699, -50):
+            page.set_viewport_size({"width": width, "height": 1000})
+            time.sleep(0.7)
+            pad_widget.scroll_into_view_if_needed()
+            problems = pad_widget.evaluate(CLIPPED)
+            if problems:
+                pad_widget.screenshot(path=str(ARTIFACTS / f"browser_lab_{width}px_drawing_pad.png"))
+            assert not problems, f"{width} pixels wide with the file browser open: {problems}"
+            captions = pad_widget.inner_text()
+            for title in ("your drawing", "cropped to the ink", "scaled to 20 pixels", "centred in 28 x 28"):
+                assert title in captions
+            stops = tab_stops_after_clear(page)      # every stop a named control, no unnamed box
+            unnamed = [stop for stop in stops if stop["tag"] in ("DIV", "SPAN") and not stop["role"]
+                       or not stop["name"]]
+            assert not unnamed, f"{width} pixels wide: unnamed Tab stops in the pad: {unnamed}"
+            assert [stop["tag"] for stop in stops] == ["SELECT"], f"Tab from 'clear': {stops}"   # then it leaves
         output_width = pad_widget.evaluate("root => (root.closest('.jp-OutputArea-output') || root).clientWidth")
         assert output_width < 700, f"the window is not narrow enough to test wrapping ({output_width} px)"
-        time.sleep(1)
+        pad_widget.scroll_into_view_if_needed()
         pad_widget.screenshot(path=str(ARTIFACTS / "browser_lab_narrow_drawing_pad.png"))
-        problems = pad_widget.evaluate(CLIPPED)
-        assert not problems, f"in a narrow window: {problems}"
-        captions = pad_widget.inner_text()
-        for title in ("your drawing", "cropped to the ink", "scaled to 20 pixels", "centred in 28 x 28"):
-            assert title in captions
-        # Tab through the pad: every stop is a control with a name, none an unnamed box
-        pad_widget.locator("canvas").first.scroll_into_view_if_needed()
-        page.locator(".scratchcnn-drawing-pad .jupyter-button").first.focus()
-        stops = []
-        for _ in range(12):
-            page.keyboard.press("Tab")
-            stop = page.evaluate(FOCUSED_CONTROL)
-            if not stop["inPad"]:
-                break
-            stops.append(stop)
-        unnamed = [stop for stop in stops if stop["tag"] in ("DIV", "SPAN") and not stop["role"] or not stop["name"]]
-        assert not unnamed, f"unnamed Tab stops in the pad: {unnamed}"
-        assert [stop["tag"] for stop in stops] == ["SELECT"], f"Tab from 'clear': {stops}"   # then it leaves
 
         # narrower still (a phone), the file browser closed: now the four steps themselves wrap
         page.get_by_role("tab", name=re.compile("File Browser")).click()
