@@ -6,5 +6,6 @@ course around it, and a student need not read it:
   cli.py          the command line, ``python scratchcnn.py train|evaluate|predict``
   plots.py        plots for the notebooks (numbers in boxes, live curves, feature maps)
   widgets.py      the digit slider and the drawing pad of notebook 09
+  digit_likeness.py  the pad's not-a-digit rule and the drawn non-digits it is measured on
   checks/         the exercise checks: framework.py, then one module per notebook
 """

@@ -60,8 +60,9 @@ class DigitLikeness:
 
     Three measures, each with the limit that most MNIST training digits stay within
     (``PERCENTILE``: 99.9% for ink and width, 99.8% for the distance). The limits come
-    from 5,000 training digits (the *calibration* digits), the neighbours from 15,000 others (the *reference* digits); the test digits play no
-    part, so the rate at which real test digits are flagged is an honest measurement.
+    from 5,000 training digits (the *calibration* digits), the neighbours from 15,000 others
+    (the *reference* digits); the test digits play no part, so the rate at which real test
+    digits are flagged is an honest measurement.
 
     * **ink**: the sum of the 28 x 28 pixel values. A dot scaled to 20 pixels is a
       filled disc, with more ink than almost any digit.

@@ -6,7 +6,7 @@ import numpy as np
 
 from scratchcnn import (DEFAULT_MODEL_PATH, _check_png_size, centre_of_mass, load_mnist, load_model,
                         preprocess_digit, resize_image, to_grey)
-from .digit_likeness import DigitLikeness, digit_likeness, non_digit_drawings  # noqa: F401 (not-a-digit note)
+from .digit_likeness import DigitLikeness, digit_likeness, non_digit_drawings  # noqa: F401 (part of the API)
 from .plots import _fit_in_square, _png, conv_feature_maps, tile_feature_maps
 
 

@@ -222,6 +222,19 @@ def open_and_run_all(page, base_url, token, notebook_path):
     page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for(timeout=60_000)
     wait_until(lambda: kernel_connected(base_url, token), 60, "the notebook's kernel did not start")
     wait_until(lambda: len(page.evaluate(CELL_PROMPTS)) > 20, 30, "the notebook's cells did not appear")
+    # Before running: the saved notebook (no widget state) shows what is true without a kernel,
+    # the line saying each widget needs one and the static figures, never a widget that looks alive.
+    saved = page.locator(".jp-Notebook").first
+    wait_until(lambda: all(f"The {name} is a live widget: it needs Jupyter with a running kernel" in
+                           (saved.text_content() or "") and f"[{name}: a live widget; it needs a running kernel]"
+                           in (saved.text_content() or "") for name in ("digit slider", "drawing pad")), 30,
+               "the saved notebook does not say that its widgets need a running kernel")
+    assert page.locator(".scratchcnn-digit-slider, .scratchcnn-drawing-pad, .noUi-handle").count() == 0
+    figures = sum("image/png" in output.get("data", {}) for cell in json.loads((REPO / NOTEBOOK).read_text())["cells"]
+                  for output in cell.get("outputs", []))
+    assert figures >= 4 and page.locator(".jp-OutputArea-output img").count() == figures, "saved figures missing"
+    front_end = "lab" if notebook_path.startswith("/lab/") else "notebook7"
+    page.screenshot(path=str(ARTIFACTS / f"browser_{front_end}_before_running.png"))
 
     def first_cell_ran():
         return re.fullmatch(r"\[\d+\]:", page.evaluate(CELL_PROMPTS)[0])
@@ -434,7 +447,8 @@ def test_widgets_in_the_browser(front_end, browser, tmp_path):
 # For every element in the pad: is it clipped by an ancestor inside the pad, or cut (text wider than its box)?
 CLIPPED = """root => {
   const problems = [];
-  const inside = (a, b) => a.left >= b.left - 1 && a.right <= b.right + 1 && a.top >= b.top - 1 && a.bottom <= b.bottom + 1;
+  const inside = (a, b) => a.left >= b.left - 1 && a.right <= b.right + 1
+                           && a.top >= b.top - 1 && a.bottom <= b.bottom + 1;
   for (const element of root.querySelectorAll('img, canvas, select, button, .widget-html-content, .widget-label')) {
     const box = element.getBoundingClientRect();
     if (box.width === 0) continue;
@@ -446,7 +460,8 @@ CLIPPED = """root => {
   }
   const outer = root.closest('.jp-OutputArea-output') || root;
   for (const picture of root.querySelectorAll('img, canvas, select, .widget-label'))
-    if (picture.getBoundingClientRect().width > 0 && !inside(picture.getBoundingClientRect(), outer.getBoundingClientRect()))
+    if (picture.getBoundingClientRect().width > 0
+        && !inside(picture.getBoundingClientRect(), outer.getBoundingClientRect()))
       problems.push(`outside the output: ${picture.getAttribute('alt') || picture.textContent.trim().slice(0, 40)}`);
   return problems;
 }"""
