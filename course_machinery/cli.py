@@ -22,8 +22,12 @@ from scratchcnn import (Adam, DATASET_CLASSES, DEFAULT_MODEL_PATH, DataFileError
 def _discard_the_rest(stream):
     """Point a stream's file descriptor at /dev/null: its reader has gone (``... | head``).
     Python's own flush at exit then has somewhere to write and prints no second error."""
+    try:
+        descriptor = stream.fileno()
+    except (OSError, ValueError):        # not a file (a notebook's output): nothing to redirect
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, stream.fileno())
+    os.dup2(devnull, descriptor)
     os.close(devnull)
 
 
@@ -234,7 +238,7 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 def _show_warning(message, category, *rest, **kwargs):
     """Warnings in the CLI: one line, without the source line Python adds."""
-    sys.stderr.write(f"warning: {message}\n")
+    _write(f"warning: {message}\n", sys.stderr)
 
 
 def _check_architecture_options(parser, args):
@@ -293,7 +297,8 @@ def main(argv=None):
                    help="default: the data set the model was trained on (from its file)")
     p.set_defaults(run=command_evaluate)
 
-    p = commands.add_parser("predict", help="classify pictures of handwritten digits")
+    p = commands.add_parser("predict", help="classify pictures of handwritten digits "
+                                            "(or of clothes, with a Fashion-MNIST model)")
     p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
     p.add_argument("images", nargs="+", metavar="IMAGE.png")
     p.set_defaults(run=command_predict)

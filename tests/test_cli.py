@@ -228,6 +228,18 @@ def test_training_goes_on_and_saves_when_its_output_pipe_closes(tmp_path):
     process.stderr.close()
     assert process.wait(timeout=300) == 0, error
     assert "Broken pipe" not in error and "Traceback" not in error
+    assert [line.split(":")[0] for line in error.splitlines()] == ["epoch 1/2", "epoch 2/2"]   # the progress
+    assert sc.load_model(path).metadata["epochs_completed"] == 2
+
+
+def test_training_goes_on_and_saves_when_its_progress_and_output_pipes_close(tmp_path):
+    path = tmp_path / "m.npz"
+    process = subprocess.Popen([sys.executable, sc.__file__, "train", "--train-limit", "64", "--epochs", "2",
+                                "--model-out", str(path)],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    process.stderr.close()                  # the progress lines on stderr have no reader either
+    assert process.wait(timeout=300) == 0
     assert sc.load_model(path).metadata["epochs_completed"] == 2
 
 
