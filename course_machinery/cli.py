@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 import os
 import shlex
@@ -103,20 +104,33 @@ def _named(class_names, index, width=0):
     return "" if name == str(index) else " " + name.ljust(width)
 
 
+def _widths(channels):
+    """(8, 16) -> "8,16", as --channels takes them."""
+    return ",".join(map(str, channels))
+
+
+def _default(function, name):
+    """The default value of a textbook function's argument, for --help."""
+    return inspect.signature(function).parameters[name].default
+
+
 def _build_model(args, in_channels, image_size):
-    """The network --architecture names, for images of in_channels x image_size x image_size."""
+    """The network --architecture names, for images of in_channels x image_size x image_size;
+    --channels and --blocks when given, else the defaults of reference_cnn and deep_cnn."""
+    options = dict(in_channels=in_channels, image_size=image_size, seed=args.seed)
+    if args.channels:
+        options["channels"] = args.channels
     if args.architecture == "reference":
-        return reference_cnn(seed=args.seed, in_channels=in_channels, image_size=image_size,
-                             **({"channels": args.channels} if args.channels else {}))
-    channels = args.channels or (32, 64)
+        return reference_cnn(**options)
     # Each stage halves the image (2 x 2 max-pooling); at least one pixel must remain.
     most_stages = image_size.bit_length() - 1
-    if len(channels) > most_stages:
-        raise ValueError(f"--channels {','.join(map(str, channels))}: the deep network (--architecture deep) "
-                         f"halves the image in each of its {len(channels)} stages, and {image_size} x {image_size} "
-                         f"images allow at most {most_stages}. Give at most {most_stages} widths, such as 32,64.")
-    return deep_cnn(in_channels=in_channels, image_size=image_size, channels=channels, blocks=args.blocks,
-                    seed=args.seed)
+    if args.channels and len(args.channels) > most_stages:
+        raise ValueError(f"--channels {_widths(args.channels)}: the deep network (--architecture deep) halves the "
+                         f"image in each of its {len(args.channels)} stages, and {image_size} x {image_size} images "
+                         f"allow at most {most_stages}. Give at most {most_stages} widths, such as 32,64.")
+    if args.blocks is not None:
+        options["blocks"] = args.blocks
+    return deep_cnn(**options)
 
 
 def command_train(args):
@@ -248,12 +262,10 @@ def _check_architecture_options(parser, args):
         if args.channels is not None and len(args.channels) != 2:
             parser.error(f"argument --channels: the reference network (--architecture reference) has exactly 2 "
                          f"convolution stages, so it takes 2 widths such as 8,16, not {len(args.channels)} "
-                         f"({','.join(map(str, args.channels))}); --architecture deep takes one or more")
+                         f"({_widths(args.channels)}); --architecture deep takes one or more")
         if args.blocks is not None:
             parser.error("argument --blocks: the reference network (--architecture reference) has no residual "
                          "blocks; --blocks is for --architecture deep")
-    elif args.blocks is None:
-        args.blocks = 1
 
 
 def main(argv=None):
@@ -282,10 +294,11 @@ def main(argv=None):
     p.add_argument("--architecture", choices=("reference", "deep"), default="reference",
                    help="reference: reference_cnn; deep: deep_cnn with batch norm and residual blocks")
     p.add_argument("--channels", type=_channel_list, default=None,
-                   help="channels of the convolution stages: two for reference (default 8,16), "
-                        "one or more for deep (default 32,64)")
+                   help=f"channels of the convolution stages: two for reference "
+                        f"(default {_widths(_default(reference_cnn, 'channels'))}), one or more for deep "
+                        f"(default {_widths(_default(deep_cnn, 'channels'))})")
     p.add_argument("--blocks", type=_whole_number(0), default=None,
-                   help="residual blocks per stage (deep only; default 1)")
+                   help=f"residual blocks per stage (deep only; default {_default(deep_cnn, 'blocks')})")
     p.add_argument("--model-out", default="scratchcnn_model.npz")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=command_train)
