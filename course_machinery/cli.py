@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import math
 import os
 import shlex
+import shutil
+import signal
+import stat
 import sys
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -136,46 +142,248 @@ def _build_model(args, in_channels, image_size):
     return deep_cnn(**options)
 
 
+# --- the model file: checked before training, never lost after it -------------------------------
+
+class ModelNotSaved(Exception):
+    """The trained model could not be saved where asked (and perhaps nowhere)."""
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (args[0] is the signal number), raised where Ctrl-C raises
+    KeyboardInterrupt, so that train() stops the same way and keeps the model so far."""
+
+
+SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+if hasattr(signal, "SIGHUP"):                        # not on Windows
+    SIGNAL_NAMES[signal.SIGHUP] = "SIGHUP"
+
+SPECIAL_FILE_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                      (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"))
+
+
+class _StopSignals:
+    """Ctrl-C, SIGTERM (kill, timeout, docker stop, batch schedulers) and SIGHUP (a closed
+    terminal) during training all stop it as Ctrl-C does. While the model is being saved
+    (``with signals.held():``) they wait, so no save is cut in half. ``received``: the
+    first signal that came, to report it and to exit with 128 + its number."""
+
+    def __enter__(self):
+        self.received, self.holding, self.previous = None, False, {}
+        for number in SIGNAL_NAMES:
+            try:
+                self.previous[number] = signal.signal(number, self._handle)
+            except ValueError:                       # not the main thread: signals stay as they are
+                pass
+        return self
+
+    def __exit__(self, *exception):
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, number, frame):
+        self.received = self.received or number
+        if not self.holding:
+            raise Stopped(number)
+
+    @contextlib.contextmanager
+    def held(self):
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+
+
+def _stopped_by(number):
+    """How a run ended by a signal is reported: "interrupted" (Ctrl-C), "stopped by SIGTERM"."""
+    return "interrupted" if number == signal.SIGINT else f"stopped by {SIGNAL_NAMES[number]}"
+
+
+def _check_model_out(path):
+    """Refuse a --model-out that is not a new path or a regular file that may be replaced:
+    saving renames a new file over it, which would replace a device (/dev/null as root),
+    a FIFO or a symbolic link, and ignore a read-only file's mode (root ignores it too)."""
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        status = None
+    if status is not None and stat.S_ISLNK(status.st_mode):
+        raise ModelFileError(f"cannot save to {path}: it is a symbolic link to {os.readlink(path)}, and saving "
+                             f"would replace the link, not its target. Give the target itself "
+                             f"(--model-out {os.path.realpath(path)}) or a new file name.")
+    for is_kind, kind in SPECIAL_FILE_KINDS:
+        if status is not None and is_kind(status.st_mode):
+            raise ModelFileError(f"cannot save to {path}: it is {kind}, not a regular file, and saving would "
+                                 f"replace it. Give a file name, such as --model-out model.npz.")
+    if status is not None and stat.S_ISREG(status.st_mode) and (
+            not status.st_mode & stat.S_IWUSR or not os.access(path, os.W_OK)):
+        raise ModelFileError(f"cannot save to {path}: it is read-only (mode {stat.S_IMODE(status.st_mode):04o}), "
+                             f"so it is not replaced. Make it writable (chmod u+w {path}) or give another name.")
+    check_writable(path)                     # a folder, a folder that is missing or that cannot be written
+
+
+def _estimated_file_size(model):
+    """An upper bound of the model file's size: the parameters, as much again for saved
+    state (a batch norm keeps two running statistics per pair of parameters) and 1 MiB
+    for the architecture and the archive's headers."""
+    itemsize = max((array.itemsize for layer in model.layers for array in layer.params.values()), default=8)
+    return 2 * model.num_parameters() * itemsize + 2 ** 20
+
+
+def _size_text(size):
+    return f"{size / 2 ** 20:.1f} MB" if size >= 2 ** 20 else f"{size / 2 ** 10:.0f} kB"
+
+
+def _check_free_space(path, needed):
+    """Refuse to train when the folder of ``path`` lacks the room to save the model."""
+    folder = Path(path).resolve().parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:                          # cannot tell: the save says so if it fails
+        return
+    if free < needed:
+        raise ModelFileError(f"cannot save to {path}: the model file needs up to {_size_text(needed)}, but {folder} "
+                             f"has only {_size_text(free)} free. Free some space or save elsewhere (--model-out).")
+
+
+def _unused_name(folder, stem, suffix):
+    """folder/stem+suffix, or stem.2, stem.3 ... if taken: a name that replaces no file."""
+    candidate, number = folder / f"{stem}{suffix}", 1
+    while os.path.lexists(candidate):
+        number += 1
+        candidate = folder / f"{stem}.{number}{suffix}"
+    return candidate
+
+
+def _rescue_paths(path):
+    """New file names for a model that could not be saved at ``path`` (a full disk, a quota):
+    in the current folder, then in the temporary folder (not path's own)."""
+    tried = {path.resolve().parent}
+    for folder in (Path.cwd(), Path(tempfile.gettempdir())):
+        if folder.resolve() not in tried:
+            tried.add(folder.resolve())
+            yield _unused_name(folder, path.stem, path.suffix or ".npz")
+
+
+def _save(model, path, metadata):
+    """save_model(model, path) (atomic: a failed save leaves no file behind). If it fails with
+    an OSError, save in a _rescue_paths place instead; returns (the path saved, the reason
+    path failed or None). Raises ModelNotSaved, saying what is lost, when nothing works."""
+    try:
+        save_model(model, path, metadata=metadata)
+        return path, None
+    except OSError as error:
+        failures = [f"{path} ({error.strerror or error})"]
+    for rescue in _rescue_paths(path):
+        try:
+            save_model(model, rescue, metadata=metadata)
+            return rescue, failures[0]
+        except OSError as error:
+            failures.append(f"{rescue} ({error.strerror or error})")
+    raise ModelNotSaved(f"cannot save the model to {', nor to '.join(failures)}: the model trained for "
+                        f"{metadata['epochs_completed']} epochs is lost. Free some space and train again.")
+
+
+def _make_optimizer(args, model):
+    if args.optimizer == "adam":
+        return Adam(model, lr=args.lr)
+    if args.optimizer == "rmsprop":
+        return RMSprop(model, lr=args.lr)
+    return SGD(model, lr=args.lr, momentum=0.9, weight_decay=5e-4)
+
+
 def command_train(args):
-    check_writable(args.model_out)           # before training, not after: the model would be lost
+    # Everything the run needs is read and checked before the first epoch: a trained model
+    # is never lost to a missing test file, an unusable --model-out or a full disk.
+    model_out = Path(args.model_out)
+    _check_model_out(model_out)
     images, labels = load_dataset(args.dataset, "train", args.data_dir)
+    x_test, y_test = load_dataset(args.dataset, "test", args.data_dir)
     x_train, y_train, x_val, y_val = split_training_data(images, labels, args.train_limit,
                                                          args.validation_size, args.seed)
     model = _build_model(args, in_channels=images.shape[1], image_size=images.shape[2])
-    optimizer = (Adam(model, lr=args.lr) if args.optimizer == "adam"
-                 else RMSprop(model, lr=args.lr) if args.optimizer == "rmsprop"
-                 else SGD(model, lr=args.lr, momentum=0.9, weight_decay=5e-4))
+    _check_free_space(model_out, _estimated_file_size(model))
+    optimizer = _make_optimizer(args, model)
     _write(f"training on {len(x_train):,} images, validating on {len(x_val):,}; "
            f"{model.num_parameters():,} parameters, {args.optimizer} lr {args.lr} ({args.schedule} schedule), "
            f"batch {args.batch_size}, seed {args.seed}\n")
 
-    def report(history):
-        e = history["epoch"][-1]
-        val = history["val_accuracy"][-1]
-        val_text = f"  val acc {100 * val:6.2f}%" if val is not None else ""
-        _write(f"epoch {e:2d}/{args.epochs}  train loss {history['train_loss'][-1]:.4f}  "
-               f"train acc {100 * history['train_accuracy'][-1]:6.2f}%{val_text}  "
-               f"{history['seconds'][-1]:5.1f}s\n")
+    with _StopSignals() as signals:
+        def report(history):
+            e = history["epoch"][-1]
+            val = history["val_accuracy"][-1]
+            val_text = f"  val acc {100 * val:6.2f}%" if val is not None else ""
+            _write(f"epoch {e:2d}/{args.epochs}  train loss {history['train_loss'][-1]:.4f}  "
+                   f"train acc {100 * history['train_accuracy'][-1]:6.2f}%{val_text}  "
+                   f"{history['seconds'][-1]:5.1f}s\n")
+            if e == args.epochs:             # trained: from here a signal waits until the model is saved
+                signals.holding = True
 
-    with np.errstate(over="ignore", invalid="ignore"):      # a diverging run raises TrainingDiverged
-        history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                        optimizer=optimizer, augment_shift=args.augment_shift,
-                        schedule=args.schedule,
-                        validation=(x_val, y_val) if len(x_val) else None, seed=args.seed,
-                        callback=report, progress=None if args.quiet else _progress_bar(args.epochs))
-    if history["interrupted"]:
-        _write("interrupted: keeping the best model so far\n")
+        with np.errstate(over="ignore", invalid="ignore"):      # a diverging run raises TrainingDiverged
+            history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                            optimizer=optimizer, augment_shift=args.augment_shift,
+                            schedule=args.schedule,
+                            validation=(x_val, y_val) if len(x_val) else None, seed=args.seed,
+                            callback=report, progress=None if args.quiet else _progress_bar(args.epochs))
+        metadata = {"command": "python scratchcnn.py " + shlex.join(args.argv), "test_accuracy": None,
+                    "epochs_completed": len(history["epoch"]), "seed": args.seed, "dataset": args.dataset,
+                    "interrupted": history["interrupted"]}
+        if history["interrupted"]:
+            _keep_interrupted_model(model, model_out, metadata, args.epochs, signals.received or signal.SIGINT,
+                                    signals)
+        with signals.held():                 # saved before the test, which could fail (memory, Ctrl-C)
+            replacing = os.path.lexists(model_out)
+            saved, failure = _save(model, model_out, metadata)
+        if failure:
+            raise ModelNotSaved(f"cannot save the model to {failure}; it is saved as {saved} instead. "
+                                f"Move it where you want it (mv {saved} {model_out}) once there is room.")
+        _write(f"saved {model_out}" + (" (replaced the file that was there)\n" if replacing else "\n"))
+        if signals.received:                 # a signal came while saving: stop before testing
+            _exit_untested(model_out, signals.received)
+        _test_and_record(model, model_out, metadata, x_test, y_test, history, signals)
+
+
+def _keep_interrupted_model(model, model_out, metadata, epochs, number, signals):
+    """An interrupted run (Ctrl-C, SIGTERM, SIGHUP) never replaces a file with its half-trained
+    model: that goes beside it (m.interrupted.npz). Says where, and exits with 128 + number."""
+    path = model_out
+    if os.path.lexists(model_out):
+        path = _unused_name(model_out.parent, f"{model_out.stem}.interrupted", model_out.suffix or ".npz")
+    with signals.held():
+        saved, failure = _save(model, path, metadata)
+    completed = metadata["epochs_completed"]
+    where = f"saved as {saved}" if not failure else f"cannot save to {failure}, so saved as {saved}"
+    kept = f"; {model_out} is left as it was" if saved != model_out else ""
+    _write(f"{_stopped_by(number)} after {completed} of {epochs} epochs"
+           f"{' (in the first)' if not completed else ''}: the model so far is {where}{kept}\n", sys.stderr)
+    sys.exit(128 + number)
+
+
+def _exit_untested(model_out, number, problem=None):
+    """The model is saved; the final test was stopped (a signal) or failed (problem): say so and exit."""
+    why = f"{problem}, in the final test" if problem else f"{_stopped_by(number)} before the final test ended"
+    _write(f"error: {why}; the trained model is saved as {model_out}, untested "
+           f"(test it with `python scratchcnn.py evaluate --model {model_out}`)\n", sys.stderr)
+    sys.exit(128 + number if number else 1)
+
+
+def _test_and_record(model, model_out, metadata, x_test, y_test, history, signals):
+    """The final test on the test split, then its accuracy written into the saved model's file."""
     try:
-        x_test, y_test = load_dataset(args.dataset, "test", args.data_dir)
         _, test_accuracy = evaluate(model, x_test, y_test)
-        _write(f"test accuracy {100 * test_accuracy:.2f}%  ({sum(history['seconds']):.0f}s of training)\n")
-    except KeyboardInterrupt:                 # a second Ctrl-C: save what was trained anyway
-        test_accuracy = None
-        _write("interrupted again: saving the model without testing it\n")
-    save_model(model, args.model_out, metadata={
-        "command": "python scratchcnn.py " + shlex.join(args.argv), "test_accuracy": test_accuracy,
-        "epochs_completed": len(history["epoch"]), "seed": args.seed, "dataset": args.dataset})
-    _write(f"saved {args.model_out}\n")
+    except KeyboardInterrupt:                # Ctrl-C, SIGTERM, SIGHUP
+        _exit_untested(model_out, signals.received or signal.SIGINT)
+    except MemoryError:
+        _exit_untested(model_out, None, "out of memory")
+    except (ValueError, TypeError, OSError) as error:
+        _exit_untested(model_out, None, str(error))
+    _write(f"test accuracy {100 * test_accuracy:.2f}%  ({sum(history['seconds']):.0f}s of training)\n")
+    with signals.held():
+        try:
+            save_model(model, model_out, metadata={**metadata, "test_accuracy": test_accuracy})
+        except OSError as error:
+            _write(f"warning: the test accuracy could not be written into {model_out} ({error.strerror}); "
+                   f"the model there is complete\n", sys.stderr)
 
 
 def command_evaluate(args):
@@ -331,7 +539,7 @@ def main(argv=None):
             warnings.showwarning = _show_warning
             args.run(args)
             sys.stdout.flush()           # here, where a closed pipe is caught, not at exit
-    except (DataFileError, ModelFileError, TrainingDiverged, ValueError, TypeError) as error:
+    except (DataFileError, ModelFileError, ModelNotSaved, TrainingDiverged, ValueError, TypeError) as error:
         sys.exit(f"error: {error}")
     except BrokenPipeError:
         # The reader has gone (`evaluate | head`; an OSError, so caught first): stop quietly, as Unix tools do, with the
@@ -342,9 +550,10 @@ def main(argv=None):
         sys.exit(f"error: {error.strerror or error}" + (f": {error.filename}" if error.filename else ""))
     except MemoryError:
         sys.exit("error: out of memory. Use fewer images (--train-limit) or smaller batches (--batch-size).")
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        sys.exit(130)
+    except KeyboardInterrupt as interruption:     # Ctrl-C, or SIGTERM or SIGHUP during train's checks
+        number = interruption.args[0] if isinstance(interruption, Stopped) else signal.SIGINT
+        sys.stderr.write(f"{_stopped_by(number)}\n")
+        sys.exit(128 + number)
 
 
 if __name__ == "__main__":
