@@ -205,7 +205,7 @@ def _check_model_out(path):
     a FIFO or a symbolic link, and ignore a read-only file's mode (root ignores it too)."""
     try:
         status = os.lstat(path)
-    except FileNotFoundError:
+    except OSError:                          # a new path (or one check_writable explains)
         status = None
     if status is not None and stat.S_ISLNK(status.st_mode):
         raise ModelFileError(f"cannot save to {path}: it is a symbolic link to {os.readlink(path)}, and saving "

@@ -6,8 +6,13 @@ trained on; a closed output pipe ends the command quietly and never loses a trai
 Pictures and small models are made by the tests from the real MNIST and Fashion-MNIST data.
 """
 
+import errno
 import os
 import re
+import resource
+import shutil
+import signal
+import stat
 import subprocess
 import sys
 
@@ -39,6 +44,10 @@ def layer_types(path):
             yield type(layer).__name__
             yield from walk(getattr(layer, "layers", ()))
     return list(walk(sc.load_model(path).layers))
+
+
+def files_in(folder):
+    return sorted(path.name for path in folder.iterdir())
 
 
 # --- impossible values: one line, exit status 2, nothing trained ---------------------------------
@@ -302,15 +311,17 @@ def test_cli_permission_and_memory_errors(capsys, monkeypatch, tmp_path):
     assert code == 1 and err.startswith("error: out of memory") and "--train-limit" in err
 
 
-def test_cli_second_ctrl_c_during_the_final_evaluation_still_saves(capsys, monkeypatch, tmp_path):
+def test_cli_ctrl_c_during_the_final_test_keeps_the_saved_model(capsys, monkeypatch, tmp_path):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "evaluate", interrupted)
     path = tmp_path / "m.npz"
-    cli.main(["train", "--train-limit", "64", "--epochs", "1", "--quiet", "--model-out", str(path)])
-    out, err = capsys.readouterr()
-    assert "interrupted again: saving the model without testing it" in out and "Traceback" not in err
+    code, out, err = run_main(capsys, "train", "--train-limit", "64", "--epochs", "1", "--quiet",
+                              "--model-out", str(path))
+    assert code == 130 and f"saved {path}\n" in out
+    assert err == (f"error: interrupted before the final test ended; the trained model is saved as {path}, untested "
+                   f"(test it with `python scratchcnn.py evaluate --model {path}`)\n")
     assert sc.load_model(path).metadata["test_accuracy"] is None
 
 
@@ -348,3 +359,334 @@ def test_cli_nan_in_the_data_is_not_blamed_on_the_learning_rate(tmp_path, monkey
     code, _, err = run_main(capsys, "train", "--epochs", "1", "--quiet", "--model-out", str(tmp_path / "m.npz"))
     assert code == 1 and "NaN or infinite pixel values" in err and "Lower the learning rate" not in err
 
+
+# --- issue 18.1: everything the run needs is checked before the first epoch ---------------------
+
+def mnist_copy(folder, keep_checksums=True):
+    """A copy of the shipped data/mnist folder, to damage."""
+    shutil.copytree(os.path.join(ROOT, "data", "mnist"), folder)
+    if not keep_checksums:
+        (folder / "SHA256SUMS").unlink()
+    return folder
+
+
+@pytest.mark.parametrize("damage,message", [
+    ("missing", "missing data file: neither {folder}/t10k-labels-idx1-ubyte.gz nor"),
+    ("truncated", "{folder}/t10k-images-idx3-ubyte.gz is truncated"),
+    ("truncated, with its checksum", "checksum mismatch for {folder}/t10k-images-idx3-ubyte.gz"),
+])
+def test_train_refuses_a_missing_or_truncated_test_split_before_training(tmp_path, damage, message):
+    folder = mnist_copy(tmp_path / "mnist", keep_checksums="checksum" in damage)
+    if damage == "missing":
+        (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    else:
+        images = folder / "t10k-images-idx3-ubyte.gz"
+        images.write_bytes(images.read_bytes()[:100_000])
+    result = run_cli("train", "--data-dir", str(folder), "--train-limit", "256", "--epochs", "1",
+                     "--model-out", "m.npz", cwd=tmp_path)
+    assert_one_line_error(result, message.format(folder=folder))
+    assert result.stdout == "" and not (tmp_path / "m.npz").exists()          # not one epoch trained
+
+
+def test_train_refuses_cifar10_without_its_test_batch_before_training(tmp_path):
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    records = rng(0).integers(0, 256, size=(20, sc.CIFAR10_RECORD_BYTES), dtype=np.uint8)
+    records[:, 0] = np.arange(20) % 10                                          # labels 0-9
+    for name in sc.CIFAR10_FILES["train"]:
+        records.tofile(folder / name)
+    result = run_cli("train", "--dataset", "cifar10", "--data-dir", str(folder), "--epochs", "1",
+                     "--model-out", "m.npz", cwd=tmp_path)
+    assert_one_line_error(result, f"CIFAR-10 is not there: missing {folder / 'test_batch.bin'}")
+    assert result.stdout == "" and not (tmp_path / "m.npz").exists()
+
+
+def test_the_model_is_saved_before_the_final_test_and_kept_when_the_test_fails(capsys, monkeypatch, tmp_path):
+    path = tmp_path / "m.npz"
+    seen_by_the_test = []
+
+    def out_of_memory(model, images, labels):
+        seen_by_the_test.append(sc.load_model(path).metadata["epochs_completed"])   # already saved
+        raise MemoryError
+
+    monkeypatch.setattr(cli, "evaluate", out_of_memory)
+    code, out, err = run_main(capsys, "train", "--train-limit", "64", "--epochs", "2", "--quiet",
+                              "--model-out", str(path))
+    assert code == 1 and seen_by_the_test == [2] and f"saved {path}\n" in out
+    assert err == (f"error: out of memory, in the final test; the trained model is saved as {path}, untested "
+                   f"(test it with `python scratchcnn.py evaluate --model {path}`)\n")
+    assert sc.load_model(path).metadata["test_accuracy"] is None
+
+
+@pytest.mark.slow
+def test_the_test_accuracy_is_written_into_the_saved_model(capsys, tmp_path):
+    path = tmp_path / "m.npz"
+    cli.main(["train", "--train-limit", "128", "--epochs", "1", "--quiet", "--model-out", str(path)])
+    out = capsys.readouterr().out
+    model = sc.load_model(path)
+    _, accuracy = sc.evaluate(model, *sc.load_mnist("test"))
+    assert model.metadata["test_accuracy"] == pytest.approx(accuracy, abs=1e-12)
+    assert out.index(f"saved {path}\n") < out.index(f"test accuracy {100 * accuracy:.2f}%")
+    assert model.metadata["interrupted"] is False
+
+
+# --- issue 18.1: free space, and a save that fails all the same ----------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """mount(size): a folder on a tmpfs of that size (a small, really full disk; needs root)."""
+    mounted = []
+
+    def mount(size):
+        folder = tmp_path / f"disk_{size}"
+        folder.mkdir()
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                                capture_output=True, text=True)
+        if result.returncode:
+            pytest.skip(f"cannot mount a tmpfs here (it needs root): {result.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def fill(folder):
+    """Write zeros into folder/filler until the disk is full."""
+    with open(folder / "filler", "wb", buffering=0) as file:
+        for chunk in (2 ** 16, 2 ** 12, 2 ** 9):
+            try:
+                while True:
+                    file.write(bytes(chunk))
+            except OSError as error:
+                assert error.errno == errno.ENOSPC
+
+
+def test_estimated_file_size_is_an_upper_bound(tmp_path):
+    for model in (sc.reference_cnn(seed=0), sc.deep_cnn(channels=(4, 8), blocks=2, seed=0),
+                  sc.reference_cnn(seed=0, dtype=np.float64)):
+        sc.save_model(model, tmp_path / "m.npz", metadata={"command": "x" * 300})
+        size = (tmp_path / "m.npz").stat().st_size
+        assert size < cli._estimated_file_size(model) < 2.5 * size + 2 ** 20
+
+
+def test_train_refuses_a_disk_without_room_for_the_model_before_training(tmp_path, small_disk):
+    disk = small_disk("64k")
+    result = run_cli("train", "--train-limit", "256", "--epochs", "1", "--model-out", str(disk / "m.npz"),
+                     cwd=tmp_path)
+    assert_one_line_error(result, f"cannot save to {disk / 'm.npz'}: the model file needs up to 1.8 MB, but {disk} "
+                                  f"has only 64 kB free. Free some space or save elsewhere (--model-out).")
+    assert result.stdout == "" and files_in(disk) == []
+
+
+def start_training(*arguments, cwd, **options):
+    return subprocess.Popen([sys.executable, sc.__file__, "train", *arguments], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **options)
+
+
+def wait_for_line(process, start):
+    """Read the process's stdout up to a line that starts with ``start``; returns what was read."""
+    read = ""
+    for line in process.stdout:
+        read += line
+        if line.startswith(start):
+            return read
+    raise AssertionError(f"no line starting {start!r}; stderr: {process.stderr.read()}")
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_during_training_loses_nothing(tmp_path, small_disk):
+    disk = small_disk("4m")
+    work = tmp_path / "work"
+    work.mkdir()
+    process = start_training("--train-limit", "256", "--epochs", "5", "--quiet", "--model-out",
+                             str(disk / "m.npz"), cwd=work)
+    wait_for_line(process, "training on")           # the free space was checked: now the disk fills up
+    fill(disk)
+    out, err = process.communicate(timeout=300)
+    rescued = work / "m.npz"
+    assert process.returncode == 1 and "Traceback" not in err
+    assert err == (f"error: cannot save the model to {disk / 'm.npz'} (No space left on device); it is saved as "
+                   f"{rescued} instead. Move it where you want it (mv {rescued} {disk / 'm.npz'}) once there "
+                   f"is room.\n")
+    assert "epoch  5/5" in out and "saved" not in out
+    assert sc.load_model(rescued).metadata["epochs_completed"] == 5
+    assert files_in(disk) == ["filler"]               # no half-written file left on the full disk
+
+
+def test_a_save_that_fails_goes_to_the_current_folder_under_a_new_name(capsys, monkeypatch, tmp_path):
+    out_folder, work = tmp_path / "out", tmp_path / "work"
+    out_folder.mkdir()
+    work.mkdir()
+    (work / "m.npz").write_text("synthetic: a file of the user's, never replaced")
+    real_save = sc.save_model
+
+    def disk_full_in_out_folder(model, path, metadata=None):
+        if os.path.dirname(path) == str(out_folder):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_save(model, path, metadata)
+
+    monkeypatch.setattr(cli, "save_model", disk_full_in_out_folder)
+    monkeypatch.chdir(work)
+    code, out, err = run_main(capsys, "train", "--train-limit", "64", "--epochs", "1", "--quiet",
+                              "--model-out", str(out_folder / "m.npz"))
+    rescued = work / "m.2.npz"
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith(f"error: cannot save the model to {out_folder / 'm.npz'} (No space left on device); "
+                          f"it is saved as {rescued} instead.")
+    assert sc.load_model(rescued).metadata["epochs_completed"] == 1
+    assert (work / "m.npz").read_text() == "synthetic: a file of the user's, never replaced"
+
+
+def test_when_no_save_works_the_message_says_the_model_is_lost(tmp_path):
+    folders = out_folder, work, temporary = tmp_path / "out", tmp_path / "work", tmp_path / "tmp"
+    for folder in folders:
+        folder.mkdir()
+    limit = 100_000                  # a file-size limit (ulimit -f) below the model's 0.4 MB: every save fails
+
+    def small_file_limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    process = start_training("--train-limit", "64", "--epochs", "1", "--quiet", "--model-out",
+                             str(out_folder / "m.npz"), cwd=work, preexec_fn=small_file_limit,
+                             env=dict(os.environ, TMPDIR=str(temporary)))
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 1 and "Traceback" not in err
+    assert err == (f"error: cannot save the model to {out_folder / 'm.npz'} (File too large), nor to "
+                   f"{work / 'm.npz'} (File too large), nor to {temporary / 'm.npz'} (File too large): the model "
+                   f"trained for 1 epochs is lost. Free some space and train again.\n")
+    assert all(files_in(folder) == [] for folder in folders)    # no half-written file anywhere
+
+
+# --- issue 18.1: an interrupted run never replaces a model ----------------------------------------
+
+def interrupt_after_batches(monkeypatch, batches):
+    """Ctrl-C during training, from the progress bar after ``batches`` batches."""
+    def progress_bar(epochs, stream=None):
+        count = [0]
+
+        def show(*progress):
+            count[0] += 1
+            if count[0] == batches:
+                raise KeyboardInterrupt
+        return show
+
+    monkeypatch.setattr(cli, "_progress_bar", progress_bar)
+
+
+@pytest.mark.parametrize("model_out", ["given", "default"])
+def test_an_early_ctrl_c_keeps_the_existing_model_and_saves_beside_it(capsys, monkeypatch, tmp_path, model_out):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "my.npz" if model_out == "given" else tmp_path / "scratchcnn_model.npz"
+    shutil.copyfile(sc.DEFAULT_MODEL_PATH, path)          # a good model (99.27%), to keep
+    before = path.read_bytes()
+    arguments = ["train", "--train-limit", "512", "--batch-size", "64", "--epochs", "3"]
+    arguments += ["--model-out", str(path)] if model_out == "given" else []
+    interrupt_after_batches(monkeypatch, 2)                # two batches into the first epoch
+    for name in (f"{path.stem}.interrupted.npz", f"{path.stem}.interrupted.2.npz"):
+        code, out, err = run_main(capsys, *arguments)
+        beside = tmp_path / name
+        assert code == 130 and "saved" not in out
+        assert err == (f"interrupted after 0 of 3 epochs (in the first): the model so far is saved as "
+                       f"{beside if model_out == 'given' else name}; "
+                       f"{path if model_out == 'given' else path.name} is left as it was\n")
+        assert path.read_bytes() == before
+        metadata = sc.load_model(beside).metadata
+        assert metadata["interrupted"] is True and metadata["epochs_completed"] == 0
+
+
+def test_a_run_interrupted_after_an_epoch_saves_its_best_epoch_at_a_new_path(capsys, monkeypatch, tmp_path):
+    path = tmp_path / "new.npz"
+    interrupt_after_batches(monkeypatch, 6)                # 4 batches an epoch: in the second epoch
+    code, out, err = run_main(capsys, "train", "--train-limit", "256", "--batch-size", "64", "--epochs", "3",
+                              "--model-out", str(path))
+    assert code == 130 and "epoch  1/3" in out
+    assert err == f"interrupted after 1 of 3 epochs: the model so far is saved as {path}\n"
+    assert sc.load_model(path).metadata["epochs_completed"] == 1
+    assert files_in(tmp_path) == ["new.npz"]
+
+
+def test_a_completed_run_says_it_replaced_the_file(capsys, tmp_path):
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"synthetic: an older model file")
+    cli.main(["train", "--train-limit", "64", "--epochs", "1", "--quiet", "--model-out", str(path)])
+    assert f"saved {path} (replaced the file that was there)\n" in capsys.readouterr().out
+    assert sc.load_model(path).metadata["epochs_completed"] == 1
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("existing", [True, False])
+def test_sigterm_and_sighup_keep_the_model_so_far(tmp_path, signal_number, existing):
+    path = tmp_path / "m.npz"
+    if existing:
+        shutil.copyfile(sc.DEFAULT_MODEL_PATH, path)
+    process = start_training("--train-limit", "256", "--epochs", "100", "--quiet", "--model-out", str(path),
+                             cwd=tmp_path)
+    out = wait_for_line(process, "epoch  1/100")
+    process.send_signal(signal_number)
+    rest, err = process.communicate(timeout=120)
+    out += rest
+    name = signal.Signals(signal_number).name
+    saved = tmp_path / "m.interrupted.npz" if existing else path
+    assert process.returncode == 128 + signal_number
+    completed = sc.load_model(saved).metadata["epochs_completed"]
+    assert completed >= 1 and f"epoch {completed:2d}/100" in out
+    assert err == (f"stopped by {name} after {completed} of 100 epochs: the model so far is saved as {saved}"
+                   + (f"; {path} is left as it was\n" if existing else "\n"))
+    if existing:
+        assert path.read_bytes() == sc.DEFAULT_MODEL_PATH.read_bytes()
+
+
+# --- issue 18.1: --model-out must be a new path or a regular file that may be replaced -----------
+
+def special_model_out(tmp_path, kind):
+    if kind == "device":
+        return "/dev/null"
+    path = tmp_path / kind
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind in ("symlink", "read-only"):
+        shutil.copyfile(sc.DEFAULT_MODEL_PATH, tmp_path / "target.npz")
+        if kind == "symlink":
+            path.symlink_to(tmp_path / "target.npz")
+        else:
+            path = tmp_path / "target.npz"
+            path.chmod(0o444)
+    elif kind == "dangling symlink":
+        path.symlink_to(tmp_path / "nowhere.npz")
+    return str(path)
+
+
+@pytest.mark.parametrize("kind,message", [
+    ("device", "cannot save to /dev/null: it is a character device, not a regular file, and saving would "
+               "replace it. Give a file name, such as --model-out model.npz."),
+    ("fifo", "cannot save to {path}: it is a named pipe (FIFO), not a regular file"),
+    ("folder", "cannot save to {path}: it is a folder. Give a file name"),
+    ("symlink", "cannot save to {path}: it is a symbolic link to {folder}/target.npz, and saving would replace "
+                "the link, not its target. Give the target itself (--model-out {folder}/target.npz)"),
+    ("dangling symlink", "cannot save to {path}: it is a symbolic link to {folder}/nowhere.npz"),
+    ("read-only", "cannot save to {path}: it is read-only (mode 0444), so it is not replaced. Make it writable "
+                  "(chmod u+w {path}) or give another name."),
+])
+def test_model_out_that_is_not_a_regular_file_or_a_new_path_is_refused(capsys, tmp_path, kind, message):
+    path = special_model_out(tmp_path, kind)
+    before = {name: os.lstat(tmp_path / name) for name in files_in(tmp_path)}
+    code, out, err = run_main(capsys, "train", "--train-limit", "64", "--epochs", "1", "--model-out", path)
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: " + message.format(path=path, folder=tmp_path))
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    after = {name: os.lstat(tmp_path / name) for name in files_in(tmp_path)}
+    assert {name: (s.st_mode, s.st_ino, s.st_mtime_ns) for name, s in after.items()} == \
+           {name: (s.st_mode, s.st_ino, s.st_mtime_ns) for name, s in before.items()}
+
+
+def test_read_only_model_out_is_refused_even_as_root(capsys, tmp_path):
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"synthetic")
+    path.chmod(0o444)
+    assert os.geteuid() != 0 or os.access(path, os.W_OK)      # root may write it: the mode bits decide
+    code, _, err = run_main(capsys, "train", "--epochs", "1", "--model-out", str(path))
+    assert code == 1 and "it is read-only (mode 0444)" in err and path.read_bytes() == b"synthetic"
