@@ -43,13 +43,13 @@ def _discard_the_rest(stream):
 
 def _write(text, stream=None):
     """Write text to stdout (or stream) and flush. When nobody reads it any more
-    (``train ... | head``), discard the rest and carry on: a training run is not
-    lost for want of a reader."""
+    (``train ... | head``, a terminal closed: SIGHUP), discard the rest and carry on:
+    a training run is not lost for want of a reader."""
     stream = stream if stream is not None else sys.stdout
     try:
         stream.write(text)
         stream.flush()
-    except BrokenPipeError:
+    except OSError:                      # a broken pipe; EIO from a terminal that has gone
         _discard_the_rest(stream)
 
 
@@ -280,8 +280,9 @@ def _save(model, path, metadata):
             return rescue, failures[0]
         except OSError as error:
             failures.append(f"{rescue} ({error.strerror or error})")
+    epochs = metadata["epochs_completed"]
     raise ModelNotSaved(f"cannot save the model to {', nor to '.join(failures)}: the model trained for "
-                        f"{metadata['epochs_completed']} epochs is lost. Free some space and train again.")
+                        f"{epochs} epoch{'s' * (epochs != 1)} is lost. Free some space and train again.")
 
 
 def _make_optimizer(args, model):
@@ -354,7 +355,7 @@ def _keep_interrupted_model(model, model_out, metadata, epochs, number, signals)
     completed = metadata["epochs_completed"]
     where = f"saved as {saved}" if not failure else f"cannot save to {failure}, so saved as {saved}"
     kept = f"; {model_out} is left as it was" if saved != model_out else ""
-    _write(f"{_stopped_by(number)} after {completed} of {epochs} epochs"
+    _write(f"{chr(10) if sys.stderr.isatty() else ''}{_stopped_by(number)} after {completed} of {epochs} epochs"
            f"{' (in the first)' if not completed else ''}: the model so far is {where}{kept}\n", sys.stderr)
     sys.exit(128 + number)
 

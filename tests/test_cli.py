@@ -555,7 +555,7 @@ def test_when_no_save_works_the_message_says_the_model_is_lost(tmp_path):
     assert process.returncode == 1 and "Traceback" not in err
     assert err == (f"error: cannot save the model to {out_folder / 'm.npz'} (File too large), nor to "
                    f"{work / 'm.npz'} (File too large), nor to {temporary / 'm.npz'} (File too large): the model "
-                   f"trained for 1 epochs is lost. Free some space and train again.\n")
+                   f"trained for 1 epoch is lost. Free some space and train again.\n")
     assert all(files_in(folder) == [] for folder in folders)    # no half-written file anywhere
 
 
@@ -605,6 +605,34 @@ def test_a_run_interrupted_after_an_epoch_saves_its_best_epoch_at_a_new_path(cap
     assert err == f"interrupted after 1 of 3 epochs: the model so far is saved as {path}\n"
     assert sc.load_model(path).metadata["epochs_completed"] == 1
     assert files_in(tmp_path) == ["new.npz"]
+
+
+@pytest.mark.parametrize("interrupted", [False, True])
+def test_a_signal_during_the_save_waits_until_the_model_is_saved(capsys, monkeypatch, tmp_path, interrupted):
+    path = tmp_path / "m.npz"
+    real_save = sc.save_model
+    saves = []
+
+    def terminated_while_saving(model, path, metadata=None):
+        os.kill(os.getpid(), signal.SIGTERM)              # arrives in the middle of the save
+        real_save(model, path, metadata)
+        saves.append(path)
+
+    monkeypatch.setattr(cli, "save_model", terminated_while_saving)
+    if interrupted:                                       # Ctrl-C, then SIGTERM while saving
+        interrupt_after_batches(monkeypatch, 1)
+    code, out, err = run_main(capsys, "train", "--train-limit", "64", "--epochs", "1", "--model-out", str(path),
+                              *([] if interrupted else ["--quiet"]))
+    assert saves == [path] and sc.load_model(path).metadata["test_accuracy"] is None
+    if interrupted:
+        assert code == 130            # the first signal's status
+        assert err == f"interrupted after 0 of 1 epochs (in the first): the model so far is saved as {path}\n"
+    else:
+        assert code == 128 + signal.SIGTERM
+        assert f"saved {path}\n" in out and "test accuracy" not in out
+        assert err.startswith(f"error: stopped by SIGTERM before the final test ended; the trained model is saved "
+                              f"as {path}, untested")
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL        # the handlers are put back
 
 
 def test_a_completed_run_says_it_replaced_the_file(capsys, tmp_path):
