@@ -296,20 +296,20 @@ def _make_optimizer(args, model):
 def command_train(args):
     # Everything the run needs is read and checked before the first epoch: a trained model
     # is never lost to a missing test file, an unusable --model-out or a full disk.
-    model_out = Path(args.model_out)
-    _check_model_out(model_out)
-    images, labels = load_dataset(args.dataset, "train", args.data_dir)
-    x_test, y_test = load_dataset(args.dataset, "test", args.data_dir)
-    x_train, y_train, x_val, y_val = split_training_data(images, labels, args.train_limit,
-                                                         args.validation_size, args.seed)
-    model = _build_model(args, in_channels=images.shape[1], image_size=images.shape[2])
-    _check_free_space(model_out, _estimated_file_size(model))
-    optimizer = _make_optimizer(args, model)
-    _write(f"training on {len(x_train):,} images, validating on {len(x_val):,}; "
-           f"{model.num_parameters():,} parameters, {args.optimizer} lr {args.lr} ({args.schedule} schedule), "
-           f"batch {args.batch_size}, seed {args.seed}\n")
+    with _StopSignals() as signals:          # Ctrl-C, SIGTERM, SIGHUP: one message, the model kept
+        model_out = Path(args.model_out)
+        _check_model_out(model_out)
+        images, labels = load_dataset(args.dataset, "train", args.data_dir)
+        x_test, y_test = load_dataset(args.dataset, "test", args.data_dir)
+        x_train, y_train, x_val, y_val = split_training_data(images, labels, args.train_limit,
+                                                             args.validation_size, args.seed)
+        model = _build_model(args, in_channels=images.shape[1], image_size=images.shape[2])
+        _check_free_space(model_out, _estimated_file_size(model))
+        optimizer = _make_optimizer(args, model)
+        _write(f"training on {len(x_train):,} images, validating on {len(x_val):,}; "
+               f"{model.num_parameters():,} parameters, {args.optimizer} lr {args.lr} ({args.schedule} schedule), "
+               f"batch {args.batch_size}, seed {args.seed}\n")
 
-    with _StopSignals() as signals:
         def report(history):
             e = history["epoch"][-1]
             val = history["val_accuracy"][-1]

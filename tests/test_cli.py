@@ -635,6 +635,19 @@ def test_a_signal_during_the_save_waits_until_the_model_is_saved(capsys, monkeyp
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL        # the handlers are put back
 
 
+def test_sigterm_before_training_is_one_line_and_writes_nothing(capsys, monkeypatch, tmp_path):
+    real_load = sc.load_dataset
+
+    def terminated_while_loading(*arguments):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real_load(*arguments)
+
+    monkeypatch.setattr(cli, "load_dataset", terminated_while_loading)
+    code, out, err = run_main(capsys, "train", "--epochs", "1", "--model-out", str(tmp_path / "m.npz"))
+    assert (code, out, err) == (128 + signal.SIGTERM, "", "stopped by SIGTERM\n")
+    assert files_in(tmp_path) == []
+
+
 def test_a_completed_run_says_it_replaced_the_file(capsys, tmp_path):
     path = tmp_path / "m.npz"
     path.write_bytes(b"synthetic: an older model file")
