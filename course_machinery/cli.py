@@ -204,21 +204,20 @@ def _check_model_out(path):
     saving renames a new file over it, which would replace a device (/dev/null as root),
     a FIFO or a symbolic link, and ignore a read-only file's mode (root ignores it too)."""
     try:
-        status = os.lstat(path)
+        mode = os.lstat(path).st_mode
     except OSError:                          # a new path (or one check_writable explains)
-        status = None
-    if status is not None and stat.S_ISLNK(status.st_mode):
+        mode = None
+    if mode is not None and stat.S_ISLNK(mode):
         raise ModelFileError(f"cannot save to {path}: it is a symbolic link to {os.readlink(path)}, and saving "
                              f"would replace the link, not its target. Give the target itself "
                              f"(--model-out {os.path.realpath(path)}) or a new file name.")
-    for is_kind, kind in SPECIAL_FILE_KINDS:
-        if status is not None and is_kind(status.st_mode):
-            raise ModelFileError(f"cannot save to {path}: it is {kind}, not a regular file, and saving would "
-                                 f"replace it. Give a file name, such as --model-out model.npz.")
-    if status is not None and stat.S_ISREG(status.st_mode) and (
-            not status.st_mode & stat.S_IWUSR or not os.access(path, os.W_OK)):
-        raise ModelFileError(f"cannot save to {path}: it is read-only (mode {stat.S_IMODE(status.st_mode):04o}), "
-                             f"so it is not replaced. Make it writable (chmod u+w {path}) or give another name.")
+    special = next((kind for is_kind, kind in SPECIAL_FILE_KINDS if mode is not None and is_kind(mode)), None)
+    if special:
+        raise ModelFileError(f"cannot save to {path}: it is {special}, not a regular file, and saving would "
+                             f"replace it. Give a file name, such as --model-out model.npz.")
+    if mode is not None and stat.S_ISREG(mode) and (not mode & stat.S_IWUSR or not os.access(path, os.W_OK)):
+        raise ModelFileError(f"cannot save to {path}: it is read-only (mode {stat.S_IMODE(mode):04o}), so it is "
+                             f"not replaced. Make it writable (chmod u+w {path}) or give another name.")
     check_writable(path)                     # a folder, a folder that is missing or that cannot be written
 
 
@@ -355,7 +354,8 @@ def _keep_interrupted_model(model, model_out, metadata, epochs, number, signals)
     completed = metadata["epochs_completed"]
     where = f"saved as {saved}" if not failure else f"cannot save to {failure}, so saved as {saved}"
     kept = f"; {model_out} is left as it was" if saved != model_out else ""
-    _write(f"{chr(10) if sys.stderr.isatty() else ''}{_stopped_by(number)} after {completed} of {epochs} epochs"
+    below_the_progress_bar = "\n" if sys.stderr.isatty() else ""
+    _write(f"{below_the_progress_bar}{_stopped_by(number)} after {completed} of {epochs} epochs"
            f"{' (in the first)' if not completed else ''}: the model so far is {where}{kept}\n", sys.stderr)
     sys.exit(128 + number)
 

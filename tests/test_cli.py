@@ -495,7 +495,6 @@ def wait_for_line(process, start):
     raise AssertionError(f"no line starting {start!r}; stderr: {process.stderr.read()}")
 
 
-@pytest.mark.slow
 def test_a_disk_that_fills_during_training_loses_nothing(tmp_path, small_disk):
     disk = small_disk("4m")
     work = tmp_path / "work"
@@ -656,9 +655,9 @@ def test_a_completed_run_says_it_replaced_the_file(capsys, tmp_path):
     assert sc.load_model(path).metadata["epochs_completed"] == 1
 
 
-@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 @pytest.mark.parametrize("existing", [True, False])
-def test_sigterm_and_sighup_keep_the_model_so_far(tmp_path, signal_number, existing):
+def test_sigterm_sighup_and_ctrl_c_keep_the_model_so_far(tmp_path, signal_number, existing):
     path = tmp_path / "m.npz"
     if existing:
         shutil.copyfile(sc.DEFAULT_MODEL_PATH, path)
@@ -668,12 +667,12 @@ def test_sigterm_and_sighup_keep_the_model_so_far(tmp_path, signal_number, exist
     process.send_signal(signal_number)
     rest, err = process.communicate(timeout=120)
     out += rest
-    name = signal.Signals(signal_number).name
+    stopped = "interrupted" if signal_number == signal.SIGINT else f"stopped by {signal.Signals(signal_number).name}"
     saved = tmp_path / "m.interrupted.npz" if existing else path
     assert process.returncode == 128 + signal_number
     completed = sc.load_model(saved).metadata["epochs_completed"]
     assert completed >= 1 and f"epoch {completed:2d}/100" in out
-    assert err == (f"stopped by {name} after {completed} of 100 epochs: the model so far is saved as {saved}"
+    assert err == (f"{stopped} after {completed} of 100 epochs: the model so far is saved as {saved}"
                    + (f"; {path} is left as it was\n" if existing else "\n"))
     if existing:
         assert path.read_bytes() == sc.DEFAULT_MODEL_PATH.read_bytes()
