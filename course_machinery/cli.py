@@ -511,7 +511,9 @@ def main(argv=None):
                         f"(default {_widths(_default(deep_cnn, 'channels'))})")
     p.add_argument("--blocks", type=_whole_number(0), default=None,
                    help=f"residual blocks per stage (deep only; default {_default(deep_cnn, 'blocks')})")
-    p.add_argument("--model-out", default="scratchcnn_model.npz")
+    p.add_argument("--model-out", default="scratchcnn_model.npz",
+                   help="the file to save the model in (default: %(default)s): a new file, or a regular file to "
+                        "replace; an interrupted run (Ctrl-C, SIGTERM) saves beside it, as NAME.interrupted.npz")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=command_train)
 
