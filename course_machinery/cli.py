@@ -309,28 +309,8 @@ def command_train(args):
                f"{model.num_parameters():,} parameters, {args.optimizer} lr {args.lr} ({args.schedule} schedule), "
                f"batch {args.batch_size}, seed {args.seed}\n")
 
-        def report(history):
-            e = history["epoch"][-1]
-            val = history["val_accuracy"][-1]
-            val_text = f"  val acc {100 * val:6.2f}%" if val is not None else ""
-            _write(f"epoch {e:2d}/{args.epochs}  train loss {history['train_loss'][-1]:.4f}  "
-                   f"train acc {100 * history['train_accuracy'][-1]:6.2f}%{val_text}  "
-                   f"{history['seconds'][-1]:5.1f}s\n")
-            if e == args.epochs:             # trained: from here a signal waits until the model is saved
-                signals.holding = True
-
-        with np.errstate(over="ignore", invalid="ignore"):      # a diverging run raises TrainingDiverged
-            history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                            optimizer=optimizer, augment_shift=args.augment_shift,
-                            schedule=args.schedule,
-                            validation=(x_val, y_val) if len(x_val) else None, seed=args.seed,
-                            callback=report, progress=None if args.quiet else _progress_bar(args.epochs))
-        metadata = {"command": "python scratchcnn.py " + shlex.join(args.argv), "test_accuracy": None,
-                    "epochs_completed": len(history["epoch"]), "seed": args.seed, "dataset": args.dataset,
-                    "interrupted": history["interrupted"]}
-        if history["interrupted"]:
-            _keep_interrupted_model(model, model_out, metadata, args.epochs, signals.received or signal.SIGINT,
-                                    signals)
+        history, metadata = _train_keeping_the_model(args, model, optimizer, x_train, y_train, x_val, y_val,
+                                                     model_out, signals)
         with signals.held():                 # saved before the test, which could fail (memory, Ctrl-C)
             replacing = os.path.lexists(model_out)
             saved, failure = _save(model, model_out, metadata)
@@ -343,21 +323,68 @@ def command_train(args):
         _test_and_record(model, model_out, metadata, x_test, y_test, history, signals)
 
 
-def _keep_interrupted_model(model, model_out, metadata, epochs, number, signals):
-    """An interrupted run (Ctrl-C, SIGTERM, SIGHUP) never replaces a file with its half-trained
-    model: that goes beside it (m.interrupted.npz). Says where, and exits with 128 + number."""
+def _train_keeping_the_model(args, model, optimizer, x_train, y_train, x_val, y_val, model_out, signals):
+    """train(), with the command line's progress; returns (history, metadata for the file). A run
+    stopped early (a signal, or an error after some training) saves what it trained and exits."""
+    done = {"epochs": 0, "batches": 0}
+
+    def report(history):
+        e = done["epochs"] = history["epoch"][-1]
+        val = history["val_accuracy"][-1]
+        val_text = f"  val acc {100 * val:6.2f}%" if val is not None else ""
+        _write(f"epoch {e:2d}/{args.epochs}  train loss {history['train_loss'][-1]:.4f}  "
+               f"train acc {100 * history['train_accuracy'][-1]:6.2f}%{val_text}  "
+               f"{history['seconds'][-1]:5.1f}s\n")
+        if e == args.epochs:             # trained: from here a signal waits until the model is saved
+            signals.holding = True
+
+    bar = None if args.quiet else _progress_bar(args.epochs)
+
+    def progress(*state):
+        done["batches"] += 1
+        if bar is not None:
+            bar(*state)
+
+    metadata = {"command": "python scratchcnn.py " + shlex.join(args.argv), "test_accuracy": None,
+                "seed": args.seed, "dataset": args.dataset}
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):      # a diverging run raises TrainingDiverged
+            history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                            optimizer=optimizer, augment_shift=args.augment_shift,
+                            schedule=args.schedule,
+                            validation=(x_val, y_val) if len(x_val) else None, seed=args.seed,
+                            callback=report, progress=progress)
+    except (MemoryError, ValueError, TypeError) as error:      # not TrainingDiverged: its weights are NaN
+        if not done["batches"]:
+            raise                        # nothing trained yet: main says what was wrong
+        problem = "out of memory" if isinstance(error, MemoryError) else str(error).rstrip(".")
+        metadata.update(epochs_completed=done["epochs"], interrupted=True)
+        _keep_model_so_far(model, model_out, metadata, signals, 1,
+                           f"error: {problem} (in epoch {done['epochs'] + 1} of {args.epochs})")
+    metadata.update(epochs_completed=len(history["epoch"]), interrupted=history["interrupted"])
+    if history["interrupted"]:
+        number = signals.received or signal.SIGINT
+        completed = metadata["epochs_completed"]
+        _keep_model_so_far(model, model_out, metadata, signals, 128 + number,
+                           f"{_stopped_by(number)} after {completed} of {args.epochs} epochs"
+                           + (" (in the first)" if not completed else ""))
+    return history, metadata
+
+
+def _keep_model_so_far(model, model_out, metadata, signals, status, why):
+    """A run stopped early (Ctrl-C, SIGTERM, SIGHUP, an error after some training) never replaces
+    a file with its half-trained model: that goes beside it (m.interrupted.npz). Says why and
+    where on one line, and exits with ``status``."""
     path = model_out
     if os.path.lexists(model_out):
         path = _unused_name(model_out.parent, f"{model_out.stem}.interrupted", model_out.suffix or ".npz")
     with signals.held():
         saved, failure = _save(model, path, metadata)
-    completed = metadata["epochs_completed"]
     where = f"saved as {saved}" if not failure else f"cannot save to {failure}, so saved as {saved}"
     kept = f"; {model_out} is left as it was" if saved != model_out else ""
     below_the_progress_bar = "\n" if sys.stderr.isatty() else ""
-    _write(f"{below_the_progress_bar}{_stopped_by(number)} after {completed} of {epochs} epochs"
-           f"{' (in the first)' if not completed else ''}: the model so far is {where}{kept}\n", sys.stderr)
-    sys.exit(128 + number)
+    _write(f"{below_the_progress_bar}{why}: the model so far is {where}{kept}\n", sys.stderr)
+    sys.exit(status)
 
 
 def _exit_untested(model_out, number, problem=None):

@@ -358,6 +358,7 @@ def test_cli_nan_in_the_data_is_not_blamed_on_the_learning_rate(tmp_path, monkey
     monkeypatch.setattr(sc, "load_mnist", lambda *args, **kwargs: (images, np.arange(40) % 10))
     code, _, err = run_main(capsys, "train", "--epochs", "1", "--quiet", "--model-out", str(tmp_path / "m.npz"))
     assert code == 1 and "NaN or infinite pixel values" in err and "Lower the learning rate" not in err
+    assert "model so far" not in err and files_in(tmp_path) == []        # refused before a batch: nothing to keep
 
 
 # --- issue 18.1: everything the run needs is checked before the first epoch ---------------------
@@ -560,15 +561,15 @@ def test_when_no_save_works_the_message_says_the_model_is_lost(tmp_path):
 
 # --- issue 18.1: an interrupted run never replaces a model ----------------------------------------
 
-def interrupt_after_batches(monkeypatch, batches):
-    """Ctrl-C during training, from the progress bar after ``batches`` batches."""
+def interrupt_after_batches(monkeypatch, batches, exception=KeyboardInterrupt):
+    """Ctrl-C (or another exception) during training, from the progress bar after ``batches`` batches."""
     def progress_bar(epochs, stream=None):
         count = [0]
 
         def show(*progress):
             count[0] += 1
             if count[0] == batches:
-                raise KeyboardInterrupt
+                raise exception
         return show
 
     monkeypatch.setattr(cli, "_progress_bar", progress_bar)
@@ -645,6 +646,20 @@ def test_sigterm_before_training_is_one_line_and_writes_nothing(capsys, monkeypa
     code, out, err = run_main(capsys, "train", "--epochs", "1", "--model-out", str(tmp_path / "m.npz"))
     assert (code, out, err) == (128 + signal.SIGTERM, "", "stopped by SIGTERM\n")
     assert files_in(tmp_path) == []
+
+
+def test_an_error_after_some_training_keeps_the_model_so_far(capsys, monkeypatch, tmp_path):
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"synthetic: an older model file")
+    interrupt_after_batches(monkeypatch, 6, MemoryError)   # 4 batches an epoch: in the second epoch
+    code, out, err = run_main(capsys, "train", "--train-limit", "256", "--batch-size", "64", "--epochs", "3",
+                              "--model-out", str(path))
+    beside = tmp_path / "m.interrupted.npz"
+    assert code == 1 and "epoch  1/3" in out
+    assert err == (f"error: out of memory (in epoch 2 of 3): the model so far is saved as {beside}; "
+                   f"{path} is left as it was\n")
+    assert sc.load_model(beside).metadata["epochs_completed"] == 1
+    assert path.read_bytes() == b"synthetic: an older model file"
 
 
 def test_a_completed_run_says_it_replaced_the_file(capsys, tmp_path):
