@@ -2,6 +2,9 @@
 options an architecture cannot use are refused, never ignored; impossible values are one
 line on stderr, never a traceback; predict names the classes of the data set the model was
 trained on; a closed output pipe ends the command quietly and never loses a trained model.
+Issue 18.1: train reads and checks everything it needs (both data splits, --model-out, the free
+space) before the first epoch; saves before the final test; keeps what it trained under a full
+disk, Ctrl-C, SIGTERM, SIGHUP or an error mid-run, never replacing an existing file with it.
 
 Pictures and small models are made by the tests from the real MNIST and Fashion-MNIST data.
 """
