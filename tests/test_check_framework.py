@@ -219,7 +219,8 @@ def test_no_check_module_defines_a_name_twice():
     import pathlib
 
     import course_machinery.checks
-    for path in [pathlib.Path(scratchcnn.__file__), *pathlib.Path(course_machinery.checks.__file__).parent.glob("*.py")]:
+    package = pathlib.Path(course_machinery.checks.__file__).parent
+    for path in [pathlib.Path(scratchcnn.__file__), *package.glob("*.py")]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         names = collections.Counter(node.name for node in tree.body
                                     if isinstance(node, (ast.FunctionDef, ast.ClassDef)))

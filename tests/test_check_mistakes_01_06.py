@@ -201,7 +201,8 @@ WRONG_ANSWERS = [
     ("stable_softmax", mutated("05", "stable_softmax", "logits.max(axis=1, keepdims=True)", "logits.max()"),
      "whole array instead of each row"),
     ("stable_softmax", mutated("05", "stable_softmax", "axis=1", "axis=0", 2), "wrong axis"),
-    ("cross_entropy_loss", mutated("05", "cross_entropy_loss", "labels].mean()", "labels].sum()"), "sum over the batch"),
+    ("cross_entropy_loss", mutated("05", "cross_entropy_loss", "labels].mean()", "labels].sum()"),
+     "sum over the batch"),
     ("cross_entropy_loss", mutated("05", "cross_entropy_loss", "[np.arange(len(labels)), labels]", "[:, labels]"),
      "log_probs[:, labels]"),
     ("cross_entropy_loss", _log_of_softmax_loss, "np.log(softmax(z))"),
@@ -239,7 +240,8 @@ WRONG_ANSWERS = [
 ]
 
 
-@pytest.mark.parametrize("name, wrong, words", WRONG_ANSWERS, ids=[f"{name}-{words}" for name, _, words in WRONG_ANSWERS])
+@pytest.mark.parametrize("name, wrong, words", WRONG_ANSWERS,
+                         ids=[f"{name}-{words}" for name, _, words in WRONG_ANSWERS])
 def test_a_typical_mistake_is_named(name, wrong, words):
     assert_named(check(name), wrong, words)
 

@@ -86,7 +86,8 @@ def _conv2d_single_cases():
 check_conv2d_single = Exercise(
     "conv2d_single", _conv2d_single_cases,
     [Mistake(name, _on_one_image(wrong), fix) for name, wrong, fix in _CONV_FORWARD_MISTAKES],
-    doc="Notebook 02, ``conv2d_single(image (H, W), kernel (k, k), stride, padding) -> (H', W')``, with loops, no bias.")
+    doc="""Notebook 02, ``conv2d_single(image (H, W), kernel (k, k), stride, padding) -> (H', W')``,
+    with loops, no bias.""")
 
 
 def conv_layer_inputs(rng, settings):

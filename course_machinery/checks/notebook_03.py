@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from functools import partial
 
 import numpy as np
 
@@ -24,7 +25,7 @@ def _conv_backward_reference(x, W, dout, stride=1, padding=0):
 
 # --- col2im_loops -------------------------------------------------------------------------
 
-def _col2im_loops_variant(cols, x_shape, k, s=1, p=0, *, assign=False, swap_ij=False, column_uses_H=False,
+def _col2im_slipped(cols, x_shape, k, s=1, p=0, *, assign=False, swap_ij=False, column_uses_H=False,
                           stride_ignored=False, padding_kept=False):
     """col2im with six loops; the flags reproduce the typical mistakes of notebook 03's exercise."""
     N, C, H, W = x_shape
@@ -62,20 +63,17 @@ def _col2im_loops_cases():
     return cases
 
 
-def _col2im_with(**slips):
-    return lambda cols, x_shape, k, s, p: _col2im_loops_variant(cols, x_shape, k, s, p, **slips)
-
-
 check_col2im_loops = Exercise("col2im_loops", _col2im_loops_cases, [
-    Mistake("= instead of += (overlapping patches keep only the last value)", _col2im_with(assign=True),
+    Mistake("= instead of += (overlapping patches keep only the last value)", partial(_col2im_slipped, assign=True),
             "a pixel in several patches collects ALL their values: dx_padded[...] += cols[row, column]"),
-    Mistake("the column index with H' where W' belongs (n*H'*W' + u*H' + v)", _col2im_with(column_uses_H=True),
+    Mistake("the column index with H' where W' belongs (n*H'*W' + u*H' + v)",
+            partial(_col2im_slipped, column_uses_H=True),
             "columns are ordered (n, u, v): column = n*H'*W' + u*W' + v (a row of outputs is W' long)"),
-    Mistake("i and j swapped in the row index (c*k*k + j*k + i)", _col2im_with(swap_ij=True),
+    Mistake("i and j swapped in the row index (c*k*k + j*k + i)", partial(_col2im_slipped, swap_ij=True),
             "rows are ordered (c, i, j), i the kernel row: row = c*k*k + i*k + j"),
-    Mistake("the stride ignored (patch (u, v) placed at (u + i, v + j))", _col2im_with(stride_ignored=True),
+    Mistake("the stride ignored (patch (u, v) placed at (u + i, v + j))", partial(_col2im_slipped, stride_ignored=True),
             "column (n, u, v) came from the patch starting at (s*u, s*v): add at (s*u + i, s*v + j)"),
-    Mistake("the padding not cropped", _col2im_with(padding_kept=True),
+    Mistake("the padding not cropped", partial(_col2im_slipped, padding_kept=True),
             "return dx_padded[:, :, p:p + H, p:p + W]: the padding zeros are not inputs"),
 ], doc="Notebook 03, ``col2im_loops(cols (C*k*k, N*H'*W'), x_shape, k, s, p) -> (N, C, H, W)``, with loops.")
 
@@ -139,7 +137,7 @@ check_predicted_gradients_1d = Exercise("predicted_gradients_1d", lambda: [
 
 # --- conv_backward_single and conv2d_backward_loops -------------------------------------------
 
-def _conv_backward_loops_variant(x, W, dout, s, p, *, assign_dx=False, assign_dW=False, flip=False):
+def _backward_slipped(x, W, dout, s, p, *, assign_dx=False, assign_dW=False, flip=False):
     """conv2d_backward_naive with the typical slips of notebook 03's exercises."""
     k = W.shape[2]
     x_pad = _pad(x, p).astype(np.float64)
@@ -156,10 +154,6 @@ def _conv_backward_loops_variant(x, W, dout, s, p, *, assign_dx=False, assign_dW
         else:
             dx_pad[window] += dout[n, f, u, v] * kernel[f]
     return dx_pad[:, :, p:p + x.shape[2], p:p + x.shape[3]], dW, dout.sum(axis=(0, 2, 3))
-
-
-def _backward_with(**slips):
-    return lambda x, W, dout, s, p: _conv_backward_loops_variant(x, W, dout, s, p, **slips)
 
 
 def _padding_kept(x, W, dout, s, p):
@@ -195,11 +189,12 @@ def _conv_backward_single_cases():
 
 
 check_conv_backward_single = Exercise("conv_backward_single", _conv_backward_single_cases, [
-    Mistake("= instead of += when adding into dimage (overlapping windows)", _on_one_image(_backward_with(assign_dx=True)),
+    Mistake("= instead of += when adding into dimage (overlapping windows)",
+            _on_one_image(partial(_backward_slipped, assign_dx=True)),
             "neighbouring windows share pixels; each pixel collects the gradient of every window: +="),
-    Mistake("= instead of += when adding into dkernel", _on_one_image(_backward_with(assign_dW=True)),
+    Mistake("= instead of += when adding into dkernel", _on_one_image(partial(_backward_slipped, assign_dW=True)),
             "every output position uses the kernel: dkernel += dout[u, v] * patch"),
-    Mistake("the kernel flipped in dimage", _on_one_image(_backward_with(flip=True)),
+    Mistake("the kernel flipped in dimage", _on_one_image(partial(_backward_slipped, flip=True)),
             "in the loop form the pixel at offset (i, j) of a window gets dout[u, v] * kernel[i, j], not flipped"),
     Mistake("the padding not cropped from dimage", _on_one_image(_padding_kept),
             "accumulate into the padded image, then return dpadded[p:p + H, p:p + W]"),
@@ -244,12 +239,14 @@ check_conv2d_backward_loops = Exercise("conv2d_backward_loops", lambda: _conv_ba
 ], "for every (n, f, u, v) and its window of x_pad: dW[f] += dout * window, dx_pad[window] += dout * W[f], "
    "db[f] += dout; then crop dx_pad. Start dx_pad and dW as float arrays: np.zeros_like of an integer array "
    "is an integer array"), [
-    Mistake("dL/dx as a full correlation with the kernel NOT flipped", _backward_with(flip=True),
+    Mistake("dL/dx as a full correlation with the kernel NOT flipped", partial(_backward_slipped, flip=True),
             "x_pad[s*u + i] was used with weight W[i]: as a correlation over dout the kernel comes out flipped "
             "(in the loop form, add dout * W[f] without flipping)"),
-    Mistake("= instead of += in dx (overlapping windows and several filters)", _backward_with(assign_dx=True),
+    Mistake("= instead of += in dx (overlapping windows and several filters)",
+            partial(_backward_slipped, assign_dx=True),
             "a pixel collects the gradient of every window and every filter that used it: +="),
-    Mistake("= instead of += in dW (only the last position's contribution kept)", _backward_with(assign_dW=True),
+    Mistake("= instead of += in dW (only the last position's contribution kept)",
+            partial(_backward_slipped, assign_dW=True),
             "dW[f] sums over every image and every output position"),
     Mistake("the stride ignored (dW from the undilated gradient, windows at (u, v))", _stride_ignored_backward,
             "output (u, v) read the window at (s*u, s*v): the entries of dout sit s pixels apart "
@@ -306,7 +303,7 @@ check_dilate = Exercise("dilate", _dilate_cases, [
 ], doc="Notebook 03, ``dilate(G (N, F, H', W'), s) -> (N, F, s(H'-1)+1, s(W'-1)+1)``: s - 1 zeros between neighbours.")
 
 
-def _conv_backward_by_correlation_variant(x, W, dout, s, p, *, flip=True, dilate=True, cut=True):
+def _correlation_slipped(x, W, dout, s, p, *, flip=True, dilate=True, cut=True):
     """Notebook 03's correlation form of the conv backward, with switches for its typical mistakes:
     dx as a full correlation of the (dilated) gradient with the kernel flipped or not, dW as the padded
     input correlated with the (dilated or not) gradient, cut to the first k offsets or not."""
@@ -327,10 +324,6 @@ def _conv_backward_by_correlation_variant(x, W, dout, s, p, *, flip=True, dilate
     return dx[:, :, p:x.shape[2] - p, p:x.shape[3] - p], dW, dout.sum(axis=(0, 2, 3))
 
 
-def _correlation_with(**slips):
-    return lambda x, W, dout, s, p: _conv_backward_by_correlation_variant(x, W, dout, s, p, **slips)
-
-
 check_conv2d_backward_by_correlation = Exercise("conv2d_backward_by_correlation", lambda: _conv_backward_cases(32, [
     ("1 image, 1 channel, 1 filter, 5x5, k 3, stride 1", 1, 1, 5, 5, 1, 3, 1, 0),
     ("2 images, 3 channels, 2 filters, 5x6, k 3, padding 1", 2, 3, 5, 6, 2, 3, 1, 1),
@@ -340,12 +333,12 @@ check_conv2d_backward_by_correlation = Exercise("conv2d_backward_by_correlation"
 ], "dW: the padded input correlated with the dilated gradient, first k offsets; dx: the dilated gradient padded "
    "by k - 1 and correlated with the flipped kernel, filters and channels swapped; rows no window reached get 0; "
    "crop the padding"), [
-    Mistake("dL/dx correlated with the kernel NOT flipped", _correlation_with(flip=False),
+    Mistake("dL/dx correlated with the kernel NOT flipped", partial(_correlation_slipped, flip=False),
             "the kernel index runs backwards in dL/dx: use W[:, :, ::-1, ::-1]"),
     Mistake("the gradient not dilated (stride s > 1 needs s - 1 zeros between its entries)",
-            _correlation_with(dilate=False),
+            partial(_correlation_slipped, dilate=False),
             "neighbouring outputs read windows s pixels apart: spread dout with s - 1 zeros first"),
-    Mistake("dW not cut to the first k offsets", _correlation_with(cut=False),
+    Mistake("dW not cut to the first k offsets", partial(_correlation_slipped, cut=False),
             "only offsets 0 .. k - 1 of the correlation are weights: [:, :, :k, :k]"),
     _DX_NOT_CROPPED,
     _DB_AS_MEAN,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from scratchcnn import MaxPool2D, conv_output_size, maxpool2d_backward_naive, maxpool2d_naive
@@ -90,18 +92,14 @@ def _maxpool_backward_cases():
 _pool_backward_mistake = maxpool_backward_slipped      # the name notebook 11's checks import
 
 
-def _pool_backward_with(**slips):
-    return lambda x, dout, k, s: maxpool_backward_slipped(x, dout, k, s, **slips)
-
-
 check_maxpool_backward = Exercise("maxpool_backward", _maxpool_backward_cases, [
     Mistake("= instead of += (a pixel that wins several overlapping windows keeps only the last gradient)",
-            _pool_backward_with(assign=True), "windows overlap when k > s: dx[...] += dout[...]"),
-    Mistake("every tied position gets the gradient", _pool_backward_with(all_ties=True),
+            partial(maxpool_backward_slipped, assign=True), "windows overlap when k > s: dx[...] += dout[...]"),
+    Mistake("every tied position gets the gradient", partial(maxpool_backward_slipped, all_ties=True),
             "exactly one winner per window, the first maximum (np.argmax): otherwise a tie multiplies the gradient"),
-    Mistake("the LAST maximum wins ties instead of the first", _pool_backward_with(last_max=True),
+    Mistake("the LAST maximum wins ties instead of the first", partial(maxpool_backward_slipped, last_max=True),
             "np.argmax returns the first maximum in row-major order; the module uses that one"),
-    Mistake("the whole window gets the gradient", _pool_backward_with(whole_window=True),
+    Mistake("the whole window gets the gradient", partial(maxpool_backward_slipped, whole_window=True),
             "only the window's maximum influenced the output: only it gets dout"),
     Mistake("the window at (y, x) instead of (s*y, s*x) (stride ignored)",
             lambda x, dout, k, s: maxpool2d_backward_naive(x, dout, k, 1),
