@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchcnn import conv2d_naive, conv_output_size, maxpool2d_naive
+from scratchcnn import conv2d_naive, conv_output_size, maxpool2d_naive, softmax
 
 
 def stride_ignored_conv(x, W, b, stride, padding):
@@ -47,3 +47,19 @@ def maxpool_backward_slipped(x, dout, k, s, *, assign=False, all_ties=False, las
         else:
             dx[n, c, y * s + i, x_ * s + j] += dout[n, c, y, x_]
     return dx
+
+
+def softmax_shifted(logits, shift, axis=1):
+    """exp(logits - shift) divided by its sums over ``axis`` (None: the whole array): a batch softmax
+    (N, K) with the wrong maximum subtracted (shift 0, logits.max(), a column's maximum ...) or the
+    wrong axis summed. With shift = logits.max(axis=1, keepdims=True) and axis 1 it is right."""
+    exps = np.exp(logits - shift)
+    return exps / exps.sum(axis=axis, keepdims=axis is not None)
+
+
+def softmax_gradient_every_label_in_every_row(logits, labels):
+    """dL/dlogits of the mean cross-entropy written with p[:, labels] -= 1 instead of
+    p[np.arange(N), labels] -= 1: the 1 is subtracted in whole columns, for every example."""
+    gradient = softmax(np.asarray(logits, dtype=np.float64))
+    gradient[:, labels] -= 1
+    return gradient / len(labels)

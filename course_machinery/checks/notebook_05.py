@@ -8,6 +8,7 @@ import numpy as np
 
 from scratchcnn import SoftmaxCrossEntropy, log_softmax, softmax
 
+from .common_mistakes import softmax_gradient_every_label_in_every_row, softmax_shifted
 from .framework import Case, Exercise, Mistake
 
 
@@ -27,15 +28,9 @@ def _onehot(z, labels):
     return np.eye(np.shape(z)[1])[labels]
 
 
-def _normalised(z, shift, axis=1):
-    """exp(z - shift) divided by its sums over ``axis`` (None: the whole array)."""
-    exps = np.exp(z - shift)
-    return exps / exps.sum(axis=axis, keepdims=axis is not None)
-
-
 def _global_max_softmax(z):
     """A softmax that subtracts the maximum of the whole array instead of each row's."""
-    return _normalised(_float(z), np.max(z))
+    return softmax_shifted(_float(z), np.max(z))
 
 
 # --- stable_softmax ---------------------------------------------------------------------
@@ -54,17 +49,17 @@ def _stable_softmax_cases():
 
 
 check_stable_softmax = Exercise("stable_softmax", _stable_softmax_cases, [
-    Mistake("no maximum subtracted (exp overflows to inf, inf / inf = nan)", lambda z: _normalised(z, 0),
+    Mistake("no maximum subtracted (exp overflows to inf, inf / inf = nan)", lambda z: softmax_shifted(z, 0),
             "subtract each row's maximum before np.exp: every exponent is then <= 0"),
     Mistake("the maximum of the whole array instead of each row's maximum", _global_max_softmax, _SCALES_HINT),
     Mistake("normalised over the wrong axis (columns, axis=0)",
-            lambda z: _normalised(z, z.max(axis=0, keepdims=True), axis=0),
+            lambda z: softmax_shifted(z, z.max(axis=0, keepdims=True), axis=0),
             "each ROW is one example: sum over axis=1 with keepdims=True"),
     Mistake("divided by the sum of the whole array instead of each row's sum",
-            lambda z: _normalised(z, z.max(axis=1, keepdims=True), axis=None),
+            lambda z: softmax_shifted(z, z.max(axis=1, keepdims=True), axis=None),
             "each row must sum to 1: exps.sum(axis=1, keepdims=True)"),
     Mistake("the row maximum subtracted without keepdims (broadcast along the wrong axis)",
-            lambda z: _normalised(z, z.max(axis=1)),
+            lambda z: softmax_shifted(z, z.max(axis=1)),
             "z.max(axis=1, keepdims=True) has shape (N, 1) and lines up with the rows"),
 ], doc="Notebook 05, ``stable_softmax(logits (N, K)) -> probabilities (N, K)``, each row sums to 1.")
 
@@ -114,18 +109,11 @@ _LOSS_MISTAKES = [
 ]
 
 
-def _columns_minus_one(z, y):
-    """softmax with p[:, labels] -= 1: whole columns, for every example."""
-    gradient = softmax(_float(z))
-    gradient[:, y] -= 1
-    return gradient / len(y)
-
-
 # Typical mistakes of dL/dlogits = (softmax(z) - onehot(y)) / N: (name, wrong gradient, fix).
 _GRADIENT_MISTAKES = [
     ("the 1/N missing (the gradient of the sum, not the mean)", lambda z, y: softmax(_float(z)) - _onehot(z, y),
      "the loss is the mean over N examples: divide p - y by N"),
-    ("p[:, labels] -= 1 instead of p[np.arange(N), labels] -= 1", _columns_minus_one,
+    ("p[:, labels] -= 1 instead of p[np.arange(N), labels] -= 1", softmax_gradient_every_label_in_every_row,
      "p[:, labels] subtracts 1 in whole columns, for every example: use p[np.arange(N), labels] -= 1"),
     ("the sign (y - p instead of p - y)", lambda z, y: (_onehot(z, y) - softmax(_float(z))) / len(y),
      "dL/dz = p - y: the true class's logit has a negative gradient (raising it lowers the loss)"),
