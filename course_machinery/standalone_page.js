@@ -172,7 +172,7 @@
       if (type !== "Conv2D") return;
       const activated = i + 1 < TYPES.length && (TYPES[i + 1] === "ReLU" || TYPES[i + 1] === "LeakyReLU");
       const maps = outputs[activated ? i + 1 : i];
-      featureMaps.push({ position: i, shape: maps.shape, data: Array.from(maps.data) });
+      featureMaps.push({ position: i, shape: maps.shape, data: maps.data });
     });
     const logits = Array.from(x.data);
     const probabilities = softmax(logits);
@@ -511,7 +511,10 @@
     readPad(true);
   }
   if (window.PointerEvent) {                                  // mouse, pen and touch alike
-    pad.addEventListener("pointerdown", (event) => { pad.setPointerCapture(event.pointerId); startStroke(padPoint(event)); });
+    pad.addEventListener("pointerdown", (event) => {
+      try { pad.setPointerCapture(event.pointerId); } catch (error) { /* a pointer the browser no longer tracks */ }
+      startStroke(padPoint(event));
+    });
     pad.addEventListener("pointermove", (event) => moveStroke(padPoint(event)));
     pad.addEventListener("pointerup", endStroke);
     pad.addEventListener("pointercancel", endStroke);
