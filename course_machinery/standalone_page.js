@@ -200,8 +200,10 @@
     const { width, height, data } = imageData;
     const grey = new Float64Array(width * height);
     for (let i = 0; i < grey.length; i++) {
-      const alpha = Math.fround(data[4 * i + 3] / 255);
-      const [r, g, b] = [0, 1, 2].map((k) => Math.fround(data[4 * i + k] / 255) * alpha + (1 - alpha));
+      const alpha = Math.fround(data[4 * i + 3] / 255), paper = 1 - alpha;
+      const r = Math.fround(data[4 * i] / 255) * alpha + paper;
+      const g = Math.fround(data[4 * i + 1] / 255) * alpha + paper;
+      const b = Math.fround(data[4 * i + 2] / 255) * alpha + paper;
       grey[i] = r * 0.299 + g * 0.587 + b * 0.114;
     }
     return { height, width, data: grey };
