@@ -74,12 +74,12 @@ def check_model_fits(model: Sequential, name: str) -> None:
         raise PageError(f"{name} was trained on {dataset}, not on MNIST's digits; the page draws and shows "
                         f"digits. Use a model trained on MNIST (python scratchcnn.py train --dataset mnist).")
     try:
-        logits = model.forward(np.zeros((1, 1, 28, 28), dtype=np.float32))
+        probabilities = model.predict_proba(np.zeros((1, 1, 28, 28), dtype=np.float32))   # eval mode, as the page
     except ValueError as error:
         raise PageError(f"{name} does not read 1 x 28 x 28 grey pictures, which the page draws "
                         f"({error})") from None
-    if logits.shape != (1, 10):
-        raise PageError(f"{name} answers with {logits.shape[1:]} numbers per picture; the page needs "
+    if probabilities.shape != (1, 10):
+        raise PageError(f"{name} answers with {probabilities.shape[1]} numbers per picture; the page needs "
                         f"ten, one per digit.")
 
 
@@ -131,17 +131,20 @@ def build_page(model: Sequential, name: str, indices, images, labels) -> str:
     return template.replace("/*SCRATCHCNN_DATA*/", _safe_json(data)).replace("/*SCRATCHCNN_SCRIPT*/", script)
 
 
-def write_page(model_path, out_path, digits: int = DEFAULT_DIGITS) -> int:
-    """Write the page for the model file ``model_path`` to ``out_path`` (atomically),
-    with ``digits`` random MNIST test digits. Returns the page's size in bytes."""
-    model_path, out_path = Path(model_path), Path(out_path)
+def write_page(model, out_path, digits: int = DEFAULT_DIGITS, name: str | None = None) -> int:
+    """Write the page for ``model`` (a Sequential, or the path of a model file) to
+    ``out_path`` (atomically), with ``digits`` random MNIST test digits; ``name`` is
+    what the page calls the model (default: the file's name). Returns the size in bytes."""
+    out_path = Path(out_path)
     if out_path.is_dir():
         raise PageError(f"{out_path} is a folder; name the page itself, e.g. {out_path / 'scratchcnn_demo.html'}.")
     if out_path.suffix.lower() not in (".html", ".htm"):
         raise PageError(f"{out_path} does not end in .html; a browser opens the page by that ending.")
-    model = load_model(model_path)
+    if not isinstance(model, Sequential):
+        name = name or Path(model).name
+        model = load_model(model)
     indices, images, labels = sample_test_digits(digits)
-    page = build_page(model, model_path.name, indices, images, labels).encode("utf-8")
+    page = build_page(model, name or "a model trained with ScratchCNN", indices, images, labels).encode("utf-8")
     try:
         atomic_write(out_path, lambda file: file.write(page))
     except OSError as error:

@@ -84,6 +84,20 @@ def test_a_model_the_page_cannot_show_is_refused():
         standalone_page.build_page(model, "cifar.npz", indices, images, labels)
 
 
+def test_a_model_in_memory_makes_a_page_too(tmp_path):
+    """What notebook 09's "share what you trained" does: a model in training mode, with
+    dropout and batch norm, never saved; the page carries its weights and running statistics."""
+    model = scratchcnn.deep_cnn(channels=(4, 8), hidden=16, seed=3).train()
+    model.layers[1].running_var = np.random.default_rng(0).random(4, dtype=np.float32) + 0.5    # as if trained
+    out = tmp_path / "mine.html"
+    size = standalone_page.write_page(model, out, digits=2, name="my <b>model</b>")
+    assert out.stat().st_size == size and model.layers[0].training       # its mode is left alone
+    page = out.read_text(encoding="utf-8")
+    assert "my \\u003cb>model\\u003c/b>" in page                        # a name is data, never markup
+    running_var = model.layers[1].running_var
+    assert standalone_page._base64_float32(running_var) in page
+
+
 def test_the_page_is_one_file_whose_data_cannot_break_out_of_its_script(tmp_path):
     model = scratchcnn.load_model(REFERENCE_MODEL)
     model.metadata = {"note": "</script><script>alert(1)</script>"}
