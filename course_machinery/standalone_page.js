@@ -41,23 +41,25 @@
     const s = config.stride, p = config.padding;
     if (C !== config.in_channels) throw new Error(`Conv2D expects ${config.in_channels} channels, got ${C}`);
     const Ho = outputSize(H, k, s, p), Wo = outputSize(Wd, k, s, p);
-    const out = new Float64Array(F * Ho * Wo);
+    const out = new Float64Array(F * Ho * Wo), data = x.data;
+    // out[f, y, x] = b[f] + sum_{c,i,j} W[f, c, i, j] * x_pad[c, s*y + i, s*x + j], one weight at a
+    // time: weight (f, c, i, j) meets input row s*y + i - p and column s*x + j - p; the
+    // zero padding is the rows and columns outside the input, which add nothing.
+    const first = (offset) => Math.max(0, Math.ceil((p - offset) / s));
+    const last = (offset, size, outSize) => Math.min(outSize - 1, Math.floor((size - 1 + p - offset) / s));
     for (let f = 0; f < F; f++) {
-      for (let y = 0; y < Ho; y++) {
-        for (let xo = 0; xo < Wo; xo++) {
-          let sum = b[f];
-          for (let c = 0; c < C; c++) {
-            for (let i = 0; i < k; i++) {
-              const row = s * y + i - p;
-              if (row < 0 || row >= H) continue;              // zero padding
-              for (let j = 0; j < k; j++) {
-                const col = s * xo + j - p;
-                if (col < 0 || col >= Wd) continue;
-                sum += W[((f * C + c) * k + i) * k + j] * x.data[(c * H + row) * Wd + col];
-              }
+      const plane = f * Ho * Wo;
+      out.fill(b[f], plane, plane + Ho * Wo);
+      for (let c = 0; c < C; c++) {
+        for (let i = 0; i < k; i++) {
+          const y0 = first(i), y1 = last(i, H, Ho);
+          for (let j = 0; j < k; j++) {
+            const weight = W[((f * C + c) * k + i) * k + j], x0 = first(j), x1 = last(j, Wd, Wo);
+            for (let y = y0; y <= y1; y++) {
+              const input = (c * H + s * y + i - p) * Wd + j - p, output = plane + y * Wo;
+              for (let xo = x0; xo <= x1; xo++) out[output + xo] += weight * data[input + s * xo];
             }
           }
-          out[(f * Ho + y) * Wo + xo] = sum;
         }
       }
     }
@@ -389,6 +391,29 @@
       `bright where the filter found its pattern (brightest value ${largest.toFixed(2)})`);
   }
 
+  // The filters of the first convolution when it reads one grey channel: k x k weights
+  // each, red positive, blue negative, white 0 (scaled by the largest |weight|).
+  function showFilters(container) {
+    const position = TYPES.indexOf("Conv2D");
+    const spec = DATA.model.layers[position];
+    if (position < 0 || spec.config.in_channels !== 1) { container.remove(); return; }
+    const W = float32FromBase64(spec.arrays.W), k = spec.config.kernel_size, F = spec.config.out_channels;
+    let largest = 0;
+    for (const w of W) largest = Math.max(largest, Math.abs(w));
+    for (let f = 0; f < F; f++) {
+      const canvas = element("canvas", { class: "feature-map", width: k, height: k, title: `filter ${f + 1}` });
+      const context = canvas.getContext("2d"), picture = context.createImageData(k, k);
+      for (let i = 0; i < k * k; i++) {
+        const v = W[f * k * k + i] / (largest || 1), fade = Math.round(255 * (1 - Math.abs(v)));
+        picture.data.set(v >= 0 ? [255, fade, fade, 255] : [fade, fade, 255, 255], 4 * i);
+      }
+      context.putImageData(picture, 0, 0);
+      container.appendChild(canvas);
+    }
+    container.setAttribute("aria-label", `the ${F} filters of convolution 1, ${k} x ${k} weights each: ` +
+      "red where a weight is positive, blue where it is negative");
+  }
+
   // The first two convolutions' maps in the two containers (ids); blank ones when there are none.
   function showAllMaps(ids, featureMaps) {
     ids.forEach((id, k) => {
@@ -411,12 +436,21 @@
   };
   const digitPixels = (n) => Array.from(DIGITS.pixels.subarray(784 * n, 784 * (n + 1)), (v) => Math.fround(v / 255));
 
-  // What the network says about every embedded test digit, computed here, now.
-  const sample = DIGITS.indices.map((index, n) => {
-    const result = forward(digitPixels(n));
-    return { index, label: DIGITS.labels[n], probabilities: result.probabilities, prediction: result.prediction };
-  });
-  const mistakes = sample.map((s, n) => (s.prediction !== s.label ? n : -1)).filter((n) => n >= 0);
+  // What the network says about every embedded test digit, computed here, in chunks of
+  // 20 digits between which the page stays responsive (a deep network on a tablet takes
+  // seconds for all of them); then() runs when all are done.
+  const sample = [], mistakes = [];
+  function readAllDigits(then) {
+    const end = Math.min(sample.length + 20, DIGITS.indices.length);
+    for (let n = sample.length; n < end; n++) {
+      const result = forward(digitPixels(n));
+      sample.push({ index: DIGITS.indices[n], label: DIGITS.labels[n], probabilities: result.probabilities,
+                    prediction: result.prediction });
+      if (result.prediction !== DIGITS.labels[n]) mistakes.push(n);
+    }
+    if (end < DIGITS.indices.length) setTimeout(() => readAllDigits(then), 0);
+    else then();
+  }
 
   // -- the header: what network this is --
   const metadata = DATA.model.metadata || {};
@@ -545,13 +579,15 @@
   // -- the test digits --
   const slider = $("digit-slider"), onlyMistakes = $("only-mistakes");
   const digitBars = probabilityBars($("digit-bars"));
-  let shown = sample.map((s, n) => n);                       // the sample positions the slider walks
-  $("sample-size").textContent = `${sample.length.toLocaleString("en")}`;
-  $("mistake-count").textContent = `${mistakes.length}`;
-  onlyMistakes.disabled = mistakes.length === 0;
+  const everyDigit = DIGITS.indices.map((index, n) => n);
+  let shown = everyDigit;                                    // the sample positions the slider walks
+  $("sample-size").textContent = `${DIGITS.indices.length.toLocaleString("en")}`;
+  $("mistake-count").textContent = "(counting\u2026)";
+  onlyMistakes.disabled = true;
 
   function showDigit(position) {
-    const n = shown[position], s = sample[n], result = forward(digitPixels(n));
+    const n = shown[position], result = forward(digitPixels(n));
+    const s = { index: DIGITS.indices[n], label: DIGITS.labels[n] };
     slider.value = String(position);
     slider.setAttribute("aria-valuetext", `digit ${position + 1} of ${shown.length}`);
     $("digit-counter").textContent = `${position + 1} of ${shown.length}${onlyMistakes.checked ? " mistakes" : ""}`;
@@ -568,7 +604,7 @@
     DEMO.shownDigit = { position, sampleIndex: n, testIndex: s.index, probabilities: result.probabilities, featureMaps: result.featureMaps };
   }
   function setList() {
-    shown = onlyMistakes.checked ? mistakes : sample.map((s, n) => n);
+    shown = onlyMistakes.checked ? mistakes : everyDigit;
     slider.max = String(shown.length - 1);
     showDigit(0);
   }
@@ -590,6 +626,11 @@
   window.scratchcnnDemo = DEMO;
   blankPad();
   readPad(true);
+  showFilters($("filters-1"));
   setList();
-  document.body.classList.add("ready");
+  readAllDigits(() => {
+    $("mistake-count").textContent = `${mistakes.length}`;
+    onlyMistakes.disabled = mistakes.length === 0;
+    document.body.classList.add("ready");                    // the tests wait for this
+  });
 })();

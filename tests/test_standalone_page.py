@@ -258,6 +258,39 @@ def test_the_deep_models_feature_maps_equal_conv_feature_maps(browser, tmp_path)
         opened.close()
 
 
+@pytest.mark.slow
+def test_strides_paddings_leaky_relu_overlapping_pools_and_dropout_match_numpy(browser, tmp_path):
+    """Layer settings the shipped models do not use: a stride-2 5 x 5 convolution with
+    padding 2, LeakyReLU, 3 x 3 pooling windows with stride 2 (overlapping, odd sizes),
+    an unpadded convolution, dropout (the identity in evaluation)."""
+    rng = np.random.default_rng(5)
+    model = scratchcnn.Sequential([
+        scratchcnn.Conv2D(1, 4, 5, stride=2, padding=2, rng=rng), scratchcnn.LeakyReLU(0.1),   # 28 -> 14
+        scratchcnn.MaxPool2D(3, stride=2),                                                        # 14 -> 6
+        scratchcnn.Conv2D(4, 6, 3, rng=rng), scratchcnn.ReLU(), scratchcnn.Dropout(0.3, rng=rng),  # 6 -> 4
+        scratchcnn.Flatten(), scratchcnn.Dense(6 * 4 * 4, 10, rng=rng),
+    ])
+    out = tmp_path / "odd.html"
+    standalone_page.write_page(model, out, digits=3)
+    _, images, _ = standalone_page.sample_test_digits(3)
+    for layer in model.layers:             # the page's float32 weights, summed in float64 as the page does
+        layer.params = {name: value.astype(np.float64) for name, value in layer.params.items()}
+    opened = OpenPage(browser, out)
+    try:
+        for image in images:
+            shown = opened.page.evaluate("pixels => { const r = scratchcnnDemo.forward(pixels); return {logits: r.logits,"
+                                         " maps: r.featureMaps.map(m => ({shape: m.shape, data: Array.from(m.data)}))}; }",
+                                         image.ravel().tolist())
+            expected_logits = model.eval().forward(image[None].astype(np.float64))[0]
+            np.testing.assert_allclose(shown["logits"], expected_logits, rtol=1e-12, atol=1e-12)
+            expected_maps = conv_feature_maps(model, image)
+            assert [tuple(m["shape"]) for m in shown["maps"]] == [(4, 14, 14), (6, 4, 4)]
+            for maps, expected in zip(shown["maps"], expected_maps):
+                np.testing.assert_allclose(np.reshape(maps["data"], maps["shape"]), expected, rtol=1e-6, atol=1e-6)
+    finally:
+        opened.close()
+
+
 def draw(page, strokes):
     """Draw strokes (lists of points in the pad's 280 x 280 coordinates) with the mouse."""
     box = page.locator("#pad").bounding_box()
