@@ -114,7 +114,9 @@ def test_the_shipped_page_is_made_from_the_shipped_model():
     model = scratchcnn.load_model(REFERENCE_MODEL)
     expected = standalone_page.build_page(model, REFERENCE_MODEL.name,
                                           *standalone_page.sample_test_digits(standalone_page.DEFAULT_DIGITS))
-    assert SHIPPED_PAGE.read_text(encoding="utf-8") == expected
+    assert SHIPPED_PAGE.read_text(encoding="utf-8") == expected, (
+        "docs/scratchcnn_demo.html is out of date: run "
+        "`python -m course_machinery.standalone_page --model data/scratchcnn_mnist.npz --out docs/scratchcnn_demo.html`")
     assert SHIPPED_PAGE.stat().st_size < 1_000_000
 
 
@@ -291,6 +293,39 @@ def test_strides_paddings_leaky_relu_overlapping_pools_and_dropout_match_numpy(b
         opened.close()
 
 
+def crafted_pictures():
+    """RGBA pictures (uint8) that take preprocess_digit's every branch."""
+    rng = np.random.default_rng(7)
+    bar = np.zeros((60, 60))
+    bar[20:25, 10:50] = 1.0                      # a 5 x 40 box: 20 / 40 * 5 = 2.5 rows, Python rounds to 2
+    dark_on_paper = np.ones((90, 70))
+    dark_on_paper[20:70, 30:38] = 0.1            # a dark 1 on white paper: inverted first
+    grey_paper = np.clip(0.3 + 0.05 * rng.standard_normal((50, 80)), 0, 1)
+    grey_paper[10:40, 20:60] += 0.6 * (rng.random((30, 40)) > 0.5)   # noisy ink on grey paper: the median subtracted
+    blob = np.zeros((120, 100))
+    blob[30:95, 25:80] = rng.random((65, 55)) ** 3
+    pictures = [np.clip(p, 0, 1) for p in (bar, dark_on_paper, grey_paper, blob)]
+    rgba = [np.dstack([np.round(255 * p)] * 3 + [np.full(p.shape, 255)]).astype(np.uint8) for p in pictures]
+    half_transparent = rgba[3].copy()
+    half_transparent[..., 3] = 128                # alpha over white paper
+    return rgba + [half_transparent]
+
+
+@pytest.mark.slow
+def test_preprocessing_equals_preprocess_digit_on_every_branch(shipped):
+    model = scratchcnn.load_model(REFERENCE_MODEL)
+    for picture in crafted_pictures():
+        expected = scratchcnn.preprocess_digit(picture.astype(np.float32) / np.float32(255))
+        height, width = picture.shape[:2]
+        centred = shipped.page.evaluate(
+            """([height, width, bytes]) => {
+                const steps = scratchcnnDemo.preprocessDigit(scratchcnnDemo.toGrey({height, width, data: bytes}));
+                return Array.from(steps.centred.data); }""", [height, width, picture.ravel().tolist()])
+        np.testing.assert_allclose(np.reshape(centred, (28, 28)), expected, rtol=0, atol=1e-6)
+        probabilities = shipped.page.evaluate("pixels => scratchcnnDemo.forward(pixels).probabilities", centred)
+        assert np.abs(np.array(probabilities) - model.predict_proba(expected[None, None])[0]).max() < 1e-5
+
+
 def draw(page, strokes):
     """Draw strokes (lists of points in the pad's 280 x 280 coordinates) with the mouse."""
     box = page.locator("#pad").bounding_box()
@@ -338,6 +373,11 @@ def test_a_drawn_stroke_is_read_as_the_notebooks_pad_reads_it(shipped):
     assert check_pad_reads_like_the_notebook(page, model) == 1
     draw(page, [[(60, 200), (220, 210)]])           # a second stroke on top
     check_pad_reads_like_the_notebook(page, model)
+    for strokes in ([[(2, 140), (278, 150)]],        # edge to edge: ink on the border the pad looks at
+                    [[(140, 140)]]):                 # a click: a dot
+        page.locator("#pad-clear").click()
+        draw(page, strokes)
+        check_pad_reads_like_the_notebook(page, model)
     # The keyboard's way to the pad: a test digit copied onto it, read like any drawing.
     page.locator("#pad-clear").focus()
     page.keyboard.press("Enter")
