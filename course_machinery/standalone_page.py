@@ -140,6 +140,9 @@ def write_page(model, out_path, digits: int = DEFAULT_DIGITS, name: str | None =
         raise PageError(f"{out_path} is a folder; name the page itself, e.g. {out_path / 'scratchcnn_demo.html'}.")
     if out_path.suffix.lower() not in (".html", ".htm"):
         raise PageError(f"{out_path} does not end in .html; a browser opens the page by that ending.")
+    existing = next(folder for folder in out_path.absolute().parents if folder.exists())
+    if not existing.is_dir():
+        raise PageError(f"cannot write {out_path}: {existing} is a file, not a folder.")
     if not isinstance(model, Sequential):
         name = name or Path(model).name
         model = load_model(model)
