@@ -614,7 +614,8 @@
   onlyMistakes.addEventListener("change", setList);
   $("digit-to-pad").addEventListener("click", () => {
     copyDigitToPad(shown[Number(slider.value)]);
-    $("pad").scrollIntoView({ behavior: "smooth", block: "center" });
+    const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    $("pad").scrollIntoView({ behavior: still ? "auto" : "smooth", block: "center" });
     $("pad-clear").focus({ preventScroll: true });
   });
 
