@@ -25,6 +25,7 @@ import pytest
 
 import scratchcnn as sc
 from course_machinery import cli
+from course_machinery import file_safety
 from course_machinery import plots
 from course_machinery import widgets
 
@@ -205,7 +206,7 @@ def test_npz_with_a_huge_extra_member_is_refused_before_reading_any(tmp_path):
 def test_npz_whose_weights_inflate_beyond_the_limit_is_refused(tmp_path, monkeypatch):
     path = tmp_path / "big.npz"
     np.savez(path, **model_arrays(small_model()))
-    monkeypatch.setattr(sc, "MAX_MODEL_BYTES", 1000)
+    monkeypatch.setattr(file_safety, "MAX_MODEL_BYTES", 1000)
     with pytest.raises(sc.ModelFileError, match="would inflate to .* bytes, more than the 1,000"):
         sc.load_model(path)
 
@@ -391,13 +392,13 @@ def test_grad_check_on_float32_says_float64_is_needed():
 def test_check_writable_before_training(tmp_path):
     (tmp_path / "folder").mkdir()
     (tmp_path / "a_file").write_text("synthetic")
-    sc.check_writable(tmp_path / "ok.npz")
+    file_safety.check_writable(tmp_path / "ok.npz")
     with pytest.raises(sc.ModelFileError, match="it is a folder"):
-        sc.check_writable(tmp_path / "folder")
+        file_safety.check_writable(tmp_path / "folder")
     with pytest.raises(sc.ModelFileError, match="the folder .*nowhere does not exist.*mkdir -p"):
-        sc.check_writable(tmp_path / "nowhere" / "m.npz")
+        file_safety.check_writable(tmp_path / "nowhere" / "m.npz")
     with pytest.raises(sc.ModelFileError, match="a_file is a file, not a folder"):
-        sc.check_writable(tmp_path / "a_file" / "m.npz")
+        file_safety.check_writable(tmp_path / "a_file" / "m.npz")
     read_only = tmp_path / "read_only"
     read_only.mkdir()
     read_only.chmod(0o555)
@@ -405,7 +406,7 @@ def test_check_writable_before_training(tmp_path):
         # root writes anywhere, so then use a folder the kernel itself refuses
         target = read_only if not os.access(read_only, os.W_OK) else sc.Path("/sys")
         with pytest.raises(sc.ModelFileError, match="is not writable \\(Permission denied\\)"):
-            sc.check_writable(target / "m.npz")
+            file_safety.check_writable(target / "m.npz")
     finally:
         read_only.chmod(0o755)
     assert not list(tmp_path.glob(".*.tmp"))            # the probe leaves nothing behind
