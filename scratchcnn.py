@@ -156,14 +156,13 @@ def load_fashion_mnist(split: str = "train", data_dir: str | os.PathLike | None 
 
 
 # CIFAR-10 (Krizhevsky, 2009): 60,000 colour pictures, 3 x 32 x 32, in 10 classes.
-# Not shipped (170 MB). Its official binary version is a folder cifar-10-batches-bin/
+# Not shipped (170 MB; file_safety.CIFAR10_URL). Its binary version is a folder cifar-10-batches-bin/
 # of files that are nothing but records of 1 + 3072 bytes: the label (0-9), then
 # the red, green and blue planes of 32 x 32 pixels, each row by row.
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 CIFAR10_FILES = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
 CIFAR10_RECORD_BYTES = 1 + 3 * 32 * 32
-CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 
 
 def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None):
@@ -176,28 +175,16 @@ def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None
     if split not in CIFAR10_FILES:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     data_dir = Path(data_dir) if data_dir is not None else HERE / "data"
-    folder = data_dir / "cifar-10-batches-bin" if (data_dir / "cifar-10-batches-bin").is_dir() else data_dir
-    paths = [folder / name for name in CIFAR10_FILES[split]]
-    missing = [str(path) for path in paths if not path.is_file()]
-    if missing:
-        raise DataFileError(
-            f"CIFAR-10 is not there: missing {', '.join(missing)}. Download the binary version "
-            f"{CIFAR10_URL} (162 MB) and unpack it with `tar xzf cifar-10-binary.tar.gz -C {data_dir}`, "
-            f"which creates {data_dir / 'cifar-10-batches-bin'}; or pass data_dir= (--data-dir) "
-            f"pointing at your cifar-10-batches-bin folder.")
+    paths = file_safety.find_cifar10_files(data_dir, CIFAR10_FILES[split])    # says how to download them
     records = []
     for path in paths:
         raw = np.fromfile(path, dtype=np.uint8)
-        if raw.size == 0 or raw.size % CIFAR10_RECORD_BYTES:
-            raise DataFileError(
-                f"{path} holds {raw.size:,} bytes, not a whole number of {CIFAR10_RECORD_BYTES}-byte "
-                f"CIFAR-10 records (an official batch is 10,000 records, 30,730,000 bytes): it is "
-                f"truncated or not the binary version. Download {CIFAR10_URL} again.")
+        file_safety.check_whole_records(path, raw.size, CIFAR10_RECORD_BYTES)
         records.append(raw.reshape(-1, CIFAR10_RECORD_BYTES))       # one row per picture
     records = np.concatenate(records)
     labels = records[:, 0].astype(np.int64)
     if labels.max() >= len(CIFAR10_CLASSES):
-        raise DataFileError(f"{folder} has a label {labels.max()} outside 0-9: not CIFAR-10's binary version "
+        raise DataFileError(f"{paths[0].parent} has a label {labels.max()} outside 0-9: not CIFAR-10's binary version "
                             f"(CIFAR-100's has 2 label bytes per record).")
     images = records[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32) / np.float32(255.0)
     return images, labels
@@ -1239,17 +1226,6 @@ def _end_epoch(history, model, epoch, train_loss, train_accuracy, lr, validation
     return val_accuracy if validation is not None else -train_loss
 
 
-def _warn_if_stalled(history, steps_per_epoch: int, num_classes: int, base_lr: float) -> None:
-    """Warn at the first epoch end after 100 steps if the loss still sits at ln K (guessing)."""
-    steps_done = history["epoch"][-1] * steps_per_epoch
-    if steps_done - steps_per_epoch < 100 <= steps_done and history["train_loss"][-1] > 0.97 * math.log(num_classes):
-        warnings.warn(f"after {steps_done} steps the training loss is still {history['train_loss'][-1]:.3f}, "
-                      f"about ln {num_classes} = {math.log(num_classes):.3f}, what guessing scores: the network "
-                      f"is not learning. The learning rate {base_lr:.3g} is probably far too small (try 0.001 "
-                      f"for Adam, 0.05 for SGD); otherwise check that labels match their images.",
-                      TrainingStalled, stacklevel=3)
-
-
 def _snapshot(model):
     """Copies of every weight and saved state (a BatchNorm's running statistics), as saved in model files."""
     return {key: value.copy() for i, layer in enumerate(model.layers)
@@ -1273,33 +1249,27 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
     every batch and the epoch's numbers recorded at its end.
 
     images (N, C, H, W), labels (N,) in 0..K-1. ``optimizer`` defaults to
-    Adam(lr=1e-3). ``lr``, if given, replaces the optimizer's own rate for this
-    call. ``schedule`` (a name in SCHEDULES) varies the rate over all steps:
-    "cosine" decays it, "one-cycle" warms it up first (one_cycle_learning_rate),
-    "constant" or None keeps it. The schedule sets ``optimizer.lr`` at every step;
-    at the end ``optimizer.lr`` is the optimizer's own rate again, so a second call
-    with the same optimizer starts from it, not from the tail of the schedule.
-    ``augment_shift`` moves each training image by up to that many pixels.
-    ``validation`` is an optional (images, labels) pair evaluated after each epoch.
+    Adam(lr=1e-3); ``lr``, if given, replaces its rate for this call. ``schedule``
+    (a name in SCHEDULES: "cosine", "one-cycle", "constant" or None) sets
+    ``optimizer.lr`` at every step; at the end optimizer.lr is the optimizer's own
+    rate again, so a second call starts from it, not from the schedule's tail.
+    ``augment_shift`` moves each training image by up to that many pixels;
+    ``validation`` is an optional (images, labels) pair scored after each epoch.
+    Batches hold ``batch_size`` images, the last one fewer, but never one alone:
+    batch_bounds merges it into the batch before (history["last_batch_merged"]).
 
-    Batches hold ``batch_size`` images, the last one fewer; a last batch of one
-    image joins the one before it (see batch_bounds: batch normalisation cannot
-    use a batch of one), and history["last_batch_merged"] says so.
+    ``callback(history)`` runs after every epoch (notebooks draw live curves with
+    it), ``progress(epoch, done, total, loss, accuracy, seconds)`` after every batch.
 
-    ``callback(history)`` runs after every epoch (notebooks draw live curves
-    with it); ``progress(epoch, done, total, loss, accuracy, seconds)`` after
-    every batch (the CLI's progress bar).
-
-    history: dict of lists, one entry per epoch: epoch, train_loss,
-    train_accuracy, val_loss, val_accuracy (None without validation), seconds,
-    lr (the rate of the epoch's last step); plus "interrupted": True if Ctrl-C
-    stopped training. After Ctrl-C the model holds the best weights seen so far
-    (by validation accuracy, else by training loss) and the history so far is returned.
+    history: dict of lists, one entry per epoch: epoch, train_loss, train_accuracy,
+    val_loss, val_accuracy (None without validation), seconds, lr (the epoch's last);
+    "interrupted" is True if Ctrl-C stopped training, and the model then holds the
+    best weights seen (by validation accuracy, else training loss).
 
     Raises TrainingDiverged when a batch loss is NaN, inf or above
     DIVERGED_LOSS_FACTOR x ln K; warns (TrainingStalled) when the loss stays at
-    ln K; refuses bad arguments and data (NaN pixels, labels outside 0..K-1,
-    an optimizer built for another model) with a ValueError saying which.
+    ln K; course_machinery.guards refuses bad arguments and data (NaN pixels,
+    labels outside 0..K-1, an optimizer built for another model), saying which.
     """
     optimizer = optimizer if optimizer is not None else Adam(model, lr=1e-3)
     num_classes = guards.check_data(model, images, labels, "training")
@@ -1343,7 +1313,7 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
             score = _end_epoch(history, model, epoch, loss_sum / n, correct / n, optimizer.lr, validation, start)
             if score >= best_score:
                 best_score, best_weights = score, _snapshot(model)
-            _warn_if_stalled(history, steps_per_epoch, num_classes, base_lr)
+            guards.warn_if_stalled(history, steps_per_epoch, num_classes, base_lr)   # lr far too small?
             if callback is not None:
                 callback(history)
     except KeyboardInterrupt:
@@ -1375,15 +1345,8 @@ def confusion_matrix(labels, predictions, num_classes=10):
 def split_training_data(images, labels, train_limit=None, validation_size=0, seed=0):
     """Hold out ``validation_size`` random images, then keep at most ``train_limit``
     of the rest for training. Returns (train_images, train_labels, val_images, val_labels)."""
-    n = len(images)
-    if n == 0:
-        raise ValueError("there are no training images at all: the data set is empty")
-    if validation_size < 0 or (train_limit is not None and train_limit < 1):
-        raise ValueError("--validation-size must be >= 0 and --train-limit >= 1")
-    if validation_size >= n:
-        raise ValueError(f"--validation-size {validation_size} leaves no training data: "
-                         f"there are only {n} training images. Use a smaller validation set.")
-    order = np.random.default_rng(seed).permutation(n)
+    guards.check_split(len(images), train_limit, validation_size)
+    order = np.random.default_rng(seed).permutation(len(images))
     val, rest = order[:validation_size], order[validation_size:]
     rest = np.sort(rest[:train_limit] if train_limit is not None else rest)
     return images[rest], labels[rest], images[np.sort(val)], labels[np.sort(val)]
@@ -1449,13 +1412,11 @@ def grad_check(layer, x: np.ndarray, seed: int = 0, h: float = 1e-4) -> dict:
     error for the input ("x") and for each parameter. Use float64 layers and
     inputs: float32 has too few digits for centred differences.
 
-    The check changes no state. It runs forward about twice per entry of x and of
-    each parameter, in the layer's own mode (training mode checks a BatchNorm's
-    batch-statistics backward): each pass would move a BatchNorm's running
-    statistics, so they are saved first and put back after. A layer whose output
-    is random cannot be checked by differences: each forward of a Dropout with p > 0
-    in training mode draws a new mask, so grad_check refuses it (ValueError); check
-    it in eval mode, or with p=0.
+    The check changes no state: it runs forward about twice per entry of x and of
+    each parameter, in the layer's own mode, and puts back the running statistics
+    those passes move. A random layer cannot be checked by differences (a Dropout
+    with p > 0 in training mode draws a new mask each time): grad_check refuses it
+    with a ValueError; check it in eval mode, or with p=0.
 
     Why h = 1e-4 here (numerical_gradient's default is 1e-5): every layer in
     this course is piecewise linear in each input, so a centred difference has

@@ -6,7 +6,8 @@ would otherwise crash late, fill the memory or leave a half-written file:
 
   data files    find_idx_file, open_idx (SHA256SUMS, unreadable or corrupt gzip),
                 check_idx_size (a header declaring gigabytes, a gzip bomb),
-                check_idx_complete (a truncated or padded file)
+                check_idx_complete (a truncated or padded file); for CIFAR-10
+                find_cifar10_files and check_whole_records
   pictures      check_png_size, picture_errors (a PNG declaring 60,000 x 60,000 pixels)
   model files   check_writable, atomic_write (a crash never leaves half a file),
                 check_model_file (pickles, oversized members, shapes the architecture
@@ -164,6 +165,33 @@ def check_idx_complete(path: Path, file, shape: tuple, bytes_read: int) -> None:
             f"{path} is truncated or padded: its header promises shape {shape} ({4 + 4 * len(shape) + size:,} "
             f"bytes in all) but the data {'ends early' if bytes_read < size else 'goes on beyond them'}. "
             f"Replace it with a complete copy.")
+
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+
+
+def find_cifar10_files(data_dir: Path, names: list) -> list:
+    """The paths of CIFAR-10's batch files ``names`` in ``data_dir``/cifar-10-batches-bin
+    or in ``data_dir`` itself; if any is missing, say how to download them."""
+    folder = data_dir / "cifar-10-batches-bin" if (data_dir / "cifar-10-batches-bin").is_dir() else data_dir
+    paths = [folder / name for name in names]
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise DataFileError(
+            f"CIFAR-10 is not there: missing {', '.join(missing)}. Download the binary version "
+            f"{CIFAR10_URL} (162 MB) and unpack it with `tar xzf cifar-10-binary.tar.gz -C {data_dir}`, "
+            f"which creates {data_dir / 'cifar-10-batches-bin'}; or pass data_dir= (--data-dir) "
+            f"pointing at your cifar-10-batches-bin folder.")
+    return paths
+
+
+def check_whole_records(path: Path, size: int, record_bytes: int) -> None:
+    """A CIFAR-10 batch file is nothing but records of ``record_bytes``: refuse any other size."""
+    if size == 0 or size % record_bytes:
+        raise DataFileError(
+            f"{path} holds {size:,} bytes, not a whole number of {record_bytes}-byte "
+            f"CIFAR-10 records (an official batch is 10,000 records, 30,730,000 bytes): it is "
+            f"truncated or not the binary version. Download {CIFAR10_URL} again.")
 
 
 # =============================================================================

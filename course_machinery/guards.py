@@ -1,7 +1,7 @@
 """Guards for ``scratchcnn.train`` and ``scratchcnn.evaluate``: arguments and data that
 would train nothing, or nonsense, are refused before the first step, saying which and why.
 
-The textbook calls each in one line; tests/test_bad_input.py tests them.
+The textbook calls each in one line; tests/test_bad_input.py and tests/test_training.py test them.
 """
 
 from __future__ import annotations
@@ -71,3 +71,27 @@ def check_training_arguments(model, images, optimizer, lr, epochs, batch_size, s
             if not np.isfinite(param).all():
                 raise ValueError(f"{layer!r} has NaN or infinite weights {name!r}: the model is broken "
                                  f"(an earlier run diverged?). Start again from a fresh model.")
+
+
+def warn_if_stalled(history, steps_per_epoch: int, num_classes: int, base_lr: float) -> None:
+    """Warn (TrainingStalled) at the first epoch end after 100 steps if the loss still
+    sits at ln K, what guessing scores."""
+    from scratchcnn import TrainingStalled
+    steps_done = history["epoch"][-1] * steps_per_epoch
+    if steps_done - steps_per_epoch < 100 <= steps_done and history["train_loss"][-1] > 0.97 * math.log(num_classes):
+        warnings.warn(f"after {steps_done} steps the training loss is still {history['train_loss'][-1]:.3f}, "
+                      f"about ln {num_classes} = {math.log(num_classes):.3f}, what guessing scores: the network "
+                      f"is not learning. The learning rate {base_lr:.3g} is probably far too small (try 0.001 "
+                      f"for Adam, 0.05 for SGD); otherwise check that labels match their images.",
+                      TrainingStalled, stacklevel=3)
+
+
+def check_split(n: int, train_limit, validation_size: int) -> None:
+    """split_training_data's arguments: some images, a validation set that leaves some to train on."""
+    if n == 0:
+        raise ValueError("there are no training images at all: the data set is empty")
+    if validation_size < 0 or (train_limit is not None and train_limit < 1):
+        raise ValueError("--validation-size must be >= 0 and --train-limit >= 1")
+    if validation_size >= n:
+        raise ValueError(f"--validation-size {validation_size} leaves no training data: "
+                         f"there are only {n} training images. Use a smaller validation set.")
