@@ -1545,8 +1545,6 @@ def preprocess_digit(image: np.ndarray, return_steps: bool = False):
     return result
 
 
-
-
 # =============================================================================
 # 9. Model files: .npz with the architecture as JSON, never pickle
 # =============================================================================
@@ -1604,7 +1602,6 @@ def _build_layer(path: Path, i: int, spec: dict):
     except (TypeError, ValueError) as error:
         raise ModelFileError(f"{path}: layer {i} ({spec['type']}) has an invalid config "
                              f"{json.dumps(config)[:200]}: {error}") from None
-
 
 
 def _load_layer(path: Path, arrays, i: str, spec: dict, dtype):

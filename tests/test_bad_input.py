@@ -650,6 +650,7 @@ def test_malformed_sha256sums_is_an_error(tmp_path):
     assert_one_line_error(run_cli("evaluate", "--data-dir", str(folder), cwd=tmp_path), "is malformed")
 
 
+@pytest.mark.slow
 def test_progress_is_one_line_per_epoch_when_stderr_is_not_a_terminal(tmp_path):
     result = run_cli("train", "--train-limit", "256", "--epochs", "3", "--model-out", "m.npz", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -726,6 +727,7 @@ def test_command_train_records_the_argv_given_to_main(tmp_path, capsys):
         f"python scratchcnn.py train --train-limit 64 --epochs 1 --quiet --model-out {path}")
 
 
+@pytest.mark.slow
 def test_drawing_pad_figure_marks_the_centre_of_mass_with_centre_of_mass(monkeypatch, mnist_test):
     import matplotlib
     matplotlib.use("Agg")
