@@ -8,7 +8,7 @@ import numpy as np
 
 from scratchcnn import Adam, SGD, SoftmaxCrossEntropy, TrainingDiverged, reference_cnn, train
 
-from .course_data import mnist_test
+from .shared import mnist_test, reference_cases
 from .framework import Case, Exercise, Mistake
 
 
@@ -41,14 +41,8 @@ def adam_step(weights, gradient, m, s, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, 
     return (new_weights, m_hat, s_hat) if return_corrected else (new_weights, m, s)
 
 
-def _cases(reference, settings, **tolerances):
-    """Case(description, args, reference(*args), hint) for settings (description, *args, hint)."""
-    return [Case(description, tuple(args), reference(*args), hint, **tolerances)
-            for description, *args, hint in settings]
-
-
 _rng = np.random.default_rng(70)
-check_sgd_momentum_step = Exercise("sgd_momentum_step", _cases(momentum_step, [
+check_sgd_momentum_step = Exercise("sgd_momentum_step", reference_cases(momentum_step, [
     ("first step: velocity starts at zero", np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.5, -1.0]),
      np.zeros(3), 0.1, 0.9,
      "with zero velocity the first step is plain SGD: v = gradient and w - lr * gradient"),
@@ -96,7 +90,7 @@ def _adam_with(**mistake):
 
 
 _rng = np.random.default_rng(72)
-check_adam_step = Exercise("adam_step", _cases(adam_step, [
+check_adam_step = Exercise("adam_step", reference_cases(adam_step, [
     ("first step (t = 1) from zero state, gradients of very different sizes", np.zeros(3),
      np.array([0.001, -5.0, 100.0]), np.zeros(3), np.zeros(3), 1, 0.01, 0.9, 0.999, 1e-8,
      "at t = 1 the bias correction makes m_hat = g and s_hat = g**2, so every weight moves by about "
@@ -178,7 +172,7 @@ def _entropy_with(mistake):
 
 
 _rng = np.random.default_rng(71)
-check_prior_loss = Exercise("prior_loss", _cases(_prior_loss_reference, [
+check_prior_loss = Exercise("prior_loss", reference_cases(_prior_loss_reference, [
     ("balanced: every one of 10 classes equally often", np.repeat(np.arange(10), 6), 10,
      "with equal frequencies f_k = 1/10 the loss is -sum_k f_k ln f_k = ln 10, the initial loss"),
     ("unbalanced: labels [0, 0, 0, 1]", np.array([0, 0, 0, 1]), 2,
@@ -255,17 +249,16 @@ def first_diverging_lr(candidates, images, labels, *, optimizer="SGD", momentum=
 
 def _diverging_cases():
     images, labels = _diverging_images()
-    return [Case(description, (candidates, images, labels), first_diverging_lr(candidates, images, labels), hint)
-            for description, candidates, hint in [
-        ("learning rates [0.01, 1.0, 100.0, 1e10]", [0.01, 1.0, 100.0, 1e10],
+    return reference_cases(first_diverging_lr, [
+        ("learning rates [0.01, 1.0, 100.0, 1e10]", [0.01, 1.0, 100.0, 1e10], images, labels,
          "catch scratchcnn.TrainingDiverged around scratchcnn.train and return that lr at once. A loss above "
          "20 x ln 10 (about 46) counts as diverged too, not only NaN or inf"),
-        ("learning rates [0.01, 0.1, 1.5]: none diverges", [0.01, 0.1, 1.5],
+        ("learning rates [0.01, 0.1, 1.5]: none diverges", [0.01, 0.1, 1.5], images, labels,
          "return None when no learning rate raises TrainingDiverged; train with batch_size=50"),
-        ("learning rates [1.0, 2.0, 2.35, 2.8, 4.0]", [1.0, 2.0, 2.35, 2.8, 4.0],
+        ("learning rates [1.0, 2.0, 2.35, 2.8, 4.0]", [1.0, 2.0, 2.35, 2.8, 4.0], images, labels,
          "build a fresh scratchcnn.reference_cnn(seed=0) and SGD(model, lr=lr, momentum=0.9) for EVERY lr, and "
          "train exactly 1 epoch with batch_size=50 and schedule=None, as the exercise says"),
-    ]]
+    ])
 
 
 def _experiment_with(**mistake):

@@ -9,7 +9,7 @@ import numpy as np
 
 from scratchcnn import SoftmaxCrossEntropy, reference_cnn, softmax
 
-from .course_data import mnist_test, trained_model
+from .shared import mnist_test, trained_model
 from .framework import Case, Exercise, Mistake
 
 def _score_gradient(model, image, target_class):

@@ -6,7 +6,7 @@ import numpy as np
 
 from scratchcnn import centre_of_mass, preprocess_digit, reference_cnn
 
-from .course_data import mnist_test_bytes
+from .shared import mnist_test_bytes
 from .framework import Case, Exercise, Mistake
 from ..plots import conv_feature_maps
 

@@ -7,6 +7,7 @@ import numpy as np
 from scratchcnn import BatchNorm1D, Dense, ReLU, Residual
 
 from .framework import Case, Exercise, Mistake
+from .shared import reference_cases
 
 
 def _batchnorm_reference(x, gamma, beta, eps):
@@ -105,7 +106,8 @@ BATCHNORM_BACKWARD_MISTAKES = [
             "the batch mean depends on x: subtract mean(dout) (over the batch, axis 0)"),
     Mistake("sums where the formula has means", _batchnorm_backward_with("sums"),
             "mean(dout) = dout.sum(axis=0) / N: the compact formula averages over the batch"),
-    Mistake("gamma left out of dx", _batchnorm_backward_with("no gamma"), "out = gamma * x_hat + beta, so dx_hat = gamma * dout"),
+    Mistake("gamma left out of dx", _batchnorm_backward_with("no gamma"),
+            "out = gamma * x_hat + beta, so dx_hat = gamma * dout"),
     Mistake("dgamma and dbeta swapped", _batchnorm_backward_with("swapped"),
             "dgamma = sum(dout * x_hat) and dbeta = sum(dout), over the batch; return (dx, dgamma, dbeta)"),
     Mistake("the sample variance (N - 1) instead of the population variance", _batchnorm_backward_with("sample"),
@@ -183,21 +185,20 @@ def _rmsprop_with(**mistake):
 
 
 _rng = np.random.default_rng(103)
-check_rmsprop_step = Exercise("rmsprop_step", [
-    Case(description, tuple(args), rmsprop_step(*args), hint) for description, *args, hint in [
-        ("first step: mean square starts at zero", np.array([1.0, -2.0, 0.5]), np.array([0.5, -0.1, 2.0]),
-         np.zeros(3), 0.01, 0.9, 1e-8,
-         "from v = 0 the first step is lr * g / sqrt((1 - alpha) g^2): the same size for every weight"),
-        ("a mean square from earlier steps", np.array([1.0, -2.0, 0.5]), np.array([0.5, -0.1, 2.0]),
-         np.array([0.2, 0.01, 1.0]), 0.01, 0.99, 1e-8,
-         "v <- alpha * v + (1 - alpha) * g**2, then w <- w - lr * g / (np.sqrt(v) + eps)"),
-        ("a zero gradient and eps 0.1", np.array([[0.5, -0.5], [1.0, 2.0]]), np.array([[0.0, 1.0], [0.0, -3.0]]),
-         np.array([[0.0, 0.04], [1e-4, 0.5]]), 0.1, 0.9, 0.1,
-         "eps is added to sqrt(v), after the root; a zero gradient moves nothing"),
-        ("2-D weights, lr 0.5, alpha 0.5", _rng.standard_normal((3, 4)), _rng.standard_normal((3, 4)),
-         _rng.uniform(0, 1, (3, 4)), 0.5, 0.5, 1e-6,
-         "use the lr, alpha and eps you are given; return (new_weights, new_mean_square)"),
-    ]], [
+check_rmsprop_step = Exercise("rmsprop_step", reference_cases(rmsprop_step, [
+    ("first step: mean square starts at zero", np.array([1.0, -2.0, 0.5]), np.array([0.5, -0.1, 2.0]),
+     np.zeros(3), 0.01, 0.9, 1e-8,
+     "from v = 0 the first step is lr * g / sqrt((1 - alpha) g^2): the same size for every weight"),
+    ("a mean square from earlier steps", np.array([1.0, -2.0, 0.5]), np.array([0.5, -0.1, 2.0]),
+     np.array([0.2, 0.01, 1.0]), 0.01, 0.99, 1e-8,
+     "v <- alpha * v + (1 - alpha) * g**2, then w <- w - lr * g / (np.sqrt(v) + eps)"),
+    ("a zero gradient and eps 0.1", np.array([[0.5, -0.5], [1.0, 2.0]]), np.array([[0.0, 1.0], [0.0, -3.0]]),
+     np.array([[0.0, 0.04], [1e-4, 0.5]]), 0.1, 0.9, 0.1,
+     "eps is added to sqrt(v), after the root; a zero gradient moves nothing"),
+    ("2-D weights, lr 0.5, alpha 0.5", _rng.standard_normal((3, 4)), _rng.standard_normal((3, 4)),
+     _rng.uniform(0, 1, (3, 4)), 0.5, 0.5, 1e-6,
+     "use the lr, alpha and eps you are given; return (new_weights, new_mean_square)"),
+]), [
     Mistake("no square root: dividing by the mean square itself",
             _rmsprop_with(denominator=lambda v, eps: v + eps),
             "divide by np.sqrt(v) + eps: the root of the mean square has the units of the gradient"),

@@ -1,7 +1,8 @@
-"""What several checks load, loaded once per process: the MNIST test set and the shipped model.
+"""What the checks of several notebooks share: the MNIST test set and the shipped model,
+loaded once per process, and cases built by running a reference.
 
-The arrays are read-only: a check hands its cases' arguments to an answer only as
-copies, so no answer and no check can change what the next check sees."""
+The loaded arrays are read-only: a check hands its cases' arguments to an answer only
+as copies, so no answer and no check can change what the next check sees."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import functools
 import numpy as np
 
 from scratchcnn import DEFAULT_MODEL_PATH, load_mnist, load_model
+
+from .framework import Case
 
 
 @functools.lru_cache(maxsize=None)
@@ -33,3 +36,13 @@ def mnist_test_bytes():
 def trained_model():
     """The shipped trained model (data/scratchcnn_mnist.npz) in float64. Shared: hand answers a copy."""
     return load_model(DEFAULT_MODEL_PATH, dtype=np.float64)
+
+
+def reference_cases(reference, settings, hint=None, **tolerances):
+    """[Case(description, args, reference(*args), hint)] for settings (description, *args, hint), or
+    (description, *args) when one ``hint`` serves every case; ``tolerances``: rtol, atol."""
+    cases = []
+    for description, *args in settings:
+        case_hint = args.pop() if hint is None else hint
+        cases.append(Case(description, tuple(args), reference(*args), case_hint, **tolerances))
+    return cases
