@@ -17,17 +17,8 @@ import scratchcnn
 from scratchcnn import SGD, TrainingDiverged, reference_cnn, train
 from course_machinery import checks
 from course_machinery.checks import notebook_07, notebook_10, shared
+from exercise_helpers import assert_named
 from notebook_answers import solutions
-
-
-def assert_named(check, wrong_answer, mistake_words):
-    """The check fails the answer and names the mistake (its name contains ``mistake_words``)."""
-    with np.errstate(all="ignore"):
-        result = check(wrong_answer)
-    assert not result, result.message
-    assert result.mistake is not None, f"no mistake named; message: {result.message}"
-    assert mistake_words in result.mistake.name, result.message
-    assert "known mistake" in result.message and "fix:" in result.message, result.message
 
 
 # --- notebook 07 ------------------------------------------------------------------------
@@ -515,19 +506,12 @@ def conv_forward(x, W, b, stride=1, padding=0, flip=lambda kernel: kernel, windo
     return out
 
 
-def maxpool_backward(x, dout, kernel_size, stride, accumulate=True):
+def maxpool_backward_overwriting(x, dout, kernel_size, stride):
     dx = np.zeros_like(x, dtype=np.float64)
-    N, C, H_out, W_out = dout.shape
-    for n in range(N):
-        for c in range(C):
-            for y in range(H_out):
-                for x_ in range(W_out):
-                    window = x[n, c, y * stride:y * stride + kernel_size, x_ * stride:x_ * stride + kernel_size]
-                    i, j = np.unravel_index(np.argmax(window), window.shape)
-                    if accumulate:
-                        dx[n, c, y * stride + i, x_ * stride + j] += dout[n, c, y, x_]
-                    else:
-                        dx[n, c, y * stride + i, x_ * stride + j] = dout[n, c, y, x_]
+    for n, c, y, x_ in np.ndindex(*dout.shape):
+        window = x[n, c, y * stride:y * stride + kernel_size, x_ * stride:x_ * stride + kernel_size]
+        i, j = np.unravel_index(np.argmax(window), window.shape)
+        dx[n, c, y * stride + i, x_ * stride + j] = dout[n, c, y, x_]      # = where += belongs
     return dx
 
 
@@ -633,7 +617,7 @@ FIXES = [
     ("fixed_conv_forward", lambda x, W, b, s=1, p=0: conv_forward(x, W, b, s, p, window_step=1),
      "instead of y*stride"),
     ("fixed_conv_forward", lambda x, W, b, s=1, p=0: conv_forward(x, W, b, s, p, use_bias=False), "bias is missing"),
-    ("fixed_maxpool_backward", lambda x, d, k, s: maxpool_backward(x, d, k, s, accumulate=False), "overwrites"),
+    ("fixed_maxpool_backward", maxpool_backward_overwriting, "overwrites"),
     ("fixed_maxpool_backward", maxpool_backward_every_tie, "every tied maximum"),
     ("fixed_maxpool_backward", maxpool_backward_last_tie, "last maximum wins"),
     ("fixed_softmax_cross_entropy", lambda z, y: softmax_cross_entropy(z, y, divide_by=lambda z, y: 1),
