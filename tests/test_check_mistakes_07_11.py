@@ -397,7 +397,7 @@ def test_first_diverging_lr_with_a_wrong_answer_names_no_train_calls(capsys):
     ("RMSprop", dict(lr=0.01, alpha=0.99, eps=1e-8)), ("RMSprop", dict(lr=0.1, alpha=0.5, eps=1e-3))])
 def test_the_checks_step_formulas_agree_with_the_library_optimizers(optimizer, settings):
     """Five steps of scratchcnn's optimizer on a Dense layer's weights, gradients from real
-    backward passes, against the checks' formulas (momentum_step, adam_step, rmsprop_step)
+    backward passes, against the checks' formulas (momentum_update, adam_update, rmsprop_update)
     fed the same gradients, the state carried from step to step by the formulas themselves."""
     rng = np.random.default_rng(7)
     layer = scratchcnn.Dense(3, 2, rng=rng, dtype=np.float64)
@@ -410,13 +410,13 @@ def test_the_checks_step_formulas_agree_with_the_library_optimizers(optimizer, s
         for name, gradient in layer.grads.items():
             first, second = state[name]
             if optimizer == "SGD":
-                weights[name], first = notebook_07.momentum_step(weights[name], gradient, first, **settings)
+                weights[name], first = notebook_07.momentum_update(weights[name], gradient, first, **settings)
             elif optimizer == "Adam":
                 (beta1, beta2), lr, eps = settings["betas"], settings["lr"], settings["eps"]
-                weights[name], first, second = notebook_07.adam_step(weights[name], gradient, first, second, t,
+                weights[name], first, second = notebook_07.adam_update(weights[name], gradient, first, second, t,
                                                                      lr, beta1, beta2, eps)
             else:
-                weights[name], first = notebook_10.rmsprop_step(weights[name], gradient, first, **settings)
+                weights[name], first = notebook_10.rmsprop_update(weights[name], gradient, first, **settings)
             state[name] = first, second
         library.step()
         for name, value in layer.params.items():

@@ -16,7 +16,7 @@ def _float(*arrays):
     return [np.asarray(array, dtype=np.float64) for array in arrays]
 
 
-def momentum_step(weights, gradient, velocity, lr, momentum):
+def momentum_update(weights, gradient, velocity, lr, momentum):
     """One step of the course's SGD with momentum (scratchcnn.SGD) on one weight array:
     v <- momentum * v + gradient, w <- w - lr * v. Returns (new weights, new velocity)."""
     weights, gradient, velocity = _float(weights, gradient, velocity)
@@ -24,7 +24,7 @@ def momentum_step(weights, gradient, velocity, lr, momentum):
     return weights - lr * velocity, velocity
 
 
-def adam_step(weights, gradient, m, s, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, *, correct_m=True,
+def adam_update(weights, gradient, m, s, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, *, correct_m=True,
               correct_s=True, t_offset=0, eps_inside=False, square=True, s_correction_power=1,
               return_corrected=False):
     """One step of scratchcnn.Adam at step number t (from 1) on one weight array:
@@ -42,7 +42,7 @@ def adam_step(weights, gradient, m, s, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, 
 
 
 _rng = np.random.default_rng(70)
-check_sgd_momentum_step = Exercise("sgd_momentum_step", reference_cases(momentum_step, [
+check_sgd_momentum_step = Exercise("sgd_momentum_step", reference_cases(momentum_update, [
     ("first step: velocity starts at zero", np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.5, -1.0]),
      np.zeros(3), 0.1, 0.9,
      "with zero velocity the first step is plain SGD: v = gradient and w - lr * gradient"),
@@ -64,7 +64,7 @@ check_sgd_momentum_step = Exercise("sgd_momentum_step", reference_cases(momentum
             "update the velocity first, then move the weights with the new one: "
             "v = momentum * v + gradient; w = w - lr * v"),
     Mistake("the moving-average form v <- momentum * v + (1 - momentum) * gradient",
-            lambda w, g, v, lr, mu: momentum_step(w, (1 - mu) * g, v, lr, mu),
+            lambda w, g, v, lr, mu: momentum_update(w, (1 - mu) * g, v, lr, mu),
             "the course's velocity SUMS the gradients, v = momentum * v + gradient (no 1 - momentum); "
             "that is what makes its steps up to 1 / (1 - momentum) times larger"),
     Mistake("the weights moved with the gradient instead of the velocity",
@@ -75,10 +75,10 @@ check_sgd_momentum_step = Exercise("sgd_momentum_step", reference_cases(momentum
             "the course's velocity collects gradients, v = momentum * v + gradient; lr multiplies only "
             "in the weight update w - lr * v"),
     Mistake("the old velocity not decayed (v <- v + gradient)",
-            lambda w, g, v, lr, mu: momentum_step(w, g, v, lr, 1.0),
+            lambda w, g, v, lr, mu: momentum_update(w, g, v, lr, 1.0),
             "multiply the old velocity by momentum before adding the gradient"),
     Mistake("the pair returned in the wrong order (velocity, weights)",
-            lambda *args: momentum_step(*args)[::-1],
+            lambda *args: momentum_update(*args)[::-1],
             "return (new_weights, new_velocity)"),
 ], doc="""Notebook 07, ``sgd_momentum_step(weights, gradient, velocity, lr, momentum)``
     -> (new_weights, new_velocity), the course's SGD with momentum:
@@ -86,11 +86,11 @@ check_sgd_momentum_step = Exercise("sgd_momentum_step", reference_cases(momentum
 
 
 def _adam_with(**mistake):
-    return lambda *args: adam_step(*args, **mistake)
+    return lambda *args: adam_update(*args, **mistake)
 
 
 _rng = np.random.default_rng(72)
-check_adam_step = Exercise("adam_step", reference_cases(adam_step, [
+check_adam_step = Exercise("adam_step", reference_cases(adam_update, [
     ("first step (t = 1) from zero state, gradients of very different sizes", np.zeros(3),
      np.array([0.001, -5.0, 100.0]), np.zeros(3), np.zeros(3), 1, 0.01, 0.9, 0.999, 1e-8,
      "at t = 1 the bias correction makes m_hat = g and s_hat = g**2, so every weight moves by about "
@@ -119,7 +119,7 @@ check_adam_step = Exercise("adam_step", reference_cases(adam_step, [
             "s <- beta2 * s + (1 - beta2) * gradient**2"),
     Mistake("the bias-corrected m_hat and s_hat returned as the new state", _adam_with(return_corrected=True),
             "return m and s WITHOUT the correction: the next step updates them and corrects again"),
-], doc="""Notebook 07, ``adam_step(weights, gradient, m, s, t, lr, beta1, beta2, eps)`` ->
+], doc="""Notebook 07, ``adam_update(weights, gradient, m, s, t, lr, beta1, beta2, eps)`` ->
     (new_weights, new_m, new_s): one Adam step at step number t (from 1), m and s returned
     without bias correction.""")
 
@@ -223,7 +223,7 @@ def _diverging_images():
 _experiments = {}
 
 
-def first_diverging_lr(candidates, images, labels, *, optimizer="SGD", momentum=0.9, batch_size=50,
+def divergence_experiment(candidates, images, labels, *, optimizer="SGD", momentum=0.9, batch_size=50,
                        schedule=None, fresh_model=True, stop_at_first=True):
     """Notebook 07's experiment: the first lr of ``candidates`` for which one epoch of train on a
     fresh reference_cnn(seed=0) raises TrainingDiverged, or None. The keywords make the typical
@@ -249,7 +249,7 @@ def first_diverging_lr(candidates, images, labels, *, optimizer="SGD", momentum=
 
 def _diverging_cases():
     images, labels = _diverging_images()
-    return reference_cases(first_diverging_lr, [
+    return reference_cases(divergence_experiment, [
         ("learning rates [0.01, 1.0, 100.0, 1e10]", [0.01, 1.0, 100.0, 1e10], images, labels,
          "catch scratchcnn.TrainingDiverged around scratchcnn.train and return that lr at once. A loss above "
          "20 x ln 10 (about 46) counts as diverged too, not only NaN or inf"),
@@ -262,11 +262,11 @@ def _diverging_cases():
 
 
 def _experiment_with(**mistake):
-    return lambda candidates, images, labels: first_diverging_lr(candidates, images, labels, **mistake)
+    return lambda candidates, images, labels: divergence_experiment(candidates, images, labels, **mistake)
 
 
 def _last_instead_of_none(candidates, images, labels):
-    found = first_diverging_lr(candidates, images, labels)
+    found = divergence_experiment(candidates, images, labels)
     return candidates[-1] if found is None else found
 
 
@@ -289,7 +289,7 @@ check_first_diverging_lr = Exercise("first_diverging_lr", _diverging_cases, [
             "pass batch_size=50, as the exercise says"),
     Mistake("train's default optimizer, Adam, instead of SGD with momentum", _experiment_with(optimizer="Adam"),
             "pass optimizer=scratchcnn.SGD(model, lr=lr, momentum=0.9) to train"),
-], time_limit=60.0, doc="""Notebook 07, ``first_diverging_lr(candidates, images, labels)`` -> the first
+], time_limit=60.0, doc="""Notebook 07, ``divergence_experiment(candidates, images, labels)`` -> the first
     learning rate in ``candidates`` for which one epoch of ``train`` on a fresh
     ``reference_cnn(seed=0)`` (SGD momentum 0.9, batch_size=50, schedule=None)
     raises TrainingDiverged, or None if none does. Judged by the rate returned, against

@@ -162,12 +162,12 @@ def _residual_cases():
     ]]
 
 
-check_residual_backward = Exercise("residual_backward", _residual_cases, RESIDUAL_MISTAKES, doc="""Notebook 10,
-    ``residual_backward(x, W, dout)`` -> (dx, dW) for the residual block
+check_residual_backward = Exercise("residual_backward", _residual_cases, RESIDUAL_MISTAKES, doc="""
+    Notebook 10, ``residual_backward(x, W, dout)`` -> (dx, dW) for the residual block
     y = x + ReLU(x @ W), x (N, D), W (D, D): the skip path and the inner path add.""")
 
 
-def rmsprop_step(weights, gradient, mean_square, lr, alpha, eps, *, average=None, denominator=None,
+def rmsprop_update(weights, gradient, mean_square, lr, alpha, eps, *, average=None, denominator=None,
                  old_mean_square=False):
     """One step of scratchcnn.RMSprop on one weight array: (new weights, new mean square),
         v <- alpha v + (1 - alpha) g^2,   w <- w - lr g / (sqrt(v) + eps).
@@ -181,11 +181,11 @@ def rmsprop_step(weights, gradient, mean_square, lr, alpha, eps, *, average=None
 
 
 def _rmsprop_with(**mistake):
-    return lambda *args: rmsprop_step(*args, **mistake)
+    return lambda *args: rmsprop_update(*args, **mistake)
 
 
 _rng = np.random.default_rng(103)
-check_rmsprop_step = Exercise("rmsprop_step", reference_cases(rmsprop_step, [
+check_rmsprop_step = Exercise("rmsprop_step", reference_cases(rmsprop_update, [
     ("first step: mean square starts at zero", np.array([1.0, -2.0, 0.5]), np.array([0.5, -0.1, 2.0]),
      np.zeros(3), 0.01, 0.9, 1e-8,
      "from v = 0 the first step is lr * g / sqrt((1 - alpha) g^2): the same size for every weight"),
@@ -212,5 +212,5 @@ check_rmsprop_step = Exercise("rmsprop_step", reference_cases(rmsprop_step, [
             "average the SQUARED gradient: v <- alpha * v + (1 - alpha) * g * g"),
     Mistake("the old mean square used in the weight update", _rmsprop_with(old_mean_square=True),
             "update v first, then use the NEW v in w <- w - lr * g / (sqrt(v) + eps)"),
-], doc="""Notebook 10, ``rmsprop_step(weights, gradient, mean_square, lr, alpha, eps)`` ->
+], doc="""Notebook 10, ``rmsprop_update(weights, gradient, mean_square, lr, alpha, eps)`` ->
     (new_weights, new_mean_square):  v <- alpha v + (1 - alpha) g^2,  w <- w - lr g / (sqrt(v) + eps).""")

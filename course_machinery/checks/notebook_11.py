@@ -10,7 +10,7 @@ from scratchcnn import (ReLU, SoftmaxCrossEntropy, conv2d_naive, conv_output_siz
 from .common_mistakes import stride_ignored_conv
 from .framework import Case, Exercise, Mistake, _short
 from .notebook_04 import _pool_backward_mistake
-from .notebook_07 import adam_step
+from .notebook_07 import adam_update
 from .shared import reference_cases
 
 
@@ -343,11 +343,11 @@ check_bug_in_adam = diagnosis("bug_in_adam", "no_bias_correction", {
 
 
 def _adam_with(**mistake):
-    return lambda *args: adam_step(*args, **mistake)
+    return lambda *args: adam_update(*args, **mistake)
 
 
 _rng = np.random.default_rng(115)
-check_fixed_adam_step = Exercise("fixed_adam_step", reference_cases(adam_step, [
+check_fixed_adam_step = Exercise("fixed_adam_step", reference_cases(adam_update, [
     ("the first step, t = 1, from m = v = 0", np.array([0.5, -1.0, 2.0]), np.array([1.0, -100.0, 0.01]),
      np.zeros(3), np.zeros(3), 1, 1e-3, 0.9, 0.999, 1e-8),
     ("step t = 5 with averages from earlier steps", _rng.standard_normal((2, 3)),
