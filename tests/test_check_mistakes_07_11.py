@@ -414,7 +414,7 @@ def test_the_checks_step_formulas_agree_with_the_library_optimizers(optimizer, s
             elif optimizer == "Adam":
                 (beta1, beta2), lr, eps = settings["betas"], settings["lr"], settings["eps"]
                 weights[name], first, second = notebook_07.adam_update(weights[name], gradient, first, second, t,
-                                                                     lr, beta1, beta2, eps)
+                                                                       lr, beta1, beta2, eps)
             else:
                 weights[name], first = notebook_10.rmsprop_update(weights[name], gradient, first, **settings)
             state[name] = first, second

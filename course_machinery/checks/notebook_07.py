@@ -25,8 +25,8 @@ def momentum_update(weights, gradient, velocity, lr, momentum):
 
 
 def adam_update(weights, gradient, m, s, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, *, correct_m=True,
-              correct_s=True, t_offset=0, eps_inside=False, square=True, s_correction_power=1,
-              return_corrected=False):
+                correct_s=True, t_offset=0, eps_inside=False, square=True, s_correction_power=1,
+                return_corrected=False):
     """One step of scratchcnn.Adam at step number t (from 1) on one weight array:
     (new weights, new m, new s), m and s uncorrected. The keywords make the typical
     mistakes the checks of notebooks 07 and 11 name (their defaults are the right step)."""
@@ -209,9 +209,10 @@ check_prior_loss = Exercise("prior_loss", reference_cases(_prior_loss_reference,
 # by the check itself: it does not watch how the answer calls train (an answer may import
 # train under any name, and schedule="constant" trains exactly like schedule=None). So the
 # hidden images and candidates are chosen to make every typical slip return another rate:
-# on 150 test images of the digits 0 and 1 a fresh network first diverges at about lr 2.2,
+# on 150 test images of the digits 0 and 1 a fresh network first diverges at about lr 2.2 (measured),
 # with momentum 0 at about 3.0, with the default cosine schedule at about 2.4, with the
-# default batch size 64 at about 0.74, and after training at lr 1 already at 2.0.
+# default batch size 64 at about 0.74, and after training at lr 1 already at 2.0. The tests
+# (test_check_mistakes_07_11.py) check that each of these slips is told its own mistake.
 
 def _diverging_images():
     """The 150 hidden images: the first 150 zeros and ones of the MNIST test set."""
@@ -224,7 +225,7 @@ _experiments = {}
 
 
 def divergence_experiment(candidates, images, labels, *, optimizer="SGD", momentum=0.9, batch_size=50,
-                       schedule=None, fresh_model=True, stop_at_first=True):
+                          schedule=None, fresh_model=True, stop_at_first=True):
     """Notebook 07's experiment: the first lr of ``candidates`` for which one epoch of train on a
     fresh reference_cnn(seed=0) raises TrainingDiverged, or None. The keywords make the typical
     mistakes the check names. Each experiment runs once per process (training is slow)."""

@@ -168,7 +168,7 @@ check_residual_backward = Exercise("residual_backward", _residual_cases, RESIDUA
 
 
 def rmsprop_update(weights, gradient, mean_square, lr, alpha, eps, *, average=None, denominator=None,
-                 old_mean_square=False):
+                   old_mean_square=False):
     """One step of scratchcnn.RMSprop on one weight array: (new weights, new mean square),
         v <- alpha v + (1 - alpha) g^2,   w <- w - lr g / (sqrt(v) + eps).
     The keywords make the typical mistakes the check names: ``average(g, v, alpha)`` replaces
