@@ -489,7 +489,7 @@ class Conv2D(Layer):
 
         out[n, f, y, x] = b[f] + sum_{c,i,j} W[f, c, i, j] * x_pad[n, c, s*y + i, s*x + j]
 
-    params: W (F, C, k, k), b (F,).   grads: dW, db (derived in notebook 03, sections 1 and 6).
+    params: W (F, C, k, k), b (F,).   grads: dW, db (derived in notebook 03, sections 4 and 6).
     Forward is one matrix product:  W.reshape(F, C*k*k) @ im2col(x)  -> (F, H'*W'*N),
     with batch-last columns (see im2col). Backward, with dout as the same matrix D:
         dW = D @ cols.T     db = D @ 1     dx = col2im(W.T @ D)
