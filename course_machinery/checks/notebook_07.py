@@ -119,7 +119,7 @@ check_adam_step = Exercise("adam_step", reference_cases(adam_update, [
             "s <- beta2 * s + (1 - beta2) * gradient**2"),
     Mistake("the bias-corrected m_hat and s_hat returned as the new state", _adam_with(return_corrected=True),
             "return m and s WITHOUT the correction: the next step updates them and corrects again"),
-], doc="""Notebook 07, ``adam_update(weights, gradient, m, s, t, lr, beta1, beta2, eps)`` ->
+], doc="""Notebook 07, ``adam_step(weights, gradient, m, s, t, lr, beta1, beta2, eps)`` ->
     (new_weights, new_m, new_s): one Adam step at step number t (from 1), m and s returned
     without bias correction.""")
 
@@ -290,7 +290,7 @@ check_first_diverging_lr = Exercise("first_diverging_lr", _diverging_cases, [
             "pass batch_size=50, as the exercise says"),
     Mistake("train's default optimizer, Adam, instead of SGD with momentum", _experiment_with(optimizer="Adam"),
             "pass optimizer=scratchcnn.SGD(model, lr=lr, momentum=0.9) to train"),
-], time_limit=60.0, doc="""Notebook 07, ``divergence_experiment(candidates, images, labels)`` -> the first
+], time_limit=60.0, doc="""Notebook 07, ``first_diverging_lr(candidates, images, labels)`` -> the first
     learning rate in ``candidates`` for which one epoch of ``train`` on a fresh
     ``reference_cnn(seed=0)`` (SGD momentum 0.9, batch_size=50, schedule=None)
     raises TrainingDiverged, or None if none does. Judged by the rate returned, against

@@ -162,9 +162,9 @@ def _residual_cases():
     ]]
 
 
-check_residual_backward = Exercise("residual_backward", _residual_cases, RESIDUAL_MISTAKES, doc="""
-    Notebook 10, ``residual_backward(x, W, dout)`` -> (dx, dW) for the residual block
-    y = x + ReLU(x @ W), x (N, D), W (D, D): the skip path and the inner path add.""")
+check_residual_backward = Exercise("residual_backward", _residual_cases, RESIDUAL_MISTAKES,
+                                   doc="""Notebook 10, ``residual_backward(x, W, dout)`` -> (dx, dW) for the
+    residual block y = x + ReLU(x @ W), x (N, D), W (D, D): the skip path and the inner path add.""")
 
 
 def rmsprop_update(weights, gradient, mean_square, lr, alpha, eps, *, average=None, denominator=None,
@@ -212,5 +212,5 @@ check_rmsprop_step = Exercise("rmsprop_step", reference_cases(rmsprop_update, [
             "average the SQUARED gradient: v <- alpha * v + (1 - alpha) * g * g"),
     Mistake("the old mean square used in the weight update", _rmsprop_with(old_mean_square=True),
             "update v first, then use the NEW v in w <- w - lr * g / (sqrt(v) + eps)"),
-], doc="""Notebook 10, ``rmsprop_update(weights, gradient, mean_square, lr, alpha, eps)`` ->
+], doc="""Notebook 10, ``rmsprop_step(weights, gradient, mean_square, lr, alpha, eps)`` ->
     (new_weights, new_mean_square):  v <- alpha v + (1 - alpha) g^2,  w <- w - lr g / (sqrt(v) + eps).""")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from scratchcnn import (ReLU, SoftmaxCrossEntropy, conv2d_naive, conv_output_size, im2col,
                         maxpool2d_backward_naive, maxpool2d_naive, softmax)
 
-from .common_mistakes import stride_ignored_conv
+from .common_mistakes import (maxpool_backward_slipped, softmax_gradient_every_label_in_every_row,
+                              softmax_shifted, stride_ignored_conv)
 from .framework import Case, Exercise, Mistake, _short
-from .notebook_04 import _pool_backward_mistake
 from .notebook_07 import adam_update
 from .shared import reference_cases
 
@@ -137,13 +139,13 @@ def _maxpool_backward_cases():
 
 check_fixed_maxpool_backward = Exercise("fixed_maxpool_backward", _maxpool_backward_cases, [
     Mistake("dx[...] = dout[...] overwrites (the original bug)",
-            lambda x, d, k, s: _pool_backward_mistake(x, d, k, s, assign=True),
+            partial(maxpool_backward_slipped, assign=True),
             "use += so that a pixel that wins several overlapping windows keeps all their gradients"),
     Mistake("every tied maximum receives the gradient",
-            lambda x, d, k, s: _pool_backward_mistake(x, d, k, s, all_ties=True),
+            partial(maxpool_backward_slipped, all_ties=True),
             "send each window's gradient to ONE position, the first maximum that np.argmax finds"),
     Mistake("on a tie the last maximum wins",
-            lambda x, d, k, s: _pool_backward_mistake(x, d, k, s, last_max=True),
+            partial(maxpool_backward_slipped, last_max=True),
             "take the first maximum in row-major order, as np.argmax(window) does"),
 ], doc="""Notebook 11, bug 2: ``fixed_maxpool_backward(x, dout, kernel_size, stride)`` -> dx (shape of x).""")
 
@@ -185,12 +187,6 @@ def _gradient_times(factor):
     return produce
 
 
-def _every_label_in_every_row(logits, labels):
-    dlogits = softmax(logits)
-    dlogits[:, labels] -= 1
-    return _softmax_cross_entropy(logits, labels)[0], dlogits / len(labels)
-
-
 def _unstable_softmax_cross_entropy(logits, labels):
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     N = len(labels)
@@ -205,7 +201,8 @@ check_fixed_softmax_cross_entropy = Exercise("fixed_softmax_cross_entropy", _sof
     Mistake("the gradient is divided by the number of classes K, not the batch size N",
             _gradient_times(lambda z, y: len(y) / z.shape[1]),
             "N is the number of rows, len(labels) or logits.shape[0], not logits.shape[1]"),
-    Mistake("dlogits[:, labels] -= 1 hits every label in every row", _every_label_in_every_row,
+    Mistake("dlogits[:, labels] -= 1 hits every label in every row",
+            lambda z, y: (_softmax_cross_entropy(z, y)[0], softmax_gradient_every_label_in_every_row(z, y)),
             "subtract 1 only at each row's own label: dlogits[np.arange(N), labels] -= 1"),
     Mistake("the softmax no longer subtracts the row maximum", _unstable_softmax_cross_entropy,
             "keep logits - logits.max(axis=1, keepdims=True) before exp: exp(1000) is inf"),
@@ -443,14 +440,6 @@ check_bug_in_softmax = diagnosis("bug_in_softmax", "no_max_subtracted", {
 }, doc="""Notebook 11, bug 8: ``bug_in_softmax()`` -> the key of the bug in buggy_softmax.""")
 
 
-def _shifted_softmax(shift):
-    """Softmax of ``logits - shift(logits)``: the right one shifts by each row's maximum."""
-    def produce(logits):
-        exps = np.exp(logits - shift(logits))
-        return exps / exps.sum(axis=1, keepdims=True)
-    return produce
-
-
 def _softmax_cases():
     rng = np.random.default_rng(117)
     return reference_cases(softmax, [
@@ -464,12 +453,12 @@ def _softmax_cases():
 
 
 check_fixed_softmax = Exercise("fixed_softmax", _softmax_cases, [
-    Mistake("exp of the raw logits, no maximum subtracted (the original bug)", _shifted_softmax(lambda z: 0),
+    Mistake("exp of the raw logits, no maximum subtracted (the original bug)", lambda z: softmax_shifted(z, 0),
             "subtract each row's maximum first: exp(1000) is inf, and inf / inf is nan"),
     Mistake("the maximum of the whole array is subtracted, not each row's own",
-            _shifted_softmax(lambda z: z.max()),
+            lambda z: softmax_shifted(z, z.max()),
             "use logits.max(axis=1, keepdims=True): a row far below the global maximum underflows to 0 / 0"),
     Mistake("each column's maximum is subtracted (axis=0)",
-            _shifted_softmax(lambda z: z.max(axis=0, keepdims=True)),
+            lambda z: softmax_shifted(z, z.max(axis=0, keepdims=True)),
             "the maximum of each ROW: axis=1, keepdims=True"),
 ], doc="""Notebook 11, bug 8: ``fixed_softmax(logits)`` -> probabilities (N, K), stable for any logits.""")
