@@ -89,9 +89,6 @@ def _maxpool_backward_cases():
     return cases
 
 
-_pool_backward_mistake = maxpool_backward_slipped      # the name notebook 11's checks import
-
-
 check_maxpool_backward = Exercise("maxpool_backward", _maxpool_backward_cases, [
     Mistake("= instead of += (a pixel that wins several overlapping windows keeps only the last gradient)",
             partial(maxpool_backward_slipped, assign=True), "windows overlap when k > s: dx[...] += dout[...]"),
