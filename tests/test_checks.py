@@ -5,8 +5,8 @@ The exercises are enumerated from the solved notebooks' nbgrader answer cells
 has it. For each: the notebook's own solution passes, an unanswered exercise says
 "not implemented yet", and junk (not a function, a function that raises, one that
 never returns) fails with a verdict, never an exception or a hang. Typical wrong
-answers are tested per notebook (tests/test_check_mistakes_01_06.py and the
-notebooks' own files).
+answers, written independently of the checks' Mistake lists, are in
+tests/test_check_mistakes_01_06.py and tests/test_check_mistakes_07_11.py.
 """
 
 import gzip
@@ -102,11 +102,10 @@ def test_a_check_says_how_its_exercise_is_called(notebook, name):
 
 @pytest.mark.parametrize("notebook, name", EXERCISES, ids=IDS)
 def test_an_exercise_builds_its_cases_once(notebook, name):
-    """Every check of notebooks 01-06 is an Exercise (data: cases and mistakes), and so is every check
-    of 07-11 already converted; its cases and mistakes are built at the first check, then reused."""
+    """Every check is an Exercise (data: cases and mistakes); its cases and mistakes are built at the
+    first check, then reused."""
     exercise = check(name)
-    if notebook <= "06":
-        assert isinstance(exercise, Exercise)
+    assert isinstance(exercise, Exercise)
     if isinstance(exercise, Exercise):
         assert exercise.name == name and exercise.__name__ == f"check_{name}"
         cases, mistakes = exercise.cases(), exercise.mistakes()

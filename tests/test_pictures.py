@@ -63,3 +63,17 @@ def test_read_picture_reads_a_png_and_names_what_is_wrong(tmp_path):
     (tmp_path / "text.png").write_text("not a picture")
     with pytest.raises(ValueError, match="cannot read picture .*Save it as a PNG or JPEG"):
         sc.read_picture(tmp_path / "text.png")
+
+
+def test_preprocess_digit_puts_the_centre_of_mass_where_mnist_has_it():
+    """MNIST's digits have their centre of mass at (14, 14) (notebook 09 measures it);
+    preprocess_digit puts a drawing's there too, within the half pixel that rounding allows."""
+    images, _ = sc.load_mnist("test")
+    centres = np.array([sc.centre_of_mass(image[0]) for image in images[:2000]])
+    np.testing.assert_allclose(centres.mean(axis=0), sc.MNIST_CENTRE_OF_MASS, atol=0.05)
+    for digit in images[:50, 0]:
+        drawing = np.zeros((200, 150))
+        drawing[20:160, 10:150] = sc.resize_image(digit, 140, 140)   # big and off-centre
+        processed = sc.preprocess_digit(drawing)
+        offset = np.array(sc.centre_of_mass(processed)) - sc.MNIST_CENTRE_OF_MASS
+        assert np.all(np.abs(offset) <= 0.5 + 1e-9), offset
