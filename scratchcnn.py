@@ -1,58 +1,49 @@
 """ScratchCNN: a convolutional neural network from scratch in NumPy.
 
-This one file is the course's library. Part I is the textbook, in the order the
-course teaches it; Part II is course machinery a student need not read.
+This file is the textbook: the library the notebooks build, in the order the
+course teaches it. Read it top to bottom.
 
-Part I, the library
-  1. Data          - reading the MNIST IDX files (``load_mnist``); Fashion-MNIST, CIFAR-10
-  2. Layers        - Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense,
-                     BatchNorm1D, BatchNorm2D
-                     plus the naive loop versions they are checked against
-  3. Loss          - SoftmaxCrossEntropy
-  4. Optimizers    - SGD (momentum, weight decay), Adam and RMSprop
-  5. Model         - Sequential, Residual, the course's reference CNN and deep_cnn
-  6. Training      - train, evaluate, data augmentation
-  7. Gradient checking - numerical gradients by centred differences
-  8. Pictures      - preprocessing a drawn digit like MNIST
-  9. Model files   - save_model / load_model (.npz, no pickle)
- 10. Command line  - ``python scratchcnn.py train|evaluate|predict``
-
-Part II, course machinery
- 11. Plots and widgets - LivePlot, show_numbers, the digit slider, the drawing pad and
-                     its not-a-digit check (DigitLikeness)
- 12. Exercise checks - check_exercise, Case, Mistake, CheckResult and one check_<name>
-                     per exercise of notebooks 01-11
+  1. Data              - reading the MNIST IDX files (read_idx, load_mnist); Fashion-MNIST, CIFAR-10
+  2. Layers            - Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense,
+                         BatchNorm1D, BatchNorm2D, and the naive loop versions they are checked against
+  3. Loss              - softmax and SoftmaxCrossEntropy
+  4. Optimizers        - SGD (momentum, weight decay), Adam and RMSprop
+  5. Model             - Sequential, Residual, the course's reference_cnn and deep_cnn
+  6. Training          - train, evaluate, learning-rate schedules, data augmentation
+  7. Gradient checking - numerical gradients by centred differences, grad_check
+  8. Pictures          - preprocessing a drawn digit like MNIST
+  9. Model files       - save_model / load_model (.npz with the architecture as JSON, never pickle)
 
 Conventions: images are NCHW arrays (batch, channels, height, width) and
 "convolution" means cross-correlation, as in PyTorch's ``conv2d``.
 
 Left out on purpose: automatic differentiation (every backward pass is written
 by hand, as the notebooks derive it), GPUs, data-loading workers, mixed
-precision and model parallelism; the widgets' and checks' code in Part II is
-not part of what a student needs to read.
+precision and model parallelism.
+
+The course machinery lives beside this file, in the package ``course_machinery``,
+and a student need not read it: ``cli`` (``python scratchcnn.py train|evaluate|predict``
+hands over to it), ``plots``, ``widgets``, ``checks`` (the exercise checks, one module
+per notebook), ``fast_layers`` (the speed tricks, tested against the layers here),
+``file_safety`` (guards against damaged and hostile files: gzip bombs, oversized
+model files, atomic writes) and ``guards`` (training arguments and data that would
+train nonsense). The textbook calls a guard in one line where it needs one.
 """
 
 from __future__ import annotations
 
-import argparse
-import copy
-import gzip
-import hashlib
 import json
 import math
 import os
-import re
-import shlex
-import sys
-import tempfile
 import time
 import warnings
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+from course_machinery import file_safety, guards
+from course_machinery.file_safety import DataFileError, ModelFileError
 
 __version__ = "1.0.0"
 
@@ -72,7 +63,7 @@ DEFAULT_MODEL_PATH = HERE / "data" / "scratchcnn_mnist.npz"
 #   then one big-endian uint32 per dimension, e.g. 60000, 28, 28
 #   then the data, row by row.
 # So the "magic number" of an image file is 0x00000803 (2051) and of a label
-# file 0x00000801 (2049).
+# file 0x00000801 (2049). MNIST ships each file gzipped (.gz); we read either.
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -82,145 +73,36 @@ MNIST_FILES = {
 }
 
 
-class DataFileError(ValueError):
-    """A data file is missing, truncated, corrupt or does not match its partner."""
-
-
-# The largest IDX file read_idx accepts: 1 GiB, 20 times MNIST's training images.
-# A header can promise anything; we refuse to allocate more than this on its word.
-MAX_IDX_BYTES = 2 ** 30
-
-
-def _find_idx_file(data_dir: Path, stem: str) -> Path:
-    """The file ``stem`` in ``data_dir``, gzipped or plain."""
-    for candidate in (data_dir / (stem + ".gz"), data_dir / stem):
-        if candidate.is_file():
-            return candidate
-        if candidate.exists():
-            raise DataFileError(f"{candidate} is a folder (or another special file), not a data file. "
-                                f"Put the IDX file itself there.")
-    raise DataFileError(
-        f"missing data file: neither {data_dir / (stem + '.gz')} nor {data_dir / stem} exists. "
-        f"Pass data_dir= (or --data-dir) pointing at a folder with the four MNIST IDX files, "
-        f"or restore the repository's data/mnist/ folder with `git checkout -- data/mnist`."
-    )
-
-
-def _read_sha256sums(sums_file: Path) -> dict[str, str]:
-    """{file name: SHA-256} from a SHA256SUMS file in ``sha256sum``'s format ("<64 hex digits>  name")."""
-    expected = {}
-    for number, line in enumerate(sums_file.read_text(errors="replace").splitlines(), start=1):
-        match = re.fullmatch(r"([0-9a-fA-F]{64})\s+\*?(\S.*)", line.strip())
-        if match is None and line.strip():
-            raise DataFileError(
-                f"{sums_file} line {number} is malformed: {line[:80]!r}. Each line must be a 64-digit "
-                f"SHA-256 in hex, two spaces and a file name (what `sha256sum FILE` prints). Fix or "
-                f"delete the line (or the file, to skip the check).")
-        if match is not None:
-            expected[match.group(2)] = match.group(1).lower()
-    return expected
-
-
-def _check_sha256(path: Path) -> None:
-    """Compare the SHA-256 of ``path`` with the SHA256SUMS beside it, if any (read in chunks)."""
-    sums_file = path.parent / "SHA256SUMS"
-    if not sums_file.is_file():
-        return
-    expected = _read_sha256sums(sums_file)
-    if path.name not in expected:
-        return  # e.g. an un-gzipped copy: SHA256SUMS lists the .gz files only
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    actual = digest.hexdigest()
-    if actual != expected[path.name]:
-        raise DataFileError(
-            f"checksum mismatch for {path}: SHA-256 is {actual}, but {sums_file} expects "
-            f"{expected[path.name]}. The file is corrupt or was replaced; restore it with "
-            f"`git checkout -- {path.name}` in {path.parent} (or copy a fresh one)."
-        )
-
-
 def idx_header(magic: int, shape: tuple) -> bytes:
     """The IDX header: the magic number, then one big-endian uint32 per dimension (notebook 01, section 1)."""
     return magic.to_bytes(4, "big") + b"".join(size.to_bytes(4, "big") for size in shape)
 
 
-def _gzip_declared_size(path: Path) -> int:
-    """The uncompressed size (mod 2**32) a gzip file records in its last four bytes."""
-    with open(path, "rb") as file:
-        file.seek(0, os.SEEK_END)
-        if file.tell() < 18:                       # 10-byte gzip header + 8-byte trailer
-            return -1
-        file.seek(-4, os.SEEK_END)
-        return int.from_bytes(file.read(4), "little")
-
-
-def read_idx(path: str | os.PathLike, expected_magic: int, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+def read_idx(path: str | os.PathLike, expected_magic: int,
+             max_bytes: int = file_safety.MAX_IDX_BYTES) -> np.ndarray:
     """Read one IDX file (``.gz`` or plain) into a uint8 array of the shape its header gives.
 
-    The header comes first, and the size it declares is checked (against
-    ``max_bytes``, the file's size, and a gzip's recorded size) before anything
-    is allocated; a ``.gz`` is inflated as a stream and only as far as the
-    header promises, so a small gzip that inflates to gigabytes is refused.
+    Notebook 01, section 1. The result is a read-only view of the file's bytes:
+    (N, rows, cols) for images, (N,) for labels. Raises DataFileError for a wrong
+    magic number, or a file that is truncated, padded, corrupt or declares more
+    than ``max_bytes`` (checked before anything is allocated).
     """
     path = Path(path)
-    _check_sha256(path)
-    compressed = path.suffix == ".gz"
-    try:
-        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as file:
-            header = file.read(4)
-            if len(header) < 4:
-                raise DataFileError(f"{path} is truncated: {len(header)} bytes, not even an IDX header.")
-            magic = int.from_bytes(header, "big")
-            if magic != expected_magic:
-                kind = "image" if expected_magic == IMAGES_MAGIC else "label"
-                raise DataFileError(
-                    f"{path} has the wrong magic number {magic:#010x}; an IDX {kind} file starts with "
-                    f"{expected_magic:#010x}. Is it the right file (images and labels swapped?) "
-                    f"and not some other format?")
-            ndim = header[3]
-            dims = file.read(4 * ndim)
-            if len(dims) < 4 * ndim:
-                raise DataFileError(f"{path} is truncated inside its header ({4 + len(dims)} bytes).")
-            shape = tuple(int.from_bytes(dims[4 * i:4 * i + 4], "big") for i in range(ndim))
-            header_size, size = 4 + 4 * ndim, math.prod(shape)
-            if size > max_bytes:
-                raise DataFileError(
-                    f"{path}: its header declares shape {shape}, {size:,} bytes, more than the "
-                    f"{max_bytes:,} read_idx accepts. A corrupt header or a gzip bomb? If the data set "
-                    f"really is that large, pass a larger max_bytes to read_idx.")
-            recorded = _gzip_declared_size(path) if compressed else path.stat().st_size
-            if recorded != (header_size + size) % (2 ** 32 if compressed else 2 ** 64):
-                raise DataFileError(
-                    f"{path} is truncated or padded: its header promises shape {shape} "
-                    f"({header_size + size:,} bytes in all) but the file holds "
-                    f"{'an inflated size (mod 2**32) of ' if compressed else ''}{recorded:,} bytes. "
-                    f"Replace it with a complete copy.")
-            data = np.empty(size, dtype=np.uint8)
-            view, filled = memoryview(data), 0
-            while filled < size:                   # a gzip stream may hand out fewer bytes per call
-                count = file.readinto(view[filled:])
-                if not count:
-                    break
-                filled += count
-            padded = bool(file.read(1))            # one byte more than promised: stop there
-    except DataFileError:
-        raise
-    except PermissionError:
-        raise DataFileError(f"cannot read {path}: permission denied. Check the file's permissions "
-                            f"(`ls -l {path}`).") from None
-    except (OSError, EOFError, zlib.error) as error:
-        raise DataFileError(
-            f"{path} is not a valid {'gzip' if compressed else 'IDX'} file ({type(error).__name__}: {error}); "
-            f"it is probably truncated or corrupt. Replace it with a complete copy.") from None
-    if filled < size or padded:
-        raise DataFileError(
-            f"{path} is truncated or padded: its header promises shape {shape} ({header_size + size:,} bytes "
-            f"in all) but the data {'ends early' if filled < size else 'goes on beyond them'}. "
-            f"Replace it with a complete copy.")
-    return data.reshape(shape)
+    with file_safety.open_idx(path) as file:             # gzip or plain; damage becomes a DataFileError
+        header = file.read(4)
+        magic = int.from_bytes(header, "big")
+        if magic != expected_magic:
+            kind = "image" if expected_magic == IMAGES_MAGIC else "label"
+            raise DataFileError(
+                f"{path} has the wrong magic number {magic:#010x}; an IDX {kind} file starts with "
+                f"{expected_magic:#010x}. Is it the right file (images and labels swapped?) "
+                f"and not some other format?")
+        ndim = header[3]                                  # the magic's last byte
+        shape = tuple(int.from_bytes(file.read(4), "big") for _ in range(ndim))
+        file_safety.check_idx_size(path, shape, max_bytes)     # the header may lie: check before reading
+        data = file.read(math.prod(shape))               # one byte per pixel (or label), row by row
+        file_safety.check_idx_complete(path, file, shape, len(data))
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None, num_classes: int = 10):
@@ -237,28 +119,17 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None, 
     if split not in MNIST_FILES:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
-    if not data_dir.is_dir():
-        problem = f"{data_dir} is a file, not a folder" if data_dir.exists() else f"missing data folder {data_dir}"
-        raise DataFileError(
-            f"{problem}. Pass data_dir= (or --data-dir) pointing at a folder with the four MNIST "
-            f"IDX files (the repository ships them in data/mnist/)."
-        )
-    images_stem, labels_stem = MNIST_FILES[split]
-    images_path = _find_idx_file(data_dir, images_stem)
-    labels_path = _find_idx_file(data_dir, labels_stem)
+    images_path, labels_path = (file_safety.find_idx_file(data_dir, stem) for stem in MNIST_FILES[split])
     images = read_idx(images_path, IMAGES_MAGIC)
     labels = read_idx(labels_path, LABELS_MAGIC)
-    if images.ndim != 3:
-        raise DataFileError(f"{images_path} holds a {images.ndim}-D array; images must be (N, rows, cols).")
-    if labels.ndim != 1:
-        raise DataFileError(f"{labels_path} holds a {labels.ndim}-D array; labels must be (N,).")
+    # The magic numbers fixed the shapes: images (N, rows, cols), labels (N,). What is left
+    # to check is what learning needs: some images, one label each, each a class 0..K-1.
     if len(images) == 0:
         raise DataFileError(f"{images_path} holds no images (its header says 0); it is not a usable data set.")
     if len(images) != len(labels):
         raise DataFileError(
             f"count mismatch: {images_path} holds {len(images)} images but {labels_path} holds "
-            f"{len(labels)} labels. The two files must come from the same split and release."
-        )
+            f"{len(labels)} labels. The two files must come from the same split and release.")
     if labels.max() >= num_classes:
         bad = int(np.argmax(labels >= num_classes))
         raise DataFileError(
@@ -285,14 +156,13 @@ def load_fashion_mnist(split: str = "train", data_dir: str | os.PathLike | None 
 
 
 # CIFAR-10 (Krizhevsky, 2009): 60,000 colour pictures, 3 x 32 x 32, in 10 classes.
-# Not shipped (170 MB). Its official binary version is a folder cifar-10-batches-bin/
+# Not shipped (170 MB; file_safety.CIFAR10_URL). Its binary version is a folder cifar-10-batches-bin/
 # of files that are nothing but records of 1 + 3072 bytes: the label (0-9), then
 # the red, green and blue planes of 32 x 32 pixels, each row by row.
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 CIFAR10_FILES = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
 CIFAR10_RECORD_BYTES = 1 + 3 * 32 * 32
-CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 
 
 def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None):
@@ -305,30 +175,16 @@ def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None
     if split not in CIFAR10_FILES:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     data_dir = Path(data_dir) if data_dir is not None else HERE / "data"
-    folder = data_dir / "cifar-10-batches-bin" if (data_dir / "cifar-10-batches-bin").is_dir() else data_dir
-    paths = [folder / name for name in CIFAR10_FILES[split]]
-    missing = [str(path) for path in paths if not path.is_file()]
-    if missing:
-        raise DataFileError(
-            f"CIFAR-10 is not there: missing {', '.join(missing)}. Download the binary version "
-            f"{CIFAR10_URL} (162 MB) and unpack it with `tar xzf cifar-10-binary.tar.gz -C {data_dir}`, "
-            f"which creates {data_dir / 'cifar-10-batches-bin'}; or pass data_dir= (--data-dir) "
-            f"pointing at your cifar-10-batches-bin folder."
-        )
+    paths = file_safety.find_cifar10_files(data_dir, CIFAR10_FILES[split])    # says how to download them
     records = []
     for path in paths:
         raw = np.fromfile(path, dtype=np.uint8)
-        if raw.size == 0 or raw.size % CIFAR10_RECORD_BYTES:
-            raise DataFileError(
-                f"{path} holds {raw.size:,} bytes, not a whole number of {CIFAR10_RECORD_BYTES}-byte "
-                f"CIFAR-10 records (an official batch is 10,000 records, 30,730,000 bytes): it is "
-                f"truncated or not the binary version. Download {CIFAR10_URL} again."
-            )
-        records.append(raw.reshape(-1, CIFAR10_RECORD_BYTES))
+        file_safety.check_whole_records(path, raw.size, CIFAR10_RECORD_BYTES)
+        records.append(raw.reshape(-1, CIFAR10_RECORD_BYTES))       # one row per picture
     records = np.concatenate(records)
     labels = records[:, 0].astype(np.int64)
     if labels.max() >= len(CIFAR10_CLASSES):
-        raise DataFileError(f"{folder} has a label {labels.max()} outside 0-9: not CIFAR-10's binary version "
+        raise DataFileError(f"{paths[0].parent} has a label {labels.max()} outside 0-9: not CIFAR-10's binary version "
                             f"(CIFAR-100's has 2 label bytes per record).")
     images = records[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32) / np.float32(255.0)
     return images, labels
@@ -489,7 +345,7 @@ class Conv2D(Layer):
 
         out[n, f, y, x] = b[f] + sum_{c,i,j} W[f, c, i, j] * x_pad[n, c, s*y + i, s*x + j]
 
-    params: W (F, C, k, k), b (F,).   grads: dW, db (derived in notebook 03, sections 1 and 6).
+    params: W (F, C, k, k), b (F,).   grads: dW, db (derived in notebook 03, sections 4 and 6).
     Forward is one matrix product:  W.reshape(F, C*k*k) @ im2col(x)  -> (F, H'*W'*N),
     with batch-last columns (see im2col). Backward, with dout as the same matrix D:
         dW = D @ cols.T     db = D @ 1     dx = col2im(W.T @ D)
@@ -1336,63 +1192,15 @@ def scheduled_lr(schedule: str | None, base_lr: float, progress: float) -> float
     return SCHEDULES["constant" if schedule is None else schedule](base_lr, progress)
 
 
-def _check_data(model, images, labels, what: str) -> int:
-    """Refuse data that would train or score nonsense; warn about unscaled pixels.
-    Returns K, the number of classes (the model's outputs)."""
-    if not isinstance(images, np.ndarray) or not isinstance(labels, np.ndarray):
-        raise TypeError(f"{what} images and labels must be NumPy arrays, got {type(images).__name__} "
-                        f"and {type(labels).__name__}")
-    if len(images) == 0:
-        raise ValueError(f"no {what} images: the {what} set is empty")
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} {what} images but {len(labels)} labels: they must pair up")
-    num_classes = model.predict_proba(images[:1]).shape[1]        # also checks the image shape
-    _check_labels(labels, num_classes)
-    if images.dtype.kind == "f" and not np.isfinite(images).all():
-        bad = ~np.isfinite(images)
-        raise ValueError(f"the {what} images contain {int(bad.sum())} NaN or infinite pixel values (the first "
-                         f"in image {int(np.argmax(bad.reshape(len(images), -1).any(axis=1)))}). Clean or drop "
-                         f"those images first; no learning rate can fix them.")
-    _warn_if_unscaled(images, what, stacklevel=4)          # the warning points at train's caller
-    return num_classes
-
-
-def _warn_if_unscaled(images, what: str, stacklevel: int = 3) -> None:
-    """Pixels of 0..255 where the network expects [0, 1] give nonsense without an error."""
-    if images.max() > 1.5:
-        warnings.warn(f"the {what} images have pixel values up to {images.max():g}: divide them by 255 to "
-                      f"scale 0..255 to [0, 1], the range the initialisation and learning rates assume.",
-                      stacklevel=stacklevel)
-
-
-def _check_training_arguments(model, images, optimizer, lr, epochs, batch_size, schedule, augment_shift) -> None:
-    """Refuse arguments that would train nothing or nonsense, saying which and why."""
-    for name, value, least in (("epochs", epochs, 1), ("batch_size", batch_size, 1),
-                               ("augment_shift", augment_shift, 0)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
-            raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
-    if augment_shift and (images.ndim != 4 or augment_shift >= min(images.shape[2:])):
-        raise ValueError(f"augment_shift {augment_shift} does not fit images of shape {images.shape[1:]}: it shifts "
-                         f"(C, H, W) images by a few pixels (MNIST: 2), less than their height and width")
-    if not (hasattr(optimizer, "step") and hasattr(optimizer, "parameters")):
-        raise TypeError(f"optimizer must be an optimizer such as Adam(model, lr=0.001), got {optimizer!r} "
-                        f"(for a learning rate alone, pass lr=)")
-    for name, value in (("lr", lr), ("the optimizer's lr", optimizer.lr)):
-        if value is not None and not (isinstance(value, (int, float, np.floating, np.integer))
-                                      and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive finite number (such as 0.001), got {value!r}")
-    if schedule is not None and schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}: use one of {sorted(SCHEDULES)} or None (constant)")
-    model_params = {id(p) for layer in model.layers for p in layer.params.values()}
-    if {id(p) for _, p, _ in optimizer.parameters()} != model_params:
-        raise ValueError("the optimizer was built for another model: it would update weights this model does "
-                         "not use, and training would change nothing. Build it for this model, "
-                         "e.g. optimizer=Adam(model, lr=0.001).")
-    for layer in model.layers:
-        for name, param in layer.params.items():
-            if not np.isfinite(param).all():
-                raise ValueError(f"{layer!r} has NaN or infinite weights {name!r}: the model is broken "
-                                 f"(an earlier run diverged?). Start again from a fresh model.")
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """(first, end) of each mini-batch of an epoch of n images: batch_size each, the
+    last one smaller. A last batch of a single image joins the one before it (which
+    then holds batch_size + 1): batch normalisation cannot normalise one number by
+    the spread of a batch (its variance is 0), and BatchNorm1D refuses it."""
+    bounds = [(first, min(first + batch_size, n)) for first in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1 < batch_size:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
 
 
 def _check_divergence(loss: float, num_classes: int, epoch: int, step: int, lr: float) -> None:
@@ -1418,26 +1226,6 @@ def _end_epoch(history, model, epoch, train_loss, train_accuracy, lr, validation
     return val_accuracy if validation is not None else -train_loss
 
 
-def _warn_if_stalled(history, steps_per_epoch: int, num_classes: int, base_lr: float) -> None:
-    """Warn at the first epoch end after 100 steps if the loss still sits at ln K (guessing)."""
-    steps_done = history["epoch"][-1] * steps_per_epoch
-    if steps_done - steps_per_epoch < 100 <= steps_done and history["train_loss"][-1] > 0.97 * math.log(num_classes):
-        warnings.warn(f"after {steps_done} steps the training loss is still {history['train_loss'][-1]:.3f}, "
-                      f"about ln {num_classes} = {math.log(num_classes):.3f}, what guessing scores: the network "
-                      f"is not learning. The learning rate {base_lr:.3g} is probably far too small (try 0.001 "
-                      f"for Adam, 0.05 for SGD); otherwise check that labels match their images.",
-                      TrainingStalled, stacklevel=3)
-
-
-def evaluate(model, images, labels, batch_size=1000):
-    """Mean loss and accuracy of ``model`` on a data set: returns (loss, accuracy)."""
-    _warn_if_unscaled(images, "evaluation")
-    probs = model.predict_proba(images, batch_size)
-    _check_labels(np.asarray(labels), probs.shape[1])
-    loss = float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12)).mean())
-    return loss, float((probs.argmax(axis=1) == labels).mean())
-
-
 def _snapshot(model):
     """Copies of every weight and saved state (a BatchNorm's running statistics), as saved in model files."""
     return {key: value.copy() for i, layer in enumerate(model.layers)
@@ -1461,40 +1249,43 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
     every batch and the epoch's numbers recorded at its end.
 
     images (N, C, H, W), labels (N,) in 0..K-1. ``optimizer`` defaults to
-    Adam(lr=1e-3). ``lr`` overrides the optimizer's learning rate; ``schedule``
-    (a name in SCHEDULES: "cosine" decays it over all steps, "one-cycle" warms
-    it up first (one_cycle_learning_rate), "constant" or None keeps it). ``augment_shift`` moves each training image by up to that many
-    pixels. ``validation`` is an optional (images, labels) pair evaluated after
-    each epoch.
+    Adam(lr=1e-3); ``lr``, if given, replaces its rate for this call. ``schedule``
+    (a name in SCHEDULES: "cosine", "one-cycle", "constant" or None) sets
+    ``optimizer.lr`` at every step; at the end optimizer.lr is the optimizer's own
+    rate again, so a second call starts from it, not from the schedule's tail.
+    ``augment_shift`` moves each training image by up to that many pixels;
+    ``validation`` is an optional (images, labels) pair scored after each epoch.
+    Batches hold ``batch_size`` images, the last one fewer, but never one alone:
+    batch_bounds merges it into the batch before (history["last_batch_merged"]).
 
-    ``callback(history)`` runs after every epoch (notebooks draw live curves
-    with it); ``progress(epoch, done, total, loss, accuracy, seconds)`` after
-    every batch (the CLI's progress bar).
+    ``callback(history)`` runs after every epoch (notebooks draw live curves with
+    it), ``progress(epoch, done, total, loss, accuracy, seconds)`` after every batch.
 
-    history: dict of lists, one entry per epoch: epoch, train_loss,
-    train_accuracy, val_loss, val_accuracy (None without validation), seconds,
-    lr; plus "interrupted": True if Ctrl-C stopped training. After Ctrl-C the
-    model holds the best weights seen so far (by validation accuracy, else by
-    training loss) and the history so far is returned.
+    history: dict of lists, one entry per epoch: epoch, train_loss, train_accuracy,
+    val_loss, val_accuracy (None without validation), seconds, lr (the epoch's last);
+    "interrupted" is True if Ctrl-C stopped training, and the model then holds the
+    best weights seen (by validation accuracy, else training loss).
 
     Raises TrainingDiverged when a batch loss is NaN, inf or above
     DIVERGED_LOSS_FACTOR x ln K; warns (TrainingStalled) when the loss stays at
-    ln K; refuses bad arguments and data (NaN pixels, labels outside 0..K-1,
-    an optimizer built for another model) with a ValueError saying which.
+    ln K; course_machinery.guards refuses bad arguments and data (NaN pixels,
+    labels outside 0..K-1, an optimizer built for another model), saying which.
     """
     optimizer = optimizer if optimizer is not None else Adam(model, lr=1e-3)
-    num_classes = _check_data(model, images, labels, "training")
+    num_classes = guards.check_data(model, images, labels, "training")
     validation = validation if validation is not None and len(validation[0]) else None
     if validation is not None:
-        _check_data(model, *validation, "validation")
-    _check_training_arguments(model, images, optimizer, lr, epochs, batch_size, schedule, augment_shift)
-    base_lr = lr if lr is not None else optimizer.lr
+        guards.check_data(model, *validation, "validation")
+    guards.check_training_arguments(model, images, optimizer, lr, epochs, batch_size, schedule, augment_shift)
+    own_lr = optimizer.lr                   # the schedule changes optimizer.lr; it gets this back at the end
+    base_lr = lr if lr is not None else own_lr
     rng = np.random.default_rng(seed)
     loss_fn = SoftmaxCrossEntropy()
     history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
                                    "seconds", "lr")}
-    history["interrupted"] = False
-    n, steps_per_epoch = len(images), math.ceil(len(images) / batch_size)
+    n, bounds = len(images), batch_bounds(len(images), batch_size)
+    steps_per_epoch = len(bounds)
+    history["interrupted"], history["last_batch_merged"] = False, steps_per_epoch < math.ceil(n / batch_size)
     best_score, best_weights = -math.inf, None
     model.train()
     try:
@@ -1502,10 +1293,10 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
             start = time.perf_counter()
             order = rng.permutation(n)                                   # shuffle
             loss_sum, correct, seen = 0.0, 0, 0
-            for step in range(steps_per_epoch):
+            for step, (first, end) in enumerate(bounds):
                 done = ((epoch - 1) * steps_per_epoch + step) / (epochs * steps_per_epoch)
                 optimizer.lr = scheduled_lr(schedule, base_lr, done)
-                batch = order[step * batch_size:(step + 1) * batch_size]   # the last batch may be smaller
+                batch = order[first:end]
                 x, y = images[batch], labels[batch]
                 if augment_shift:
                     x = random_shift(x, augment_shift, rng)
@@ -1522,15 +1313,43 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
             score = _end_epoch(history, model, epoch, loss_sum / n, correct / n, optimizer.lr, validation, start)
             if score >= best_score:
                 best_score, best_weights = score, _snapshot(model)
-            _warn_if_stalled(history, steps_per_epoch, num_classes, base_lr)
+            guards.warn_if_stalled(history, steps_per_epoch, num_classes, base_lr)   # lr far too small?
             if callback is not None:
                 callback(history)
     except KeyboardInterrupt:
         history["interrupted"] = True
         if best_weights is not None:
             _restore(model, best_weights)
+    finally:
+        optimizer.lr = own_lr
     model.eval()
     return history
+
+
+def evaluate(model, images, labels, batch_size=1000):
+    """Mean loss and accuracy of ``model`` on a data set: returns (loss, accuracy)."""
+    guards.warn_if_unscaled(images, "evaluation")
+    probs = model.predict_proba(images, batch_size)
+    _check_labels(np.asarray(labels), probs.shape[1])
+    loss = float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12)).mean())
+    return loss, float((probs.argmax(axis=1) == labels).mean())
+
+
+def confusion_matrix(labels, predictions, num_classes=10):
+    """counts[i, j] = number of images of class i predicted as class j (notebook 07)."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (labels, predictions), 1)
+    return counts
+
+
+def split_training_data(images, labels, train_limit=None, validation_size=0, seed=0):
+    """Hold out ``validation_size`` random images, then keep at most ``train_limit``
+    of the rest for training. Returns (train_images, train_labels, val_images, val_labels)."""
+    guards.check_split(len(images), train_limit, validation_size)
+    order = np.random.default_rng(seed).permutation(len(images))
+    val, rest = order[:validation_size], order[validation_size:]
+    rest = np.sort(rest[:train_limit] if train_limit is not None else rest)
+    return images[rest], labels[rest], images[np.sort(val)], labels[np.sort(val)]
 
 
 # =============================================================================
@@ -1542,7 +1361,16 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
 
     f takes no arguments and reads x, which we nudge in place (and restore).
     The error of a centred difference is O(h^2), against O(h) one-sided.
+
+    x should be float64. A float32 x keeps about 7 digits, and the difference of two
+    nearly equal losses loses most of them (relative errors near 1e-2); an integer x
+    cannot be nudged by h at all. Since f reads x itself, we cannot compute in float64
+    for you: for any other dtype numerical_gradient warns (UserWarning) and goes on.
     """
+    if x.dtype != np.float64:
+        warnings.warn(f"numerical_gradient got a {x.dtype} array: centred differences need float64 "
+                      f"(with float32 the rounding error is about 1e-2). Convert the array, and the "
+                      f"weights f uses, with .astype(np.float64) first.", stacklevel=2)
     grad = np.zeros_like(x, dtype=np.float64)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
     if not np.shares_memory(flat_x, x):
@@ -1569,6 +1397,13 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
     return float(np.max(np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), 1e-12)))
 
 
+def _layers_within(layer):
+    """``layer`` and every layer inside it (a Sequential's or a Residual's), depth first."""
+    yield layer
+    for inner in getattr(layer, "layers", ()):
+        yield from _layers_within(inner)
+
+
 def grad_check(layer, x: np.ndarray, seed: int = 0, h: float = 1e-4) -> dict:
     """Compare a layer's backward with numerical gradients (notebook 03, section 7).
 
@@ -1576,6 +1411,12 @@ def grad_check(layer, x: np.ndarray, seed: int = 0, h: float = 1e-4) -> dict:
     gradient with respect to the output is exactly G. Returns the relative
     error for the input ("x") and for each parameter. Use float64 layers and
     inputs: float32 has too few digits for centred differences.
+
+    The check changes no state: it runs forward about twice per entry of x and of
+    each parameter, in the layer's own mode, and puts back the running statistics
+    those passes move. A random layer cannot be checked by differences (a Dropout
+    with p > 0 in training mode draws a new mask each time): grad_check refuses it
+    with a ValueError; check it in eval mode, or with p=0.
 
     Why h = 1e-4 here (numerical_gradient's default is 1e-5): every layer in
     this course is piecewise linear in each input, so a centred difference has
@@ -1588,14 +1429,25 @@ def grad_check(layer, x: np.ndarray, seed: int = 0, h: float = 1e-4) -> dict:
             raise TypeError(f"grad_check needs a float64 layer, but {layer!r} keeps {name!r} in {param.dtype}: "
                             f"its ~7 digits drown centred differences in rounding (errors near 1e-2). Build the "
                             f"layer with dtype=np.float64.")
+    layers = list(_layers_within(layer))
+    if any(isinstance(inner, Dropout) and inner.p > 0 and inner.training for inner in layers):
+        raise ValueError(f"grad_check cannot check {layer!r}: a Dropout with p > 0 in training mode draws a new "
+                         f"random mask at every forward, so differences of the loss measure the masks, not the "
+                         f"gradient. Check it in eval mode (layer.eval() or .training = False), or with p=0.")
+    saved = [(inner, name, getattr(inner, name).copy()) for inner in layers
+             for name in getattr(inner, "state_names", ())]
     x = np.array(x, dtype=np.float64)
-    G = np.random.default_rng(seed).standard_normal(layer.forward(x).shape)
-    loss = lambda: float(np.sum(layer.forward(x) * G))
-    layer.forward(x)
-    errors = {"x": relative_error(layer.backward(G), numerical_gradient(loss, x, h))}
-    analytic = {name: grad.copy() for name, grad in layer.grads.items()}
-    for name, param in layer.params.items():
-        errors[name] = relative_error(analytic[name], numerical_gradient(loss, param, h))
+    try:
+        G = np.random.default_rng(seed).standard_normal(layer.forward(x).shape)
+        loss = lambda: float(np.sum(layer.forward(x) * G))
+        layer.forward(x)
+        errors = {"x": relative_error(layer.backward(G), numerical_gradient(loss, x, h))}
+        analytic = {name: grad.copy() for name, grad in layer.grads.items()}
+        for name, param in layer.params.items():
+            errors[name] = relative_error(analytic[name], numerical_gradient(loss, param, h))
+    finally:
+        for inner, name, value in saved:               # the running statistics as they were
+            setattr(inner, name, value)
     return errors
 
 
@@ -1618,39 +1470,12 @@ def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return weights(image.shape[0], height) @ image @ weights(image.shape[1], width).T
 
 
-# The largest picture read_picture decodes: 50 megapixels, more than any photo of a digit.
-MAX_PICTURE_PIXELS = 50_000_000
-
-
-def _check_png_size(header: bytes, name: str) -> None:
-    """Refuse a PNG whose header (signature, then the IHDR chunk: width and height as
-    big-endian uint32 at bytes 16-24) declares more than MAX_PICTURE_PIXELS, before decoding
-    it: a 12 kB file can claim 60,000 x 60,000 pixels, 17 GB once decoded."""
-    if header[:8] == b"\x89PNG\r\n\x1a\n" and header[12:16] == b"IHDR":
-        width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
-        if width * height > MAX_PICTURE_PIXELS:
-            raise ValueError(f"{name} says it is {width:,} x {height:,} pixels, more than the "
-                             f"{MAX_PICTURE_PIXELS:,} read_picture decodes. Scale the picture down.")
-
-
 def read_picture(path: str | os.PathLike) -> np.ndarray:
-    """A picture file (PNG, JPEG, ...) as matplotlib.image.imread returns it, with a
-    clear ValueError for a missing, unreadable or enormous file."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder, not a picture. Name the picture file itself.")
-    if not path.is_file():
-        raise ValueError(f"picture {path} does not exist.")
-    with open(path, "rb") as file:
-        _check_png_size(file.read(24), str(path))
-    import matplotlib.image
-    try:
+    """A picture file (PNG, JPEG, ...) as matplotlib.image.imread returns it: (H, W) grey,
+    (H, W, 3) RGB or (H, W, 4) RGBA. A missing, unreadable or enormous file is a ValueError."""
+    with file_safety.picture_errors(Path(path)):       # checks the declared size before decoding
+        import matplotlib.image                         # here: only pictures need matplotlib
         return matplotlib.image.imread(path)
-    except Exception as error:            # each image decoder has its own exceptions
-        raise ValueError(f"cannot read picture {path} ({type(error).__name__}: {error}). "
-                         f"Save it as a PNG or JPEG.") from None
-
-
 def to_grey(image: np.ndarray) -> np.ndarray:
     """Any image from matplotlib.image.imread -> 2-D float in [0, 1] (alpha over white)."""
     image = np.asarray(image, dtype=np.float64)
@@ -1723,86 +1548,15 @@ def preprocess_digit(image: np.ndarray, return_steps: bool = False):
 # =============================================================================
 # 9. Model files: .npz with the architecture as JSON, never pickle
 # =============================================================================
+#
+# A model file is an .npz archive (np.savez: a zip of .npy arrays) holding
+#   "architecture"      a JSON string: {"format": MODEL_FORMAT, "layers": [{"type", "config"}...], "metadata"}
+#   "layer<i>.<name>"   each parameter and running statistic of layer i ("layer<i>.<j>.<name>" in a Residual)
+# It is read with allow_pickle=False: a model file can never run code.
 
-MODEL_FORMAT = "scratchcnn-model-1"
+MODEL_FORMAT = file_safety.MODEL_FORMAT
 LAYER_TYPES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense,
                                              BatchNorm1D, BatchNorm2D, Residual)}
-
-
-class ModelFileError(ValueError):
-    """A model file is missing, corrupt, truncated or not a ScratchCNN model."""
-
-
-# Limits checked from the zip directory before any member is read: the reference CNN's
-# weights take 0.1 MB, its architecture entry a few kB.
-MAX_MODEL_BYTES = 2 ** 30
-MAX_ARCHITECTURE_BYTES = 2 ** 20
-
-# The parameter shapes of each layer type with weights, from its config, so a file's
-# arrays can be checked before a layer is built (a 30,000 x 30,000 Dense would
-# allocate and initialise 7 GB first). A layer type missing here is built to find out.
-PARAM_SHAPES = {
-    "Conv2D": lambda c: {"W": (c["out_channels"], c["in_channels"], c["kernel_size"], c["kernel_size"]),
-                         "b": (c["out_channels"],)},
-    "Dense": lambda c: {"W": (c["in_features"], c["out_features"]), "b": (c["out_features"],)},
-    # batch norm: its parameters and its running statistics (saved beside them)
-    "BatchNorm1D": lambda c: dict.fromkeys(("gamma", "beta", "running_mean", "running_var"), (c["num_features"],)),
-    "BatchNorm2D": lambda c: dict.fromkeys(("gamma", "beta", "running_mean", "running_var"), (c["num_channels"],)),
-}
-
-
-def _temporary_name(path: Path) -> str:
-    """The prefix of atomic_write's temporary files for ``path``: hidden, beside it, with our process id."""
-    return f".{path.name}.{os.getpid()}."
-
-
-def _remove_stale_temporaries(path: Path) -> None:
-    """Delete temporary files that earlier saves to ``path`` left behind when they were
-    killed (kill -9, power cut): those whose process is gone, or untouched for an hour."""
-    prefix = f".{path.name}."
-    for candidate in path.parent.glob(".*.tmp"):
-        owner = candidate.name[len(prefix):].split(".")[0]
-        if not candidate.name.startswith(prefix) or not owner.isdigit() or int(owner) == os.getpid():
-            continue
-        try:
-            stale = time.time() - candidate.stat().st_mtime > 3600
-            if not stale and os.name == "posix":
-                try:
-                    os.kill(int(owner), 0)           # signal 0: only asks whether the process exists
-                except ProcessLookupError:
-                    stale = True
-                except PermissionError:
-                    pass                             # alive, another user's
-            if stale:
-                candidate.unlink()
-        except OSError:
-            pass                                     # another save removed it first
-
-
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call write(file) on a temporary file beside ``path``, then rename it into place,
-    so a crash or Ctrl-C never leaves a half-written file at ``path``.
-
-    The temporary file is named ``.NAME.PID.XXXX.tmp``; an error removes it at once,
-    and a save killed outright (kill -9) leaves one that the next save to ``path``
-    removes, since its process no longer exists."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(path)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=_temporary_name(path), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        # mkstemp makes the file private (0600); give it the usual mode (0666 less the umask).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _layer_spec(layer) -> dict:
@@ -1824,32 +1578,11 @@ def _layer_arrays(layer, prefix: str) -> dict:
     return arrays
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Raise ModelFileError unless a file can be saved at ``path``: check it before
-    training, not after (the trained model would be lost)."""
-    path = Path(path)
-    if path.is_dir():
-        raise ModelFileError(f"cannot save to {path}: it is a folder. Give a file name, e.g. {path / 'model.npz'}.")
-    parent = path.parent
-    if not parent.exists():
-        raise ModelFileError(f"cannot save to {path}: the folder {parent} does not exist. "
-                             f"Create it first (`mkdir -p {parent}`) or save elsewhere.")
-    if not parent.is_dir():
-        raise ModelFileError(f"cannot save to {path}: {parent} is a file, not a folder.")
-    try:                                             # the only sure test: write a file there
-        fd, probe = tempfile.mkstemp(dir=parent, prefix=_temporary_name(path), suffix=".tmp")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as error:
-        raise ModelFileError(f"cannot save to {path}: the folder {parent} is not writable "
-                             f"({error.strerror}). Save somewhere you can write, e.g. your home folder.") from None
-
-
 def save_model(model: Sequential, path: str | os.PathLike, metadata: dict | None = None) -> None:
-    """Save weights and architecture to one .npz file (written atomically).
-
-    Keys: "architecture" (a JSON string) and "layer{i}.{name}" for each parameter
-    and running statistic; inside a Residual "layer{i}.{j}.{name}".
+    """Save weights and architecture to one .npz file (written atomically: a crash
+    never leaves half a file). Keys: "architecture" (a JSON string) and
+    "layer{i}.{name}" for each parameter and running statistic; inside a Residual
+    "layer{i}.{j}.{name}".
     """
     architecture = {
         "format": MODEL_FORMAT,
@@ -1859,118 +1592,7 @@ def save_model(model: Sequential, path: str | os.PathLike, metadata: dict | None
     arrays = {"architecture": np.array(json.dumps(architecture))}
     for i, layer in enumerate(model.layers):
         arrays.update(_layer_arrays(layer, f"layer{i}"))
-    atomic_write(path, lambda file: np.savez(file, **arrays))
-
-
-def _what_file_is_this(path: Path) -> str:
-    """A few words on what a file that is not a zip archive looks like it is."""
-    with open(path, "rb") as file:
-        head = file.read(64)
-    if not head:
-        return "an empty file"
-    if head.startswith(b"PK"):
-        return "a zip archive"
-    if head.startswith(b"\x93NUMPY"):
-        return "a single NumPy array (.npy, from np.save)"
-    if head[:1] == b"\x80":
-        return "a Python pickle (which can run code: never load one you do not trust)"
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return "binary data of an unknown kind"
-    return f"a text file (it starts {text[:30]!r})" if text.isprintable() or "\n" in text else "binary data"
-
-
-def _npy_header(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo):
-    """(shape, dtype) of one .npy member, reading only its header; refuses pickles
-    and a member whose size does not match the shape its header declares."""
-    with archive.open(info) as file:
-        version = np.lib.format.read_magic(file)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = read_header(file)
-        header_bytes = file.tell()
-    if dtype.hasobject:
-        raise ModelFileError(f"{path}: {info.filename} holds pickled Python objects; ScratchCNN model files "
-                             f"never do, and loading pickles can run arbitrary code. Refusing it.")
-    if info.file_size != header_bytes + math.prod(shape) * dtype.itemsize:
-        raise ModelFileError(f"{path}: {info.filename} is truncated or padded: its size does not match its shape.")
-    return shape, dtype
-
-
-def _read_architecture(path: Path, archive: zipfile.ZipFile) -> dict:
-    """The architecture entry as a dict, checked for the structure load_model relies on."""
-    not_ours = (f"{path} is an .npz file but not a ScratchCNN model (no valid 'architecture' entry of "
-                f"format {MODEL_FORMAT!r}).")
-    info = archive.getinfo("architecture.npy")
-    if info.file_size > MAX_ARCHITECTURE_BYTES:
-        raise ModelFileError(f"{not_ours[:-1]}: its architecture entry takes {info.file_size:,} bytes.")
-    _npy_header(path, archive, info)
-    with archive.open(info) as file:
-        entry = np.lib.format.read_array(file, allow_pickle=False)
-    try:
-        architecture = json.loads(str(entry[()])) if entry.dtype.kind == "U" and entry.ndim == 0 else None
-    except json.JSONDecodeError:
-        architecture = None
-    if not (isinstance(architecture, dict) and architecture.get("format") == MODEL_FORMAT
-            and isinstance(architecture.get("layers"), list) and isinstance(architecture.get("metadata", {}), dict)
-            and all(isinstance(spec, dict) and isinstance(spec.get("config", {}), dict)
-                    for spec in architecture["layers"])):
-        raise ModelFileError(not_ours)
-    return architecture
-
-
-def _expected_param_shapes(path: Path, i: int, spec: dict) -> dict:
-    """{name: shape} of layer i's parameters, from its type and config; builds the layer
-    only for a type without a PARAM_SHAPES entry."""
-    kind, config = spec.get("type"), spec.get("config", {})
-    if kind not in LAYER_TYPES:
-        raise ModelFileError(f"{path}: layer {i} has unknown type {kind!r}; known: {sorted(LAYER_TYPES)}.")
-    invalid = ModelFileError(f"{path}: layer {i} ({kind}) has an invalid config {json.dumps(config)[:200]}.")
-    for value in config.values():                  # JSON allows true, NaN and Infinity where sizes belong
-        if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
-            raise invalid
-    if kind not in PARAM_SHAPES:
-        return {name: param.shape for name, param in _build_layer(path, i, spec).params.items()}
-    try:
-        shapes = PARAM_SHAPES[kind](config)
-    except KeyError:
-        raise invalid from None
-    if not all(isinstance(size, int) and size >= 1 for shape in shapes.values() for size in shape):
-        raise invalid
-    return shapes
-
-
-def _expected_arrays(path: Path, i: str, spec: dict) -> dict:
-    """{"layer<i>.<name>": shape} of every array stored for layer i (parameters and running
-    statistics); a Residual's inner layer j is layer "<i>.<j>"."""
-    if spec.get("type") != "Residual":
-        return {f"layer{i}.{name}": shape for name, shape in _expected_param_shapes(path, i, spec).items()}
-    inner = spec.get("layers")
-    if not (isinstance(inner, list) and all(isinstance(s, dict) and isinstance(s.get("config", {}), dict) for s in inner)):
-        raise ModelFileError(f"{path}: layer {i} (Residual) has no valid list of inner layers.")
-    return {key: shape for j, s in enumerate(inner) for key, shape in _expected_arrays(path, f"{i}.{j}", s).items()}
-
-
-def _load_layer(path: Path, archive: zipfile.ZipFile, members: dict, i: str, spec: dict, dtype):
-    """Build layer i and read its arrays (already checked against the architecture)."""
-    if spec.get("type") == "Residual":
-        return Residual(*[_load_layer(path, archive, members, f"{i}.{j}", s, dtype)
-                          for j, s in enumerate(spec["layers"])])
-    layer = _build_layer(path, i, spec)
-    for name in list(layer.params) + list(getattr(layer, "state_names", ())):
-        key = f"layer{i}.{name}"
-        with archive.open(members[key + ".npy"]) as file:
-            value = np.lib.format.read_array(file, allow_pickle=False)
-        if not np.isfinite(value).all():
-            raise ModelFileError(f"{path}: {key} contains {int((~np.isfinite(value)).sum())} NaN or infinite "
-                                 f"weights, so every prediction would be nonsense. The training that made "
-                                 f"it diverged (lower the learning rate) or the file is damaged: retrain.")
-        if name in layer.params:
-            layer.params[name] = value.astype(dtype or value.dtype)
-            layer.grads[name] = np.zeros_like(layer.params[name])
-        else:                                      # a running statistic
-            setattr(layer, name, value.astype(dtype or value.dtype))
-    return layer
+    file_safety.atomic_write(path, lambda file: np.savez(file, **arrays))
 
 
 def _build_layer(path: Path, i: int, spec: dict):
@@ -1982,102 +1604,40 @@ def _build_layer(path: Path, i: int, spec: dict):
                              f"{json.dumps(config)[:200]}: {error}") from None
 
 
-def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
-    """Load a model written by save_model (``allow_pickle=False``: a model file can
-    never run code). ``model.metadata`` holds what was saved with it.
+def _load_layer(path: Path, arrays, i: str, spec: dict, dtype):
+    """Build layer i from its spec and fill in its arrays "layer<i>.<name>"; a
+    Residual's inner layer j is layer "<i>.<j>"."""
+    if spec["type"] == "Residual":
+        return Residual(*[_load_layer(path, arrays, f"{i}.{j}", inner, dtype)
+                          for j, inner in enumerate(spec["layers"])])
+    layer = _build_layer(path, i, spec)
+    for name in list(layer.params) + list(getattr(layer, "state_names", ())):
+        value = arrays[f"layer{i}.{name}"]
+        file_safety.check_finite_weights(path, f"layer{i}.{name}", value)   # a diverged training saves NaN
+        value = value.astype(dtype or value.dtype)
+        if name in layer.params:
+            layer.params[name], layer.grads[name] = value, np.zeros_like(value)
+        else:                                           # a running statistic
+            setattr(layer, name, value)
+    return layer
 
-    Everything is checked before memory is spent on it: member names and sizes
-    from the zip directory, then the architecture, then every array's shape and
-    dtype from its header against the architecture; only then are layers built
-    and the weights read (and refused if integer, NaN or infinite).
+
+def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
+    """Load a model written by save_model; ``model.metadata`` holds what was saved with it.
+    ``dtype`` (e.g. np.float64) converts the weights; by default they keep the saved one.
+
+    First file_safety checks the file without reading a weight (names and sizes from
+    the zip directory, the architecture, each array's shape and dtype from its header),
+    so a damaged or hostile file is a ModelFileError, not a crash or gigabytes of memory.
+    Then np.load with ``allow_pickle=False`` reads the weights: a model file never runs code.
     """
     path = Path(path)
-    if path.is_dir():
-        raise ModelFileError(f"{path} is a folder, not a model file. Pass the .npz file itself "
-                             f"(e.g. {path / 'scratchcnn_model.npz'}).")
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} does not exist. Train one with "
-                             f"`python scratchcnn.py train --model-out {path}`.")
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        if _what_file_is_this(path) == "a zip archive":
-            raise ModelFileError(f"{path} is corrupt or truncated: it starts like an .npz (zip) archive but "
-                                 f"its directory is missing or damaged. Re-create it with "
-                                 f"`python scratchcnn.py train`.") from None
-        raise ModelFileError(f"{path} is not a ScratchCNN model file: it is {_what_file_is_this(path)}, "
-                             f"not an .npz archive (or it is truncated). Train a model with "
-                             f"`python scratchcnn.py train`.") from None
-    with archive:
-        try:
-            return _load_from_archive(path, archive, dtype)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as error:
-            if isinstance(error, ModelFileError):
-                raise
-            raise ModelFileError(f"{path} is corrupt or truncated ({type(error).__name__}: {error}). "
-                                 f"Re-create it with `python scratchcnn.py train`.") from None
-
-
-def _load_from_archive(path: Path, archive: zipfile.ZipFile, dtype) -> Sequential:
-    members = {info.filename: info for info in archive.infolist()}
-    strangers = sorted(name for name in members
-                       if name != "architecture.npy" and not re.fullmatch(r"layer\d+(\.\d+)*\.\w+\.npy", name))
-    if "architecture.npy" not in members:
-        raise ModelFileError(f"{path} is an .npz file but not a ScratchCNN model (no 'architecture' entry).")
-    if strangers:
-        raise ModelFileError(f"{path}: unexpected entries {strangers[:5]}; not a file save_model wrote.")
-    total = sum(info.file_size for info in members.values())
-    if total > MAX_MODEL_BYTES:
-        raise ModelFileError(f"{path} would inflate to {total:,} bytes, more than the {MAX_MODEL_BYTES:,} "
-                             f"a ScratchCNN model may take. Refusing it.")
-    architecture = _read_architecture(path, archive)
-    specs = architecture["layers"]
-    expected = {key: shape for i, spec in enumerate(specs) for key, shape in _expected_arrays(path, str(i), spec).items()}
-    stored = {name[:-4] for name in members} - {"architecture"}
-    if expected.keys() - stored:
-        raise ModelFileError(f"{path}: missing weights {sorted(expected.keys() - stored)[0]!r}; "
-                             f"the file is incomplete.")
-    if stored - expected.keys():
-        raise ModelFileError(f"{path}: unexpected entries {sorted(stored - expected.keys())[:5]}; "
-                             f"not a file save_model wrote.")
-    for key, shape in expected.items():
-        stored_shape, stored_dtype = _npy_header(path, archive, members[key + ".npy"])
-        if stored_dtype.kind != "f":
-            raise ModelFileError(f"{path}: {key} holds {stored_dtype} numbers; weights must be floats "
-                                 f"(float32 or float64). Save the model with save_model.")
-        if stored_shape != shape:
-            raise ModelFileError(f"{path}: {key} has shape {stored_shape}, the architecture needs {shape}.")
-    layers = [_load_layer(path, archive, members, str(i), spec, dtype) for i, spec in enumerate(specs)]
+    architecture = file_safety.check_model_file(path, LAYER_TYPES, _build_layer)
+    with file_safety.model_file_errors(path), np.load(path, allow_pickle=False) as arrays:
+        layers = [_load_layer(path, arrays, str(i), spec, dtype) for i, spec in enumerate(architecture["layers"])]
     model = Sequential(layers).eval()
     model.metadata = architecture.get("metadata", {})
     return model
-
-
-
-def confusion_matrix(labels, predictions, num_classes=10):
-    """counts[i, j] = number of images of class i predicted as class j."""
-    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(counts, (labels, predictions), 1)
-    return counts
-
-
-def split_training_data(images, labels, train_limit=None, validation_size=0, seed=0):
-    """Hold out ``validation_size`` random images, then keep at most ``train_limit``
-    of the rest for training. Returns (train_images, train_labels, val_images, val_labels)."""
-    n = len(images)
-    if n == 0:
-        raise ValueError("there are no training images at all: the data set is empty")
-    if validation_size < 0 or (train_limit is not None and train_limit < 1):
-        raise ValueError("--validation-size must be >= 0 and --train-limit >= 1")
-    if validation_size >= n:
-        raise ValueError(f"--validation-size {validation_size} leaves no training data: "
-                         f"there are only {n} training images. Use a smaller validation set.")
-    order = np.random.default_rng(seed).permutation(n)
-    val, rest = order[:validation_size], order[validation_size:]
-    rest = np.sort(rest[:train_limit] if train_limit is not None else rest)
-    return images[rest], labels[rest], images[np.sort(val)], labels[np.sort(val)]
-
-
 
 
 if __name__ == "__main__":

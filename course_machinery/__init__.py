@@ -7,4 +7,6 @@ course around it, and a student need not read it:
   plots.py        plots for the notebooks (numbers in boxes, live curves, feature maps)
   widgets.py      the digit slider and the drawing pad of notebook 09
   checks/         the exercise checks: framework.py, then one module per notebook
+  file_safety.py  guards against damaged and hostile files (IDX, pictures, model files), atomic writes
+  guards.py       guards for train and evaluate: arguments and data that would train nonsense
 """

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from course_machinery.file_safety import check_writable
 from scratchcnn import (Adam, DATASET_CLASSES, DEFAULT_MODEL_PATH, DataFileError, ModelFileError, RMSprop,
-                        SCHEDULES, SGD, TrainingDiverged, check_writable, confusion_matrix, deep_cnn, evaluate,
+                        SCHEDULES, SGD, TrainingDiverged, confusion_matrix, deep_cnn, evaluate,
                         load_dataset, load_model, preprocess_digit, read_picture, reference_cnn, save_model,
                         split_training_data, train)
 

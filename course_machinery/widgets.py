@@ -6,7 +6,8 @@ import hashlib
 
 import numpy as np
 
-from scratchcnn import (DEFAULT_MODEL_PATH, Sequential, _check_png_size, centre_of_mass, load_mnist, load_model, preprocess_digit, resize_image, to_grey)
+from course_machinery.file_safety import check_png_size
+from scratchcnn import (DEFAULT_MODEL_PATH, Sequential, centre_of_mass, load_mnist, load_model, preprocess_digit, resize_image, to_grey)
 from .plots import _fit_in_square, _png, conv_feature_maps, tile_feature_maps
 
 
@@ -439,7 +440,7 @@ def _read_png_data_url(url: str) -> np.ndarray:
     import io
     import matplotlib.image
     data = base64.b64decode(url.split(",", 1)[1])
-    _check_png_size(data[:24], "the drawing")
+    check_png_size(data[:24], "the drawing")
     return to_grey(matplotlib.image.imread(io.BytesIO(data), format="png"))
 
 

@@ -25,6 +25,7 @@ import pytest
 
 import scratchcnn as sc
 from course_machinery import cli
+from course_machinery import file_safety
 from course_machinery import plots
 from course_machinery import widgets
 from cli_helpers import assert_one_line_error, run_cli, run_main
@@ -178,7 +179,7 @@ def test_npz_with_a_huge_extra_member_is_refused_before_reading_any(tmp_path):
 def test_npz_whose_weights_inflate_beyond_the_limit_is_refused(tmp_path, monkeypatch):
     path = tmp_path / "big.npz"
     np.savez(path, **model_arrays(small_model()))
-    monkeypatch.setattr(sc, "MAX_MODEL_BYTES", 1000)
+    monkeypatch.setattr(file_safety, "MAX_MODEL_BYTES", 1000)
     with pytest.raises(sc.ModelFileError, match="would inflate to .* bytes, more than the 1,000"):
         sc.load_model(path)
 
@@ -343,13 +344,13 @@ def test_grad_check_on_float32_says_float64_is_needed():
 def test_check_writable_before_training(tmp_path):
     (tmp_path / "folder").mkdir()
     (tmp_path / "a_file").write_text("synthetic")
-    sc.check_writable(tmp_path / "ok.npz")
+    file_safety.check_writable(tmp_path / "ok.npz")
     with pytest.raises(sc.ModelFileError, match="it is a folder"):
-        sc.check_writable(tmp_path / "folder")
+        file_safety.check_writable(tmp_path / "folder")
     with pytest.raises(sc.ModelFileError, match="the folder .*nowhere does not exist.*mkdir -p"):
-        sc.check_writable(tmp_path / "nowhere" / "m.npz")
+        file_safety.check_writable(tmp_path / "nowhere" / "m.npz")
     with pytest.raises(sc.ModelFileError, match="a_file is a file, not a folder"):
-        sc.check_writable(tmp_path / "a_file" / "m.npz")
+        file_safety.check_writable(tmp_path / "a_file" / "m.npz")
     read_only = tmp_path / "read_only"
     read_only.mkdir()
     read_only.chmod(0o555)
@@ -357,7 +358,7 @@ def test_check_writable_before_training(tmp_path):
         # root writes anywhere, so then use a folder the kernel itself refuses
         target = read_only if not os.access(read_only, os.W_OK) else sc.Path("/sys")
         with pytest.raises(sc.ModelFileError, match="is not writable \\(Permission denied\\)"):
-            sc.check_writable(target / "m.npz")
+            file_safety.check_writable(target / "m.npz")
     finally:
         read_only.chmod(0o755)
     assert not list(tmp_path.glob(".*.tmp"))            # the probe leaves nothing behind
@@ -508,6 +509,7 @@ def test_malformed_sha256sums_is_an_error(tmp_path):
     assert_one_line_error(run_cli("evaluate", "--data-dir", str(folder), cwd=tmp_path), "is malformed")
 
 
+@pytest.mark.slow
 def test_progress_is_one_line_per_epoch_when_stderr_is_not_a_terminal(tmp_path):
     result = run_cli("train", "--train-limit", "256", "--epochs", "3", "--model-out", "m.npz", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -584,6 +586,7 @@ def test_command_train_records_the_argv_given_to_main(tmp_path, capsys):
         f"python scratchcnn.py train --train-limit 64 --epochs 1 --quiet --model-out {path}")
 
 
+@pytest.mark.slow
 def test_drawing_pad_figure_marks_the_centre_of_mass_with_centre_of_mass(monkeypatch, mnist_test):
     import matplotlib
     matplotlib.use("Agg")
