@@ -453,7 +453,7 @@ def small_disk(tmp_path):
 
     yield mount
     for folder in mounted:
-        subprocess.run(["umount", str(folder)], check=True)
+        subprocess.run(["umount", "--lazy", str(folder)], check=True)     # lazy: even if a failed test left it busy
 
 
 def fill(folder):
