@@ -681,8 +681,8 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout):
-        # In the memory layout of x (empty_like keeps it), so the layers below read
-        # the gradient in the order they wrote x.
+        # In the memory layout of x (empty_like keeps it), so the layers below read the gradient
+        # in the order they wrote x (bench.py: "Flatten.backward ignores the layout" is slower).
         dx = np.empty_like(self.x, dtype=dout.dtype)
         dx[...] = dout.reshape(self.x_shape)
         return dx
@@ -825,9 +825,7 @@ class BatchNorm2D(BatchNorm1D):
     more example of that channel: the statistics (and the means in backward) are
     over the m = N*H*W values of each channel, axes (0, 2, 3).
     params: gamma (C,), beta (C,); attributes running_mean, running_var (C,).
-    backward caches x_hat and 1/sqrt(var + eps);
-        dx = gamma / sqrt(var + eps) * (dout - mean(dout) - x_hat * mean(dout * x_hat))
-    with the means over (N, H, W) (derived in notebook 10, section 3).
+    backward: BatchNorm1D's formulas, with the means over (N, H, W) (notebook 10, section 3).
     """
 
     axes = (0, 2, 3)
@@ -1115,15 +1113,6 @@ class Residual(Sequential):
         return "Residual(" + ", ".join(repr(layer) for layer in self.layers) + ")"
 
 
-def _conv_and_pool(fast):
-    """(Conv2D, MaxPool2D), or with ``fast`` the same layers with a faster memory
-    layout (course_machinery/fast_layers.py): what training uses."""
-    if not fast:
-        return Conv2D, MaxPool2D
-    from course_machinery.fast_layers import FastConv2D, FastMaxPool2D   # here: that module imports this one
-    return FastConv2D, FastMaxPool2D
-
-
 def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.float32,
                   in_channels=1, image_size=28, fast=True):
     """The course's reference CNN for 1 x 28 x 28 digits (other sizes: in_channels,
@@ -1133,10 +1122,11 @@ def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.fl
         conv 3x3 (pad 1) -> maxpool 2 -> ReLU            -> C2x14x14 -> C2x7x7
         flatten -> dense -> ReLU -> [dropout] -> dense   -> hidden -> 10 logits
 
-    ``fast=False`` builds the plain Conv2D and MaxPool2D of this file instead of
-    FastConv2D and FastMaxPool2D: same weights, same results, slower.
+    ``fast=False`` builds this file's Conv2D and MaxPool2D instead of FastConv2D and
+    FastMaxPool2D (course_machinery/fast_layers.py): same weights and results, slower.
     """
-    Conv, MaxPool = _conv_and_pool(fast)
+    from course_machinery.fast_layers import FastConv2D, FastMaxPool2D   # here: that module imports this one
+    Conv, MaxPool = (FastConv2D, FastMaxPool2D) if fast else (Conv2D, MaxPool2D)
     rng = np.random.default_rng(seed)
     c1, c2 = channels
     # Textbooks draw conv -> ReLU -> pool. Pooling first is the same function with the same
@@ -1173,7 +1163,8 @@ def deep_cnn(in_channels=1, image_size=28, num_classes=10, channels=(32, 64), bl
     """
     if image_size % 4:
         raise ValueError(f"deep_cnn needs an image size divisible by 4 (two 2x2 poolings), got {image_size}")
-    Conv, MaxPool = _conv_and_pool(fast)
+    from course_machinery.fast_layers import FastConv2D, FastMaxPool2D
+    Conv, MaxPool = (FastConv2D, FastMaxPool2D) if fast else (Conv2D, MaxPool2D)
     rng = np.random.default_rng(seed)
 
     def conv_bn(c_in, c_out):

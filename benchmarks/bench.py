@@ -24,8 +24,9 @@ only: ``pip install torch==2.13.0``; without it, pass ``--no-torch``):
 3. Where a training step spends its time, layer by layer (forward and backward), in scratchcnn.train.
 4. Peak memory of training on full MNIST, in a fresh process.
 5. What the tricks are worth: im2col against the naive loops; training with the fast layers
-   (course_machinery/fast_layers.py) against the textbook's plain Conv2D and MaxPool2D, with
-   ReLU before the pool, with the first layer's dL/dx computed; and deliberately slow variants.
+   (course_machinery/fast_layers.py) against the textbook's plain Conv2D and MaxPool2D, and without
+   each small trick of the textbook (ReLU after the pool, no dL/dx for the first layer, Flatten's
+   layout-keeping backward, Adam's scalar bias corrections); and deliberately slow variants.
 
 ``--time-to-accuracy`` instead trains exactly as ``python scratchcnn.py train`` does by default
 (cli.TRAIN_DEFAULTS), evaluates the test set after each epoch (not counted as training
@@ -168,8 +169,31 @@ class FullBackwardConv2D(FastConv2D):
         self.backward(dout)
 
 
-def reference_model(conv_class=FastConv2D, dtype=np.float32, pool_class=FastMaxPool2D, relu_first=False):
-    """The reference CNN (same weights), its convolutions and poolings optionally swapped for
+class PlainFlatten(scratchcnn.Flatten):
+    """Flatten whose backward returns dout reshaped, ignoring the memory layout of its input."""
+
+    def backward(self, dout):
+        return dout.reshape(self.x_shape)
+
+
+class FormulaAdam(scratchcnn.Adam):
+    """Adam as the formula reads, bias corrections applied to whole arrays (m_hat, v_hat)."""
+
+    def step(self):
+        self.t += 1
+        for key, param, grad in self.parameters():
+            m, v = self.state.setdefault(key, (np.zeros_like(param), np.zeros_like(param)))
+            m *= self.beta1
+            m += (1 - self.beta1) * grad
+            v *= self.beta2
+            v += (1 - self.beta2) * grad * grad
+            m_hat, v_hat = m / (1 - self.beta1 ** self.t), v / (1 - self.beta2 ** self.t)
+            param -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+def reference_model(conv_class=FastConv2D, dtype=np.float32, pool_class=FastMaxPool2D, relu_first=False,
+                    flatten_class=scratchcnn.Flatten):
+    """The reference CNN (same weights), its convolutions, poolings and Flatten optionally swapped for
     other implementations; ``relu_first`` lists each ReLU before its pool, the textbook order."""
     model = scratchcnn.reference_cnn(seed=0, dtype=dtype)
     for layer in model.layers:
@@ -177,6 +201,8 @@ def reference_model(conv_class=FastConv2D, dtype=np.float32, pool_class=FastMaxP
             layer.__class__ = conv_class          # same parameters, another forward/backward
         elif isinstance(layer, scratchcnn.MaxPool2D):
             layer.__class__ = pool_class
+        elif isinstance(layer, scratchcnn.Flatten):
+            layer.__class__ = flatten_class
     if relu_first:
         layers = model.layers
         for i in range(len(layers) - 1):
@@ -477,9 +503,12 @@ def conv_speedup(repeats):
 
 
 def variant_speed(train_images, train_labels, variant, batches, batch_size, repeats):
-    """Training images/s of the reference CNN built by reference_model(**variant) (median of ``repeats``)."""
+    """Training images/s of the reference CNN built by reference_model(**variant), trained with
+    variant["optimizer"] (default scratchcnn.Adam) (median of ``repeats``)."""
+    variant = dict(variant)
+    optimizer = variant.pop("optimizer", scratchcnn.Adam)
     model = reference_model(**variant)
-    optimizer = scratchcnn.Adam(model, lr=1e-3)
+    optimizer = optimizer(model, lr=1e-3)
     n = batches * batch_size
     images, labels = train_images[:n], train_labels[:n]
 
@@ -700,6 +729,8 @@ def main():
         "ScratchCNN as it is (fast layers)": ({}, BATCH_SIZE, slow_batches),
         "ReLU before the pool": (dict(relu_first=True), BATCH_SIZE, slow_batches),
         "first layer computes dL/dx": (dict(conv_class=FullBackwardConv2D), BATCH_SIZE, slow_batches),
+        "Flatten.backward ignores the layout": (dict(flatten_class=PlainFlatten), BATCH_SIZE, slow_batches),
+        "Adam as the formula reads": (dict(optimizer=FormulaAdam), BATCH_SIZE, slow_batches),
         "plain Conv2D + MaxPool2D (textbook)": (plain, BATCH_SIZE, slow_batches),
         "float64, the fast layers": (dict(dtype=np.float64), BATCH_SIZE, slow_batches),
         "float32 + np.add.at col2im": (dict(plain, conv_class=TextbookConv2D), BATCH_SIZE, slow_batches),
