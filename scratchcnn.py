@@ -206,6 +206,9 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
 # Every layer has forward(x) and backward(dout) -> dx. Layers with weights keep
 # them in ``params`` and the gradients of the loss with respect to them in
 # ``grads`` (same keys). backward *overwrites* grads; it never accumulates.
+# Conv2D and MaxPool2D are the plain versions the notebooks derive; training
+# runs FastConv2D and FastMaxPool2D (course_machinery/fast_layers.py), the same
+# layers with a faster memory layout, tested against these.
 
 
 class Layer:
@@ -215,9 +218,6 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.training = True
-        # False when nobody needs dL/dx (the first layer, in training): backward may
-        # then skip computing it and return None. Sequential.backward sets it.
-        self.needs_input_gradient = True
 
     def config(self) -> dict:
         """The constructor arguments that rebuild this layer (used by save_model)."""
@@ -261,76 +261,47 @@ def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> 
     return out
 
 
-def im2col(x: np.ndarray, kernel_size: int, stride: int = 1, padding: int = 0,
-           batch_last: bool = False) -> np.ndarray:
+def im2col(x: np.ndarray, kernel_size: int, stride: int = 1, padding: int = 0) -> np.ndarray:
     """Unfold every k x k patch of x into a column. Derived in notebook 02, section 6.
 
-    x: (N, C, H, W) -> cols: (C*k*k, N*H'*W'), rows ordered (c, i, j),
-    columns ordered (n, y, x), or (y, x, n) with ``batch_last=True``.
+    x: (N, C, H, W) -> cols: (C*k*k, N*H'*W'), rows ordered (c, i, j), columns ordered (n, y, x).
     A convolution is then ``W.reshape(F, -1) @ cols``.
 
     Stride tricks build a 6-D *view* (C, k, k, N, H', W') of the padded input
     without copying: element (c, i, j, n, y, x) is x_pad[n, c, s*y + i, s*x + j].
     The single copy happens in the final reshape.
-
-    Speed: with the batch last, that copy (and col2im's additions) moves runs
-    of W' * N neighbouring numbers instead of image rows of only W' numbers:
-    3-4x faster for MNIST-sized images. Conv2D uses that order.
     """
     N, C, H, W = x.shape
     k, s, p = kernel_size, stride, padding
     H_out = conv_output_size(H, k, s, p)
     W_out = conv_output_size(W, k, s, p)
-    if p or batch_last:
-        # One zero buffer with x copied into its middle (what np.pad does, minus
-        # overhead), laid out in memory in the order the columns read it. (Batch-last
-        # columns read straight from an NCHW array would jump through memory.)
-        if batch_last:
-            padded = np.zeros((C, H + 2 * p, W + 2 * p, N), dtype=x.dtype).transpose(3, 0, 1, 2)
-        else:
-            padded = np.zeros((C, N, H + 2 * p, W + 2 * p), dtype=x.dtype).transpose(1, 0, 2, 3)
-        padded[:, :, p:p + H, p:p + W] = x
-        x = padded
+    x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
     sN, sC, sH, sW = x.strides
-    windows = as_strided(
-        x,
-        shape=(C, k, k, N, H_out, W_out),
-        strides=(sC, sH, sW, sN, s * sH, s * sW),
-        writeable=False,
-    )
-    if batch_last:
-        windows = windows.transpose(0, 1, 2, 4, 5, 3)        # (C, k, k, H', W', N)
+    windows = as_strided(x, shape=(C, k, k, N, H_out, W_out),
+                         strides=(sC, sH, sW, sN, s * sH, s * sW), writeable=False)
     return windows.reshape(C * k * k, N * H_out * W_out)
 
 
-def col2im(cols: np.ndarray, x_shape: tuple, kernel_size: int, stride: int = 1, padding: int = 0,
-           batch_last: bool = False) -> np.ndarray:
+def col2im(cols: np.ndarray, x_shape: tuple, kernel_size: int, stride: int = 1, padding: int = 0) -> np.ndarray:
     """The adjoint of im2col: add every column back onto the patch it came from (notebook 03, section 5).
 
-    cols: (C*k*k, N*H'*W') -> dx: (N, C, H, W); ``batch_last`` as in im2col.
+    cols: (C*k*k, N*H'*W') -> dx: (N, C, H, W), rows and columns ordered as im2col's.
 
     Overlapping patches share input pixels, so their contributions must be
     *added*. We loop over the k*k kernel offsets (not over pixels): for offset
     (i, j), the rows of cols for that offset form a (C, N, H', W') block that
-    lands, with stride s, on the padded image starting at (i, j). That is k*k
-    vectorised ``+=`` operations, and no np.add.at.
+    lands, with stride s, on the padded image starting at (i, j).
     """
     N, C, H, W = x_shape
     k, s, p = kernel_size, stride, padding
     H_out = conv_output_size(H, k, s, p)
     W_out = conv_output_size(W, k, s, p)
-    # Views indexed (c, [i, j,] n, y, x) whose memory follows the column order,
-    # so each block adds onto runs of contiguous numbers.
-    if batch_last:
-        blocks = cols.reshape(C, k, k, H_out, W_out, N).transpose(0, 1, 2, 5, 3, 4)
-        dx_padded = np.zeros((C, H + 2 * p, W + 2 * p, N), dtype=cols.dtype).transpose(0, 3, 1, 2)
-    else:
-        blocks = cols.reshape(C, k, k, N, H_out, W_out)
-        dx_padded = np.zeros((C, N, H + 2 * p, W + 2 * p), dtype=cols.dtype)
+    blocks = cols.reshape(C, k, k, N, H_out, W_out)
+    dx_padded = np.zeros((N, C, H + 2 * p, W + 2 * p), dtype=cols.dtype)
     for i in range(k):
         for j in range(k):
-            dx_padded[:, :, i:i + s * H_out:s, j:j + s * W_out:s] += blocks[:, i, j]
-    return dx_padded[:, :, p:p + H, p:p + W].transpose(1, 0, 2, 3)
+            dx_padded[:, :, i:i + s * H_out:s, j:j + s * W_out:s] += blocks[:, i, j].transpose(1, 0, 2, 3)
+    return dx_padded[:, :, p:p + H, p:p + W]
 
 
 def he_normal(shape: tuple, fan_in: int, rng: np.random.Generator, dtype) -> np.ndarray:
@@ -346,8 +317,9 @@ class Conv2D(Layer):
         out[n, f, y, x] = b[f] + sum_{c,i,j} W[f, c, i, j] * x_pad[n, c, s*y + i, s*x + j]
 
     params: W (F, C, k, k), b (F,).   grads: dW, db (derived in notebook 03, sections 4 and 6).
-    Forward is one matrix product:  W.reshape(F, C*k*k) @ im2col(x)  -> (F, H'*W'*N),
-    with batch-last columns (see im2col). Backward, with dout as the same matrix D:
+    Forward is one matrix product:  W.reshape(F, C*k*k) @ im2col(x)  -> (F, N*H'*W'),
+    returned as an (N, F, H', W') transposed view of it (no copy). Backward, with
+    dout reshaped to the same (F, N*H'*W') matrix D:
         dW = D @ cols.T     db = D @ 1     dx = col2im(W.T @ D)
     backward caches: the im2col columns of x and x's shape.
     """
@@ -369,35 +341,25 @@ class Conv2D(Layer):
     def forward(self, x):
         _check_input(self, x, 4, self.in_channels)
         W, b = self.params["W"], self.params["b"]
-        x = x.astype(W.dtype, copy=False)
         N, _, H, W_in = x.shape
         H_out = conv_output_size(H, self.kernel_size, self.stride, self.padding)
         W_out = conv_output_size(W_in, self.kernel_size, self.stride, self.padding)
         self.x_shape = x.shape
-        self.cols = im2col(x, self.kernel_size, self.stride, self.padding, batch_last=True)
-        out = W.reshape(self.out_channels, -1) @ self.cols            # (F, H'*W'*N)
-        out += b[:, None]
-        # The product comes out as (F, H', W', N) in memory; a transposed *view*
-        # gives NCHW without a copy. Later layers keep that layout, so the next
-        # im2col and this layer's backward read memory in order.
-        return out.reshape(self.out_channels, H_out, W_out, N).transpose(3, 0, 1, 2)
+        self.cols = im2col(x.astype(W.dtype, copy=False), self.kernel_size, self.stride, self.padding)
+        out = W.reshape(self.out_channels, -1) @ self.cols + b[:, None]      # (F, N*H'*W')
+        return out.reshape(self.out_channels, N, H_out, W_out).transpose(1, 0, 2, 3)
 
     def backward(self, dout):
         W = self.params["W"]
-        # dout is (N, F, H', W'); in forward's (F, H', W', N) order it is one matrix D.
-        D = dout.transpose(1, 2, 3, 0).reshape(self.out_channels, -1).astype(W.dtype, copy=False)
-        # cols @ D.T is dW transposed: the same sums, but OpenBLAS computes this tall, thin
-        # product faster than D @ cols.T (almost 2x for the second conv, on the benchmark machine).
-        self.grads["W"] = (self.cols @ D.T).T.reshape(W.shape)
-        self.grads["b"] = D @ np.ones(D.shape[1], dtype=D.dtype)   # a product: faster than sum
-        if not self.needs_input_gradient:
-            return None                  # e.g. the first layer in training: dL/d(images) is unused
-        dcols = W.reshape(self.out_channels, -1).T @ D                 # (C*k*k, N*H'*W')
-        return col2im(dcols, self.x_shape, self.kernel_size, self.stride, self.padding, batch_last=True)
+        D = dout.transpose(1, 0, 2, 3).reshape(self.out_channels, -1).astype(W.dtype, copy=False)
+        self.grads["W"] = (D @ self.cols.T).reshape(W.shape)
+        self.grads["b"] = D.sum(axis=1)
+        dcols = W.reshape(self.out_channels, -1).T @ D                      # (C*k*k, N*H'*W')
+        return col2im(dcols, self.x_shape, self.kernel_size, self.stride, self.padding)
 
 
 # The naive references: explicit loops, slow, obviously right. Tests, the
-# benchmark and the exercise checks compare the fast layers with them.
+# benchmark and the exercise checks compare the layers with them.
 
 def conv2d_naive(x, W, b, stride=1, padding=0):
     """Convolution (cross-correlation) with four loops, for teaching and testing (notebook 02, sections 2-3).
@@ -448,19 +410,12 @@ class MaxPool2D(Layer):
 
         out[n, c, y, x] = max_{i,j < k} x[n, c, s*y + i, s*x + j]
 
-    params: none.   backward caches the winner of every window (as offsets).
-    Backward routes each dout value to the one input that won its window. When
-    several inputs tie for the maximum, the first offset (i, j) in row-major
-    order wins, so every window sends its gradient to exactly one position.
-    Windows that overlap (k > s) can share a winner, so the routed gradients
-    are *added*.
-
-    Speed: instead of gathering every window (an (N, C, H', W', k, k) array),
-    we loop over the k*k offsets: offset (i, j) of all windows at once is the
-    strided slice x[:, :, i::s, j::s], so forward is k*k vectorised maximums.
-    Every array keeps the memory layout of x, and the winners are recorded
-    with arithmetic (np.where and np.putmask branch on every element, which
-    is several times slower on random data).
+    params: none.   backward caches the winner of every window: the flat index
+    i*k + j of its maximum, (N, C, H', W'). Backward routes each dout value to
+    the one input that won its window. When several inputs tie for the maximum,
+    the first in row-major order wins (np.argmax's choice), so every window
+    sends its gradient to exactly one position. Windows that overlap (k > s)
+    can share a winner, so the routed gradients are *added*.
     """
 
     def __init__(self, kernel_size=2, stride=None):
@@ -471,48 +426,27 @@ class MaxPool2D(Layer):
     def config(self):
         return dict(kernel_size=self.kernel_size, stride=self.stride)
 
-    def _offset(self, x, i, j, H_out, W_out):
-        """Element (i, j) of every window: a strided view of shape (N, C, H', W')."""
-        s = self.stride
-        return x[:, :, i:i + s * (H_out - 1) + 1:s, j:j + s * (W_out - 1) + 1:s]
-
     def forward(self, x):
         _check_input(self, x, 4)
-        k = self.kernel_size
-        H_out = conv_output_size(x.shape[2], k, self.stride, 0)
-        W_out = conv_output_size(x.shape[3], k, self.stride, 0)
-        # order="K" keeps x's memory layout (a Conv2D's output is an NCHW view of
-        # a (C, H, W, N) array), so every pass below walks memory in order.
-        out = self._offset(x, 0, 0, H_out, W_out).copy(order="K")
-        # winner[n, c, y, x] = i*k + j of the element that holds the max. A strict
-        # ">" keeps the earlier offset on a tie: exactly one winner per window.
-        winner = np.zeros_like(out, dtype=np.min_scalar_type(k * k - 1))   # uint8 up to 16 x 16 kernels
-        for i in range(k):
-            for j in range(k):
-                if i or j:
-                    candidate = self._offset(x, i, j, H_out, W_out)
-                    # Offsets come in increasing order, so i*k + j is larger than every
-                    # index stored so far: where candidate wins, a maximum records it.
-                    np.maximum(winner, (candidate > out) * winner.dtype.type(i * k + j), out=winner)
-                    np.maximum(out, candidate, out=out)
-        self.x_shape, self.winner = x.shape, winner
-        return out
+        k, s = self.kernel_size, self.stride
+        N, C, H, W = x.shape
+        H_out, W_out = conv_output_size(H, k, s, 0), conv_output_size(W, k, s, 0)
+        # Every window, as a view (N, C, H', W', k, k), then one row of k*k values per window.
+        windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::s, ::s]
+        windows = windows.reshape(N, C, H_out, W_out, k * k)
+        self.x_shape, self.winner = x.shape, windows.argmax(axis=-1)
+        return windows.max(axis=-1)
 
     def backward(self, dout):
-        k = self.kernel_size
+        k, s = self.kernel_size, self.stride
         H_out, W_out = dout.shape[2:]
-        s, (H, W) = self.stride, self.x_shape[2:]
-        # When the windows tile x exactly, every dx entry is written below: no zeros needed.
-        tiled = s == k and H % k == 0 and W % k == 0
-        dx = (np.empty_like if tiled else np.zeros_like)(self.winner, shape=self.x_shape, dtype=dout.dtype)
+        dx = np.zeros(self.x_shape, dtype=dout.dtype)
         for i in range(k):
             for j in range(k):
-                won = self.winner == i * k + j                  # where offset (i, j) won its window
-                target = self._offset(dx, i, j, H_out, W_out)   # x's memory layout
-                if s < k:
-                    target += dout * won     # += (not =): with overlapping windows one input can win several
-                else:
-                    np.multiply(dout, won, out=target)   # no overlap: written straight into dx, no temporary
+                # Element (i, j) of every window is the strided slice below; += because,
+                # when windows overlap, one input can win several of them.
+                dx[:, :, i:i + s * (H_out - 1) + 1:s, j:j + s * (W_out - 1) + 1:s] += \
+                    np.where(self.winner == i * k + j, dout, 0)
         return dx
 
 
@@ -603,8 +537,8 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout):
-        # In the memory layout of x (empty_like keeps it), so the layers below read
-        # the gradient in the order they wrote x.
+        # In the memory layout of x (empty_like keeps it), so the layers below read the gradient
+        # in the order they wrote x (bench.py: "Flatten.backward ignores the layout" is slower).
         dx = np.empty_like(self.x, dtype=dout.dtype)
         dx[...] = dout.reshape(self.x_shape)
         return dx
@@ -747,9 +681,7 @@ class BatchNorm2D(BatchNorm1D):
     more example of that channel: the statistics (and the means in backward) are
     over the m = N*H*W values of each channel, axes (0, 2, 3).
     params: gamma (C,), beta (C,); attributes running_mean, running_var (C,).
-    backward caches x_hat and 1/sqrt(var + eps);
-        dx = gamma / sqrt(var + eps) * (dout - mean(dout) - x_hat * mean(dout * x_hat))
-    with the means over (N, H, W) (derived in notebook 10, section 3).
+    backward: BatchNorm1D's formulas, with the means over (N, H, W) (notebook 10, section 3).
     """
 
     axes = (0, 2, 3)
@@ -927,57 +859,63 @@ class RMSprop(Optimizer):
 # 5. Model
 # =============================================================================
 
-class Sequential:
-    """Layers applied in order. forward returns the logits; backward takes dL/dlogits.
+class Sequential(Layer):
+    """Layers applied in order: a layer itself, so models nest (Residual is one).
 
-    One shortcut, invisible in the results: a ReLU directly followed by a MaxPool2D
-    (conv -> ReLU -> pool, as every textbook draws it) *runs* as pool -> ReLU. That is
-    exact, outputs and gradients alike: ReLU never changes which of two numbers is
-    larger, so max(relu(a), relu(b)) = relu(max(a, b)), and the gradient reaches the
-    same winner or is zero both ways. The ReLU then works on the pooled quarter of the
-    values: the ReLUs' share of a training step drops from about 10% to 2-3%.
+    x: the first layer's input -> the last layer's output (the logits, for a classifier).
+    forward calls every layer's forward in order; backward takes dL/d(output) and
+    calls every layer's backward in reverse order, so it is the loop
+        for layer in reversed(model.layers): dout = layer.backward(dout)
+    params/grads: the layers' own arrays (not copies), keyed "i.name" (i = position,
+    "i.j.name" inside a nested model). training: setting it sets every layer's.
     """
 
     def __init__(self, layers):
+        # No Layer.__init__: params, grads and training are the layers' (properties below).
         self.layers = list(layers)
 
-    def execution_order(self):
-        """self.layers, with each ReLU that precedes a MaxPool2D moved after it (see above)."""
-        order = list(self.layers)
-        for i in range(len(order) - 1):
-            if type(order[i]) is ReLU and type(order[i + 1]) is MaxPool2D:
-                order[i], order[i + 1] = order[i + 1], order[i]
-        return order
+    @property
+    def params(self):
+        return {f"{i}.{name}": p for i, layer in enumerate(self.layers) for name, p in layer.params.items()}
+
+    @property
+    def grads(self):
+        return {f"{i}.{name}": g for i, layer in enumerate(self.layers) for name, g in layer.grads.items()}
+
+    @property
+    def training(self):
+        return all(layer.training for layer in self.layers)
+
+    @training.setter
+    def training(self, mode):
+        for layer in self.layers:
+            layer.training = mode
 
     def forward(self, x):
-        for layer in self.execution_order():
+        for layer in self.layers:
             x = layer.forward(x)
         return x
 
     def backward(self, dout, input_gradient=True):
-        """dL/dlogits -> dL/dx for the model's input x. With ``input_gradient=False``
-        (what train() passes) the first layer may skip dL/dx, which training never
-        uses (for a Conv2D: a matrix product and a col2im), and None comes back."""
-        order = self.execution_order()
-        first = order[0]
-        first.needs_input_gradient = input_gradient
-        try:
-            for layer in reversed(order):
-                dout = layer.backward(dout)
-        finally:
-            first.needs_input_gradient = True      # for this call only
+        """dL/d(output) -> dL/dx. With ``input_gradient=False`` (what train() passes:
+        training never uses dL/d(images)) a first layer with a ``backward_weights_only``
+        method (FastConv2D) fills its grads but skips dL/dx, a matrix product and a
+        col2im, about 5% of a training step; None comes back then."""
+        for i in reversed(range(len(self.layers))):
+            layer = self.layers[i]
+            if i == 0 and not input_gradient and hasattr(layer, "backward_weights_only"):
+                return layer.backward_weights_only(dout)
+            dout = layer.backward(dout)
         return dout
 
     def train(self):
-        """Training mode (dropout active). Returns self."""
-        for layer in self.layers:
-            layer.training = True
+        """Training mode (dropout active, batch norm on batch statistics). Returns self."""
+        self.training = True
         return self
 
     def eval(self):
-        """Evaluation mode (dropout off). Returns self."""
-        for layer in self.layers:
-            layer.training = False
+        """Evaluation mode (dropout off, batch norm on running statistics). Returns self."""
+        self.training = False
         return self
 
     def predict_proba(self, x, batch_size=1000):
@@ -996,84 +934,63 @@ class Sequential:
         return self.predict_proba(x, batch_size).argmax(axis=1)
 
     def num_parameters(self):
-        return sum(p.size for layer in self.layers for p in layer.params.values())
+        return sum(p.size for p in self.params.values())
 
     def __repr__(self):
-        lines = [f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers)]
-        return "Sequential(\n" + "\n".join(lines) + f"\n)  # {self.num_parameters():,} parameters"
+        lines = [f"  ({i}) " + repr(layer).replace("\n", "\n  ") for i, layer in enumerate(self.layers)]
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + f"\n)  # {self.num_parameters():,} parameters"
 
 
-class Residual(Layer):
-    """A residual block: y = x + f(x), f = the inner layers applied in order.
+class Residual(Sequential):
+    """A residual block: y = x + f(x), f = the inner layers applied in order (a Sequential).
 
     x: any shape -> y: the same shape (f must keep it). The skip path copies x
     unchanged, so backward sends dy down both paths and adds them:
         dx = dy + f'(x)^T dy        (derived in notebook 10, section 5)
     Even when f's gradient is tiny, dy itself reaches the layers below.
-    params/grads: the inner layers', keyed "j.name" (j = position in the block),
-    so optimizers and model files treat the block like any layer. backward
+    params/grads: the inner layers', keyed "j.name", as Sequential's. backward
     caches nothing itself: the inner layers cache what they need.
     """
 
     def __init__(self, *layers):
-        # No super().__init__(): params, grads and training are views of the inner layers.
-        self.layers = list(layers)
-        self.needs_input_gradient = True
-
-    @property
-    def params(self):
-        return {f"{j}.{name}": p for j, layer in enumerate(self.layers) for name, p in layer.params.items()}
-
-    @property
-    def grads(self):
-        return {f"{j}.{name}": g for j, layer in enumerate(self.layers) for name, g in layer.grads.items()}
-
-    @property
-    def training(self):
-        return all(layer.training for layer in self.layers)
-
-    @training.setter
-    def training(self, mode):
-        for layer in self.layers:
-            layer.training = mode
+        super().__init__(layers)
 
     def forward(self, x):
-        out = x
-        for layer in self.layers:
-            out = layer.forward(out)
+        out = super().forward(x)
         if out.shape != x.shape:
             raise ValueError(f"Residual: the inner layers turn shape {x.shape} into {out.shape}; "
                              f"y = x + f(x) needs f to keep the shape (same channels, padding 'same').")
         return x + out
 
     def backward(self, dout):
-        d_inner = dout
-        for layer in reversed(self.layers):
-            d_inner = layer.backward(d_inner)
-        return dout + d_inner            # skip path + inner path
+        return dout + super().backward(dout)            # skip path + inner path
 
     def __repr__(self):
         return "Residual(" + ", ".join(repr(layer) for layer in self.layers) + ")"
 
 
 def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.float32,
-                  in_channels=1, image_size=28):
+                  in_channels=1, image_size=28, fast=True):
     """The course's reference CNN for 1 x 28 x 28 digits (other sizes: in_channels,
     image_size, e.g. 3 and 32 for CIFAR-10; S = image_size, S/4 below is 7 for MNIST):
 
-        conv 3x3 (pad 1) -> ReLU -> maxpool 2     1x28x28 -> C1x28x28 -> C1x14x14
-        conv 3x3 (pad 1) -> ReLU -> maxpool 2            -> C2x14x14 -> C2x7x7
+        conv 3x3 (pad 1) -> maxpool 2 -> ReLU     1x28x28 -> C1x28x28 -> C1x14x14
+        conv 3x3 (pad 1) -> maxpool 2 -> ReLU            -> C2x14x14 -> C2x7x7
         flatten -> dense -> ReLU -> [dropout] -> dense   -> hidden -> 10 logits
 
-    The layers are listed in this textbook order; Sequential runs each ReLU after the
-    max-pool that follows it, which gives exactly the same outputs and gradients
-    (ReLU is monotonic: see Sequential) for a quarter of the ReLU's work.
+    ``fast=False`` builds this file's Conv2D and MaxPool2D instead of FastConv2D and
+    FastMaxPool2D (course_machinery/fast_layers.py): same weights and results, slower.
     """
+    from course_machinery.fast_layers import FastConv2D, FastMaxPool2D   # here: that module imports this one
+    Conv, MaxPool = (FastConv2D, FastMaxPool2D) if fast else (Conv2D, MaxPool2D)
     rng = np.random.default_rng(seed)
     c1, c2 = channels
+    # Textbooks draw conv -> ReLU -> pool. Pooling first is the same function with the same
+    # gradients (ReLU never changes which of two numbers is larger: max(relu(a), relu(b)) =
+    # relu(max(a, b)); notebook 07 checks it), and the ReLU then works on a quarter of the values.
     layers = [
-        Conv2D(in_channels, c1, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
-        Conv2D(c1, c2, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
+        Conv(in_channels, c1, 3, padding=1, rng=rng, dtype=dtype), MaxPool(2), ReLU(),
+        Conv(c1, c2, 3, padding=1, rng=rng, dtype=dtype), MaxPool(2), ReLU(),
         Flatten(), Dense(c2 * (image_size // 4) ** 2, hidden, rng=rng, dtype=dtype), ReLU(),
     ]
     if dropout:
@@ -1087,29 +1004,31 @@ def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.fl
 
 
 def deep_cnn(in_channels=1, image_size=28, num_classes=10, channels=(32, 64), blocks=1, hidden=128,
-             seed=0, dtype=np.float32):
+             seed=0, dtype=np.float32, fast=True):
     """A deeper CNN with batch normalisation and residual blocks (notebook 10):
 
-        conv 3x3 -> BN -> ReLU -> maxpool 2 -> blocks x [residual block]     C1 x S/2 x S/2
-        conv 3x3 -> BN -> ReLU -> maxpool 2 -> blocks x [residual block]     C2 x S/4 x S/4
+        conv 3x3 -> BN -> maxpool 2 -> ReLU -> blocks x [residual block]     C1 x S/2 x S/2
+        conv 3x3 -> BN -> maxpool 2 -> ReLU -> blocks x [residual block]     C2 x S/4 x S/4
         flatten -> dense -> BN -> ReLU -> dense                              hidden -> logits
 
     residual block: x -> ReLU(x + BN(conv(ReLU(BN(conv(x))))))   (He et al., 2016)
     A convolution's bias is redundant before BN (BN subtracts any constant, so
     its gradient is 0; beta plays its role) but harmless. in_channels and image_size fit the
     data (1 x 28 x 28 MNIST, 3 x 32 x 32 CIFAR-10); image_size must divide by 4.
+    Pooling before the ReLU and ``fast``: as in reference_cnn.
     """
     if image_size % 4:
         raise ValueError(f"deep_cnn needs an image size divisible by 4 (two 2x2 poolings), got {image_size}")
+    from course_machinery.fast_layers import FastConv2D, FastMaxPool2D
+    Conv, MaxPool = (FastConv2D, FastMaxPool2D) if fast else (Conv2D, MaxPool2D)
     rng = np.random.default_rng(seed)
 
     def conv_bn(c_in, c_out):
-        conv = Conv2D(c_in, c_out, 3, padding=1, rng=rng, dtype=dtype)
-        return [conv, BatchNorm2D(c_out, dtype=dtype)]
+        return [Conv(c_in, c_out, 3, padding=1, rng=rng, dtype=dtype), BatchNorm2D(c_out, dtype=dtype)]
 
     layers, c_in = [], in_channels
     for c in channels:
-        layers += conv_bn(c_in, c) + [ReLU(), MaxPool2D(2)]
+        layers += conv_bn(c_in, c) + [MaxPool(2), ReLU()]
         for _ in range(blocks):     # after the pooling: a quarter of the cost at full resolution
             inner = conv_bn(c, c) + [ReLU()] + conv_bn(c, c)
             inner[-1].params["gamma"][:] = 0   # each block starts as the identity (Goyal et al., 2017)
@@ -1556,21 +1475,22 @@ def preprocess_digit(image: np.ndarray, return_steps: bool = False):
 
 MODEL_FORMAT = file_safety.MODEL_FORMAT
 LAYER_TYPES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense,
-                                             BatchNorm1D, BatchNorm2D, Residual)}
+                                             BatchNorm1D, BatchNorm2D, Residual, Sequential)}
 
 
 def _layer_spec(layer) -> dict:
-    """A layer's entry in the architecture JSON; a Residual lists its inner layers."""
-    spec = {"type": type(layer).__name__, "config": layer.config()}
-    if isinstance(layer, Residual):
+    """A layer's entry in the architecture JSON; a Sequential or Residual lists its inner layers.
+    A fast layer is saved under its textbook name (``saved_as``), so either kind loads it."""
+    spec = {"type": getattr(layer, "saved_as", type(layer).__name__), "config": layer.config()}
+    if isinstance(layer, Sequential):
         spec["layers"] = [_layer_spec(inner) for inner in layer.layers]
     return spec
 
 
 def _layer_arrays(layer, prefix: str) -> dict:
     """{"<prefix>.<name>": array} for a layer's parameters and saved state (a BatchNorm's
-    running statistics); a Residual's inner layer j gets the prefix "<prefix>.<j>"."""
-    if isinstance(layer, Residual):
+    running statistics); a nested model's (Residual's) inner layer j gets the prefix "<prefix>.<j>"."""
+    if isinstance(layer, Sequential):
         return {key: value for j, inner in enumerate(layer.layers)
                 for key, value in _layer_arrays(inner, f"{prefix}.{j}").items()}
     arrays = {f"{prefix}.{name}": value for name, value in layer.params.items()}
@@ -1596,9 +1516,11 @@ def save_model(model: Sequential, path: str | os.PathLike, metadata: dict | None
 
 
 def _build_layer(path: Path, i: int, spec: dict):
+    """Layer i of a file; a Conv2D or MaxPool2D is built as its fast version, as reference_cnn does."""
+    from course_machinery.fast_layers import FAST_LAYERS   # here: that module imports this one
     config = spec.get("config", {})
     try:
-        return LAYER_TYPES[spec["type"]](**config)
+        return FAST_LAYERS.get(spec["type"], LAYER_TYPES[spec["type"]])(**config)
     except (TypeError, ValueError) as error:
         raise ModelFileError(f"{path}: layer {i} ({spec['type']}) has an invalid config "
                              f"{json.dumps(config)[:200]}: {error}") from None
@@ -1606,10 +1528,10 @@ def _build_layer(path: Path, i: int, spec: dict):
 
 def _load_layer(path: Path, arrays, i: str, spec: dict, dtype):
     """Build layer i from its spec and fill in its arrays "layer<i>.<name>"; a
-    Residual's inner layer j is layer "<i>.<j>"."""
-    if spec["type"] == "Residual":
-        return Residual(*[_load_layer(path, arrays, f"{i}.{j}", inner, dtype)
-                          for j, inner in enumerate(spec["layers"])])
+    nested model's (Sequential's, Residual's) inner layer j is layer "<i>.<j>"."""
+    if spec["type"] in ("Residual", "Sequential"):
+        inner = [_load_layer(path, arrays, f"{i}.{j}", s, dtype) for j, s in enumerate(spec["layers"])]
+        return Residual(*inner) if spec["type"] == "Residual" else Sequential(inner)
     layer = _build_layer(path, i, spec)
     for name in list(layer.params) + list(getattr(layer, "state_names", ())):
         value = arrays[f"layer{i}.{name}"]
