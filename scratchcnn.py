@@ -228,23 +228,6 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
-def _check_input(layer: Layer, x: np.ndarray, ndim: int, channels: int | None = None) -> None:
-    """Fail early, with a message a student can act on, when x has the wrong type or shape."""
-    if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
-        kind = f"an array of {x.dtype}" if isinstance(x, np.ndarray) else f"a {type(x).__name__}"
-        raise TypeError(f"{layer!r} expects a NumPy array of numbers, got {kind}. "
-                        f"Convert it with np.asarray(x, dtype=np.float32).")
-    if x.ndim != ndim:
-        wanted = "(N, C, H, W)" if ndim == 4 else "(N, features)"
-        raise ValueError(
-            f"{layer!r} expects a {ndim}-D input {wanted}, got shape {x.shape}. "
-            + ("Add the channel axis with x[:, None] for grey images." if ndim == 4 and x.ndim == 3 else
-               "Put a Flatten() before Dense." if ndim == 2 and x.ndim == 4 else "")
-        )
-    if channels is not None and x.shape[1] != channels:
-        raise ValueError(f"{layer!r} expects {channels} input channels/features, got shape {x.shape}.")
-
-
 def _as_float(x: np.ndarray) -> np.ndarray:
     """x itself if it holds floats, else x as float64 (integer or boolean inputs)."""
     x = np.asarray(x)
@@ -255,9 +238,7 @@ def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> 
     """H' = (H + 2p - k) / s + 1, the output size of a convolution or pooling (notebook 02, section 3)."""
     out = (size + 2 * padding - kernel_size) // stride + 1
     if out < 1:
-        raise ValueError(
-            f"kernel {kernel_size} with padding {padding} does not fit an input of size {size}"
-        )
+        raise ValueError(f"kernel {kernel_size} with padding {padding} does not fit an input of size {size}")
     return out
 
 
@@ -339,7 +320,7 @@ class Conv2D(Layer):
                     kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
 
     def forward(self, x):
-        _check_input(self, x, 4, self.in_channels)
+        guards.check_layer_input(self, x, 4, self.in_channels)
         W, b = self.params["W"], self.params["b"]
         N, _, H, W_in = x.shape
         H_out = conv_output_size(H, self.kernel_size, self.stride, self.padding)
@@ -427,7 +408,7 @@ class MaxPool2D(Layer):
         return dict(kernel_size=self.kernel_size, stride=self.stride)
 
     def forward(self, x):
-        _check_input(self, x, 4)
+        guards.check_layer_input(self, x, 4)
         k, s = self.kernel_size, self.stride
         N, C, H, W = x.shape
         H_out, W_out = conv_output_size(H, k, s, 0), conv_output_size(W, k, s, 0)
@@ -597,7 +578,7 @@ class Dense(Layer):
         return dict(in_features=self.in_features, out_features=self.out_features)
 
     def forward(self, x):
-        _check_input(self, x, 2, self.in_features)
+        guards.check_layer_input(self, x, 2, self.in_features)
         self.x = x.astype(self.params["W"].dtype, copy=False)
         return self.x @ self.params["W"] + self.params["b"]
 
@@ -644,7 +625,7 @@ class BatchNorm1D(Layer):
         return v.reshape((1, -1) + (1,) * (len(self.axes) - 1))
 
     def forward(self, x):
-        _check_input(self, x, len(self.axes) + 1, self.num_features)
+        guards.check_layer_input(self, x, len(self.axes) + 1, self.num_features)
         x = x.astype(self.params["gamma"].dtype, copy=False)
         if self.training:
             mean = x.mean(axis=self.axes)
@@ -712,18 +693,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return np.exp(log_softmax(logits))
 
 
-def _check_labels(labels: np.ndarray, num_classes: int) -> None:
-    """Labels must be integer class numbers 0..K-1 (-1 would silently index class K-1)."""
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integers (class numbers), got {labels.dtype}. "
-                        f"Convert them with labels.astype(np.int64) if they are whole numbers.")
-    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
-        bad = int(np.argmax((labels < 0) | (labels >= num_classes)))
-        raise ValueError(f"label {labels[bad]} (at position {bad}) is not a class 0..{num_classes - 1}: "
-                         f"the model has {num_classes} outputs. Check the labels (-1 or 255 often mean "
-                         f"'unknown'; drop those images) or build the model with one output per class.")
-
-
 class SoftmaxCrossEntropy:
     """Softmax followed by the cross-entropy loss, averaged over the batch (notebook 05, sections 4-5).
 
@@ -735,7 +704,7 @@ class SoftmaxCrossEntropy:
     def forward(self, logits, labels):
         if logits.ndim != 2 or labels.shape != (logits.shape[0],):
             raise ValueError(f"expected logits (N, K) and labels (N,), got {logits.shape} and {labels.shape}")
-        _check_labels(labels, logits.shape[1])
+        guards.check_labels(labels, logits.shape[1])
         log_probs = log_softmax(logits)
         self.probs, self.labels = np.exp(log_probs), labels
         return float(-log_probs[np.arange(len(labels)), labels].mean())
@@ -1122,17 +1091,6 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def _check_divergence(loss: float, num_classes: int, epoch: int, step: int, lr: float) -> None:
-    """Raise TrainingDiverged when a batch loss is NaN, inf or above DIVERGED_LOSS_FACTOR x ln K."""
-    limit = DIVERGED_LOSS_FACTOR * math.log(num_classes)
-    if math.isfinite(loss) and loss <= limit:
-        return
-    how = "" if not math.isfinite(loss) else (f" (above {DIVERGED_LOSS_FACTOR} x ln {num_classes} = {limit:.0f}; "
-                                              f"guessing scores {math.log(num_classes):.2f})")
-    raise TrainingDiverged(f"the loss became {loss:.4g} at epoch {epoch}, batch {step}{how}: training diverged. "
-                           f"Lower the learning rate (it was {lr:.3g}; try {lr / 10:.3g}).")
-
-
 def _end_epoch(history, model, epoch, train_loss, train_accuracy, lr, validation, start) -> float:
     """Append one epoch to ``history`` (scoring ``validation`` if given); return the score
     the best weights are kept by: validation accuracy, else minus the training loss."""
@@ -1163,32 +1121,22 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
           progress=None):
     """Train ``model`` with mini-batch gradient descent; returns the history.
 
-    The loop of notebook 07: shuffle, then for each batch forward, loss,
-    backward, update; with a learning-rate schedule, a divergence check after
-    every batch and the epoch's numbers recorded at its end.
+    The loop of notebook 07: shuffle, then for each batch forward, loss, backward,
+    update, with a learning-rate schedule and a divergence check after every batch.
+    images (N, C, H, W), labels (N,) in 0..K-1. ``optimizer`` defaults to Adam(lr=1e-3);
+    ``lr``, if given, replaces its rate for this call. ``schedule`` (in SCHEDULES; None is
+    constant) sets optimizer.lr at every step, and optimizer.lr is its own again at the end.
+    ``augment_shift`` moves each training image by up to that many pixels; ``validation``,
+    an (images, labels) pair, is scored after each epoch. A last batch of one image joins
+    the batch before it (batch_bounds; history["last_batch_merged"]).
+    ``callback(history)`` runs after every epoch (the notebooks' live curves),
+    ``progress(epoch, done, total, loss, accuracy, seconds)`` after every batch.
 
-    images (N, C, H, W), labels (N,) in 0..K-1. ``optimizer`` defaults to
-    Adam(lr=1e-3); ``lr``, if given, replaces its rate for this call. ``schedule``
-    (a name in SCHEDULES: "cosine", "one-cycle", "constant" or None) sets
-    ``optimizer.lr`` at every step; at the end optimizer.lr is the optimizer's own
-    rate again, so a second call starts from it, not from the schedule's tail.
-    ``augment_shift`` moves each training image by up to that many pixels;
-    ``validation`` is an optional (images, labels) pair scored after each epoch.
-    Batches hold ``batch_size`` images, the last one fewer, but never one alone:
-    batch_bounds merges it into the batch before (history["last_batch_merged"]).
-
-    ``callback(history)`` runs after every epoch (notebooks draw live curves with
-    it), ``progress(epoch, done, total, loss, accuracy, seconds)`` after every batch.
-
-    history: dict of lists, one entry per epoch: epoch, train_loss, train_accuracy,
-    val_loss, val_accuracy (None without validation), seconds, lr (the epoch's last);
-    "interrupted" is True if Ctrl-C stopped training, and the model then holds the
-    best weights seen (by validation accuracy, else training loss).
-
-    Raises TrainingDiverged when a batch loss is NaN, inf or above
-    DIVERGED_LOSS_FACTOR x ln K; warns (TrainingStalled) when the loss stays at
-    ln K; course_machinery.guards refuses bad arguments and data (NaN pixels,
-    labels outside 0..K-1, an optimizer built for another model), saying which.
+    history: one entry per epoch of epoch, train_loss, train_accuracy, val_loss,
+    val_accuracy (None without validation), seconds, lr; "interrupted" is True after
+    Ctrl-C, and the model then holds the best weights seen (by validation accuracy, else
+    training loss). Raises TrainingDiverged when a batch loss is NaN, inf or above
+    DIVERGED_LOSS_FACTOR x ln K; course_machinery.guards refuses bad arguments and data.
     """
     optimizer = optimizer if optimizer is not None else Adam(model, lr=1e-3)
     num_classes = guards.check_data(model, images, labels, "training")
@@ -1221,7 +1169,7 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
                     x = random_shift(x, augment_shift, rng)
                 logits = model.forward(x)                                # 1. forward
                 loss = loss_fn.forward(logits, y)                        # 2. loss
-                _check_divergence(loss, num_classes, epoch, step + 1, base_lr)
+                guards.check_divergence(loss, num_classes, epoch, step + 1, base_lr)
                 model.backward(loss_fn.backward(), input_gradient=False)  # 3. backward
                 optimizer.step()                                         # 4. update
                 loss_sum += loss * len(batch)
@@ -1249,7 +1197,7 @@ def evaluate(model, images, labels, batch_size=1000):
     """Mean loss and accuracy of ``model`` on a data set: returns (loss, accuracy)."""
     guards.warn_if_unscaled(images, "evaluation")
     probs = model.predict_proba(images, batch_size)
-    _check_labels(np.asarray(labels), probs.shape[1])
+    guards.check_labels(np.asarray(labels), probs.shape[1])
     loss = float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12)).mean())
     return loss, float((probs.argmax(axis=1) == labels).mean())
 
@@ -1326,33 +1274,19 @@ def _layers_within(layer):
 def grad_check(layer, x: np.ndarray, seed: int = 0, h: float = 1e-4) -> dict:
     """Compare a layer's backward with numerical gradients (notebook 03, section 7).
 
-    Uses the scalar loss L = sum(forward(x) * G) for a fixed random G, whose
-    gradient with respect to the output is exactly G. Returns the relative
-    error for the input ("x") and for each parameter. Use float64 layers and
-    inputs: float32 has too few digits for centred differences.
+    Uses the scalar loss L = sum(forward(x) * G) for a fixed random G, whose gradient
+    with respect to the output is exactly G. Returns the relative error for the input
+    ("x") and for each parameter. Needs a float64 layer; refuses a random one (Dropout
+    with p > 0 in training mode). It changes no state: the running statistics that its
+    forward passes move are put back.
 
-    The check changes no state: it runs forward about twice per entry of x and of
-    each parameter, in the layer's own mode, and puts back the running statistics
-    those passes move. A random layer cannot be checked by differences (a Dropout
-    with p > 0 in training mode draws a new mask each time): grad_check refuses it
-    with a ValueError; check it in eval mode, or with p=0.
-
-    Why h = 1e-4 here (numerical_gradient's default is 1e-5): every layer in
-    this course is piecewise linear in each input, so a centred difference has
-    no truncation error as long as x +- h does not cross a kink (ReLU's 0, a
-    change of pooling winner); the only error left is rounding, which shrinks
-    as h grows. For smooth functions such as softmax, use a smaller h.
+    Why h = 1e-4 (numerical_gradient's default is 1e-5): every layer in this course is
+    piecewise linear in each input, so a centred difference has no truncation error
+    unless x +- h crosses a kink (ReLU's 0, a new pooling winner); only rounding is
+    left, and it shrinks as h grows. For smooth functions such as softmax, use a smaller h.
     """
-    for name, param in layer.params.items():
-        if param.dtype != np.float64:
-            raise TypeError(f"grad_check needs a float64 layer, but {layer!r} keeps {name!r} in {param.dtype}: "
-                            f"its ~7 digits drown centred differences in rounding (errors near 1e-2). Build the "
-                            f"layer with dtype=np.float64.")
     layers = list(_layers_within(layer))
-    if any(isinstance(inner, Dropout) and inner.p > 0 and inner.training for inner in layers):
-        raise ValueError(f"grad_check cannot check {layer!r}: a Dropout with p > 0 in training mode draws a new "
-                         f"random mask at every forward, so differences of the loss measure the masks, not the "
-                         f"gradient. Check it in eval mode (layer.eval() or .training = False), or with p=0.")
+    guards.check_grad_check_layer(layer, layers)      # float64, and no random layer
     saved = [(inner, name, getattr(inner, name).copy()) for inner in layers
              for name in getattr(inner, "state_names", ())]
     x = np.array(x, dtype=np.float64)

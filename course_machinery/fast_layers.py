@@ -23,7 +23,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from scratchcnn import Conv2D, MaxPool2D, _check_input, conv_output_size
+from scratchcnn import Conv2D, MaxPool2D, conv_output_size
+
+from .guards import check_layer_input
 
 
 def im2col_batch_last(x: np.ndarray, kernel_size: int, stride: int = 1, padding: int = 0) -> np.ndarray:
@@ -80,7 +82,7 @@ class FastConv2D(Conv2D):
     saved_as = "Conv2D"          # model files name the layer, not its implementation
 
     def forward(self, x):
-        _check_input(self, x, 4, self.in_channels)
+        check_layer_input(self, x, 4, self.in_channels)
         W, b = self.params["W"], self.params["b"]
         N, _, H, W_in = x.shape
         H_out = conv_output_size(H, self.kernel_size, self.stride, self.padding)
@@ -131,7 +133,7 @@ class FastMaxPool2D(MaxPool2D):
         return x[:, :, i:i + s * (H_out - 1) + 1:s, j:j + s * (W_out - 1) + 1:s]
 
     def forward(self, x):
-        _check_input(self, x, 4)
+        check_layer_input(self, x, 4)
         k = self.kernel_size
         H_out = conv_output_size(x.shape[2], k, self.stride, 0)
         W_out = conv_output_size(x.shape[3], k, self.stride, 0)

@@ -1,5 +1,6 @@
-"""course_machinery/plots.py's conv_feature_maps: what it shows, and that it leaves the model
-(modes, running statistics, the caches a pending backward needs) exactly as it was."""
+"""course_machinery/plots.py: conv_feature_maps (what it shows, and that it leaves the model -
+modes, running statistics, the caches a pending backward needs - exactly as it was) and the
+live learning curves of notebook 07."""
 
 import numpy as np
 
@@ -57,3 +58,17 @@ def test_feature_maps_are_each_convolution_after_its_activation():
         np.testing.assert_allclose(maps[0], first, rtol=1e-6)
         assert maps[1].min() == 0 and maps[1].max() > 0
     assert plots.conv_feature_maps(sc.Sequential([sc.Flatten(), sc.Dense(784, 10)]), image) == []
+
+
+def test_live_plot_epoch_ticks_are_whole_numbers():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    curves = plots.LivePlot(live=False)
+    curves({"epoch": [1, 2, 3], "train_loss": [0.5, 0.3, 0.2], "val_loss": [None] * 3,
+            "train_accuracy": [0.8, 0.9, 0.95], "val_accuracy": [None] * 3})
+    fig = curves.figure()
+    for ax in fig.axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    plt.close(fig)
