@@ -1,58 +1,49 @@
 """ScratchCNN: a convolutional neural network from scratch in NumPy.
 
-This one file is the course's library. Part I is the textbook, in the order the
-course teaches it; Part II is course machinery a student need not read.
+This file is the textbook: the library the notebooks build, in the order the
+course teaches it. Read it top to bottom.
 
-Part I, the library
-  1. Data          - reading the MNIST IDX files (``load_mnist``); Fashion-MNIST, CIFAR-10
-  2. Layers        - Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense,
-                     BatchNorm1D, BatchNorm2D
-                     plus the naive loop versions they are checked against
-  3. Loss          - SoftmaxCrossEntropy
-  4. Optimizers    - SGD (momentum, weight decay), Adam and RMSprop
-  5. Model         - Sequential, Residual, the course's reference CNN and deep_cnn
-  6. Training      - train, evaluate, data augmentation
-  7. Gradient checking - numerical gradients by centred differences
-  8. Pictures      - preprocessing a drawn digit like MNIST
-  9. Model files   - save_model / load_model (.npz, no pickle)
- 10. Command line  - ``python scratchcnn.py train|evaluate|predict``
-
-Part II, course machinery
- 11. Plots and widgets - LivePlot, show_numbers, the digit slider, the drawing pad and
-                     its not-a-digit check (DigitLikeness)
- 12. Exercise checks - check_exercise, Case, Mistake, CheckResult and one check_<name>
-                     per exercise of notebooks 01-11
+  1. Data              - reading the MNIST IDX files (read_idx, load_mnist); Fashion-MNIST, CIFAR-10
+  2. Layers            - Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense,
+                         BatchNorm1D, BatchNorm2D, and the naive loop versions they are checked against
+  3. Loss              - softmax and SoftmaxCrossEntropy
+  4. Optimizers        - SGD (momentum, weight decay), Adam and RMSprop
+  5. Model             - Sequential, Residual, the course's reference_cnn and deep_cnn
+  6. Training          - train, evaluate, learning-rate schedules, data augmentation
+  7. Gradient checking - numerical gradients by centred differences, grad_check
+  8. Pictures          - preprocessing a drawn digit like MNIST
+  9. Model files       - save_model / load_model (.npz with the architecture as JSON, never pickle)
 
 Conventions: images are NCHW arrays (batch, channels, height, width) and
 "convolution" means cross-correlation, as in PyTorch's ``conv2d``.
 
 Left out on purpose: automatic differentiation (every backward pass is written
 by hand, as the notebooks derive it), GPUs, data-loading workers, mixed
-precision and model parallelism; the widgets' and checks' code in Part II is
-not part of what a student needs to read.
+precision and model parallelism.
+
+The course machinery lives beside this file, in the package ``course_machinery``,
+and a student need not read it: ``cli`` (``python scratchcnn.py train|evaluate|predict``
+hands over to it), ``plots``, ``widgets``, ``checks`` (the exercise checks, one module
+per notebook), ``fast_layers`` (the speed tricks, tested against the layers here),
+``file_safety`` (guards against damaged and hostile files: gzip bombs, oversized
+model files, atomic writes) and ``guards`` (training arguments and data that would
+train nonsense). The textbook calls a guard in one line where it needs one.
 """
 
 from __future__ import annotations
 
-import argparse
-import copy
-import gzip
-import hashlib
 import json
 import math
 import os
-import re
-import shlex
-import sys
-import tempfile
 import time
 import warnings
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+from course_machinery import file_safety, guards
+from course_machinery.file_safety import DataFileError, ModelFileError
 
 __version__ = "1.0.0"
 
@@ -72,7 +63,7 @@ DEFAULT_MODEL_PATH = HERE / "data" / "scratchcnn_mnist.npz"
 #   then one big-endian uint32 per dimension, e.g. 60000, 28, 28
 #   then the data, row by row.
 # So the "magic number" of an image file is 0x00000803 (2051) and of a label
-# file 0x00000801 (2049).
+# file 0x00000801 (2049). MNIST ships each file gzipped (.gz); we read either.
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -82,145 +73,36 @@ MNIST_FILES = {
 }
 
 
-class DataFileError(ValueError):
-    """A data file is missing, truncated, corrupt or does not match its partner."""
-
-
-# The largest IDX file read_idx accepts: 1 GiB, 20 times MNIST's training images.
-# A header can promise anything; we refuse to allocate more than this on its word.
-MAX_IDX_BYTES = 2 ** 30
-
-
-def _find_idx_file(data_dir: Path, stem: str) -> Path:
-    """The file ``stem`` in ``data_dir``, gzipped or plain."""
-    for candidate in (data_dir / (stem + ".gz"), data_dir / stem):
-        if candidate.is_file():
-            return candidate
-        if candidate.exists():
-            raise DataFileError(f"{candidate} is a folder (or another special file), not a data file. "
-                                f"Put the IDX file itself there.")
-    raise DataFileError(
-        f"missing data file: neither {data_dir / (stem + '.gz')} nor {data_dir / stem} exists. "
-        f"Pass data_dir= (or --data-dir) pointing at a folder with the four MNIST IDX files, "
-        f"or restore the repository's data/mnist/ folder with `git checkout -- data/mnist`."
-    )
-
-
-def _read_sha256sums(sums_file: Path) -> dict[str, str]:
-    """{file name: SHA-256} from a SHA256SUMS file in ``sha256sum``'s format ("<64 hex digits>  name")."""
-    expected = {}
-    for number, line in enumerate(sums_file.read_text(errors="replace").splitlines(), start=1):
-        match = re.fullmatch(r"([0-9a-fA-F]{64})\s+\*?(\S.*)", line.strip())
-        if match is None and line.strip():
-            raise DataFileError(
-                f"{sums_file} line {number} is malformed: {line[:80]!r}. Each line must be a 64-digit "
-                f"SHA-256 in hex, two spaces and a file name (what `sha256sum FILE` prints). Fix or "
-                f"delete the line (or the file, to skip the check).")
-        if match is not None:
-            expected[match.group(2)] = match.group(1).lower()
-    return expected
-
-
-def _check_sha256(path: Path) -> None:
-    """Compare the SHA-256 of ``path`` with the SHA256SUMS beside it, if any (read in chunks)."""
-    sums_file = path.parent / "SHA256SUMS"
-    if not sums_file.is_file():
-        return
-    expected = _read_sha256sums(sums_file)
-    if path.name not in expected:
-        return  # e.g. an un-gzipped copy: SHA256SUMS lists the .gz files only
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    actual = digest.hexdigest()
-    if actual != expected[path.name]:
-        raise DataFileError(
-            f"checksum mismatch for {path}: SHA-256 is {actual}, but {sums_file} expects "
-            f"{expected[path.name]}. The file is corrupt or was replaced; restore it with "
-            f"`git checkout -- {path.name}` in {path.parent} (or copy a fresh one)."
-        )
-
-
 def idx_header(magic: int, shape: tuple) -> bytes:
     """The IDX header: the magic number, then one big-endian uint32 per dimension (notebook 01, section 1)."""
     return magic.to_bytes(4, "big") + b"".join(size.to_bytes(4, "big") for size in shape)
 
 
-def _gzip_declared_size(path: Path) -> int:
-    """The uncompressed size (mod 2**32) a gzip file records in its last four bytes."""
-    with open(path, "rb") as file:
-        file.seek(0, os.SEEK_END)
-        if file.tell() < 18:                       # 10-byte gzip header + 8-byte trailer
-            return -1
-        file.seek(-4, os.SEEK_END)
-        return int.from_bytes(file.read(4), "little")
-
-
-def read_idx(path: str | os.PathLike, expected_magic: int, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+def read_idx(path: str | os.PathLike, expected_magic: int,
+             max_bytes: int = file_safety.MAX_IDX_BYTES) -> np.ndarray:
     """Read one IDX file (``.gz`` or plain) into a uint8 array of the shape its header gives.
 
-    The header comes first, and the size it declares is checked (against
-    ``max_bytes``, the file's size, and a gzip's recorded size) before anything
-    is allocated; a ``.gz`` is inflated as a stream and only as far as the
-    header promises, so a small gzip that inflates to gigabytes is refused.
+    Notebook 01, section 1. The result is a read-only view of the file's bytes:
+    (N, rows, cols) for images, (N,) for labels. Raises DataFileError for a wrong
+    magic number, or a file that is truncated, padded, corrupt or declares more
+    than ``max_bytes`` (checked before anything is allocated).
     """
     path = Path(path)
-    _check_sha256(path)
-    compressed = path.suffix == ".gz"
-    try:
-        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as file:
-            header = file.read(4)
-            if len(header) < 4:
-                raise DataFileError(f"{path} is truncated: {len(header)} bytes, not even an IDX header.")
-            magic = int.from_bytes(header, "big")
-            if magic != expected_magic:
-                kind = "image" if expected_magic == IMAGES_MAGIC else "label"
-                raise DataFileError(
-                    f"{path} has the wrong magic number {magic:#010x}; an IDX {kind} file starts with "
-                    f"{expected_magic:#010x}. Is it the right file (images and labels swapped?) "
-                    f"and not some other format?")
-            ndim = header[3]
-            dims = file.read(4 * ndim)
-            if len(dims) < 4 * ndim:
-                raise DataFileError(f"{path} is truncated inside its header ({4 + len(dims)} bytes).")
-            shape = tuple(int.from_bytes(dims[4 * i:4 * i + 4], "big") for i in range(ndim))
-            header_size, size = 4 + 4 * ndim, math.prod(shape)
-            if size > max_bytes:
-                raise DataFileError(
-                    f"{path}: its header declares shape {shape}, {size:,} bytes, more than the "
-                    f"{max_bytes:,} read_idx accepts. A corrupt header or a gzip bomb? If the data set "
-                    f"really is that large, pass a larger max_bytes to read_idx.")
-            recorded = _gzip_declared_size(path) if compressed else path.stat().st_size
-            if recorded != (header_size + size) % (2 ** 32 if compressed else 2 ** 64):
-                raise DataFileError(
-                    f"{path} is truncated or padded: its header promises shape {shape} "
-                    f"({header_size + size:,} bytes in all) but the file holds "
-                    f"{'an inflated size (mod 2**32) of ' if compressed else ''}{recorded:,} bytes. "
-                    f"Replace it with a complete copy.")
-            data = np.empty(size, dtype=np.uint8)
-            view, filled = memoryview(data), 0
-            while filled < size:                   # a gzip stream may hand out fewer bytes per call
-                count = file.readinto(view[filled:])
-                if not count:
-                    break
-                filled += count
-            padded = bool(file.read(1))            # one byte more than promised: stop there
-    except DataFileError:
-        raise
-    except PermissionError:
-        raise DataFileError(f"cannot read {path}: permission denied. Check the file's permissions "
-                            f"(`ls -l {path}`).") from None
-    except (OSError, EOFError, zlib.error) as error:
-        raise DataFileError(
-            f"{path} is not a valid {'gzip' if compressed else 'IDX'} file ({type(error).__name__}: {error}); "
-            f"it is probably truncated or corrupt. Replace it with a complete copy.") from None
-    if filled < size or padded:
-        raise DataFileError(
-            f"{path} is truncated or padded: its header promises shape {shape} ({header_size + size:,} bytes "
-            f"in all) but the data {'ends early' if filled < size else 'goes on beyond them'}. "
-            f"Replace it with a complete copy.")
-    return data.reshape(shape)
+    with file_safety.open_idx(path) as file:             # gzip or plain; damage becomes a DataFileError
+        header = file.read(4)
+        magic = int.from_bytes(header, "big")
+        if magic != expected_magic:
+            kind = "image" if expected_magic == IMAGES_MAGIC else "label"
+            raise DataFileError(
+                f"{path} has the wrong magic number {magic:#010x}; an IDX {kind} file starts with "
+                f"{expected_magic:#010x}. Is it the right file (images and labels swapped?) "
+                f"and not some other format?")
+        ndim = header[3]                                  # the magic's last byte
+        shape = tuple(int.from_bytes(file.read(4), "big") for _ in range(ndim))
+        file_safety.check_idx_size(path, shape, max_bytes)     # the header may lie: check before reading
+        data = file.read(math.prod(shape))               # one byte per pixel (or label), row by row
+        file_safety.check_idx_complete(path, file, shape, len(data))
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None, num_classes: int = 10):
@@ -237,28 +119,17 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None, 
     if split not in MNIST_FILES:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
-    if not data_dir.is_dir():
-        problem = f"{data_dir} is a file, not a folder" if data_dir.exists() else f"missing data folder {data_dir}"
-        raise DataFileError(
-            f"{problem}. Pass data_dir= (or --data-dir) pointing at a folder with the four MNIST "
-            f"IDX files (the repository ships them in data/mnist/)."
-        )
-    images_stem, labels_stem = MNIST_FILES[split]
-    images_path = _find_idx_file(data_dir, images_stem)
-    labels_path = _find_idx_file(data_dir, labels_stem)
+    images_path, labels_path = (file_safety.find_idx_file(data_dir, stem) for stem in MNIST_FILES[split])
     images = read_idx(images_path, IMAGES_MAGIC)
     labels = read_idx(labels_path, LABELS_MAGIC)
-    if images.ndim != 3:
-        raise DataFileError(f"{images_path} holds a {images.ndim}-D array; images must be (N, rows, cols).")
-    if labels.ndim != 1:
-        raise DataFileError(f"{labels_path} holds a {labels.ndim}-D array; labels must be (N,).")
+    # The magic numbers fixed the shapes: images (N, rows, cols), labels (N,). What is left
+    # to check is what learning needs: some images, one label each, each a class 0..K-1.
     if len(images) == 0:
         raise DataFileError(f"{images_path} holds no images (its header says 0); it is not a usable data set.")
     if len(images) != len(labels):
         raise DataFileError(
             f"count mismatch: {images_path} holds {len(images)} images but {labels_path} holds "
-            f"{len(labels)} labels. The two files must come from the same split and release."
-        )
+            f"{len(labels)} labels. The two files must come from the same split and release.")
     if labels.max() >= num_classes:
         bad = int(np.argmax(labels >= num_classes))
         raise DataFileError(
@@ -285,14 +156,13 @@ def load_fashion_mnist(split: str = "train", data_dir: str | os.PathLike | None 
 
 
 # CIFAR-10 (Krizhevsky, 2009): 60,000 colour pictures, 3 x 32 x 32, in 10 classes.
-# Not shipped (170 MB). Its official binary version is a folder cifar-10-batches-bin/
+# Not shipped (170 MB; file_safety.CIFAR10_URL). Its binary version is a folder cifar-10-batches-bin/
 # of files that are nothing but records of 1 + 3072 bytes: the label (0-9), then
 # the red, green and blue planes of 32 x 32 pixels, each row by row.
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 CIFAR10_FILES = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
 CIFAR10_RECORD_BYTES = 1 + 3 * 32 * 32
-CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 
 
 def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None):
@@ -305,30 +175,16 @@ def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None
     if split not in CIFAR10_FILES:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     data_dir = Path(data_dir) if data_dir is not None else HERE / "data"
-    folder = data_dir / "cifar-10-batches-bin" if (data_dir / "cifar-10-batches-bin").is_dir() else data_dir
-    paths = [folder / name for name in CIFAR10_FILES[split]]
-    missing = [str(path) for path in paths if not path.is_file()]
-    if missing:
-        raise DataFileError(
-            f"CIFAR-10 is not there: missing {', '.join(missing)}. Download the binary version "
-            f"{CIFAR10_URL} (162 MB) and unpack it with `tar xzf cifar-10-binary.tar.gz -C {data_dir}`, "
-            f"which creates {data_dir / 'cifar-10-batches-bin'}; or pass data_dir= (--data-dir) "
-            f"pointing at your cifar-10-batches-bin folder."
-        )
+    paths = file_safety.find_cifar10_files(data_dir, CIFAR10_FILES[split])    # says how to download them
     records = []
     for path in paths:
         raw = np.fromfile(path, dtype=np.uint8)
-        if raw.size == 0 or raw.size % CIFAR10_RECORD_BYTES:
-            raise DataFileError(
-                f"{path} holds {raw.size:,} bytes, not a whole number of {CIFAR10_RECORD_BYTES}-byte "
-                f"CIFAR-10 records (an official batch is 10,000 records, 30,730,000 bytes): it is "
-                f"truncated or not the binary version. Download {CIFAR10_URL} again."
-            )
-        records.append(raw.reshape(-1, CIFAR10_RECORD_BYTES))
+        file_safety.check_whole_records(path, raw.size, CIFAR10_RECORD_BYTES)
+        records.append(raw.reshape(-1, CIFAR10_RECORD_BYTES))       # one row per picture
     records = np.concatenate(records)
     labels = records[:, 0].astype(np.int64)
     if labels.max() >= len(CIFAR10_CLASSES):
-        raise DataFileError(f"{folder} has a label {labels.max()} outside 0-9: not CIFAR-10's binary version "
+        raise DataFileError(f"{paths[0].parent} has a label {labels.max()} outside 0-9: not CIFAR-10's binary version "
                             f"(CIFAR-100's has 2 label bytes per record).")
     images = records[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32) / np.float32(255.0)
     return images, labels
@@ -350,6 +206,9 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
 # Every layer has forward(x) and backward(dout) -> dx. Layers with weights keep
 # them in ``params`` and the gradients of the loss with respect to them in
 # ``grads`` (same keys). backward *overwrites* grads; it never accumulates.
+# Conv2D and MaxPool2D are the plain versions the notebooks derive; training
+# runs FastConv2D and FastMaxPool2D (course_machinery/fast_layers.py), the same
+# layers with a faster memory layout, tested against these.
 
 
 class Layer:
@@ -359,9 +218,6 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.training = True
-        # False when nobody needs dL/dx (the first layer, in training): backward may
-        # then skip computing it and return None. Sequential.backward sets it.
-        self.needs_input_gradient = True
 
     def config(self) -> dict:
         """The constructor arguments that rebuild this layer (used by save_model)."""
@@ -370,23 +226,6 @@ class Layer:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
-
-
-def _check_input(layer: Layer, x: np.ndarray, ndim: int, channels: int | None = None) -> None:
-    """Fail early, with a message a student can act on, when x has the wrong type or shape."""
-    if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
-        kind = f"an array of {x.dtype}" if isinstance(x, np.ndarray) else f"a {type(x).__name__}"
-        raise TypeError(f"{layer!r} expects a NumPy array of numbers, got {kind}. "
-                        f"Convert it with np.asarray(x, dtype=np.float32).")
-    if x.ndim != ndim:
-        wanted = "(N, C, H, W)" if ndim == 4 else "(N, features)"
-        raise ValueError(
-            f"{layer!r} expects a {ndim}-D input {wanted}, got shape {x.shape}. "
-            + ("Add the channel axis with x[:, None] for grey images." if ndim == 4 and x.ndim == 3 else
-               "Put a Flatten() before Dense." if ndim == 2 and x.ndim == 4 else "")
-        )
-    if channels is not None and x.shape[1] != channels:
-        raise ValueError(f"{layer!r} expects {channels} input channels/features, got shape {x.shape}.")
 
 
 def _as_float(x: np.ndarray) -> np.ndarray:
@@ -399,82 +238,51 @@ def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> 
     """H' = (H + 2p - k) / s + 1, the output size of a convolution or pooling (notebook 02, section 3)."""
     out = (size + 2 * padding - kernel_size) // stride + 1
     if out < 1:
-        raise ValueError(
-            f"kernel {kernel_size} with padding {padding} does not fit an input of size {size}"
-        )
+        raise ValueError(f"kernel {kernel_size} with padding {padding} does not fit an input of size {size}")
     return out
 
 
-def im2col(x: np.ndarray, kernel_size: int, stride: int = 1, padding: int = 0,
-           batch_last: bool = False) -> np.ndarray:
+def im2col(x: np.ndarray, kernel_size: int, stride: int = 1, padding: int = 0) -> np.ndarray:
     """Unfold every k x k patch of x into a column. Derived in notebook 02, section 6.
 
-    x: (N, C, H, W) -> cols: (C*k*k, N*H'*W'), rows ordered (c, i, j),
-    columns ordered (n, y, x), or (y, x, n) with ``batch_last=True``.
+    x: (N, C, H, W) -> cols: (C*k*k, N*H'*W'), rows ordered (c, i, j), columns ordered (n, y, x).
     A convolution is then ``W.reshape(F, -1) @ cols``.
 
     Stride tricks build a 6-D *view* (C, k, k, N, H', W') of the padded input
     without copying: element (c, i, j, n, y, x) is x_pad[n, c, s*y + i, s*x + j].
     The single copy happens in the final reshape.
-
-    Speed: with the batch last, that copy (and col2im's additions) moves runs
-    of W' * N neighbouring numbers instead of image rows of only W' numbers:
-    3-4x faster for MNIST-sized images. Conv2D uses that order.
     """
     N, C, H, W = x.shape
     k, s, p = kernel_size, stride, padding
     H_out = conv_output_size(H, k, s, p)
     W_out = conv_output_size(W, k, s, p)
-    if p or batch_last:
-        # One zero buffer with x copied into its middle (what np.pad does, minus
-        # overhead), laid out in memory in the order the columns read it. (Batch-last
-        # columns read straight from an NCHW array would jump through memory.)
-        if batch_last:
-            padded = np.zeros((C, H + 2 * p, W + 2 * p, N), dtype=x.dtype).transpose(3, 0, 1, 2)
-        else:
-            padded = np.zeros((C, N, H + 2 * p, W + 2 * p), dtype=x.dtype).transpose(1, 0, 2, 3)
-        padded[:, :, p:p + H, p:p + W] = x
-        x = padded
+    x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
     sN, sC, sH, sW = x.strides
-    windows = as_strided(
-        x,
-        shape=(C, k, k, N, H_out, W_out),
-        strides=(sC, sH, sW, sN, s * sH, s * sW),
-        writeable=False,
-    )
-    if batch_last:
-        windows = windows.transpose(0, 1, 2, 4, 5, 3)        # (C, k, k, H', W', N)
+    windows = as_strided(x, shape=(C, k, k, N, H_out, W_out),
+                         strides=(sC, sH, sW, sN, s * sH, s * sW), writeable=False)
     return windows.reshape(C * k * k, N * H_out * W_out)
 
 
-def col2im(cols: np.ndarray, x_shape: tuple, kernel_size: int, stride: int = 1, padding: int = 0,
-           batch_last: bool = False) -> np.ndarray:
+def col2im(cols: np.ndarray, x_shape: tuple, kernel_size: int, stride: int = 1, padding: int = 0) -> np.ndarray:
     """The adjoint of im2col: add every column back onto the patch it came from (notebook 03, section 5).
 
-    cols: (C*k*k, N*H'*W') -> dx: (N, C, H, W); ``batch_last`` as in im2col.
+    cols: (C*k*k, N*H'*W') -> dx: (N, C, H, W), rows and columns ordered as im2col's.
 
     Overlapping patches share input pixels, so their contributions must be
     *added*. We loop over the k*k kernel offsets (not over pixels): for offset
     (i, j), the rows of cols for that offset form a (C, N, H', W') block that
-    lands, with stride s, on the padded image starting at (i, j). That is k*k
-    vectorised ``+=`` operations, and no np.add.at.
+    lands, with stride s, on the padded image starting at (i, j).
     """
     N, C, H, W = x_shape
     k, s, p = kernel_size, stride, padding
     H_out = conv_output_size(H, k, s, p)
     W_out = conv_output_size(W, k, s, p)
-    # Views indexed (c, [i, j,] n, y, x) whose memory follows the column order,
-    # so each block adds onto runs of contiguous numbers.
-    if batch_last:
-        blocks = cols.reshape(C, k, k, H_out, W_out, N).transpose(0, 1, 2, 5, 3, 4)
-        dx_padded = np.zeros((C, H + 2 * p, W + 2 * p, N), dtype=cols.dtype).transpose(0, 3, 1, 2)
-    else:
-        blocks = cols.reshape(C, k, k, N, H_out, W_out)
-        dx_padded = np.zeros((C, N, H + 2 * p, W + 2 * p), dtype=cols.dtype)
+    blocks = cols.reshape(C, k, k, N, H_out, W_out)
+    dx_padded = np.zeros((N, C, H + 2 * p, W + 2 * p), dtype=cols.dtype)
     for i in range(k):
         for j in range(k):
-            dx_padded[:, :, i:i + s * H_out:s, j:j + s * W_out:s] += blocks[:, i, j]
-    return dx_padded[:, :, p:p + H, p:p + W].transpose(1, 0, 2, 3)
+            dx_padded[:, :, i:i + s * H_out:s, j:j + s * W_out:s] += blocks[:, i, j].transpose(1, 0, 2, 3)
+    return dx_padded[:, :, p:p + H, p:p + W]
 
 
 def he_normal(shape: tuple, fan_in: int, rng: np.random.Generator, dtype) -> np.ndarray:
@@ -489,9 +297,10 @@ class Conv2D(Layer):
 
         out[n, f, y, x] = b[f] + sum_{c,i,j} W[f, c, i, j] * x_pad[n, c, s*y + i, s*x + j]
 
-    params: W (F, C, k, k), b (F,).   grads: dW, db (derived in notebook 03, sections 1 and 6).
-    Forward is one matrix product:  W.reshape(F, C*k*k) @ im2col(x)  -> (F, H'*W'*N),
-    with batch-last columns (see im2col). Backward, with dout as the same matrix D:
+    params: W (F, C, k, k), b (F,).   grads: dW, db (derived in notebook 03, sections 4 and 6).
+    Forward is one matrix product:  W.reshape(F, C*k*k) @ im2col(x)  -> (F, N*H'*W'),
+    returned as an (N, F, H', W') transposed view of it (no copy). Backward, with
+    dout reshaped to the same (F, N*H'*W') matrix D:
         dW = D @ cols.T     db = D @ 1     dx = col2im(W.T @ D)
     backward caches: the im2col columns of x and x's shape.
     """
@@ -511,37 +320,27 @@ class Conv2D(Layer):
                     kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
 
     def forward(self, x):
-        _check_input(self, x, 4, self.in_channels)
+        guards.check_layer_input(self, x, 4, self.in_channels)
         W, b = self.params["W"], self.params["b"]
-        x = x.astype(W.dtype, copy=False)
         N, _, H, W_in = x.shape
         H_out = conv_output_size(H, self.kernel_size, self.stride, self.padding)
         W_out = conv_output_size(W_in, self.kernel_size, self.stride, self.padding)
         self.x_shape = x.shape
-        self.cols = im2col(x, self.kernel_size, self.stride, self.padding, batch_last=True)
-        out = W.reshape(self.out_channels, -1) @ self.cols            # (F, H'*W'*N)
-        out += b[:, None]
-        # The product comes out as (F, H', W', N) in memory; a transposed *view*
-        # gives NCHW without a copy. Later layers keep that layout, so the next
-        # im2col and this layer's backward read memory in order.
-        return out.reshape(self.out_channels, H_out, W_out, N).transpose(3, 0, 1, 2)
+        self.cols = im2col(x.astype(W.dtype, copy=False), self.kernel_size, self.stride, self.padding)
+        out = W.reshape(self.out_channels, -1) @ self.cols + b[:, None]      # (F, N*H'*W')
+        return out.reshape(self.out_channels, N, H_out, W_out).transpose(1, 0, 2, 3)
 
     def backward(self, dout):
         W = self.params["W"]
-        # dout is (N, F, H', W'); in forward's (F, H', W', N) order it is one matrix D.
-        D = dout.transpose(1, 2, 3, 0).reshape(self.out_channels, -1).astype(W.dtype, copy=False)
-        # cols @ D.T is dW transposed: the same sums, but OpenBLAS computes this tall, thin
-        # product faster than D @ cols.T (almost 2x for the second conv, on the benchmark machine).
-        self.grads["W"] = (self.cols @ D.T).T.reshape(W.shape)
-        self.grads["b"] = D @ np.ones(D.shape[1], dtype=D.dtype)   # a product: faster than sum
-        if not self.needs_input_gradient:
-            return None                  # e.g. the first layer in training: dL/d(images) is unused
-        dcols = W.reshape(self.out_channels, -1).T @ D                 # (C*k*k, N*H'*W')
-        return col2im(dcols, self.x_shape, self.kernel_size, self.stride, self.padding, batch_last=True)
+        D = dout.transpose(1, 0, 2, 3).reshape(self.out_channels, -1).astype(W.dtype, copy=False)
+        self.grads["W"] = (D @ self.cols.T).reshape(W.shape)
+        self.grads["b"] = D.sum(axis=1)
+        dcols = W.reshape(self.out_channels, -1).T @ D                      # (C*k*k, N*H'*W')
+        return col2im(dcols, self.x_shape, self.kernel_size, self.stride, self.padding)
 
 
 # The naive references: explicit loops, slow, obviously right. Tests, the
-# benchmark and the exercise checks compare the fast layers with them.
+# benchmark and the exercise checks compare the layers with them.
 
 def conv2d_naive(x, W, b, stride=1, padding=0):
     """Convolution (cross-correlation) with four loops, for teaching and testing (notebook 02, sections 2-3).
@@ -592,19 +391,12 @@ class MaxPool2D(Layer):
 
         out[n, c, y, x] = max_{i,j < k} x[n, c, s*y + i, s*x + j]
 
-    params: none.   backward caches the winner of every window (as offsets).
-    Backward routes each dout value to the one input that won its window. When
-    several inputs tie for the maximum, the first offset (i, j) in row-major
-    order wins, so every window sends its gradient to exactly one position.
-    Windows that overlap (k > s) can share a winner, so the routed gradients
-    are *added*.
-
-    Speed: instead of gathering every window (an (N, C, H', W', k, k) array),
-    we loop over the k*k offsets: offset (i, j) of all windows at once is the
-    strided slice x[:, :, i::s, j::s], so forward is k*k vectorised maximums.
-    Every array keeps the memory layout of x, and the winners are recorded
-    with arithmetic (np.where and np.putmask branch on every element, which
-    is several times slower on random data).
+    params: none.   backward caches the winner of every window: the flat index
+    i*k + j of its maximum, (N, C, H', W'). Backward routes each dout value to
+    the one input that won its window. When several inputs tie for the maximum,
+    the first in row-major order wins (np.argmax's choice), so every window
+    sends its gradient to exactly one position. Windows that overlap (k > s)
+    can share a winner, so the routed gradients are *added*.
     """
 
     def __init__(self, kernel_size=2, stride=None):
@@ -615,48 +407,27 @@ class MaxPool2D(Layer):
     def config(self):
         return dict(kernel_size=self.kernel_size, stride=self.stride)
 
-    def _offset(self, x, i, j, H_out, W_out):
-        """Element (i, j) of every window: a strided view of shape (N, C, H', W')."""
-        s = self.stride
-        return x[:, :, i:i + s * (H_out - 1) + 1:s, j:j + s * (W_out - 1) + 1:s]
-
     def forward(self, x):
-        _check_input(self, x, 4)
-        k = self.kernel_size
-        H_out = conv_output_size(x.shape[2], k, self.stride, 0)
-        W_out = conv_output_size(x.shape[3], k, self.stride, 0)
-        # order="K" keeps x's memory layout (a Conv2D's output is an NCHW view of
-        # a (C, H, W, N) array), so every pass below walks memory in order.
-        out = self._offset(x, 0, 0, H_out, W_out).copy(order="K")
-        # winner[n, c, y, x] = i*k + j of the element that holds the max. A strict
-        # ">" keeps the earlier offset on a tie: exactly one winner per window.
-        winner = np.zeros_like(out, dtype=np.min_scalar_type(k * k - 1))   # uint8 up to 16 x 16 kernels
-        for i in range(k):
-            for j in range(k):
-                if i or j:
-                    candidate = self._offset(x, i, j, H_out, W_out)
-                    # Offsets come in increasing order, so i*k + j is larger than every
-                    # index stored so far: where candidate wins, a maximum records it.
-                    np.maximum(winner, (candidate > out) * winner.dtype.type(i * k + j), out=winner)
-                    np.maximum(out, candidate, out=out)
-        self.x_shape, self.winner = x.shape, winner
-        return out
+        guards.check_layer_input(self, x, 4)
+        k, s = self.kernel_size, self.stride
+        N, C, H, W = x.shape
+        H_out, W_out = conv_output_size(H, k, s, 0), conv_output_size(W, k, s, 0)
+        # Every window, as a view (N, C, H', W', k, k), then one row of k*k values per window.
+        windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::s, ::s]
+        windows = windows.reshape(N, C, H_out, W_out, k * k)
+        self.x_shape, self.winner = x.shape, windows.argmax(axis=-1)
+        return windows.max(axis=-1)
 
     def backward(self, dout):
-        k = self.kernel_size
+        k, s = self.kernel_size, self.stride
         H_out, W_out = dout.shape[2:]
-        s, (H, W) = self.stride, self.x_shape[2:]
-        # When the windows tile x exactly, every dx entry is written below: no zeros needed.
-        tiled = s == k and H % k == 0 and W % k == 0
-        dx = (np.empty_like if tiled else np.zeros_like)(self.winner, shape=self.x_shape, dtype=dout.dtype)
+        dx = np.zeros(self.x_shape, dtype=dout.dtype)
         for i in range(k):
             for j in range(k):
-                won = self.winner == i * k + j                  # where offset (i, j) won its window
-                target = self._offset(dx, i, j, H_out, W_out)   # x's memory layout
-                if s < k:
-                    target += dout * won     # += (not =): with overlapping windows one input can win several
-                else:
-                    np.multiply(dout, won, out=target)   # no overlap: written straight into dx, no temporary
+                # Element (i, j) of every window is the strided slice below; += because,
+                # when windows overlap, one input can win several of them.
+                dx[:, :, i:i + s * (H_out - 1) + 1:s, j:j + s * (W_out - 1) + 1:s] += \
+                    np.where(self.winner == i * k + j, dout, 0)
         return dx
 
 
@@ -747,8 +518,8 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout):
-        # In the memory layout of x (empty_like keeps it), so the layers below read
-        # the gradient in the order they wrote x.
+        # In the memory layout of x (empty_like keeps it), so the layers below read the gradient
+        # in the order they wrote x (bench.py: "Flatten.backward ignores the layout" is slower).
         dx = np.empty_like(self.x, dtype=dout.dtype)
         dx[...] = dout.reshape(self.x_shape)
         return dx
@@ -807,7 +578,7 @@ class Dense(Layer):
         return dict(in_features=self.in_features, out_features=self.out_features)
 
     def forward(self, x):
-        _check_input(self, x, 2, self.in_features)
+        guards.check_layer_input(self, x, 2, self.in_features)
         self.x = x.astype(self.params["W"].dtype, copy=False)
         return self.x @ self.params["W"] + self.params["b"]
 
@@ -854,7 +625,7 @@ class BatchNorm1D(Layer):
         return v.reshape((1, -1) + (1,) * (len(self.axes) - 1))
 
     def forward(self, x):
-        _check_input(self, x, len(self.axes) + 1, self.num_features)
+        guards.check_layer_input(self, x, len(self.axes) + 1, self.num_features)
         x = x.astype(self.params["gamma"].dtype, copy=False)
         if self.training:
             mean = x.mean(axis=self.axes)
@@ -891,9 +662,7 @@ class BatchNorm2D(BatchNorm1D):
     more example of that channel: the statistics (and the means in backward) are
     over the m = N*H*W values of each channel, axes (0, 2, 3).
     params: gamma (C,), beta (C,); attributes running_mean, running_var (C,).
-    backward caches x_hat and 1/sqrt(var + eps);
-        dx = gamma / sqrt(var + eps) * (dout - mean(dout) - x_hat * mean(dout * x_hat))
-    with the means over (N, H, W) (derived in notebook 10, section 3).
+    backward: BatchNorm1D's formulas, with the means over (N, H, W) (notebook 10, section 3).
     """
 
     axes = (0, 2, 3)
@@ -924,18 +693,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return np.exp(log_softmax(logits))
 
 
-def _check_labels(labels: np.ndarray, num_classes: int) -> None:
-    """Labels must be integer class numbers 0..K-1 (-1 would silently index class K-1)."""
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integers (class numbers), got {labels.dtype}. "
-                        f"Convert them with labels.astype(np.int64) if they are whole numbers.")
-    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
-        bad = int(np.argmax((labels < 0) | (labels >= num_classes)))
-        raise ValueError(f"label {labels[bad]} (at position {bad}) is not a class 0..{num_classes - 1}: "
-                         f"the model has {num_classes} outputs. Check the labels (-1 or 255 often mean "
-                         f"'unknown'; drop those images) or build the model with one output per class.")
-
-
 class SoftmaxCrossEntropy:
     """Softmax followed by the cross-entropy loss, averaged over the batch (notebook 05, sections 4-5).
 
@@ -947,7 +704,7 @@ class SoftmaxCrossEntropy:
     def forward(self, logits, labels):
         if logits.ndim != 2 or labels.shape != (logits.shape[0],):
             raise ValueError(f"expected logits (N, K) and labels (N,), got {logits.shape} and {labels.shape}")
-        _check_labels(labels, logits.shape[1])
+        guards.check_labels(labels, logits.shape[1])
         log_probs = log_softmax(logits)
         self.probs, self.labels = np.exp(log_probs), labels
         return float(-log_probs[np.arange(len(labels)), labels].mean())
@@ -1071,57 +828,63 @@ class RMSprop(Optimizer):
 # 5. Model
 # =============================================================================
 
-class Sequential:
-    """Layers applied in order. forward returns the logits; backward takes dL/dlogits.
+class Sequential(Layer):
+    """Layers applied in order: a layer itself, so models nest (Residual is one).
 
-    One shortcut, invisible in the results: a ReLU directly followed by a MaxPool2D
-    (conv -> ReLU -> pool, as every textbook draws it) *runs* as pool -> ReLU. That is
-    exact, outputs and gradients alike: ReLU never changes which of two numbers is
-    larger, so max(relu(a), relu(b)) = relu(max(a, b)), and the gradient reaches the
-    same winner or is zero both ways. The ReLU then works on the pooled quarter of the
-    values: the ReLUs' share of a training step drops from about 10% to 2-3%.
+    x: the first layer's input -> the last layer's output (the logits, for a classifier).
+    forward calls every layer's forward in order; backward takes dL/d(output) and
+    calls every layer's backward in reverse order, so it is the loop
+        for layer in reversed(model.layers): dout = layer.backward(dout)
+    params/grads: the layers' own arrays (not copies), keyed "i.name" (i = position,
+    "i.j.name" inside a nested model). training: setting it sets every layer's.
     """
 
     def __init__(self, layers):
+        # No Layer.__init__: params, grads and training are the layers' (properties below).
         self.layers = list(layers)
 
-    def execution_order(self):
-        """self.layers, with each ReLU that precedes a MaxPool2D moved after it (see above)."""
-        order = list(self.layers)
-        for i in range(len(order) - 1):
-            if type(order[i]) is ReLU and type(order[i + 1]) is MaxPool2D:
-                order[i], order[i + 1] = order[i + 1], order[i]
-        return order
+    @property
+    def params(self):
+        return {f"{i}.{name}": p for i, layer in enumerate(self.layers) for name, p in layer.params.items()}
+
+    @property
+    def grads(self):
+        return {f"{i}.{name}": g for i, layer in enumerate(self.layers) for name, g in layer.grads.items()}
+
+    @property
+    def training(self):
+        return all(layer.training for layer in self.layers)
+
+    @training.setter
+    def training(self, mode):
+        for layer in self.layers:
+            layer.training = mode
 
     def forward(self, x):
-        for layer in self.execution_order():
+        for layer in self.layers:
             x = layer.forward(x)
         return x
 
     def backward(self, dout, input_gradient=True):
-        """dL/dlogits -> dL/dx for the model's input x. With ``input_gradient=False``
-        (what train() passes) the first layer may skip dL/dx, which training never
-        uses (for a Conv2D: a matrix product and a col2im), and None comes back."""
-        order = self.execution_order()
-        first = order[0]
-        first.needs_input_gradient = input_gradient
-        try:
-            for layer in reversed(order):
-                dout = layer.backward(dout)
-        finally:
-            first.needs_input_gradient = True      # for this call only
+        """dL/d(output) -> dL/dx. With ``input_gradient=False`` (what train() passes:
+        training never uses dL/d(images)) a first layer with a ``backward_weights_only``
+        method (FastConv2D) fills its grads but skips dL/dx, a matrix product and a
+        col2im, about 5% of a training step; None comes back then."""
+        for i in reversed(range(len(self.layers))):
+            layer = self.layers[i]
+            if i == 0 and not input_gradient and hasattr(layer, "backward_weights_only"):
+                return layer.backward_weights_only(dout)
+            dout = layer.backward(dout)
         return dout
 
     def train(self):
-        """Training mode (dropout active). Returns self."""
-        for layer in self.layers:
-            layer.training = True
+        """Training mode (dropout active, batch norm on batch statistics). Returns self."""
+        self.training = True
         return self
 
     def eval(self):
-        """Evaluation mode (dropout off). Returns self."""
-        for layer in self.layers:
-            layer.training = False
+        """Evaluation mode (dropout off, batch norm on running statistics). Returns self."""
+        self.training = False
         return self
 
     def predict_proba(self, x, batch_size=1000):
@@ -1140,84 +903,63 @@ class Sequential:
         return self.predict_proba(x, batch_size).argmax(axis=1)
 
     def num_parameters(self):
-        return sum(p.size for layer in self.layers for p in layer.params.values())
+        return sum(p.size for p in self.params.values())
 
     def __repr__(self):
-        lines = [f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers)]
-        return "Sequential(\n" + "\n".join(lines) + f"\n)  # {self.num_parameters():,} parameters"
+        lines = [f"  ({i}) " + repr(layer).replace("\n", "\n  ") for i, layer in enumerate(self.layers)]
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + f"\n)  # {self.num_parameters():,} parameters"
 
 
-class Residual(Layer):
-    """A residual block: y = x + f(x), f = the inner layers applied in order.
+class Residual(Sequential):
+    """A residual block: y = x + f(x), f = the inner layers applied in order (a Sequential).
 
     x: any shape -> y: the same shape (f must keep it). The skip path copies x
     unchanged, so backward sends dy down both paths and adds them:
         dx = dy + f'(x)^T dy        (derived in notebook 10, section 5)
     Even when f's gradient is tiny, dy itself reaches the layers below.
-    params/grads: the inner layers', keyed "j.name" (j = position in the block),
-    so optimizers and model files treat the block like any layer. backward
+    params/grads: the inner layers', keyed "j.name", as Sequential's. backward
     caches nothing itself: the inner layers cache what they need.
     """
 
     def __init__(self, *layers):
-        # No super().__init__(): params, grads and training are views of the inner layers.
-        self.layers = list(layers)
-        self.needs_input_gradient = True
-
-    @property
-    def params(self):
-        return {f"{j}.{name}": p for j, layer in enumerate(self.layers) for name, p in layer.params.items()}
-
-    @property
-    def grads(self):
-        return {f"{j}.{name}": g for j, layer in enumerate(self.layers) for name, g in layer.grads.items()}
-
-    @property
-    def training(self):
-        return all(layer.training for layer in self.layers)
-
-    @training.setter
-    def training(self, mode):
-        for layer in self.layers:
-            layer.training = mode
+        super().__init__(layers)
 
     def forward(self, x):
-        out = x
-        for layer in self.layers:
-            out = layer.forward(out)
+        out = super().forward(x)
         if out.shape != x.shape:
             raise ValueError(f"Residual: the inner layers turn shape {x.shape} into {out.shape}; "
                              f"y = x + f(x) needs f to keep the shape (same channels, padding 'same').")
         return x + out
 
     def backward(self, dout):
-        d_inner = dout
-        for layer in reversed(self.layers):
-            d_inner = layer.backward(d_inner)
-        return dout + d_inner            # skip path + inner path
+        return dout + super().backward(dout)            # skip path + inner path
 
     def __repr__(self):
         return "Residual(" + ", ".join(repr(layer) for layer in self.layers) + ")"
 
 
 def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.float32,
-                  in_channels=1, image_size=28):
+                  in_channels=1, image_size=28, fast=True):
     """The course's reference CNN for 1 x 28 x 28 digits (other sizes: in_channels,
     image_size, e.g. 3 and 32 for CIFAR-10; S = image_size, S/4 below is 7 for MNIST):
 
-        conv 3x3 (pad 1) -> ReLU -> maxpool 2     1x28x28 -> C1x28x28 -> C1x14x14
-        conv 3x3 (pad 1) -> ReLU -> maxpool 2            -> C2x14x14 -> C2x7x7
+        conv 3x3 (pad 1) -> maxpool 2 -> ReLU     1x28x28 -> C1x28x28 -> C1x14x14
+        conv 3x3 (pad 1) -> maxpool 2 -> ReLU            -> C2x14x14 -> C2x7x7
         flatten -> dense -> ReLU -> [dropout] -> dense   -> hidden -> 10 logits
 
-    The layers are listed in this textbook order; Sequential runs each ReLU after the
-    max-pool that follows it, which gives exactly the same outputs and gradients
-    (ReLU is monotonic: see Sequential) for a quarter of the ReLU's work.
+    ``fast=False`` builds this file's Conv2D and MaxPool2D instead of FastConv2D and
+    FastMaxPool2D (course_machinery/fast_layers.py): same weights and results, slower.
     """
+    from course_machinery.fast_layers import FastConv2D, FastMaxPool2D   # here: that module imports this one
+    Conv, MaxPool = (FastConv2D, FastMaxPool2D) if fast else (Conv2D, MaxPool2D)
     rng = np.random.default_rng(seed)
     c1, c2 = channels
+    # Textbooks draw conv -> ReLU -> pool. Pooling first is the same function with the same
+    # gradients (ReLU never changes which of two numbers is larger: max(relu(a), relu(b)) =
+    # relu(max(a, b)); notebook 07 checks it), and the ReLU then works on a quarter of the values.
     layers = [
-        Conv2D(in_channels, c1, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
-        Conv2D(c1, c2, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
+        Conv(in_channels, c1, 3, padding=1, rng=rng, dtype=dtype), MaxPool(2), ReLU(),
+        Conv(c1, c2, 3, padding=1, rng=rng, dtype=dtype), MaxPool(2), ReLU(),
         Flatten(), Dense(c2 * (image_size // 4) ** 2, hidden, rng=rng, dtype=dtype), ReLU(),
     ]
     if dropout:
@@ -1231,29 +973,31 @@ def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.fl
 
 
 def deep_cnn(in_channels=1, image_size=28, num_classes=10, channels=(32, 64), blocks=1, hidden=128,
-             seed=0, dtype=np.float32):
+             seed=0, dtype=np.float32, fast=True):
     """A deeper CNN with batch normalisation and residual blocks (notebook 10):
 
-        conv 3x3 -> BN -> ReLU -> maxpool 2 -> blocks x [residual block]     C1 x S/2 x S/2
-        conv 3x3 -> BN -> ReLU -> maxpool 2 -> blocks x [residual block]     C2 x S/4 x S/4
+        conv 3x3 -> BN -> maxpool 2 -> ReLU -> blocks x [residual block]     C1 x S/2 x S/2
+        conv 3x3 -> BN -> maxpool 2 -> ReLU -> blocks x [residual block]     C2 x S/4 x S/4
         flatten -> dense -> BN -> ReLU -> dense                              hidden -> logits
 
     residual block: x -> ReLU(x + BN(conv(ReLU(BN(conv(x))))))   (He et al., 2016)
     A convolution's bias is redundant before BN (BN subtracts any constant, so
     its gradient is 0; beta plays its role) but harmless. in_channels and image_size fit the
     data (1 x 28 x 28 MNIST, 3 x 32 x 32 CIFAR-10); image_size must divide by 4.
+    Pooling before the ReLU and ``fast``: as in reference_cnn.
     """
     if image_size % 4:
         raise ValueError(f"deep_cnn needs an image size divisible by 4 (two 2x2 poolings), got {image_size}")
+    from course_machinery.fast_layers import FastConv2D, FastMaxPool2D
+    Conv, MaxPool = (FastConv2D, FastMaxPool2D) if fast else (Conv2D, MaxPool2D)
     rng = np.random.default_rng(seed)
 
     def conv_bn(c_in, c_out):
-        conv = Conv2D(c_in, c_out, 3, padding=1, rng=rng, dtype=dtype)
-        return [conv, BatchNorm2D(c_out, dtype=dtype)]
+        return [Conv(c_in, c_out, 3, padding=1, rng=rng, dtype=dtype), BatchNorm2D(c_out, dtype=dtype)]
 
     layers, c_in = [], in_channels
     for c in channels:
-        layers += conv_bn(c_in, c) + [ReLU(), MaxPool2D(2)]
+        layers += conv_bn(c_in, c) + [MaxPool(2), ReLU()]
         for _ in range(blocks):     # after the pooling: a quarter of the cost at full resolution
             inner = conv_bn(c, c) + [ReLU()] + conv_bn(c, c)
             inner[-1].params["gamma"][:] = 0   # each block starts as the identity (Goyal et al., 2017)
@@ -1336,74 +1080,15 @@ def scheduled_lr(schedule: str | None, base_lr: float, progress: float) -> float
     return SCHEDULES["constant" if schedule is None else schedule](base_lr, progress)
 
 
-def _check_data(model, images, labels, what: str) -> int:
-    """Refuse data that would train or score nonsense; warn about unscaled pixels.
-    Returns K, the number of classes (the model's outputs)."""
-    if not isinstance(images, np.ndarray) or not isinstance(labels, np.ndarray):
-        raise TypeError(f"{what} images and labels must be NumPy arrays, got {type(images).__name__} "
-                        f"and {type(labels).__name__}")
-    if len(images) == 0:
-        raise ValueError(f"no {what} images: the {what} set is empty")
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} {what} images but {len(labels)} labels: they must pair up")
-    num_classes = model.predict_proba(images[:1]).shape[1]        # also checks the image shape
-    _check_labels(labels, num_classes)
-    if images.dtype.kind == "f" and not np.isfinite(images).all():
-        bad = ~np.isfinite(images)
-        raise ValueError(f"the {what} images contain {int(bad.sum())} NaN or infinite pixel values (the first "
-                         f"in image {int(np.argmax(bad.reshape(len(images), -1).any(axis=1)))}). Clean or drop "
-                         f"those images first; no learning rate can fix them.")
-    _warn_if_unscaled(images, what, stacklevel=4)          # the warning points at train's caller
-    return num_classes
-
-
-def _warn_if_unscaled(images, what: str, stacklevel: int = 3) -> None:
-    """Pixels of 0..255 where the network expects [0, 1] give nonsense without an error."""
-    if images.max() > 1.5:
-        warnings.warn(f"the {what} images have pixel values up to {images.max():g}: divide them by 255 to "
-                      f"scale 0..255 to [0, 1], the range the initialisation and learning rates assume.",
-                      stacklevel=stacklevel)
-
-
-def _check_training_arguments(model, images, optimizer, lr, epochs, batch_size, schedule, augment_shift) -> None:
-    """Refuse arguments that would train nothing or nonsense, saying which and why."""
-    for name, value, least in (("epochs", epochs, 1), ("batch_size", batch_size, 1),
-                               ("augment_shift", augment_shift, 0)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
-            raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
-    if augment_shift and (images.ndim != 4 or augment_shift >= min(images.shape[2:])):
-        raise ValueError(f"augment_shift {augment_shift} does not fit images of shape {images.shape[1:]}: it shifts "
-                         f"(C, H, W) images by a few pixels (MNIST: 2), less than their height and width")
-    if not (hasattr(optimizer, "step") and hasattr(optimizer, "parameters")):
-        raise TypeError(f"optimizer must be an optimizer such as Adam(model, lr=0.001), got {optimizer!r} "
-                        f"(for a learning rate alone, pass lr=)")
-    for name, value in (("lr", lr), ("the optimizer's lr", optimizer.lr)):
-        if value is not None and not (isinstance(value, (int, float, np.floating, np.integer))
-                                      and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive finite number (such as 0.001), got {value!r}")
-    if schedule is not None and schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}: use one of {sorted(SCHEDULES)} or None (constant)")
-    model_params = {id(p) for layer in model.layers for p in layer.params.values()}
-    if {id(p) for _, p, _ in optimizer.parameters()} != model_params:
-        raise ValueError("the optimizer was built for another model: it would update weights this model does "
-                         "not use, and training would change nothing. Build it for this model, "
-                         "e.g. optimizer=Adam(model, lr=0.001).")
-    for layer in model.layers:
-        for name, param in layer.params.items():
-            if not np.isfinite(param).all():
-                raise ValueError(f"{layer!r} has NaN or infinite weights {name!r}: the model is broken "
-                                 f"(an earlier run diverged?). Start again from a fresh model.")
-
-
-def _check_divergence(loss: float, num_classes: int, epoch: int, step: int, lr: float) -> None:
-    """Raise TrainingDiverged when a batch loss is NaN, inf or above DIVERGED_LOSS_FACTOR x ln K."""
-    limit = DIVERGED_LOSS_FACTOR * math.log(num_classes)
-    if math.isfinite(loss) and loss <= limit:
-        return
-    how = "" if not math.isfinite(loss) else (f" (above {DIVERGED_LOSS_FACTOR} x ln {num_classes} = {limit:.0f}; "
-                                              f"guessing scores {math.log(num_classes):.2f})")
-    raise TrainingDiverged(f"the loss became {loss:.4g} at epoch {epoch}, batch {step}{how}: training diverged. "
-                           f"Lower the learning rate (it was {lr:.3g}; try {lr / 10:.3g}).")
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """(first, end) of each mini-batch of an epoch of n images: batch_size each, the
+    last one smaller. A last batch of a single image joins the one before it (which
+    then holds batch_size + 1): batch normalisation cannot normalise one number by
+    the spread of a batch (its variance is 0), and BatchNorm1D refuses it."""
+    bounds = [(first, min(first + batch_size, n)) for first in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1 < batch_size:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
 
 
 def _end_epoch(history, model, epoch, train_loss, train_accuracy, lr, validation, start) -> float:
@@ -1416,26 +1101,6 @@ def _end_epoch(history, model, epoch, train_loss, train_accuracy, lr, validation
                        ("seconds", time.perf_counter() - start), ("lr", lr)):
         history[key].append(value)
     return val_accuracy if validation is not None else -train_loss
-
-
-def _warn_if_stalled(history, steps_per_epoch: int, num_classes: int, base_lr: float) -> None:
-    """Warn at the first epoch end after 100 steps if the loss still sits at ln K (guessing)."""
-    steps_done = history["epoch"][-1] * steps_per_epoch
-    if steps_done - steps_per_epoch < 100 <= steps_done and history["train_loss"][-1] > 0.97 * math.log(num_classes):
-        warnings.warn(f"after {steps_done} steps the training loss is still {history['train_loss'][-1]:.3f}, "
-                      f"about ln {num_classes} = {math.log(num_classes):.3f}, what guessing scores: the network "
-                      f"is not learning. The learning rate {base_lr:.3g} is probably far too small (try 0.001 "
-                      f"for Adam, 0.05 for SGD); otherwise check that labels match their images.",
-                      TrainingStalled, stacklevel=3)
-
-
-def evaluate(model, images, labels, batch_size=1000):
-    """Mean loss and accuracy of ``model`` on a data set: returns (loss, accuracy)."""
-    _warn_if_unscaled(images, "evaluation")
-    probs = model.predict_proba(images, batch_size)
-    _check_labels(np.asarray(labels), probs.shape[1])
-    loss = float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12)).mean())
-    return loss, float((probs.argmax(axis=1) == labels).mean())
 
 
 def _snapshot(model):
@@ -1456,45 +1121,38 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
           progress=None):
     """Train ``model`` with mini-batch gradient descent; returns the history.
 
-    The loop of notebook 07: shuffle, then for each batch forward, loss,
-    backward, update; with a learning-rate schedule, a divergence check after
-    every batch and the epoch's numbers recorded at its end.
+    The loop of notebook 07: shuffle, then for each batch forward, loss, backward,
+    update, with a learning-rate schedule and a divergence check after every batch.
+    images (N, C, H, W), labels (N,) in 0..K-1. ``optimizer`` defaults to Adam(lr=1e-3);
+    ``lr``, if given, replaces its rate for this call. ``schedule`` (in SCHEDULES; None is
+    constant) sets optimizer.lr at every step, and optimizer.lr is its own again at the end.
+    ``augment_shift`` moves each training image by up to that many pixels; ``validation``,
+    an (images, labels) pair, is scored after each epoch. A last batch of one image joins
+    the batch before it (batch_bounds; history["last_batch_merged"]).
+    ``callback(history)`` runs after every epoch (the notebooks' live curves),
+    ``progress(epoch, done, total, loss, accuracy, seconds)`` after every batch.
 
-    images (N, C, H, W), labels (N,) in 0..K-1. ``optimizer`` defaults to
-    Adam(lr=1e-3). ``lr`` overrides the optimizer's learning rate; ``schedule``
-    (a name in SCHEDULES: "cosine" decays it over all steps, "one-cycle" warms
-    it up first (one_cycle_learning_rate), "constant" or None keeps it). ``augment_shift`` moves each training image by up to that many
-    pixels. ``validation`` is an optional (images, labels) pair evaluated after
-    each epoch.
-
-    ``callback(history)`` runs after every epoch (notebooks draw live curves
-    with it); ``progress(epoch, done, total, loss, accuracy, seconds)`` after
-    every batch (the CLI's progress bar).
-
-    history: dict of lists, one entry per epoch: epoch, train_loss,
-    train_accuracy, val_loss, val_accuracy (None without validation), seconds,
-    lr; plus "interrupted": True if Ctrl-C stopped training. After Ctrl-C the
-    model holds the best weights seen so far (by validation accuracy, else by
-    training loss) and the history so far is returned.
-
-    Raises TrainingDiverged when a batch loss is NaN, inf or above
-    DIVERGED_LOSS_FACTOR x ln K; warns (TrainingStalled) when the loss stays at
-    ln K; refuses bad arguments and data (NaN pixels, labels outside 0..K-1,
-    an optimizer built for another model) with a ValueError saying which.
+    history: one entry per epoch of epoch, train_loss, train_accuracy, val_loss,
+    val_accuracy (None without validation), seconds, lr; "interrupted" is True after
+    Ctrl-C, and the model then holds the best weights seen (by validation accuracy, else
+    training loss). Raises TrainingDiverged when a batch loss is NaN, inf or above
+    DIVERGED_LOSS_FACTOR x ln K; course_machinery.guards refuses bad arguments and data.
     """
     optimizer = optimizer if optimizer is not None else Adam(model, lr=1e-3)
-    num_classes = _check_data(model, images, labels, "training")
+    num_classes = guards.check_data(model, images, labels, "training")
     validation = validation if validation is not None and len(validation[0]) else None
     if validation is not None:
-        _check_data(model, *validation, "validation")
-    _check_training_arguments(model, images, optimizer, lr, epochs, batch_size, schedule, augment_shift)
-    base_lr = lr if lr is not None else optimizer.lr
+        guards.check_data(model, *validation, "validation")
+    guards.check_training_arguments(model, images, optimizer, lr, epochs, batch_size, schedule, augment_shift)
+    own_lr = optimizer.lr                   # the schedule changes optimizer.lr; it gets this back at the end
+    base_lr = lr if lr is not None else own_lr
     rng = np.random.default_rng(seed)
     loss_fn = SoftmaxCrossEntropy()
     history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
                                    "seconds", "lr")}
-    history["interrupted"] = False
-    n, steps_per_epoch = len(images), math.ceil(len(images) / batch_size)
+    n, bounds = len(images), batch_bounds(len(images), batch_size)
+    steps_per_epoch = len(bounds)
+    history["interrupted"], history["last_batch_merged"] = False, steps_per_epoch < math.ceil(n / batch_size)
     best_score, best_weights = -math.inf, None
     model.train()
     try:
@@ -1502,16 +1160,16 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
             start = time.perf_counter()
             order = rng.permutation(n)                                   # shuffle
             loss_sum, correct, seen = 0.0, 0, 0
-            for step in range(steps_per_epoch):
+            for step, (first, end) in enumerate(bounds):
                 done = ((epoch - 1) * steps_per_epoch + step) / (epochs * steps_per_epoch)
                 optimizer.lr = scheduled_lr(schedule, base_lr, done)
-                batch = order[step * batch_size:(step + 1) * batch_size]   # the last batch may be smaller
+                batch = order[first:end]
                 x, y = images[batch], labels[batch]
                 if augment_shift:
                     x = random_shift(x, augment_shift, rng)
                 logits = model.forward(x)                                # 1. forward
                 loss = loss_fn.forward(logits, y)                        # 2. loss
-                _check_divergence(loss, num_classes, epoch, step + 1, base_lr)
+                guards.check_divergence(loss, num_classes, epoch, step + 1, base_lr)
                 model.backward(loss_fn.backward(), input_gradient=False)  # 3. backward
                 optimizer.step()                                         # 4. update
                 loss_sum += loss * len(batch)
@@ -1522,15 +1180,43 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
             score = _end_epoch(history, model, epoch, loss_sum / n, correct / n, optimizer.lr, validation, start)
             if score >= best_score:
                 best_score, best_weights = score, _snapshot(model)
-            _warn_if_stalled(history, steps_per_epoch, num_classes, base_lr)
+            guards.warn_if_stalled(history, steps_per_epoch, num_classes, base_lr)   # lr far too small?
             if callback is not None:
                 callback(history)
     except KeyboardInterrupt:
         history["interrupted"] = True
         if best_weights is not None:
             _restore(model, best_weights)
+    finally:
+        optimizer.lr = own_lr
     model.eval()
     return history
+
+
+def evaluate(model, images, labels, batch_size=1000):
+    """Mean loss and accuracy of ``model`` on a data set: returns (loss, accuracy)."""
+    guards.warn_if_unscaled(images, "evaluation")
+    probs = model.predict_proba(images, batch_size)
+    guards.check_labels(np.asarray(labels), probs.shape[1])
+    loss = float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12)).mean())
+    return loss, float((probs.argmax(axis=1) == labels).mean())
+
+
+def confusion_matrix(labels, predictions, num_classes=10):
+    """counts[i, j] = number of images of class i predicted as class j (notebook 07)."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (labels, predictions), 1)
+    return counts
+
+
+def split_training_data(images, labels, train_limit=None, validation_size=0, seed=0):
+    """Hold out ``validation_size`` random images, then keep at most ``train_limit``
+    of the rest for training. Returns (train_images, train_labels, val_images, val_labels)."""
+    guards.check_split(len(images), train_limit, validation_size)
+    order = np.random.default_rng(seed).permutation(len(images))
+    val, rest = order[:validation_size], order[validation_size:]
+    rest = np.sort(rest[:train_limit] if train_limit is not None else rest)
+    return images[rest], labels[rest], images[np.sort(val)], labels[np.sort(val)]
 
 
 # =============================================================================
@@ -1542,7 +1228,16 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
 
     f takes no arguments and reads x, which we nudge in place (and restore).
     The error of a centred difference is O(h^2), against O(h) one-sided.
+
+    x should be float64. A float32 x keeps about 7 digits, and the difference of two
+    nearly equal losses loses most of them (relative errors near 1e-2); an integer x
+    cannot be nudged by h at all. Since f reads x itself, we cannot compute in float64
+    for you: for any other dtype numerical_gradient warns (UserWarning) and goes on.
     """
+    if x.dtype != np.float64:
+        warnings.warn(f"numerical_gradient got a {x.dtype} array: centred differences need float64 "
+                      f"(with float32 the rounding error is about 1e-2). Convert the array, and the "
+                      f"weights f uses, with .astype(np.float64) first.", stacklevel=2)
     grad = np.zeros_like(x, dtype=np.float64)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
     if not np.shares_memory(flat_x, x):
@@ -1569,33 +1264,43 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
     return float(np.max(np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), 1e-12)))
 
 
+def _layers_within(layer):
+    """``layer`` and every layer inside it (a Sequential's or a Residual's), depth first."""
+    yield layer
+    for inner in getattr(layer, "layers", ()):
+        yield from _layers_within(inner)
+
+
 def grad_check(layer, x: np.ndarray, seed: int = 0, h: float = 1e-4) -> dict:
     """Compare a layer's backward with numerical gradients (notebook 03, section 7).
 
-    Uses the scalar loss L = sum(forward(x) * G) for a fixed random G, whose
-    gradient with respect to the output is exactly G. Returns the relative
-    error for the input ("x") and for each parameter. Use float64 layers and
-    inputs: float32 has too few digits for centred differences.
+    Uses the scalar loss L = sum(forward(x) * G) for a fixed random G, whose gradient
+    with respect to the output is exactly G. Returns the relative error for the input
+    ("x") and for each parameter. Needs a float64 layer; refuses a random one (Dropout
+    with p > 0 in training mode). It changes no state: the running statistics that its
+    forward passes move are put back.
 
-    Why h = 1e-4 here (numerical_gradient's default is 1e-5): every layer in
-    this course is piecewise linear in each input, so a centred difference has
-    no truncation error as long as x +- h does not cross a kink (ReLU's 0, a
-    change of pooling winner); the only error left is rounding, which shrinks
-    as h grows. For smooth functions such as softmax, use a smaller h.
+    Why h = 1e-4 (numerical_gradient's default is 1e-5): every layer in this course is
+    piecewise linear in each input, so a centred difference has no truncation error
+    unless x +- h crosses a kink (ReLU's 0, a new pooling winner); only rounding is
+    left, and it shrinks as h grows. For smooth functions such as softmax, use a smaller h.
     """
-    for name, param in layer.params.items():
-        if param.dtype != np.float64:
-            raise TypeError(f"grad_check needs a float64 layer, but {layer!r} keeps {name!r} in {param.dtype}: "
-                            f"its ~7 digits drown centred differences in rounding (errors near 1e-2). Build the "
-                            f"layer with dtype=np.float64.")
+    layers = list(_layers_within(layer))
+    guards.check_grad_check_layer(layer, layers)      # float64, and no random layer
+    saved = [(inner, name, getattr(inner, name).copy()) for inner in layers
+             for name in getattr(inner, "state_names", ())]
     x = np.array(x, dtype=np.float64)
-    G = np.random.default_rng(seed).standard_normal(layer.forward(x).shape)
-    loss = lambda: float(np.sum(layer.forward(x) * G))
-    layer.forward(x)
-    errors = {"x": relative_error(layer.backward(G), numerical_gradient(loss, x, h))}
-    analytic = {name: grad.copy() for name, grad in layer.grads.items()}
-    for name, param in layer.params.items():
-        errors[name] = relative_error(analytic[name], numerical_gradient(loss, param, h))
+    try:
+        G = np.random.default_rng(seed).standard_normal(layer.forward(x).shape)
+        loss = lambda: float(np.sum(layer.forward(x) * G))
+        layer.forward(x)
+        errors = {"x": relative_error(layer.backward(G), numerical_gradient(loss, x, h))}
+        analytic = {name: grad.copy() for name, grad in layer.grads.items()}
+        for name, param in layer.params.items():
+            errors[name] = relative_error(analytic[name], numerical_gradient(loss, param, h))
+    finally:
+        for inner, name, value in saved:               # the running statistics as they were
+            setattr(inner, name, value)
     return errors
 
 
@@ -1618,39 +1323,12 @@ def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return weights(image.shape[0], height) @ image @ weights(image.shape[1], width).T
 
 
-# The largest picture read_picture decodes: 50 megapixels, more than any photo of a digit.
-MAX_PICTURE_PIXELS = 50_000_000
-
-
-def _check_png_size(header: bytes, name: str) -> None:
-    """Refuse a PNG whose header (signature, then the IHDR chunk: width and height as
-    big-endian uint32 at bytes 16-24) declares more than MAX_PICTURE_PIXELS, before decoding
-    it: a 12 kB file can claim 60,000 x 60,000 pixels, 17 GB once decoded."""
-    if header[:8] == b"\x89PNG\r\n\x1a\n" and header[12:16] == b"IHDR":
-        width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
-        if width * height > MAX_PICTURE_PIXELS:
-            raise ValueError(f"{name} says it is {width:,} x {height:,} pixels, more than the "
-                             f"{MAX_PICTURE_PIXELS:,} read_picture decodes. Scale the picture down.")
-
-
 def read_picture(path: str | os.PathLike) -> np.ndarray:
-    """A picture file (PNG, JPEG, ...) as matplotlib.image.imread returns it, with a
-    clear ValueError for a missing, unreadable or enormous file."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder, not a picture. Name the picture file itself.")
-    if not path.is_file():
-        raise ValueError(f"picture {path} does not exist.")
-    with open(path, "rb") as file:
-        _check_png_size(file.read(24), str(path))
-    import matplotlib.image
-    try:
+    """A picture file (PNG, JPEG, ...) as matplotlib.image.imread returns it: (H, W) grey,
+    (H, W, 3) RGB or (H, W, 4) RGBA. A missing, unreadable or enormous file is a ValueError."""
+    with file_safety.picture_errors(Path(path)):       # checks the declared size before decoding
+        import matplotlib.image                         # here: only pictures need matplotlib
         return matplotlib.image.imread(path)
-    except Exception as error:            # each image decoder has its own exceptions
-        raise ValueError(f"cannot read picture {path} ({type(error).__name__}: {error}). "
-                         f"Save it as a PNG or JPEG.") from None
-
-
 def to_grey(image: np.ndarray) -> np.ndarray:
     """Any image from matplotlib.image.imread -> 2-D float in [0, 1] (alpha over white)."""
     image = np.asarray(image, dtype=np.float64)
@@ -1723,100 +1401,30 @@ def preprocess_digit(image: np.ndarray, return_steps: bool = False):
 # =============================================================================
 # 9. Model files: .npz with the architecture as JSON, never pickle
 # =============================================================================
+#
+# A model file is an .npz archive (np.savez: a zip of .npy arrays) holding
+#   "architecture"      a JSON string: {"format": MODEL_FORMAT, "layers": [{"type", "config"}...], "metadata"}
+#   "layer<i>.<name>"   each parameter and running statistic of layer i ("layer<i>.<j>.<name>" in a Residual)
+# It is read with allow_pickle=False: a model file can never run code.
 
-MODEL_FORMAT = "scratchcnn-model-1"
+MODEL_FORMAT = file_safety.MODEL_FORMAT
 LAYER_TYPES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense,
-                                             BatchNorm1D, BatchNorm2D, Residual)}
-
-
-class ModelFileError(ValueError):
-    """A model file is missing, corrupt, truncated or not a ScratchCNN model."""
-
-
-# Limits checked from the zip directory before any member is read: the reference CNN's
-# weights take 0.1 MB, its architecture entry a few kB.
-MAX_MODEL_BYTES = 2 ** 30
-MAX_ARCHITECTURE_BYTES = 2 ** 20
-
-# The parameter shapes of each layer type with weights, from its config, so a file's
-# arrays can be checked before a layer is built (a 30,000 x 30,000 Dense would
-# allocate and initialise 7 GB first). A layer type missing here is built to find out.
-PARAM_SHAPES = {
-    "Conv2D": lambda c: {"W": (c["out_channels"], c["in_channels"], c["kernel_size"], c["kernel_size"]),
-                         "b": (c["out_channels"],)},
-    "Dense": lambda c: {"W": (c["in_features"], c["out_features"]), "b": (c["out_features"],)},
-    # batch norm: its parameters and its running statistics (saved beside them)
-    "BatchNorm1D": lambda c: dict.fromkeys(("gamma", "beta", "running_mean", "running_var"), (c["num_features"],)),
-    "BatchNorm2D": lambda c: dict.fromkeys(("gamma", "beta", "running_mean", "running_var"), (c["num_channels"],)),
-}
-
-
-def _temporary_name(path: Path) -> str:
-    """The prefix of atomic_write's temporary files for ``path``: hidden, beside it, with our process id."""
-    return f".{path.name}.{os.getpid()}."
-
-
-def _remove_stale_temporaries(path: Path) -> None:
-    """Delete temporary files that earlier saves to ``path`` left behind when they were
-    killed (kill -9, power cut): those whose process is gone, or untouched for an hour."""
-    prefix = f".{path.name}."
-    for candidate in path.parent.glob(".*.tmp"):
-        owner = candidate.name[len(prefix):].split(".")[0]
-        if not candidate.name.startswith(prefix) or not owner.isdigit() or int(owner) == os.getpid():
-            continue
-        try:
-            stale = time.time() - candidate.stat().st_mtime > 3600
-            if not stale and os.name == "posix":
-                try:
-                    os.kill(int(owner), 0)           # signal 0: only asks whether the process exists
-                except ProcessLookupError:
-                    stale = True
-                except PermissionError:
-                    pass                             # alive, another user's
-            if stale:
-                candidate.unlink()
-        except OSError:
-            pass                                     # another save removed it first
-
-
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call write(file) on a temporary file beside ``path``, then rename it into place,
-    so a crash or Ctrl-C never leaves a half-written file at ``path``.
-
-    The temporary file is named ``.NAME.PID.XXXX.tmp``; an error removes it at once,
-    and a save killed outright (kill -9) leaves one that the next save to ``path``
-    removes, since its process no longer exists."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(path)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=_temporary_name(path), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        # mkstemp makes the file private (0600); give it the usual mode (0666 less the umask).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+                                             BatchNorm1D, BatchNorm2D, Residual, Sequential)}
 
 
 def _layer_spec(layer) -> dict:
-    """A layer's entry in the architecture JSON; a Residual lists its inner layers."""
-    spec = {"type": type(layer).__name__, "config": layer.config()}
-    if isinstance(layer, Residual):
+    """A layer's entry in the architecture JSON; a Sequential or Residual lists its inner layers.
+    A fast layer is saved under its textbook name (``saved_as``), so either kind loads it."""
+    spec = {"type": getattr(layer, "saved_as", type(layer).__name__), "config": layer.config()}
+    if isinstance(layer, Sequential):
         spec["layers"] = [_layer_spec(inner) for inner in layer.layers]
     return spec
 
 
 def _layer_arrays(layer, prefix: str) -> dict:
     """{"<prefix>.<name>": array} for a layer's parameters and saved state (a BatchNorm's
-    running statistics); a Residual's inner layer j gets the prefix "<prefix>.<j>"."""
-    if isinstance(layer, Residual):
+    running statistics); a nested model's (Residual's) inner layer j gets the prefix "<prefix>.<j>"."""
+    if isinstance(layer, Sequential):
         return {key: value for j, inner in enumerate(layer.layers)
                 for key, value in _layer_arrays(inner, f"{prefix}.{j}").items()}
     arrays = {f"{prefix}.{name}": value for name, value in layer.params.items()}
@@ -1824,32 +1432,11 @@ def _layer_arrays(layer, prefix: str) -> dict:
     return arrays
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Raise ModelFileError unless a file can be saved at ``path``: check it before
-    training, not after (the trained model would be lost)."""
-    path = Path(path)
-    if path.is_dir():
-        raise ModelFileError(f"cannot save to {path}: it is a folder. Give a file name, e.g. {path / 'model.npz'}.")
-    parent = path.parent
-    if not parent.exists():
-        raise ModelFileError(f"cannot save to {path}: the folder {parent} does not exist. "
-                             f"Create it first (`mkdir -p {parent}`) or save elsewhere.")
-    if not parent.is_dir():
-        raise ModelFileError(f"cannot save to {path}: {parent} is a file, not a folder.")
-    try:                                             # the only sure test: write a file there
-        fd, probe = tempfile.mkstemp(dir=parent, prefix=_temporary_name(path), suffix=".tmp")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as error:
-        raise ModelFileError(f"cannot save to {path}: the folder {parent} is not writable "
-                             f"({error.strerror}). Save somewhere you can write, e.g. your home folder.") from None
-
-
 def save_model(model: Sequential, path: str | os.PathLike, metadata: dict | None = None) -> None:
-    """Save weights and architecture to one .npz file (written atomically).
-
-    Keys: "architecture" (a JSON string) and "layer{i}.{name}" for each parameter
-    and running statistic; inside a Residual "layer{i}.{j}.{name}".
+    """Save weights and architecture to one .npz file (written atomically: a crash
+    never leaves half a file). Keys: "architecture" (a JSON string) and
+    "layer{i}.{name}" for each parameter and running statistic; inside a Residual
+    "layer{i}.{j}.{name}".
     """
     architecture = {
         "format": MODEL_FORMAT,
@@ -1859,225 +1446,54 @@ def save_model(model: Sequential, path: str | os.PathLike, metadata: dict | None
     arrays = {"architecture": np.array(json.dumps(architecture))}
     for i, layer in enumerate(model.layers):
         arrays.update(_layer_arrays(layer, f"layer{i}"))
-    atomic_write(path, lambda file: np.savez(file, **arrays))
-
-
-def _what_file_is_this(path: Path) -> str:
-    """A few words on what a file that is not a zip archive looks like it is."""
-    with open(path, "rb") as file:
-        head = file.read(64)
-    if not head:
-        return "an empty file"
-    if head.startswith(b"PK"):
-        return "a zip archive"
-    if head.startswith(b"\x93NUMPY"):
-        return "a single NumPy array (.npy, from np.save)"
-    if head[:1] == b"\x80":
-        return "a Python pickle (which can run code: never load one you do not trust)"
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return "binary data of an unknown kind"
-    return f"a text file (it starts {text[:30]!r})" if text.isprintable() or "\n" in text else "binary data"
-
-
-def _npy_header(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo):
-    """(shape, dtype) of one .npy member, reading only its header; refuses pickles
-    and a member whose size does not match the shape its header declares."""
-    with archive.open(info) as file:
-        version = np.lib.format.read_magic(file)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = read_header(file)
-        header_bytes = file.tell()
-    if dtype.hasobject:
-        raise ModelFileError(f"{path}: {info.filename} holds pickled Python objects; ScratchCNN model files "
-                             f"never do, and loading pickles can run arbitrary code. Refusing it.")
-    if info.file_size != header_bytes + math.prod(shape) * dtype.itemsize:
-        raise ModelFileError(f"{path}: {info.filename} is truncated or padded: its size does not match its shape.")
-    return shape, dtype
-
-
-def _read_architecture(path: Path, archive: zipfile.ZipFile) -> dict:
-    """The architecture entry as a dict, checked for the structure load_model relies on."""
-    not_ours = (f"{path} is an .npz file but not a ScratchCNN model (no valid 'architecture' entry of "
-                f"format {MODEL_FORMAT!r}).")
-    info = archive.getinfo("architecture.npy")
-    if info.file_size > MAX_ARCHITECTURE_BYTES:
-        raise ModelFileError(f"{not_ours[:-1]}: its architecture entry takes {info.file_size:,} bytes.")
-    _npy_header(path, archive, info)
-    with archive.open(info) as file:
-        entry = np.lib.format.read_array(file, allow_pickle=False)
-    try:
-        architecture = json.loads(str(entry[()])) if entry.dtype.kind == "U" and entry.ndim == 0 else None
-    except json.JSONDecodeError:
-        architecture = None
-    if not (isinstance(architecture, dict) and architecture.get("format") == MODEL_FORMAT
-            and isinstance(architecture.get("layers"), list) and isinstance(architecture.get("metadata", {}), dict)
-            and all(isinstance(spec, dict) and isinstance(spec.get("config", {}), dict)
-                    for spec in architecture["layers"])):
-        raise ModelFileError(not_ours)
-    return architecture
-
-
-def _expected_param_shapes(path: Path, i: int, spec: dict) -> dict:
-    """{name: shape} of layer i's parameters, from its type and config; builds the layer
-    only for a type without a PARAM_SHAPES entry."""
-    kind, config = spec.get("type"), spec.get("config", {})
-    if kind not in LAYER_TYPES:
-        raise ModelFileError(f"{path}: layer {i} has unknown type {kind!r}; known: {sorted(LAYER_TYPES)}.")
-    invalid = ModelFileError(f"{path}: layer {i} ({kind}) has an invalid config {json.dumps(config)[:200]}.")
-    for value in config.values():                  # JSON allows true, NaN and Infinity where sizes belong
-        if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
-            raise invalid
-    if kind not in PARAM_SHAPES:
-        return {name: param.shape for name, param in _build_layer(path, i, spec).params.items()}
-    try:
-        shapes = PARAM_SHAPES[kind](config)
-    except KeyError:
-        raise invalid from None
-    if not all(isinstance(size, int) and size >= 1 for shape in shapes.values() for size in shape):
-        raise invalid
-    return shapes
-
-
-def _expected_arrays(path: Path, i: str, spec: dict) -> dict:
-    """{"layer<i>.<name>": shape} of every array stored for layer i (parameters and running
-    statistics); a Residual's inner layer j is layer "<i>.<j>"."""
-    if spec.get("type") != "Residual":
-        return {f"layer{i}.{name}": shape for name, shape in _expected_param_shapes(path, i, spec).items()}
-    inner = spec.get("layers")
-    if not (isinstance(inner, list) and all(isinstance(s, dict) and isinstance(s.get("config", {}), dict) for s in inner)):
-        raise ModelFileError(f"{path}: layer {i} (Residual) has no valid list of inner layers.")
-    return {key: shape for j, s in enumerate(inner) for key, shape in _expected_arrays(path, f"{i}.{j}", s).items()}
-
-
-def _load_layer(path: Path, archive: zipfile.ZipFile, members: dict, i: str, spec: dict, dtype):
-    """Build layer i and read its arrays (already checked against the architecture)."""
-    if spec.get("type") == "Residual":
-        return Residual(*[_load_layer(path, archive, members, f"{i}.{j}", s, dtype)
-                          for j, s in enumerate(spec["layers"])])
-    layer = _build_layer(path, i, spec)
-    for name in list(layer.params) + list(getattr(layer, "state_names", ())):
-        key = f"layer{i}.{name}"
-        with archive.open(members[key + ".npy"]) as file:
-            value = np.lib.format.read_array(file, allow_pickle=False)
-        if not np.isfinite(value).all():
-            raise ModelFileError(f"{path}: {key} contains {int((~np.isfinite(value)).sum())} NaN or infinite "
-                                 f"weights, so every prediction would be nonsense. The training that made "
-                                 f"it diverged (lower the learning rate) or the file is damaged: retrain.")
-        if name in layer.params:
-            layer.params[name] = value.astype(dtype or value.dtype)
-            layer.grads[name] = np.zeros_like(layer.params[name])
-        else:                                      # a running statistic
-            setattr(layer, name, value.astype(dtype or value.dtype))
-    return layer
+    file_safety.atomic_write(path, lambda file: np.savez(file, **arrays))
 
 
 def _build_layer(path: Path, i: int, spec: dict):
+    """Layer i of a file; a Conv2D or MaxPool2D is built as its fast version, as reference_cnn does."""
+    from course_machinery.fast_layers import FAST_LAYERS   # here: that module imports this one
     config = spec.get("config", {})
     try:
-        return LAYER_TYPES[spec["type"]](**config)
+        return FAST_LAYERS.get(spec["type"], LAYER_TYPES[spec["type"]])(**config)
     except (TypeError, ValueError) as error:
         raise ModelFileError(f"{path}: layer {i} ({spec['type']}) has an invalid config "
                              f"{json.dumps(config)[:200]}: {error}") from None
 
 
-def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
-    """Load a model written by save_model (``allow_pickle=False``: a model file can
-    never run code). ``model.metadata`` holds what was saved with it.
+def _load_layer(path: Path, arrays, i: str, spec: dict, dtype):
+    """Build layer i from its spec and fill in its arrays "layer<i>.<name>"; a
+    nested model's (Sequential's, Residual's) inner layer j is layer "<i>.<j>"."""
+    if spec["type"] in ("Residual", "Sequential"):
+        inner = [_load_layer(path, arrays, f"{i}.{j}", s, dtype) for j, s in enumerate(spec["layers"])]
+        return Residual(*inner) if spec["type"] == "Residual" else Sequential(inner)
+    layer = _build_layer(path, i, spec)
+    for name in list(layer.params) + list(getattr(layer, "state_names", ())):
+        value = arrays[f"layer{i}.{name}"]
+        file_safety.check_finite_weights(path, f"layer{i}.{name}", value)   # a diverged training saves NaN
+        value = value.astype(dtype or value.dtype)
+        if name in layer.params:
+            layer.params[name], layer.grads[name] = value, np.zeros_like(value)
+        else:                                           # a running statistic
+            setattr(layer, name, value)
+    return layer
 
-    Everything is checked before memory is spent on it: member names and sizes
-    from the zip directory, then the architecture, then every array's shape and
-    dtype from its header against the architecture; only then are layers built
-    and the weights read (and refused if integer, NaN or infinite).
+
+def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
+    """Load a model written by save_model; ``model.metadata`` holds what was saved with it.
+    ``dtype`` (e.g. np.float64) converts the weights; by default they keep the saved one.
+
+    First file_safety checks the file without reading a weight (names and sizes from
+    the zip directory, the architecture, each array's shape and dtype from its header),
+    so a damaged or hostile file is a ModelFileError, not a crash or gigabytes of memory.
+    Then np.load with ``allow_pickle=False`` reads the weights: a model file never runs code.
     """
     path = Path(path)
-    if path.is_dir():
-        raise ModelFileError(f"{path} is a folder, not a model file. Pass the .npz file itself "
-                             f"(e.g. {path / 'scratchcnn_model.npz'}).")
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} does not exist. Train one with "
-                             f"`python scratchcnn.py train --model-out {path}`.")
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        if _what_file_is_this(path) == "a zip archive":
-            raise ModelFileError(f"{path} is corrupt or truncated: it starts like an .npz (zip) archive but "
-                                 f"its directory is missing or damaged. Re-create it with "
-                                 f"`python scratchcnn.py train`.") from None
-        raise ModelFileError(f"{path} is not a ScratchCNN model file: it is {_what_file_is_this(path)}, "
-                             f"not an .npz archive (or it is truncated). Train a model with "
-                             f"`python scratchcnn.py train`.") from None
-    with archive:
-        try:
-            return _load_from_archive(path, archive, dtype)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as error:
-            if isinstance(error, ModelFileError):
-                raise
-            raise ModelFileError(f"{path} is corrupt or truncated ({type(error).__name__}: {error}). "
-                                 f"Re-create it with `python scratchcnn.py train`.") from None
-
-
-def _load_from_archive(path: Path, archive: zipfile.ZipFile, dtype) -> Sequential:
-    members = {info.filename: info for info in archive.infolist()}
-    strangers = sorted(name for name in members
-                       if name != "architecture.npy" and not re.fullmatch(r"layer\d+(\.\d+)*\.\w+\.npy", name))
-    if "architecture.npy" not in members:
-        raise ModelFileError(f"{path} is an .npz file but not a ScratchCNN model (no 'architecture' entry).")
-    if strangers:
-        raise ModelFileError(f"{path}: unexpected entries {strangers[:5]}; not a file save_model wrote.")
-    total = sum(info.file_size for info in members.values())
-    if total > MAX_MODEL_BYTES:
-        raise ModelFileError(f"{path} would inflate to {total:,} bytes, more than the {MAX_MODEL_BYTES:,} "
-                             f"a ScratchCNN model may take. Refusing it.")
-    architecture = _read_architecture(path, archive)
-    specs = architecture["layers"]
-    expected = {key: shape for i, spec in enumerate(specs) for key, shape in _expected_arrays(path, str(i), spec).items()}
-    stored = {name[:-4] for name in members} - {"architecture"}
-    if expected.keys() - stored:
-        raise ModelFileError(f"{path}: missing weights {sorted(expected.keys() - stored)[0]!r}; "
-                             f"the file is incomplete.")
-    if stored - expected.keys():
-        raise ModelFileError(f"{path}: unexpected entries {sorted(stored - expected.keys())[:5]}; "
-                             f"not a file save_model wrote.")
-    for key, shape in expected.items():
-        stored_shape, stored_dtype = _npy_header(path, archive, members[key + ".npy"])
-        if stored_dtype.kind != "f":
-            raise ModelFileError(f"{path}: {key} holds {stored_dtype} numbers; weights must be floats "
-                                 f"(float32 or float64). Save the model with save_model.")
-        if stored_shape != shape:
-            raise ModelFileError(f"{path}: {key} has shape {stored_shape}, the architecture needs {shape}.")
-    layers = [_load_layer(path, archive, members, str(i), spec, dtype) for i, spec in enumerate(specs)]
+    architecture = file_safety.check_model_file(path, LAYER_TYPES, _build_layer)
+    with file_safety.model_file_errors(path), np.load(path, allow_pickle=False) as arrays:
+        layers = [_load_layer(path, arrays, str(i), spec, dtype) for i, spec in enumerate(architecture["layers"])]
     model = Sequential(layers).eval()
     model.metadata = architecture.get("metadata", {})
     return model
-
-
-
-def confusion_matrix(labels, predictions, num_classes=10):
-    """counts[i, j] = number of images of class i predicted as class j."""
-    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(counts, (labels, predictions), 1)
-    return counts
-
-
-def split_training_data(images, labels, train_limit=None, validation_size=0, seed=0):
-    """Hold out ``validation_size`` random images, then keep at most ``train_limit``
-    of the rest for training. Returns (train_images, train_labels, val_images, val_labels)."""
-    n = len(images)
-    if n == 0:
-        raise ValueError("there are no training images at all: the data set is empty")
-    if validation_size < 0 or (train_limit is not None and train_limit < 1):
-        raise ValueError("--validation-size must be >= 0 and --train-limit >= 1")
-    if validation_size >= n:
-        raise ValueError(f"--validation-size {validation_size} leaves no training data: "
-                         f"there are only {n} training images. Use a smaller validation set.")
-    order = np.random.default_rng(seed).permutation(n)
-    val, rest = order[:validation_size], order[validation_size:]
-    rest = np.sort(rest[:train_limit] if train_limit is not None else rest)
-    return images[rest], labels[rest], images[np.sort(val)], labels[np.sort(val)]
-
-
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchcnn import (DEFAULT_MODEL_PATH, _check_png_size, centre_of_mass, load_mnist, load_model,
-                        preprocess_digit, resize_image, to_grey)
+from course_machinery.file_safety import check_png_size
+from scratchcnn import DEFAULT_MODEL_PATH, centre_of_mass, load_mnist, load_model, preprocess_digit, resize_image, to_grey
 from .digit_likeness import DigitLikeness, digit_likeness, non_digit_drawings  # noqa: F401 (part of the API)
 from .plots import _fit_in_square, _png, conv_feature_maps, tile_feature_maps
 
@@ -491,7 +491,7 @@ def _read_png_data_url(url: str) -> np.ndarray:
     import io
     import matplotlib.image
     data = base64.b64decode(url.split(",", 1)[1])
-    _check_png_size(data[:24], "the drawing")
+    check_png_size(data[:24], "the drawing")
     return to_grey(matplotlib.image.imread(io.BytesIO(data), format="png"))
 
 

@@ -1,5 +1,6 @@
-"""Helpers for the tests of the checks of notebooks 06-09: a wrong answer must be told
-the mistake it makes. (The solutions come from the notebooks: tests/notebook_answers.py.)"""
+"""Helpers for the tests of typical wrong answers (tests/test_check_mistakes_01_06.py and the
+notebooks' own test files): a wrong answer must be told the mistake it makes. (The solutions
+come from the notebooks: tests/notebook_answers.py.)"""
 import numpy as np
 
 

@@ -25,8 +25,10 @@ import pytest
 
 import scratchcnn as sc
 from course_machinery import cli
+from course_machinery import file_safety
 from course_machinery import plots
 from course_machinery import widgets
+from cli_helpers import assert_one_line_error, run_cli, run_main
 
 MB = 2 ** 20
 
@@ -47,34 +49,6 @@ def peak_memory(function):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return raised, peak
-
-
-def run_cli(*args, cwd, options=()):
-    return subprocess.run([sys.executable, *options, sc.__file__, *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
-
-
-def assert_one_line_error(result, *fragments):
-    """A CLI failure: non-zero exit, no traceback, ONE line on stderr that says what happened."""
-    assert result.returncode != 0, result.stdout
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
-
-
-def run_main(capsys, *argv):
-    """main(argv) in this process: (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(list(argv))
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    if isinstance(code, str):                   # sys.exit("message") prints it and exits with 1
-        err, code = err + code + "\n", 1
-    assert "Traceback" not in err
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +179,7 @@ def test_npz_with_a_huge_extra_member_is_refused_before_reading_any(tmp_path):
 def test_npz_whose_weights_inflate_beyond_the_limit_is_refused(tmp_path, monkeypatch):
     path = tmp_path / "big.npz"
     np.savez(path, **model_arrays(small_model()))
-    monkeypatch.setattr(sc, "MAX_MODEL_BYTES", 1000)
+    monkeypatch.setattr(file_safety, "MAX_MODEL_BYTES", 1000)
     with pytest.raises(sc.ModelFileError, match="would inflate to .* bytes, more than the 1,000"):
         sc.load_model(path)
 
@@ -251,27 +225,6 @@ def test_integer_weights_are_refused_at_load(tmp_path):
     np.savez(path, **arrays)
     with pytest.raises(sc.ModelFileError, match="layer1.W holds int64 numbers; weights must be floats"):
         sc.load_model(path)
-
-
-@pytest.mark.parametrize("option,value,message", [
-    ("--epochs", "0", "argument --epochs: must be at least 1, got 0"),
-    ("--epochs", "-3", "argument --epochs: must be at least 1, got -3"),
-    ("--batch-size", "-5", "argument --batch-size: must be at least 1, got -5"),
-    ("--batch-size", "0", "argument --batch-size: must be at least 1, got 0"),
-    ("--lr", "0", "argument --lr: must be a positive finite number"),
-    ("--lr", "-0.1", "argument --lr: must be a positive finite number"),
-    ("--lr", "nan", "argument --lr: must be a positive finite number"),
-    ("--lr", "inf", "argument --lr: must be a positive finite number"),
-    ("--train-limit", "0", "argument --train-limit: must be at least 1"),
-    ("--validation-size", "-1", "argument --validation-size: must be at least 0"),
-    ("--augment-shift", "-2", "argument --augment-shift: must be at least 0"),
-    ("--epochs", "two", "argument --epochs: 'two' is not a whole number"),
-])
-def test_cli_refuses_nonsense_arguments_in_one_line(capsys, tmp_path, option, value, message):
-    code, out, err = run_main(capsys, "train", option, value, "--model-out", str(tmp_path / "m.npz"))
-    assert code == 2 and out == ""
-    assert err.strip().count("\n") == 0 and err.startswith("error: ") and message in err
-    assert not (tmp_path / "m.npz").exists()
 
 
 def test_train_refuses_nonsense_arguments(mnist_test):
@@ -391,13 +344,13 @@ def test_grad_check_on_float32_says_float64_is_needed():
 def test_check_writable_before_training(tmp_path):
     (tmp_path / "folder").mkdir()
     (tmp_path / "a_file").write_text("synthetic")
-    sc.check_writable(tmp_path / "ok.npz")
+    file_safety.check_writable(tmp_path / "ok.npz")
     with pytest.raises(sc.ModelFileError, match="it is a folder"):
-        sc.check_writable(tmp_path / "folder")
+        file_safety.check_writable(tmp_path / "folder")
     with pytest.raises(sc.ModelFileError, match="the folder .*nowhere does not exist.*mkdir -p"):
-        sc.check_writable(tmp_path / "nowhere" / "m.npz")
+        file_safety.check_writable(tmp_path / "nowhere" / "m.npz")
     with pytest.raises(sc.ModelFileError, match="a_file is a file, not a folder"):
-        sc.check_writable(tmp_path / "a_file" / "m.npz")
+        file_safety.check_writable(tmp_path / "a_file" / "m.npz")
     read_only = tmp_path / "read_only"
     read_only.mkdir()
     read_only.chmod(0o555)
@@ -405,24 +358,10 @@ def test_check_writable_before_training(tmp_path):
         # root writes anywhere, so then use a folder the kernel itself refuses
         target = read_only if not os.access(read_only, os.W_OK) else sc.Path("/sys")
         with pytest.raises(sc.ModelFileError, match="is not writable \\(Permission denied\\)"):
-            sc.check_writable(target / "m.npz")
+            file_safety.check_writable(target / "m.npz")
     finally:
         read_only.chmod(0o755)
     assert not list(tmp_path.glob(".*.tmp"))            # the probe leaves nothing behind
-
-
-@pytest.mark.parametrize("where,message", [
-    ("folder", "it is a folder"),
-    ("a_file/m.npz", "is a file, not a folder"),
-    ("nowhere/m.npz", "does not exist"),
-])
-def test_cli_checks_model_out_before_training(tmp_path, where, message):
-    (tmp_path / "folder").mkdir()
-    (tmp_path / "a_file").write_text("synthetic")
-    result = run_cli("train", "--train-limit", "100", "--epochs", "1", "--model-out", str(tmp_path / where),
-                     cwd=tmp_path)
-    assert_one_line_error(result, message)
-    assert "training on" not in result.stdout            # refused before any training
 
 
 def test_stale_temporary_files_are_removed_at_the_next_save(tmp_path):
@@ -497,38 +436,6 @@ def test_cli_corrupt_gzip_data(tmp_path):
     assert_one_line_error(result, "train-images-idx3-ubyte.gz", "truncated or corrupt")
 
 
-@pytest.mark.parametrize("classes", [5, 12])
-def test_cli_model_with_the_wrong_number_of_classes(tmp_path, classes):
-    path = tmp_path / f"model{classes}.npz"
-    sc.save_model(sc.Sequential([sc.Flatten(), sc.Dense(784, classes, rng=rng(0))]), path)
-    for command in (("evaluate", "--model", str(path)), ("predict", "--model", str(path), "x.png")):
-        result = run_cli(*command, cwd=tmp_path)
-        assert_one_line_error(result, f"has {classes} outputs, but MNIST has 10 classes")
-
-
-def test_cli_model_that_does_not_take_mnist_images(tmp_path):
-    path = tmp_path / "rgb.npz"
-    sc.save_model(sc.Sequential([sc.Conv2D(3, 2, 3, rng=rng(0)), sc.Flatten(), sc.Dense(1352, 10, rng=rng(1))]), path)
-    result = run_cli("evaluate", "--model", str(path), cwd=tmp_path)
-    assert_one_line_error(result, "does not take 1 x 28 x 28 MNIST images", "expects 3 input channels")
-
-
-def test_cli_permission_and_memory_errors(capsys, monkeypatch, tmp_path):
-    def denied(*args, **kwargs):
-        raise PermissionError(13, "Permission denied", "/data/mnist/train-images-idx3-ubyte.gz")
-
-    monkeypatch.setattr(sc, "load_mnist", denied)
-    code, _, err = run_main(capsys, "train", "--model-out", str(tmp_path / "m.npz"))
-    assert code == 1 and err == "error: Permission denied: /data/mnist/train-images-idx3-ubyte.gz\n"
-
-    def out_of_memory(*args, **kwargs):
-        raise MemoryError
-
-    monkeypatch.setattr(sc, "load_mnist", out_of_memory)
-    code, _, err = run_main(capsys, "train", "--model-out", str(tmp_path / "m.npz"))
-    assert code == 1 and err.startswith("error: out of memory") and "--train-limit" in err
-
-
 def test_cli_unreadable_data_file_names_permission(tmp_path, monkeypatch):
     folder = synthetic_data_dir(tmp_path / "data")
     real_open = open
@@ -571,45 +478,6 @@ def test_bad_layer_config_is_a_model_file_error(tmp_path, capsys, config, layer_
     assert code == 1 and err.count("\n") == 1 and "layer 1" in err
 
 
-def test_cli_second_ctrl_c_during_the_final_evaluation_still_saves(capsys, monkeypatch, tmp_path):
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(cli, "evaluate", interrupted)
-    path = tmp_path / "m.npz"
-    cli.main(["train", "--train-limit", "64", "--epochs", "1", "--quiet", "--model-out", str(path)])
-    out, err = capsys.readouterr()
-    assert "interrupted again: saving the model without testing it" in out and "Traceback" not in err
-    assert sc.load_model(path).metadata["test_accuracy"] is None
-
-
-def test_cli_ctrl_c_elsewhere_is_one_line(capsys, monkeypatch, tmp_path):
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(cli, "load_model", interrupted)
-    code, _, err = run_main(capsys, "evaluate")
-    assert code == 130 and err == "interrupted\n"
-
-
-def test_cli_messages_say_what_really_happened(tmp_path):
-    text = tmp_path / "notes.npz"
-    text.write_text("my notes, not a model\n")
-    assert_one_line_error(run_cli("evaluate", "--model", str(text), cwd=tmp_path),
-                          "it is a text file (it starts 'my notes, not a model")
-    assert "pickled" not in run_cli("evaluate", "--model", str(text), cwd=tmp_path).stderr
-    (tmp_path / "models").mkdir()
-    assert_one_line_error(run_cli("evaluate", "--model", str(tmp_path / "models"), cwd=tmp_path),
-                          "is a folder, not a model file")
-    (tmp_path / "pictures").mkdir()
-    assert_one_line_error(run_cli("predict", str(tmp_path / "pictures"), cwd=tmp_path),
-                          "is a folder, not a picture")
-    assert_one_line_error(run_cli("predict", str(tmp_path / "missing.png"), cwd=tmp_path),
-                          "missing.png does not exist")
-    (tmp_path / "fake.png").write_text("synthetic: not a picture")
-    assert_one_line_error(run_cli("predict", str(tmp_path / "fake.png"), cwd=tmp_path), "cannot read picture")
-
-
 def test_one_nan_pixel_is_not_called_blank():
     picture = np.ones((40, 40))
     picture[10:30, 18:22] = 0.0
@@ -632,14 +500,6 @@ def test_empty_data_set_is_not_a_validation_size_problem(tmp_path):
                           "holds no images")
 
 
-def test_cli_nan_in_the_data_is_not_blamed_on_the_learning_rate(tmp_path, monkeypatch, capsys):
-    images = np.ones((40, 1, 28, 28), np.float32) * 0.5
-    images[3, 0, 0, 0] = np.nan
-    monkeypatch.setattr(sc, "load_mnist", lambda *args, **kwargs: (images, np.arange(40) % 10))
-    code, _, err = run_main(capsys, "train", "--epochs", "1", "--quiet", "--model-out", str(tmp_path / "m.npz"))
-    assert code == 1 and "NaN or infinite pixel values" in err and "Lower the learning rate" not in err
-
-
 def test_malformed_sha256sums_is_an_error(tmp_path):
     folder = synthetic_data_dir(tmp_path / "data")
     (folder / "SHA256SUMS").write_text("not a checksum line\n")
@@ -649,6 +509,7 @@ def test_malformed_sha256sums_is_an_error(tmp_path):
     assert_one_line_error(run_cli("evaluate", "--data-dir", str(folder), cwd=tmp_path), "is malformed")
 
 
+@pytest.mark.slow
 def test_progress_is_one_line_per_epoch_when_stderr_is_not_a_terminal(tmp_path):
     result = run_cli("train", "--train-limit", "256", "--epochs", "3", "--model-out", "m.npz", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -725,6 +586,7 @@ def test_command_train_records_the_argv_given_to_main(tmp_path, capsys):
         f"python scratchcnn.py train --train-limit 64 --epochs 1 --quiet --model-out {path}")
 
 
+@pytest.mark.slow
 def test_drawing_pad_figure_marks_the_centre_of_mass_with_centre_of_mass(monkeypatch, mnist_test):
     import matplotlib
     matplotlib.use("Agg")

@@ -1,12 +1,13 @@
-"""The exercise-check framework (scratchcnn section 12): verdicts that name the
-mistake, and checks that never raise and never hang whatever the answer does."""
+"""The exercise-check framework (course_machinery/checks/framework.py): verdicts that name
+the mistake, checks that never raise and never hang whatever the answer does, and
+Exercise, a check written as data whose cases are built once."""
 import time
 
 import numpy as np
 import pytest
 
 import scratchcnn
-from course_machinery.checks.framework import Case, Mistake, check_exercise
+from course_machinery.checks.framework import Case, Exercise, Mistake, check_exercise
 
 
 def row_softmax(z):
@@ -149,3 +150,80 @@ def test_objects_without_value_equality_are_not_reported_as_edited():
     cases = [Case("a model and an image", (model, np.zeros((1, 1, 28, 28), np.float32)), 10)]
     result = check_exercise("outputs", lambda m, x: m.forward(x).shape[1], cases)
     assert result and "in place" not in result.message, result.message
+
+
+# --- Exercise: a check as data ----------------------------------------------------------------
+
+def test_an_exercise_builds_its_cases_and_mistakes_once_at_the_first_check():
+    built = []
+
+    def cases():
+        built.append("cases")
+        return CASES
+
+    def mistakes():
+        built.append("mistakes")
+        return MISTAKES
+
+    exercise = Exercise("softmax", cases, mistakes, doc="``softmax(z)``, row by row.")
+    assert built == [] and exercise.__doc__ == "``softmax(z)``, row by row."
+    assert exercise.__name__ == "check_softmax" and "check_softmax" in repr(exercise)
+    assert exercise(row_softmax)
+    result = exercise(global_max_softmax)
+    assert not result and "a global max" in result.message
+    assert built == ["cases", "mistakes"]                    # two checks, one build
+    assert exercise.cases() == CASES and exercise.mistakes() == MISTAKES
+
+
+def test_an_exercise_takes_lists_a_time_limit_and_a_comparison():
+    exercise = Exercise("softmax", CASES, MISTAKES, time_limit=0.2,
+                        compare=lambda expected, actual, case: None if np.allclose(expected, actual, atol=0.1)
+                        else "not within 0.1")
+    assert exercise(lambda z: row_softmax(z) + 0.05)          # the comparison is the exercise's own
+
+    def endless(z):
+        while True:
+            pass
+
+    assert "took longer than 0.2 s" in exercise(endless).message
+
+
+def test_prepare_wraps_functions_only():
+    seen = []
+
+    def recording(answer):
+        def wrapped(*args):
+            seen.append(len(args))
+            return answer(*args)
+        return wrapped
+
+    exercise = Exercise("softmax", CASES, MISTAKES, prepare=recording)
+    assert exercise(row_softmax) and seen == [1, 1]
+    assert "expected a function" in exercise(None).message and seen == [1, 1]
+
+
+def test_an_exercise_whose_cases_cannot_be_built_says_so_without_raising(tmp_path):
+    def cases():
+        return [Case("a file", (np.load(tmp_path / "missing.npy"),), 1)]
+
+    result = Exercise("loads", cases)(lambda x: 1)
+    assert not result and "could not build its cases (FileNotFoundError" in result.message
+    assert "not a verdict on your answer" in result.message
+
+
+def test_no_check_module_defines_a_name_twice():
+    """Two top-level definitions with one name in a module: the later one silently replaces the
+    earlier for every check that uses it (it happened when two notebooks' checks met in one module)."""
+    import ast
+    import collections
+    import pathlib
+
+    import course_machinery.checks
+    package = pathlib.Path(course_machinery.checks.__file__).parent
+    for path in [pathlib.Path(scratchcnn.__file__), *package.glob("*.py")]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = collections.Counter(node.name for node in tree.body
+                                    if isinstance(node, (ast.FunctionDef, ast.ClassDef)))
+        names.update(target.id for node in tree.body if isinstance(node, ast.Assign)
+                     for target in node.targets if isinstance(target, ast.Name) and target.id.startswith("check_"))
+        assert not [name for name, count in names.items() if count > 1], path.name

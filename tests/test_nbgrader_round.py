@@ -165,7 +165,7 @@ def test_exported_grades_match_the_gradebook(graded_course):
 # ---- the conventions every exercise follows (COMMON.md "Exercise conventions", TEACHING.md) ----
 
 def check_cell_source(name: str) -> str:
-    return f"result = scratchcnn.check_{name}({name})\nassert result, result.message"
+    return f"result = checks.check_{name}({name})\nassert result, result.message"
 
 
 def convention_problems(path: Path) -> list:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from course_machinery import checks
 
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("make_student_copies", ROOT / "tools" / "make_student_copies.py")
@@ -116,7 +115,7 @@ def test_student_copy_holds_no_solution(solved_path):
 
 def test_points_of_a_notebook_come_from_its_nbgrader_metadata():
     notebook = small_solved_notebook()      # synthetic: one 2-point autograded exercise, one 1-point written
-    whole_layer = answer("result = scratchcnn.check_conv_forward(conv_forward)\nassert result, result.message",
+    whole_layer = answer("result = checks.check_conv_forward(conv_forward)\nassert result, result.message",
                          "02_conv_forward_check", points=5)
     notebook.cells += [answer("def conv_forward(x, W, b):\n    ### BEGIN SOLUTION\n    pass\n    ### END SOLUTION",
                               "02_conv_forward"), whole_layer]

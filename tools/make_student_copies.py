@@ -26,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-from scratchcnn import atomic_write
+from course_machinery.file_safety import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLVED_DIR = ROOT / "notebooks"

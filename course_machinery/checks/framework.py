@@ -1,4 +1,4 @@
-"""The exercise-check framework: Case, Mistake, CheckResult and check_exercise."""
+"""The exercise-check framework: Case, Mistake, CheckResult, check_exercise, and Exercise (a check as data)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 
-# =============================================================================
-# 12. Exercise checks
-# =============================================================================
-#
 # Every exercise in the notebooks is a function the student writes. Its check
 # runs it on hidden cases and returns a CheckResult that prints one verdict.
 # When the answer is wrong, the check first asks which known mistake it is:
@@ -23,11 +19,16 @@ import numpy as np
 # time limit) or edit its input arrays (that earns a warning naming the
 # argument). In a notebook the graded cell under each exercise is
 #
-#     result = scratchcnn.check_<exercise>(<exercise>)
+#     result = checks.check_<exercise>(<exercise>)
 #     assert result, result.message
 #
 # so nbgrader scores the assert, and the cell's `raises-exception` tag lets a
 # student's Run All go on past an exercise not yet answered (TEACHING.md).
+#
+# Each notebook's checks are written as data in checks/notebook_NN.py: an
+# Exercise holds the exercise's name, its cases and its mistakes, and calling
+# it runs check_exercise. Mistakes that several notebooks share are in
+# checks/common_mistakes.py.
 
 
 class Case:
@@ -295,9 +296,16 @@ class Exercise:
         return self._mistakes
 
     def __call__(self, answer):
-        # ``prepare`` wraps the answer (e.g. to record what it calls); it must keep non-functions as they are.
+        try:
+            cases, mistakes = self.cases(), self.mistakes()
+        except Exception as error:       # e.g. a data file missing: a check never raises, it says so
+            message = (f"{self.name}: the check could not build its cases ({type(error).__name__}: {error}); "
+                       f"not a verdict on your answer: see the README's quick start")
+            print(message)
+            return CheckResult(self.name, False, message)
+        # ``prepare`` wraps the answer (e.g. to record what it calls); non-functions stay as they are.
         answer = self.prepare(answer) if self.prepare is not None and callable(answer) else answer
-        return check_exercise(self.name, answer, self.cases(), self.mistakes(), self.time_limit, self.compare)
+        return check_exercise(self.name, answer, cases, mistakes, self.time_limit, self.compare)
 
     def __repr__(self):
         return f"<exercise check {self.__name__}>"

@@ -1,35 +1,62 @@
-"""Exercise checks of notebook 04."""
+"""Exercise checks of notebook 04 (max pooling), each an Exercise: its cases and its known mistakes."""
 
 from __future__ import annotations
 
+from functools import partial
 
 import numpy as np
 
-from scratchcnn import (MaxPool2D, conv_output_size, maxpool2d_backward_naive, maxpool2d_naive)
+from scratchcnn import MaxPool2D, conv_output_size, maxpool2d_backward_naive, maxpool2d_naive
 
-from .framework import Case, Mistake, check_exercise
+from .common_mistakes import maxpool_backward_slipped, stride_ignored_pool
+from .framework import Case, Exercise, Mistake
 
 
-# --- Notebook 04: max pooling ------------------------------------------------
+# --- maxpool_forward --------------------------------------------------------------------
 
-def _pool_backward_mistake(x, dout, k, s, *, assign=False, all_ties=False, last_max=False, whole_window=False):
-    """maxpool2d_backward_naive with the typical slips of notebook 04's exercise."""
-    dx = np.zeros(x.shape)
-    for n, c, y, x_ in np.ndindex(*dout.shape):
-        rows, cols = slice(y * s, y * s + k), slice(x_ * s, x_ * s + k)
-        window = x[n, c, rows, cols]
-        if all_ties or whole_window:
-            dx[n, c, rows, cols] += (window == window.max() if all_ties else 1) * dout[n, c, y, x_]
-            continue
-        flat = window.reshape(-1)
-        winner = flat.size - 1 - np.argmax(flat[::-1]) if last_max else np.argmax(flat)
-        i, j = divmod(int(winner), window.shape[1])
-        if assign:
-            dx[n, c, y * s + i, x_ * s + j] = dout[n, c, y, x_]
-        else:
-            dx[n, c, y * s + i, x_ * s + j] += dout[n, c, y, x_]
-    return dx
+def _maxpool_forward_cases():
+    rng = np.random.default_rng(40)
+    settings = [   # (description, x, kernel_size, stride)
+        ("4x4 input, kernel 2, stride 2", rng.permutation(16).reshape(1, 1, 4, 4).astype(np.float64), 2, 2),
+        ("all-negative input", -0.5 - rng.random((1, 1, 4, 4)), 2, 2),
+        ("kernel 3, stride 2 on 7x7 (overlapping windows)", rng.standard_normal((1, 1, 7, 7)), 3, 2),
+        ("non-square 5x8, kernel 2, stride 2 (the last row is dropped)", rng.standard_normal((1, 2, 5, 8)), 2, 2),
+        ("non-square 9x6, kernel 3, stride 2, 2 images, 3 channels", rng.standard_normal((2, 3, 9, 6)), 3, 2),
+        ("integer input, kernel 2, stride 1", rng.integers(-5, 5, (1, 1, 4, 5)), 2, 1),
+    ]
+    return [Case(description, (x, k, s), maxpool2d_naive(x, k, s),
+                 "out[n, c, y, x] = max of x[n, c, s*y:s*y + k, s*x:s*x + k];  H' = (H - k) // s + 1")
+            for description, x, k, s in settings]
 
+
+def _partial_windows(x, k, s):
+    """Max pooling with H' rounded up: windows that stick out are pooled too."""
+    pad = [(0, 0), (0, 0)] + [(0, (-(size - k) % s)) for size in x.shape[2:]]
+    return maxpool2d_naive(np.pad(x.astype(np.float64), pad, constant_values=-np.inf), k, s)
+
+
+def _average_pool(x, k, s):
+    """The mean of each window, in an output array made like x (dtype=x.dtype truncates integer means)."""
+    H_out, W_out = conv_output_size(x.shape[2], k, s, 0), conv_output_size(x.shape[3], k, s, 0)
+    means = np.array([[x[:, :, y * s:y * s + k, v * s:v * s + k].mean(axis=(2, 3)) for v in range(W_out)]
+                      for y in range(H_out)]).transpose(2, 3, 0, 1)
+    return means.astype(x.dtype)
+
+
+check_maxpool_forward = Exercise("maxpool_forward", _maxpool_forward_cases, [
+    Mistake("the running maximum started at 0", lambda x, k, s: np.maximum(maxpool2d_naive(x, k, s), 0),
+            "start at -inf or at the window's first value: here every value is negative"),
+    Mistake("the window at (y, x) instead of (s*y, s*x) (stride ignored inside the loop)", stride_ignored_pool,
+            "window (y, x) starts at row s*y and column s*x"),
+    Mistake("H' rounded up (windows that stick out are pooled too)", _partial_windows,
+            "a window must fit: H' = (H - k) // s + 1, leftover rows and columns are dropped"),
+    Mistake("the output one row and one column too small (the + 1 of H' forgotten)",
+            lambda x, k, s: maxpool2d_naive(x, k, s)[:, :, :-1, :-1], "H' = (H - k) // s + 1"),
+    Mistake("the mean of each window instead of its maximum", _average_pool, "max pooling keeps the LARGEST value"),
+], doc="Notebook 04, ``maxpool_forward(x (N, C, H, W), kernel_size, stride) -> (N, C, H', W')``, with loops.")
+
+
+# --- maxpool_backward -------------------------------------------------------------------
 
 def _tie_windows():
     """A 4 x 4 image whose four 2 x 2 windows tie in different ways:
@@ -40,57 +67,11 @@ def _tie_windows():
                      [5., 5., 0., 2.]])[None, None]
 
 
-def check_maxpool_forward(answer):
-    """Notebook 04, ``maxpool_forward(x (N, C, H, W), kernel_size, stride) -> (N, C, H', W')``, with loops."""
-    rng = np.random.default_rng(40)
-    settings = [
-        ("4x4 input, kernel 2, stride 2", rng.permutation(16).reshape(1, 1, 4, 4).astype(np.float64), 2, 2),
-        ("all-negative input", -0.5 - rng.random((1, 1, 4, 4)), 2, 2),
-        ("kernel 3, stride 2 on 7x7 (overlapping windows)", rng.standard_normal((1, 1, 7, 7)), 3, 2),
-        ("non-square 5x8, kernel 2, stride 2 (the last row is dropped)", rng.standard_normal((1, 2, 5, 8)), 2, 2),
-        ("non-square 9x6, kernel 3, stride 2, 2 images, 3 channels", rng.standard_normal((2, 3, 9, 6)), 3, 2),
-        ("integer input, kernel 2, stride 1", rng.integers(-5, 5, (1, 1, 4, 5)), 2, 1),
-    ]
-    cases = [Case(description, (x, k, s), maxpool2d_naive(x, k, s),
-                  "out[n, c, y, x] = max of x[n, c, s*y:s*y + k, s*x:s*x + k];  H' = (H - k) // s + 1")
-             for description, x, k, s in settings]
-
-    def stride_ignored(x, k, s):
-        H_out, W_out = conv_output_size(x.shape[2], k, s, 0), conv_output_size(x.shape[3], k, s, 0)
-        return maxpool2d_naive(x, k, 1)[:, :, :H_out, :W_out]
-
-    def partial_windows(x, k, s):          # H' rounded up: windows that stick out are pooled too
-        pad = [(0, 0), (0, 0)] + [(0, (-(size - k) % s)) for size in x.shape[2:]]
-        return maxpool2d_naive(np.pad(x.astype(np.float64), pad, constant_values=-np.inf), k, s)
-
-    mistakes = [
-        Mistake("the running maximum started at 0", lambda x, k, s: np.maximum(maxpool2d_naive(x, k, s), 0),
-                "start at -inf or at the window's first value: here every value is negative"),
-        Mistake("the window at (y, x) instead of (s*y, s*x) (stride ignored inside the loop)", stride_ignored,
-                "window (y, x) starts at row s*y and column s*x"),
-        Mistake("H' rounded up (windows that stick out are pooled too)", partial_windows,
-                "a window must fit: H' = (H - k) // s + 1, leftover rows and columns are dropped"),
-        Mistake("the output one row and one column too small (the + 1 of H' forgotten)",
-                lambda x, k, s: maxpool2d_naive(x, k, s)[:, :, :-1, :-1], "H' = (H - k) // s + 1"),
-        Mistake("the mean of each window instead of its maximum", _avgpool, "max pooling keeps the LARGEST value"),
-    ]
-    return check_exercise("maxpool_forward", answer, cases, mistakes=mistakes)
-
-
-def _avgpool(x, k, s):
-    H_out, W_out = conv_output_size(x.shape[2], k, s, 0), conv_output_size(x.shape[3], k, s, 0)
-    means = np.array([[x[:, :, y * s:y * s + k, v * s:v * s + k].mean(axis=(2, 3)) for v in range(W_out)]
-                      for y in range(H_out)]).transpose(2, 3, 0, 1)
-    return means.astype(x.dtype)      # an output array made like x (dtype=x.dtype) truncates integer means
-
-
-def check_maxpool_backward(answer):
-    """Notebook 04, ``maxpool_backward(x (N, C, H, W), dout (N, C, H', W'), kernel_size, stride) -> dx``:
-    each window sends its dout to ONE position, its first maximum, and overlapping windows add up."""
+def _maxpool_backward_cases():
     rng = np.random.default_rng(41)
     overlapping = rng.standard_normal((1, 1, 7, 7))
     overlapping[0, 0, 2, 2] = overlapping[0, 0, 4, 4] = 10.0   # each wins several windows
-    settings = [
+    settings = [   # (description, x, kernel_size, stride)
         ("4x4 input, kernel 2, stride 2, no ties", rng.permutation(16).reshape(1, 1, 4, 4).astype(np.float64), 2, 2),
         ("ties: all-zero windows (as after a ReLU) and equal maxima", _tie_windows(), 2, 2),
         ("overlapping windows: kernel 3, stride 2 on 7x7", overlapping, 3, 2),
@@ -105,36 +86,36 @@ def check_maxpool_backward(answer):
         dout = np.round(rng.standard_normal(maxpool2d_naive(x, k, s).shape), 2) + 3.0   # nonzero: every route shows
         cases.append(Case(description, (x, dout, k, s), maxpool2d_backward_naive(x, dout, k, s),
                           "one winner per window (the first maximum, np.argmax), and dx[...] += dout"))
-    variant = lambda **flags: lambda x, dout, k, s: _pool_backward_mistake(x, dout, k, s, **flags)
-    mistakes = [
-        Mistake("= instead of += (a pixel that wins several overlapping windows keeps only the last gradient)",
-                variant(assign=True), "windows overlap when k > s: dx[...] += dout[...]"),
-        Mistake("every tied position gets the gradient", variant(all_ties=True),
-                "exactly one winner per window, the first maximum (np.argmax): otherwise a tie multiplies "
-                "the gradient"),
-        Mistake("the LAST maximum wins ties instead of the first", variant(last_max=True),
-                "np.argmax returns the first maximum in row-major order; the module uses that one"),
-        Mistake("the whole window gets the gradient", variant(whole_window=True),
-                "only the window's maximum influenced the output: only it gets dout"),
-        Mistake("the window at (y, x) instead of (s*y, s*x) (stride ignored)",
-                lambda x, dout, k, s: maxpool2d_backward_naive(x, dout, k, 1),
-                "window (y, x) starts at (s*y, s*x): the winner is at (s*y + i, s*x + j)"),
-    ]
-    return check_exercise("maxpool_backward", answer, cases, mistakes=mistakes)
+    return cases
 
 
-def check_pooled_shape(answer):
-    """Notebook 04, ``pooled_shape()``: the output shape of MaxPool2D(kernel_size=3, stride=2) on (1, 1, 7, 7)."""
-    expected = tuple(MaxPool2D(3, 2).forward(np.zeros((1, 1, 7, 7))).shape)
-    case = Case("kernel 3, stride 2 on a (1, 1, 7, 7) input", (), expected,
-                "H' = (H - k) // s + 1: windows start at 0, 2, 4; one starting at 6 would stick out", rtol=0, atol=0)
-    mistakes = [
-        Mistake("H / s rounded up (7 / 2 -> 4)", lambda: (1, 1, 4, 4), "the window must fit: (7 - 3) // 2 + 1"),
-        Mistake("the stride ignored (7 - 3 + 1)", lambda: (1, 1, 5, 5), "windows move 2 pixels: divide by s"),
-        Mistake("only the two spatial sizes", lambda: (3, 3), "give all four axes (N, C, H', W')"),
-        Mistake("the + 1 forgotten", lambda: (1, 1, 2, 2), "the + 1 counts the window at position 0"),
-    ]
-    return check_exercise("pooled_shape", answer, [case], mistakes=mistakes)
+check_maxpool_backward = Exercise("maxpool_backward", _maxpool_backward_cases, [
+    Mistake("= instead of += (a pixel that wins several overlapping windows keeps only the last gradient)",
+            partial(maxpool_backward_slipped, assign=True), "windows overlap when k > s: dx[...] += dout[...]"),
+    Mistake("every tied position gets the gradient", partial(maxpool_backward_slipped, all_ties=True),
+            "exactly one winner per window, the first maximum (np.argmax): otherwise a tie multiplies the gradient"),
+    Mistake("the LAST maximum wins ties instead of the first", partial(maxpool_backward_slipped, last_max=True),
+            "np.argmax returns the first maximum in row-major order; the module uses that one"),
+    Mistake("the whole window gets the gradient", partial(maxpool_backward_slipped, whole_window=True),
+            "only the window's maximum influenced the output: only it gets dout"),
+    Mistake("the window at (y, x) instead of (s*y, s*x) (stride ignored)",
+            lambda x, dout, k, s: maxpool2d_backward_naive(x, dout, k, 1),
+            "window (y, x) starts at (s*y, s*x): the winner is at (s*y + i, s*x + j)"),
+], doc="""Notebook 04, ``maxpool_backward(x (N, C, H, W), dout (N, C, H', W'), kernel_size, stride) -> dx``:
+    each window sends its dout to ONE position, its first maximum, and overlapping windows add up.""")
+
+
+# --- pooled_shape and centre_gradient ---------------------------------------------------------
+
+check_pooled_shape = Exercise("pooled_shape", lambda: [
+    Case("kernel 3, stride 2 on a (1, 1, 7, 7) input", (), tuple(MaxPool2D(3, 2).forward(np.zeros((1, 1, 7, 7))).shape),
+         "H' = (H - k) // s + 1: windows start at 0, 2, 4; one starting at 6 would stick out", rtol=0, atol=0),
+], [
+    Mistake("H / s rounded up (7 / 2 -> 4)", lambda: (1, 1, 4, 4), "the window must fit: (7 - 3) // 2 + 1"),
+    Mistake("the stride ignored (7 - 3 + 1)", lambda: (1, 1, 5, 5), "windows move 2 pixels: divide by s"),
+    Mistake("only the two spatial sizes", lambda: (3, 3), "give all four axes (N, C, H', W')"),
+    Mistake("the + 1 forgotten", lambda: (1, 1, 2, 2), "the + 1 counts the window at position 0"),
+], doc="Notebook 04, ``pooled_shape()``: the output shape of MaxPool2D(kernel_size=3, stride=2) on (1, 1, 7, 7).")
 
 
 def centre_gradient_example():
@@ -148,18 +129,13 @@ def centre_gradient_example():
     return x, dout
 
 
-def check_centre_gradient(answer):
-    """Notebook 04, ``centre_gradient()``: dx[0, 0, 2, 2] in ``centre_gradient_example()``."""
-    x, dout = centre_gradient_example()
-    expected = float(maxpool2d_backward_naive(x, dout, 3, 2)[0, 0, 2, 2])
-    case = Case("centre pixel of a 5x5 image, kernel 3, stride 2, dout [[1, 2], [3, 4]]", (), expected,
-                "which of the four windows contain the centre, and which of them does it win?")
-    mistakes = [
-        Mistake("only the last window's gradient (= instead of +=)", lambda: 4.0,
-                "the centre wins all four windows and collects the SUM of their dout values"),
-        Mistake("only the first window's gradient", lambda: 1.0, "the centre lies in all four windows and wins each"),
-        Mistake("the mean of the four gradients", lambda: 2.5, "gradients of several uses add up; nothing is averaged"),
-    ]
-    return check_exercise("centre_gradient", answer, [case], mistakes=mistakes)
-
-
+check_centre_gradient = Exercise("centre_gradient", lambda: [
+    Case("centre pixel of a 5x5 image, kernel 3, stride 2, dout [[1, 2], [3, 4]]", (),
+         float(maxpool2d_backward_naive(*centre_gradient_example(), 3, 2)[0, 0, 2, 2]),
+         "which of the four windows contain the centre, and which of them does it win?"),
+], [
+    Mistake("only the last window's gradient (= instead of +=)", lambda: 4.0,
+            "the centre wins all four windows and collects the SUM of their dout values"),
+    Mistake("only the first window's gradient", lambda: 1.0, "the centre lies in all four windows and wins each"),
+    Mistake("the mean of the four gradients", lambda: 2.5, "gradients of several uses add up; nothing is averaged"),
+], doc="Notebook 04, ``centre_gradient()``: dx[0, 0, 2, 2] in ``centre_gradient_example()``.")

@@ -1,27 +1,22 @@
-"""Exercise checks of notebook 09."""
+"""Exercise checks of notebook 09: play with it."""
 
 from __future__ import annotations
 
-
 import numpy as np
 
-from scratchcnn import (DEFAULT_DATA_DIR, IMAGES_MAGIC, centre_of_mass, preprocess_digit, read_idx, reference_cnn)
+from scratchcnn import centre_of_mass, preprocess_digit, reference_cnn
 
-from .framework import Case, Mistake, check_exercise
+from .shared import mnist_test_bytes
+from .framework import Case, Exercise, Mistake
 from ..plots import conv_feature_maps
 
-
-# --- Notebook 09: play with it -----------------------------------------------
 
 def _crop_reference(image):
     """The "cropped" step of preprocess_digit: the bounding box of the pixels above 10% of the brightest."""
     return preprocess_digit(image, return_steps=True)[1]["cropped"]
 
 
-def check_crop_to_ink(answer):
-    """Notebook 09, ``crop_to_ink(image (H, W), white ink on black)`` -> the smallest rectangle holding
-    every ink pixel, ink meaning brighter than 10% of the brightest pixel. The reference is
-    the "cropped" step of preprocess_digit."""
+def _crop_cases():
     block = np.zeros((10, 10))
     block[3:6, 4:8] = 1.0
     edges = np.zeros((8, 9))
@@ -34,11 +29,11 @@ def check_crop_to_ink(answer):
     dim[1, 10] = 0.08
     single = np.zeros((5, 5))
     single[2, 3] = 0.6
-    digit_bytes = read_idx(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[0]
+    digit_bytes = mnist_test_bytes()[0].copy()
     digit = digit_bytes / 255.0
     end_hint = ("slice ends are exclusive: image[rows.min():rows.max() + 1, cols.min():cols.max() + 1] "
                 "keeps the last ink row and column")
-    cases = [
+    return [
         Case("a 3 x 4 block of ink in a 10 x 10 image", (block,), _crop_reference(block), end_hint),
         Case("ink touching the top and right edges", (edges,), _crop_reference(edges), end_hint),
         Case("a faint smudge (5% of the brightest pixel) far from the digit", (smudge,), _crop_reference(smudge),
@@ -51,42 +46,45 @@ def check_crop_to_ink(answer):
              np.rint(255 * _crop_reference(digit)).astype(np.uint8), end_hint),
     ]
 
-    def crop(image, rows, cols, end=1):
-        return image[rows.min():rows.max() + end, cols.min():cols.max() + end]
 
-    mistakes = [
-        Mistake("the slice ends without + 1 (they are exclusive)",
-                lambda image: crop(image, *np.nonzero(image > 0.1 * image.max()), end=0),
-                "image[rows.min():rows.max() + 1, cols.min():cols.max() + 1]"),
-        Mistake("an absolute threshold (image > 0.1) instead of 10% of the brightest pixel",
-                lambda image: crop(image, *np.nonzero(image > 0.1)),
-                "compare with 0.1 * image.max(): the threshold follows the image's brightness"),
-        Mistake("every nonzero pixel counted as ink (no threshold)",
-                lambda image: crop(image, *np.nonzero(image)),
-                "leave out faint smudges: ink is image > 0.1 * image.max()"),
-        Mistake("rows and columns swapped in the slice",
-                lambda image: crop(image, *np.nonzero(image > 0.1 * image.max())[::-1]),
-                "np.nonzero returns the row indices first: image[rows..., cols...]"),
-    ]
-    return check_exercise("crop_to_ink", answer, cases, mistakes)
+def _crop(image, rows, cols, end=1):
+    return image[rows.min():rows.max() + end, cols.min():cols.max() + end]
 
 
-def check_centre_of_mass(answer):
-    """Notebook 09, ``centre_of_mass(image (H, W))`` -> (row, column), the ink-weighted mean position
-        row = sum_{y,x} y * image[y, x] / sum image,   column = sum_{y,x} x * image[y, x] / sum image.
-    Any pair (tuple, list or array) is accepted."""
-    reference = lambda image: np.array(centre_of_mass(np.asarray(image, dtype=np.float64)))
+check_crop_to_ink = Exercise("crop_to_ink", _crop_cases, [
+    Mistake("the slice ends without + 1 (they are exclusive)",
+            lambda image: _crop(image, *np.nonzero(image > 0.1 * image.max()), end=0),
+            "image[rows.min():rows.max() + 1, cols.min():cols.max() + 1]"),
+    Mistake("an absolute threshold (image > 0.1) instead of 10% of the brightest pixel",
+            lambda image: _crop(image, *np.nonzero(image > 0.1)),
+            "compare with 0.1 * image.max(): the threshold follows the image's brightness"),
+    Mistake("every nonzero pixel counted as ink (no threshold)",
+            lambda image: _crop(image, *np.nonzero(image)),
+            "leave out faint smudges: ink is image > 0.1 * image.max()"),
+    Mistake("rows and columns swapped in the slice",
+            lambda image: _crop(image, *np.nonzero(image > 0.1 * image.max())[::-1]),
+            "np.nonzero returns the row indices first: image[rows..., cols...]"),
+], doc="""Notebook 09, ``crop_to_ink(image (H, W), white ink on black)`` -> the smallest rectangle holding
+    every ink pixel, ink meaning brighter than 10% of the brightest pixel. The reference is
+    the "cropped" step of preprocess_digit.""")
+
+
+def _centre_reference(image):
+    return np.array(centre_of_mass(np.asarray(image, dtype=np.float64)))
+
+
+def _centre_cases():
     one = np.zeros((6, 8))
     one[2, 5] = 1.0
     weighted = np.zeros((1, 4))
     weighted[0, 0], weighted[0, 3] = 1.0, 0.5
     wide = np.zeros((3, 7))
     wide[1, 6], wide[2, 5] = 1.0, 1.0
-    digit_bytes = read_idx(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", IMAGES_MAGIC)[1]
+    digit_bytes = mnist_test_bytes()[1].copy()
     weight_hint = "weight each position by its brightness: sum(y * image) / sum(image)"
     order_hint = "return (row, column): the row (y, axis 0) first, in pixel indices (the top left pixel is (0, 0))"
-    cases = [Case(description, (image,), reference(image), hint, rtol=1e-6, atol=1e-9)
-             for description, image, hint in [
+    return [Case(description, (image,), _centre_reference(image), hint, rtol=1e-6, atol=1e-9)
+            for description, image, hint in [
         ("one pixel at row 2, column 5", one, order_hint),
         ("a bright pixel (1.0) and a dim one (0.5) in one row", weighted, weight_hint),
         ("a wide 3 x 7 image with ink on the right", wide, order_hint),
@@ -95,52 +93,54 @@ def check_centre_of_mass(answer):
          "integers work like floats; the sums must not overflow (np.sum of uint8 gives a wide integer)"),
     ]]
 
-    def over_the_pixel_count(image):
-        image = np.asarray(image, dtype=np.float64)
-        rows, cols = np.indices(image.shape)
-        return (rows * image).sum() / image.size, (cols * image).sum() / image.size
 
-    mistakes = [
-        Mistake("(column, row): the two axes swapped",
-                lambda image: reference(image)[::-1],
-                "return the row (axis 0) first, then the column"),
-        Mistake("the +0.5 pixel-centre convention (pixel centres at 0.5, 1.5, ...)",
-                lambda image: reference(image) + 0.5,
-                "use the pixel indices themselves, 0 .. H-1, as in section 3 (no + 0.5)"),
-        Mistake("the plain mean position of the ink pixels, not weighted by their brightness",
-                lambda image: tuple(np.mean(axis) for axis in np.nonzero(image)),
-                "weight each position by its brightness: sum(y * image) / sum(image)"),
-        Mistake("divided by the number of pixels instead of by the total ink",
-                over_the_pixel_count,
-                "divide by image.sum(), the total ink"),
-        Mistake("the middle of the image instead of the centre of the ink",
-                lambda image: ((np.shape(image)[0] - 1) / 2, (np.shape(image)[1] - 1) / 2),
-                "weight the positions by the ink: sum(y * image) / sum(image)"),
-    ]
-    return check_exercise("centre_of_mass", answer, cases, mistakes)
+def _over_the_pixel_count(image):
+    image = np.asarray(image, dtype=np.float64)
+    rows, cols = np.indices(image.shape)
+    return (rows * image).sum() / image.size, (cols * image).sum() / image.size
 
 
-def check_feature_map_shapes(answer):
-    """Notebook 09 (predict before running), ``feature_map_shapes()`` -> the shapes (C, H, W) of the
-    feature maps of the reference CNN's two conv layers, as the digit slider shows them."""
+check_centre_of_mass = Exercise("centre_of_mass", _centre_cases, [
+    Mistake("(column, row): the two axes swapped",
+            lambda image: _centre_reference(image)[::-1],
+            "return the row (axis 0) first, then the column"),
+    Mistake("the +0.5 pixel-centre convention (pixel centres at 0.5, 1.5, ...)",
+            lambda image: _centre_reference(image) + 0.5,
+            "use the pixel indices themselves, 0 .. H-1, as in section 3 (no + 0.5)"),
+    Mistake("the plain mean position of the ink pixels, not weighted by their brightness",
+            lambda image: tuple(np.mean(axis) for axis in np.nonzero(image)),
+            "weight each position by its brightness: sum(y * image) / sum(image)"),
+    Mistake("divided by the number of pixels instead of by the total ink", _over_the_pixel_count,
+            "divide by image.sum(), the total ink"),
+    Mistake("the middle of the image instead of the centre of the ink",
+            lambda image: ((np.shape(image)[0] - 1) / 2, (np.shape(image)[1] - 1) / 2),
+            "weight the positions by the ink: sum(y * image) / sum(image)"),
+], doc="""Notebook 09, ``centre_of_mass(image (H, W))`` -> (row, column), the ink-weighted mean position
+        row = sum_{y,x} y * image[y, x] / sum image,   column = sum_{y,x} x * image[y, x] / sum image.
+    Any pair (tuple, list or array) is accepted.""")
+
+
+def _feature_map_cases():
     expected = tuple(maps.shape for maps in conv_feature_maps(reference_cnn(), np.zeros((28, 28))))
-    cases = [Case("the reference CNN on one 28 x 28 digit", (), expected,
-                  "one map per filter (8, then 16); a 3x3 convolution with padding 1 keeps the size "
-                  "(28 x 28), and the second conv sees the 14 x 14 maps the first max-pool left. "
-                  "Give (C, H, W) without the batch axis", rtol=0, atol=0)]
-    mistakes = [
-        Mistake("no padding: 3 x 3 convolutions shrinking each map by 2", lambda: ((8, 26, 26), (16, 11, 11)),
-                "padding 1 keeps the size: (28 + 2 - 3) / 1 + 1 = 28"),
-        Mistake("the batch axis included", lambda: ((1, 8, 28, 28), (1, 16, 14, 14)),
-                "give (C, H, W) of one digit's maps, without the batch axis"),
-        Mistake("the shapes after max-pooling", lambda: ((8, 14, 14), (16, 7, 7)),
-                "the slider shows the maps after each ReLU, before the pooling"),
-        Mistake("channels last (H, W, C)", lambda: ((28, 28, 8), (14, 14, 16)),
-                "scratchcnn is channels first: (C, H, W)"),
-        Mistake("conv 2 at full size (the first max-pool forgotten)", lambda: ((8, 28, 28), (16, 28, 28)),
-                "conv 2 sees the 14 x 14 maps the first max-pool left"),
-    ]
-    return check_exercise("feature_map_shapes", answer, cases, mistakes)
+    return [Case("the reference CNN on one 28 x 28 digit", (), expected,
+                 "one map per filter (8, then 16); a 3x3 convolution with padding 1 keeps the size "
+                 "(28 x 28), and the second conv sees the 14 x 14 maps the first max-pool left. "
+                 "Give (C, H, W) without the batch axis", rtol=0, atol=0)]
+
+
+check_feature_map_shapes = Exercise("feature_map_shapes", _feature_map_cases, [
+    Mistake("no padding: 3 x 3 convolutions shrinking each map by 2", lambda: ((8, 26, 26), (16, 11, 11)),
+            "padding 1 keeps the size: (28 + 2 - 3) / 1 + 1 = 28"),
+    Mistake("the batch axis included", lambda: ((1, 8, 28, 28), (1, 16, 14, 14)),
+            "give (C, H, W) of one digit's maps, without the batch axis"),
+    Mistake("the shapes after max-pooling", lambda: ((8, 14, 14), (16, 7, 7)),
+            "the slider shows the maps after each ReLU, before the pooling"),
+    Mistake("channels last (H, W, C)", lambda: ((28, 28, 8), (14, 14, 16)),
+            "scratchcnn is channels first: (C, H, W)"),
+    Mistake("conv 2 at full size (the first max-pool forgotten)", lambda: ((8, 28, 28), (16, 28, 28)),
+            "conv 2 sees the 14 x 14 maps the first max-pool left"),
+], doc="""Notebook 09 (predict before running), ``feature_map_shapes()`` -> the shapes (C, H, W) of the
+    feature maps of the reference CNN's two conv layers, as the digit slider shows them.""")
 
 
 def _most_confident_mistake(probabilities, labels, confidence="predicted", pick=np.argmax, position=False):
@@ -153,14 +153,12 @@ def _most_confident_mistake(probabilities, labels, confidence="predicted", pick=
     return chosen if position else int(mistakes[chosen])
 
 
-def check_most_confident_mistake(answer):
-    """Notebook 09, ``most_confident_mistake(probabilities (N, K), labels (N,))`` -> the index n of the
-    misclassified image the network was surest about: the largest probabilities[n].max()
-    among the n with argmax != label (the first one on a tie)."""
+def _most_confident_cases():
     rng = np.random.default_rng(9)
     random_probabilities = rng.dirichlet(np.full(10, 0.3), size=300)
     random_labels = np.where(rng.random(300) < 0.8, random_probabilities.argmax(axis=1), rng.integers(0, 10, 300))
-    settings = [
+    return [Case(description, (p, y), _most_confident_mistake(p, y), hint, rtol=0, atol=0)
+            for description, p, y, hint in [
         ("four images, one mistake (image 2)",
          np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]]), np.array([0, 1, 1, 2]),
          "a mistake is an image whose argmax differs from its label; return its index n in the whole array"),
@@ -177,29 +175,28 @@ def check_most_confident_mistake(answer):
          "one image, misclassified: its index is 0"),
         ("300 random images, 10 classes", random_probabilities, random_labels,
          "return the index in the whole array, not the position within the list of mistakes"),
-    ]
-    cases = [Case(description, (p, y), _most_confident_mistake(p, y), hint, rtol=0, atol=0)
-             for description, p, y, hint in settings]
-    mistakes = [
-        Mistake("the surest image overall, right or wrong",
-                lambda p, y: int(np.argmax(p.max(axis=1))),
-                "keep only the misclassified images (argmax != label) before taking the maximum"),
-        Mistake("the mistake with the highest probability of its TRUE class",
-                lambda p, y: _most_confident_mistake(p, y, confidence="true"),
-                "confidence is the probability of the PREDICTED class, probabilities[n].max()"),
-        Mistake("the mistake with the lowest probability of its true class",
-                lambda p, y: _most_confident_mistake(p, y, confidence="true", pick=np.argmin),
-                "confidence is the probability of the predicted class, probabilities[n].max(); take its maximum"),
-        Mistake("the position among the mistakes instead of the index in the whole array",
-                lambda p, y: _most_confident_mistake(p, y, position=True),
-                "map the position back: mistakes[np.argmax(...)]"),
-        Mistake("the last one on a tie instead of the first",
-                lambda p, y: _most_confident_mistake(p, y, pick=lambda s: len(s) - 1 - np.argmax(s[::-1])),
-                "np.argmax returns the first maximum: use it"),
-        Mistake("the least confident mistake (argmin instead of argmax)",
-                lambda p, y: _most_confident_mistake(p, y, pick=np.argmin),
-                "the surest mistake has the LARGEST probability: np.argmax"),
-    ]
-    return check_exercise("most_confident_mistake", answer, cases, mistakes)
+    ]]
 
 
+check_most_confident_mistake = Exercise("most_confident_mistake", _most_confident_cases, [
+    Mistake("the surest image overall, right or wrong",
+            lambda p, y: int(np.argmax(p.max(axis=1))),
+            "keep only the misclassified images (argmax != label) before taking the maximum"),
+    Mistake("the mistake with the highest probability of its TRUE class",
+            lambda p, y: _most_confident_mistake(p, y, confidence="true"),
+            "confidence is the probability of the PREDICTED class, probabilities[n].max()"),
+    Mistake("the mistake with the lowest probability of its true class",
+            lambda p, y: _most_confident_mistake(p, y, confidence="true", pick=np.argmin),
+            "confidence is the probability of the predicted class, probabilities[n].max(); take its maximum"),
+    Mistake("the position among the mistakes instead of the index in the whole array",
+            lambda p, y: _most_confident_mistake(p, y, position=True),
+            "map the position back: mistakes[np.argmax(...)]"),
+    Mistake("the last one on a tie instead of the first",
+            lambda p, y: _most_confident_mistake(p, y, pick=lambda s: len(s) - 1 - np.argmax(s[::-1])),
+            "np.argmax returns the first maximum: use it"),
+    Mistake("the least confident mistake (argmin instead of argmax)",
+            lambda p, y: _most_confident_mistake(p, y, pick=np.argmin),
+            "the surest mistake has the LARGEST probability: np.argmax"),
+], doc="""Notebook 09, ``most_confident_mistake(probabilities (N, K), labels (N,))`` -> the index n of the
+    misclassified image the network was surest about: the largest probabilities[n].max()
+    among the n with argmax != label (the first one on a tie).""")

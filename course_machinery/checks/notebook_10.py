@@ -1,16 +1,14 @@
-"""Exercise checks of notebook 10."""
+"""Exercise checks of notebook 10: going deeper."""
 
 from __future__ import annotations
 
-
 import numpy as np
 
-from scratchcnn import (BatchNorm1D, Dense, Layer, RMSprop, ReLU, Residual)
+from scratchcnn import BatchNorm1D, Dense, ReLU, Residual
 
-from .framework import Case, Mistake, check_exercise
+from .framework import Case, Exercise, Mistake
+from .shared import reference_cases
 
-
-# --- Notebook 10: going deeper -----------------------------------------------
 
 def _batchnorm_reference(x, gamma, beta, eps):
     """scratchcnn's BatchNorm1D for x (N, D) in float64 with these gamma, beta and eps."""
@@ -39,32 +37,33 @@ def _batchnorm_cases(seed):
     ]
 
 
-def check_batchnorm_forward(answer):
-    """Notebook 10, ``batchnorm_forward(x, gamma, beta, eps)`` -> out, batch normalisation of
+BATCHNORM_FORWARD_MISTAKES = [
+    Mistake("the sample variance (dividing by N - 1) instead of the population variance",
+            lambda x, g, b, eps: g * (x - x.mean(0)) / np.sqrt(x.var(0, ddof=1) + eps) + b,
+            "use x.var(axis=0) (ddof=0): batch norm divides by N, the number of values it averages"),
+    Mistake("statistics over the features of each example (axis 1) instead of over the batch",
+            lambda x, g, b, eps: g * (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + eps) + b,
+            "take the mean and variance along axis 0, one pair per feature (that is layer norm)"),
+    Mistake("eps added to the standard deviation instead of the variance",
+            lambda x, g, b, eps: g * (x - x.mean(0)) / (x.std(0) + eps) + b,
+            "divide by np.sqrt(var + eps), with eps inside the square root"),
+    Mistake("dividing by the variance instead of the standard deviation",
+            lambda x, g, b, eps: g * (x - x.mean(0)) / (x.var(0) + eps) + b,
+            "x_hat = (x - mean) / sqrt(var + eps): the square root makes x_hat's variance 1"),
+    Mistake("gamma and beta swapped", lambda x, g, b, eps: b * (x - x.mean(0)) / np.sqrt(x.var(0) + eps) + g,
+            "out = gamma * x_hat + beta: gamma multiplies, beta is added"),
+    Mistake("gamma and beta left out (returning x_hat)",
+            lambda x, g, b, eps: (x - x.mean(0)) / np.sqrt(x.var(0) + eps),
+            "finish with out = gamma * x_hat + beta"),
+]
+
+
+check_batchnorm_forward = Exercise("batchnorm_forward", lambda: [
+    Case(description, (x, g, b, eps), _batchnorm_reference(x, g, b, eps).forward(x), hint)
+    for description, x, g, b, eps, _, hint in _batchnorm_cases(100)], BATCHNORM_FORWARD_MISTAKES,
+    doc="""Notebook 10, ``batchnorm_forward(x, gamma, beta, eps)`` -> out, batch normalisation of
     x (N, D) in training mode: per feature, x_hat = (x - mean) / sqrt(var + eps) with the
-    batch's mean and (population) variance, out = gamma * x_hat + beta."""
-    mistakes = [
-        Mistake("the sample variance (dividing by N - 1) instead of the population variance",
-                lambda x, g, b, eps: g * (x - x.mean(0)) / np.sqrt(x.var(0, ddof=1) + eps) + b,
-                "use x.var(axis=0) (ddof=0): batch norm divides by N, the number of values it averages"),
-        Mistake("statistics over the features of each example (axis 1) instead of over the batch",
-                lambda x, g, b, eps: g * (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + eps) + b,
-                "take the mean and variance along axis 0, one pair per feature (that is layer norm)"),
-        Mistake("eps added to the standard deviation instead of the variance",
-                lambda x, g, b, eps: g * (x - x.mean(0)) / (x.std(0) + eps) + b,
-                "divide by np.sqrt(var + eps), with eps inside the square root"),
-        Mistake("dividing by the variance instead of the standard deviation",
-                lambda x, g, b, eps: g * (x - x.mean(0)) / (x.var(0) + eps) + b,
-                "x_hat = (x - mean) / sqrt(var + eps): the square root makes x_hat's variance 1"),
-        Mistake("gamma and beta swapped", lambda x, g, b, eps: b * (x - x.mean(0)) / np.sqrt(x.var(0) + eps) + g,
-                "out = gamma * x_hat + beta: gamma multiplies, beta is added"),
-        Mistake("gamma and beta left out (returning x_hat)",
-                lambda x, g, b, eps: (x - x.mean(0)) / np.sqrt(x.var(0) + eps),
-                "finish with out = gamma * x_hat + beta"),
-    ]
-    cases = [Case(description, (x, g, b, eps), _batchnorm_reference(x, g, b, eps).forward(x), hint)
-             for description, x, g, b, eps, _, hint in _batchnorm_cases(100)]
-    return check_exercise("batchnorm_forward", answer, cases, mistakes)
+    batch's mean and (population) variance, out = gamma * x_hat + beta.""")
 
 
 def _batchnorm_backward_reference(dout, x, gamma, eps):
@@ -73,53 +72,55 @@ def _batchnorm_backward_reference(dout, x, gamma, eps):
     return layer.backward(dout), layer.grads["gamma"], layer.grads["beta"]
 
 
-def check_batchnorm_backward(answer):
-    """Notebook 10, ``batchnorm_backward(dout, x, gamma, eps)`` -> (dx, dgamma, dbeta) for
+def _batchnorm_parts(dout, x, gamma, eps, ddof=0):
+    inv_std = 1 / np.sqrt(x.var(0, ddof=ddof) + eps)
+    x_hat = (x - x.mean(0)) * inv_std
+    return x_hat, inv_std, (dout * x_hat).sum(0), dout.sum(0)
+
+def _batchnorm_backward_with(kind):
+    def produce(dout, x, gamma, eps):
+        x_hat, inv_std, dgamma, dbeta = _batchnorm_parts(dout, x, gamma, eps, ddof=1 if kind == "sample" else 0)
+        mean_dout, mean_dout_x_hat = dout.mean(0), (dout * x_hat).mean(0)
+        if kind == "no means":
+            return gamma * inv_std * dout, dgamma, dbeta
+        if kind == "no x_hat term":
+            return gamma * inv_std * (dout - mean_dout), dgamma, dbeta
+        if kind == "no mean term":
+            return gamma * inv_std * (dout - x_hat * mean_dout_x_hat), dgamma, dbeta
+        if kind == "sums":
+            return gamma * inv_std * (dout - dbeta - x_hat * dgamma), dgamma, dbeta
+        if kind == "no gamma":
+            return inv_std * (dout - mean_dout - x_hat * mean_dout_x_hat), dgamma, dbeta
+        if kind == "swapped":
+            return gamma * inv_std * (dout - mean_dout - x_hat * mean_dout_x_hat), dbeta, dgamma
+        return gamma * inv_std * (dout - mean_dout - x_hat * mean_dout_x_hat), dgamma, dbeta   # "sample"
+    return produce
+
+BATCHNORM_BACKWARD_MISTAKES = [
+    Mistake("missing the mean-of-gradient terms: treating the batch mean and variance as constants",
+            _batchnorm_backward_with("no means"), "in training the mean and variance depend on every x: subtract "
+                               "mean(dout) and x_hat * mean(dout * x_hat) before scaling"),
+    Mistake("missing the variance's term x_hat * mean(dout * x_hat)", _batchnorm_backward_with("no x_hat term"),
+            "the variance depends on x too: dx = gamma * inv_std * (dout - mean(dout) - x_hat * mean(dout * x_hat))"),
+    Mistake("missing the mean's term mean(dout)", _batchnorm_backward_with("no mean term"),
+            "the batch mean depends on x: subtract mean(dout) (over the batch, axis 0)"),
+    Mistake("sums where the formula has means", _batchnorm_backward_with("sums"),
+            "mean(dout) = dout.sum(axis=0) / N: the compact formula averages over the batch"),
+    Mistake("gamma left out of dx", _batchnorm_backward_with("no gamma"),
+            "out = gamma * x_hat + beta, so dx_hat = gamma * dout"),
+    Mistake("dgamma and dbeta swapped", _batchnorm_backward_with("swapped"),
+            "dgamma = sum(dout * x_hat) and dbeta = sum(dout), over the batch; return (dx, dgamma, dbeta)"),
+    Mistake("the sample variance (N - 1) instead of the population variance", _batchnorm_backward_with("sample"),
+            "the forward pass used x.var(axis=0) (divide by N): backward must use the same"),
+]
+
+
+check_batchnorm_backward = Exercise("batchnorm_backward", lambda: [
+    Case(description, (dout, x, g, eps), _batchnorm_backward_reference(dout, x, g, eps), hint)
+    for description, x, g, _, eps, dout, hint in _batchnorm_cases(101)], BATCHNORM_BACKWARD_MISTAKES,
+    doc="""Notebook 10, ``batchnorm_backward(dout, x, gamma, eps)`` -> (dx, dgamma, dbeta) for
     out = gamma * x_hat + beta in training mode, x (N, D), in the compact form
-    dx = gamma / sqrt(var + eps) * (dout - mean(dout) - x_hat * mean(dout * x_hat))."""
-    def parts(dout, x, gamma, eps, ddof=0):
-        inv_std = 1 / np.sqrt(x.var(0, ddof=ddof) + eps)
-        x_hat = (x - x.mean(0)) * inv_std
-        return x_hat, inv_std, (dout * x_hat).sum(0), dout.sum(0)
-
-    def wrong(kind):
-        def produce(dout, x, gamma, eps):
-            x_hat, inv_std, dgamma, dbeta = parts(dout, x, gamma, eps, ddof=1 if kind == "sample" else 0)
-            mean_dout, mean_dout_x_hat = dout.mean(0), (dout * x_hat).mean(0)
-            if kind == "no means":
-                return gamma * inv_std * dout, dgamma, dbeta
-            if kind == "no x_hat term":
-                return gamma * inv_std * (dout - mean_dout), dgamma, dbeta
-            if kind == "no mean term":
-                return gamma * inv_std * (dout - x_hat * mean_dout_x_hat), dgamma, dbeta
-            if kind == "sums":
-                return gamma * inv_std * (dout - dbeta - x_hat * dgamma), dgamma, dbeta
-            if kind == "no gamma":
-                return inv_std * (dout - mean_dout - x_hat * mean_dout_x_hat), dgamma, dbeta
-            if kind == "swapped":
-                return gamma * inv_std * (dout - mean_dout - x_hat * mean_dout_x_hat), dbeta, dgamma
-            return gamma * inv_std * (dout - mean_dout - x_hat * mean_dout_x_hat), dgamma, dbeta   # "sample"
-        return produce
-
-    mistakes = [
-        Mistake("missing the mean-of-gradient terms: treating the batch mean and variance as constants",
-                wrong("no means"), "in training the mean and variance depend on every x: subtract "
-                                   "mean(dout) and x_hat * mean(dout * x_hat) before scaling"),
-        Mistake("missing the variance's term x_hat * mean(dout * x_hat)", wrong("no x_hat term"),
-                "the variance depends on x too: dx = gamma * inv_std * (dout - mean(dout) - x_hat * mean(dout * x_hat))"),
-        Mistake("missing the mean's term mean(dout)", wrong("no mean term"),
-                "the batch mean depends on x: subtract mean(dout) (over the batch, axis 0)"),
-        Mistake("sums where the formula has means", wrong("sums"),
-                "mean(dout) = dout.sum(axis=0) / N: the compact formula averages over the batch"),
-        Mistake("gamma left out of dx", wrong("no gamma"), "out = gamma * x_hat + beta, so dx_hat = gamma * dout"),
-        Mistake("dgamma and dbeta swapped", wrong("swapped"),
-                "dgamma = sum(dout * x_hat) and dbeta = sum(dout), over the batch; return (dx, dgamma, dbeta)"),
-        Mistake("the sample variance (N - 1) instead of the population variance", wrong("sample"),
-                "the forward pass used x.var(axis=0) (divide by N): backward must use the same"),
-    ]
-    cases = [Case(description, (dout, x, g, eps), _batchnorm_backward_reference(dout, x, g, eps), hint)
-             for description, x, g, _, eps, dout, hint in _batchnorm_cases(101)]
-    return check_exercise("batchnorm_backward", answer, cases, mistakes)
+    dx = gamma / sqrt(var + eps) * (dout - mean(dout) - x_hat * mean(dout * x_hat)).""")
 
 
 def _residual_dense_reference(x, W, dout):
@@ -131,87 +132,85 @@ def _residual_dense_reference(x, W, dout):
     return block.backward(dout), dense.grads["W"]
 
 
-def check_residual_backward(answer):
-    """Notebook 10, ``residual_backward(x, W, dout)`` -> (dx, dW) for the residual block
-    y = x + ReLU(x @ W), x (N, D), W (D, D): the skip path and the inner path add."""
-    mistakes = [
-        Mistake("forgetting the skip path: only the inner path's gradient",
-                lambda x, W, dout: ((dout * (x @ W > 0)) @ W.T, x.T @ (dout * (x @ W > 0))),
-                "y = x + f(x): the skip path passes dout unchanged, so add dout to the inner path's gradient"),
-        Mistake("forgetting the inner path: dx = dout",
-                lambda x, W, dout: (dout, x.T @ (dout * (x @ W > 0))),
-                "dx = dout + (dout * relu_mask) @ W.T: the gradient also flows back through W"),
-        Mistake("the ReLU left out of the backward pass",
-                lambda x, W, dout: (dout + dout @ W.T, x.T @ dout),
-                "multiply dout by the ReLU's mask (x @ W > 0) before going back through W"),
-        Mistake("W not transposed in dx", lambda x, W, dout: (dout + (dout * (x @ W > 0)) @ W,
-                                                              x.T @ (dout * (x @ W > 0))),
-                "forward multiplies by W, backward by W.T: (dout * mask) @ W.T"),
-    ]
+RESIDUAL_MISTAKES = [
+    Mistake("forgetting the skip path: only the inner path's gradient",
+            lambda x, W, dout: ((dout * (x @ W > 0)) @ W.T, x.T @ (dout * (x @ W > 0))),
+            "y = x + f(x): the skip path passes dout unchanged, so add dout to the inner path's gradient"),
+    Mistake("forgetting the inner path: dx = dout",
+            lambda x, W, dout: (dout, x.T @ (dout * (x @ W > 0))),
+            "dx = dout + (dout * relu_mask) @ W.T: the gradient also flows back through W"),
+    Mistake("the ReLU left out of the backward pass",
+            lambda x, W, dout: (dout + dout @ W.T, x.T @ dout),
+            "multiply dout by the ReLU's mask (x @ W > 0) before going back through W"),
+    Mistake("W not transposed in dx", lambda x, W, dout: (dout + (dout * (x @ W > 0)) @ W,
+                                                          x.T @ (dout * (x @ W > 0))),
+            "forward multiplies by W, backward by W.T: (dout * mask) @ W.T"),
+]
+
+
+def _residual_cases():
     rng = np.random.default_rng(102)
-    settings = [("2 examples, 2 features, by hand", np.array([[1.0, -1.0], [0.5, 2.0]]),
-                 np.array([[1.0, -2.0], [0.5, 1.0]]), np.array([[1.0, 1.0], [-1.0, 2.0]]),
-                 "dx = dout (the skip) + (dout * (x @ W > 0)) @ W.T (the inner path)"),
-              ("a non-symmetric W", rng.standard_normal((4, 3)), rng.standard_normal((3, 3)),
-               rng.standard_normal((4, 3)), "go back through W with W.T, and dW = x.T @ (dout * mask)"),
-              ("a batch of 6", rng.standard_normal((6, 5)), rng.standard_normal((5, 5)),
-               rng.standard_normal((6, 5)), "dW sums over the batch: x.T @ (dout * mask), no mean")]
-    cases = [Case(description, (x, W, dout), _residual_dense_reference(x, W, dout), hint)
-             for description, x, W, dout, hint in settings]
-    return check_exercise("residual_backward", answer, cases, mistakes)
+    return [Case(description, (x, W, dout), _residual_dense_reference(x, W, dout), hint)
+            for description, x, W, dout, hint in [
+        ("2 examples, 2 features, by hand", np.array([[1.0, -1.0], [0.5, 2.0]]),
+         np.array([[1.0, -2.0], [0.5, 1.0]]), np.array([[1.0, 1.0], [-1.0, 2.0]]),
+         "dx = dout (the skip) + (dout * (x @ W > 0)) @ W.T (the inner path)"),
+        ("a non-symmetric W", rng.standard_normal((4, 3)), rng.standard_normal((3, 3)),
+         rng.standard_normal((4, 3)), "go back through W with W.T, and dW = x.T @ (dout * mask)"),
+        ("a batch of 6", rng.standard_normal((6, 5)), rng.standard_normal((5, 5)),
+         rng.standard_normal((6, 5)), "dW sums over the batch: x.T @ (dout * mask), no mean"),
+    ]]
 
 
-def _rmsprop_step_reference(weights, gradient, mean_square, lr, alpha, eps):
-    """One step of the module's RMSprop on a single weight array: (new weights, new mean square)."""
-    layer = Layer()
-    layer.params["W"] = np.array(weights, dtype=np.float64)
-    layer.grads["W"] = np.array(gradient, dtype=np.float64)
-    optimizer = RMSprop([layer], lr=lr, alpha=alpha, eps=eps)
-    optimizer.state[(0, "W")] = np.array(mean_square, dtype=np.float64)
-    optimizer.step()
-    return layer.params["W"], optimizer.state[(0, "W")]
+check_residual_backward = Exercise("residual_backward", _residual_cases, RESIDUAL_MISTAKES,
+                                   doc="""Notebook 10, ``residual_backward(x, W, dout)`` -> (dx, dW) for the
+    residual block y = x + ReLU(x @ W), x (N, D), W (D, D): the skip path and the inner path add.""")
 
 
-def check_rmsprop_step(answer):
-    """Notebook 10, ``rmsprop_step(weights, gradient, mean_square, lr, alpha, eps)`` ->
-    (new_weights, new_mean_square):  v <- alpha v + (1 - alpha) g^2,  w <- w - lr g / (sqrt(v) + eps)."""
-    def step(update, v_new):
-        return lambda w, g, v, lr, a, eps: (w - update(g, v_new(g, v, a), v, lr, eps), v_new(g, v, a))
-    new_v = lambda g, v, a: a * v + (1 - a) * g * g
-    mistakes = [
-        Mistake("no square root: dividing by the mean square itself",
-                step(lambda g, v, v_old, lr, eps: lr * g / (v + eps), new_v),
-                "divide by np.sqrt(v) + eps: the root of the mean square has the units of the gradient"),
-        Mistake("eps inside the square root", step(lambda g, v, v_old, lr, eps: lr * g / np.sqrt(v + eps), new_v),
-                "w - lr * g / (np.sqrt(v) + eps), with eps outside the root (as PyTorch and scratchcnn)"),
-        Mistake("alpha and 1 - alpha swapped",
-                step(lambda g, v, v_old, lr, eps: lr * g / (np.sqrt(v) + eps), lambda g, v, a: (1 - a) * v + a * g * g),
-                "v <- alpha * v + (1 - alpha) * g**2: alpha (0.99) keeps the OLD average"),
-        Mistake("the gradient instead of its square in the average",
-                step(lambda g, v, v_old, lr, eps: lr * g / (np.sqrt(np.abs(v)) + eps), lambda g, v, a: a * v + (1 - a) * g),
-                "average the SQUARED gradient: v <- alpha * v + (1 - alpha) * g * g"),
-        Mistake("the old mean square used in the weight update",
-                step(lambda g, v, v_old, lr, eps: lr * g / (np.sqrt(v_old) + eps), new_v),
-                "update v first, then use the NEW v in w <- w - lr * g / (sqrt(v) + eps)"),
-    ]
-    rng = np.random.default_rng(103)
-    settings = [
-        ("first step: mean square starts at zero", np.array([1.0, -2.0, 0.5]), np.array([0.5, -0.1, 2.0]),
-         np.zeros(3), 0.01, 0.9, 1e-8,
-         "from v = 0 the first step is lr * g / sqrt((1 - alpha) g^2): the same size for every weight"),
-        ("a mean square from earlier steps", np.array([1.0, -2.0, 0.5]), np.array([0.5, -0.1, 2.0]),
-         np.array([0.2, 0.01, 1.0]), 0.01, 0.99, 1e-8,
-         "v <- alpha * v + (1 - alpha) * g**2, then w <- w - lr * g / (np.sqrt(v) + eps)"),
-        ("a zero gradient and eps 0.1", np.array([[0.5, -0.5], [1.0, 2.0]]), np.array([[0.0, 1.0], [0.0, -3.0]]),
-         np.array([[0.0, 0.04], [1e-4, 0.5]]), 0.1, 0.9, 0.1,
-         "eps is added to sqrt(v), after the root; a zero gradient moves nothing"),
-        ("2-D weights, lr 0.5, alpha 0.5", rng.standard_normal((3, 4)), rng.standard_normal((3, 4)),
-         rng.uniform(0, 1, (3, 4)), 0.5, 0.5, 1e-6,
-         "use the lr, alpha and eps you are given; return (new_weights, new_mean_square)"),
-    ]
-    cases = [Case(description, (w, g, v, lr, a, eps), _rmsprop_step_reference(w, g, v, lr, a, eps), hint)
-             for description, w, g, v, lr, a, eps, hint in settings]
-    return check_exercise("rmsprop_step", answer, cases, mistakes)
+def rmsprop_update(weights, gradient, mean_square, lr, alpha, eps, *, average=None, denominator=None,
+                   old_mean_square=False):
+    """One step of scratchcnn.RMSprop on one weight array: (new weights, new mean square),
+        v <- alpha v + (1 - alpha) g^2,   w <- w - lr g / (sqrt(v) + eps).
+    The keywords make the typical mistakes the check names: ``average(g, v, alpha)`` replaces
+    the running average, ``denominator(v, eps)`` sqrt(v) + eps, ``old_mean_square`` steps with the old v."""
+    weights, gradient, mean_square = (np.asarray(a, dtype=np.float64) for a in (weights, gradient, mean_square))
+    new_mean_square = (average or (lambda g, v, a: a * v + (1 - a) * g * g))(gradient, mean_square, alpha)
+    used = mean_square if old_mean_square else new_mean_square
+    denominator = denominator or (lambda v, eps: np.sqrt(v) + eps)
+    return weights - lr * gradient / denominator(used, eps), new_mean_square
 
 
+def _rmsprop_with(**mistake):
+    return lambda *args: rmsprop_update(*args, **mistake)
 
+
+_rng = np.random.default_rng(103)
+check_rmsprop_step = Exercise("rmsprop_step", reference_cases(rmsprop_update, [
+    ("first step: mean square starts at zero", np.array([1.0, -2.0, 0.5]), np.array([0.5, -0.1, 2.0]),
+     np.zeros(3), 0.01, 0.9, 1e-8,
+     "from v = 0 the first step is lr * g / sqrt((1 - alpha) g^2): the same size for every weight"),
+    ("a mean square from earlier steps", np.array([1.0, -2.0, 0.5]), np.array([0.5, -0.1, 2.0]),
+     np.array([0.2, 0.01, 1.0]), 0.01, 0.99, 1e-8,
+     "v <- alpha * v + (1 - alpha) * g**2, then w <- w - lr * g / (np.sqrt(v) + eps)"),
+    ("a zero gradient and eps 0.1", np.array([[0.5, -0.5], [1.0, 2.0]]), np.array([[0.0, 1.0], [0.0, -3.0]]),
+     np.array([[0.0, 0.04], [1e-4, 0.5]]), 0.1, 0.9, 0.1,
+     "eps is added to sqrt(v), after the root; a zero gradient moves nothing"),
+    ("2-D weights, lr 0.5, alpha 0.5", _rng.standard_normal((3, 4)), _rng.standard_normal((3, 4)),
+     _rng.uniform(0, 1, (3, 4)), 0.5, 0.5, 1e-6,
+     "use the lr, alpha and eps you are given; return (new_weights, new_mean_square)"),
+]), [
+    Mistake("no square root: dividing by the mean square itself",
+            _rmsprop_with(denominator=lambda v, eps: v + eps),
+            "divide by np.sqrt(v) + eps: the root of the mean square has the units of the gradient"),
+    Mistake("eps inside the square root", _rmsprop_with(denominator=lambda v, eps: np.sqrt(v + eps)),
+            "w - lr * g / (np.sqrt(v) + eps), with eps outside the root (as PyTorch and scratchcnn)"),
+    Mistake("alpha and 1 - alpha swapped", _rmsprop_with(average=lambda g, v, a: (1 - a) * v + a * g * g),
+            "v <- alpha * v + (1 - alpha) * g**2: alpha (0.99) keeps the OLD average"),
+    Mistake("the gradient instead of its square in the average",
+            _rmsprop_with(average=lambda g, v, a: a * v + (1 - a) * g,
+                          denominator=lambda v, eps: np.sqrt(np.abs(v)) + eps),
+            "average the SQUARED gradient: v <- alpha * v + (1 - alpha) * g * g"),
+    Mistake("the old mean square used in the weight update", _rmsprop_with(old_mean_square=True),
+            "update v first, then use the NEW v in w <- w - lr * g / (sqrt(v) + eps)"),
+], doc="""Notebook 10, ``rmsprop_step(weights, gradient, mean_square, lr, alpha, eps)`` ->
+    (new_weights, new_mean_square):  v <- alpha v + (1 - alpha) g^2,  w <- w - lr g / (sqrt(v) + eps).""")
