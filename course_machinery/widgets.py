@@ -282,8 +282,8 @@ class DigitSlider(_WidgetView):
     ``next_button`` (jump to the previous / next mistake), ``image`` (the digit,
     an ipywidgets.Image), ``prediction_label`` (HTML, "prediction: 7 (true 7)"),
     ``info_label``, ``bars`` (ten FloatProgress, value = probability),
-    ``feature_map_images``, ``aria`` (the accessibility attributes), ``index``
-    (the test image shown), ``widget`` (the whole ipywidgets.VBox).
+    ``feature_map_images``, ``aria`` (the accessibility attributes and the keys,
+    see ``press_key``), ``index`` (the test image shown), ``widget`` (the whole ipywidgets.VBox).
 
     All predictions are computed once, up front (``probabilities``), so moving
     the slider costs one small forward pass for the feature maps and a few PNGs.
@@ -505,7 +505,8 @@ class DrawingPad(_WidgetView):
     says so, and that the network's probability does not know it.
 
     Parts: ``canvas`` (the anywidget; its ``png`` trait carries the drawing),
-    ``clear_button``, ``step_labels`` (four HTML titles with sizes), ``step_images``
+    ``clear_button``, ``digit_picker`` (a Dropdown: start from a test digit, the
+    keyboard's way in; it draws the digit as if by hand), ``step_labels`` (four HTML titles with sizes), ``step_images``
     (four ipywidgets.Image), ``prediction_label``, ``note_label`` (the not-a-digit
     note, empty for a digit), ``bars``, ``aria``, ``widget`` (the whole HBox).
     After a prediction: ``prediction``, ``probabilities``, ``steps``

@@ -11,7 +11,8 @@ notebooks/09_play_with_it.ipynb, runs all cells, then uses the widgets as a stud
     npm can fetch axe-core into ~/.cache/scratchcnn-axe; otherwise a warning says so);
   * space on the slider's handle scrolls nothing; the right arrow key moves the slider to
     the next test image and the prediction changes to that image's digit (in Notebook 7
-    too, where arrow keys are notebook shortcuts: the widget handles them itself);
+    too, where arrow keys are notebook shortcuts: the widget handles them itself); a number
+    typed into the box with Enter shows that test image;
   * "only the mistakes": the number box and the text count the mistakes alike, from 1;
     "next mistake" pressed with Enter moves on;
   * the drawing pad: a test digit picked with the keyboard is read; a "1" drawn with the
@@ -356,6 +357,14 @@ def test_widgets_in_the_browser(front_end, browser, tmp_path):
         assert page.evaluate("() => !!document.activeElement.closest('.noUi-handle')"), "the handle lost focus"
         page.keyboard.press("ArrowLeft")
         wait_until(lambda: int(text(readout)) == start, 20, "ArrowLeft did not step back")
+        # or type a number into the box and press Enter
+        number_box.focus()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("42")
+        page.keyboard.press("Enter")
+        expected = f"prediction: {model.predict(images[42:43])[0]} (true {labels[42]})"
+        wait_until(lambda: text(readout) == "42" and text(prediction) == expected, 20,
+                   lambda: f"typing 42 and Enter: box {text(readout)}, '{text(prediction)}'")
         slider_widget.screenshot(path=str(ARTIFACTS / f"browser_{front_end}_digit_slider.png"))
 
         # the toggle: only mistakes, so the prediction differs from the true label
