@@ -566,7 +566,6 @@ def test_every_notebook_names_the_kernel_as_the_installed_ipykernel_does():
         assert kernelspec == {"display_name": spec.display_name, "language": spec.language, "name": "python3"}, path
 
 
-@pytest.mark.slow
 def test_an_html_export_of_notebook_09_shows_the_figures_and_the_note():
     """nbconvert's HTML of the committed notebook (as GitHub or a browser offline shows it): no widget
     state is saved, so no frozen widget; each widget's place says it needs a kernel, and the figures are there."""
