@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import scratchcnn as sc
+from layer_cases import POOL_CASES
 from course_machinery.fast_layers import (FastConv2D, FastMaxPool2D, col2im_batch_last,
                                           im2col_batch_last)
 
@@ -105,17 +106,6 @@ def test_batch_last_columns_are_a_permutation_and_col2im_its_adjoint(N, C, H, W,
     np.testing.assert_allclose(dx, sc.col2im(back_to_plain, x.shape, k, s, p), rtol=1e-12, atol=1e-12)
 
 
-POOL_CASES = [  # (H, W, k, stride)
-    (4, 6, 2, 2),     # windows tile x exactly: dx starts empty, every entry written
-    (28, 28, 2, 2),   # the reference CNN's sizes
-    (5, 7, 2, 2),     # odd sizes: the last row/column is in no window and must stay 0
-    (7, 6, 3, 3),
-    (6, 5, 3, 2),     # overlapping windows: gradients add up
-    (5, 5, 2, 1),
-    (9, 7, 4, 2),
-    (7, 8, 2, 3),     # gaps between windows: those inputs get 0
-    (5, 6, 5, 1),     # kernel as tall as the input
-]
 
 
 def pooling_inputs(shape, seed):

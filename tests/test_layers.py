@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import scratchcnn as sc
+from layer_cases import batchnorm
 
 GRAD_TOLERANCE = 1e-7   # "well under 1e-6"
 
@@ -21,15 +22,6 @@ def distinct_values(shape, seed=0):
     difference never crosses a kink."""
     r = rng(seed)
     return (r.permutation(math.prod(shape)).reshape(shape) / 10.0 + r.uniform(-0.01, 0.01, shape)) * 0.1
-
-
-def batchnorm(cls, channels, seed=0):
-    """A float64 batch-norm layer with random (not 1 and 0) gamma and beta."""
-    layer = cls(channels, dtype=np.float64)
-    r = rng(seed)
-    layer.params["gamma"][:] = r.uniform(0.5, 2.0, channels) * r.choice([-1, 1], channels)
-    layer.params["beta"][:] = r.standard_normal(channels)
-    return layer
 
 
 # --- Conv2D --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import scratchcnn as sc
+from layer_cases import POOL_CASES, batchnorm
 from course_machinery.fast_layers import FastConv2D, FastMaxPool2D
 
 GRAD_TOLERANCE = 1e-7   # "well under 1e-6"
@@ -15,15 +16,6 @@ GRAD_TOLERANCE = 1e-7   # "well under 1e-6"
 
 def rng(seed=0):
     return np.random.default_rng(seed)
-
-
-def batchnorm(cls, channels, seed=0):
-    """A float64 batch-norm layer with random (not 1 and 0) gamma and beta."""
-    layer = cls(channels, dtype=np.float64)
-    r = rng(seed)
-    layer.params["gamma"][:] = r.uniform(0.5, 2.0, channels) * r.choice([-1, 1], channels)
-    layer.params["beta"][:] = r.standard_normal(channels)
-    return layer
 
 
 def with_ties(shape, seed=0):
@@ -143,15 +135,6 @@ def test_sequential_backward_can_skip_the_input_gradient():
         model = sc.Sequential([first, sc.Flatten()])
         out = model.forward(x.astype(np.float64))
         assert model.backward(np.ones_like(out), input_gradient=False).shape == x.shape
-POOL_CASES = [  # (H, W, k, stride)
-    (4, 6, 2, 2),     # windows tile x exactly: dx starts empty, every entry written
-    (28, 28, 2, 2),   # the reference CNN's sizes
-    (5, 7, 2, 2),     # odd sizes: the last row/column is in no window and must stay 0
-    (7, 6, 3, 3),
-    (6, 5, 3, 2),     # overlapping windows: gradients add up
-    (5, 5, 2, 1),
-    (7, 8, 2, 3),     # gaps between windows: those inputs get 0
-]
 @pytest.mark.parametrize("H,W,k,s", POOL_CASES)
 def test_pool_then_relu_equals_relu_then_pool(H, W, k, s):
     # Ties and exact zeros are where a difference would show: integers from -2 to 2.
