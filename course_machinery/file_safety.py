@@ -6,9 +6,10 @@ would otherwise crash late, fill the memory or leave a half-written file:
 
   data files    find_idx_file, open_idx (SHA256SUMS, unreadable or corrupt gzip),
                 check_idx_size (a header declaring gigabytes, a gzip bomb),
-                check_idx_complete (a truncated or padded file); for CIFAR-10
-                find_cifar10_files and check_whole_records
-  pictures      check_png_size, picture_errors (a PNG declaring 60,000 x 60,000 pixels)
+                read_in_chunks, check_idx_complete (a truncated or padded file); for CIFAR-10
+                find_cifar10_files and check_cifar10_sizes (a 1.5 GB sparse file)
+  pictures      read_picture_file (a picture declaring 60,000 x 60,000 pixels, in any format;
+                EXIF orientation), check_png_size, reduce_by_blocks (resizing in bounded memory)
   model files   check_writable, atomic_write (a crash never leaves half a file),
                 check_model_file (pickles, oversized members, shapes the architecture
                 does not need: all from the zip directory and the .npy headers, before
@@ -28,6 +29,7 @@ import os
 import re
 import tempfile
 import time
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -57,8 +59,8 @@ def find_idx_file(data_dir: Path, stem: str) -> Path:
     if not data_dir.is_dir():
         problem = f"{data_dir} is a file, not a folder" if data_dir.exists() else f"missing data folder {data_dir}"
         raise DataFileError(
-            f"{problem}. Pass data_dir= (or --data-dir) pointing at a folder with the four MNIST "
-            f"IDX files (the repository ships them in data/mnist/).")
+            f"{problem}. Pass data_dir= (or --data-dir) pointing at a folder with the four IDX "
+            f"files (the repository ships MNIST in data/mnist/, Fashion-MNIST in data/fashion-mnist/).")
     for candidate in (data_dir / (stem + ".gz"), data_dir / stem):
         if candidate.is_file():
             return candidate
@@ -67,8 +69,8 @@ def find_idx_file(data_dir: Path, stem: str) -> Path:
                                 f"Put the IDX file itself there.")
     raise DataFileError(
         f"missing data file: neither {data_dir / (stem + '.gz')} nor {data_dir / stem} exists. "
-        f"Pass data_dir= (or --data-dir) pointing at a folder with the four MNIST IDX files, "
-        f"or restore the repository's data/mnist/ folder with `git checkout -- data/mnist`.")
+        f"Pass data_dir= (or --data-dir) pointing at a folder with the four IDX files, or, if "
+        f"{data_dir} is the repository's own folder, restore it with `git checkout -- {data_dir}`.")
 
 
 def read_sha256sums(sums_file: Path) -> dict[str, str]:
@@ -134,11 +136,16 @@ def gzip_declared_size(path: Path) -> int:
         return int.from_bytes(file.read(4), "little")
 
 
-def check_idx_size(path: Path, shape: tuple, max_bytes: int = MAX_IDX_BYTES) -> None:
-    """Before anything is allocated: refuse a header declaring more than ``max_bytes``, or a
-    size the file cannot hold (a plain file's length, the size a gzip records), so a
-    small gzip that inflates to gigabytes is refused without inflating it."""
+def check_idx_size(path: Path, shape: tuple, max_bytes: int = MAX_IDX_BYTES, count: int | None = None) -> None:
+    """Before anything is allocated: refuse a header declaring more than ``max_bytes``, other
+    than ``count`` items (as many images as its labels file holds), or a size the file cannot
+    hold (a plain file's length, the size a gzip records), so a small gzip that inflates to
+    gigabytes is refused without inflating it."""
     header_size, size = 4 + 4 * len(shape), math.prod(shape)
+    if count is not None and (not shape or shape[0] != count):
+        raise DataFileError(
+            f"count mismatch: {path} declares {shape[0] if shape else 0:,} images but its labels file holds "
+            f"{count:,} labels. The two files must come from the same split and release.")
     if size > max_bytes:
         raise DataFileError(
             f"{path}: its header declares shape {shape}, {size:,} bytes, more than the "
@@ -152,6 +159,23 @@ def check_idx_size(path: Path, shape: tuple, max_bytes: int = MAX_IDX_BYTES) -> 
             f"({header_size + size:,} bytes in all) but the file holds "
             f"{'an inflated size (mod 2**32) of ' if compressed else ''}{recorded:,} bytes. "
             f"Replace it with a complete copy.")
+
+
+READ_CHUNK_BYTES = 2 ** 24
+
+
+def read_in_chunks(file, size: int) -> bytearray:
+    """Read ``size`` bytes in chunks of 16 MiB, stopping at the first chunk that comes up
+    short: memory grows with the data really there, never on a header's (or a forged
+    gzip trailer's) word. ``file.read(size)`` would allocate all ``size`` bytes first."""
+    data = bytearray()
+    while len(data) < size:
+        wanted = min(READ_CHUNK_BYTES, size - len(data))
+        chunk = file.read(wanted)
+        data += chunk                              # grows in place (realloc), no second copy
+        if len(chunk) < wanted:
+            break                                  # the file ends here
+    return data
 
 
 def check_idx_complete(path: Path, file, shape: tuple, bytes_read: int) -> None:
@@ -185,13 +209,29 @@ def find_cifar10_files(data_dir: Path, names: list) -> list:
     return paths
 
 
-def check_whole_records(path: Path, size: int, record_bytes: int) -> None:
-    """A CIFAR-10 batch file is nothing but records of ``record_bytes``: refuse any other size."""
-    if size == 0 or size % record_bytes:
-        raise DataFileError(
-            f"{path} holds {size:,} bytes, not a whole number of {record_bytes}-byte "
-            f"CIFAR-10 records (an official batch is 10,000 records, 30,730,000 bytes): it is "
-            f"truncated or not the binary version. Download {CIFAR10_URL} again.")
+# An official CIFAR-10 batch file holds 10,000 records; we accept up to 10 times that.
+MAX_CIFAR10_RECORDS = 100_000
+
+
+def check_cifar10_sizes(paths: list, record_bytes: int) -> list:
+    """Before reading: each batch file must be a whole number of ``record_bytes`` records, and
+    no more than MAX_CIFAR10_RECORDS (a 1.5 GB sparse file is refused, not read). Returns the
+    number of records in each."""
+    counts = []
+    for path in paths:
+        size = path.stat().st_size
+        if size == 0 or size % record_bytes:
+            raise DataFileError(
+                f"{path} holds {size:,} bytes, not a whole number of {record_bytes}-byte "
+                f"CIFAR-10 records (an official batch is 10,000 records, {10_000 * record_bytes:,} bytes): "
+                f"it is truncated or not the binary version. Download {CIFAR10_URL} again.")
+        if size // record_bytes > MAX_CIFAR10_RECORDS:
+            raise DataFileError(
+                f"{path} holds {size:,} bytes, {size // record_bytes:,} records: more than the "
+                f"{MAX_CIFAR10_RECORDS:,} load_cifar10 reads from one file (an official batch holds 10,000). "
+                f"It is not a CIFAR-10 batch file; download {CIFAR10_URL} again.")
+        counts.append(size // record_bytes)
+    return counts
 
 
 # =============================================================================
@@ -199,35 +239,97 @@ def check_whole_records(path: Path, size: int, record_bytes: int) -> None:
 # =============================================================================
 
 # The largest picture read_picture decodes: 50 megapixels, more than any photo of a digit.
+# One limit for every format, checked from the header before decoding.
 MAX_PICTURE_PIXELS = 50_000_000
+
+# read_picture gives at most this many pixels a side (a larger picture is reduced by
+# averaging blocks as it is read), and resize_image's matrices take at most this many
+# columns: plenty for a 28 x 28 digit, and a 2048 x 2048 RGBA picture in floats is 128 MB.
+MAX_PICTURE_SIDE = 2048
+
+
+def check_picture_pixels(width: int, height: int, name: str) -> None:
+    """Refuse a picture declaring more than MAX_PICTURE_PIXELS, before decoding it: a 12 kB
+    file can claim 60,000 x 60,000 pixels, 17 GB once decoded."""
+    if width * height > MAX_PICTURE_PIXELS:
+        raise ValueError(f"{name} says it is {width:,} x {height:,} pixels, more than the "
+                         f"{MAX_PICTURE_PIXELS:,} read_picture decodes. Scale the picture down.")
 
 
 def check_png_size(header: bytes, name: str) -> None:
-    """Refuse a PNG whose header (signature, then the IHDR chunk: width and height as
-    big-endian uint32 at bytes 16-24) declares more than MAX_PICTURE_PIXELS, before decoding
-    it: a 12 kB file can claim 60,000 x 60,000 pixels, 17 GB once decoded."""
+    """check_picture_pixels for a PNG's first 24 bytes (the signature, then the IHDR chunk:
+    width and height as big-endian uint32 at bytes 16-24), for PNG data not in a file."""
     if header[:8] == b"\x89PNG\r\n\x1a\n" and header[12:16] == b"IHDR":
-        width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
-        if width * height > MAX_PICTURE_PIXELS:
-            raise ValueError(f"{name} says it is {width:,} x {height:,} pixels, more than the "
-                             f"{MAX_PICTURE_PIXELS:,} read_picture decodes. Scale the picture down.")
+        check_picture_pixels(int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big"), name)
 
 
-@contextlib.contextmanager
-def picture_errors(path: Path):
-    """Around decoding a picture file: a missing file, a folder, a PNG declaring too many
-    pixels (checked before decoding) or an undecodable file become a clear ValueError."""
+def read_picture_file(path: Path) -> np.ndarray:
+    """The pixels of a picture file as float32 in [0, 1] (16-bit pictures too; 32-bit ones
+    keep their values): (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA (when it has
+    transparency). Pillow (which matplotlib reads pictures with) decodes it:
+
+      - the pixel count is checked from the header (Pillow's open reads no more), for
+        every format, before anything is decoded;
+      - a JPEG's EXIF orientation is applied: a phone stores an upright photo sideways
+        with an Orientation tag, and a 7 read sideways looks like a 2 or an L;
+      - a side longer than MAX_PICTURE_SIDE is reduced by averaging blocks of pixels
+        (a JPEG decodes at 1/2, 1/4 or 1/8 scale directly), so what follows stays small.
+
+    A missing file, a folder or a file no decoder reads is a ValueError saying so."""
+    from PIL import Image, ImageOps                     # installed with matplotlib
     if path.is_dir():
         raise ValueError(f"{path} is a folder, not a picture. Name the picture file itself.")
     if not path.is_file():
         raise ValueError(f"picture {path} does not exist.")
     with open(path, "rb") as file:
-        check_png_size(file.read(24), str(path))
+        check_png_size(file.read(24), str(path))        # before Pillow, which refuses only above 179 M pixels
     try:
-        yield
-    except Exception as error:            # each image decoder has its own exceptions
-        raise ValueError(f"cannot read picture {path} ({type(error).__name__}: {error}). "
-                         f"Save it as a PNG or JPEG.") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # our own limit is lower
+            with Image.open(path) as picture:
+                check_picture_pixels(*picture.size, str(path))
+                picture.draft(None, (MAX_PICTURE_SIDE, MAX_PICTURE_SIDE))
+                picture = ImageOps.exif_transpose(picture)
+                return _picture_pixels(picture)
+    except ValueError as error:
+        if "read_picture decodes" in str(error):
+            raise
+        problem = error
+    except Exception as error:                          # each image decoder has its own exceptions
+        problem = error
+    raise ValueError(f"cannot read picture {path} ({type(problem).__name__}: {problem}). "
+                     f"Save it as a PNG or JPEG.")
+
+
+def _picture_pixels(picture) -> np.ndarray:
+    """A decoded Pillow image -> float32 array, reduced to at most MAX_PICTURE_SIDE a side."""
+    if picture.mode in ("I", "F") or picture.mode.startswith("I;16"):      # 16- or 32-bit grey
+        scale = 65535.0 if picture.mode.startswith("I;16") else 1.0
+        picture = picture.convert("I").convert("F") if picture.mode != "F" else picture
+    else:
+        scale = 255.0
+        transparent = "A" in picture.mode or "transparency" in picture.info
+        picture = picture.convert("RGBA" if transparent else "L" if picture.mode in ("1", "L") else "RGB")
+    factor = math.ceil(max(picture.size) / MAX_PICTURE_SIDE)
+    if factor > 1:
+        picture = picture.reduce(factor)                # the mean of each factor x factor block
+    return np.asarray(picture, dtype=np.float32) / np.float32(scale)
+
+
+def reduce_by_blocks(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """For resize_image, whose matrices are (new size x old size): an axis longer than
+    max(MAX_PICTURE_SIDE, 2 x its new size) is first reduced by averaging blocks of k pixels
+    (np.add.reduceat, which copies nothing), so a 1 x 50,000,000 picture needs kilobytes of
+    matrices, not 24 GB. The area resize after it is exact when k divides the side, else
+    off by at most one block (a 2048th of the side) at the far end."""
+    for axis, new_size in ((0, height), (1, width)):
+        size, limit = image.shape[axis], max(MAX_PICTURE_SIDE, 2 * new_size)
+        if size > limit:
+            k = size // limit + 1
+            starts = np.arange(0, size, k)
+            counts = np.diff(np.append(starts, size)).reshape((-1, 1) if axis == 0 else (1, -1))
+            image = np.add.reduceat(image, starts, axis=axis) / counts
+    return image
 
 
 # =============================================================================
