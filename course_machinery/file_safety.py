@@ -88,6 +88,15 @@ def read_sha256sums(sums_file: Path) -> dict[str, str]:
     return expected
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file in hex, read in chunks of 1 MiB."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def check_sha256(path: Path) -> None:
     """Compare the SHA-256 of ``path`` with the SHA256SUMS beside it, if any (read in chunks)."""
     sums_file = path.parent / "SHA256SUMS"
@@ -96,16 +105,49 @@ def check_sha256(path: Path) -> None:
     expected = read_sha256sums(sums_file)
     if path.name not in expected:
         return  # e.g. an un-gzipped copy: SHA256SUMS lists the .gz files only
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    actual = digest.hexdigest()
+    actual = file_sha256(path)
     if actual != expected[path.name]:
         raise DataFileError(
             f"checksum mismatch for {path}: SHA-256 is {actual}, but {sums_file} expects "
             f"{expected[path.name]}. The file is corrupt or was replaced; restore it with "
             f"`git checkout -- {path.name}` in {path.parent} (or copy a fresh one).")
+
+
+# Folder names that say which data set a folder holds (a guess: a copy may be renamed).
+DATASET_FOLDER_NAMES = {"mnist": {"mnist"}, "fashion-mnist": {"fashion-mnist", "fashion_mnist", "fashionmnist"},
+                        "cifar10": {"cifar10", "cifar-10", "cifar-10-batches-bin"}}
+
+
+def check_dataset_folder(dataset: str, data_dir, shipped_dirs: dict, names: dict) -> None:
+    """Refuse a data folder that holds another data set than ``dataset`` says.
+
+    MNIST and Fashion-MNIST have the same file names and shapes, so a mix-up would train
+    on digits labelled as clothes without a word. The rule: the label files' SHA-256 are
+    compared with each shipped data set's SHA256SUMS (``shipped_dirs``: name -> folder);
+    a match with another data set is proof, and refused. Failing proof, a folder named
+    after another data set (``data/mnist`` for fashion-mnist) gets a warning, since a copy
+    may be renamed. ``names`` gives each data set's name for people."""
+    if data_dir is None or not Path(data_dir).is_dir():
+        return                                   # the data set's own folder, or the loader explains
+    data_dir = Path(data_dir)
+    for other, folder in shipped_dirs.items():
+        sums_file = folder / "SHA256SUMS"
+        if other == dataset or not sums_file.is_file():
+            continue
+        known = read_sha256sums(sums_file)
+        for name in ("t10k-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+            if name in known and (data_dir / name).is_file() and file_sha256(data_dir / name) == known[name]:
+                raise DataFileError(
+                    f"{data_dir} holds {names[other]}, not {names[dataset]}: its {name} is {names[other]}'s "
+                    f"(the same SHA-256 as in {sums_file}), so the model would learn {names[other]} under "
+                    f"{names[dataset]}'s class names. Use --data-dir {shipped_dirs.get(dataset, 'FOLDER')} "
+                    f"(or leave --data-dir out), or --dataset {other}.")
+    named_after = [other for other, folder_names in DATASET_FOLDER_NAMES.items()
+                   if other != dataset and data_dir.resolve().name.lower() in folder_names]
+    if named_after and data_dir.resolve().name.lower() not in DATASET_FOLDER_NAMES.get(dataset, ()):
+        warnings.warn(f"--data-dir {data_dir} is named like {names[named_after[0]]}'s folder, but --dataset is "
+                      f"{dataset} ({names[dataset]}); check that it holds {names[dataset]} (its files' checksums "
+                      f"match no shipped data set, so this cannot be told for sure).", stacklevel=2)
 
 
 @contextlib.contextmanager
