@@ -330,9 +330,8 @@ def read_picture_file(path: Path) -> np.ndarray:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # our own limit is lower
             with Image.open(path) as picture:
                 check_picture_pixels(*picture.size, str(path))
-                picture.draft(None, (MAX_PICTURE_SIDE, MAX_PICTURE_SIDE))
-                picture = ImageOps.exif_transpose(picture)
-                return _picture_pixels(picture)
+                picture.draft(None, (MAX_PICTURE_SIDE, MAX_PICTURE_SIDE))   # JPEG: decode at 1/2, 1/4, 1/8
+                return _picture_pixels(ImageOps.exif_transpose(_reduced(picture)))
     except ValueError as error:
         if "read_picture decodes" in str(error):
             raise
@@ -343,18 +342,23 @@ def read_picture_file(path: Path) -> np.ndarray:
                      f"Save it as a PNG or JPEG.")
 
 
-def _picture_pixels(picture) -> np.ndarray:
-    """A decoded Pillow image -> float32 array, reduced to at most MAX_PICTURE_SIDE a side."""
-    if picture.mode in ("I", "F") or picture.mode.startswith("I;16"):      # 16- or 32-bit grey
-        scale = 65535.0 if picture.mode.startswith("I;16") else 1.0
-        picture = picture.convert("I").convert("F") if picture.mode != "F" else picture
-    else:
-        scale = 255.0
+def _reduced(picture):
+    """A decoded Pillow image in a mode its pixels keep (L, RGB, RGBA, or F for 16- and 32-bit
+    grey), reduced to at most MAX_PICTURE_SIDE a side; converted and copied only if need be."""
+    if picture.mode.startswith("I"):                   # 16- or 32-bit grey
+        picture.info["scale"] = 65535.0 if picture.mode.startswith("I;16") else 1.0
+        picture = picture.convert("I").convert("F") if picture.mode != "I" else picture.convert("F")
+    elif picture.mode != "F":
         transparent = "A" in picture.mode or "transparency" in picture.info
-        picture = picture.convert("RGBA" if transparent else "L" if picture.mode in ("1", "L") else "RGB")
+        mode = "RGBA" if transparent else "L" if picture.mode in ("1", "L") else "RGB"
+        picture = picture.convert(mode) if picture.mode != mode else picture
     factor = math.ceil(max(picture.size) / MAX_PICTURE_SIDE)
-    if factor > 1:
-        picture = picture.reduce(factor)                # the mean of each factor x factor block
+    return picture.reduce(factor) if factor > 1 else picture     # the mean of each factor x factor block
+
+
+def _picture_pixels(picture) -> np.ndarray:
+    """The pixels of a Pillow image from _reduced as float32 in [0, 1] (32-bit: as they are)."""
+    scale = picture.info.get("scale", 1.0) if picture.mode == "F" else 255.0
     return np.asarray(picture, dtype=np.float32) / np.float32(scale)
 
 
