@@ -295,7 +295,7 @@ def _save(model, path, metadata):
 def _training_memory(args, in_channels, image_size):
     """(bytes, parameters): an estimate of the memory training takes, from the architecture alone,
     before anything is built: 4 copies of the float32 parameters (weights, gradients, two optimizer
-    moments) and, per image of a batch, each 3 x 3 convolution's unfolded input (im2col: 9 x C_in
+    moments; batch norm's too) and, per image of a batch, each 3 x 3 convolution's unfolded input (im2col: 9 x C_in
     values a pixel, kept for backward) and its outputs (2 copies, 3 with batch norm). Within 10% of
     tracemalloc's peak for both architectures at 128 channels (tests/test_cli.py measures it)."""
     deep = args.architecture == "deep"
@@ -308,7 +308,9 @@ def _training_memory(args, in_channels, image_size):
         size //= 2                                             # each stage ends with a 2 x 2 pooling
         convs += [(c, c, size)] * (2 * blocks)                 # a residual block: two convolutions
         c_in = c
-    parameters = sum(9 * i * o + o for i, o, _ in convs) + (c_in * size * size + 11) * _default(builder, "hidden")
+    hidden = _default(builder, "hidden")
+    norms = 2 * sum(o for _, o, _ in convs) + 2 * hidden if deep else 0    # batch norm's gamma and beta
+    parameters = sum(9 * i * o + o for i, o, _ in convs) + (c_in * size * size + 11) * hidden + 10 + norms
     per_image = sum(s * s * (9 * i + (3 if deep else 2) * o) for i, o, s in convs)
     return 4 * (4 * parameters + args.batch_size * per_image), parameters
 
