@@ -199,6 +199,9 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
 # Every layer has forward(x) and backward(dout) -> dx. Layers with weights keep
 # them in ``params`` and the gradients of the loss with respect to them in
 # ``grads`` (same keys). backward *overwrites* grads; it never accumulates.
+# Conv2D and MaxPool2D are the plain versions the notebooks derive; training
+# runs FastConv2D and FastMaxPool2D (course_machinery/fast_layers.py), the same
+# layers with a faster memory layout, tested against these.
 
 
 class Layer:
@@ -208,9 +211,6 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.training = True
-        # False when nobody needs dL/dx (the first layer, in training): backward may
-        # then skip computing it and return None. Sequential.backward sets it.
-        self.needs_input_gradient = True
 
     def config(self) -> dict:
         """The constructor arguments that rebuild this layer (used by save_model)."""
@@ -219,23 +219,6 @@ class Layer:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
-
-
-def _check_input(layer: Layer, x: np.ndarray, ndim: int, channels: int | None = None) -> None:
-    """Fail early, with a message a student can act on, when x has the wrong type or shape."""
-    if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
-        kind = f"an array of {x.dtype}" if isinstance(x, np.ndarray) else f"a {type(x).__name__}"
-        raise TypeError(f"{layer!r} expects a NumPy array of numbers, got {kind}. "
-                        f"Convert it with np.asarray(x, dtype=np.float32).")
-    if x.ndim != ndim:
-        wanted = "(N, C, H, W)" if ndim == 4 else "(N, features)"
-        raise ValueError(
-            f"{layer!r} expects a {ndim}-D input {wanted}, got shape {x.shape}. "
-            + ("Add the channel axis with x[:, None] for grey images." if ndim == 4 and x.ndim == 3 else
-               "Put a Flatten() before Dense." if ndim == 2 and x.ndim == 4 else "")
-        )
-    if channels is not None and x.shape[1] != channels:
-        raise ValueError(f"{layer!r} expects {channels} input channels/features, got shape {x.shape}.")
 
 
 def _as_float(x: np.ndarray) -> np.ndarray:
@@ -248,82 +231,51 @@ def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> 
     """H' = (H + 2p - k) / s + 1, the output size of a convolution or pooling (notebook 02, section 3)."""
     out = (size + 2 * padding - kernel_size) // stride + 1
     if out < 1:
-        raise ValueError(
-            f"kernel {kernel_size} with padding {padding} does not fit an input of size {size}"
-        )
+        raise ValueError(f"kernel {kernel_size} with padding {padding} does not fit an input of size {size}")
     return out
 
 
-def im2col(x: np.ndarray, kernel_size: int, stride: int = 1, padding: int = 0,
-           batch_last: bool = False) -> np.ndarray:
+def im2col(x: np.ndarray, kernel_size: int, stride: int = 1, padding: int = 0) -> np.ndarray:
     """Unfold every k x k patch of x into a column. Derived in notebook 02, section 6.
 
-    x: (N, C, H, W) -> cols: (C*k*k, N*H'*W'), rows ordered (c, i, j),
-    columns ordered (n, y, x), or (y, x, n) with ``batch_last=True``.
+    x: (N, C, H, W) -> cols: (C*k*k, N*H'*W'), rows ordered (c, i, j), columns ordered (n, y, x).
     A convolution is then ``W.reshape(F, -1) @ cols``.
 
     Stride tricks build a 6-D *view* (C, k, k, N, H', W') of the padded input
     without copying: element (c, i, j, n, y, x) is x_pad[n, c, s*y + i, s*x + j].
     The single copy happens in the final reshape.
-
-    Speed: with the batch last, that copy (and col2im's additions) moves runs
-    of W' * N neighbouring numbers instead of image rows of only W' numbers:
-    3-4x faster for MNIST-sized images. Conv2D uses that order.
     """
     N, C, H, W = x.shape
     k, s, p = kernel_size, stride, padding
     H_out = conv_output_size(H, k, s, p)
     W_out = conv_output_size(W, k, s, p)
-    if p or batch_last:
-        # One zero buffer with x copied into its middle (what np.pad does, minus
-        # overhead), laid out in memory in the order the columns read it. (Batch-last
-        # columns read straight from an NCHW array would jump through memory.)
-        if batch_last:
-            padded = np.zeros((C, H + 2 * p, W + 2 * p, N), dtype=x.dtype).transpose(3, 0, 1, 2)
-        else:
-            padded = np.zeros((C, N, H + 2 * p, W + 2 * p), dtype=x.dtype).transpose(1, 0, 2, 3)
-        padded[:, :, p:p + H, p:p + W] = x
-        x = padded
+    x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
     sN, sC, sH, sW = x.strides
-    windows = as_strided(
-        x,
-        shape=(C, k, k, N, H_out, W_out),
-        strides=(sC, sH, sW, sN, s * sH, s * sW),
-        writeable=False,
-    )
-    if batch_last:
-        windows = windows.transpose(0, 1, 2, 4, 5, 3)        # (C, k, k, H', W', N)
+    windows = as_strided(x, shape=(C, k, k, N, H_out, W_out),
+                         strides=(sC, sH, sW, sN, s * sH, s * sW), writeable=False)
     return windows.reshape(C * k * k, N * H_out * W_out)
 
 
-def col2im(cols: np.ndarray, x_shape: tuple, kernel_size: int, stride: int = 1, padding: int = 0,
-           batch_last: bool = False) -> np.ndarray:
+def col2im(cols: np.ndarray, x_shape: tuple, kernel_size: int, stride: int = 1, padding: int = 0) -> np.ndarray:
     """The adjoint of im2col: add every column back onto the patch it came from (notebook 03, section 5).
 
-    cols: (C*k*k, N*H'*W') -> dx: (N, C, H, W); ``batch_last`` as in im2col.
+    cols: (C*k*k, N*H'*W') -> dx: (N, C, H, W), rows and columns ordered as im2col's.
 
     Overlapping patches share input pixels, so their contributions must be
     *added*. We loop over the k*k kernel offsets (not over pixels): for offset
     (i, j), the rows of cols for that offset form a (C, N, H', W') block that
-    lands, with stride s, on the padded image starting at (i, j). That is k*k
-    vectorised ``+=`` operations, and no np.add.at.
+    lands, with stride s, on the padded image starting at (i, j).
     """
     N, C, H, W = x_shape
     k, s, p = kernel_size, stride, padding
     H_out = conv_output_size(H, k, s, p)
     W_out = conv_output_size(W, k, s, p)
-    # Views indexed (c, [i, j,] n, y, x) whose memory follows the column order,
-    # so each block adds onto runs of contiguous numbers.
-    if batch_last:
-        blocks = cols.reshape(C, k, k, H_out, W_out, N).transpose(0, 1, 2, 5, 3, 4)
-        dx_padded = np.zeros((C, H + 2 * p, W + 2 * p, N), dtype=cols.dtype).transpose(0, 3, 1, 2)
-    else:
-        blocks = cols.reshape(C, k, k, N, H_out, W_out)
-        dx_padded = np.zeros((C, N, H + 2 * p, W + 2 * p), dtype=cols.dtype)
+    blocks = cols.reshape(C, k, k, N, H_out, W_out)
+    dx_padded = np.zeros((N, C, H + 2 * p, W + 2 * p), dtype=cols.dtype)
     for i in range(k):
         for j in range(k):
-            dx_padded[:, :, i:i + s * H_out:s, j:j + s * W_out:s] += blocks[:, i, j]
-    return dx_padded[:, :, p:p + H, p:p + W].transpose(1, 0, 2, 3)
+            dx_padded[:, :, i:i + s * H_out:s, j:j + s * W_out:s] += blocks[:, i, j].transpose(1, 0, 2, 3)
+    return dx_padded[:, :, p:p + H, p:p + W]
 
 
 def he_normal(shape: tuple, fan_in: int, rng: np.random.Generator, dtype) -> np.ndarray:
@@ -339,8 +291,9 @@ class Conv2D(Layer):
         out[n, f, y, x] = b[f] + sum_{c,i,j} W[f, c, i, j] * x_pad[n, c, s*y + i, s*x + j]
 
     params: W (F, C, k, k), b (F,).   grads: dW, db (derived in notebook 03, sections 4 and 6).
-    Forward is one matrix product:  W.reshape(F, C*k*k) @ im2col(x)  -> (F, H'*W'*N),
-    with batch-last columns (see im2col). Backward, with dout as the same matrix D:
+    Forward is one matrix product:  W.reshape(F, C*k*k) @ im2col(x)  -> (F, N*H'*W'),
+    returned as an (N, F, H', W') transposed view of it (no copy). Backward, with
+    dout reshaped to the same (F, N*H'*W') matrix D:
         dW = D @ cols.T     db = D @ 1     dx = col2im(W.T @ D)
     backward caches: the im2col columns of x and x's shape.
     """
@@ -360,37 +313,27 @@ class Conv2D(Layer):
                     kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
 
     def forward(self, x):
-        _check_input(self, x, 4, self.in_channels)
+        guards.check_layer_input(self, x, 4, self.in_channels)
         W, b = self.params["W"], self.params["b"]
-        x = x.astype(W.dtype, copy=False)
         N, _, H, W_in = x.shape
         H_out = conv_output_size(H, self.kernel_size, self.stride, self.padding)
         W_out = conv_output_size(W_in, self.kernel_size, self.stride, self.padding)
         self.x_shape = x.shape
-        self.cols = im2col(x, self.kernel_size, self.stride, self.padding, batch_last=True)
-        out = W.reshape(self.out_channels, -1) @ self.cols            # (F, H'*W'*N)
-        out += b[:, None]
-        # The product comes out as (F, H', W', N) in memory; a transposed *view*
-        # gives NCHW without a copy. Later layers keep that layout, so the next
-        # im2col and this layer's backward read memory in order.
-        return out.reshape(self.out_channels, H_out, W_out, N).transpose(3, 0, 1, 2)
+        self.cols = im2col(x.astype(W.dtype, copy=False), self.kernel_size, self.stride, self.padding)
+        out = W.reshape(self.out_channels, -1) @ self.cols + b[:, None]      # (F, N*H'*W')
+        return out.reshape(self.out_channels, N, H_out, W_out).transpose(1, 0, 2, 3)
 
     def backward(self, dout):
         W = self.params["W"]
-        # dout is (N, F, H', W'); in forward's (F, H', W', N) order it is one matrix D.
-        D = dout.transpose(1, 2, 3, 0).reshape(self.out_channels, -1).astype(W.dtype, copy=False)
-        # cols @ D.T is dW transposed: the same sums, but OpenBLAS computes this tall, thin
-        # product faster than D @ cols.T (almost 2x for the second conv, on the benchmark machine).
-        self.grads["W"] = (self.cols @ D.T).T.reshape(W.shape)
-        self.grads["b"] = D @ np.ones(D.shape[1], dtype=D.dtype)   # a product: faster than sum
-        if not self.needs_input_gradient:
-            return None                  # e.g. the first layer in training: dL/d(images) is unused
-        dcols = W.reshape(self.out_channels, -1).T @ D                 # (C*k*k, N*H'*W')
-        return col2im(dcols, self.x_shape, self.kernel_size, self.stride, self.padding, batch_last=True)
+        D = dout.transpose(1, 0, 2, 3).reshape(self.out_channels, -1).astype(W.dtype, copy=False)
+        self.grads["W"] = (D @ self.cols.T).reshape(W.shape)
+        self.grads["b"] = D.sum(axis=1)
+        dcols = W.reshape(self.out_channels, -1).T @ D                      # (C*k*k, N*H'*W')
+        return col2im(dcols, self.x_shape, self.kernel_size, self.stride, self.padding)
 
 
 # The naive references: explicit loops, slow, obviously right. Tests, the
-# benchmark and the exercise checks compare the fast layers with them.
+# benchmark and the exercise checks compare the layers with them.
 
 def conv2d_naive(x, W, b, stride=1, padding=0):
     """Convolution (cross-correlation) with four loops, for teaching and testing (notebook 02, sections 2-3).
@@ -441,19 +384,12 @@ class MaxPool2D(Layer):
 
         out[n, c, y, x] = max_{i,j < k} x[n, c, s*y + i, s*x + j]
 
-    params: none.   backward caches the winner of every window (as offsets).
-    Backward routes each dout value to the one input that won its window. When
-    several inputs tie for the maximum, the first offset (i, j) in row-major
-    order wins, so every window sends its gradient to exactly one position.
-    Windows that overlap (k > s) can share a winner, so the routed gradients
-    are *added*.
-
-    Speed: instead of gathering every window (an (N, C, H', W', k, k) array),
-    we loop over the k*k offsets: offset (i, j) of all windows at once is the
-    strided slice x[:, :, i::s, j::s], so forward is k*k vectorised maximums.
-    Every array keeps the memory layout of x, and the winners are recorded
-    with arithmetic (np.where and np.putmask branch on every element, which
-    is several times slower on random data).
+    params: none.   backward caches the winner of every window: the flat index
+    i*k + j of its maximum, (N, C, H', W'). Backward routes each dout value to
+    the one input that won its window. When several inputs tie for the maximum,
+    the first in row-major order wins (np.argmax's choice), so every window
+    sends its gradient to exactly one position. Windows that overlap (k > s)
+    can share a winner, so the routed gradients are *added*.
     """
 
     def __init__(self, kernel_size=2, stride=None):
@@ -464,48 +400,27 @@ class MaxPool2D(Layer):
     def config(self):
         return dict(kernel_size=self.kernel_size, stride=self.stride)
 
-    def _offset(self, x, i, j, H_out, W_out):
-        """Element (i, j) of every window: a strided view of shape (N, C, H', W')."""
-        s = self.stride
-        return x[:, :, i:i + s * (H_out - 1) + 1:s, j:j + s * (W_out - 1) + 1:s]
-
     def forward(self, x):
-        _check_input(self, x, 4)
-        k = self.kernel_size
-        H_out = conv_output_size(x.shape[2], k, self.stride, 0)
-        W_out = conv_output_size(x.shape[3], k, self.stride, 0)
-        # order="K" keeps x's memory layout (a Conv2D's output is an NCHW view of
-        # a (C, H, W, N) array), so every pass below walks memory in order.
-        out = self._offset(x, 0, 0, H_out, W_out).copy(order="K")
-        # winner[n, c, y, x] = i*k + j of the element that holds the max. A strict
-        # ">" keeps the earlier offset on a tie: exactly one winner per window.
-        winner = np.zeros_like(out, dtype=np.min_scalar_type(k * k - 1))   # uint8 up to 16 x 16 kernels
-        for i in range(k):
-            for j in range(k):
-                if i or j:
-                    candidate = self._offset(x, i, j, H_out, W_out)
-                    # Offsets come in increasing order, so i*k + j is larger than every
-                    # index stored so far: where candidate wins, a maximum records it.
-                    np.maximum(winner, (candidate > out) * winner.dtype.type(i * k + j), out=winner)
-                    np.maximum(out, candidate, out=out)
-        self.x_shape, self.winner = x.shape, winner
-        return out
+        guards.check_layer_input(self, x, 4)
+        k, s = self.kernel_size, self.stride
+        N, C, H, W = x.shape
+        H_out, W_out = conv_output_size(H, k, s, 0), conv_output_size(W, k, s, 0)
+        # Every window, as a view (N, C, H', W', k, k), then one row of k*k values per window.
+        windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::s, ::s]
+        windows = windows.reshape(N, C, H_out, W_out, k * k)
+        self.x_shape, self.winner = x.shape, windows.argmax(axis=-1)
+        return windows.max(axis=-1)
 
     def backward(self, dout):
-        k = self.kernel_size
+        k, s = self.kernel_size, self.stride
         H_out, W_out = dout.shape[2:]
-        s, (H, W) = self.stride, self.x_shape[2:]
-        # When the windows tile x exactly, every dx entry is written below: no zeros needed.
-        tiled = s == k and H % k == 0 and W % k == 0
-        dx = (np.empty_like if tiled else np.zeros_like)(self.winner, shape=self.x_shape, dtype=dout.dtype)
+        dx = np.zeros(self.x_shape, dtype=dout.dtype)
         for i in range(k):
             for j in range(k):
-                won = self.winner == i * k + j                  # where offset (i, j) won its window
-                target = self._offset(dx, i, j, H_out, W_out)   # x's memory layout
-                if s < k:
-                    target += dout * won     # += (not =): with overlapping windows one input can win several
-                else:
-                    np.multiply(dout, won, out=target)   # no overlap: written straight into dx, no temporary
+                # Element (i, j) of every window is the strided slice below; += because,
+                # when windows overlap, one input can win several of them.
+                dx[:, :, i:i + s * (H_out - 1) + 1:s, j:j + s * (W_out - 1) + 1:s] += \
+                    np.where(self.winner == i * k + j, dout, 0)
         return dx
 
 
@@ -596,8 +511,8 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout):
-        # In the memory layout of x (empty_like keeps it), so the layers below read
-        # the gradient in the order they wrote x.
+        # In the memory layout of x (empty_like keeps it), so the layers below read the gradient
+        # in the order they wrote x (bench.py: "Flatten.backward ignores the layout" is slower).
         dx = np.empty_like(self.x, dtype=dout.dtype)
         dx[...] = dout.reshape(self.x_shape)
         return dx
@@ -656,7 +571,7 @@ class Dense(Layer):
         return dict(in_features=self.in_features, out_features=self.out_features)
 
     def forward(self, x):
-        _check_input(self, x, 2, self.in_features)
+        guards.check_layer_input(self, x, 2, self.in_features)
         self.x = x.astype(self.params["W"].dtype, copy=False)
         return self.x @ self.params["W"] + self.params["b"]
 
@@ -703,7 +618,7 @@ class BatchNorm1D(Layer):
         return v.reshape((1, -1) + (1,) * (len(self.axes) - 1))
 
     def forward(self, x):
-        _check_input(self, x, len(self.axes) + 1, self.num_features)
+        guards.check_layer_input(self, x, len(self.axes) + 1, self.num_features)
         x = x.astype(self.params["gamma"].dtype, copy=False)
         if self.training:
             mean = x.mean(axis=self.axes)
@@ -740,9 +655,7 @@ class BatchNorm2D(BatchNorm1D):
     more example of that channel: the statistics (and the means in backward) are
     over the m = N*H*W values of each channel, axes (0, 2, 3).
     params: gamma (C,), beta (C,); attributes running_mean, running_var (C,).
-    backward caches x_hat and 1/sqrt(var + eps);
-        dx = gamma / sqrt(var + eps) * (dout - mean(dout) - x_hat * mean(dout * x_hat))
-    with the means over (N, H, W) (derived in notebook 10, section 3).
+    backward: BatchNorm1D's formulas, with the means over (N, H, W) (notebook 10, section 3).
     """
 
     axes = (0, 2, 3)
@@ -773,18 +686,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return np.exp(log_softmax(logits))
 
 
-def _check_labels(labels: np.ndarray, num_classes: int) -> None:
-    """Labels must be integer class numbers 0..K-1 (-1 would silently index class K-1)."""
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integers (class numbers), got {labels.dtype}. "
-                        f"Convert them with labels.astype(np.int64) if they are whole numbers.")
-    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
-        bad = int(np.argmax((labels < 0) | (labels >= num_classes)))
-        raise ValueError(f"label {labels[bad]} (at position {bad}) is not a class 0..{num_classes - 1}: "
-                         f"the model has {num_classes} outputs. Check the labels (-1 or 255 often mean "
-                         f"'unknown'; drop those images) or build the model with one output per class.")
-
-
 class SoftmaxCrossEntropy:
     """Softmax followed by the cross-entropy loss, averaged over the batch (notebook 05, sections 4-5).
 
@@ -796,7 +697,7 @@ class SoftmaxCrossEntropy:
     def forward(self, logits, labels):
         if logits.ndim != 2 or labels.shape != (logits.shape[0],):
             raise ValueError(f"expected logits (N, K) and labels (N,), got {logits.shape} and {labels.shape}")
-        _check_labels(labels, logits.shape[1])
+        guards.check_labels(labels, logits.shape[1])
         log_probs = log_softmax(logits)
         self.probs, self.labels = np.exp(log_probs), labels
         return float(-log_probs[np.arange(len(labels)), labels].mean())
@@ -920,57 +821,63 @@ class RMSprop(Optimizer):
 # 5. Model
 # =============================================================================
 
-class Sequential:
-    """Layers applied in order. forward returns the logits; backward takes dL/dlogits.
+class Sequential(Layer):
+    """Layers applied in order: a layer itself, so models nest (Residual is one).
 
-    One shortcut, invisible in the results: a ReLU directly followed by a MaxPool2D
-    (conv -> ReLU -> pool, as every textbook draws it) *runs* as pool -> ReLU. That is
-    exact, outputs and gradients alike: ReLU never changes which of two numbers is
-    larger, so max(relu(a), relu(b)) = relu(max(a, b)), and the gradient reaches the
-    same winner or is zero both ways. The ReLU then works on the pooled quarter of the
-    values: the ReLUs' share of a training step drops from about 10% to 2-3%.
+    x: the first layer's input -> the last layer's output (the logits, for a classifier).
+    forward calls every layer's forward in order; backward takes dL/d(output) and
+    calls every layer's backward in reverse order, so it is the loop
+        for layer in reversed(model.layers): dout = layer.backward(dout)
+    params/grads: the layers' own arrays (not copies), keyed "i.name" (i = position,
+    "i.j.name" inside a nested model). training: setting it sets every layer's.
     """
 
     def __init__(self, layers):
+        # No Layer.__init__: params, grads and training are the layers' (properties below).
         self.layers = list(layers)
 
-    def execution_order(self):
-        """self.layers, with each ReLU that precedes a MaxPool2D moved after it (see above)."""
-        order = list(self.layers)
-        for i in range(len(order) - 1):
-            if type(order[i]) is ReLU and type(order[i + 1]) is MaxPool2D:
-                order[i], order[i + 1] = order[i + 1], order[i]
-        return order
+    @property
+    def params(self):
+        return {f"{i}.{name}": p for i, layer in enumerate(self.layers) for name, p in layer.params.items()}
+
+    @property
+    def grads(self):
+        return {f"{i}.{name}": g for i, layer in enumerate(self.layers) for name, g in layer.grads.items()}
+
+    @property
+    def training(self):
+        return all(layer.training for layer in self.layers)
+
+    @training.setter
+    def training(self, mode):
+        for layer in self.layers:
+            layer.training = mode
 
     def forward(self, x):
-        for layer in self.execution_order():
+        for layer in self.layers:
             x = layer.forward(x)
         return x
 
     def backward(self, dout, input_gradient=True):
-        """dL/dlogits -> dL/dx for the model's input x. With ``input_gradient=False``
-        (what train() passes) the first layer may skip dL/dx, which training never
-        uses (for a Conv2D: a matrix product and a col2im), and None comes back."""
-        order = self.execution_order()
-        first = order[0]
-        first.needs_input_gradient = input_gradient
-        try:
-            for layer in reversed(order):
-                dout = layer.backward(dout)
-        finally:
-            first.needs_input_gradient = True      # for this call only
+        """dL/d(output) -> dL/dx. With ``input_gradient=False`` (what train() passes:
+        training never uses dL/d(images)) a first layer with a ``backward_weights_only``
+        method (FastConv2D) fills its grads but skips dL/dx, a matrix product and a
+        col2im, about 5% of a training step; None comes back then."""
+        for i in reversed(range(len(self.layers))):
+            layer = self.layers[i]
+            if i == 0 and not input_gradient and hasattr(layer, "backward_weights_only"):
+                return layer.backward_weights_only(dout)
+            dout = layer.backward(dout)
         return dout
 
     def train(self):
-        """Training mode (dropout active). Returns self."""
-        for layer in self.layers:
-            layer.training = True
+        """Training mode (dropout active, batch norm on batch statistics). Returns self."""
+        self.training = True
         return self
 
     def eval(self):
-        """Evaluation mode (dropout off). Returns self."""
-        for layer in self.layers:
-            layer.training = False
+        """Evaluation mode (dropout off, batch norm on running statistics). Returns self."""
+        self.training = False
         return self
 
     def predict_proba(self, x, batch_size=1000):
@@ -989,84 +896,63 @@ class Sequential:
         return self.predict_proba(x, batch_size).argmax(axis=1)
 
     def num_parameters(self):
-        return sum(p.size for layer in self.layers for p in layer.params.values())
+        return sum(p.size for p in self.params.values())
 
     def __repr__(self):
-        lines = [f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers)]
-        return "Sequential(\n" + "\n".join(lines) + f"\n)  # {self.num_parameters():,} parameters"
+        lines = [f"  ({i}) " + repr(layer).replace("\n", "\n  ") for i, layer in enumerate(self.layers)]
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + f"\n)  # {self.num_parameters():,} parameters"
 
 
-class Residual(Layer):
-    """A residual block: y = x + f(x), f = the inner layers applied in order.
+class Residual(Sequential):
+    """A residual block: y = x + f(x), f = the inner layers applied in order (a Sequential).
 
     x: any shape -> y: the same shape (f must keep it). The skip path copies x
     unchanged, so backward sends dy down both paths and adds them:
         dx = dy + f'(x)^T dy        (derived in notebook 10, section 5)
     Even when f's gradient is tiny, dy itself reaches the layers below.
-    params/grads: the inner layers', keyed "j.name" (j = position in the block),
-    so optimizers and model files treat the block like any layer. backward
+    params/grads: the inner layers', keyed "j.name", as Sequential's. backward
     caches nothing itself: the inner layers cache what they need.
     """
 
     def __init__(self, *layers):
-        # No super().__init__(): params, grads and training are views of the inner layers.
-        self.layers = list(layers)
-        self.needs_input_gradient = True
-
-    @property
-    def params(self):
-        return {f"{j}.{name}": p for j, layer in enumerate(self.layers) for name, p in layer.params.items()}
-
-    @property
-    def grads(self):
-        return {f"{j}.{name}": g for j, layer in enumerate(self.layers) for name, g in layer.grads.items()}
-
-    @property
-    def training(self):
-        return all(layer.training for layer in self.layers)
-
-    @training.setter
-    def training(self, mode):
-        for layer in self.layers:
-            layer.training = mode
+        super().__init__(layers)
 
     def forward(self, x):
-        out = x
-        for layer in self.layers:
-            out = layer.forward(out)
+        out = super().forward(x)
         if out.shape != x.shape:
             raise ValueError(f"Residual: the inner layers turn shape {x.shape} into {out.shape}; "
                              f"y = x + f(x) needs f to keep the shape (same channels, padding 'same').")
         return x + out
 
     def backward(self, dout):
-        d_inner = dout
-        for layer in reversed(self.layers):
-            d_inner = layer.backward(d_inner)
-        return dout + d_inner            # skip path + inner path
+        return dout + super().backward(dout)            # skip path + inner path
 
     def __repr__(self):
         return "Residual(" + ", ".join(repr(layer) for layer in self.layers) + ")"
 
 
 def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.float32,
-                  in_channels=1, image_size=28):
+                  in_channels=1, image_size=28, fast=True):
     """The course's reference CNN for 1 x 28 x 28 digits (other sizes: in_channels,
     image_size, e.g. 3 and 32 for CIFAR-10; S = image_size, S/4 below is 7 for MNIST):
 
-        conv 3x3 (pad 1) -> ReLU -> maxpool 2     1x28x28 -> C1x28x28 -> C1x14x14
-        conv 3x3 (pad 1) -> ReLU -> maxpool 2            -> C2x14x14 -> C2x7x7
+        conv 3x3 (pad 1) -> maxpool 2 -> ReLU     1x28x28 -> C1x28x28 -> C1x14x14
+        conv 3x3 (pad 1) -> maxpool 2 -> ReLU            -> C2x14x14 -> C2x7x7
         flatten -> dense -> ReLU -> [dropout] -> dense   -> hidden -> 10 logits
 
-    The layers are listed in this textbook order; Sequential runs each ReLU after the
-    max-pool that follows it, which gives exactly the same outputs and gradients
-    (ReLU is monotonic: see Sequential) for a quarter of the ReLU's work.
+    ``fast=False`` builds this file's Conv2D and MaxPool2D instead of FastConv2D and
+    FastMaxPool2D (course_machinery/fast_layers.py): same weights and results, slower.
     """
+    from course_machinery.fast_layers import FastConv2D, FastMaxPool2D   # here: that module imports this one
+    Conv, MaxPool = (FastConv2D, FastMaxPool2D) if fast else (Conv2D, MaxPool2D)
     rng = np.random.default_rng(seed)
     c1, c2 = channels
+    # Textbooks draw conv -> ReLU -> pool. Pooling first is the same function with the same
+    # gradients (ReLU never changes which of two numbers is larger: max(relu(a), relu(b)) =
+    # relu(max(a, b)); notebook 07 checks it), and the ReLU then works on a quarter of the values.
     layers = [
-        Conv2D(in_channels, c1, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
-        Conv2D(c1, c2, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
+        Conv(in_channels, c1, 3, padding=1, rng=rng, dtype=dtype), MaxPool(2), ReLU(),
+        Conv(c1, c2, 3, padding=1, rng=rng, dtype=dtype), MaxPool(2), ReLU(),
         Flatten(), Dense(c2 * (image_size // 4) ** 2, hidden, rng=rng, dtype=dtype), ReLU(),
     ]
     if dropout:
@@ -1080,29 +966,31 @@ def reference_cnn(seed=0, channels=(8, 16), hidden=128, dropout=0.0, dtype=np.fl
 
 
 def deep_cnn(in_channels=1, image_size=28, num_classes=10, channels=(32, 64), blocks=1, hidden=128,
-             seed=0, dtype=np.float32):
+             seed=0, dtype=np.float32, fast=True):
     """A deeper CNN with batch normalisation and residual blocks (notebook 10):
 
-        conv 3x3 -> BN -> ReLU -> maxpool 2 -> blocks x [residual block]     C1 x S/2 x S/2
-        conv 3x3 -> BN -> ReLU -> maxpool 2 -> blocks x [residual block]     C2 x S/4 x S/4
+        conv 3x3 -> BN -> maxpool 2 -> ReLU -> blocks x [residual block]     C1 x S/2 x S/2
+        conv 3x3 -> BN -> maxpool 2 -> ReLU -> blocks x [residual block]     C2 x S/4 x S/4
         flatten -> dense -> BN -> ReLU -> dense                              hidden -> logits
 
     residual block: x -> ReLU(x + BN(conv(ReLU(BN(conv(x))))))   (He et al., 2016)
     A convolution's bias is redundant before BN (BN subtracts any constant, so
     its gradient is 0; beta plays its role) but harmless. in_channels and image_size fit the
     data (1 x 28 x 28 MNIST, 3 x 32 x 32 CIFAR-10); image_size must divide by 4.
+    Pooling before the ReLU and ``fast``: as in reference_cnn.
     """
     if image_size % 4:
         raise ValueError(f"deep_cnn needs an image size divisible by 4 (two 2x2 poolings), got {image_size}")
+    from course_machinery.fast_layers import FastConv2D, FastMaxPool2D
+    Conv, MaxPool = (FastConv2D, FastMaxPool2D) if fast else (Conv2D, MaxPool2D)
     rng = np.random.default_rng(seed)
 
     def conv_bn(c_in, c_out):
-        conv = Conv2D(c_in, c_out, 3, padding=1, rng=rng, dtype=dtype)
-        return [conv, BatchNorm2D(c_out, dtype=dtype)]
+        return [Conv(c_in, c_out, 3, padding=1, rng=rng, dtype=dtype), BatchNorm2D(c_out, dtype=dtype)]
 
     layers, c_in = [], in_channels
     for c in channels:
-        layers += conv_bn(c_in, c) + [ReLU(), MaxPool2D(2)]
+        layers += conv_bn(c_in, c) + [MaxPool(2), ReLU()]
         for _ in range(blocks):     # after the pooling: a quarter of the cost at full resolution
             inner = conv_bn(c, c) + [ReLU()] + conv_bn(c, c)
             inner[-1].params["gamma"][:] = 0   # each block starts as the identity (Goyal et al., 2017)
@@ -1196,17 +1084,6 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def _check_divergence(loss: float, num_classes: int, epoch: int, step: int, lr: float) -> None:
-    """Raise TrainingDiverged when a batch loss is NaN, inf or above DIVERGED_LOSS_FACTOR x ln K."""
-    limit = DIVERGED_LOSS_FACTOR * math.log(num_classes)
-    if math.isfinite(loss) and loss <= limit:
-        return
-    how = "" if not math.isfinite(loss) else (f" (above {DIVERGED_LOSS_FACTOR} x ln {num_classes} = {limit:.0f}; "
-                                              f"guessing scores {math.log(num_classes):.2f})")
-    raise TrainingDiverged(f"the loss became {loss:.4g} at epoch {epoch}, batch {step}{how}: training diverged. "
-                           f"Lower the learning rate (it was {lr:.3g}; try {lr / 10:.3g}).")
-
-
 def _end_epoch(history, model, epoch, train_loss, train_accuracy, lr, validation, start) -> float:
     """Append one epoch to ``history`` (scoring ``validation`` if given); return the score
     the best weights are kept by: validation accuracy, else minus the training loss."""
@@ -1237,32 +1114,22 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
           progress=None):
     """Train ``model`` with mini-batch gradient descent; returns the history.
 
-    The loop of notebook 07: shuffle, then for each batch forward, loss,
-    backward, update; with a learning-rate schedule, a divergence check after
-    every batch and the epoch's numbers recorded at its end.
+    The loop of notebook 07: shuffle, then for each batch forward, loss, backward,
+    update, with a learning-rate schedule and a divergence check after every batch.
+    images (N, C, H, W), labels (N,) in 0..K-1. ``optimizer`` defaults to Adam(lr=1e-3);
+    ``lr``, if given, replaces its rate for this call. ``schedule`` (in SCHEDULES; None is
+    constant) sets optimizer.lr at every step, and optimizer.lr is its own again at the end.
+    ``augment_shift`` moves each training image by up to that many pixels; ``validation``,
+    an (images, labels) pair, is scored after each epoch. A last batch of one image joins
+    the batch before it (batch_bounds; history["last_batch_merged"]).
+    ``callback(history)`` runs after every epoch (the notebooks' live curves),
+    ``progress(epoch, done, total, loss, accuracy, seconds)`` after every batch.
 
-    images (N, C, H, W), labels (N,) in 0..K-1. ``optimizer`` defaults to
-    Adam(lr=1e-3); ``lr``, if given, replaces its rate for this call. ``schedule``
-    (a name in SCHEDULES: "cosine", "one-cycle", "constant" or None) sets
-    ``optimizer.lr`` at every step; at the end optimizer.lr is the optimizer's own
-    rate again, so a second call starts from it, not from the schedule's tail.
-    ``augment_shift`` moves each training image by up to that many pixels;
-    ``validation`` is an optional (images, labels) pair scored after each epoch.
-    Batches hold ``batch_size`` images, the last one fewer, but never one alone:
-    batch_bounds merges it into the batch before (history["last_batch_merged"]).
-
-    ``callback(history)`` runs after every epoch (notebooks draw live curves with
-    it), ``progress(epoch, done, total, loss, accuracy, seconds)`` after every batch.
-
-    history: dict of lists, one entry per epoch: epoch, train_loss, train_accuracy,
-    val_loss, val_accuracy (None without validation), seconds, lr (the epoch's last);
-    "interrupted" is True if Ctrl-C stopped training, and the model then holds the
-    best weights seen (by validation accuracy, else training loss).
-
-    Raises TrainingDiverged when a batch loss is NaN, inf or above
-    DIVERGED_LOSS_FACTOR x ln K; warns (TrainingStalled) when the loss stays at
-    ln K; course_machinery.guards refuses bad arguments and data (NaN pixels,
-    labels outside 0..K-1, an optimizer built for another model), saying which.
+    history: one entry per epoch of epoch, train_loss, train_accuracy, val_loss,
+    val_accuracy (None without validation), seconds, lr; "interrupted" is True after
+    Ctrl-C, and the model then holds the best weights seen (by validation accuracy, else
+    training loss). Raises TrainingDiverged when a batch loss is NaN, inf or above
+    DIVERGED_LOSS_FACTOR x ln K; course_machinery.guards refuses bad arguments and data.
     """
     optimizer = optimizer if optimizer is not None else Adam(model, lr=1e-3)
     num_classes = guards.check_data(model, images, labels, "training")
@@ -1295,7 +1162,7 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
                     x = random_shift(x, augment_shift, rng)
                 logits = model.forward(x)                                # 1. forward
                 loss = loss_fn.forward(logits, y)                        # 2. loss
-                _check_divergence(loss, num_classes, epoch, step + 1, base_lr)
+                guards.check_divergence(loss, num_classes, epoch, step + 1, base_lr)
                 model.backward(loss_fn.backward(), input_gradient=False)  # 3. backward
                 optimizer.step()                                         # 4. update
                 loss_sum += loss * len(batch)
@@ -1323,7 +1190,7 @@ def evaluate(model, images, labels, batch_size=1000):
     """Mean loss and accuracy of ``model`` on a data set: returns (loss, accuracy)."""
     guards.warn_if_unscaled(images, "evaluation")
     probs = model.predict_proba(images, batch_size)
-    _check_labels(np.asarray(labels), probs.shape[1])
+    guards.check_labels(np.asarray(labels), probs.shape[1])
     loss = float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12)).mean())
     return loss, float((probs.argmax(axis=1) == labels).mean())
 
@@ -1400,33 +1267,19 @@ def _layers_within(layer):
 def grad_check(layer, x: np.ndarray, seed: int = 0, h: float = 1e-4) -> dict:
     """Compare a layer's backward with numerical gradients (notebook 03, section 7).
 
-    Uses the scalar loss L = sum(forward(x) * G) for a fixed random G, whose
-    gradient with respect to the output is exactly G. Returns the relative
-    error for the input ("x") and for each parameter. Use float64 layers and
-    inputs: float32 has too few digits for centred differences.
+    Uses the scalar loss L = sum(forward(x) * G) for a fixed random G, whose gradient
+    with respect to the output is exactly G. Returns the relative error for the input
+    ("x") and for each parameter. Needs a float64 layer; refuses a random one (Dropout
+    with p > 0 in training mode). It changes no state: the running statistics that its
+    forward passes move are put back.
 
-    The check changes no state: it runs forward about twice per entry of x and of
-    each parameter, in the layer's own mode, and puts back the running statistics
-    those passes move. A random layer cannot be checked by differences (a Dropout
-    with p > 0 in training mode draws a new mask each time): grad_check refuses it
-    with a ValueError; check it in eval mode, or with p=0.
-
-    Why h = 1e-4 here (numerical_gradient's default is 1e-5): every layer in
-    this course is piecewise linear in each input, so a centred difference has
-    no truncation error as long as x +- h does not cross a kink (ReLU's 0, a
-    change of pooling winner); the only error left is rounding, which shrinks
-    as h grows. For smooth functions such as softmax, use a smaller h.
+    Why h = 1e-4 (numerical_gradient's default is 1e-5): every layer in this course is
+    piecewise linear in each input, so a centred difference has no truncation error
+    unless x +- h crosses a kink (ReLU's 0, a new pooling winner); only rounding is
+    left, and it shrinks as h grows. For smooth functions such as softmax, use a smaller h.
     """
-    for name, param in layer.params.items():
-        if param.dtype != np.float64:
-            raise TypeError(f"grad_check needs a float64 layer, but {layer!r} keeps {name!r} in {param.dtype}: "
-                            f"its ~7 digits drown centred differences in rounding (errors near 1e-2). Build the "
-                            f"layer with dtype=np.float64.")
     layers = list(_layers_within(layer))
-    if any(isinstance(inner, Dropout) and inner.p > 0 and inner.training for inner in layers):
-        raise ValueError(f"grad_check cannot check {layer!r}: a Dropout with p > 0 in training mode draws a new "
-                         f"random mask at every forward, so differences of the loss measure the masks, not the "
-                         f"gradient. Check it in eval mode (layer.eval() or .training = False), or with p=0.")
+    guards.check_grad_check_layer(layer, layers)      # float64, and no random layer
     saved = [(inner, name, getattr(inner, name).copy()) for inner in layers
              for name in getattr(inner, "state_names", ())]
     x = np.array(x, dtype=np.float64)
@@ -1558,21 +1411,22 @@ def preprocess_digit(image: np.ndarray, return_steps: bool = False):
 
 MODEL_FORMAT = file_safety.MODEL_FORMAT
 LAYER_TYPES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense,
-                                             BatchNorm1D, BatchNorm2D, Residual)}
+                                             BatchNorm1D, BatchNorm2D, Residual, Sequential)}
 
 
 def _layer_spec(layer) -> dict:
-    """A layer's entry in the architecture JSON; a Residual lists its inner layers."""
-    spec = {"type": type(layer).__name__, "config": layer.config()}
-    if isinstance(layer, Residual):
+    """A layer's entry in the architecture JSON; a Sequential or Residual lists its inner layers.
+    A fast layer is saved under its textbook name (``saved_as``), so either kind loads it."""
+    spec = {"type": getattr(layer, "saved_as", type(layer).__name__), "config": layer.config()}
+    if isinstance(layer, Sequential):
         spec["layers"] = [_layer_spec(inner) for inner in layer.layers]
     return spec
 
 
 def _layer_arrays(layer, prefix: str) -> dict:
     """{"<prefix>.<name>": array} for a layer's parameters and saved state (a BatchNorm's
-    running statistics); a Residual's inner layer j gets the prefix "<prefix>.<j>"."""
-    if isinstance(layer, Residual):
+    running statistics); a nested model's (Residual's) inner layer j gets the prefix "<prefix>.<j>"."""
+    if isinstance(layer, Sequential):
         return {key: value for j, inner in enumerate(layer.layers)
                 for key, value in _layer_arrays(inner, f"{prefix}.{j}").items()}
     arrays = {f"{prefix}.{name}": value for name, value in layer.params.items()}
@@ -1598,9 +1452,11 @@ def save_model(model: Sequential, path: str | os.PathLike, metadata: dict | None
 
 
 def _build_layer(path: Path, i: int, spec: dict):
+    """Layer i of a file; a Conv2D or MaxPool2D is built as its fast version, as reference_cnn does."""
+    from course_machinery.fast_layers import FAST_LAYERS   # here: that module imports this one
     config = spec.get("config", {})
     try:
-        return LAYER_TYPES[spec["type"]](**config)
+        return FAST_LAYERS.get(spec["type"], LAYER_TYPES[spec["type"]])(**config)
     except (TypeError, ValueError) as error:
         raise ModelFileError(f"{path}: layer {i} ({spec['type']}) has an invalid config "
                              f"{json.dumps(config)[:200]}: {error}") from None
@@ -1608,10 +1464,10 @@ def _build_layer(path: Path, i: int, spec: dict):
 
 def _load_layer(path: Path, arrays, i: str, spec: dict, dtype):
     """Build layer i from its spec and fill in its arrays "layer<i>.<name>"; a
-    Residual's inner layer j is layer "<i>.<j>"."""
-    if spec["type"] == "Residual":
-        return Residual(*[_load_layer(path, arrays, f"{i}.{j}", inner, dtype)
-                          for j, inner in enumerate(spec["layers"])])
+    nested model's (Sequential's, Residual's) inner layer j is layer "<i>.<j>"."""
+    if spec["type"] in ("Residual", "Sequential"):
+        inner = [_load_layer(path, arrays, f"{i}.{j}", s, dtype) for j, s in enumerate(spec["layers"])]
+        return Residual(*inner) if spec["type"] == "Residual" else Sequential(inner)
     layer = _build_layer(path, i, spec)
     for name in list(layer.params) + list(getattr(layer, "state_names", ())):
         value = arrays[f"layer{i}.{name}"]

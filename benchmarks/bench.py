@@ -23,7 +23,10 @@ only: ``pip install torch==2.13.0``; without it, pass ``--no-torch``):
 2. Inference speed on the 10,000 test images.
 3. Where a training step spends its time, layer by layer (forward and backward), in scratchcnn.train.
 4. Peak memory of training on full MNIST, in a fresh process.
-5. What the tricks are worth: im2col against the naive loops, and deliberately slow variants.
+5. What the tricks are worth: im2col against the naive loops; training with the fast layers
+   (course_machinery/fast_layers.py) against the textbook's plain Conv2D and MaxPool2D, and without
+   each small trick of the textbook (ReLU after the pool, no dL/dx for the first layer, Flatten's
+   layout-keeping backward, Adam's scalar bias corrections); and deliberately slow variants.
 
 ``--time-to-accuracy`` instead trains exactly as ``python scratchcnn.py train`` does by default
 (cli.TRAIN_DEFAULTS), evaluates the test set after each epoch (not counted as training
@@ -83,6 +86,7 @@ for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "
 try:
     import numpy as np
     import scratchcnn
+    from course_machinery.fast_layers import FastConv2D, FastMaxPool2D
 except ImportError as error:
     sys.exit(f"bench.py: cannot import {error.name} ({error}). Install the course first, from the repository "
              f"root: pip install -r requirements.txt")
@@ -128,22 +132,11 @@ def col2im_add_at(cols, x_shape, kernel_size, stride, padding):
 
 
 class TextbookConv2D(scratchcnn.Conv2D):
-    """DELIBERATELY SLOW comparison point: im2col forward, np.add.at col2im backward.
+    """DELIBERATELY SLOW comparison point: the textbook's im2col forward, np.add.at col2im backward.
 
     Used with float64 weights this is the classic textbook implementation. Same parameters and
     results as scratchcnn.Conv2D; only the speed differs.
     """
-
-    def forward(self, x):
-        W, b = self.params["W"], self.params["b"]
-        x = x.astype(W.dtype, copy=False)
-        N, _, H, W_in = x.shape
-        H_out = scratchcnn.conv_output_size(H, self.kernel_size, self.stride, self.padding)
-        W_out = scratchcnn.conv_output_size(W_in, self.kernel_size, self.stride, self.padding)
-        self.x_shape = x.shape
-        self.cols = scratchcnn.im2col(x, self.kernel_size, self.stride, self.padding)
-        out = W.reshape(self.out_channels, -1) @ self.cols + b[:, None]
-        return out.reshape(self.out_channels, N, H_out, W_out).transpose(1, 0, 2, 3)
 
     def backward(self, dout):
         W = self.params["W"]
@@ -168,12 +161,53 @@ class NaiveConv2D(scratchcnn.Conv2D):
         return dx
 
 
-def reference_model(conv_class=scratchcnn.Conv2D, dtype=np.float32):
-    """The reference CNN, its Conv2D layers optionally swapped for a slow variant (same weights)."""
+class FullBackwardConv2D(FastConv2D):
+    """FastConv2D that computes dL/dx even as the first layer in training: what
+    Sequential.backward(..., input_gradient=False) saves."""
+
+    def backward_weights_only(self, dout):
+        self.backward(dout)
+
+
+class PlainFlatten(scratchcnn.Flatten):
+    """Flatten whose backward returns dout reshaped, ignoring the memory layout of its input."""
+
+    def backward(self, dout):
+        return dout.reshape(self.x_shape)
+
+
+class FormulaAdam(scratchcnn.Adam):
+    """Adam as the formula reads, bias corrections applied to whole arrays (m_hat, v_hat)."""
+
+    def step(self):
+        self.t += 1
+        for key, param, grad in self.parameters():
+            m, v = self.state.setdefault(key, (np.zeros_like(param), np.zeros_like(param)))
+            m *= self.beta1
+            m += (1 - self.beta1) * grad
+            v *= self.beta2
+            v += (1 - self.beta2) * grad * grad
+            m_hat, v_hat = m / (1 - self.beta1 ** self.t), v / (1 - self.beta2 ** self.t)
+            param -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+def reference_model(conv_class=FastConv2D, dtype=np.float32, pool_class=FastMaxPool2D, relu_first=False,
+                    flatten_class=scratchcnn.Flatten):
+    """The reference CNN (same weights), its convolutions, poolings and Flatten optionally swapped for
+    other implementations; ``relu_first`` lists each ReLU before its pool, the textbook order."""
     model = scratchcnn.reference_cnn(seed=0, dtype=dtype)
     for layer in model.layers:
-        if type(layer) is scratchcnn.Conv2D:
+        if isinstance(layer, scratchcnn.Conv2D):
             layer.__class__ = conv_class          # same parameters, another forward/backward
+        elif isinstance(layer, scratchcnn.MaxPool2D):
+            layer.__class__ = pool_class
+        elif isinstance(layer, scratchcnn.Flatten):
+            layer.__class__ = flatten_class
+    if relu_first:
+        layers = model.layers
+        for i in range(len(layers) - 1):
+            if isinstance(layers[i], scratchcnn.MaxPool2D) and isinstance(layers[i + 1], scratchcnn.ReLU):
+                layers[i], layers[i + 1] = layers[i + 1], layers[i]
     return model
 
 
@@ -186,7 +220,7 @@ def torch_model_like(model, torch):
     nn = torch.nn
     modules = []
     for layer in model.layers:
-        name = type(layer).__name__
+        name = getattr(layer, "saved_as", type(layer).__name__)     # FastConv2D is a Conv2D
         if name == "Conv2D":
             module = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding)
             module.weight.data = torch.from_numpy(layer.params["W"].copy())
@@ -441,10 +475,7 @@ def layer_breakdown(model, optimizer, images, labels):
             del layer.forward, layer.backward    # the class's methods are visible again
         del optimizer.step
     batches = len(step_times)
-    moved = [layer is not run for layer, run in zip(model.layers, model.execution_order())]
-    rows = [{"layer": f"{index} {layer!r}" + (" (run after the pool)" if moved[index] and type(layer) is
-                                              scratchcnn.ReLU else ""),
-             "forward_ms": 1e3 * float(np.median(f)), "backward_ms": 1e3 * float(np.median(b))}
+    rows = [{"layer": f"{index} {layer!r}", "forward_ms": 1e3 * float(np.median(f)), "backward_ms": 1e3 * float(np.median(b))}
             for index, (layer, f, b) in enumerate(zip(model.layers, forward_times, backward_times))]
     accounted = sum(map(sum, forward_times)) + sum(map(sum, backward_times)) + sum(step_times)
     rows.append({"layer": "Adam step", "forward_ms": 0.0, "backward_ms": 1e3 * float(np.median(step_times))})
@@ -459,7 +490,7 @@ def conv_speedup(repeats):
     naive_images = 1 if ARGS.quick else 4
     result = []
     for layer in reference_model().layers:
-        if type(layer) is not scratchcnn.Conv2D:
+        if not isinstance(layer, scratchcnn.Conv2D):
             continue
         size = 28 if layer.in_channels == 1 else 14          # the reference CNN's input sizes
         x = rng.standard_normal((BATCH_SIZE, layer.in_channels, size, size)).astype(np.float32)
@@ -471,10 +502,13 @@ def conv_speedup(repeats):
     return result
 
 
-def variant_speed(train_images, train_labels, conv_class, dtype, batches, batch_size, repeats):
-    """Training images/s of the reference CNN with another Conv2D class and dtype (median of ``repeats``)."""
-    model = reference_model(conv_class, dtype)
-    optimizer = scratchcnn.Adam(model, lr=1e-3)
+def variant_speed(train_images, train_labels, variant, batches, batch_size, repeats):
+    """Training images/s of the reference CNN built by reference_model(**variant), trained with
+    variant["optimizer"] (default scratchcnn.Adam) (median of ``repeats``)."""
+    variant = dict(variant)
+    optimizer = variant.pop("optimizer", scratchcnn.Adam)
+    model = reference_model(**variant)
+    optimizer = optimizer(model, lr=1e-3)
     n = batches * batch_size
     images, labels = train_images[:n], train_labels[:n]
 
@@ -690,16 +724,24 @@ def main():
               f"{row['naive_ms_per_image']:.1f} ms/image: {row['speedup']:,.0f}x faster")
     slow_batches = 3 if ARGS.quick else 10
     slow_repeats = 1 if ARGS.quick else 3
-    variants = {
-        "ScratchCNN as it is": (scratchcnn.Conv2D, np.float32, BATCH_SIZE, slow_batches),
-        "float64, the library's code": (scratchcnn.Conv2D, np.float64, BATCH_SIZE, slow_batches),
-        "float32 + np.add.at col2im": (TextbookConv2D, np.float32, BATCH_SIZE, slow_batches),
-        "textbook: float64 + np.add.at col2im": (TextbookConv2D, np.float64, BATCH_SIZE, slow_batches),
-        "naive loops (float32)": (NaiveConv2D, np.float32, 1 if ARGS.quick else 2, 1 if ARGS.quick else 2),
+    plain = dict(conv_class=scratchcnn.Conv2D, pool_class=scratchcnn.MaxPool2D)
+    variants = {   # label: (reference_model's arguments, batch size, batches)
+        "ScratchCNN as it is (fast layers)": ({}, BATCH_SIZE, slow_batches),
+        "ReLU before the pool": (dict(relu_first=True), BATCH_SIZE, slow_batches),
+        "first layer computes dL/dx": (dict(conv_class=FullBackwardConv2D), BATCH_SIZE, slow_batches),
+        "Flatten.backward ignores the layout": (dict(flatten_class=PlainFlatten), BATCH_SIZE, slow_batches),
+        "Adam as the formula reads": (dict(optimizer=FormulaAdam), BATCH_SIZE, slow_batches),
+        "plain Conv2D + MaxPool2D (textbook)": (plain, BATCH_SIZE, slow_batches),
+        "float64, the fast layers": (dict(dtype=np.float64), BATCH_SIZE, slow_batches),
+        "float32 + np.add.at col2im": (dict(plain, conv_class=TextbookConv2D), BATCH_SIZE, slow_batches),
+        "textbook: float64 + np.add.at col2im": (dict(plain, conv_class=TextbookConv2D, dtype=np.float64),
+                                                 BATCH_SIZE, slow_batches),
+        "naive loops (float32)": (dict(plain, conv_class=NaiveConv2D), 1 if ARGS.quick else 2,
+                                  1 if ARGS.quick else 2),
     }
     results["variants_images_per_second"] = {}
-    for label, (conv_class, dtype, batch_size, batches) in variants.items():
-        speed = variant_speed(train_images, train_labels, conv_class, dtype, batches, batch_size, slow_repeats)
+    for label, (variant, batch_size, batches) in variants.items():
+        speed = variant_speed(train_images, train_labels, variant, batches, batch_size, slow_repeats)
         results["variants_images_per_second"][label] = speed
         print(f"   training, {label:38s} {speed:10,.1f} images/s"
               + (f"  (batch of {batch_size}, per image)" if batch_size != BATCH_SIZE else ""))
@@ -710,7 +752,8 @@ def main():
         bars["PyTorch default"] = BATCH_SIZE / (step["step_ms"]["torch default"]["median"] / 1e3)
         bars["PyTorch best"] = BATCH_SIZE / (step["torch_best_step_ms"]["median"] / 1e3)
     speeds = results["variants_images_per_second"]
-    bars.update({"float64": speeds["float64, the library's code"],
+    bars.update({"plain textbook layers": speeds["plain Conv2D + MaxPool2D (textbook)"],
+                 "float64": speeds["float64, the fast layers"],
                  "float32 + np.add.at": speeds["float32 + np.add.at col2im"],
                  "textbook (float64 + np.add.at)": speeds["textbook: float64 + np.add.at col2im"],
                  "naive loops": speeds["naive loops (float32)"]})

@@ -5,6 +5,8 @@ course around it, and a student need not read it:
 
   cli.py          the command line, ``python scratchcnn.py train|evaluate|predict``
   plots.py        plots for the notebooks (numbers in boxes, live curves, feature maps)
+  fast_layers.py  FastConv2D and FastMaxPool2D: the textbook's convolution and pooling,
+                  made faster (what training runs; checked against the plain ones)
   widgets.py      the digit slider and the drawing pad of notebook 09
   checks/         the exercise checks: framework.py, then one module per notebook
   file_safety.py  guards against damaged and hostile files (IDX, pictures, model files), atomic writes

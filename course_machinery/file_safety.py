@@ -634,13 +634,13 @@ def _expected_param_shapes(path: Path, i: str, spec: dict, layer_types: dict, bu
 
 def _expected_arrays(path: Path, i: str, spec: dict, layer_types: dict, build_layer) -> dict:
     """{"layer<i>.<name>": shape} of every array stored for layer i (parameters and running
-    statistics); a Residual's inner layer j is layer "<i>.<j>"."""
-    if spec.get("type") != "Residual":
+    statistics); a nested model's (Sequential's, Residual's) inner layer j is layer "<i>.<j>"."""
+    if spec.get("type") not in ("Residual", "Sequential"):
         return {f"layer{i}.{name}": shape
                 for name, shape in _expected_param_shapes(path, i, spec, layer_types, build_layer).items()}
     inner = spec.get("layers")
     if not (isinstance(inner, list) and all(isinstance(s, dict) and isinstance(s.get("config", {}), dict) for s in inner)):
-        raise ModelFileError(f"{path}: layer {i} (Residual) has no valid list of inner layers.")
+        raise ModelFileError(f"{path}: layer {i} ({spec['type']}) has no valid list of inner layers.")
     return {key: shape for j, s in enumerate(inner)
             for key, shape in _expected_arrays(path, f"{i}.{j}", s, layer_types, build_layer).items()}
 

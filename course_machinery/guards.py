@@ -15,7 +15,6 @@ import numpy as np
 def check_data(model, images, labels, what: str) -> int:
     """Refuse data that would train or score nonsense; warn about unscaled pixels.
     Returns K, the number of classes (the model's outputs)."""
-    from scratchcnn import _check_labels           # here, not above: scratchcnn imports this module
     if not isinstance(images, np.ndarray) or not isinstance(labels, np.ndarray):
         raise TypeError(f"{what} images and labels must be NumPy arrays, got {type(images).__name__} "
                         f"and {type(labels).__name__}")
@@ -24,7 +23,7 @@ def check_data(model, images, labels, what: str) -> int:
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} {what} images but {len(labels)} labels: they must pair up")
     num_classes = model.predict_proba(images[:1]).shape[1]        # also checks the image shape
-    _check_labels(labels, num_classes)
+    check_labels(labels, num_classes)
     if images.dtype.kind == "f" and not np.isfinite(images).all():
         bad = ~np.isfinite(images)
         raise ValueError(f"the {what} images contain {int(bad.sum())} NaN or infinite pixel values (the first "
@@ -95,3 +94,59 @@ def check_split(n: int, train_limit, validation_size: int) -> None:
     if validation_size >= n:
         raise ValueError(f"--validation-size {validation_size} leaves no training data: "
                          f"there are only {n} training images. Use a smaller validation set.")
+
+
+def check_layer_input(layer, x: np.ndarray, ndim: int, channels: int | None = None) -> None:
+    """Fail early, with a message a student can act on, when x has the wrong type or shape."""
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
+        kind = f"an array of {x.dtype}" if isinstance(x, np.ndarray) else f"a {type(x).__name__}"
+        raise TypeError(f"{layer!r} expects a NumPy array of numbers, got {kind}. "
+                        f"Convert it with np.asarray(x, dtype=np.float32).")
+    if x.ndim != ndim:
+        wanted = "(N, C, H, W)" if ndim == 4 else "(N, features)"
+        raise ValueError(
+            f"{layer!r} expects a {ndim}-D input {wanted}, got shape {x.shape}. "
+            + ("Add the channel axis with x[:, None] for grey images." if ndim == 4 and x.ndim == 3 else
+               "Put a Flatten() before Dense." if ndim == 2 and x.ndim == 4 else "")
+        )
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(f"{layer!r} expects {channels} input channels/features, got shape {x.shape}.")
+
+
+def check_labels(labels: np.ndarray, num_classes: int) -> None:
+    """Labels must be integer class numbers 0..K-1 (-1 would silently index class K-1)."""
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers (class numbers), got {labels.dtype}. "
+                        f"Convert them with labels.astype(np.int64) if they are whole numbers.")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = int(np.argmax((labels < 0) | (labels >= num_classes)))
+        raise ValueError(f"label {labels[bad]} (at position {bad}) is not a class 0..{num_classes - 1}: "
+                         f"the model has {num_classes} outputs. Check the labels (-1 or 255 often mean "
+                         f"'unknown'; drop those images) or build the model with one output per class.")
+
+
+def check_divergence(loss: float, num_classes: int, epoch: int, step: int, lr: float) -> None:
+    """Raise scratchcnn.TrainingDiverged when a batch loss is NaN, inf or above DIVERGED_LOSS_FACTOR x ln K."""
+    from scratchcnn import DIVERGED_LOSS_FACTOR, TrainingDiverged   # scratchcnn imports this module
+    limit = DIVERGED_LOSS_FACTOR * math.log(num_classes)
+    if math.isfinite(loss) and loss <= limit:
+        return
+    how = "" if not math.isfinite(loss) else (f" (above {DIVERGED_LOSS_FACTOR} x ln {num_classes} = {limit:.0f}; "
+                                              f"guessing scores {math.log(num_classes):.2f})")
+    raise TrainingDiverged(f"the loss became {loss:.4g} at epoch {epoch}, batch {step}{how}: training diverged. "
+                           f"Lower the learning rate (it was {lr:.3g}; try {lr / 10:.3g}).")
+
+
+def check_grad_check_layer(layer, layers) -> None:
+    """grad_check needs float64 parameters (float32 drowns centred differences in rounding) and no
+    layer that draws random numbers at every forward (``layers``: the layer and those inside it)."""
+    from scratchcnn import Dropout                 # scratchcnn imports this module
+    for name, param in layer.params.items():
+        if param.dtype != np.float64:
+            raise TypeError(f"grad_check needs a float64 layer, but {layer!r} keeps {name!r} in {param.dtype}: "
+                            f"its ~7 digits drown centred differences in rounding (errors near 1e-2). Build the "
+                            f"layer with dtype=np.float64.")
+    if any(isinstance(inner, Dropout) and inner.p > 0 and inner.training for inner in layers):
+        raise ValueError(f"grad_check cannot check {layer!r}: a Dropout with p > 0 in training mode draws a new "
+                         f"random mask at every forward, so differences of the loss measure the masks, not the "
+                         f"gradient. Check it in eval mode (layer.eval() or .training = False), or with p=0.")

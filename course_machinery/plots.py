@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
 
-from scratchcnn import (Conv2D, LeakyReLU, ReLU, Sequential, resize_image)
+from scratchcnn import (Conv2D, LeakyReLU, MaxPool2D, ReLU, Sequential, resize_image)
 
 
 # =============================================================================
@@ -184,29 +183,50 @@ def tile_feature_maps(maps: np.ndarray, columns: int | None = None, gap: int = 1
     return grid
 
 
+def _all_layers(layer):
+    """layer and, for a model (Sequential, Residual), every layer inside it, at any depth."""
+    yield layer
+    for inner in getattr(layer, "layers", ()):
+        yield from _all_layers(inner)
+
+
 def conv_feature_maps(model: Sequential, image: np.ndarray) -> list[np.ndarray]:
     """What every convolution of ``model`` sees in one image.
 
-    image: (1, H, W) or (H, W) -> a list with one (C, H', W') array per Conv2D layer:
-    its output after the activation that follows it (ReLU / LeakyReLU), if any,
-    since that is what the next layer receives.
+    image: (1, H, W) or (H, W) -> a list with one (C, H', W') array per Conv2D in model.layers:
+    its output after the activation (ReLU / LeakyReLU) that follows it, directly or after a
+    max-pool (conv -> pool -> ReLU is conv -> ReLU -> pool, reordered: notebook 07), since
+    that is what the network passes on; here at the convolution's full resolution.
+
+    The layers run in eval mode, in place: every layer's attributes (its mode and its
+    forward caches, inside a Residual too) are saved first and put back afterwards, so the
+    model, and a backward pending on it, are left exactly as they were.
     """
     x = np.asarray(image, dtype=np.float32).reshape(1, 1, *np.shape(image)[-2:])
-    conv_positions = [i for i, layer in enumerate(model.layers) if isinstance(layer, Conv2D)]
+    layers = model.layers
+    conv_positions = [i for i, layer in enumerate(layers) if isinstance(layer, Conv2D)]
     if not conv_positions:
         return []
-    outputs = []                          # outputs[i] = what layer i returns
-    for layer in model.layers[:conv_positions[-1] + 2]:
-        # A shallow copy in eval mode shares the weights but keeps its own forward
-        # cache, so a backward pending on the model's layers is not clobbered.
-        twin = copy.copy(layer)
-        twin.training = False
-        x = twin.forward(x)
-        outputs.append(x)
-    maps = []
-    for i in conv_positions:
-        activation_follows = i + 1 < len(outputs) and isinstance(model.layers[i + 1], (ReLU, LeakyReLU))
-        maps.append(np.array(outputs[i + 1 if activation_follows else i][0], dtype=np.float64))
+    saved = [(layer, dict(vars(layer))) for layer in _all_layers(model)]
+    try:
+        model.training = False
+        outputs = []                          # outputs[i] = what layer i returns
+        for layer in layers[:conv_positions[-1] + 1]:
+            x = layer.forward(x)
+            outputs.append(x)
+        maps = []
+        for i in conv_positions:
+            following = layers[i + 1:i + 3]
+            if following and isinstance(following[0], MaxPool2D):
+                following = following[1:]
+            out = outputs[i]
+            if following and isinstance(following[0], (ReLU, LeakyReLU)):
+                out = following[0].forward(out)
+            maps.append(np.array(out[0], dtype=np.float64))
+    finally:
+        for layer, attributes in saved:
+            vars(layer).clear()
+            vars(layer).update(attributes)
     return maps
 
 

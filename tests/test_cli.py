@@ -43,10 +43,11 @@ def save_picture(path, image):
 
 
 def layer_types(path):
-    """The types of a saved model's layers, Residual blocks' inner layers included."""
+    """The types of a saved model's layers, Residual blocks' inner layers included (a fast
+    layer counts as the textbook layer it speeds up: it is saved under that name)."""
     def walk(layers):
         for layer in layers:
-            yield type(layer).__name__
+            yield getattr(layer, "saved_as", type(layer).__name__)
             yield from walk(getattr(layer, "layers", ()))
     return list(walk(sc.load_model(path).layers))
 
@@ -750,6 +751,45 @@ def test_read_only_model_out_is_refused_even_as_root(capsys, tmp_path):
     assert os.geteuid() != 0 or os.access(path, os.W_OK)      # root may write it: the mode bits decide
     code, _, err = run_main(capsys, "train", "--epochs", "1", "--model-out", str(path))
     assert code == 1 and "it is read-only (mode 0444)" in err and path.read_bytes() == b"synthetic"
+
+
+@pytest.mark.slow
+def test_cli_train_evaluate_predict(tmp_path):
+    mnist_test = sc.load_mnist("test")
+    model_path = tmp_path / "cli_model.npz"
+    result = run_cli("train", "--train-limit", "2000", "--validation-size", "500", "--epochs", "2",
+                     "--model-out", str(model_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "training on 2,000 images, validating on 500" in result.stdout
+    assert "epoch  2/2" in result.stdout and "val acc" in result.stdout and "test accuracy" in result.stdout
+    assert "img/s" in result.stderr                                    # the progress bar
+    assert model_path.is_file()
+    result = run_cli("evaluate", "--model", str(model_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    accuracy = float(result.stdout.split("test accuracy ")[1].split("%")[0])
+    assert accuracy > 60   # 2 epochs on 2,000 images: far above chance (10%)
+    assert "confusion matrix" in result.stdout and result.stdout.count("images)") == 10
+    # predict: a test digit saved as a dark-on-light PNG
+    png = tmp_path / "digit.png"
+    image, label = mnist_test[0][0, 0], int(mnist_test[1][0])
+    matplotlib.image.imsave(png, 1 - sc.resize_image(image, 140, 140), cmap="gray", vmin=0, vmax=1)
+    result = run_cli("predict", "--model", str(sc.DEFAULT_MODEL_PATH), str(png), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{png}: {label}\n") and result.stdout.count("%") == 10
+
+
+@pytest.mark.slow
+def test_cli_errors_are_clear(tmp_path):
+    result = run_cli("train", "--validation-size", "60000", cwd=tmp_path)
+    assert result.returncode != 0 and "leaves no training data" in result.stderr
+    result = run_cli("train", "--data-dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode != 0 and "missing data file" in result.stderr
+    (tmp_path / "bad.npz").write_bytes(b"junk")
+    result = run_cli("evaluate", "--model", str(tmp_path / "bad.npz"), cwd=tmp_path)
+    assert result.returncode != 0 and "error:" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli("train", "--train-limit", "500", "--epochs", "2", "--lr", "1e9", "--optimizer", "sgd",
+                     "--quiet", "--model-out", str(tmp_path / "m.npz"), cwd=tmp_path)
+    assert result.returncode != 0 and "Lower the learning rate" in result.stderr
 
 
 # --- issue 18.3: pictures, data sets and memory on the command line --------------------------------

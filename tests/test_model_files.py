@@ -102,7 +102,7 @@ def test_a_model_file_is_an_npz_with_the_architecture_as_json(tmp_path):
     with np.load(path, allow_pickle=False) as arrays:
         architecture = json.loads(str(arrays["architecture"]))
         assert architecture["format"] == sc.MODEL_FORMAT and architecture["metadata"] == {"epochs": 3}
-        assert [spec["type"] for spec in architecture["layers"]][:4] == ["Conv2D", "BatchNorm2D", "ReLU", "MaxPool2D"]
+        assert [spec["type"] for spec in architecture["layers"]][:4] == ["Conv2D", "BatchNorm2D", "MaxPool2D", "ReLU"]
         assert "layer1.running_mean" in arrays.files and "layer4.0.W" in arrays.files   # inside a Residual
     loaded = sc.load_model(path, dtype=np.float64)
     assert all(p.dtype == np.float64 for layer in loaded.layers for p in layer.params.values())

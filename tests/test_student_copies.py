@@ -12,7 +12,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from course_machinery import checks
 
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("make_student_copies", ROOT / "tools" / "make_student_copies.py")

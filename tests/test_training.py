@@ -2,6 +2,8 @@
 
 import warnings
 
+import math
+
 import numpy as np
 import pytest
 
@@ -147,3 +149,10 @@ def test_cli_trains_the_deep_network_on_129_images_in_batches_of_64_and_saves_it
 def test_confusion_matrix_counts_pairs():
     counts = sc.confusion_matrix(np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 2, 0]), num_classes=3)
     np.testing.assert_array_equal(counts, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+
+
+def test_initial_loss_is_about_ln10(mnist_test):
+    images, labels = mnist_test
+    model = sc.reference_cnn(seed=0)
+    loss = sc.SoftmaxCrossEntropy().forward(model.forward(images[:500]), labels[:500])
+    assert abs(loss - math.log(10)) < 0.1
