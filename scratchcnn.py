@@ -83,9 +83,8 @@ def read_idx(path: str | os.PathLike, expected_magic: int,
     """Read one IDX file (``.gz`` or plain) into a uint8 array of the shape its header gives.
 
     Notebook 01, section 1. The result is (N, rows, cols) for images, (N,) for labels.
-    Raises DataFileError for a wrong magic number, or a file that is truncated, padded,
-    corrupt, declares more than ``max_bytes`` or other than ``count`` items (checked from
-    the header, before anything is allocated).
+    DataFileError for a wrong magic number, or a file truncated, padded, corrupt, or declaring more
+    than ``max_bytes`` or other than ``count`` items (checked from the header, before allocating).
     """
     path = Path(path)
     with file_safety.open_idx(path) as file:             # gzip or plain; damage becomes a DataFileError
@@ -1318,19 +1317,16 @@ def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def read_picture(path: str | os.PathLike) -> np.ndarray:
-    """A picture file (PNG, JPEG, ...) as float32 in [0, 1]: (H, W) grey, (H, W, 3) RGB or
-    (H, W, 4) RGBA. A phone photo's EXIF orientation is applied, a huge picture is refused
-    from its header (or reduced to 2048 pixels a side), a missing or unreadable file is a
-    ValueError: file_safety.read_picture_file."""
+    """A picture file (PNG, JPEG, ...) as float32 in [0, 1]: (H, W) grey, (H, W, 3) RGB or (H, W, 4)
+    RGBA, turned as its EXIF tag says, at most 2048 pixels a side (file_safety.read_picture_file)."""
     return file_safety.read_picture_file(Path(path))
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:
-    """Any picture -> 2-D float in [0, 1]. Integers are scaled by their type's maximum
-    (255 for 8 bits); floats outside [0, 1] (0..255, or negative after normalising) are
-    stretched so that their minimum is 0 and maximum 1. Transparency: the picture is laid
-    on paper that contrasts with what is opaque (white ink on a transparent background
-    goes on black, dark ink on white), so the ink stays ink whatever its colour."""
+    """Any picture -> 2-D float in [0, 1]. Integers are divided by their type's maximum (255 for
+    8 bits); floats outside [0, 1] (0..255, or negative once normalised) are stretched to [0, 1].
+    Transparency is laid on paper that contrasts with what is opaque (white ink on a transparent
+    background goes on black, dark ink on white), so the ink stays ink whatever its colour."""
     image = np.asarray(image)
     if image.size == 0:
         raise ValueError(f"the image is empty (shape {image.shape}): there is nothing to read")
