@@ -7,7 +7,8 @@ would otherwise crash late, fill the memory or leave a half-written file:
   data files    find_idx_file, open_idx (SHA256SUMS, unreadable or corrupt gzip),
                 check_idx_size (a header declaring gigabytes, a gzip bomb),
                 read_in_chunks, check_idx_complete (a truncated or padded file); for CIFAR-10
-                find_cifar10_files and check_cifar10_sizes (a 1.5 GB sparse file)
+                find_cifar10_files and check_cifar10_sizes (a 1.5 GB sparse file);
+                check_dataset_folder (--data-dir holding another data set than --dataset)
   pictures      read_picture_file (a picture declaring 60,000 x 60,000 pixels, in any format;
                 EXIF orientation), check_png_size, reduce_by_blocks (resizing in bounded memory)
   model files   check_writable, atomic_write (a crash never leaves half a file),
@@ -15,7 +16,8 @@ would otherwise crash late, fill the memory or leave a half-written file:
                 does not need: all from the zip directory and the .npy headers, before
                 anything is read), check_finite_weights, model_file_errors
 
-Every guard has its test in tests/test_bad_input.py or tests/test_file_safety.py.
+Every guard has its test in tests/test_bad_input.py, tests/test_data.py, tests/test_pictures.py
+or tests/test_cli.py.
 """
 
 from __future__ import annotations
@@ -140,8 +142,10 @@ def check_dataset_folder(dataset: str, data_dir, shipped_dirs: dict, names: dict
                 raise DataFileError(
                     f"{data_dir} holds {names[other]}, not {names[dataset]}: its {name} is {names[other]}'s "
                     f"(the same SHA-256 as in {sums_file}), so the model would learn {names[other]} under "
-                    f"{names[dataset]}'s class names. Use --data-dir {shipped_dirs.get(dataset, 'FOLDER')} "
-                    f"(or leave --data-dir out), or --dataset {other}.")
+                    f"{names[dataset]}'s class names. "
+                    + (f"Use --data-dir {shipped_dirs[dataset]} (or leave --data-dir out)" if dataset in shipped_dirs
+                       else f"Point --data-dir at your {names[dataset]} folder")
+                    + f", or --dataset {other}.")
     named_after = [other for other, folder_names in DATASET_FOLDER_NAMES.items()
                    if other != dataset and data_dir.resolve().name.lower() in folder_names]
     if named_after and data_dir.resolve().name.lower() not in DATASET_FOLDER_NAMES.get(dataset, ()):
