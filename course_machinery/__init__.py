@@ -8,6 +8,7 @@ course around it, and a student need not read it:
   fast_layers.py  FastConv2D and FastMaxPool2D: the textbook's convolution and pooling,
                   made faster (what training runs; checked against the plain ones)
   widgets.py      the digit slider and the drawing pad of notebook 09
+  digit_likeness.py  the pad's not-a-digit rule and the drawn non-digits it is measured on
   checks/         the exercise checks: framework.py, then one module per notebook
   file_safety.py  guards against damaged and hostile files (IDX, pictures, model files), atomic writes
   guards.py       guards for train and evaluate: arguments and data that would train nonsense

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
 from course_machinery.file_safety import check_png_size
-from scratchcnn import (DEFAULT_MODEL_PATH, Sequential, centre_of_mass, load_mnist, load_model, preprocess_digit, resize_image, to_grey)
+from scratchcnn import DEFAULT_MODEL_PATH, centre_of_mass, load_mnist, load_model, preprocess_digit, resize_image, to_grey
+from .digit_likeness import DigitLikeness, digit_likeness, non_digit_drawings  # noqa: F401 (part of the API)
 from .plots import _fit_in_square, _png, conv_feature_maps, tile_feature_maps
 
 
@@ -70,13 +69,20 @@ def _draw_probability_bars(ax, probabilities, predicted, true_label=None):
     ax.invert_yaxis()
 
 
-# Accessibility. ipywidgets has no way to set ARIA attributes: the slider's handle
-# has no accessible name, a picture has no alt text and a ToggleButton does not say
-# whether it is pressed. So each widget keeps the attributes it wants in Python
-# (``aria``: CSS selector -> {attribute: value}, updated as the widget changes) and a
-# hidden helper view, a few lines of JavaScript, copies them onto the matching
-# elements inside the widget, also onto elements the browser creates later.
+# Accessibility and keys. ipywidgets has no way to set ARIA attributes: the slider's
+# handle has no accessible name, a picture has no alt text and a ToggleButton does not
+# say whether it is pressed. So each widget keeps the attributes it wants in Python
+# (``attributes``: CSS selector -> {attribute: value or None to remove it}, updated as
+# the widget changes) and a hidden helper view, a few lines of JavaScript, copies them
+# onto the matching elements inside the widget, also onto elements created later.
+# The same helper takes the keys: Notebook 7 reads arrow keys as notebook shortcuts
+# before the slider sees them, and space on the slider scrolls the page. A listener on
+# the window in the capture phase runs before any notebook shortcut: keys on the
+# slider's handle go to Python (``on_key``), which moves the slider the same way in
+# JupyterLab and Notebook 7; keys on our buttons and menus only stop there, so the
+# browser's own action (press, choose) happens and no shortcut fires.
 _ARIA_JAVASCRIPT = """
+const SLIDER_KEYS = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End", " "];
 function render({ model, el }) {
   el.style.display = "none";
   let root = null, timer = null;
@@ -85,21 +91,38 @@ function render({ model, el }) {
     for (const [selector, attributes] of Object.entries(model.get("attributes"))) {
       for (const element of root.querySelectorAll(selector)) {
         for (const [name, value] of Object.entries(attributes)) {
-          if (element.getAttribute(name) !== value) element.setAttribute(name, value);
+          if (value === null) { if (element.hasAttribute(name)) element.removeAttribute(name); }
+          else if (element.getAttribute(name) !== value) element.setAttribute(name, value);
         }
       }
     }
   }
+  function key(event) {
+    if (!root || !root.contains(event.target) || event.ctrlKey || event.altKey || event.metaKey) return;
+    const target = event.target;
+    if (target.closest(".noUi-handle") && SLIDER_KEYS.includes(event.key) && !event.shiftKey) {
+      event.preventDefault();                    // no page scroll on space, no shortcut
+      event.stopPropagation();
+      model.send({ key: event.key });
+    } else if (target.matches("button, select") && ["Enter", " ", "ArrowUp", "ArrowDown",
+               "ArrowLeft", "ArrowRight", "Home", "End"].includes(event.key) && !event.shiftKey) {
+      event.stopPropagation();                   // the browser presses or chooses; no shortcut
+    }
+  }
+  window.addEventListener("keydown", key, true);
   const observer = new MutationObserver(apply);
   function attach() {                    // our element joins the page after render()
     root = el.closest(model.get("root"));
     if (!root) { timer = setTimeout(attach, 50); return; }
-    observer.observe(root, { childList: true, subtree: true });
+    observer.observe(root, { childList: true, subtree: true, attributes: true, attributeFilter: ["title"] });
     apply();
   }
   attach();
   model.on("change:attributes", apply);
-  return () => { clearTimeout(timer); observer.disconnect(); model.off("change:attributes", apply); };
+  return () => {
+    clearTimeout(timer); observer.disconnect(); model.off("change:attributes", apply);
+    window.removeEventListener("keydown", key, true);
+  };
 }
 export default { render };
 """
@@ -213,19 +236,35 @@ def _anywidget_class(name):
     return _anywidget_classes[name]
 
 
+# For both widgets: no 'title="null"' tooltips (ipywidgets writes them for labels without
+# a tooltip), and the prediction is a polite live region: a screen reader announces it.
+_COMMON_ARIA = {'[title="null"]': {"title": None},
+                ".scratchcnn-prediction": {"role": "status", "aria-live": "polite"}}
+
+
 class _WidgetView:
-    """Shows as its ipywidgets container ``self.widget`` in a notebook. Its text form
-    (text/plain, what a static copy shows where no widget can run: nbconvert's
-    Markdown or PDF, GitHub) says what the widget is and points to the figure below it."""
+    """Shows as its ipywidgets container ``self.widget`` in a notebook, after a line
+    saying that it needs a running kernel.
+
+    A saved notebook keeps both outputs but no widget state (the notebooks are committed
+    without ``metadata.widgets``), so every rendering shows something true: with a kernel,
+    the line and the live widget; without one (nbconvert's HTML, GitHub, the notebook
+    reopened later) the line, the widget's text form or JupyterLab's "model not found",
+    and the static figure of the next cell, never a frozen copy that looks alive."""
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display({"text/plain": self.static_text(), "text/markdown": self.static_text()}, raw=True)
+        display(self._repr_mimebundle_(), raw=True)
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = self.static_text()
+        bundle["text/plain"] = f"[{self.NAME}: a live widget; it needs a running kernel]"
         return bundle
 
     def static_text(self) -> str:
-        return (f"[{self.NAME}: an interactive widget. It needs Jupyter with a running kernel; "
-                f"in a static copy of the notebook, the figure below shows the same view.]")
+        return (f"The {self.NAME} is a live widget: it needs Jupyter with a running kernel (run the "
+                f"notebook from the top). Where none runs, the figure under this cell shows the same view.")
 
     def _set_aria(self, attributes: dict) -> None:
         """Set {CSS selector: {attribute: value}} (e.g. {".x": {"alt": "..."}}) in one message."""
@@ -243,8 +282,8 @@ class DigitSlider(_WidgetView):
     ``next_button`` (jump to the previous / next mistake), ``image`` (the digit,
     an ipywidgets.Image), ``prediction_label`` (HTML, "prediction: 7 (true 7)"),
     ``info_label``, ``bars`` (ten FloatProgress, value = probability),
-    ``feature_map_images``, ``aria`` (the accessibility attributes), ``index``
-    (the test image shown), ``widget`` (the whole ipywidgets.VBox).
+    ``feature_map_images``, ``aria`` (the accessibility attributes and the keys,
+    see ``press_key``), ``index`` (the test image shown), ``widget`` (the whole ipywidgets.VBox).
 
     All predictions are computed once, up front (``probabilities``), so moving
     the slider costs one small forward pass for the feature maps and a few PNGs.
@@ -273,10 +312,10 @@ class DigitSlider(_WidgetView):
             value=False, description=f"only the {len(self.misclassified)} mistakes",
             tooltip="walk through the misclassified test images only",
             disabled=no_mistakes, layout=widgets.Layout(width="180px"))
-        self.previous_button = widgets.Button(description="previous mistake", icon="arrow-left",
+        self.previous_button = widgets.Button(description="previous mistake",
                                               tooltip="jump to the previous misclassified test image",
                                               disabled=no_mistakes, layout=widgets.Layout(width="150px"))
-        self.next_button = widgets.Button(description="next mistake", icon="arrow-right",
+        self.next_button = widgets.Button(description="next mistake",
                                           tooltip="jump to the next misclassified test image",
                                           disabled=no_mistakes, layout=widgets.Layout(width="130px"))
         self.image = widgets.Image(format="png", layout=widgets.Layout(width="140px", height="140px"))
@@ -295,7 +334,7 @@ class DigitSlider(_WidgetView):
                 picture]))
         digit_box = widgets.VBox([self.image, self.prediction_label, self.info_label],
                                  layout=widgets.Layout(width="190px"))
-        self.aria = _anywidget_class("AriaAttributes")(root=".scratchcnn-digit-slider")
+        self.aria = _anywidget_class("AriaAttributes")(root=".scratchcnn-digit-slider", attributes=_COMMON_ARIA)
         self.widget = widgets.VBox([
             widgets.HBox([self.slider, self.misclassified_toggle, self.previous_button, self.next_button],
                          layout=widgets.Layout(flex_flow="row wrap")),
@@ -312,6 +351,7 @@ class DigitSlider(_WidgetView):
         self.misclassified_toggle.observe(self._toggle_changed, names="value")
         self.previous_button.on_click(lambda button: self.previous_mistake())
         self.next_button.on_click(lambda button: self.next_mistake())
+        self.aria.on_msg(lambda helper, content, buffers: self.press_key(content.get("key", "")))
         self._label_controls(mistakes_only=False)
         self._show(0)
 
@@ -348,6 +388,16 @@ class DigitSlider(_WidgetView):
             self.misclassified_toggle.value = False
         self.slider.value = self.slider.min + int(np.searchsorted(self.positions, index))
 
+    KEY_STEPS = {"ArrowRight": 1, "ArrowUp": 1, "ArrowLeft": -1, "ArrowDown": -1, "PageUp": 10, "PageDown": -10}
+
+    def press_key(self, key: str) -> None:
+        """A key pressed on the slider's handle (sent by the browser helper, see
+        ``_ARIA_JAVASCRIPT``): arrows step by 1, Page Up / Down by 10, Home / End to the ends."""
+        if key in self.KEY_STEPS:
+            self.slider.value = int(np.clip(self.slider.value + self.KEY_STEPS[key], self.slider.min, self.slider.max))
+        elif key in ("Home", "End"):
+            self.slider.value = self.slider.min if key == "Home" else self.slider.max
+
     def next_mistake(self) -> None:
         """Jump to the first misclassified test image after the one shown (if any)."""
         later = self.misclassified[self.misclassified > self.index]
@@ -367,6 +417,7 @@ class DigitSlider(_WidgetView):
         what = (f"mistake number, 1 to {len(self.misclassified)}" if mistakes_only
                 else f"test image number, 0 to {len(self.images) - 1}")
         self._set_aria({".scratchcnn-slider .noUi-handle": {"aria-label": what},
+                        ".scratchcnn-slider .widget-readout": {"role": "textbox", "aria-label": f"type the {what}"},
                         ".scratchcnn-mistakes-toggle": {"aria-pressed": "true" if mistakes_only else "false"}})
 
     def _show(self, index: int) -> None:
@@ -444,112 +495,6 @@ def _read_png_data_url(url: str) -> np.ndarray:
     return to_grey(matplotlib.image.imread(io.BytesIO(data), format="png"))
 
 
-def _features_and_logits(model: Sequential, x: np.ndarray, batch_size: int = 1000):
-    """(hidden, logits) for a batch, in evaluation mode: hidden is what the model's
-    last layer receives (for the reference CNN the 128 ReLU outputs), the numbers
-    its ten scores are computed from."""
-    was_training = [layer.training for layer in model.layers]
-    model.eval()
-    try:
-        hidden, logits = [], []
-        for start in range(0, len(x), batch_size):
-            h = x[start:start + batch_size]
-            for layer in model.layers[:-1]:
-                h = layer.forward(h)
-            hidden.append(np.asarray(h, dtype=np.float64).reshape(len(h), -1))
-            logits.append(np.asarray(model.layers[-1].forward(h), dtype=np.float64))
-        return np.concatenate(hidden), np.concatenate(logits)
-    finally:
-        for layer, mode in zip(model.layers, was_training):
-            layer.training = mode
-
-
-class DigitLikeness:
-    """Does a 28 x 28 picture look like an MNIST digit at all?
-
-    A network trained on digits has no "none of these" answer: softmax makes its
-    ten probabilities add up to 1 whatever it is shown, so a dot can come out as
-    "0, 99.96% sure". The probability says "more like a 0 than like the other
-    nine", not "this is surely a digit". Two measures, each compared with what
-    the real MNIST test digits do (so nothing here is guessed):
-
-    * **ink**: the sum of the 28 x 28 pixel values. After preprocessing scaled the
-      drawing to 20 pixels, a dot is a filled disc with more ink than almost any digit.
-      Outside the range of the middle 99.8 % of the test digits (0.1st to 99.9th
-      percentile) the picture has too little or too much ink for a digit.
-    * **typical for its answer**: the distance of the picture's hidden features
-      (what the last layer receives, see ``_features_and_logits``) from the mean
-      features of the test digits that the network gives the same answer. Beyond
-      the 99.9th percentile of those digits' own distances, the picture is unlike
-      the digits the network calls by that name (an X read as a 4, a dash read as a 2).
-
-    The test digits go through ``preprocess_digit`` first, like a drawing, so that
-    both are measured after the same steps. ``reasons(picture)`` -> a list of
-    sentences, one per measure that is out of range (empty: it looks like a digit).
-    Measuring the test set takes seconds: ``digit_likeness(model)`` does it once per model.
-    """
-
-    PERCENTILE = 99.9
-
-    def __init__(self, model: Sequential, images=None):
-        if images is None:
-            images, _ = load_mnist("test")
-        self.model = model
-        images = np.stack([preprocess_digit(image.reshape(image.shape[-2:])) for image in images])[:, None]
-        ink = images.reshape(len(images), -1).sum(axis=1, dtype=np.float64)
-        self.ink_range = tuple(float(v) for v in np.percentile(ink, [100 - self.PERCENTILE, self.PERCENTILE]))
-        hidden, logits = _features_and_logits(model, images)
-        answers = logits.argmax(axis=1)
-        self.centres = np.zeros((logits.shape[1], hidden.shape[1]))
-        self.distance_limits = np.full(logits.shape[1], np.inf)   # inf: too few digits to say
-        for k in range(logits.shape[1]):
-            mine = hidden[answers == k]
-            if len(mine) >= 100:
-                self.centres[k] = mine.mean(axis=0)
-                self.distance_limits[k] = np.percentile(np.linalg.norm(mine - self.centres[k], axis=1),
-                                                        self.PERCENTILE)
-
-    def measure(self, picture: np.ndarray) -> dict:
-        """The picture's ink, its answer, and its features' distance from that answer's centre."""
-        picture = np.asarray(picture, dtype=np.float32).reshape(1, 1, 28, 28)
-        hidden, logits = _features_and_logits(self.model, picture)
-        answer = int(logits.argmax())
-        return {"ink": float(picture.sum(dtype=np.float64)), "answer": answer,
-                "distance": float(np.linalg.norm(hidden[0] - self.centres[answer])),
-                "distance_limit": float(self.distance_limits[answer])}
-
-    def reasons(self, picture: np.ndarray) -> list[str]:
-        """Why the picture does not look like an MNIST digit: [] when it does."""
-        m, (low, high) = self.measure(picture), self.ink_range
-        reasons = []
-        if not low <= m["ink"] <= high:
-            reasons.append(f"it has {'too little' if m['ink'] < low else 'too much'} ink: {m['ink']:.0f} "
-                           f"(the sum of its 28 x 28 pixels), where 99.8% of MNIST's test digits have "
-                           f"{low:.0f} to {high:.0f}")
-        if m["distance"] > m["distance_limit"]:
-            reasons.append(f"inside the network it looks like no {m['answer']} it knows: its hidden features "
-                           f"are further from those of a typical {m['answer']} ({m['distance']:.0f}) than "
-                           f"for 99.9% of the test digits it reads as {m['answer']} (at most "
-                           f"{m['distance_limit']:.0f})")
-        return reasons
-
-
-_likeness_cache = {}
-
-
-def digit_likeness(model: Sequential) -> DigitLikeness:
-    """The DigitLikeness of ``model`` on the MNIST test set, measured once per model
-    and weights (a model trained further is measured again)."""
-    weights = hashlib.sha256()
-    for layer in model.layers:
-        for name in sorted(layer.params):
-            weights.update(np.ascontiguousarray(layer.params[name]).tobytes())
-    key = (id(model), weights.hexdigest())
-    if key not in _likeness_cache:
-        _likeness_cache[key] = DigitLikeness(model)
-    return _likeness_cache[key]
-
-
 class DrawingPad(_WidgetView):
     """Draw a digit with the mouse and watch the network read it.
 
@@ -560,7 +505,8 @@ class DrawingPad(_WidgetView):
     says so, and that the network's probability does not know it.
 
     Parts: ``canvas`` (the anywidget; its ``png`` trait carries the drawing),
-    ``clear_button``, ``step_labels`` (four HTML titles with sizes), ``step_images``
+    ``clear_button``, ``digit_picker`` (a Dropdown: start from a test digit, the
+    keyboard's way in; it draws the digit as if by hand), ``step_labels`` (four HTML titles with sizes), ``step_images``
     (four ipywidgets.Image), ``prediction_label``, ``note_label`` (the not-a-digit
     note, empty for a digit), ``bars``, ``aria``, ``widget`` (the whole HBox).
     After a prediction: ``prediction``, ``probabilities``, ``steps``
@@ -575,7 +521,7 @@ class DrawingPad(_WidgetView):
         self.model = model if model is not None else load_model(DEFAULT_MODEL_PATH)
         self.likeness = likeness if likeness is not None else digit_likeness(self.model)
         self.canvas = _anywidget_class("DrawingCanvas")(size=size)
-        self.clear_button = widgets.Button(description="clear", icon="eraser", tooltip="wipe the drawing",
+        self.clear_button = widgets.Button(description="clear", tooltip="wipe the drawing",
                                            layout=widgets.Layout(width="100px"))
         self.prediction_label = widgets.HTML()
         self.note_label = widgets.HTML(layout=widgets.Layout(max_width="480px"))
@@ -583,14 +529,27 @@ class DrawingPad(_WidgetView):
         self.step_images = [widgets.Image(format="png", layout=widgets.Layout(width="112px", height="112px"))
                             for _ in self.STEP_TITLES]
         bars_box, self.bars, self._percents = _probability_bars(widgets)
-        steps_box = widgets.HBox([widgets.VBox([label, picture])
-                                  for label, picture in zip(self.step_labels, self.step_images)])
-        self.aria = _anywidget_class("AriaAttributes")(root=".scratchcnn-drawing-pad")
+        # The keyboard's way in: start from a test digit (the first of each class), then draw on it.
+        test_images, test_labels = load_mnist("test")
+        firsts = [int(np.flatnonzero(test_labels == digit)[0]) for digit in range(10)]
+        self._test_digits = {index: test_images[index].reshape(test_images.shape[-2:]) for index in firsts}
+        self.digit_picker = widgets.Dropdown(
+            options=[("(none)", -1)] + [(f"a {test_labels[index]} (test image {index})", index) for index in firsts],
+            value=-1, description="or start from a test digit", style={"description_width": "initial"},
+            layout=widgets.Layout(width="330px"))
+        # Steps in columns that keep their size and wrap to the next line in a narrow window; nothing
+        # scrolls (a scrolling box is an unnamed Tab stop).
+        keep = dict(flex="0 0 auto", overflow="visible")
+        steps_box = widgets.HBox([widgets.VBox([label, picture], layout=widgets.Layout(**keep))
+                                  for label, picture in zip(self.step_labels, self.step_images)],
+                                 layout=widgets.Layout(flex_flow="row wrap", overflow="visible", grid_gap="4px"))
+        self.aria = _anywidget_class("AriaAttributes")(root=".scratchcnn-drawing-pad", attributes=_COMMON_ARIA)
         self.widget = widgets.HBox([
-            widgets.VBox([self.canvas, self.clear_button]),
-            widgets.VBox([steps_box, self.prediction_label, self.note_label, bars_box]),
+            widgets.VBox([self.canvas, self.clear_button, self.digit_picker], layout=widgets.Layout(**keep)),
+            widgets.VBox([steps_box, self.prediction_label, self.note_label, bars_box],
+                         layout=widgets.Layout(flex="1 1 300px", min_width="0", overflow="visible")),
             self.aria,
-        ], layout=widgets.Layout(flex_flow="row wrap", grid_gap="16px"))
+        ], layout=widgets.Layout(flex_flow="row wrap", grid_gap="16px", overflow="visible"))
         self.widget.add_class("scratchcnn-drawing-pad")
         self.prediction_label.add_class("scratchcnn-prediction")
         self.note_label.add_class("scratchcnn-not-a-digit")
@@ -598,7 +557,14 @@ class DrawingPad(_WidgetView):
             picture.add_class(f"scratchcnn-step-{number}")
         self.canvas.observe(self._drawing_changed, names="png")
         self.clear_button.on_click(lambda button: self.clear())
+        self.digit_picker.observe(self._digit_picked, names="value")
+        self.digit_picker.add_class("scratchcnn-digit-picker")
+        self._set_aria({".scratchcnn-digit-picker select": {"aria-label": self.digit_picker.description}})
         self.clear()
+
+    def _digit_picked(self, change):
+        if change["new"] >= 0:
+            self.draw(self._test_digits[change["new"]])
 
     def _drawing_changed(self, change):
         if change["new"]:
@@ -653,6 +619,7 @@ class DrawingPad(_WidgetView):
 
     def clear(self) -> None:
         """Blank the canvas, the steps and the bars."""
+        self.digit_picker.value = -1
         self.canvas.png = ""
         self._show_blank()
 
