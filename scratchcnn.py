@@ -79,13 +79,12 @@ def idx_header(magic: int, shape: tuple) -> bytes:
 
 
 def read_idx(path: str | os.PathLike, expected_magic: int,
-             max_bytes: int = file_safety.MAX_IDX_BYTES) -> np.ndarray:
+             max_bytes: int = file_safety.MAX_IDX_BYTES, count: int | None = None) -> np.ndarray:
     """Read one IDX file (``.gz`` or plain) into a uint8 array of the shape its header gives.
 
-    Notebook 01, section 1. The result is a read-only view of the file's bytes:
-    (N, rows, cols) for images, (N,) for labels. Raises DataFileError for a wrong
-    magic number, or a file that is truncated, padded, corrupt or declares more
-    than ``max_bytes`` (checked before anything is allocated).
+    Notebook 01, section 1. The result is (N, rows, cols) for images, (N,) for labels.
+    DataFileError for a wrong magic number, or a file truncated, padded, corrupt, or declaring more
+    than ``max_bytes`` or other than ``count`` items (checked from the header, before allocating).
     """
     path = Path(path)
     with file_safety.open_idx(path) as file:             # gzip or plain; damage becomes a DataFileError
@@ -99,8 +98,8 @@ def read_idx(path: str | os.PathLike, expected_magic: int,
                 f"and not some other format?")
         ndim = header[3]                                  # the magic's last byte
         shape = tuple(int.from_bytes(file.read(4), "big") for _ in range(ndim))
-        file_safety.check_idx_size(path, shape, max_bytes)     # the header may lie: check before reading
-        data = file.read(math.prod(shape))               # one byte per pixel (or label), row by row
+        file_safety.check_idx_size(path, shape, max_bytes, count)   # the header may lie: check before reading
+        data = file_safety.read_in_chunks(file, math.prod(shape))   # one byte per pixel (or label), row by row
         file_safety.check_idx_complete(path, file, shape, len(data))
     return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
@@ -120,16 +119,12 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None, 
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
     images_path, labels_path = (file_safety.find_idx_file(data_dir, stem) for stem in MNIST_FILES[split])
-    images = read_idx(images_path, IMAGES_MAGIC)
     labels = read_idx(labels_path, LABELS_MAGIC)
+    images = read_idx(images_path, IMAGES_MAGIC, count=len(labels))     # one image per label
     # The magic numbers fixed the shapes: images (N, rows, cols), labels (N,). What is left
-    # to check is what learning needs: some images, one label each, each a class 0..K-1.
+    # to check is what learning needs: some images, each labelled with a class 0..K-1.
     if len(images) == 0:
         raise DataFileError(f"{images_path} holds no images (its header says 0); it is not a usable data set.")
-    if len(images) != len(labels):
-        raise DataFileError(
-            f"count mismatch: {images_path} holds {len(images)} images but {labels_path} holds "
-            f"{len(labels)} labels. The two files must come from the same split and release.")
     if labels.max() >= num_classes:
         bad = int(np.argmax(labels >= num_classes))
         raise DataFileError(
@@ -176,12 +171,9 @@ def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     data_dir = Path(data_dir) if data_dir is not None else HERE / "data"
     paths = file_safety.find_cifar10_files(data_dir, CIFAR10_FILES[split])    # says how to download them
-    records = []
-    for path in paths:
-        raw = np.fromfile(path, dtype=np.uint8)
-        file_safety.check_whole_records(path, raw.size, CIFAR10_RECORD_BYTES)
-        records.append(raw.reshape(-1, CIFAR10_RECORD_BYTES))       # one row per picture
-    records = np.concatenate(records)
+    counts = file_safety.check_cifar10_sizes(paths, CIFAR10_RECORD_BYTES)    # whole records, not too many
+    records = np.concatenate([np.fromfile(path, dtype=np.uint8, count=count * CIFAR10_RECORD_BYTES)
+                              .reshape(-1, CIFAR10_RECORD_BYTES) for path, count in zip(paths, counts)])
     labels = records[:, 0].astype(np.int64)
     if labels.max() >= len(CIFAR10_CLASSES):
         raise DataFileError(f"{paths[0].parent} has a label {labels.max()} outside 0-9: not CIFAR-10's binary version "
@@ -1320,29 +1312,35 @@ def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
         overlap = np.maximum(overlap, 0)
         return overlap / overlap.sum(axis=1, keepdims=True)
 
+    image = file_safety.reduce_by_blocks(image, height, width)   # a huge image: average blocks first
     return weights(image.shape[0], height) @ image @ weights(image.shape[1], width).T
 
 
 def read_picture(path: str | os.PathLike) -> np.ndarray:
-    """A picture file (PNG, JPEG, ...) as matplotlib.image.imread returns it: (H, W) grey,
-    (H, W, 3) RGB or (H, W, 4) RGBA. A missing, unreadable or enormous file is a ValueError."""
-    with file_safety.picture_errors(Path(path)):       # checks the declared size before decoding
-        import matplotlib.image                         # here: only pictures need matplotlib
-        return matplotlib.image.imread(path)
+    """A picture file (PNG, JPEG, ...) as float32 in [0, 1]: (H, W) grey, (H, W, 3) RGB or (H, W, 4)
+    RGBA, turned as its EXIF tag says, at most 2048 pixels a side (file_safety.read_picture_file)."""
+    return file_safety.read_picture_file(Path(path))
+
+
 def to_grey(image: np.ndarray) -> np.ndarray:
-    """Any image from matplotlib.image.imread -> 2-D float in [0, 1] (alpha over white)."""
-    image = np.asarray(image, dtype=np.float64)
+    """Any picture -> 2-D float in [0, 1]. Integers are divided by their type's maximum (255 for
+    8 bits); floats outside [0, 1] (0..255, or negative once normalised) are stretched to [0, 1].
+    Transparency is laid on paper that contrasts with what is opaque (white ink on a transparent
+    background goes on black, dark ink on white), so the ink stays ink whatever its colour."""
+    image = np.asarray(image)
     if image.size == 0:
         raise ValueError(f"the image is empty (shape {image.shape}): there is nothing to read")
+    image = image / np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else image.astype(float)
     if not np.isfinite(image).all():
         raise ValueError(f"the image has {int((~np.isfinite(image)).sum())} NaN or infinite pixel values; "
                          f"replace them (e.g. np.nan_to_num(image)) before preprocessing")
-    if image.size and image.max() > 1.0:
-        image = image / 255.0                           # 8-bit JPEGs come as 0..255
+    if image.min() < 0 or image.max() > 1:
+        image = (image - image.min()) / ((image.max() - image.min()) or 1)
     if image.ndim == 3:
-        if image.shape[2] == 4:                         # composite transparency onto white paper
-            alpha = image[..., 3:4]
-            image = image[..., :3] * alpha + (1 - alpha)
+        if image.shape[2] == 4:
+            colour, alpha = image[..., :3], image[..., 3:4]
+            paper = 0.0 if (colour * alpha).sum() > 0.5 * 3 * alpha.sum() else 1.0   # light ink: dark paper
+            image = colour * alpha + paper * (1 - alpha)
         image = image[..., :3] @ np.array([0.299, 0.587, 0.114]) if image.shape[2] >= 3 else image[..., 0]
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D grey or 3-D colour image, got shape {image.shape}")

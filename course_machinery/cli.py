@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from course_machinery.file_safety import check_writable
-from scratchcnn import (Adam, DATASET_CLASSES, DEFAULT_MODEL_PATH, DataFileError, ModelFileError, RMSprop,
-                        SCHEDULES, SGD, TrainingDiverged, confusion_matrix, deep_cnn, evaluate,
-                        load_dataset, load_model, preprocess_digit, read_picture, reference_cnn, save_model,
-                        split_training_data, train)
+from course_machinery.file_safety import check_dataset_folder, check_writable
+from scratchcnn import (Adam, DATASET_CLASSES, DEFAULT_DATA_DIR, DEFAULT_MODEL_PATH, DataFileError,
+                        FASHION_MNIST_DIR, ModelFileError, RMSprop, SCHEDULES, SGD, TrainingDiverged,
+                        confusion_matrix, deep_cnn, evaluate, load_dataset, load_model, preprocess_digit,
+                        read_picture, reference_cnn, save_model, split_training_data, train)
 
 
 # =============================================================================
@@ -89,16 +89,23 @@ def _progress_bar(epochs, stream=None):
 TRAIN_DEFAULTS = dict(epochs=10, batch_size=128, lr=0.003, schedule="one-cycle", augment_shift=2, seed=0)
 
 
-def _check_model_fits_mnist(model, path, image_shape=(1, 28, 28), num_classes=10):
-    """A model for MNIST takes 1 x 28 x 28 images and has 10 outputs; say so if not."""
+DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+# The shipped data sets' folders: their SHA256SUMS identify a folder's files (check_dataset_folder).
+SHIPPED_DATA_DIRS = {"mnist": DEFAULT_DATA_DIR, "fashion-mnist": FASHION_MNIST_DIR}
+
+
+def _check_model_fits(model, path, dataset, image_shape):
+    """The model must take the data set's images (1 x 28 x 28 for MNIST, 3 x 32 x 32 for
+    CIFAR-10) and have one output per class; say so, naming the data set, if not."""
+    name, size = DATASET_NAMES[dataset], " x ".join(map(str, image_shape))
     try:
         outputs = model.predict_proba(np.zeros((1, *image_shape), np.float32)).shape[1]
     except (ValueError, TypeError) as error:
-        size = " x ".join(map(str, image_shape))
-        raise ModelFileError(f"{path} does not take {size} MNIST images: {error}") from None
-    if outputs != num_classes:
-        raise ModelFileError(f"{path} has {outputs} outputs, but MNIST has {num_classes} classes: "
-                             f"it was trained for another data set. Use a model trained on MNIST.")
+        raise ModelFileError(f"{path} does not take {size} {name} images: {error}") from None
+    classes = len(DATASET_CLASSES[dataset])
+    if outputs != classes:
+        raise ModelFileError(f"{path} has {outputs} outputs, but {name} has {classes} classes: "
+                             f"it was trained for another data set. Use a model trained on {name}.")
 
 
 def _trained_on(model):
@@ -285,6 +292,70 @@ def _save(model, path, metadata):
                         f"{epochs} epoch{'s' * (epochs != 1)} is lost. Free some space and train again.")
 
 
+def _training_memory(args, in_channels, image_size):
+    """(bytes, parameters): an estimate of the memory training takes, from the architecture alone,
+    before anything is built: 4 copies of the float32 parameters (weights, gradients, two optimizer
+    moments; batch norm's too) and, per image of a batch, each 3 x 3 convolution's unfolded input (im2col: 9 x C_in
+    values a pixel, kept for backward) and its outputs (2 copies, 3 with batch norm). Within 10% of
+    tracemalloc's peak for both architectures at 128 channels (tests/test_cli.py measures it)."""
+    deep = args.architecture == "deep"
+    builder = deep_cnn if deep else reference_cnn
+    channels = args.channels or _default(builder, "channels")
+    blocks = (args.blocks if args.blocks is not None else _default(deep_cnn, "blocks")) if deep else 0
+    convs, size, c_in = [], image_size, in_channels          # (in channels, out channels, size) of each
+    for c in channels:
+        convs.append((c_in, c, size))
+        size //= 2                                             # each stage ends with a 2 x 2 pooling
+        convs += [(c, c, size)] * (2 * blocks)                 # a residual block: two convolutions
+        c_in = c
+    hidden = _default(builder, "hidden")
+    norms = 2 * sum(o for _, o, _ in convs) + 2 * hidden if deep else 0    # batch norm's gamma and beta
+    parameters = sum(9 * i * o + o for i, o, _ in convs) + (c_in * size * size + 11) * hidden + 10 + norms
+    per_image = sum(s * s * (9 * i + (3 if deep else 2) * o) for i, o, s in convs)
+    return 4 * (4 * parameters + args.batch_size * per_image), parameters
+
+
+def _available_memory():
+    """The bytes this process can still allocate: the least of the system's available memory
+    (/proc/meminfo), a container's limit (cgroup v2 memory.max) and this process's address-space
+    limit (ulimit -v); None where none can be read (not Linux)."""
+    limits = []
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/meminfo") as file:
+            limits.append(1024 * int(next(line for line in file if line.startswith("MemAvailable:")).split()[1]))
+    with contextlib.suppress(OSError, ValueError):
+        maximum = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if maximum != "max":
+            limits.append(int(maximum) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+    with contextlib.suppress(ImportError, OSError, ValueError, StopIteration):
+        import resource
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/status") as file:
+                used = 1024 * int(next(line for line in file if line.startswith("VmSize:")).split()[1])
+            limits.append(soft - used)
+    return min(limits) if limits else None
+
+
+class NotEnoughMemory(ValueError):
+    """A network whose training would need more memory than there is (refused before building it)."""
+
+
+def _check_training_memory(args, in_channels, image_size):
+    """Refuse, before building the network, one whose training needs more memory than there is."""
+    needed, parameters = _training_memory(args, in_channels, image_size)
+    available = _available_memory()
+    if available is None or needed <= available:
+        return
+    network = f"--architecture {args.architecture}" + (f" --channels {_widths(args.channels)}" if args.channels else "")
+    raise NotEnoughMemory(
+        f"{network} needs about {needed / 2 ** 30:.1f} GB to train ({parameters:,} parameters, and each batch of "
+        f"{args.batch_size} images' intermediate results), but only {max(available, 0) / 2 ** 30:.1f} GB of memory "
+        f"is available. Use narrower stages (--channels, default {_widths(_default(reference_cnn, 'channels'))} for "
+        f"the reference network), fewer blocks (--blocks) or smaller batches (--batch-size); fewer images "
+        f"(--train-limit) would not help.")
+
+
 def _make_optimizer(args, model):
     if args.optimizer == "adam":
         return Adam(model, lr=args.lr)
@@ -299,10 +370,12 @@ def command_train(args):
     with _StopSignals() as signals:          # Ctrl-C, SIGTERM, SIGHUP: one message, the model kept
         model_out = Path(args.model_out)
         _check_model_out(model_out)
+        check_dataset_folder(args.dataset, args.data_dir, SHIPPED_DATA_DIRS, DATASET_NAMES)
         images, labels = load_dataset(args.dataset, "train", args.data_dir)
         x_test, y_test = load_dataset(args.dataset, "test", args.data_dir)
         x_train, y_train, x_val, y_val = split_training_data(images, labels, args.train_limit,
                                                              args.validation_size, args.seed)
+        _check_training_memory(args, in_channels=images.shape[1], image_size=images.shape[2])
         model = _build_model(args, in_channels=images.shape[1], image_size=images.shape[2])
         _check_free_space(model_out, _estimated_file_size(model))
         optimizer = _make_optimizer(args, model)
@@ -417,13 +490,20 @@ def _test_and_record(model, model_out, metadata, x_test, y_test, history, signal
 
 def command_evaluate(args):
     model = load_model(args.model)
+    trained_on = model.metadata.get("dataset")
     dataset = args.dataset or _trained_on(model)
+    if trained_on in DATASET_NAMES and trained_on != dataset:
+        _write(f"note: {args.model} was trained on {DATASET_NAMES[trained_on]} (its file says so), and is evaluated "
+               f"here on {DATASET_NAMES[dataset]}: its classes mean other things, so expect chance-level accuracy. "
+               f"Leave out --dataset to evaluate it on {DATASET_NAMES[trained_on]}.\n", sys.stderr)
     class_names = DATASET_CLASSES[dataset]
+    check_dataset_folder(dataset, args.data_dir, SHIPPED_DATA_DIRS, DATASET_NAMES)
     images, labels = load_dataset(dataset, "test", args.data_dir)
-    _check_model_fits_mnist(model, args.model, images.shape[1:])
+    _check_model_fits(model, args.model, dataset, images.shape[1:])
     predictions = model.predict(images)
     counts = confusion_matrix(labels, predictions)
-    print(f"test accuracy {100 * np.mean(predictions == labels):.2f}% on {len(labels):,} images\n")
+    print(f"test accuracy {100 * np.mean(predictions == labels):.2f}% on {len(labels):,} {DATASET_NAMES[dataset]} "
+          f"images\n")
     print("per-class accuracy:")
     for digit in range(10):
         total = counts[digit].sum()
@@ -436,18 +516,35 @@ def command_evaluate(args):
 
 
 def command_predict(args):
+    """Classify each picture; a bad one is reported on one line and the others still run.
+    The exit status is 1 if any picture could not be read."""
     model = load_model(args.model)
-    _check_model_fits_mnist(model, args.model)
-    class_names = DATASET_CLASSES[_trained_on(model)]       # "Ankle boot", not "9", for Fashion-MNIST
+    dataset = _trained_on(model)
+    if dataset == "cifar10":
+        raise ModelFileError(f"{args.model} was trained on CIFAR-10 (3 x 32 x 32 colour pictures); predict "
+                             f"prepares a picture like MNIST's 1 x 28 x 28 digits, so it needs a model trained "
+                             f"on MNIST or Fashion-MNIST.")
+    _check_model_fits(model, args.model, dataset, (1, 28, 28))
+    class_names = DATASET_CLASSES[dataset]                  # "Ankle boot", not "9", for Fashion-MNIST
     width = max(map(len, class_names))
+    failed = 0
     for path in args.images:
-        digit_image = preprocess_digit(read_picture(path))
+        try:
+            digit_image = preprocess_digit(read_picture(path))
+        except ValueError as error:
+            failed += 1
+            sys.stdout.flush()                              # the error lands between the right pictures
+            _write(f"error: {path}: {error}\n" if str(path) not in str(error) else f"error: {error}\n", sys.stderr)
+            continue
         probs = model.predict_proba(digit_image[None, None])[0]
         best = int(probs.argmax())
         print(f"{path}: {class_names[best]}")
         for digit in range(len(probs)):
             print(f"  {digit}:{_named(class_names, digit, width)} {probs[digit]:6.1%} "
                   f"{'#' * int(round(40 * probs[digit]))}")
+    if failed:
+        sys.stdout.flush()
+        sys.exit(1)
 
 
 def _whole_number(least):
@@ -484,10 +581,16 @@ def _channel_list(text):
 
 
 class _ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line on stderr (the usage is in --help)."""
+    """argparse, but a usage mistake is one line on stderr (the usage is in --help). An
+    argument that looks like an option but names an existing file (``-7.png``) gets a hint."""
+
+    argv = ()                            # main sets it: the arguments being parsed
 
     def error(self, message):
-        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+        files = [arg for arg in self.argv if arg.startswith("-") and len(arg) > 1 and os.path.isfile(arg)]
+        hint = (f"; {files[0]} is taken as an option: to name a file that starts with '-', put -- before it "
+                f"(python scratchcnn.py predict -- {files[0]}) or write ./{files[0]}" if files else "")
+        self.exit(2, f"error: {message}{hint} (see `{self.prog} --help`)\n")
 
 
 def _show_warning(message, category, *rest, **kwargs):
@@ -510,6 +613,7 @@ def _check_architecture_options(parser, args):
 
 def main(argv=None):
     argv = list(argv) if argv is not None else sys.argv[1:]
+    _ArgumentParser.argv = argv
     parser = _ArgumentParser(prog="python scratchcnn.py", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -528,7 +632,8 @@ def main(argv=None):
     p.add_argument("--seed", type=_whole_number(0), default=TRAIN_DEFAULTS["seed"])
     p.add_argument("--train-limit", type=_whole_number(1), default=None, help="train on at most this many images")
     p.add_argument("--validation-size", type=_whole_number(0), default=0, help="hold out this many training images")
-    p.add_argument("--data-dir", default=None, help="folder with the IDX files (default: data/mnist)")
+    p.add_argument("--data-dir", default=None, help="the data set's folder (default: data/mnist, data/fashion-mnist, "
+                                                    "or data/ for cifar10, by --dataset)")
     p.add_argument("--dataset", choices=tuple(DATASET_CLASSES), default="mnist",
                    help="mnist (data/mnist), fashion-mnist (data/fashion-mnist) or cifar10 (not shipped)")
     p.add_argument("--architecture", choices=("reference", "deep"), default="reference",
@@ -547,7 +652,7 @@ def main(argv=None):
 
     p = commands.add_parser("evaluate", help="test accuracy, per class, and the confusion matrix")
     p.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data-dir", default=None, help="the data set's folder (default: the data set's own, as for train)")
     p.add_argument("--dataset", choices=tuple(DATASET_CLASSES), default=None,
                    help="default: the data set the model was trained on (from its file)")
     p.set_defaults(run=command_evaluate)
@@ -580,7 +685,8 @@ def main(argv=None):
     except OSError as error:             # permission denied, disk full, ...
         sys.exit(f"error: {error.strerror or error}" + (f": {error.filename}" if error.filename else ""))
     except MemoryError:
-        sys.exit("error: out of memory. Use fewer images (--train-limit) or smaller batches (--batch-size).")
+        sys.exit("error: out of memory. Smaller batches (--batch-size) or a smaller network (--channels, --blocks) "
+                 "need less; the number of images (--train-limit) changes little.")
     except KeyboardInterrupt as interruption:     # Ctrl-C, or SIGTERM or SIGHUP during train's checks
         number = interruption.args[0] if isinstance(interruption, Stopped) else signal.SIGINT
         sys.stderr.write(f"{_stopped_by(number)}\n")

@@ -6,15 +6,18 @@ would otherwise crash late, fill the memory or leave a half-written file:
 
   data files    find_idx_file, open_idx (SHA256SUMS, unreadable or corrupt gzip),
                 check_idx_size (a header declaring gigabytes, a gzip bomb),
-                check_idx_complete (a truncated or padded file); for CIFAR-10
-                find_cifar10_files and check_whole_records
-  pictures      check_png_size, picture_errors (a PNG declaring 60,000 x 60,000 pixels)
+                read_in_chunks, check_idx_complete (a truncated or padded file); for CIFAR-10
+                find_cifar10_files and check_cifar10_sizes (a 1.5 GB sparse file);
+                check_dataset_folder (--data-dir holding another data set than --dataset)
+  pictures      read_picture_file (a picture declaring 60,000 x 60,000 pixels, in any format;
+                EXIF orientation), check_png_size, reduce_by_blocks (resizing in bounded memory)
   model files   check_writable, atomic_write (a crash never leaves half a file),
                 check_model_file (pickles, oversized members, shapes the architecture
                 does not need: all from the zip directory and the .npy headers, before
                 anything is read), check_finite_weights, model_file_errors
 
-Every guard has its test in tests/test_bad_input.py or tests/test_file_safety.py.
+Every guard has its test in tests/test_bad_input.py, tests/test_data.py, tests/test_pictures.py
+or tests/test_cli.py.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import os
 import re
 import tempfile
 import time
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -57,8 +61,8 @@ def find_idx_file(data_dir: Path, stem: str) -> Path:
     if not data_dir.is_dir():
         problem = f"{data_dir} is a file, not a folder" if data_dir.exists() else f"missing data folder {data_dir}"
         raise DataFileError(
-            f"{problem}. Pass data_dir= (or --data-dir) pointing at a folder with the four MNIST "
-            f"IDX files (the repository ships them in data/mnist/).")
+            f"{problem}. Pass data_dir= (or --data-dir) pointing at a folder with the four IDX "
+            f"files (the repository ships MNIST in data/mnist/, Fashion-MNIST in data/fashion-mnist/).")
     for candidate in (data_dir / (stem + ".gz"), data_dir / stem):
         if candidate.is_file():
             return candidate
@@ -67,8 +71,8 @@ def find_idx_file(data_dir: Path, stem: str) -> Path:
                                 f"Put the IDX file itself there.")
     raise DataFileError(
         f"missing data file: neither {data_dir / (stem + '.gz')} nor {data_dir / stem} exists. "
-        f"Pass data_dir= (or --data-dir) pointing at a folder with the four MNIST IDX files, "
-        f"or restore the repository's data/mnist/ folder with `git checkout -- data/mnist`.")
+        f"Pass data_dir= (or --data-dir) pointing at a folder with the four IDX files, or, if "
+        f"{data_dir} is the repository's own folder, restore it with `git checkout -- {data_dir}`.")
 
 
 def read_sha256sums(sums_file: Path) -> dict[str, str]:
@@ -86,6 +90,15 @@ def read_sha256sums(sums_file: Path) -> dict[str, str]:
     return expected
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file in hex, read in chunks of 1 MiB."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def check_sha256(path: Path) -> None:
     """Compare the SHA-256 of ``path`` with the SHA256SUMS beside it, if any (read in chunks)."""
     sums_file = path.parent / "SHA256SUMS"
@@ -94,16 +107,51 @@ def check_sha256(path: Path) -> None:
     expected = read_sha256sums(sums_file)
     if path.name not in expected:
         return  # e.g. an un-gzipped copy: SHA256SUMS lists the .gz files only
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    actual = digest.hexdigest()
+    actual = file_sha256(path)
     if actual != expected[path.name]:
         raise DataFileError(
             f"checksum mismatch for {path}: SHA-256 is {actual}, but {sums_file} expects "
             f"{expected[path.name]}. The file is corrupt or was replaced; restore it with "
             f"`git checkout -- {path.name}` in {path.parent} (or copy a fresh one).")
+
+
+# Folder names that say which data set a folder holds (a guess: a copy may be renamed).
+DATASET_FOLDER_NAMES = {"mnist": {"mnist"}, "fashion-mnist": {"fashion-mnist", "fashion_mnist", "fashionmnist"},
+                        "cifar10": {"cifar10", "cifar-10", "cifar-10-batches-bin"}}
+
+
+def check_dataset_folder(dataset: str, data_dir, shipped_dirs: dict, names: dict) -> None:
+    """Refuse a data folder that holds another data set than ``dataset`` says.
+
+    MNIST and Fashion-MNIST have the same file names and shapes, so a mix-up would train
+    on digits labelled as clothes without a word. The rule: the label files' SHA-256 are
+    compared with each shipped data set's SHA256SUMS (``shipped_dirs``: name -> folder);
+    a match with another data set is proof, and refused. Failing proof, a folder named
+    after another data set (``data/mnist`` for fashion-mnist) gets a warning, since a copy
+    may be renamed. ``names`` gives each data set's name for people."""
+    if data_dir is None or not Path(data_dir).is_dir():
+        return                                   # the data set's own folder, or the loader explains
+    data_dir = Path(data_dir)
+    for other, folder in shipped_dirs.items():
+        sums_file = folder / "SHA256SUMS"
+        if other == dataset or not sums_file.is_file():
+            continue
+        known = read_sha256sums(sums_file)
+        for name in ("t10k-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+            if name in known and (data_dir / name).is_file() and file_sha256(data_dir / name) == known[name]:
+                raise DataFileError(
+                    f"{data_dir} holds {names[other]}, not {names[dataset]}: its {name} is {names[other]}'s "
+                    f"(the same SHA-256 as in {sums_file}), so the model would learn {names[other]} under "
+                    f"{names[dataset]}'s class names. "
+                    + (f"Use --data-dir {shipped_dirs[dataset]} (or leave --data-dir out)" if dataset in shipped_dirs
+                       else f"Point --data-dir at your {names[dataset]} folder")
+                    + f", or --dataset {other}.")
+    named_after = [other for other, folder_names in DATASET_FOLDER_NAMES.items()
+                   if other != dataset and data_dir.resolve().name.lower() in folder_names]
+    if named_after and data_dir.resolve().name.lower() not in DATASET_FOLDER_NAMES.get(dataset, ()):
+        warnings.warn(f"--data-dir {data_dir} is named like {names[named_after[0]]}'s folder, but --dataset is "
+                      f"{dataset} ({names[dataset]}); check that it holds {names[dataset]} (its files' checksums "
+                      f"match no shipped data set, so this cannot be told for sure).", stacklevel=2)
 
 
 @contextlib.contextmanager
@@ -134,11 +182,16 @@ def gzip_declared_size(path: Path) -> int:
         return int.from_bytes(file.read(4), "little")
 
 
-def check_idx_size(path: Path, shape: tuple, max_bytes: int = MAX_IDX_BYTES) -> None:
-    """Before anything is allocated: refuse a header declaring more than ``max_bytes``, or a
-    size the file cannot hold (a plain file's length, the size a gzip records), so a
-    small gzip that inflates to gigabytes is refused without inflating it."""
+def check_idx_size(path: Path, shape: tuple, max_bytes: int = MAX_IDX_BYTES, count: int | None = None) -> None:
+    """Before anything is allocated: refuse a header declaring more than ``max_bytes``, other
+    than ``count`` items (as many images as its labels file holds), or a size the file cannot
+    hold (a plain file's length, the size a gzip records), so a small gzip that inflates to
+    gigabytes is refused without inflating it."""
     header_size, size = 4 + 4 * len(shape), math.prod(shape)
+    if count is not None and (not shape or shape[0] != count):
+        raise DataFileError(
+            f"count mismatch: {path} declares {shape[0] if shape else 0:,} images but its labels file holds "
+            f"{count:,} labels. The two files must come from the same split and release.")
     if size > max_bytes:
         raise DataFileError(
             f"{path}: its header declares shape {shape}, {size:,} bytes, more than the "
@@ -152,6 +205,23 @@ def check_idx_size(path: Path, shape: tuple, max_bytes: int = MAX_IDX_BYTES) -> 
             f"({header_size + size:,} bytes in all) but the file holds "
             f"{'an inflated size (mod 2**32) of ' if compressed else ''}{recorded:,} bytes. "
             f"Replace it with a complete copy.")
+
+
+READ_CHUNK_BYTES = 2 ** 24
+
+
+def read_in_chunks(file, size: int) -> bytearray:
+    """Read ``size`` bytes in chunks of 16 MiB, stopping at the first chunk that comes up
+    short: memory grows with the data really there, never on a header's (or a forged
+    gzip trailer's) word. ``file.read(size)`` would allocate all ``size`` bytes first."""
+    data = bytearray()
+    while len(data) < size:
+        wanted = min(READ_CHUNK_BYTES, size - len(data))
+        chunk = file.read(wanted)
+        data += chunk                              # grows in place (realloc), no second copy
+        if len(chunk) < wanted:
+            break                                  # the file ends here
+    return data
 
 
 def check_idx_complete(path: Path, file, shape: tuple, bytes_read: int) -> None:
@@ -185,13 +255,29 @@ def find_cifar10_files(data_dir: Path, names: list) -> list:
     return paths
 
 
-def check_whole_records(path: Path, size: int, record_bytes: int) -> None:
-    """A CIFAR-10 batch file is nothing but records of ``record_bytes``: refuse any other size."""
-    if size == 0 or size % record_bytes:
-        raise DataFileError(
-            f"{path} holds {size:,} bytes, not a whole number of {record_bytes}-byte "
-            f"CIFAR-10 records (an official batch is 10,000 records, 30,730,000 bytes): it is "
-            f"truncated or not the binary version. Download {CIFAR10_URL} again.")
+# An official CIFAR-10 batch file holds 10,000 records; we accept up to 10 times that.
+MAX_CIFAR10_RECORDS = 100_000
+
+
+def check_cifar10_sizes(paths: list, record_bytes: int) -> list:
+    """Before reading: each batch file must be a whole number of ``record_bytes`` records, and
+    no more than MAX_CIFAR10_RECORDS (a 1.5 GB sparse file is refused, not read). Returns the
+    number of records in each."""
+    counts = []
+    for path in paths:
+        size = path.stat().st_size
+        if size == 0 or size % record_bytes:
+            raise DataFileError(
+                f"{path} holds {size:,} bytes, not a whole number of {record_bytes}-byte "
+                f"CIFAR-10 records (an official batch is 10,000 records, {10_000 * record_bytes:,} bytes): "
+                f"it is truncated or not the binary version. Download {CIFAR10_URL} again.")
+        if size // record_bytes > MAX_CIFAR10_RECORDS:
+            raise DataFileError(
+                f"{path} holds {size:,} bytes, {size // record_bytes:,} records: more than the "
+                f"{MAX_CIFAR10_RECORDS:,} load_cifar10 reads from one file (an official batch holds 10,000). "
+                f"It is not a CIFAR-10 batch file; download {CIFAR10_URL} again.")
+        counts.append(size // record_bytes)
+    return counts
 
 
 # =============================================================================
@@ -199,35 +285,101 @@ def check_whole_records(path: Path, size: int, record_bytes: int) -> None:
 # =============================================================================
 
 # The largest picture read_picture decodes: 50 megapixels, more than any photo of a digit.
+# One limit for every format, checked from the header before decoding.
 MAX_PICTURE_PIXELS = 50_000_000
+
+# read_picture gives at most this many pixels a side (a larger picture is reduced by
+# averaging blocks as it is read), and resize_image's matrices take at most this many
+# columns: plenty for a 28 x 28 digit, and a 2048 x 2048 RGBA picture in floats is 128 MB.
+MAX_PICTURE_SIDE = 2048
+
+
+def check_picture_pixels(width: int, height: int, name: str) -> None:
+    """Refuse a picture declaring more than MAX_PICTURE_PIXELS, before decoding it: a 12 kB
+    file can claim 60,000 x 60,000 pixels, 17 GB once decoded."""
+    if width * height > MAX_PICTURE_PIXELS:
+        raise ValueError(f"{name} says it is {width:,} x {height:,} pixels, more than the "
+                         f"{MAX_PICTURE_PIXELS:,} read_picture decodes. Scale the picture down.")
 
 
 def check_png_size(header: bytes, name: str) -> None:
-    """Refuse a PNG whose header (signature, then the IHDR chunk: width and height as
-    big-endian uint32 at bytes 16-24) declares more than MAX_PICTURE_PIXELS, before decoding
-    it: a 12 kB file can claim 60,000 x 60,000 pixels, 17 GB once decoded."""
+    """check_picture_pixels for a PNG's first 24 bytes (the signature, then the IHDR chunk:
+    width and height as big-endian uint32 at bytes 16-24), for PNG data not in a file."""
     if header[:8] == b"\x89PNG\r\n\x1a\n" and header[12:16] == b"IHDR":
-        width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
-        if width * height > MAX_PICTURE_PIXELS:
-            raise ValueError(f"{name} says it is {width:,} x {height:,} pixels, more than the "
-                             f"{MAX_PICTURE_PIXELS:,} read_picture decodes. Scale the picture down.")
+        check_picture_pixels(int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big"), name)
 
 
-@contextlib.contextmanager
-def picture_errors(path: Path):
-    """Around decoding a picture file: a missing file, a folder, a PNG declaring too many
-    pixels (checked before decoding) or an undecodable file become a clear ValueError."""
+def read_picture_file(path: Path) -> np.ndarray:
+    """The pixels of a picture file as float32 in [0, 1] (16-bit pictures too; 32-bit ones
+    keep their values): (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA (when it has
+    transparency). Pillow (which matplotlib reads pictures with) decodes it:
+
+      - the pixel count is checked from the header (Pillow's open reads no more), for
+        every format, before anything is decoded;
+      - a JPEG's EXIF orientation is applied: a phone stores an upright photo sideways
+        with an Orientation tag, and a 7 read sideways looks like a 2 or an L;
+      - a side longer than MAX_PICTURE_SIDE is reduced by averaging blocks of pixels
+        (a JPEG decodes at 1/2, 1/4 or 1/8 scale directly), so what follows stays small.
+
+    A missing file, a folder or a file no decoder reads is a ValueError saying so."""
+    from PIL import Image, ImageOps                     # installed with matplotlib
     if path.is_dir():
         raise ValueError(f"{path} is a folder, not a picture. Name the picture file itself.")
     if not path.is_file():
         raise ValueError(f"picture {path} does not exist.")
     with open(path, "rb") as file:
-        check_png_size(file.read(24), str(path))
+        check_png_size(file.read(24), str(path))        # before Pillow, which refuses only above 179 M pixels
     try:
-        yield
-    except Exception as error:            # each image decoder has its own exceptions
-        raise ValueError(f"cannot read picture {path} ({type(error).__name__}: {error}). "
-                         f"Save it as a PNG or JPEG.") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # our own limit is lower
+            with Image.open(path) as picture:
+                check_picture_pixels(*picture.size, str(path))
+                picture.draft(None, (MAX_PICTURE_SIDE, MAX_PICTURE_SIDE))   # JPEG: decode at 1/2, 1/4, 1/8
+                return _picture_pixels(ImageOps.exif_transpose(_reduced(picture)))
+    except ValueError as error:
+        if "read_picture decodes" in str(error):
+            raise
+        problem = error
+    except Exception as error:                          # each image decoder has its own exceptions
+        problem = error
+    raise ValueError(f"cannot read picture {path} ({type(problem).__name__}: {problem}). "
+                     f"Save it as a PNG or JPEG.")
+
+
+def _reduced(picture):
+    """A decoded Pillow image in a mode its pixels keep (L, RGB, RGBA, or F for 16- and 32-bit
+    grey), reduced to at most MAX_PICTURE_SIDE a side; converted and copied only if need be."""
+    if picture.mode.startswith("I"):                   # 16- or 32-bit grey
+        picture.info["scale"] = 65535.0 if picture.mode.startswith("I;16") else 1.0
+        picture = picture.convert("I").convert("F") if picture.mode != "I" else picture.convert("F")
+    elif picture.mode != "F":
+        transparent = "A" in picture.mode or "transparency" in picture.info
+        mode = "RGBA" if transparent else "L" if picture.mode in ("1", "L") else "RGB"
+        picture = picture.convert(mode) if picture.mode != mode else picture
+    factor = math.ceil(max(picture.size) / MAX_PICTURE_SIDE)
+    return picture.reduce(factor) if factor > 1 else picture     # the mean of each factor x factor block
+
+
+def _picture_pixels(picture) -> np.ndarray:
+    """The pixels of a Pillow image from _reduced as float32 in [0, 1] (32-bit: as they are)."""
+    scale = picture.info.get("scale", 1.0) if picture.mode == "F" else 255.0
+    return np.asarray(picture, dtype=np.float32) / np.float32(scale)
+
+
+def reduce_by_blocks(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """For resize_image, whose matrices are (new size x old size): an axis longer than
+    max(MAX_PICTURE_SIDE, 2 x its new size) is first reduced by averaging blocks of k pixels
+    (np.add.reduceat, which copies nothing), so a 1 x 50,000,000 picture needs kilobytes of
+    matrices, not 24 GB. The area resize after it is exact when k divides the side, else
+    off by at most one block (a 2048th of the side) at the far end."""
+    for axis, new_size in ((0, height), (1, width)):
+        size, limit = image.shape[axis], max(MAX_PICTURE_SIDE, 2 * new_size)
+        if size > limit:
+            k = size // limit + 1
+            starts = np.arange(0, size, k)
+            counts = np.diff(np.append(starts, size)).reshape((-1, 1) if axis == 0 else (1, -1))
+            image = np.add.reduceat(image, starts, axis=axis) / counts
+    return image
 
 
 # =============================================================================

@@ -612,3 +612,153 @@ def test_data_folder_and_files_that_are_not_what_they_should_be(tmp_path):
     (folder / "t10k-labels-idx1-ubyte.gz").mkdir()
     with pytest.raises(sc.DataFileError, match="t10k-labels-idx1-ubyte.gz is a folder .*not a data file"):
         sc.load_mnist("test", folder)
+
+
+# --- issue 18.3: files and pictures -------------------------------------------------------------
+
+def test_cifar10_batch_of_1_5_gb_is_refused_from_its_size_before_reading(tmp_path):
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    for name in sc.CIFAR10_FILES["test"] + sc.CIFAR10_FILES["train"]:
+        (folder / name).write_bytes(bytes(2 * sc.CIFAR10_RECORD_BYTES))
+    with open(folder / "data_batch_3.bin", "r+b") as file:     # sparse: 1.5 GB that take no disk
+        file.truncate(500_000 * sc.CIFAR10_RECORD_BYTES)
+    error, peak = peak_memory(lambda: sc.load_cifar10("train", tmp_path))
+    assert isinstance(error, sc.DataFileError), error
+    assert "500,000 records" in str(error) and "more than the 100,000" in str(error)
+    assert "data_batch_3.bin" in str(error)
+    assert peak < MB                                           # nothing of the 1.5 GB was read
+    with open(folder / "data_batch_3.bin", "r+b") as file:     # not whole records: refused too
+        file.truncate(10_000 * sc.CIFAR10_RECORD_BYTES - 1)
+    error, peak = peak_memory(lambda: sc.load_cifar10("train", tmp_path))
+    assert isinstance(error, sc.DataFileError) and "not a whole number of 3073-byte" in str(error)
+    assert peak < MB
+
+
+IMAGES_13M = (1_300_000, 28, 28)                               # 1.02 GB declared
+
+
+def test_gzip_declaring_1_3_million_images_that_holds_less_is_refused_before_allocating(tmp_path):
+    header = sc.idx_header(sc.IMAGES_MAGIC, IMAGES_13M)
+    data = gzip.compress(header + rng(0).integers(0, 256, 1_000_000, dtype=np.uint8).tobytes(), 1)
+    assert 990_000 < len(data) < 1_020_000                      # about the 990 kB of the report
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(data)                                      # honest trailer: 1,000,016 bytes inside
+    error, peak = peak_memory(lambda: sc.read_idx(path, sc.IMAGES_MAGIC))
+    assert isinstance(error, sc.DataFileError) and "truncated or padded" in str(error)
+    assert peak < MB
+    forged = bytearray(data)                                    # the trailer forged to match the header
+    forged[-4:] = struct.pack("<I", (len(header) + math.prod(IMAGES_13M)) % 2 ** 32)
+    path.write_bytes(bytes(forged))
+    error, peak = peak_memory(lambda: sc.read_idx(path, sc.IMAGES_MAGIC))
+    assert isinstance(error, sc.DataFileError) and "truncated" in str(error)   # gzip's own length check
+    assert peak < 40 * MB < math.prod(IMAGES_13M) / 20         # read in 16 MiB chunks, not 1 GB at once
+
+
+@pytest.mark.slow
+def test_gzip_of_1_3_million_blank_images_in_990_kb_is_refused_from_the_headers(tmp_path):
+    """A gzip of zeros really holds the 1.02 GB it declares in 990 kB (deflate's limit is about
+    1032:1); the labels beside it hold 10 labels, so the images are refused from the headers."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(
+        gzip_of_zeros(sc.idx_header(sc.IMAGES_MAGIC, IMAGES_13M), math.prod(IMAGES_13M)))
+    assert (folder / "t10k-images-idx3-ubyte.gz").stat().st_size < 1_000_000
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.arange(10), sc.LABELS_MAGIC)
+    error, peak = peak_memory(lambda: sc.load_mnist("test", folder))
+    assert isinstance(error, sc.DataFileError), error
+    assert "count mismatch" in str(error) and "1,300,000 images" in str(error) and "10 labels" in str(error)
+    assert peak < 2 * MB                                        # 3.8 GiB before
+
+
+def forged_picture(path, fmt, width, height):
+    """A small real picture whose header is patched to declare width x height pixels."""
+    from PIL import Image
+    Image.new("L", (300, 200), 255).save(path, fmt)
+    data = bytearray(path.read_bytes())
+    if fmt == "JPEG":                                           # SOF0: FF C0, length, precision, height, width
+        at = data.index(b"\xff\xc0") + 5
+        data[at:at + 4] = struct.pack(">HH", height, width)
+    elif fmt == "BMP":                                          # BITMAPINFOHEADER: width, height at 18
+        data[18:26] = struct.pack("<ii", width, height)
+    elif fmt == "GIF":                                          # logical screen, then the image descriptor
+        data[6:10] = struct.pack("<HH", width, height)
+        at = data.index(b"\x2c")
+        data[at + 5:at + 9] = struct.pack("<HH", width, height)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "BMP", "GIF"])
+def test_one_pixel_limit_for_every_format_checked_from_the_header(tmp_path, fmt):
+    path = forged_picture(tmp_path / f"huge.{fmt.lower()}", fmt, 12_000, 7_000)     # 84 megapixels
+    from PIL import Image
+    with Image.open(path) as picture:
+        assert picture.size == (12_000, 7_000)                 # the forged header is what Pillow reads
+    error, peak = peak_memory(lambda: sc.read_picture(path))
+    assert isinstance(error, ValueError) and "12,000 x 7,000 pixels" in str(error), error
+    assert "50,000,000" in str(error) and peak < MB
+    assert_one_line_error(run_cli("predict", str(path), cwd=tmp_path), "12,000 x 7,000 pixels")
+
+
+PICTURE_MEMORY = """
+import sys, scratchcnn as sc
+image = sc.read_picture(sys.argv[1])
+digit = sc.preprocess_digit(image)
+peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:")).split()[1]
+print(image.shape, int(digit.sum() > 0), int(peak) // 1024)
+"""
+
+
+def peak_of_reading(path):
+    """(shape read, whether a digit was found, peak resident MB) of read_picture + preprocess_digit
+    in a fresh process: Pillow's own memory is not seen by tracemalloc, the peak resident size
+    (VmHWM; not ru_maxrss, which keeps the parent's from before exec) sees all."""
+    result = subprocess.run([sys.executable, "-c", PICTURE_MEMORY, str(path)], capture_output=True, text=True,
+                            timeout=300, cwd=os.path.dirname(sc.__file__))
+    assert result.returncode == 0, result.stderr
+    shape, found, peak = result.stdout.rsplit(" ", 2)
+    return shape, found == "1", int(peak)
+
+
+def test_a_1_by_50_million_pixel_png_is_read_and_resized_in_bounded_memory(tmp_path):
+    from PIL import Image
+    picture = Image.new("L", (50_000_000, 1), 255)
+    picture.paste(0, (20_000_000, 0, 30_000_000, 1))          # a dark stroke across the middle
+    picture.save(tmp_path / "line.png")
+    del picture
+    shape, found, peak = peak_of_reading(tmp_path / "line.png")
+    assert shape == "(1, 2048)" and found
+    assert peak < 300, peak                                     # MB, 178 measured; the resize matrices took 24 GB
+    # resize_image itself: the 1 x 50,000,000 array's blocks are averaged first (no copy of it).
+    line = np.zeros((1, 50_000_000), np.float32)
+    line[0, 20_000_000:30_000_000] = 1
+    tracemalloc.start()
+    small = sc.resize_image(line, 1, 20)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2 * MB
+    np.testing.assert_allclose(small[0], [0] * 8 + [1, 1, 1, 1] + [0] * 8, atol=5e-3)   # blocks of 24,415
+
+
+@pytest.mark.slow
+def test_a_7000_by_7000_png_peaks_far_below_1_76_gb(tmp_path):
+    from PIL import Image
+    picture = Image.new("RGBA", (7000, 7000), (255, 255, 255, 255))
+    picture.paste((0, 0, 0, 255), (3000, 1000, 4000, 6000))
+    picture.save(tmp_path / "big.png", compress_level=1)
+    del picture
+    shape, found, peak = peak_of_reading(tmp_path / "big.png")
+    assert shape == "(1750, 1750, 4)" and found
+    assert peak < 600, peak                                     # MB, 421 measured (Pillow decodes 196 MB of RGBA)
+
+
+def test_resize_image_reduced_by_blocks_is_the_area_resize(tmp_path):
+    """Exact when the block size divides the side (16,000 = 8 x 2,000), within a block otherwise."""
+    image = rng(0).random((3, 16_000))
+    resized = sc.resize_image(image, 1, 16)
+    expected = image.reshape(3, 16, 1000).mean(axis=(0, 2))
+    np.testing.assert_allclose(resized[0], expected, atol=1e-12)
+    image = rng(1).random((2, 100_000))                         # blocks of 49, the last one of 40
+    expected = image.reshape(2, 20, 5000).mean(axis=(0, 2))
+    np.testing.assert_allclose(sc.resize_image(image, 1, 20)[0], expected, atol=2e-3)

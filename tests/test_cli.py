@@ -2,6 +2,8 @@
 options an architecture cannot use are refused, never ignored; impossible values are one
 line on stderr, never a traceback; predict names the classes of the data set the model was
 trained on; a closed output pipe ends the command quietly and never loses a trained model.
+Issue 18.3: predict reports each bad picture and goes on; --data-dir must hold the data set
+--dataset names; messages name the data set; a network too big for the memory is refused first.
 Issue 18.1: train reads and checks everything it needs (both data splits, --model-out, the free
 space) before the first epoch; saves before the final test; keeps what it trained under a full
 disk, Ctrl-C, SIGTERM, SIGHUP or an error mid-run, never replacing an existing file with it.
@@ -312,7 +314,7 @@ def test_cli_permission_and_memory_errors(capsys, monkeypatch, tmp_path):
 
     monkeypatch.setattr(sc, "load_mnist", out_of_memory)
     code, _, err = run_main(capsys, "train", "--model-out", str(tmp_path / "m.npz"))
-    assert code == 1 and err.startswith("error: out of memory") and "--train-limit" in err
+    assert code == 1 and err.startswith("error: out of memory") and "--batch-size" in err and "--channels" in err
 
 
 def test_cli_ctrl_c_during_the_final_test_keeps_the_saved_model(capsys, monkeypatch, tmp_path):
@@ -788,3 +790,162 @@ def test_cli_errors_are_clear(tmp_path):
     result = run_cli("train", "--train-limit", "500", "--epochs", "2", "--lr", "1e9", "--optimizer", "sgd",
                      "--quiet", "--model-out", str(tmp_path / "m.npz"), cwd=tmp_path)
     assert result.returncode != 0 and "Lower the learning rate" in result.stderr
+
+
+# --- issue 18.3: pictures, data sets and memory on the command line --------------------------------
+
+def synthetic_folder(folder, channels=1, size=28, count=40):
+    """A tiny data set in MNIST's (or CIFAR-10's) files: SYNTHETIC UNIT-TEST DATA for the messages."""
+    folder.mkdir()
+    pixels = rng(0).integers(0, 256, size=(count, channels * size * size), dtype=np.uint8)
+    labels = (np.arange(count) % 10).astype(np.uint8)
+    if channels == 3:
+        records = np.concatenate([labels[:, None], pixels], axis=1).tobytes()
+        for name in sc.CIFAR10_FILES["train"] + sc.CIFAR10_FILES["test"]:
+            (folder / name).write_bytes(records)
+        return folder
+    for split in ("train", "test"):
+        images_name, labels_name = sc.MNIST_FILES[split]
+        (folder / images_name).write_bytes(sc.idx_header(sc.IMAGES_MAGIC, (count, size, size)) + pixels.tobytes())
+        (folder / labels_name).write_bytes(sc.idx_header(sc.LABELS_MAGIC, (count,)) + labels.tobytes())
+    return folder
+
+
+def test_predict_reports_each_bad_picture_and_goes_on(tmp_path):
+    images, labels = sc.load_mnist("test")
+    first = save_picture(tmp_path / "first.png", images[0, 0])
+    last = save_picture(tmp_path / "last.png", images[1, 0])
+    (tmp_path / "text.png").write_text("not a picture")
+    save_picture(tmp_path / "blank.png", np.zeros((28, 28)))
+    result = run_cli("predict", str(first), "text.png", "missing.png", "blank.png", str(last), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert [line for line in result.stdout.splitlines() if not line.startswith(" ")] == \
+        [f"{first}: {labels[0]}", f"{last}: {labels[1]}"]
+    errors = result.stderr.splitlines()
+    assert len(errors) == 3, result.stderr
+    assert errors[0].startswith("error: cannot read picture text.png")
+    assert errors[1] == "error: picture missing.png does not exist."
+    assert errors[2].startswith("error: blank.png: the image is blank")
+    assert run_cli("predict", str(first), cwd=tmp_path).returncode == 0
+
+
+def test_a_picture_named_like_an_option_gets_a_hint_to_use_double_dash(tmp_path):
+    images, labels = sc.load_mnist("test")
+    save_picture(tmp_path / "-7.png", images[0, 0])
+    line = assert_one_line_error(run_cli("predict", "-7.png", cwd=tmp_path), "-7.png is taken as an option")
+    assert "put -- before it (python scratchcnn.py predict -- -7.png)" in line
+    result = run_cli("predict", "--", "-7.png", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.startswith(f"-7.png: {labels[0]}")
+    result = run_cli("predict", "-8.png", cwd=tmp_path)            # no such file: no hint
+    assert "taken as an option" not in result.stderr
+
+
+@pytest.mark.parametrize("dataset,folder,holds", [("fashion-mnist", "mnist", "MNIST"),
+                                                  ("mnist", "fashion-mnist", "Fashion-MNIST")])
+def test_a_data_folder_holding_the_other_shipped_data_set_is_refused(capsys, tmp_path, dataset, folder, holds):
+    data_dir = os.path.join(ROOT, "data", folder)
+    code, out, err = run_main(capsys, "train", "--dataset", dataset, "--data-dir", data_dir,
+                              "--model-out", str(tmp_path / "m.npz"))
+    assert code == 1 and err.count("\n") == 1 and "training on" not in out
+    wanted = "Fashion-MNIST" if dataset == "fashion-mnist" else "MNIST"
+    assert f"{data_dir} holds {holds}, not {wanted}" in err and "SHA-256" in err
+    assert f"--data-dir {os.path.join(ROOT, 'data', dataset)}" in err
+    model = os.path.join(ROOT, "data", "deep_fashion.npz" if folder == "fashion-mnist" else "deep_mnist.npz")
+    code, out, err = run_main(capsys, "evaluate", "--model", model, "--dataset", dataset, "--data-dir", data_dir)
+    assert code == 1 and f"holds {holds}, not {wanted}" in err
+
+
+def test_a_copied_folder_named_after_another_data_set_gets_a_warning(tmp_path):
+    folder = synthetic_folder(tmp_path / "mnist")                  # checksums match no shipped set
+    with pytest.warns(UserWarning, match="named like MNIST's folder, but --dataset is fashion-mnist"):
+        cli.check_dataset_folder("fashion-mnist", folder, cli.SHIPPED_DATA_DIRS, cli.DATASET_NAMES)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cli.check_dataset_folder("mnist", folder, cli.SHIPPED_DATA_DIRS, cli.DATASET_NAMES)
+        cli.check_dataset_folder("fashion-mnist", synthetic_folder(tmp_path / "clothes"),
+                                 cli.SHIPPED_DATA_DIRS, cli.DATASET_NAMES)
+
+
+def run_main_ok(capsys, *argv):
+    """main(argv) that ends normally: (stdout, stderr)."""
+    cli.main(list(argv))
+    sys.stdout.flush()
+    return capsys.readouterr()
+
+
+def test_evaluate_notes_a_model_trained_on_another_data_set(capsys, tmp_path):
+    folder = synthetic_folder(tmp_path / "digits")
+    model = os.path.join(ROOT, "data", "deep_fashion.npz")
+    out, err = run_main_ok(capsys, "evaluate", "--model", model, "--dataset", "mnist", "--data-dir", str(folder))
+    assert err.count("\n") == 1
+    assert err.startswith(f"note: {model} was trained on Fashion-MNIST (its file says so), and is evaluated "
+                          f"here on MNIST")
+    assert out.startswith("test accuracy ") and "% on 40 MNIST images" in out
+    out, err = run_main_ok(capsys, "evaluate", "--model", model, "--data-dir", str(folder))
+    assert err == "" and "Fashion-MNIST images" in out
+    _, err = run_main_ok(capsys, "evaluate", "--model", os.path.join(ROOT, "data", "deep_mnist.npz"),
+                         "--dataset", "mnist", "--data-dir", str(folder))
+    assert err == ""
+
+
+def test_cifar10_messages_name_cifar10_not_mnist(capsys, tmp_path):
+    folder = synthetic_folder(tmp_path / "cifar", channels=3, size=32)
+    code, _, err = run_main(capsys, "evaluate", "--model", str(sc.DEFAULT_MODEL_PATH), "--dataset", "cifar10",
+                            "--data-dir", str(folder))
+    assert code == 1 and "does not take 3 x 32 x 32 CIFAR-10 images" in err and "MNIST images" not in err
+    cifar_model = tmp_path / "cifar.npz"
+    sc.save_model(sc.reference_cnn(in_channels=3, image_size=32), cifar_model, metadata={"dataset": "cifar10"})
+    out, err = run_main_ok(capsys, "evaluate", "--model", str(cifar_model), "--data-dir", str(folder))
+    assert "% on 40 CIFAR-10 images" in out and "airplane" in out
+    save_picture(tmp_path / "seven.png", sc.load_mnist("test")[0][0, 0])
+    code, _, err = run_main(capsys, "predict", "--model", str(cifar_model), str(tmp_path / "seven.png"))
+    assert code == 1 and "trained on CIFAR-10 (3 x 32 x 32 colour pictures)" in err and "MNIST's 1 x 28 x 28" in err
+
+
+def test_fashion_mnist_errors_point_to_its_own_folder(capsys, tmp_path):
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    with pytest.raises(sc.DataFileError) as error:
+        sc.load_fashion_mnist("test", folder)
+    assert f"git checkout -- {folder}" in str(error.value) and "data/mnist" not in str(error.value)
+    code, _, err = run_main(capsys, "train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "nowhere"),
+                            "--model-out", str(tmp_path / "m.npz"))
+    assert code == 1 and "Fashion-MNIST in data/fashion-mnist/" in err
+    help_text = subprocess.run([sys.executable, sc.__file__, "train", "--help"], capture_output=True, text=True).stdout
+    assert "data/fashion-mnist" in help_text
+
+
+def test_training_memory_estimate_is_within_25_percent_of_the_measured_peak():
+    import tracemalloc
+    import types
+    x = rng(0).random((128, 1, 28, 28), dtype=np.float32)
+    y = np.arange(128) % 10
+    for architecture, channels, blocks in (("reference", (64, 96), None), ("deep", (32, 48), 2)):
+        args = types.SimpleNamespace(architecture=architecture, channels=channels, blocks=blocks,
+                                     batch_size=64, seed=0)
+        estimate, parameters = cli._training_memory(args, 1, 28)
+        tracemalloc.start()
+        model = cli._build_model(args, 1, 28)
+        sc.train(model, x, y, epochs=1, batch_size=64, optimizer=sc.Adam(model, lr=1e-3))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert parameters == model.num_parameters()
+        assert 0.8 < estimate / peak < 1.25, (architecture, estimate, peak)
+
+
+def test_channels_4096_4096_is_refused_for_its_memory_before_building(tmp_path):
+    """With 4 GB of address space (ulimit -v, as on a shared machine or a container), the
+    network's estimate (about 10 GB) is refused before anything is built or trained."""
+    def limit_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (4 * 2 ** 30, 4 * 2 ** 30))
+
+    result = subprocess.run([sys.executable, sc.__file__, "train", "--channels", "4096,4096", "--model-out",
+                             str(tmp_path / "m.npz")], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                            preexec_fn=limit_memory, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    line = assert_one_line_error(result, "--architecture reference --channels 4096,4096 needs about",
+                                 "GB of memory is available", "--batch-size")
+    assert "would not help" in line and "training on" not in result.stdout
+    needed = float(re.search(r"needs about ([\d.]+) GB", line).group(1))
+    assert 8 < needed < 16
+    assert not (tmp_path / "m.npz").exists()
