@@ -50,8 +50,9 @@ def _base64_float32(array: np.ndarray) -> str:
 
 def layer_spec(layer) -> dict:
     """One layer for the page: its type, its config, its arrays as base64 float32
-    (a BatchNorm's running statistics too); a Residual lists its inner layers."""
-    kind = type(layer).__name__
+    (a BatchNorm's running statistics too); a Residual lists its inner layers. A fast
+    layer (FastConv2D) is the textbook layer it speeds up, under that name, as in model files."""
+    kind = getattr(layer, "saved_as", type(layer).__name__)
     if kind not in SUPPORTED_LAYERS:
         raise PageError(f"the page cannot run a {kind} layer: its JavaScript knows "
                         f"{', '.join(sorted(SUPPORTED_LAYERS))}.")
