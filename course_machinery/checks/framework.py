@@ -300,31 +300,53 @@ class _Stopped(BaseException):
     a bare ``except Exception`` in the answer cannot swallow it)."""
 
 
-def _stop(thread, seconds=2.0):
-    """Raise _Stopped in ``thread`` until it ends (an answer may catch it and go on); True if it ended."""
+def _stop(thread, outcome, lock, finished, seconds=2.0):
+    """Raise _Stopped in ``thread`` until its answer has finished (an answer may catch it and go on);
+    True if it finished.
+
+    Under ``lock``, and only while the answer has not finished: an exception that arrived after the
+    answer returned would land in the threading module's own bookkeeping."""
     deadline = time.monotonic() + seconds
-    while thread.is_alive() and time.monotonic() < deadline:
+    while not finished.is_set() and time.monotonic() < deadline:
         try:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(_Stopped))
-            thread.join(0.02)
+            with lock:
+                if not finished.is_set():
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident),
+                                                               ctypes.py_object(_Stopped))
+            finished.wait(0.02)
         except KeyboardInterrupt:                     # Stop pressed again: keep stopping the answer
             continue
-    return not thread.is_alive()
+    return finished.is_set()
+
+
+def _absorb():
+    """A call and a loop: points where a _Stopped still on its way is raised (see _run_answer)."""
+    for _ in range(2):
+        pass
 
 
 def _run_answer(function, args, seconds):
     """Run ``function(*args)`` for at most ``seconds`` in a thread of its own (see the comment at the top).
 
     Returns (value, error, status, printed): status is "done", "timed out" or "interrupted" (Stop was
-    pressed), followed by " and could not be stopped" when the answer is stuck in one long C call."""
-    outcome, printed = {}, io.StringIO()
+    pressed), followed by " and could not be stopped" when the answer is stuck in one long C call.
+
+    The check's thread waits on an Event, not on Thread.join: a KeyboardInterrupt inside join marks
+    a thread that still runs as stopped (CPython 3.11), and the answer would spin on unseen."""
+    outcome, printed, lock, finished = {}, io.StringIO(), threading.Lock(), threading.Event()
 
     def run():                                        # the answer's only caller: no expected value here
         try:
-            with np.errstate(all="ignore"):           # overflow and NaN show in the verdict, not as warnings
-                outcome["value"] = function(*args)
-        except BaseException as error:                # anything, even SystemExit, is the answer's error
-            outcome["error"] = error
+            try:
+                with np.errstate(all="ignore"):       # overflow and NaN show in the verdict, not as warnings
+                    outcome["value"] = function(*args)
+            except BaseException as error:            # anything, even SystemExit, is the answer's error
+                outcome["error"] = error
+            with lock:
+                finished.set()                        # from now on _stop sends nothing
+            _absorb()
+        except _Stopped:                              # sent just as the answer ended
+            finished.set()
 
     status = "done"
     with contextlib.redirect_stdout(printed):
@@ -332,19 +354,24 @@ def _run_answer(function, args, seconds):
         thread.start()
         deadline = time.monotonic() + seconds
         try:
-            while thread.is_alive():
+            while not finished.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     status = "timed out"
                     break
-                thread.join(min(left, 0.05))          # short waits: Stop is seen at once
+                finished.wait(min(left, 0.05))        # short waits: Stop is seen at once
         except KeyboardInterrupt:
             status = "interrupted"
-        if thread.is_alive() and not _stop(thread):
+        if not finished.is_set() and not _stop(thread, outcome, lock, finished):
             status += " and could not be stopped"
-    if status != "done":
+    if finished.is_set():                             # let the thread leave threading's bookkeeping
+        for _ in range(100):
+            if thread not in threading.enumerate():
+                break
+            time.sleep(0.001)
+    if status != "done" and (not finished.is_set() or isinstance(outcome.get("error"), _Stopped)):
         return None, None, status, printed.getvalue()
-    return outcome.get("value"), outcome.get("error"), status, printed.getvalue()
+    return outcome.get("value"), outcome.get("error"), "done", printed.getvalue()
 
 
 def _argument_names(answer, count):
