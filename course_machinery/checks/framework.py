@@ -369,8 +369,9 @@ def _run_answer(function, args, seconds):
             if thread not in threading.enumerate():
                 break
             time.sleep(0.001)
-    if status != "done" and (not finished.is_set() or isinstance(outcome.get("error"), _Stopped)):
-        return None, None, status, printed.getvalue()
+    if status.startswith("interrupted") or (status != "done" and (
+            not finished.is_set() or isinstance(outcome.get("error"), _Stopped))):
+        return None, None, status, printed.getvalue()       # Stop is honoured even if the answer just ended
     return outcome.get("value"), outcome.get("error"), "done", printed.getvalue()
 
 
