@@ -432,3 +432,14 @@ def test_the_expected_values_are_not_in_the_answers_frames():
     for run in (check, Exercise("softmax", CASES, MISTAKES), Exercise("softmax", lambda: CASES, MISTAKES)):
         result = run(snooping)
         assert not result and "wrong values" in result.message, result.message
+
+
+def test_a_wrong_answer_that_also_edits_its_input_is_told_both():
+    def global_max_in_place(z):
+        z -= z.max()                                          # the known mistake, on the caller's array
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+    result = check(global_max_in_place)
+    assert not result and result.mistake is MISTAKES[0], result.message
+    assert "first failing case 'rows of very different scale': wrong values" in result.message
+    assert "also: your function changed its argument `z` in place" in result.message

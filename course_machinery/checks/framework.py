@@ -473,7 +473,9 @@ def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=Non
         return verdict(True, f"{name}: all {count} cases pass" if count > 1 else f"{name}: the case passes")
 
     mistake = _matching_mistake(results, mistakes, resemble)
-    case, _, _, problem = next(r for r in results if r[3] is not None)
+    failing = [r for r in results if r[3] is not None]
+    # A wrong value says more than an in-place edit (which is listed below anyway): show it first.
+    case, _, _, problem = next((r for r in failing if r[3] not in edits), failing[0])
     if mistake is not None:
         lines = [f"{name}: wrong. Your answer behaves like a known mistake: {mistake.name}.",
                  f"  fix: {mistake.fix}",
