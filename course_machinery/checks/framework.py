@@ -42,14 +42,18 @@ from numpy import array_equal as _array_equal, asarray as _asarray, isclose as _
 # expected value. The check's thread waits in short steps; when the time limit
 # passes, or the student presses Stop (KeyboardInterrupt in the check's thread),
 # it raises _Stopped inside the answer's thread and waits until that thread has
-# really ended, so nothing keeps running in the kernel. One thing no Python code
-# can stop is a single long call into C (sum(range(10**12)), a huge np.dot): it
-# sees the exception only when the call returns. The verdict then says that the
-# function could not be stopped and that the kernel needs a restart. (A forked
-# subprocess with a hard kill would stop even that, but it cannot run answers
-# that use the notebook's open figures or widgets, costs a fork per case, and
-# needs the result pickled back; a thread keeps the answer in the student's own
-# kernel, as the notebooks expect.)
+# really ended, so nothing keeps running in the kernel (measured: before, a Stop
+# left the answer spinning, half a core busy while the kernel sat idle; now 0).
+# One thing no Python code can stop is a single long call into C: it sees the
+# exception only when the call returns. A NumPy loop releases the GIL, so the
+# verdict comes on time and says that the function could not be stopped and the
+# kernel needs a restart; a builtin holding the GIL (sum(range(10**12))) starves
+# the check's thread as it starves Jupyter's own Stop, so the verdict waits until
+# the call returns. (A forked subprocess with a hard kill would stop even that,
+# but it cannot run answers that use the notebook's open figures or widgets,
+# costs a fork of the whole kernel per case, must pickle the result and the
+# arguments back to see in-place edits, and forking a kernel that runs BLAS and
+# ZeroMQ threads is fragile; a thread keeps the answer in the student's kernel.)
 #
 # Each notebook's checks are written as data in checks/notebook_NN.py: an
 # Exercise holds the exercise's name, its cases and its mistakes, and calling
