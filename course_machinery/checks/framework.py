@@ -11,9 +11,9 @@ import time
 
 import numpy as np
 
-# The verdict is decided only with functions captured here, when the framework is imported: a notebook
-# that later patches np.isclose, np.allclose or np.asarray (or this module's _compare) cannot turn a
-# failing answer into a pass.
+# The verdict is decided only with functions captured here, when the framework is imported, and bound
+# as default arguments where they are used: a notebook (or an answer) that later patches np.isclose,
+# np.allclose or np.asarray, or this module's _compare, cannot turn a failing answer into a pass.
 from numpy import array_equal as _array_equal, asarray as _asarray, isclose as _isclose
 
 
@@ -113,9 +113,9 @@ class CheckResult(metaclass=_Sealed):
         def __bool__(self):
             return verdict
 
-        own_class = _Sealed("CheckResult", (CheckResult,), {
+        own_class = _Sealed("CheckResult", (cls,), {
             "__slots__": (), "__bool__": __bool__, "passed": property(__bool__),
-            "__module__": __name__, "__doc__": CheckResult.__doc__})
+            "__module__": __name__, "__doc__": cls.__doc__})
         result = object.__new__(own_class)
         for attribute, value in (("name", name), ("message", message), ("mistake", mistake)):
             object.__setattr__(result, attribute, value)
@@ -208,7 +208,7 @@ def _unreadable(value, depth=0):
 
 # --- comparing an answer with the expected value ------------------------------------------------
 
-def _as_number_array(actual, expected_shape):
+def _as_number_array(actual, expected_shape, _asarray=_asarray):
     """``actual`` as a float array of ``expected_shape``, or a sentence saying why it is not one.
     The shape is compared before anything is copied: a broadcast view of 10**10 zeros costs nothing."""
     if isinstance(actual, str):
@@ -240,7 +240,7 @@ def _dtype_slip(expected, actual, wanted, values_right=False):
     return None
 
 
-def _compare(expected, actual, rtol, atol, dtype=None, dtypes=True):
+def _compare(expected, actual, rtol, atol, dtype=None, dtypes=True, *, _isclose=_isclose, _item_compare=None):
     """None if actual matches expected, else a sentence saying how it differs. Never raises.
     ``dtype``: the dtype an array must have; ``dtypes=False``: values only (to match mistakes)."""
     if actual is None and expected is not None:
@@ -253,7 +253,7 @@ def _compare(expected, actual, rtol, atol, dtype=None, dtypes=True):
         if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
             return f"expected {_short(expected)}, got {_short(actual)}"
         for position, (e, a) in enumerate(zip(expected, actual)):
-            problem = _compare(e, a, rtol, atol, dtype, dtypes)
+            problem = _item_compare(e, a, rtol, atol, dtype, dtypes)
             if problem:
                 return f"item {position}: {problem}"
         return None
@@ -295,6 +295,9 @@ def _compare(expected, actual, rtol, atol, dtype=None, dtypes=True):
     except Exception:
         same = False
     return None if same else f"expected {_short(expected)}, got {_short(actual)}"
+
+
+_compare.__kwdefaults__["_item_compare"] = _compare    # items of a tuple: this very function, not a patched one
 
 
 # --- running an answer ------------------------------------------------------------------------
@@ -389,7 +392,7 @@ def _argument_names(answer, count):
     return [f"`{names[i]}`" if i < len(names) else f"number {i + 1}" for i in range(count)]
 
 
-def _edited_arguments(originals, after):
+def _edited_arguments(originals, after, _array_equal=_array_equal):
     """Positions of the arguments the answer changed in place."""
     edited = []
     for position, (before, now) in enumerate(zip(originals, after)):
