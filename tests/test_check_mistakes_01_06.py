@@ -296,17 +296,17 @@ def test_an_in_place_edit_of_the_input_is_named():
         return -dout.sum(axis=(0, 2, 3))
 
     result = checks.check_bias_gradient(bias_gradient)
-    assert result and "warning" in result.message and "`dout`" in result.message
+    assert not result and "changed its argument `dout` in place" in result.message, result.message
 
 
-def test_a_softmax_that_edits_its_logits_is_warned_by_name():
+def test_a_softmax_that_edits_its_logits_fails_by_name():
     def stable_softmax(logits):
         logits -= logits.max(axis=1, keepdims=True)          # right numbers, but the caller's array changes
         exps = np.exp(logits)
         return exps / exps.sum(axis=1, keepdims=True)
 
     result = checks.check_stable_softmax(stable_softmax)
-    assert result and "warning" in result.message and "`logits`" in result.message
+    assert not result and "changed its argument `logits` in place" in result.message, result.message
 
 
 def test_a_naive_softmax_is_named_without_warnings(recwarn):
@@ -356,3 +356,50 @@ def test_show_numbers_writes_white_on_dark_cells_and_black_on_light_ones():
     colours = [[text.get_color() for text in ax.texts] for ax in axes]
     plt.close(fig)
     assert colours == [["black", "white"], ["white", "black", "white"], ["black"] * 3]   # NaN cells stay empty
+
+
+# --- outputs of the wrong dtype are named (issue 17, section 2) ------------------------------------
+
+def test_to_network_input_in_float64_fails_and_names_the_dtype():
+    result = checks.check_to_network_input(lambda images: (images / 255.0)[:, None])
+    assert not result and "returned float64 where float32 is asked" in result.message, result.message
+
+
+def conv_forward_in_input_dtype(x, W, b, stride=1, padding=0):
+    """A loop convolution whose output is allocated with x's dtype: right for float images, and for
+    integer images with integer weights, but every fraction is cut off for integer images."""
+    N, _, H, W_in = x.shape
+    F, _, k, _ = W.shape
+    padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    out = np.zeros((N, F, (H + 2 * padding - k) // stride + 1, (W_in + 2 * padding - k) // stride + 1), x.dtype)
+    for n, f, y, x_ in np.ndindex(*out.shape):
+        out[n, f, y, x_] = np.sum(padded[n, :, y * stride:y * stride + k, x_ * stride:x_ * stride + k] * W[f]) + b[f]
+    return out
+
+
+def conv_backward_in_input_dtype(x, W, dout, stride=1, padding=0):
+    """A loop convolution backward with dx and dW made by np.zeros_like of the integer inputs."""
+    k = W.shape[2]
+    padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    dx_padded, dW = np.zeros_like(padded), np.zeros_like(W)
+    for n, f, y, x_ in np.ndindex(*dout.shape):
+        rows, cols = slice(y * stride, y * stride + k), slice(x_ * stride, x_ * stride + k)
+        dW[f] += dout[n, f, y, x_] * padded[n, :, rows, cols]
+        dx_padded[n, :, rows, cols] += dout[n, f, y, x_] * W[f]
+    H, W_in = x.shape[2:]
+    return dx_padded[:, :, padding:padding + H, padding:padding + W_in], dW, dout.sum(axis=(0, 2, 3))
+
+
+# += of float gradients into an integer array raises, and the verdict quotes NumPy's casting error.
+@pytest.mark.parametrize("name, answer, words", [
+    ("conv2d_single", lambda image, kernel, stride=1, padding=0: conv_forward_in_input_dtype(
+        image[None, None], kernel[None, None], np.zeros(1, image.dtype), stride, padding)[0, 0],
+     "returned int64, expected a floating-point result"),
+    ("conv2d_forward_loops", conv_forward_in_input_dtype, "returned int64, expected a floating-point result"),
+    ("conv2d_backward_loops", conv_backward_in_input_dtype, "Cannot cast ufunc 'add' output from dtype('float64')"),
+    ("conv2d_backward_by_correlation", conv_backward_in_input_dtype, "to dtype('int64')"),
+])
+def test_a_convolution_in_the_integer_inputs_dtype_fails_and_says_so(name, answer, words):
+    with np.errstate(all="ignore"):
+        result = check(name)(answer)
+    assert not result and words in result.message, result.message

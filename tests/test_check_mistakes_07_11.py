@@ -576,12 +576,12 @@ def dropout_scaled_output_only(x, p, rng):
 
 
 def adam_fix(w, grad, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, correct_m=True, correct_v=True,
-             store_corrected=False):
+             store_corrected=False, eps_inside=False):
     m = beta1 * m + (1 - beta1) * grad
     v = beta2 * v + (1 - beta2) * grad ** 2
     m_hat = m / (1 - beta1 ** t) if correct_m else m
     v_hat = v / (1 - beta2 ** t) if correct_v else v
-    new_w = w - lr * m_hat / (np.sqrt(v_hat) + eps)
+    new_w = w - lr * m_hat / (np.sqrt(v_hat + eps) if eps_inside else np.sqrt(v_hat) + eps)
     return (new_w, m_hat, v_hat) if store_corrected else (new_w, m, v)
 
 
@@ -636,6 +636,7 @@ FIXES = [
     ("fixed_adam_step", lambda *args: adam_fix(*args, correct_m=False, correct_v=False), "still not bias-corrected"),
     ("fixed_adam_step", lambda *args: adam_fix(*args, store_corrected=True), "corrected m_hat and v_hat"),
     ("fixed_adam_step", lambda *args: adam_fix(*args, correct_v=False), "only m is bias-corrected"),
+    ("fixed_adam_step", lambda *args: adam_fix(*args, eps_inside=True), "eps inside the square root"),
     ("fixed_im2col", lambda x, k, s=1, p=0: im2col(x, k, s, p, row_step=1), "first row still ignores"),
     ("fixed_im2col", lambda x, k, s=1, p=0: im2col(x, k, s, p, column_step=1), "first column ignores"),
     ("fixed_im2col", lambda x, k, s=1, p=0: im2col(x, k, s, p, row_step=1, column_step=1), "neither the rows"),
@@ -664,4 +665,20 @@ def test_relu_fix_that_still_edits_its_input_fails_with_a_warning(capsys):
 
     assert_named(checks.check_fixed_relu_forward, clips_a_copy_and_x, "clipped in place")
     assert "changed its argument `x` in place" in checks.check_fixed_relu_forward(clips_a_copy_and_x).message
+    capsys.readouterr()
+
+
+def test_a_fixed_conv_forward_with_an_output_of_the_images_dtype_fails_and_says_so(capsys):
+    def conv_in_image_dtype(x, W, b, stride=1, padding=0):
+        N, _, H, W_in = x.shape
+        F, _, k, _ = W.shape
+        padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+        out = np.zeros((N, F, (H + 2 * padding - k) // stride + 1, (W_in + 2 * padding - k) // stride + 1), x.dtype)
+        for n, f, y, x_ in np.ndindex(*out.shape):
+            window = padded[n, :, y * stride:y * stride + k, x_ * stride:x_ * stride + k]
+            out[n, f, y, x_] = np.sum(window * W[f]) + b[f]
+        return out
+
+    result = checks.check_fixed_conv_forward(conv_in_image_dtype)
+    assert not result and "returned int64, expected a floating-point result" in result.message, result.message
     capsys.readouterr()

@@ -10,9 +10,11 @@ tests/test_check_mistakes_01_06.py and tests/test_check_mistakes_07_11.py.
 """
 
 import gzip
+import inspect
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from course_machinery import checks
@@ -73,7 +75,9 @@ def test_junk_fails_with_a_verdict(notebook, name, junk, words):
 
 
 def with_short_time_limit(monkeypatch, check, seconds):
-    """``check`` with a time limit of ``seconds`` per case (the checks' own limits go up to a minute)."""
+    """``check`` with a time limit of ``seconds`` per case (the checks' own limits go up to a minute,
+    and 50 times the reference's time when that is longer: here not)."""
+    monkeypatch.setattr(framework, "TIME_MARGIN", 0)
     if isinstance(check, Exercise):
         monkeypatch.setattr(check, "time_limit", seconds)
     else:                                # a check still written as a function calling check_exercise
@@ -122,3 +126,56 @@ def test_the_training_image_file_is_decompressed_once_per_process(monkeypatch):
     for answer in (lambda: 16 + 47_040_000, lambda: 47_040_000, lambda: 1):  # a mistake, right, unknown
         checks.check_predicted_image_bytes(answer)
     assert len(calls) == 1
+
+
+# --- an answer that edits what it was given fails, float inputs included (issue 17, section 2) ------
+
+# Argument positions whose arrays are integers by nature (labels, indices, masks): np.asarray(x, float)
+# copies them, so an answer aliasing them edits nothing of the caller's.
+INTEGER_BY_NATURE = {("class_counts", 0), ("mean_image_per_class", 1), ("to_network_input", 0),
+                     ("cross_entropy_loss", 1), ("softmax_cross_entropy_gradient", 1), ("softmax_cross_entropy", 1),
+                     ("inverted_dropout", 1), ("two_layer_backward", 5), ("prior_loss", 0),
+                     ("first_diverging_lr", 2), ("overfit_tiny_batch", 1), ("most_confident_mistake", 1),
+                     ("fixed_softmax_cross_entropy", 1)}
+
+
+def array_positions(name):
+    """{position: dtypes} of the array arguments of an exercise's cases."""
+    positions = {}
+    for case in check(name).cases():
+        for position, argument in enumerate(case.args):
+            if isinstance(argument, np.ndarray):
+                positions.setdefault(position, set()).add(argument.dtype.name)
+    return positions
+
+
+@pytest.mark.parametrize("notebook, name", EXERCISES, ids=IDS)
+def test_every_array_argument_is_also_given_as_float64(notebook, name):
+    """An answer that aliases its input (x = np.asarray(x, float); x -= ...) edits only float64 inputs:
+    every array argument that is not integer by nature has a float64 case, where that edit shows."""
+    for position, dtypes in array_positions(name).items():
+        if (name, position) not in INTEGER_BY_NATURE and not dtypes & {"float32"}:
+            assert "float64" in dtypes, (position, dtypes)
+
+
+@pytest.mark.parametrize("notebook, name", EXERCISES, ids=IDS)
+def test_an_answer_that_edits_a_float_input_through_an_alias_fails_naming_it(notebook, name):
+    solution = solutions(notebook)[name]
+    parameters = list(inspect.signature(solution).parameters)
+    positions = array_positions(name)
+    if len(parameters) != len(check(name).cases()[0].args):    # prepared: the answer gets other arguments
+        positions = {0: {"float64"}} if positions else {}          # (notebook 11's relu and dropout: x first)
+    for position, dtypes in positions.items():
+        if "float64" not in dtypes:
+            continue
+
+        def aliasing(*args, position=position):
+            result = solution(*args)
+            alias = np.asarray(args[position], float)       # the caller's own array when it is float64
+            alias += 1.0
+            return result
+
+        aliasing.__signature__ = inspect.signature(solution)
+        result = check(name)(aliasing)
+        assert not result, result.message
+        assert f"changed its argument `{parameters[position]}` in place" in result.message, result.message

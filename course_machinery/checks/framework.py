@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import ctypes
+import io
+import threading
+import time
 
 import numpy as np
+
+# The verdict is decided only with functions captured here, when the framework is imported, and bound
+# as default arguments where they are used: a notebook (or an answer) that later patches np.isclose,
+# np.allclose or np.asarray, or this module's _compare, cannot turn a failing answer into a pass.
+from numpy import array_equal as _array_equal, asarray as _asarray, isclose as _isclose
 
 
 # Every exercise in the notebooks is a function the student writes. Its check
@@ -15,9 +26,10 @@ import numpy as np
 # the first failing case, expected against actual, and that case's hint.
 #
 # A check never raises and never hangs, whatever the answer does: it may return
-# None, a string, a ragged list, raise, print, loop forever (each case has a
-# time limit) or edit its input arrays (that earns a warning naming the
-# argument). In a notebook the graded cell under each exercise is
+# None, a string, a ragged list, a huge broadcast view or an as_strided view
+# outside its memory, raise, print, loop forever, or edit its input arrays (a
+# failure that names the argument). In a notebook the graded cell under each
+# exercise is
 #
 #     result = checks.check_<exercise>(<exercise>)
 #     assert result, result.message
@@ -25,18 +37,45 @@ import numpy as np
 # so nbgrader scores the assert, and the cell's `raises-exception` tag lets a
 # student's Run All go on past an exercise not yet answered (TEACHING.md).
 #
+# How an answer runs (_run_answer): in a thread of its own, so that the frames
+# above the answer hold only its function and arguments, never a case's
+# expected value. The check's thread waits in short steps; when the time limit
+# passes, or the student presses Stop (KeyboardInterrupt in the check's thread),
+# it raises _Stopped inside the answer's thread and waits until that thread has
+# really ended, so nothing keeps running in the kernel (measured: before, a Stop
+# left the answer spinning, half a core busy while the kernel sat idle; now 0).
+# One thing no Python code can stop is a single long call into C: it sees the
+# exception only when the call returns. A NumPy loop releases the GIL, so the
+# verdict comes on time and says that the function could not be stopped and the
+# kernel needs a restart; a builtin holding the GIL (sum(range(10**12))) starves
+# the check's thread as it starves Jupyter's own Stop, so the verdict waits until
+# the call returns. (A forked subprocess with a hard kill would stop even that,
+# but it cannot run answers that use the notebook's open figures or widgets,
+# costs a fork of the whole kernel per case, must pickle the result and the
+# arguments back to see in-place edits, and forking a kernel that runs BLAS and
+# ZeroMQ threads is fragile; a thread keeps the answer in the student's kernel.)
+#
 # Each notebook's checks are written as data in checks/notebook_NN.py: an
 # Exercise holds the exercise's name, its cases and its mistakes, and calling
 # it runs check_exercise. Mistakes that several notebooks share are in
 # checks/common_mistakes.py.
 
+# An answer may run for max(the exercise's time_limit, TIME_MARGIN x the reference's own time on this
+# machine): a slow correct answer on a busy machine is not taken for an endless loop.
+TIME_MARGIN = 50
+
 
 class Case:
-    """One hidden test case: answer(*args) should return ``expected``."""
+    """One hidden test case: answer(*args) should return ``expected``.
 
-    def __init__(self, description, args, expected, hint="", rtol=1e-6, atol=1e-8):
+    ``dtype``: the dtype the answer's array must have (e.g. np.float32), when the exercise promises one.
+    ``reference_seconds``: how long the reference took to compute ``expected`` (set by Exercise)."""
+
+    def __init__(self, description, args, expected, hint="", rtol=1e-6, atol=1e-8, dtype=None,
+                 reference_seconds=None):
         self.description, self.args, self.expected = description, args, expected
         self.hint, self.rtol, self.atol = hint, rtol, atol
+        self.dtype, self.reference_seconds = dtype, reference_seconds
 
 
 class Mistake:
@@ -47,15 +86,54 @@ class Mistake:
         self.name, self.produce, self.fix = name, produce, fix
 
 
-class CheckResult:
-    """The verdict of a check: truthy when every case passed; ``message`` says why not
-    (the mistake it matches, or the failing case). Shown as its message."""
+class _Sealed(type):
+    """A class whose attributes cannot be set or deleted after it is made: ``CheckResult.__bool__ =
+    lambda self: True`` in a notebook raises instead of making every check pass."""
 
-    def __init__(self, name, passed, message, mistake=None):
-        self.name, self.passed, self.message, self.mistake = name, passed, message, mistake
+    def __setattr__(cls, name, value):
+        raise AttributeError(f"{cls.__name__} cannot be changed: a check's verdict is decided by the check")
+
+    def __delattr__(cls, name):
+        raise AttributeError(f"{cls.__name__} cannot be changed: a check's verdict is decided by the check")
+
+
+class CheckResult(metaclass=_Sealed):
+    """The verdict of a check: truthy when every case passed; ``message`` says why not
+    (the mistake it matches, or the failing case). Shown as its message.
+
+    Read-only: each verdict gets a sealed class of its own whose ``__bool__`` returns the
+    verdict held in a closure, so neither patching this class nor setting ``result.passed``
+    changes what ``assert result`` sees."""
+
+    __slots__ = ("name", "message", "mistake")
+
+    def __new__(cls, name, passed, message, mistake=None):
+        verdict = bool(passed)
+
+        def __bool__(self):
+            return verdict
+
+        own_class = _Sealed("CheckResult", (cls,), {
+            "__slots__": (), "__bool__": __bool__, "passed": property(__bool__),
+            "__module__": __name__, "__doc__": cls.__doc__})
+        result = object.__new__(own_class)
+        for attribute, value in (("name", name), ("message", message), ("mistake", mistake)):
+            object.__setattr__(result, attribute, value)
+        return result
+
+    def __init__(self, *args, **options):
+        pass                                          # everything is set in __new__
+
+    def __setattr__(self, name, value):
+        raise AttributeError("a check's verdict cannot be changed")
+
+    def __delattr__(self, name):
+        raise AttributeError("a check's verdict cannot be changed")
 
     def __bool__(self):
-        return self.passed
+        return False                                  # only a verdict's own class can say True
+
+    passed = property(__bool__)
 
     def __repr__(self):
         return self.message
@@ -74,55 +152,133 @@ def _short(value, limit=80):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _as_number_array(actual):
-    """``actual`` as a float array, or a sentence saying why it is not one."""
+# --- arrays the check must not read ---------------------------------------------------------
+
+def _buffer_of(array):
+    """(start address, size in bytes) of the memory block ``array`` views, or None if unknown."""
+    owner = array
+    for _ in range(100):                               # view of a view ...; as_strided adds a DummyArray
+        parent = getattr(owner, "base", None)
+        if parent is None:
+            break
+        owner = parent
+    if isinstance(owner, np.ndarray):                  # it owns its data: one block of nbytes
+        return owner.__array_interface__["data"][0], owner.nbytes
+    try:
+        view = memoryview(owner)                       # bytes, bytearray, mmap, ...
+        return np.frombuffer(view, np.uint8).__array_interface__["data"][0], view.nbytes
+    except Exception:
+        return None
+
+
+def _outside_its_memory(array):
+    """True when the strides and shape of ``array`` reach bytes outside the block it views
+    (np.lib.stride_tricks.as_strided with too large a shape or strides): reading it may crash."""
+    if array.size == 0 or array.base is None:
+        return False
+    block = _buffer_of(array)
+    if block is None:
+        return False
+    start = array.__array_interface__["data"][0]
+    low = start + sum((n - 1) * s for n, s in zip(array.shape, array.strides) if s < 0)
+    high = start + sum((n - 1) * s for n, s in zip(array.shape, array.strides) if s > 0) + array.itemsize
+    return low < block[0] or high > block[0] + block[1]
+
+
+def _unreadable(value, depth=0):
+    """A sentence if ``value`` holds an array view that reaches outside its memory, else None."""
+    if isinstance(value, np.ndarray):
+        if _outside_its_memory(value):
+            return (f"returned an array view of shape {value.shape} and strides {value.strides} that reaches "
+                    f"outside the memory it views (as_strided with too large a shape or strides?): reading "
+                    f"it could crash the kernel, so the check does not")
+        return None
+    if depth < 3 and isinstance(value, (tuple, list)):
+        for item in value[:1000]:
+            problem = _unreadable(item, depth + 1)
+            if problem:
+                return problem
+    if depth < 3 and isinstance(value, dict):
+        for item in list(value.values())[:1000]:
+            problem = _unreadable(item, depth + 1)
+            if problem:
+                return problem
+    return None
+
+
+# --- comparing an answer with the expected value ------------------------------------------------
+
+def _as_number_array(actual, expected_shape, _asarray=_asarray):
+    """``actual`` as a float array of ``expected_shape``, or a sentence saying why it is not one.
+    The shape is compared before anything is copied: a broadcast view of 10**10 zeros costs nothing."""
     if isinstance(actual, str):
         return None, f"got the string {_short(actual)}, not numbers"
     try:
-        array = np.asarray(actual)
+        array = actual if isinstance(actual, np.ndarray) else _asarray(actual)
     except Exception:                                  # ragged nested lists on NumPy 2
         return None, f"got {_short(actual)}, which is not a rectangular array of numbers"
     if array.dtype == object or array.dtype.kind in "USV":
         return None, f"got {_short(actual)}, which is not an array of numbers"
     if array.dtype.kind == "b":
         return None, f"got booleans {_short(actual)}, not numbers"
+    if array.shape != expected_shape:
+        return None, f"expected shape {expected_shape}, got shape {array.shape}"
     return array.astype(np.float64), None
 
 
-def _compare(expected, actual, rtol, atol):
-    """None if actual matches expected, else a sentence saying how it differs. Never raises."""
+def _dtype_slip(expected, actual, wanted, values_right=False):
+    """A sentence if the answer's array has the wrong dtype: not ``wanted`` when the case asks for one,
+    or (when its values are wrong) integers where the reference gives floating-point numbers."""
+    given = getattr(actual, "dtype", None)
+    if given is None:
+        return None
+    if wanted is not None and given != np.dtype(wanted):
+        return f"returned {given} where {np.dtype(wanted)} is asked"
+    if not values_right and expected.dtype.kind == "f" and given.kind in "iub":
+        return (f"returned {given}, expected a floating-point result (an array made with the integer "
+                f"input's dtype, or np.zeros_like of it, drops every fraction)")
+    return None
+
+
+def _compare(expected, actual, rtol, atol, dtype=None, dtypes=True, *, _isclose=_isclose, _item_compare=None):
+    """None if actual matches expected, else a sentence saying how it differs. Never raises.
+    ``dtype``: the dtype an array must have; ``dtypes=False``: values only (to match mistakes)."""
     if actual is None and expected is not None:
         return f"expected {_short(expected)}, got None (does the function `return` its result?)"
     if isinstance(expected, (tuple, list)):
-        if isinstance(actual, np.ndarray):
-            actual = actual.tolist()          # e.g. np.array(shape) for an expected shape tuple
+        if isinstance(actual, np.ndarray):             # e.g. np.array(shape) for an expected shape tuple
+            if actual.ndim == 0 or len(actual) != len(expected):
+                return f"expected {_short(expected)}, got {_short(actual)}"
+            actual = actual.tolist() if actual.size <= 10_000 else list(actual)
         if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
             return f"expected {_short(expected)}, got {_short(actual)}"
         for position, (e, a) in enumerate(zip(expected, actual)):
-            problem = _compare(e, a, rtol, atol)
+            problem = _item_compare(e, a, rtol, atol, dtype, dtypes)
             if problem:
                 return f"item {position}: {problem}"
         return None
     if isinstance(expected, np.ndarray):
-        actual_array, problem = _as_number_array(actual)
+        actual_array, problem = _as_number_array(actual, expected.shape)
         if problem:
-            return f"expected an array of shape {expected.shape}; {problem}"
-        if actual_array.shape != expected.shape:
-            return f"expected shape {expected.shape}, got shape {actual_array.shape}"
-        close = np.isclose(actual_array, expected, rtol=rtol, atol=atol, equal_nan=True)
+            return problem if problem.startswith("expected shape") else \
+                f"expected an array of shape {expected.shape}; {problem}"
+        close = _isclose(actual_array, expected, rtol=rtol, atol=atol, equal_nan=True)
         if not close.all():
             with np.errstate(invalid="ignore", over="ignore"):     # inf - inf in a wrong answer
                 difference = np.where(close, 0.0, np.nan_to_num(np.abs(actual_array - expected), nan=np.inf))
             index = np.unravel_index(np.argmax(difference), expected.shape)
+            slip = _dtype_slip(expected, actual, dtype) if dtypes else None
             return (f"wrong values at {(~close).sum()} of {close.size} positions: at index "
                     f"{tuple(int(i) for i in index)} expected {expected[index]:.6g}, "
-                    f"got {actual_array[index]:.6g}")
-        return None
+                    f"got {actual_array[index]:.6g}" + (f" ({slip})" if slip else ""))
+        return _dtype_slip(expected, actual, dtype, values_right=True) if dtypes else None
     if isinstance(expected, (int, float, np.number)) and not isinstance(expected, bool):
         if isinstance(actual, str):
             return f"expected the number {expected!r}, got the string {_short(actual)}"
         if isinstance(actual, (bool, np.bool_)):
             return f"expected the number {expected!r}, got {actual!r}"
+        if isinstance(actual, np.ndarray) and actual.size != 1:
+            return f"expected the number {expected!r}, got {_short(actual)}"
         try:
             number = float(actual)                    # also a 0-d or one-element array
         except Exception:
@@ -130,8 +286,10 @@ def _compare(expected, actual, rtol, atol):
         if isinstance(expected, (int, np.integer)):
             # Exact, and printed in full: .6g would show 47040000 and 47040016 alike.
             return None if number == int(expected) else f"expected {int(expected):,}, got {_short(actual)}"
-        ok = np.isclose(number, float(expected), rtol=rtol, atol=atol, equal_nan=True)
+        ok = _isclose(number, float(expected), rtol=rtol, atol=atol, equal_nan=True)
         return None if ok else f"expected {expected:.6g}, got {number:.6g}"
+    if isinstance(actual, np.ndarray) and actual.size > 1000:     # no elementwise == of a huge view
+        return f"expected {_short(expected)}, got {_short(actual)}"
     try:
         same = bool(actual == expected)
     except Exception:
@@ -139,44 +297,89 @@ def _compare(expected, actual, rtol, atol):
     return None if same else f"expected {_short(expected)}, got {_short(actual)}"
 
 
-class _TimeLimit(BaseException):
-    """Raised inside an answer that ran past its time limit (BaseException, so a
-    bare ``except Exception`` in the answer cannot swallow it)."""
+_compare.__kwdefaults__["_item_compare"] = _compare    # items of a tuple: this very function, not a patched one
 
 
-def _call_with_time_limit(function, args, seconds):
-    """Run ``function(*args)`` in a thread for at most ``seconds``.
+# --- running an answer ------------------------------------------------------------------------
 
-    Returns (value, error, timed_out, printed). A thread, not a process: the
-    answer runs in the notebook's own kernel, with its globals. A runaway loop
-    is stopped by raising _TimeLimit inside the thread."""
-    import contextlib
-    import ctypes
-    import io
-    import threading
+class _Stopped(BaseException):
+    """Raised inside an answer that ran past its time limit or was interrupted (BaseException, so
+    a bare ``except Exception`` in the answer cannot swallow it)."""
 
-    outcome, printed = {}, io.StringIO()
 
-    def run():
+def _stop(thread, outcome, lock, finished, seconds=2.0):
+    """Raise _Stopped in ``thread`` until its answer has finished (an answer may catch it and go on);
+    True if it finished.
+
+    Under ``lock``, and only while the answer has not finished: an exception that arrived after the
+    answer returned would land in the threading module's own bookkeeping."""
+    deadline = time.monotonic() + seconds
+    while not finished.is_set() and time.monotonic() < deadline:
         try:
-            with np.errstate(all="ignore"):   # overflow and NaN show in the verdict, not as warnings
-                outcome["value"] = function(*args)
-        except BaseException as error:        # anything, even SystemExit, is the answer's error
-            outcome["error"] = error
+            with lock:
+                if not finished.is_set():
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident),
+                                                               ctypes.py_object(_Stopped))
+            finished.wait(0.02)
+        except KeyboardInterrupt:                     # Stop pressed again: keep stopping the answer
+            continue
+    return finished.is_set()
 
+
+def _absorb():
+    """A call and a loop: points where a _Stopped still on its way is raised (see _run_answer)."""
+    for _ in range(2):
+        pass
+
+
+def _run_answer(function, args, seconds):
+    """Run ``function(*args)`` for at most ``seconds`` in a thread of its own (see the comment at the top).
+
+    Returns (value, error, status, printed): status is "done", "timed out" or "interrupted" (Stop was
+    pressed), followed by " and could not be stopped" when the answer is stuck in one long C call.
+
+    The check's thread waits on an Event, not on Thread.join: a KeyboardInterrupt inside join marks
+    a thread that still runs as stopped (CPython 3.11), and the answer would spin on unseen."""
+    outcome, printed, lock, finished = {}, io.StringIO(), threading.Lock(), threading.Event()
+
+    def run():                                        # the answer's only caller: no expected value here
+        try:
+            try:
+                with np.errstate(all="ignore"):       # overflow and NaN show in the verdict, not as warnings
+                    outcome["value"] = function(*args)
+            except BaseException as error:            # anything, even SystemExit, is the answer's error
+                outcome["error"] = error
+            with lock:
+                finished.set()                        # from now on _stop sends nothing
+            _absorb()
+        except _Stopped:                              # sent just as the answer ended
+            finished.set()
+
+    status = "done"
     with contextlib.redirect_stdout(printed):
-        thread = threading.Thread(target=run, daemon=True)
+        thread = threading.Thread(target=run, name="exercise answer", daemon=True)
         thread.start()
-        thread.join(seconds)
-        for _ in range(20):                   # stop a runaway answer; retry if it catches it
-            if not thread.is_alive():
+        deadline = time.monotonic() + seconds
+        try:
+            while not finished.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    status = "timed out"
+                    break
+                finished.wait(min(left, 0.05))        # short waits: Stop is seen at once
+        except KeyboardInterrupt:
+            status = "interrupted"
+        if not finished.is_set() and not _stop(thread, outcome, lock, finished):
+            status += " and could not be stopped"
+    if finished.is_set():                             # let the thread leave threading's bookkeeping
+        for _ in range(100):
+            if thread not in threading.enumerate():
                 break
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident),
-                                                       ctypes.py_object(_TimeLimit))
-            thread.join(0.05)
-    if "value" not in outcome and ("error" not in outcome or isinstance(outcome["error"], _TimeLimit)):
-        return None, None, True, printed.getvalue()
-    return outcome.get("value"), outcome.get("error"), False, printed.getvalue()
+            time.sleep(0.001)
+    if status.startswith("interrupted") or (status != "done" and (
+            not finished.is_set() or isinstance(outcome.get("error"), _Stopped))):
+        return None, None, status, printed.getvalue()       # Stop is honoured even if the answer just ended
+    return outcome.get("value"), outcome.get("error"), "done", printed.getvalue()
 
 
 def _argument_names(answer, count):
@@ -189,13 +392,13 @@ def _argument_names(answer, count):
     return [f"`{names[i]}`" if i < len(names) else f"number {i + 1}" for i in range(count)]
 
 
-def _edited_arguments(originals, after):
+def _edited_arguments(originals, after, _array_equal=_array_equal):
     """Positions of the arguments the answer changed in place."""
     edited = []
     for position, (before, now) in enumerate(zip(originals, after)):
         try:
             if isinstance(before, np.ndarray):
-                changed = not np.array_equal(before, now, equal_nan=before.dtype.kind in "fc")
+                changed = not _array_equal(before, now, equal_nan=before.dtype.kind in "fc")
             elif isinstance(before, (list, tuple, dict, int, float, str)):
                 changed = bool(before != now)
             else:
@@ -207,71 +410,105 @@ def _edited_arguments(originals, after):
     return edited
 
 
-def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=None):
+def _time_limit(case, time_limit):
+    """max(time_limit, TIME_MARGIN x the reference's time for this case), and a note of that time."""
+    if not case.reference_seconds:
+        return time_limit, ""
+    note = f" (the reference solution takes {case.reference_seconds:.2g} s on this machine)"
+    return max(time_limit, TIME_MARGIN * case.reference_seconds), note
+
+
+def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=None, *,
+                   _default_compare=_compare, _result=CheckResult):
     """Run ``answer`` on every case; return a CheckResult and print its verdict.
 
     ``mistakes``: Mistake objects; a wrong answer that behaves like one is told its
     name and fix. ``compare(expected, actual, case)``: a custom comparison returning
-    None or a sentence (default: ``_compare`` with the case's tolerances)."""
-    compare = compare or (lambda expected, actual, case: _compare(expected, actual, case.rtol, case.atol))
+    None or a sentence (default: ``_compare`` with the case's tolerances and dtype).
+    ``time_limit``: seconds per case at least (see TIME_MARGIN). The default comparison and
+    the verdict's class are bound when this function is defined, out of a notebook's reach."""
+    # ``resemble``: does the answer give what a mistake gives? Values only: a dtype slip is named by the verdict.
+    resemble = compare or (lambda expected, actual, case: _default_compare(
+        expected, actual, case.rtol, case.atol, dtypes=False))
+    compare = compare or (lambda expected, actual, case: _default_compare(
+        expected, actual, case.rtol, case.atol, case.dtype))
 
     def verdict(passed, message, mistake=None):
         print(message)
-        return CheckResult(name, passed, message, mistake)
+        return _result(name, passed, message, mistake)
 
     if not callable(answer):
         return verdict(False, f"{name}: expected a function, got {_short(answer)}. Pass the function "
                               f"itself, without calling it: check_{name}({name}), not check_{name}({name}()).")
-    results, warnings, printed_once = [], [], ""
+    results, edits, printed_once = [], [], ""
     for case in cases:
         originals, args = _copy_arguments(case.args), _copy_arguments(case.args)
-        value, error, timed_out, printed = _call_with_time_limit(answer, args, time_limit)
+        seconds, reference_note = _time_limit(case, time_limit)
+        value, error, status, printed = _run_answer(answer, args, seconds)
         printed_once = printed_once or printed
         if isinstance(error, NotImplementedError):
             return verdict(False, f"{name}: not implemented yet")
-        if timed_out:
-            return verdict(False, f"{name}: your function took longer than {time_limit:g} s on case "
-                                  f"'{case.description}' and was stopped: look for a loop that never ends "
-                                  f"(a while loop whose variable never changes, say).")
-        for position in _edited_arguments(originals, args):
-            argument = _argument_names(answer, len(args))[position]
-            warning = (f"  warning: your function changed its argument {argument} in place (case "
-                       f"'{case.description}'); the caller's array changes too. Work on a copy "
-                       f"(e.g. x = x.copy()) or build a new array.")
-            if warning.split(" (case")[0] not in "".join(warnings):
-                warnings.append(warning)
-        if error is not None:
-            problem = f"raised {type(error).__name__}: {error}"
-        else:
+        if status.startswith("interrupted"):
+            return verdict(False, f"{name}: interrupted (Stop or Ctrl-C) while your function ran on case "
+                                  f"'{case.description}'; " + (
+                                      "your function was stopped: nothing of it keeps running."
+                                      if status == "interrupted" else _STUCK))
+        if status.startswith("timed out"):
+            return verdict(False, f"{name}: your function took longer than {seconds:g} s on case "
+                                  f"'{case.description}'{reference_note} and was stopped: look for a loop that "
+                                  f"never ends (a while loop whose variable never changes, say)."
+                           if status == "timed out" else
+                           f"{name}: your function took longer than {seconds:g} s on case "
+                           f"'{case.description}'{reference_note}; {_STUCK}")
+        problem = _unreadable(value) if error is None else f"raised {type(error).__name__}: {error}"
+        if problem is None:
             problem = compare(case.expected, value, case)
+        edited = _edited_arguments(originals, args)
+        if edited:
+            names = _argument_names(answer, len(args))
+            edit = (f"your function changed its argument {' and '.join(names[p] for p in edited)} in place: "
+                    f"the caller's array changes too, so this is wrong even when the result is right. Work on "
+                    f"a copy (x = x.copy(), or x = x + 0.0; np.asarray(x, float) is no copy when x is already "
+                    f"float) or build a new array.")
+            if edit not in edits:
+                edits.append(edit)
+            problem = problem or edit
         results.append((case, value, error, problem))
 
     if all(problem is None for _, _, _, problem in results):
         count = len(cases)
-        message = f"{name}: all {count} cases pass" if count > 1 else f"{name}: the case passes"
-        return verdict(True, "\n".join([message] + warnings))
+        return verdict(True, f"{name}: all {count} cases pass" if count > 1 else f"{name}: the case passes")
 
-    mistake = _matching_mistake(results, mistakes, compare)
-    case, _, _, problem = next(r for r in results if r[3] is not None)
+    mistake = _matching_mistake(results, mistakes, resemble)
+    failing = [r for r in results if r[3] is not None]
+    # A wrong value says more than an in-place edit (which is listed below anyway): show it first.
+    case, _, _, problem = next((r for r in failing if r[3] not in edits), failing[0])
     if mistake is not None:
         lines = [f"{name}: wrong. Your answer behaves like a known mistake: {mistake.name}.",
                  f"  fix: {mistake.fix}",
                  f"  (first failing case '{case.description}': {problem})"]
     else:
         lines = [f"{name}: case '{case.description}' failed: {problem}"]
-        if case.hint:
+        if case.hint and problem not in edits:
             lines.append(f"  hint: {case.hint}")
     if printed_once:
         first_lines = printed_once.strip().splitlines()[:3]
         lines.append("  your function printed: " + " | ".join(line[:60] for line in first_lines))
-    return verdict(False, "\n".join(lines + warnings), mistake)
+    lines += [f"  also: {edit}" for edit in edits if edit != problem]
+    return verdict(False, "\n".join(lines), mistake)
+
+
+_STUCK = ("your function could not be stopped: it is inside one long NumPy or C call, which Python cannot "
+          "interrupt, and it keeps running in the background, slowing this kernel down. Restart the kernel "
+          "(Kernel > Restart), then look for a call that works on far too much data.")
 
 
 class Exercise:
     """One exercise's check, written as data: its name, its cases and its known mistakes.
 
     ``cases`` is a list of Case, or a function of no arguments that builds it (for cases
-    that load data or run a reference: built once, at the first check, then cached).
+    that load data or run a reference: built once, at the first check, then cached; the
+    build's time, shared among the cases that do not know their own, sets the time limit).
     ``mistakes`` likewise: a list of Mistake, or a function that builds it. Calling the
     Exercise with the student's function runs check_exercise::
 
@@ -287,7 +524,13 @@ class Exercise:
 
     def cases(self):
         if callable(self._cases):
-            self._cases = list(self._cases())
+            start = time.perf_counter()
+            cases = list(self._cases())
+            share = (time.perf_counter() - start) / max(len(cases), 1)
+            for case in cases:                        # an upper bound: the build may also load data
+                if case.reference_seconds is None:
+                    case.reference_seconds = share
+            self._cases = cases
         return self._cases
 
     def mistakes(self):
@@ -295,17 +538,17 @@ class Exercise:
             self._mistakes = list(self._mistakes())
         return self._mistakes
 
-    def __call__(self, answer):
+    def __call__(self, answer, *, _check=check_exercise, _result=CheckResult):
         try:
             cases, mistakes = self.cases(), self.mistakes()
         except Exception as error:       # e.g. a data file missing: a check never raises, it says so
             message = (f"{self.name}: the check could not build its cases ({type(error).__name__}: {error}); "
                        f"not a verdict on your answer: see the README's quick start")
             print(message)
-            return CheckResult(self.name, False, message)
+            return _result(self.name, False, message)
         # ``prepare`` wraps the answer (e.g. to record what it calls); non-functions stay as they are.
         answer = self.prepare(answer) if self.prepare is not None and callable(answer) else answer
-        return check_exercise(self.name, answer, cases, mistakes, self.time_limit, self.compare)
+        return _check(self.name, answer, cases, mistakes, self.time_limit, self.compare)
 
     def __repr__(self):
         return f"<exercise check {self.__name__}>"
@@ -316,14 +559,15 @@ def _matching_mistake(results, mistakes, compare):
     mistake is defined (its produce returns), and which is wrong somewhere."""
     for mistake in mistakes:
         compared = differs_from_expected = 0
-        for case, value, error, _ in results:
+        for case, value, error, problem in results:
             try:
                 with np.errstate(all="ignore"):
                     wrong_value = mistake.produce(*_copy_arguments(case.args))
             except Exception:
                 continue                              # the mistake is not defined on this case
             compared += 1
-            if error is not None or compare(wrong_value, value, case) is not None:
+            if error is not None or (problem or "").startswith("returned an array view") or \
+                    compare(wrong_value, value, case) is not None:
                 break
             differs_from_expected += compare(case.expected, wrong_value, case) is not None
         else:
@@ -334,7 +578,4 @@ def _matching_mistake(results, mistakes, compare):
 
 def _copy_arguments(args):
     """Deep copies of a case's arguments, so no answer or mistake can edit the case."""
-    import copy
     return copy.deepcopy(list(args))
-
-

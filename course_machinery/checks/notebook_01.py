@@ -171,7 +171,9 @@ def _to_network_input_cases():
               ("one 2x3 image with 0, 128 and 255", np.array([[[0, 128, 255], [1, 254, 64]]], dtype=np.uint8)),
               ("a batch of 4 non-square 5x7 images", rng.integers(0, 256, (4, 5, 7)).astype(np.uint8))]
     return [Case(description, (x,), (x.astype(np.float32) / np.float32(255.0))[:, None, :, :],
-                 "divide by 255 in floating point and add the channel axis: shape (N, 1, H, W)", rtol=1e-6, atol=1e-7)
+                 "divide by 255 in floating point and add the channel axis: shape (N, 1, H, W), float32 "
+                 "(x.astype(np.float32) / 255: dividing the uint8 array by 255 gives float64)",
+                 rtol=1e-6, atol=1e-7, dtype=np.float32)
             for description, x in inputs]
 
 

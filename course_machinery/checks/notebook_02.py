@@ -77,6 +77,8 @@ def _conv2d_single_cases():
         ("8x5 image, stride 2 (does not divide), padding 2", rng.standard_normal((8, 5)),
          rng.standard_normal((3, 3)), 2, 2),
         ("integer 4x6 image and kernel", rng.integers(-3, 4, (4, 6)), rng.integers(-2, 3, (2, 2)), 1, 0),
+        ("integer 5x4 image, float kernel (the output is float: not the image's dtype)",
+         rng.integers(0, 256, (5, 4)), rng.standard_normal((3, 3)), 1, 1),
     ]
     return [Case(description, (image, kernel, s, p), _on_one_image(conv2d_naive)(image, kernel, s, p),
                  "out[y, x] = sum(padded[s*y:s*y+k, s*x:s*x+k] * kernel), H' = (H + 2p - k) // s + 1 per axis")
@@ -92,10 +94,14 @@ check_conv2d_single = Exercise(
 
 def conv_layer_inputs(rng, settings):
     """Random (description, x, W, b, stride, padding) for each (description, N, C, H, W, F, k, stride,
-    padding[, "integer"]) of ``settings``; the conv exercises of notebooks 02 and 03 share it."""
+    padding[, "integer" | "integer images"]) of ``settings``: "integer" makes x, W and b integers,
+    "integer images" only x (the output is then float, which an output of x's dtype gets wrong).
+    The conv exercises of notebooks 02 and 03 share it."""
     inputs = []
     for description, N, C, H, W_in, F, k, s, p, *integer in settings:
-        if integer:
+        if integer == ["integer images"]:
+            x, W, b = rng.integers(0, 256, (N, C, H, W_in)), rng.standard_normal((F, C, k, k)), rng.standard_normal(F)
+        elif integer:
             x, W, b = rng.integers(-3, 4, (N, C, H, W_in)), rng.integers(-2, 3, (F, C, k, k)), rng.integers(-2, 3, F)
         else:
             x, W, b = rng.standard_normal((N, C, H, W_in)), rng.standard_normal((F, C, k, k)), rng.standard_normal(F)
@@ -109,6 +115,7 @@ _CONV_FORWARD_SETTINGS = [    # (description, N, C, H, W, F, k, stride, padding[
     ("non-square 7x6, stride 2, padding 1, 2 channels, 3 filters", 2, 2, 7, 6, 3, 3, 2, 1),
     ("a batch of one, 9x8, k 4, stride 3 (does not divide), padding 2", 1, 3, 9, 8, 2, 4, 3, 2),
     ("integer inputs, 2 images, 2 channels, 2 filters, 6x5, stride 2", 2, 2, 6, 5, 2, 3, 2, 0, "integer"),
+    ("integer images (0..255), float weights and bias: a float output", 2, 1, 5, 5, 2, 3, 1, 1, "integer images"),
 ]
 
 check_conv2d_forward_loops = Exercise("conv2d_forward_loops", lambda: [

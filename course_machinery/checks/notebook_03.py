@@ -236,6 +236,7 @@ check_conv2d_backward_loops = Exercise("conv2d_backward_loops", lambda: _conv_ba
     ("stride 2 and padding 1, non-square 7x6, 2 channels, 3 filters", 2, 2, 7, 6, 3, 3, 2, 1),
     ("a batch of one, 8x9, k 3, stride 2 (does not divide), padding 2", 1, 2, 8, 9, 2, 3, 2, 2),
     ("integer inputs, 3 images, stride 2, no padding", 3, 2, 6, 5, 2, 3, 2, 0, "integer"),
+    ("integer images (0..255), float weights: float gradients", 2, 1, 5, 5, 2, 3, 1, 1, "integer images"),
 ], "for every (n, f, u, v) and its window of x_pad: dW[f] += dout * window, dx_pad[window] += dout * W[f], "
    "db[f] += dout; then crop dx_pad. Start dx_pad and dW as float arrays: np.zeros_like of an integer array "
    "is an integer array"), [
@@ -330,6 +331,7 @@ check_conv2d_backward_by_correlation = Exercise("conv2d_backward_by_correlation"
     ("stride 2 and padding 1, non-square 7x6, 2 channels, 3 filters", 2, 2, 7, 6, 3, 3, 2, 1),
     ("a batch of one, 8x9, k 3, stride 2 (does not divide), padding 2", 1, 2, 8, 9, 2, 3, 2, 2),
     ("stride 3, k 2, 9x8, 3 images", 3, 2, 9, 8, 2, 2, 3, 0),
+    ("integer images (0..255), float weights: float gradients", 2, 1, 5, 5, 2, 3, 1, 1, "integer images"),
 ], "dW: the padded input correlated with the dilated gradient, first k offsets; dx: the dilated gradient padded "
    "by k - 1 and correlated with the flipped kernel, filters and channels swapped; rows no window reached get 0; "
    "crop the padding"), [

@@ -82,10 +82,13 @@ def _conv_cases():
             ("one image, one channel, one filter, stride 1", (1, 1, 5, 5), (1, 1, 3, 3), 1, 0),
             ("3 channels, 4 filters, stride 2, padding 1, non-square 7x6", (2, 3, 7, 6), (4, 3, 3, 3), 2, 1),
             ("kernel 2, stride 3 that does not divide (8x9)", (1, 2, 8, 9), (2, 2, 2, 2), 3, 0),
-            ("integer image and kernel", (1, 2, 4, 4), (2, 2, 3, 3), 1, 1)]):
+            ("integer image and kernel", (1, 2, 4, 4), (2, 2, 3, 3), 1, 1),
+            ("integer image (0..255), float kernel: a float output", (2, 1, 5, 5), (2, 1, 3, 3), 1, 1)]):
         x, W, b = rng.standard_normal(x_shape), rng.standard_normal(W_shape), rng.standard_normal(W_shape[0])
         if index == 3:
             x, W, b = rng.integers(-3, 4, x_shape), rng.integers(-2, 3, W_shape), np.array([1, -1])
+        if index == 4:
+            x = rng.integers(0, 256, x_shape)
         settings.append((description, x, W, b, stride, padding))
     return reference_cases(conv2d_naive, settings, "out[n, f, y, x] = b[f] + sum over c, i, j of W[f, c, i, j] * "
                            "x_pad[n, c, y*stride + i, x*stride + j]: compare with scratchcnn.conv2d_naive")
@@ -352,6 +355,8 @@ check_fixed_adam_step = Exercise("fixed_adam_step", reference_cases(adam_update,
      5, 1e-2, 0.9, 0.999, 1e-8),
     ("step t = 2000, betas (0.8, 0.99)", _rng.standard_normal(4), _rng.standard_normal(4),
      0.1 * _rng.standard_normal(4), 0.5 * _rng.random(4), 2000, 3e-3, 0.8, 0.99, 1e-8),
+    ("step t = 50 with a large eps (0.001) and small averages v", _rng.standard_normal(5),
+     _rng.standard_normal(5), 0.1 * _rng.standard_normal(5), 1e-4 * _rng.random(5), 50, 1e-2, 0.9, 0.999, 1e-3),
 ], hint="m_hat = m / (1 - beta1**t) and v_hat = v / (1 - beta2**t) are used for the step only; "
      "return the uncorrected m and v: compare with scratchcnn.Adam"), [
     Mistake("m and v are still not bias-corrected (the original bug)", _adam_with(correct_m=False, correct_s=False),
@@ -364,6 +369,8 @@ check_fixed_adam_step = Exercise("fixed_adam_step", reference_cases(adam_update,
     Mistake("sqrt(v) is divided by 1 - beta2^t (the correction of v, not of its square root)",
             _adam_with(s_correction_power=2),
             "divide v (before the square root) by 1 - beta2**t, i.e. sqrt(v) by sqrt(1 - beta2**t)"),
+    Mistake("eps inside the square root, sqrt(v_hat + eps)", _adam_with(eps_inside=True),
+            "the denominator is sqrt(v_hat) + eps, as in scratchcnn.Adam"),
 ], doc="""Notebook 11, bug 6: ``fixed_adam_step(w, grad, m, v, t, lr, beta1, beta2, eps)`` -> (w, m, v),
     one step of scratchcnn.Adam; t counts steps from 1, m and v are the stored (uncorrected) averages.""")
 

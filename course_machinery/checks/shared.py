@@ -7,6 +7,7 @@ as copies, so no answer and no check can change what the next check sees."""
 from __future__ import annotations
 
 import functools
+import time
 
 import numpy as np
 
@@ -44,5 +45,8 @@ def reference_cases(reference, settings, hint=None, **tolerances):
     cases = []
     for description, *args in settings:
         case_hint = args.pop() if hint is None else hint
-        cases.append(Case(description, tuple(args), reference(*args), case_hint, **tolerances))
+        start = time.perf_counter()
+        expected = reference(*args)
+        cases.append(Case(description, tuple(args), expected, case_hint, **tolerances,
+                          reference_seconds=time.perf_counter() - start))
     return cases
