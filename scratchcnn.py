@@ -301,6 +301,7 @@ class Conv2D(Layer):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        guards.check_layer_arguments(self)
         rng = rng if rng is not None else np.random.default_rng()
         fan_in = in_channels * kernel_size * kernel_size
         self.params["W"] = he_normal((out_channels, in_channels, kernel_size, kernel_size), fan_in, rng, dtype)
@@ -323,6 +324,7 @@ class Conv2D(Layer):
         return out.reshape(self.out_channels, N, H_out, W_out).transpose(1, 0, 2, 3)
 
     def backward(self, dout):
+        guards.check_backward(self, dout)
         W = self.params["W"]
         D = dout.transpose(1, 0, 2, 3).reshape(self.out_channels, -1).astype(W.dtype, copy=False)
         self.grads["W"] = (D @ self.cols.T).reshape(W.shape)
@@ -395,6 +397,7 @@ class MaxPool2D(Layer):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
+        guards.check_layer_arguments(self)
 
     def config(self):
         return dict(kernel_size=self.kernel_size, stride=self.stride)
@@ -411,6 +414,7 @@ class MaxPool2D(Layer):
         return windows.max(axis=-1)
 
     def backward(self, dout):
+        guards.check_backward(self, dout)
         k, s = self.kernel_size, self.stride
         H_out, W_out = dout.shape[2:]
         dx = np.zeros(self.x_shape, dtype=dout.dtype)
@@ -471,6 +475,7 @@ class ReLU(Layer):
         return np.maximum(x, 0)
 
     def backward(self, dout):
+        guards.check_backward(self, dout)
         return dout * self.positive
 
 
@@ -484,6 +489,7 @@ class LeakyReLU(Layer):
     def __init__(self, negative_slope=0.01):
         super().__init__()
         self.negative_slope = negative_slope
+        guards.check_layer_arguments(self)        # a finite slope in [0, 1): below 0 or from 1 up it is no leaky ReLU
 
     def config(self):
         return dict(negative_slope=self.negative_slope)
@@ -494,6 +500,7 @@ class LeakyReLU(Layer):
         return np.where(self.positive, x, x * x.dtype.type(self.negative_slope))
 
     def backward(self, dout):
+        guards.check_backward(self, dout)
         dout = _as_float(dout)
         return np.where(self.positive, dout, dout * dout.dtype.type(self.negative_slope))
 
@@ -510,6 +517,7 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout):
+        guards.check_backward(self, dout)
         # In the memory layout of x (empty_like keeps it), so the layers below read the gradient
         # in the order they wrote x (bench.py: "Flatten.backward ignores the layout" is slower).
         dx = np.empty_like(self.x, dtype=dout.dtype)
@@ -529,9 +537,8 @@ class Dropout(Layer):
 
     def __init__(self, p=0.5, *, rng=None):
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout probability p must be in [0, 1), got {p}")
         self.p = p
+        guards.check_layer_arguments(self)
         self.rng = rng if rng is not None else np.random.default_rng()
 
     def config(self):
@@ -547,6 +554,7 @@ class Dropout(Layer):
         return x * self.mask
 
     def backward(self, dout):
+        guards.check_backward(self, dout)
         return dout if self.mask is None else dout * self.mask
 
 
@@ -561,6 +569,7 @@ class Dense(Layer):
     def __init__(self, in_features, out_features, *, rng=None, dtype=np.float32):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
+        guards.check_layer_arguments(self)
         rng = rng if rng is not None else np.random.default_rng()
         self.params["W"] = he_normal((in_features, out_features), in_features, rng, dtype)
         self.params["b"] = np.zeros(out_features, dtype=dtype)
@@ -575,6 +584,7 @@ class Dense(Layer):
         return self.x @ self.params["W"] + self.params["b"]
 
     def backward(self, dout):
+        guards.check_backward(self, dout)
         self.grads["W"] = self.x.T @ dout
         self.grads["b"] = dout.sum(axis=0)
         return dout @ self.params["W"].T
@@ -603,6 +613,7 @@ class BatchNorm1D(Layer):
     def __init__(self, num_features, momentum=0.1, eps=1e-5, *, dtype=np.float32):
         super().__init__()
         self.num_features, self.momentum, self.eps = num_features, momentum, eps
+        guards.check_layer_arguments(self)
         self.params["gamma"] = np.ones(num_features, dtype=dtype)
         self.params["beta"] = np.zeros(num_features, dtype=dtype)
         self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
@@ -623,10 +634,8 @@ class BatchNorm1D(Layer):
             mean = x.mean(axis=self.axes)
             centred = x - self._per_feature(mean)
             var = np.mean(centred * centred, axis=self.axes)          # population variance (divide by m)
+            guards.check_batch_statistics(self, x, mean, var)     # m >= 2 values per feature, all finite
             m = x.size // self.num_features
-            if m < 2:
-                raise ValueError(f"{self!r} in training mode needs more than one value per feature "
-                                 f"to estimate a variance, got input shape {x.shape}; use a bigger batch.")
             self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mean
             self.running_var = (1 - self.momentum) * self.running_var + self.momentum * var * (m / (m - 1))
         else:
@@ -636,6 +645,7 @@ class BatchNorm1D(Layer):
         return self.x_hat * self._per_feature(self.params["gamma"]) + self._per_feature(self.params["beta"])
 
     def backward(self, dout):
+        guards.check_backward(self, dout)                        # also: still in forward's mode
         self.grads["beta"] = dout.sum(axis=self.axes)
         self.grads["gamma"] = (dout * self.x_hat).sum(axis=self.axes)
         scale = self._per_feature(self.params["gamma"] * self.inv_std)
@@ -702,6 +712,7 @@ class SoftmaxCrossEntropy:
         return float(-log_probs[np.arange(len(labels)), labels].mean())
 
     def backward(self):
+        guards.check_loss_backward(self)
         dlogits = self.probs.copy()
         dlogits[np.arange(len(self.labels)), self.labels] -= 1
         return dlogits / len(self.labels)
@@ -747,6 +758,7 @@ class SGD(Optimizer):
     def __init__(self, model, lr=0.01, momentum=0.9, weight_decay=0.0):
         super().__init__(model, lr)
         self.momentum, self.weight_decay = momentum, weight_decay
+        guards.check_optimizer_arguments(self)
 
     def step(self):
         for key, param, grad in self.parameters():
@@ -770,9 +782,9 @@ class Adam(Optimizer):
 
     def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(model, lr)
+        self.eps, self.weight_decay, self.t = eps, weight_decay, 0
+        guards.check_optimizer_arguments(self, betas)
         self.beta1, self.beta2 = betas
-        self.eps, self.weight_decay = eps, weight_decay
-        self.t = 0
 
     def step(self):
         self.t += 1
@@ -805,6 +817,7 @@ class RMSprop(Optimizer):
     def __init__(self, model, lr=1e-3, alpha=0.99, eps=1e-8, weight_decay=0.0):
         super().__init__(model, lr)
         self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
+        guards.check_optimizer_arguments(self)
 
     def step(self):
         for key, param, grad in self.parameters():
@@ -834,6 +847,7 @@ class Sequential(Layer):
     def __init__(self, layers):
         # No Layer.__init__: params, grads and training are the layers' (properties below).
         self.layers = list(layers)
+        guards.check_distinct_layers(self)          # a layer object used twice would get wrong gradients
 
     @property
     def params(self):
@@ -852,9 +866,13 @@ class Sequential(Layer):
         for layer in self.layers:
             layer.training = mode
 
-    def forward(self, x):
+    def forward(self, x, keep_caches=True):
+        """``keep_caches=False`` is inference (predict_proba): each layer's backward caches are
+        dropped once the next layer has its input, so memory holds one layer's at a time."""
         for layer in self.layers:
-            x = layer.forward(x)
+            x = layer.forward(x, keep_caches) if isinstance(layer, Sequential) else layer.forward(x)
+            if not keep_caches:
+                guards.drop_caches(layer)
         return x
 
     def backward(self, dout, input_gradient=True):
@@ -880,11 +898,13 @@ class Sequential(Layer):
         return self
 
     def predict_proba(self, x, batch_size=1000):
-        """Class probabilities (N, K), in eval mode and in batches to bound memory."""
+        """Class probabilities (N, K), in eval mode, keeping no backward caches, in batches of
+        at most batch_size that bound memory (guards.inference_batch_size)."""
         was_training = [layer.training for layer in self.layers]
         self.eval()
         try:
-            return np.concatenate([softmax(self.forward(x[i:i + batch_size]))
+            batch_size = guards.inference_batch_size(self, x, batch_size)
+            return np.concatenate([softmax(self.forward(x[i:i + batch_size], keep_caches=False))
                                    for i in range(0, len(x), batch_size)])
         finally:
             for layer, mode in zip(self.layers, was_training):
@@ -916,11 +936,9 @@ class Residual(Sequential):
     def __init__(self, *layers):
         super().__init__(layers)
 
-    def forward(self, x):
-        out = super().forward(x)
-        if out.shape != x.shape:
-            raise ValueError(f"Residual: the inner layers turn shape {x.shape} into {out.shape}; "
-                             f"y = x + f(x) needs f to keep the shape (same channels, padding 'same').")
+    def forward(self, x, keep_caches=True):
+        out = super().forward(x, keep_caches)
+        guards.check_residual_shape(x, out)             # y = x + f(x): f must keep the shape
         return x + out
 
     def backward(self, dout):
@@ -975,11 +993,10 @@ def deep_cnn(in_channels=1, image_size=28, num_classes=10, channels=(32, 64), bl
     residual block: x -> ReLU(x + BN(conv(ReLU(BN(conv(x))))))   (He et al., 2016)
     A convolution's bias is redundant before BN (BN subtracts any constant, so
     its gradient is 0; beta plays its role) but harmless. in_channels and image_size fit the
-    data (1 x 28 x 28 MNIST, 3 x 32 x 32 CIFAR-10); image_size must divide by 4.
+    data (1 x 28 x 28 MNIST, 3 x 32 x 32 CIFAR-10); image_size must divide by 2 per stage.
     Pooling before the ReLU and ``fast``: as in reference_cnn.
     """
-    if image_size % 4:
-        raise ValueError(f"deep_cnn needs an image size divisible by 4 (two 2x2 poolings), got {image_size}")
+    guards.check_deep_cnn_arguments(in_channels, image_size, num_classes, channels, blocks, hidden, dtype)
     from course_machinery.fast_layers import FastConv2D, FastMaxPool2D
     Conv, MaxPool = (FastConv2D, FastMaxPool2D) if fast else (Conv2D, MaxPool2D)
     rng = np.random.default_rng(seed)
@@ -1186,10 +1203,10 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
 
 
 def evaluate(model, images, labels, batch_size=1000):
-    """Mean loss and accuracy of ``model`` on a data set: returns (loss, accuracy)."""
-    guards.warn_if_unscaled(images, "evaluation")
+    """Mean loss and accuracy of ``model`` on a data set: returns (loss, accuracy).
+    Inference: no backward caches, batches of at most batch_size (see predict_proba)."""
+    guards.check_evaluation_data(model, images, labels, batch_size)
     probs = model.predict_proba(images, batch_size)
-    guards.check_labels(np.asarray(labels), probs.shape[1])
     loss = float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12)).mean())
     return loss, float((probs.argmax(axis=1) == labels).mean())
 
@@ -1226,14 +1243,9 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
     cannot be nudged by h at all. Since f reads x itself, we cannot compute in float64
     for you: for any other dtype numerical_gradient warns (UserWarning) and goes on.
     """
-    if x.dtype != np.float64:
-        warnings.warn(f"numerical_gradient got a {x.dtype} array: centred differences need float64 "
-                      f"(with float32 the rounding error is about 1e-2). Convert the array, and the "
-                      f"weights f uses, with .astype(np.float64) first.", stacklevel=2)
+    guards.check_nudgeable(x)                 # warns unless float64; refuses an array reshape would copy
     grad = np.zeros_like(x, dtype=np.float64)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
-    if not np.shares_memory(flat_x, x):
-        raise ValueError("numerical_gradient needs a contiguous array it can nudge in place")
     for i in range(flat_x.size):
         original = flat_x[i]
         flat_x[i] = original + h
@@ -1487,9 +1499,11 @@ def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
     """
     path = Path(path)
     architecture = file_safety.check_model_file(path, LAYER_TYPES, _build_layer)
+    guards.check_model_to_load(path, architecture, dtype)     # float dtype; nesting at most 16 deep
     with file_safety.model_file_errors(path), np.load(path, allow_pickle=False) as arrays:
         layers = [_load_layer(path, arrays, str(i), spec, dtype) for i, spec in enumerate(architecture["layers"])]
     model = Sequential(layers).eval()
+    guards.check_loaded_model(path, model)                    # running variances >= 0
     model.metadata = architecture.get("metadata", {})
     return model
 
