@@ -229,9 +229,7 @@ def _as_float(x: np.ndarray) -> np.ndarray:
 def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
     """H' = (H + 2p - k) / s + 1, the output size of a convolution or pooling (notebook 02, section 3)."""
     out = (size + 2 * padding - kernel_size) // stride + 1
-    if out < 1:
-        raise ValueError(f"kernel {kernel_size} with padding {padding} does not fit an input of size {size}")
-    return out
+    return guards.check_output_size(out, size, kernel_size, padding)      # out >= 1, or a clear error
 
 
 def im2col(x: np.ndarray, kernel_size: int, stride: int = 1, padding: int = 0) -> np.ndarray:
@@ -704,9 +702,7 @@ class SoftmaxCrossEntropy:
     """
 
     def forward(self, logits, labels):
-        if logits.ndim != 2 or labels.shape != (logits.shape[0],):
-            raise ValueError(f"expected logits (N, K) and labels (N,), got {logits.shape} and {labels.shape}")
-        guards.check_labels(labels, logits.shape[1])
+        guards.check_loss_input(logits, labels)       # (N, K) and (N,) class numbers 0..K-1
         log_probs = log_softmax(logits)
         self.probs, self.labels = np.exp(log_probs), labels
         return float(-log_probs[np.arange(len(labels)), labels].mean())
@@ -730,10 +726,11 @@ class SoftmaxCrossEntropy:
 
 
 class Optimizer:
-    def __init__(self, model, lr):
+    def __init__(self, model, lr, **hyperparameters):
         self.layers = model.layers if hasattr(model, "layers") else list(model)
-        self.lr = lr
-        self.state: dict = {}
+        self.lr, self.state = lr, {}
+        self.__dict__.update(hyperparameters)           # momentum, eps, weight_decay, ...
+        guards.check_optimizer_arguments(self)          # each in its sensible range
 
     def parameters(self):
         """Yield (key, param, grad) for every parameter; key is stable across steps."""
@@ -756,9 +753,7 @@ class SGD(Optimizer):
     """
 
     def __init__(self, model, lr=0.01, momentum=0.9, weight_decay=0.0):
-        super().__init__(model, lr)
-        self.momentum, self.weight_decay = momentum, weight_decay
-        guards.check_optimizer_arguments(self)
+        super().__init__(model, lr, momentum=momentum, weight_decay=weight_decay)
 
     def step(self):
         for key, param, grad in self.parameters():
@@ -781,10 +776,8 @@ class Adam(Optimizer):
     """
 
     def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(model, lr)
-        self.eps, self.weight_decay, self.t = eps, weight_decay, 0
-        guards.check_optimizer_arguments(self, betas)
-        self.beta1, self.beta2 = betas
+        super().__init__(model, lr, betas=betas, eps=eps, weight_decay=weight_decay)
+        self.beta1, self.beta2, self.t = *betas, 0
 
     def step(self):
         self.t += 1
@@ -815,9 +808,7 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, model, lr=1e-3, alpha=0.99, eps=1e-8, weight_decay=0.0):
-        super().__init__(model, lr)
-        self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
-        guards.check_optimizer_arguments(self)
+        super().__init__(model, lr, alpha=alpha, eps=eps, weight_decay=weight_decay)
 
     def step(self):
         for key, param, grad in self.parameters():
@@ -1148,11 +1139,8 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
     DIVERGED_LOSS_FACTOR x ln K; course_machinery.guards refuses bad arguments and data.
     """
     optimizer = optimizer if optimizer is not None else Adam(model, lr=1e-3)
-    num_classes = guards.check_data(model, images, labels, "training")
-    validation = validation if validation is not None and len(validation[0]) else None
-    if validation is not None:
-        guards.check_data(model, *validation, "validation")
-    guards.check_training_arguments(model, images, optimizer, lr, epochs, batch_size, schedule, augment_shift)
+    num_classes, validation = guards.check_training_arguments(model, images, labels, validation, optimizer, lr,
+                                                              epochs, batch_size, schedule, augment_shift)
     own_lr = optimizer.lr                   # the schedule changes optimizer.lr; it gets this back at the end
     base_lr = lr if lr is not None else own_lr
     rng = np.random.default_rng(seed)

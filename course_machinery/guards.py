@@ -41,9 +41,15 @@ def warn_if_unscaled(images, what: str, stacklevel: int = 3) -> None:
                       stacklevel=stacklevel)
 
 
-def check_training_arguments(model, images, optimizer, lr, epochs, batch_size, schedule, augment_shift) -> None:
-    """Refuse arguments that would train nothing or nonsense, saying which and why."""
+def check_training_arguments(model, images, labels, validation, optimizer, lr, epochs, batch_size, schedule,
+                             augment_shift):
+    """Refuse data and arguments that would train nothing or nonsense, saying which and why.
+    Returns K (the number of classes) and the validation pair (None if absent or empty)."""
     from scratchcnn import SCHEDULES
+    num_classes = check_data(model, images, labels, "training", stacklevel=5)
+    validation = validation if validation is not None and len(validation[0]) else None
+    if validation is not None:
+        check_data(model, *validation, "validation", stacklevel=5)
     for name, value, least in (("epochs", epochs, 1), ("batch_size", batch_size, 1),
                                ("augment_shift", augment_shift, 0)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
@@ -70,6 +76,7 @@ def check_training_arguments(model, images, optimizer, lr, epochs, batch_size, s
             if not np.isfinite(param).all():
                 raise ValueError(f"{layer!r} has NaN or infinite weights {name!r}: the model is broken "
                                  f"(an earlier run diverged?). Start again from a fresh model.")
+    return num_classes, validation
 
 
 def warn_if_stalled(history, steps_per_epoch: int, num_classes: int, base_lr: float) -> None:
@@ -198,11 +205,12 @@ def check_layer_arguments(layer) -> None:
                                  f"{']' if high_allowed else ')'}, got {value!r}: {why}.")
 
 
-def check_optimizer_arguments(optimizer, betas=None) -> None:
+def check_optimizer_arguments(optimizer) -> None:
     """An optimizer's hyperparameters (train checks lr): decay rates (momentum, alpha, Adam's betas) in [0, 1),
     eps > 0, weight_decay >= 0, all finite. Outside these ranges training diverges or never moves."""
     name = type(optimizer).__name__
-    if betas is not None and not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+    betas = getattr(optimizer, "betas", None)
+    if "betas" in vars(optimizer) and not (isinstance(betas, (tuple, list)) and len(betas) == 2):
         raise ValueError(f"{name}: betas must be a pair (beta1, beta2) such as (0.9, 0.999), got {betas!r}")
     values = dict(vars(optimizer), **({} if betas is None else {"beta1": betas[0], "beta2": betas[1]}))
     ranges = {"eps": "a small positive number such as 1e-8",
@@ -407,3 +415,20 @@ def inference_batch_size(model, x, batch_size) -> int:
         largest = max([largest] + [a.nbytes for a in arrays if not any(a is p for p in layer.params.values())])
         drop_caches(layer)
     return max(1, min(batch_size, INFERENCE_MEMORY // largest))
+
+
+def check_output_size(out: int, size: int, kernel_size: int, padding: int) -> int:
+    """conv_output_size's result, if the kernel fits the (padded) input at least once."""
+    if out < 1:
+        raise ValueError(f"kernel {kernel_size} with padding {padding} does not fit an input of size {size}")
+    return out
+
+
+def check_loss_input(logits, labels) -> None:
+    """SoftmaxCrossEntropy.forward: logits (N, K) and labels (N,) that are class numbers 0..K-1."""
+    if not (isinstance(logits, np.ndarray) and isinstance(labels, np.ndarray)):
+        raise TypeError(f"SoftmaxCrossEntropy expects NumPy arrays, got {type(logits).__name__} and "
+                        f"{type(labels).__name__}; convert with np.asarray")
+    if logits.ndim != 2 or labels.shape != (logits.shape[0],):
+        raise ValueError(f"expected logits (N, K) and labels (N,), got {logits.shape} and {labels.shape}")
+    check_labels(labels, logits.shape[1])
