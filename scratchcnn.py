@@ -1121,22 +1121,17 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
           progress=None):
     """Train ``model`` with mini-batch gradient descent; returns the history.
 
-    The loop of notebook 07: shuffle, then for each batch forward, loss, backward,
-    update, with a learning-rate schedule and a divergence check after every batch.
-    images (N, C, H, W), labels (N,) in 0..K-1. ``optimizer`` defaults to Adam(lr=1e-3);
-    ``lr``, if given, replaces its rate for this call. ``schedule`` (in SCHEDULES; None is
-    constant) sets optimizer.lr at every step, and optimizer.lr is its own again at the end.
-    ``augment_shift`` moves each training image by up to that many pixels; ``validation``,
-    an (images, labels) pair, is scored after each epoch. A last batch of one image joins
-    the batch before it (batch_bounds; history["last_batch_merged"]).
-    ``callback(history)`` runs after every epoch (the notebooks' live curves),
-    ``progress(epoch, done, total, loss, accuracy, seconds)`` after every batch.
+    The loop of notebook 07: shuffle, then for each batch forward, loss, backward, update.
+    images (N, C, H, W), labels (N,) in 0..K-1. ``optimizer`` defaults to Adam(lr=1e-3); ``lr``
+    replaces its rate for this call; ``schedule`` (in SCHEDULES; None is constant) sets optimizer.lr
+    at every step (it gets its own back at the end). ``augment_shift``: random_shift's pixels;
+    ``validation``: an (images, labels) pair scored after each epoch; ``callback(history)`` after
+    every epoch, ``progress(epoch, done, total, loss, accuracy, seconds)`` after every batch.
 
-    history: one entry per epoch of epoch, train_loss, train_accuracy, val_loss,
-    val_accuracy (None without validation), seconds, lr; "interrupted" is True after
-    Ctrl-C, and the model then holds the best weights seen (by validation accuracy, else
-    training loss). Raises TrainingDiverged when a batch loss is NaN, inf or above
-    DIVERGED_LOSS_FACTOR x ln K; course_machinery.guards refuses bad arguments and data.
+    history: per epoch, epoch, train_loss, train_accuracy, val_loss, val_accuracy (None without
+    validation), seconds, lr; "last_batch_merged" (batch_bounds); "interrupted" after Ctrl-C, when
+    the model holds the best weights seen (by validation accuracy, else training loss). Raises
+    TrainingDiverged when a batch loss is NaN, inf or above DIVERGED_LOSS_FACTOR x ln K.
     """
     optimizer = optimizer if optimizer is not None else Adam(model, lr=1e-3)
     num_classes, validation = guards.check_training_arguments(model, images, labels, validation, optimizer, lr,
@@ -1226,10 +1221,8 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
     f takes no arguments and reads x, which we nudge in place (and restore).
     The error of a centred difference is O(h^2), against O(h) one-sided.
 
-    x should be float64. A float32 x keeps about 7 digits, and the difference of two
-    nearly equal losses loses most of them (relative errors near 1e-2); an integer x
-    cannot be nudged by h at all. Since f reads x itself, we cannot compute in float64
-    for you: for any other dtype numerical_gradient warns (UserWarning) and goes on.
+    x should be float64: float32's 7 digits drown the difference of two nearly equal losses
+    (errors near 1e-2). f reads x itself, so we cannot convert it: other dtypes get a warning.
     """
     guards.check_nudgeable(x)                 # warns unless float64; refuses an array reshape would copy
     grad = np.zeros_like(x, dtype=np.float64)
@@ -1248,37 +1241,24 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
 def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
     """max_i |a_i - n_i| / max(|a_i| + |n_i|, tiny): scale-free, 0 when they agree (notebook 03, section 3).
 
-    Below about 1e-7 it means "equal up to float64 rounding". Its limit: the
-    centred difference carries a rounding error of about 1e-16 * |L| / h, so an
-    entry whose true gradient is tiny next to that (a softmax probability of
-    1e-7, say) cannot score well; keep gradient-check inputs moderate."""
+    Below about 1e-7 it means "equal up to float64 rounding". A centred difference carries a rounding
+    error of about 1e-16 * |L| / h, so tiny true gradients cannot score well: keep inputs moderate."""
     analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
     return float(np.max(np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), 1e-12)))
-
-
-def _layers_within(layer):
-    """``layer`` and every layer inside it (a Sequential's or a Residual's), depth first."""
-    yield layer
-    for inner in getattr(layer, "layers", ()):
-        yield from _layers_within(inner)
 
 
 def grad_check(layer, x: np.ndarray, seed: int = 0, h: float = 1e-4) -> dict:
     """Compare a layer's backward with numerical gradients (notebook 03, section 7).
 
-    Uses the scalar loss L = sum(forward(x) * G) for a fixed random G, whose gradient
-    with respect to the output is exactly G. Returns the relative error for the input
-    ("x") and for each parameter. Needs a float64 layer; refuses a random one (Dropout
-    with p > 0 in training mode). It changes no state: the running statistics that its
-    forward passes move are put back.
+    Uses the scalar loss L = sum(forward(x) * G) for a fixed random G, whose gradient with respect
+    to the output is exactly G. Returns the relative error for the input ("x") and each parameter.
+    Needs a float64 layer, not a random one (Dropout in training); puts running statistics back.
 
-    Why h = 1e-4 (numerical_gradient's default is 1e-5): every layer in this course is
-    piecewise linear in each input, so a centred difference has no truncation error
-    unless x +- h crosses a kink (ReLU's 0, a new pooling winner); only rounding is
-    left, and it shrinks as h grows. For smooth functions such as softmax, use a smaller h.
+    Why h = 1e-4 (numerical_gradient's default is 1e-5): every layer here is piecewise linear, so a
+    centred difference has no truncation error unless x +- h crosses a kink (ReLU's 0, a new pooling
+    winner); only rounding is left, and it shrinks as h grows. For smooth functions, use a smaller h.
     """
-    layers = list(_layers_within(layer))
-    guards.check_grad_check_layer(layer, layers)      # float64, and no random layer
+    layers = guards.check_grad_check_layer(layer)      # it and the layers inside it: float64, none random
     saved = [(inner, name, getattr(inner, name).copy()) for inner in layers
              for name in getattr(inner, "state_names", ())]
     x = np.array(x, dtype=np.float64)

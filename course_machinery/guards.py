@@ -145,10 +145,16 @@ def check_divergence(loss: float, num_classes: int, epoch: int, step: int, lr: f
                            f"Lower the learning rate (it was {lr:.3g}; try {lr / 10:.3g}).")
 
 
-def check_grad_check_layer(layer, layers) -> None:
+def layers_within(layer) -> list:
+    """``layer`` and every layer inside it (a Sequential's or a Residual's), depth first."""
+    return [layer] + [inner for outer in getattr(layer, "layers", ()) for inner in layers_within(outer)]
+
+
+def check_grad_check_layer(layer) -> list:
     """grad_check needs float64 parameters (float32 drowns centred differences in rounding) and no
-    layer that draws random numbers at every forward (``layers``: the layer and those inside it)."""
+    layer that draws random numbers at every forward. Returns the layer and those inside it."""
     from scratchcnn import Dropout                 # scratchcnn imports this module
+    layers = layers_within(layer)
     for name, param in layer.params.items():
         if param.dtype != np.float64:
             raise TypeError(f"grad_check needs a float64 layer, but {layer!r} keeps {name!r} in {param.dtype}: "
@@ -158,6 +164,7 @@ def check_grad_check_layer(layer, layers) -> None:
         raise ValueError(f"grad_check cannot check {layer!r}: a Dropout with p > 0 in training mode draws a new "
                          f"random mask at every forward, so differences of the loss measure the masks, not the "
                          f"gradient. Check it in eval mode (layer.eval() or .training = False), or with p=0.")
+    return layers
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,17 +261,12 @@ def check_distinct_layers(model) -> None:
     """One layer object used twice in a model would overwrite its own backward caches and
     gradients (the first use's weight gradient is lost): refuse it, recursively."""
     seen = set()
-
-    def visit(layer):
+    for layer in layers_within(model)[1:]:
         if id(layer) in seen:
             raise ValueError(f"{layer!r} appears twice in one model: a layer object caches its input for "
                              f"backward and keeps one gradient, so using it twice gives wrong gradients. "
                              f"Build a new layer for each place (two ReLU() objects, not one).")
         seen.add(id(layer))
-        for inner in getattr(layer, "layers", ()):
-            visit(inner)
-    for layer in model.layers:
-        visit(layer)
 
 
 MAX_NESTING = 16       # Residual inside Residual: deep enough for any course model, far below Python's recursion limit
@@ -289,10 +291,7 @@ def check_model_to_load(path, architecture: dict, dtype) -> None:
 def check_loaded_model(path, model) -> None:
     """A loaded BatchNorm's running variance must be >= 0 (its square root divides every input)."""
     from .file_safety import ModelFileError
-    stack = list(model.layers)
-    while stack:
-        layer = stack.pop()
-        stack += getattr(layer, "layers", [])
+    for layer in layers_within(model):
         if hasattr(layer, "running_var") and (layer.running_var < 0).any():
             raise ModelFileError(f"{path}: {layer!r} has a negative running variance "
                                  f"({float(layer.running_var.min()):g}); a variance is never negative, so the "
@@ -407,10 +406,7 @@ def inference_batch_size(model, x, batch_size) -> int:
         return batch_size
     largest = 1
     model.forward(x[:1], keep_caches=True)
-    stack = list(model.layers)
-    while stack:
-        layer = stack.pop()
-        stack += getattr(layer, "layers", [])
+    for layer in layers_within(model):
         arrays = [value for value in vars(layer).values() if isinstance(value, np.ndarray)]
         largest = max([largest] + [a.nbytes for a in arrays if not any(a is p for p in layer.params.values())])
         drop_caches(layer)
