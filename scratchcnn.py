@@ -288,9 +288,8 @@ class Conv2D(Layer):
         out[n, f, y, x] = b[f] + sum_{c,i,j} W[f, c, i, j] * x_pad[n, c, s*y + i, s*x + j]
 
     params: W (F, C, k, k), b (F,).   grads: dW, db (derived in notebook 03, sections 4 and 6).
-    Forward is one matrix product:  W.reshape(F, C*k*k) @ im2col(x)  -> (F, N*H'*W'),
-    returned as an (N, F, H', W') transposed view of it (no copy). Backward, with
-    dout reshaped to the same (F, N*H'*W') matrix D:
+    Forward is one matrix product:  W.reshape(F, C*k*k) @ im2col(x)  -> (F, N*H'*W'), returned as an
+    (N, F, H', W') transposed view of it (no copy). Backward, with dout as the same (F, N*H'*W') matrix D:
         dW = D @ cols.T     db = D @ 1     dx = col2im(W.T @ D)
     backward caches: the im2col columns of x and x's shape.
     """
@@ -383,12 +382,11 @@ class MaxPool2D(Layer):
 
         out[n, c, y, x] = max_{i,j < k} x[n, c, s*y + i, s*x + j]
 
-    params: none.   backward caches the winner of every window: the flat index
-    i*k + j of its maximum, (N, C, H', W'). Backward routes each dout value to
-    the one input that won its window. When several inputs tie for the maximum,
-    the first in row-major order wins (np.argmax's choice), so every window
-    sends its gradient to exactly one position. Windows that overlap (k > s)
-    can share a winner, so the routed gradients are *added*.
+    params: none.   backward caches the winner of every window: the flat index i*k + j of its
+    maximum, (N, C, H', W'). Backward routes each dout value to the one input that won its window.
+    When several inputs tie for the maximum, the first in row-major order wins (np.argmax's choice),
+    so every window sends its gradient to exactly one position. Windows that overlap (k > s) can
+    share a winner, so the routed gradients are *added*.
     """
 
     def __init__(self, kernel_size=2, stride=None):
@@ -592,8 +590,7 @@ class BatchNorm1D(Layer):
     """Batch normalisation for features: x: (N, D) -> (N, D), per feature over the batch.
 
         x_hat = (x - mu) / sqrt(var + eps),   out = gamma * x_hat + beta
-    Training: mu, var are the batch's (mean and population variance over N), and
-    the running statistics move towards them as in PyTorch:
+    Training: mu, var are the batch's (mean and population variance over N); running statistics follow, as PyTorch's:
         running = (1 - momentum) * running + momentum * batch   (running_var gets the
         unbiased variance, var * m / (m - 1), m = values per feature).
     Eval: mu, var are running_mean, running_var, so each example's output is its own.
@@ -658,9 +655,8 @@ class BatchNorm1D(Layer):
 class BatchNorm2D(BatchNorm1D):
     """Batch normalisation for images: x: (N, C, H, W) -> (N, C, H, W), per channel.
 
-    The same layer as BatchNorm1D, with every pixel of a channel counted as one
-    more example of that channel: the statistics (and the means in backward) are
-    over the m = N*H*W values of each channel, axes (0, 2, 3).
+    The same layer as BatchNorm1D, with every pixel of a channel counted as one more example of that
+    channel: the statistics (and the means in backward) are over its m = N*H*W values, axes (0, 2, 3).
     params: gamma (C,), beta (C,); attributes running_mean, running_var (C,).
     backward: BatchNorm1D's formulas, with the means over (N, H, W) (notebook 10, section 3).
     """
@@ -828,8 +824,8 @@ class Sequential(Layer):
     """Layers applied in order: a layer itself, so models nest (Residual is one).
 
     x: the first layer's input -> the last layer's output (the logits, for a classifier).
-    forward calls every layer's forward in order; backward takes dL/d(output) and
-    calls every layer's backward in reverse order, so it is the loop
+    forward calls every layer's forward in order; backward takes dL/d(output) and calls every layer's
+    backward in reverse order, the loop
         for layer in reversed(model.layers): dout = layer.backward(dout)
     params/grads: the layers' own arrays (not copies), keyed "i.name" (i = position,
     "i.j.name" inside a nested model). training: setting it sets every layer's.
@@ -867,10 +863,9 @@ class Sequential(Layer):
         return x
 
     def backward(self, dout, input_gradient=True):
-        """dL/d(output) -> dL/dx. With ``input_gradient=False`` (what train() passes:
-        training never uses dL/d(images)) a first layer with a ``backward_weights_only``
-        method (FastConv2D) fills its grads but skips dL/dx, a matrix product and a
-        col2im, about 5% of a training step; None comes back then."""
+        """dL/d(output) -> dL/dx. With ``input_gradient=False`` (what train() passes: training never
+        uses dL/d(images)) a first layer with a ``backward_weights_only`` method (FastConv2D) fills its
+        grads but skips dL/dx, a matrix product and a col2im, about 5% of a training step; returns None."""
         for i in reversed(range(len(self.layers))):
             layer = self.layers[i]
             if i == 0 and not input_gradient and hasattr(layer, "backward_weights_only"):
@@ -920,8 +915,7 @@ class Residual(Sequential):
     unchanged, so backward sends dy down both paths and adds them:
         dx = dy + f'(x)^T dy        (derived in notebook 10, section 5)
     Even when f's gradient is tiny, dy itself reaches the layers below.
-    params/grads: the inner layers', keyed "j.name", as Sequential's. backward
-    caches nothing itself: the inner layers cache what they need.
+    params/grads: the inner layers', keyed "j.name", as Sequential's. backward caches nothing itself.
     """
 
     def __init__(self, *layers):
@@ -982,10 +976,9 @@ def deep_cnn(in_channels=1, image_size=28, num_classes=10, channels=(32, 64), bl
         flatten -> dense -> BN -> ReLU -> dense                              hidden -> logits
 
     residual block: x -> ReLU(x + BN(conv(ReLU(BN(conv(x))))))   (He et al., 2016)
-    A convolution's bias is redundant before BN (BN subtracts any constant, so
-    its gradient is 0; beta plays its role) but harmless. in_channels and image_size fit the
-    data (1 x 28 x 28 MNIST, 3 x 32 x 32 CIFAR-10); image_size must divide by 2 per stage.
-    Pooling before the ReLU and ``fast``: as in reference_cnn.
+    A convolution's bias is redundant before BN (BN subtracts any constant, so its gradient is 0; beta
+    plays its role) but harmless. in_channels and image_size fit the data (1 x 28 x 28 MNIST, 3 x 32 x 32
+    CIFAR-10; it must halve once per stage). Pooling before the ReLU and ``fast``: as in reference_cnn.
     """
     guards.check_deep_cnn_arguments(in_channels, image_size, num_classes, channels, blocks, hidden, dtype)
     from course_machinery.fast_layers import FastConv2D, FastMaxPool2D
@@ -1055,10 +1048,9 @@ def cosine_learning_rate(base_lr: float, progress: float, final_fraction: float 
 
 def one_cycle_learning_rate(max_lr: float, progress: float, warmup: float = 0.25,
                             start_fraction: float = 0.04, final_fraction: float = 0.001) -> float:
-    """One-cycle schedule (Smith 2018): a cosine rise from max_lr * start_fraction to
-    max_lr over the first ``warmup`` of training, then a cosine fall to
-    max_lr * final_fraction. The short warm-up lets training use a higher peak rate
-    (big steps while far from a minimum) and the long fall settles it precisely."""
+    """One-cycle schedule (Smith 2018): a cosine rise from max_lr * start_fraction to max_lr over the
+    first ``warmup`` of training, then a cosine fall to max_lr * final_fraction. The short warm-up lets
+    training use a higher peak rate (big steps while far from a minimum); the long fall settles it."""
     if progress < warmup:
         low, high, t = max_lr * start_fraction, max_lr, progress / warmup
         return high + (low - high) * 0.5 * (1 + math.cos(math.pi * t))
@@ -1081,10 +1073,9 @@ def scheduled_lr(schedule: str | None, base_lr: float, progress: float) -> float
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
-    """(first, end) of each mini-batch of an epoch of n images: batch_size each, the
-    last one smaller. A last batch of a single image joins the one before it (which
-    then holds batch_size + 1): batch normalisation cannot normalise one number by
-    the spread of a batch (its variance is 0), and BatchNorm1D refuses it."""
+    """(first, end) of each mini-batch of an epoch of n images: batch_size each, the last one smaller.
+    A last batch of a single image joins the one before it (which then holds batch_size + 1): batch
+    normalisation cannot normalise one number by the spread of a batch (its variance is 0)."""
     bounds = [(first, min(first + batch_size, n)) for first in range(0, n, batch_size)]
     if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1 < batch_size:
         bounds[-2:] = [(bounds[-2][0], n)]
@@ -1092,8 +1083,8 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
 
 
 def _end_epoch(history, model, epoch, train_loss, train_accuracy, lr, validation, start) -> float:
-    """Append one epoch to ``history`` (scoring ``validation`` if given); return the score
-    the best weights are kept by: validation accuracy, else minus the training loss."""
+    """Append one epoch to ``history`` (scoring ``validation`` if given); return the score the best
+    weights are kept by: validation accuracy, else minus the training loss."""
     val_loss, val_accuracy = evaluate(model, *validation) if validation is not None else (None, None)
     model.train()                                      # evaluate switched to eval mode
     for key, value in (("epoch", epoch), ("train_loss", train_loss), ("train_accuracy", train_accuracy),
@@ -1140,8 +1131,7 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
     base_lr = lr if lr is not None else own_lr
     rng = np.random.default_rng(seed)
     loss_fn = SoftmaxCrossEntropy()
-    history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-                                   "seconds", "lr")}
+    history = {key: [] for key in "epoch train_loss train_accuracy val_loss val_accuracy seconds lr".split()}
     n, bounds = len(images), batch_bounds(len(images), batch_size)
     steps_per_epoch = len(bounds)
     history["interrupted"], history["last_batch_merged"] = False, steps_per_epoch < math.ceil(n / batch_size)
@@ -1186,8 +1176,7 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
 
 
 def evaluate(model, images, labels, batch_size=1000):
-    """Mean loss and accuracy of ``model`` on a data set: returns (loss, accuracy).
-    Inference: no backward caches, batches of at most batch_size (see predict_proba)."""
+    """(mean loss, accuracy) of ``model`` on a data set, by predict_proba (no caches, bounded batches)."""
     guards.check_evaluation_data(model, images, labels, batch_size)
     probs = model.predict_proba(images, batch_size)
     loss = float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12)).mean())
