@@ -978,7 +978,7 @@ def deep_cnn(in_channels=1, image_size=28, num_classes=10, channels=(32, 64), bl
     residual block: x -> ReLU(x + BN(conv(ReLU(BN(conv(x))))))   (He et al., 2016)
     A convolution's bias is redundant before BN (BN subtracts any constant, so its gradient is 0; beta
     plays its role) but harmless. in_channels and image_size fit the data (1 x 28 x 28 MNIST, 3 x 32 x 32
-    CIFAR-10; it must halve once per stage). Pooling before the ReLU and ``fast``: as in reference_cnn.
+    CIFAR-10; a multiple of 4 that halves once per stage). Pooling before the ReLU and ``fast``: as in reference_cnn.
     """
     guards.check_deep_cnn_arguments(in_channels, image_size, num_classes, channels, blocks, hidden, dtype)
     from course_machinery.fast_layers import FastConv2D, FastMaxPool2D

@@ -242,7 +242,7 @@ def check_float_dtype(dtype, what: str) -> None:
 
 
 def check_deep_cnn_arguments(in_channels, image_size, num_classes, channels, blocks, hidden, dtype) -> None:
-    """deep_cnn's arguments: whole sizes, at least one residual block count of 0, and an image that
+    """deep_cnn's arguments: whole sizes (blocks may be 0), and an image size divisible by 4 that
     survives one 2x2 pooling per stage."""
     for name, value, least in (("in_channels", in_channels, 1), ("image_size", image_size, 1),
                                ("num_classes", num_classes, 2), ("blocks", blocks, 0), ("hidden", hidden, 1)):
@@ -250,10 +250,12 @@ def check_deep_cnn_arguments(in_channels, image_size, num_classes, channels, blo
             raise ValueError(f"deep_cnn: {name} must be a whole number >= {least}, got {value!r}")
     if not (len(channels) >= 1 and all(_is_whole(c) and c >= 1 for c in channels)):
         raise ValueError(f"deep_cnn: channels must list whole numbers >= 1, one per stage, got {channels!r}")
-    stages = 2 ** len(channels)
-    if image_size % stages:
-        raise ValueError(f"deep_cnn needs an image size divisible by {stages} (one 2x2 pooling per stage of "
-                         f"channels={tuple(channels)}), got {image_size}")
+    if image_size % 4:
+        raise ValueError(f"deep_cnn needs an image size divisible by 4, got {image_size}")
+    if image_size < 2 ** len(channels):
+        raise ValueError(f"deep_cnn: image_size {image_size} is too small for {len(channels)} stages: each halves "
+                         f"it with a 2x2 pooling, so it must be at least {2 ** len(channels)}. Use fewer channels "
+                         f"(stages) or bigger images.")
     check_float_dtype(dtype, "deep_cnn")
 
 
