@@ -1033,3 +1033,12 @@ def test_evaluate_refuses_data_it_cannot_score(images, labels, batch_size, error
 def test_predict_proba_refuses_a_batch_size_below_one():
     with pytest.raises(ValueError, match="batch_size must be"):
         sc.reference_cnn().predict_proba(np.zeros((3, 1, 28, 28), np.float32), batch_size=0)
+
+
+def test_a_model_file_nested_thousands_deep_is_refused_without_a_recursion_error(tmp_path):
+    depth = 3000                            # deeper than json can parse: built as text (json.dumps cannot either)
+    inner = '{"type": "Residual", "config": {}, "layers": [' * depth + '{"type": "ReLU", "config": {}}' + "]}" * depth
+    np.savez(tmp_path / "deep.npz", architecture=np.array(
+        '{"format": %s, "layers": [%s], "metadata": {}}' % (json.dumps(sc.MODEL_FORMAT), inner)))
+    with pytest.raises(sc.ModelFileError, match="not a ScratchCNN model"):
+        sc.load_model(tmp_path / "deep.npz")
