@@ -824,8 +824,8 @@ class Sequential(Layer):
     """Layers applied in order: a layer itself, so models nest (Residual is one).
 
     x: the first layer's input -> the last layer's output (the logits, for a classifier).
-    forward calls every layer's forward in order; backward takes dL/d(output) and calls every layer's
-    backward in reverse order, the loop
+    forward calls every layer's forward in order; backward takes dL/d(output) and
+    calls every layer's backward in reverse order, so it is the loop
         for layer in reversed(model.layers): dout = layer.backward(dout)
     params/grads: the layers' own arrays (not copies), keyed "i.name" (i = position,
     "i.j.name" inside a nested model). training: setting it sets every layer's.
