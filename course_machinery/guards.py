@@ -1,7 +1,19 @@
-"""Guards for ``scratchcnn.train`` and ``scratchcnn.evaluate``: arguments and data that
-would train nothing, or nonsense, are refused before the first step, saying which and why.
+"""Guards for the textbook: arguments and data that would train nothing, or nonsense, are
+refused, saying which and why, before they can cost a minute of training:
 
-The textbook calls each in one line; tests/test_bad_input.py and tests/test_training.py test them.
+  train and evaluate     data, labels, batch sizes, learning rates, divergence, a stalled loss
+  constructors           layer arguments (check_layer_arguments), optimizer hyperparameters,
+                         deep_cnn's sizes and dtype, a layer object used twice in one model
+  load_model             a float dtype, nesting depth, running variances (the layers' own
+                         constructors check each layer's config)
+  forward and backward   an input of the wrong shape, a backward without its forward or with a
+                         dout of the wrong shape, a mode switched in between, non-finite batch
+                         statistics
+  inference              drop_caches and inference_batch_size: predict_proba keeps no backward
+                         caches and runs batches that bound memory
+
+The textbook calls each in one line; tests/test_bad_input.py, tests/test_training.py and
+tests/test_model.py test them.
 """
 
 from __future__ import annotations
