@@ -36,7 +36,6 @@ import json
 import math
 import os
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
