@@ -36,7 +36,6 @@ import json
 import math
 import os
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -229,9 +228,7 @@ def _as_float(x: np.ndarray) -> np.ndarray:
 def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
     """H' = (H + 2p - k) / s + 1, the output size of a convolution or pooling (notebook 02, section 3)."""
     out = (size + 2 * padding - kernel_size) // stride + 1
-    if out < 1:
-        raise ValueError(f"kernel {kernel_size} with padding {padding} does not fit an input of size {size}")
-    return out
+    return guards.check_output_size(out, size, kernel_size, padding)      # out >= 1, or a clear error
 
 
 def im2col(x: np.ndarray, kernel_size: int, stride: int = 1, padding: int = 0) -> np.ndarray:
@@ -290,9 +287,8 @@ class Conv2D(Layer):
         out[n, f, y, x] = b[f] + sum_{c,i,j} W[f, c, i, j] * x_pad[n, c, s*y + i, s*x + j]
 
     params: W (F, C, k, k), b (F,).   grads: dW, db (derived in notebook 03, sections 4 and 6).
-    Forward is one matrix product:  W.reshape(F, C*k*k) @ im2col(x)  -> (F, N*H'*W'),
-    returned as an (N, F, H', W') transposed view of it (no copy). Backward, with
-    dout reshaped to the same (F, N*H'*W') matrix D:
+    Forward is one matrix product:  W.reshape(F, C*k*k) @ im2col(x)  -> (F, N*H'*W'), returned as an
+    (N, F, H', W') transposed view of it (no copy). Backward, with dout as the same (F, N*H'*W') matrix D:
         dW = D @ cols.T     db = D @ 1     dx = col2im(W.T @ D)
     backward caches: the im2col columns of x and x's shape.
     """
@@ -301,6 +297,7 @@ class Conv2D(Layer):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        guards.check_layer_arguments(self)
         rng = rng if rng is not None else np.random.default_rng()
         fan_in = in_channels * kernel_size * kernel_size
         self.params["W"] = he_normal((out_channels, in_channels, kernel_size, kernel_size), fan_in, rng, dtype)
@@ -323,6 +320,7 @@ class Conv2D(Layer):
         return out.reshape(self.out_channels, N, H_out, W_out).transpose(1, 0, 2, 3)
 
     def backward(self, dout):
+        guards.check_backward(self, dout)
         W = self.params["W"]
         D = dout.transpose(1, 0, 2, 3).reshape(self.out_channels, -1).astype(W.dtype, copy=False)
         self.grads["W"] = (D @ self.cols.T).reshape(W.shape)
@@ -383,18 +381,18 @@ class MaxPool2D(Layer):
 
         out[n, c, y, x] = max_{i,j < k} x[n, c, s*y + i, s*x + j]
 
-    params: none.   backward caches the winner of every window: the flat index
-    i*k + j of its maximum, (N, C, H', W'). Backward routes each dout value to
-    the one input that won its window. When several inputs tie for the maximum,
-    the first in row-major order wins (np.argmax's choice), so every window
-    sends its gradient to exactly one position. Windows that overlap (k > s)
-    can share a winner, so the routed gradients are *added*.
+    params: none.   backward caches the winner of every window: the flat index i*k + j of its
+    maximum, (N, C, H', W'). Backward routes each dout value to the one input that won its window.
+    When several inputs tie for the maximum, the first in row-major order wins (np.argmax's choice),
+    so every window sends its gradient to exactly one position. Windows that overlap (k > s) can
+    share a winner, so the routed gradients are *added*.
     """
 
     def __init__(self, kernel_size=2, stride=None):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
+        guards.check_layer_arguments(self)
 
     def config(self):
         return dict(kernel_size=self.kernel_size, stride=self.stride)
@@ -411,6 +409,7 @@ class MaxPool2D(Layer):
         return windows.max(axis=-1)
 
     def backward(self, dout):
+        guards.check_backward(self, dout)
         k, s = self.kernel_size, self.stride
         H_out, W_out = dout.shape[2:]
         dx = np.zeros(self.x_shape, dtype=dout.dtype)
@@ -471,6 +470,7 @@ class ReLU(Layer):
         return np.maximum(x, 0)
 
     def backward(self, dout):
+        guards.check_backward(self, dout)
         return dout * self.positive
 
 
@@ -484,6 +484,7 @@ class LeakyReLU(Layer):
     def __init__(self, negative_slope=0.01):
         super().__init__()
         self.negative_slope = negative_slope
+        guards.check_layer_arguments(self)        # a finite slope in [0, 1): below 0 or from 1 up it is no leaky ReLU
 
     def config(self):
         return dict(negative_slope=self.negative_slope)
@@ -494,6 +495,7 @@ class LeakyReLU(Layer):
         return np.where(self.positive, x, x * x.dtype.type(self.negative_slope))
 
     def backward(self, dout):
+        guards.check_backward(self, dout)
         dout = _as_float(dout)
         return np.where(self.positive, dout, dout * dout.dtype.type(self.negative_slope))
 
@@ -510,6 +512,7 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout):
+        guards.check_backward(self, dout)
         # In the memory layout of x (empty_like keeps it), so the layers below read the gradient
         # in the order they wrote x (bench.py: "Flatten.backward ignores the layout" is slower).
         dx = np.empty_like(self.x, dtype=dout.dtype)
@@ -529,9 +532,8 @@ class Dropout(Layer):
 
     def __init__(self, p=0.5, *, rng=None):
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout probability p must be in [0, 1), got {p}")
         self.p = p
+        guards.check_layer_arguments(self)
         self.rng = rng if rng is not None else np.random.default_rng()
 
     def config(self):
@@ -547,6 +549,7 @@ class Dropout(Layer):
         return x * self.mask
 
     def backward(self, dout):
+        guards.check_backward(self, dout)
         return dout if self.mask is None else dout * self.mask
 
 
@@ -561,6 +564,7 @@ class Dense(Layer):
     def __init__(self, in_features, out_features, *, rng=None, dtype=np.float32):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
+        guards.check_layer_arguments(self)
         rng = rng if rng is not None else np.random.default_rng()
         self.params["W"] = he_normal((in_features, out_features), in_features, rng, dtype)
         self.params["b"] = np.zeros(out_features, dtype=dtype)
@@ -575,6 +579,7 @@ class Dense(Layer):
         return self.x @ self.params["W"] + self.params["b"]
 
     def backward(self, dout):
+        guards.check_backward(self, dout)
         self.grads["W"] = self.x.T @ dout
         self.grads["b"] = dout.sum(axis=0)
         return dout @ self.params["W"].T
@@ -584,8 +589,7 @@ class BatchNorm1D(Layer):
     """Batch normalisation for features: x: (N, D) -> (N, D), per feature over the batch.
 
         x_hat = (x - mu) / sqrt(var + eps),   out = gamma * x_hat + beta
-    Training: mu, var are the batch's (mean and population variance over N), and
-    the running statistics move towards them as in PyTorch:
+    Training: mu, var are the batch's (mean and population variance over N); running statistics follow, as PyTorch's:
         running = (1 - momentum) * running + momentum * batch   (running_var gets the
         unbiased variance, var * m / (m - 1), m = values per feature).
     Eval: mu, var are running_mean, running_var, so each example's output is its own.
@@ -603,6 +607,7 @@ class BatchNorm1D(Layer):
     def __init__(self, num_features, momentum=0.1, eps=1e-5, *, dtype=np.float32):
         super().__init__()
         self.num_features, self.momentum, self.eps = num_features, momentum, eps
+        guards.check_layer_arguments(self)
         self.params["gamma"] = np.ones(num_features, dtype=dtype)
         self.params["beta"] = np.zeros(num_features, dtype=dtype)
         self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
@@ -623,10 +628,8 @@ class BatchNorm1D(Layer):
             mean = x.mean(axis=self.axes)
             centred = x - self._per_feature(mean)
             var = np.mean(centred * centred, axis=self.axes)          # population variance (divide by m)
+            guards.check_batch_statistics(self, x, mean, var)     # m >= 2 values per feature, all finite
             m = x.size // self.num_features
-            if m < 2:
-                raise ValueError(f"{self!r} in training mode needs more than one value per feature "
-                                 f"to estimate a variance, got input shape {x.shape}; use a bigger batch.")
             self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mean
             self.running_var = (1 - self.momentum) * self.running_var + self.momentum * var * (m / (m - 1))
         else:
@@ -636,6 +639,7 @@ class BatchNorm1D(Layer):
         return self.x_hat * self._per_feature(self.params["gamma"]) + self._per_feature(self.params["beta"])
 
     def backward(self, dout):
+        guards.check_backward(self, dout)                        # also: still in forward's mode
         self.grads["beta"] = dout.sum(axis=self.axes)
         self.grads["gamma"] = (dout * self.x_hat).sum(axis=self.axes)
         scale = self._per_feature(self.params["gamma"] * self.inv_std)
@@ -650,9 +654,8 @@ class BatchNorm1D(Layer):
 class BatchNorm2D(BatchNorm1D):
     """Batch normalisation for images: x: (N, C, H, W) -> (N, C, H, W), per channel.
 
-    The same layer as BatchNorm1D, with every pixel of a channel counted as one
-    more example of that channel: the statistics (and the means in backward) are
-    over the m = N*H*W values of each channel, axes (0, 2, 3).
+    The same layer as BatchNorm1D, with every pixel of a channel counted as one more example of that
+    channel: the statistics (and the means in backward) are over its m = N*H*W values, axes (0, 2, 3).
     params: gamma (C,), beta (C,); attributes running_mean, running_var (C,).
     backward: BatchNorm1D's formulas, with the means over (N, H, W) (notebook 10, section 3).
     """
@@ -694,14 +697,13 @@ class SoftmaxCrossEntropy:
     """
 
     def forward(self, logits, labels):
-        if logits.ndim != 2 or labels.shape != (logits.shape[0],):
-            raise ValueError(f"expected logits (N, K) and labels (N,), got {logits.shape} and {labels.shape}")
-        guards.check_labels(labels, logits.shape[1])
+        guards.check_loss_input(logits, labels)       # (N, K) and (N,) class numbers 0..K-1
         log_probs = log_softmax(logits)
         self.probs, self.labels = np.exp(log_probs), labels
         return float(-log_probs[np.arange(len(labels)), labels].mean())
 
     def backward(self):
+        guards.check_loss_backward(self)
         dlogits = self.probs.copy()
         dlogits[np.arange(len(self.labels)), self.labels] -= 1
         return dlogits / len(self.labels)
@@ -719,10 +721,11 @@ class SoftmaxCrossEntropy:
 
 
 class Optimizer:
-    def __init__(self, model, lr):
+    def __init__(self, model, lr, **hyperparameters):
         self.layers = model.layers if hasattr(model, "layers") else list(model)
-        self.lr = lr
-        self.state: dict = {}
+        self.lr, self.state = lr, {}
+        self.__dict__.update(hyperparameters)           # momentum, eps, weight_decay, ...
+        guards.check_optimizer_arguments(self)          # each in its sensible range
 
     def parameters(self):
         """Yield (key, param, grad) for every parameter; key is stable across steps."""
@@ -745,8 +748,7 @@ class SGD(Optimizer):
     """
 
     def __init__(self, model, lr=0.01, momentum=0.9, weight_decay=0.0):
-        super().__init__(model, lr)
-        self.momentum, self.weight_decay = momentum, weight_decay
+        super().__init__(model, lr, momentum=momentum, weight_decay=weight_decay)
 
     def step(self):
         for key, param, grad in self.parameters():
@@ -769,10 +771,8 @@ class Adam(Optimizer):
     """
 
     def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(model, lr)
-        self.beta1, self.beta2 = betas
-        self.eps, self.weight_decay = eps, weight_decay
-        self.t = 0
+        super().__init__(model, lr, betas=betas, eps=eps, weight_decay=weight_decay)
+        self.beta1, self.beta2, self.t = *betas, 0
 
     def step(self):
         self.t += 1
@@ -803,8 +803,7 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, model, lr=1e-3, alpha=0.99, eps=1e-8, weight_decay=0.0):
-        super().__init__(model, lr)
-        self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
+        super().__init__(model, lr, alpha=alpha, eps=eps, weight_decay=weight_decay)
 
     def step(self):
         for key, param, grad in self.parameters():
@@ -834,6 +833,7 @@ class Sequential(Layer):
     def __init__(self, layers):
         # No Layer.__init__: params, grads and training are the layers' (properties below).
         self.layers = list(layers)
+        guards.check_distinct_layers(self)          # a layer object used twice would get wrong gradients
 
     @property
     def params(self):
@@ -852,16 +852,19 @@ class Sequential(Layer):
         for layer in self.layers:
             layer.training = mode
 
-    def forward(self, x):
+    def forward(self, x, keep_caches=True):
+        """``keep_caches=False`` is inference (predict_proba): each layer's backward caches are
+        dropped once the next layer has its input, so memory holds one layer's at a time."""
         for layer in self.layers:
-            x = layer.forward(x)
+            x = layer.forward(x, keep_caches) if isinstance(layer, Sequential) else layer.forward(x)
+            if not keep_caches:
+                guards.drop_caches(layer)
         return x
 
     def backward(self, dout, input_gradient=True):
-        """dL/d(output) -> dL/dx. With ``input_gradient=False`` (what train() passes:
-        training never uses dL/d(images)) a first layer with a ``backward_weights_only``
-        method (FastConv2D) fills its grads but skips dL/dx, a matrix product and a
-        col2im, about 5% of a training step; None comes back then."""
+        """dL/d(output) -> dL/dx. With ``input_gradient=False`` (what train() passes: training never
+        uses dL/d(images)) a first layer with a ``backward_weights_only`` method (FastConv2D) fills its
+        grads but skips dL/dx, a matrix product and a col2im, about 5% of a training step; returns None."""
         for i in reversed(range(len(self.layers))):
             layer = self.layers[i]
             if i == 0 and not input_gradient and hasattr(layer, "backward_weights_only"):
@@ -880,11 +883,13 @@ class Sequential(Layer):
         return self
 
     def predict_proba(self, x, batch_size=1000):
-        """Class probabilities (N, K), in eval mode and in batches to bound memory."""
+        """Class probabilities (N, K), in eval mode, keeping no backward caches, in batches of
+        at most batch_size that bound memory (guards.inference_batch_size)."""
         was_training = [layer.training for layer in self.layers]
         self.eval()
         try:
-            return np.concatenate([softmax(self.forward(x[i:i + batch_size]))
+            batch_size = guards.inference_batch_size(self, x, batch_size)
+            return np.concatenate([softmax(self.forward(x[i:i + batch_size], keep_caches=False))
                                    for i in range(0, len(x), batch_size)])
         finally:
             for layer, mode in zip(self.layers, was_training):
@@ -909,18 +914,15 @@ class Residual(Sequential):
     unchanged, so backward sends dy down both paths and adds them:
         dx = dy + f'(x)^T dy        (derived in notebook 10, section 5)
     Even when f's gradient is tiny, dy itself reaches the layers below.
-    params/grads: the inner layers', keyed "j.name", as Sequential's. backward
-    caches nothing itself: the inner layers cache what they need.
+    params/grads: the inner layers', keyed "j.name", as Sequential's. backward caches nothing itself.
     """
 
     def __init__(self, *layers):
         super().__init__(layers)
 
-    def forward(self, x):
-        out = super().forward(x)
-        if out.shape != x.shape:
-            raise ValueError(f"Residual: the inner layers turn shape {x.shape} into {out.shape}; "
-                             f"y = x + f(x) needs f to keep the shape (same channels, padding 'same').")
+    def forward(self, x, keep_caches=True):
+        out = super().forward(x, keep_caches)
+        guards.check_residual_shape(x, out)             # y = x + f(x): f must keep the shape
         return x + out
 
     def backward(self, dout):
@@ -973,13 +975,11 @@ def deep_cnn(in_channels=1, image_size=28, num_classes=10, channels=(32, 64), bl
         flatten -> dense -> BN -> ReLU -> dense                              hidden -> logits
 
     residual block: x -> ReLU(x + BN(conv(ReLU(BN(conv(x))))))   (He et al., 2016)
-    A convolution's bias is redundant before BN (BN subtracts any constant, so
-    its gradient is 0; beta plays its role) but harmless. in_channels and image_size fit the
-    data (1 x 28 x 28 MNIST, 3 x 32 x 32 CIFAR-10); image_size must divide by 4.
-    Pooling before the ReLU and ``fast``: as in reference_cnn.
+    A convolution's bias is redundant before BN (BN subtracts any constant, so its gradient is 0; beta
+    plays its role) but harmless. in_channels and image_size fit the data (1 x 28 x 28 MNIST, 3 x 32 x 32
+    CIFAR-10; a multiple of 4 that halves once per stage). Pooling before the ReLU and ``fast``: as in reference_cnn.
     """
-    if image_size % 4:
-        raise ValueError(f"deep_cnn needs an image size divisible by 4 (two 2x2 poolings), got {image_size}")
+    guards.check_deep_cnn_arguments(in_channels, image_size, num_classes, channels, blocks, hidden, dtype)
     from course_machinery.fast_layers import FastConv2D, FastMaxPool2D
     Conv, MaxPool = (FastConv2D, FastMaxPool2D) if fast else (Conv2D, MaxPool2D)
     rng = np.random.default_rng(seed)
@@ -1047,10 +1047,9 @@ def cosine_learning_rate(base_lr: float, progress: float, final_fraction: float 
 
 def one_cycle_learning_rate(max_lr: float, progress: float, warmup: float = 0.25,
                             start_fraction: float = 0.04, final_fraction: float = 0.001) -> float:
-    """One-cycle schedule (Smith 2018): a cosine rise from max_lr * start_fraction to
-    max_lr over the first ``warmup`` of training, then a cosine fall to
-    max_lr * final_fraction. The short warm-up lets training use a higher peak rate
-    (big steps while far from a minimum) and the long fall settles it precisely."""
+    """One-cycle schedule (Smith 2018): a cosine rise from max_lr * start_fraction to max_lr over the
+    first ``warmup`` of training, then a cosine fall to max_lr * final_fraction. The short warm-up lets
+    training use a higher peak rate (big steps while far from a minimum); the long fall settles it."""
     if progress < warmup:
         low, high, t = max_lr * start_fraction, max_lr, progress / warmup
         return high + (low - high) * 0.5 * (1 + math.cos(math.pi * t))
@@ -1073,10 +1072,9 @@ def scheduled_lr(schedule: str | None, base_lr: float, progress: float) -> float
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
-    """(first, end) of each mini-batch of an epoch of n images: batch_size each, the
-    last one smaller. A last batch of a single image joins the one before it (which
-    then holds batch_size + 1): batch normalisation cannot normalise one number by
-    the spread of a batch (its variance is 0), and BatchNorm1D refuses it."""
+    """(first, end) of each mini-batch of an epoch of n images: batch_size each, the last one smaller.
+    A last batch of a single image joins the one before it (which then holds batch_size + 1): batch
+    normalisation cannot normalise one number by the spread of a batch (its variance is 0)."""
     bounds = [(first, min(first + batch_size, n)) for first in range(0, n, batch_size)]
     if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1 < batch_size:
         bounds[-2:] = [(bounds[-2][0], n)]
@@ -1084,8 +1082,8 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
 
 
 def _end_epoch(history, model, epoch, train_loss, train_accuracy, lr, validation, start) -> float:
-    """Append one epoch to ``history`` (scoring ``validation`` if given); return the score
-    the best weights are kept by: validation accuracy, else minus the training loss."""
+    """Append one epoch to ``history`` (scoring ``validation`` if given); return the score the best
+    weights are kept by: validation accuracy, else minus the training loss."""
     val_loss, val_accuracy = evaluate(model, *validation) if validation is not None else (None, None)
     model.train()                                      # evaluate switched to eval mode
     for key, value in (("epoch", epoch), ("train_loss", train_loss), ("train_accuracy", train_accuracy),
@@ -1113,35 +1111,26 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
           progress=None):
     """Train ``model`` with mini-batch gradient descent; returns the history.
 
-    The loop of notebook 07: shuffle, then for each batch forward, loss, backward,
-    update, with a learning-rate schedule and a divergence check after every batch.
-    images (N, C, H, W), labels (N,) in 0..K-1. ``optimizer`` defaults to Adam(lr=1e-3);
-    ``lr``, if given, replaces its rate for this call. ``schedule`` (in SCHEDULES; None is
-    constant) sets optimizer.lr at every step, and optimizer.lr is its own again at the end.
-    ``augment_shift`` moves each training image by up to that many pixels; ``validation``,
-    an (images, labels) pair, is scored after each epoch. A last batch of one image joins
-    the batch before it (batch_bounds; history["last_batch_merged"]).
-    ``callback(history)`` runs after every epoch (the notebooks' live curves),
-    ``progress(epoch, done, total, loss, accuracy, seconds)`` after every batch.
+    The loop of notebook 07: shuffle, then for each batch forward, loss, backward, update.
+    images (N, C, H, W), labels (N,) in 0..K-1. ``optimizer`` defaults to Adam(lr=1e-3); ``lr``
+    replaces its rate for this call; ``schedule`` (in SCHEDULES; None is constant) sets optimizer.lr
+    at every step (it gets its own back at the end). ``augment_shift``: random_shift's pixels;
+    ``validation``: an (images, labels) pair scored after each epoch; ``callback(history)`` after
+    every epoch, ``progress(epoch, done, total, loss, accuracy, seconds)`` after every batch.
 
-    history: one entry per epoch of epoch, train_loss, train_accuracy, val_loss,
-    val_accuracy (None without validation), seconds, lr; "interrupted" is True after
-    Ctrl-C, and the model then holds the best weights seen (by validation accuracy, else
-    training loss). Raises TrainingDiverged when a batch loss is NaN, inf or above
-    DIVERGED_LOSS_FACTOR x ln K; course_machinery.guards refuses bad arguments and data.
+    history: per epoch, epoch, train_loss, train_accuracy, val_loss, val_accuracy (None without
+    validation), seconds, lr; "last_batch_merged" (batch_bounds); "interrupted" after Ctrl-C, when
+    the model holds the best weights seen (by validation accuracy, else training loss). Raises
+    TrainingDiverged when a batch loss is NaN, inf or above DIVERGED_LOSS_FACTOR x ln K.
     """
     optimizer = optimizer if optimizer is not None else Adam(model, lr=1e-3)
-    num_classes = guards.check_data(model, images, labels, "training")
-    validation = validation if validation is not None and len(validation[0]) else None
-    if validation is not None:
-        guards.check_data(model, *validation, "validation")
-    guards.check_training_arguments(model, images, optimizer, lr, epochs, batch_size, schedule, augment_shift)
+    num_classes, validation = guards.check_training_arguments(model, images, labels, validation, optimizer, lr,
+                                                              epochs, batch_size, schedule, augment_shift)
     own_lr = optimizer.lr                   # the schedule changes optimizer.lr; it gets this back at the end
     base_lr = lr if lr is not None else own_lr
     rng = np.random.default_rng(seed)
     loss_fn = SoftmaxCrossEntropy()
-    history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-                                   "seconds", "lr")}
+    history = {key: [] for key in "epoch train_loss train_accuracy val_loss val_accuracy seconds lr".split()}
     n, bounds = len(images), batch_bounds(len(images), batch_size)
     steps_per_epoch = len(bounds)
     history["interrupted"], history["last_batch_merged"] = False, steps_per_epoch < math.ceil(n / batch_size)
@@ -1186,10 +1175,9 @@ def train(model, images, labels, *, epochs=1, batch_size=64, optimizer=None, lr=
 
 
 def evaluate(model, images, labels, batch_size=1000):
-    """Mean loss and accuracy of ``model`` on a data set: returns (loss, accuracy)."""
-    guards.warn_if_unscaled(images, "evaluation")
+    """(mean loss, accuracy) of ``model`` on a data set, by predict_proba (no caches, bounded batches)."""
+    guards.check_evaluation_data(model, images, labels, batch_size)
     probs = model.predict_proba(images, batch_size)
-    guards.check_labels(np.asarray(labels), probs.shape[1])
     loss = float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12)).mean())
     return loss, float((probs.argmax(axis=1) == labels).mean())
 
@@ -1221,19 +1209,12 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
     f takes no arguments and reads x, which we nudge in place (and restore).
     The error of a centred difference is O(h^2), against O(h) one-sided.
 
-    x should be float64. A float32 x keeps about 7 digits, and the difference of two
-    nearly equal losses loses most of them (relative errors near 1e-2); an integer x
-    cannot be nudged by h at all. Since f reads x itself, we cannot compute in float64
-    for you: for any other dtype numerical_gradient warns (UserWarning) and goes on.
+    x should be float64: float32's 7 digits drown the difference of two nearly equal losses
+    (errors near 1e-2). f reads x itself, so we cannot convert it: other dtypes get a warning.
     """
-    if x.dtype != np.float64:
-        warnings.warn(f"numerical_gradient got a {x.dtype} array: centred differences need float64 "
-                      f"(with float32 the rounding error is about 1e-2). Convert the array, and the "
-                      f"weights f uses, with .astype(np.float64) first.", stacklevel=2)
+    guards.check_nudgeable(x)                 # warns unless float64; refuses an array reshape would copy
     grad = np.zeros_like(x, dtype=np.float64)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
-    if not np.shares_memory(flat_x, x):
-        raise ValueError("numerical_gradient needs a contiguous array it can nudge in place")
     for i in range(flat_x.size):
         original = flat_x[i]
         flat_x[i] = original + h
@@ -1248,37 +1229,24 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
 def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
     """max_i |a_i - n_i| / max(|a_i| + |n_i|, tiny): scale-free, 0 when they agree (notebook 03, section 3).
 
-    Below about 1e-7 it means "equal up to float64 rounding". Its limit: the
-    centred difference carries a rounding error of about 1e-16 * |L| / h, so an
-    entry whose true gradient is tiny next to that (a softmax probability of
-    1e-7, say) cannot score well; keep gradient-check inputs moderate."""
+    Below about 1e-7 it means "equal up to float64 rounding". A centred difference carries a rounding
+    error of about 1e-16 * |L| / h, so tiny true gradients cannot score well: keep inputs moderate."""
     analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
     return float(np.max(np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), 1e-12)))
-
-
-def _layers_within(layer):
-    """``layer`` and every layer inside it (a Sequential's or a Residual's), depth first."""
-    yield layer
-    for inner in getattr(layer, "layers", ()):
-        yield from _layers_within(inner)
 
 
 def grad_check(layer, x: np.ndarray, seed: int = 0, h: float = 1e-4) -> dict:
     """Compare a layer's backward with numerical gradients (notebook 03, section 7).
 
-    Uses the scalar loss L = sum(forward(x) * G) for a fixed random G, whose gradient
-    with respect to the output is exactly G. Returns the relative error for the input
-    ("x") and for each parameter. Needs a float64 layer; refuses a random one (Dropout
-    with p > 0 in training mode). It changes no state: the running statistics that its
-    forward passes move are put back.
+    Uses the scalar loss L = sum(forward(x) * G) for a fixed random G, whose gradient with respect
+    to the output is exactly G. Returns the relative error for the input ("x") and each parameter.
+    Needs a float64 layer, not a random one (Dropout in training); puts running statistics back.
 
-    Why h = 1e-4 (numerical_gradient's default is 1e-5): every layer in this course is
-    piecewise linear in each input, so a centred difference has no truncation error
-    unless x +- h crosses a kink (ReLU's 0, a new pooling winner); only rounding is
-    left, and it shrinks as h grows. For smooth functions such as softmax, use a smaller h.
+    Why h = 1e-4 (numerical_gradient's default is 1e-5): every layer here is piecewise linear, so a
+    centred difference has no truncation error unless x +- h crosses a kink (ReLU's 0, a new pooling
+    winner); only rounding is left, and it shrinks as h grows. For smooth functions, use a smaller h.
     """
-    layers = list(_layers_within(layer))
-    guards.check_grad_check_layer(layer, layers)      # float64, and no random layer
+    layers = guards.check_grad_check_layer(layer)      # it and the layers inside it: float64, none random
     saved = [(inner, name, getattr(inner, name).copy()) for inner in layers
              for name in getattr(inner, "state_names", ())]
     x = np.array(x, dtype=np.float64)
@@ -1487,9 +1455,11 @@ def load_model(path: str | os.PathLike, dtype=None) -> Sequential:
     """
     path = Path(path)
     architecture = file_safety.check_model_file(path, LAYER_TYPES, _build_layer)
+    guards.check_model_to_load(path, architecture, dtype)     # float dtype; nesting at most 16 deep
     with file_safety.model_file_errors(path), np.load(path, allow_pickle=False) as arrays:
         layers = [_load_layer(path, arrays, str(i), spec, dtype) for i, spec in enumerate(architecture["layers"])]
     model = Sequential(layers).eval()
+    guards.check_loaded_model(path, model)                    # running variances >= 0
     model.metadata = architecture.get("metadata", {})
     return model
 

@@ -25,7 +25,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from scratchcnn import Conv2D, MaxPool2D, conv_output_size
 
-from .guards import check_layer_input
+from .guards import check_backward, check_layer_input
 
 
 def im2col_batch_last(x: np.ndarray, kernel_size: int, stride: int = 1, padding: int = 0) -> np.ndarray:
@@ -98,6 +98,7 @@ class FastConv2D(Conv2D):
         self._weight_gradients(dout)
 
     def _weight_gradients(self, dout):
+        check_backward(self, dout)
         W = self.params["W"]
         # dout is (N, F, H', W'); in forward's (F, H', W', N) order it is one matrix D.
         D = dout.transpose(1, 2, 3, 0).reshape(self.out_channels, -1).astype(W.dtype, copy=False)
@@ -155,6 +156,7 @@ class FastMaxPool2D(MaxPool2D):
         return out
 
     def backward(self, dout):
+        check_backward(self, dout)
         k = self.kernel_size
         H_out, W_out = dout.shape[2:]
         s, (H, W) = self.stride, self.x_shape[2:]

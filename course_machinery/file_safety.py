@@ -605,7 +605,7 @@ def _read_architecture(path: Path, archive: zipfile.ZipFile) -> dict:
         entry = np.lib.format.read_array(file, allow_pickle=False)
     try:
         architecture = json.loads(str(entry[()])) if entry.dtype.kind == "U" and entry.ndim == 0 else None
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):        # RecursionError: nested thousands deep
         architecture = None
     if not (isinstance(architecture, dict) and architecture.get("format") == MODEL_FORMAT
             and isinstance(architecture.get("layers"), list) and isinstance(architecture.get("metadata", {}), dict)

@@ -762,3 +762,284 @@ def test_resize_image_reduced_by_blocks_is_the_area_resize(tmp_path):
     image = rng(1).random((2, 100_000))                         # blocks of 49, the last one of 40
     expected = image.reshape(2, 20, 5000).mean(axis=(0, 2))
     np.testing.assert_allclose(sc.resize_image(image, 1, 20)[0], expected, atol=2e-3)
+
+
+# --- values that train nonsense are refused (issue 18, section 2) ---------------------------
+
+def rewrite_model_file(path, change_architecture=None, change_arrays=None):
+    """Rewrite a saved model file: change_architecture(dict) and change_arrays(dict) edit it in place."""
+    with np.load(path, allow_pickle=False) as stored:
+        arrays = dict(stored)
+    architecture = json.loads(str(arrays["architecture"]))
+    if change_architecture:
+        change_architecture(architecture)
+    if change_arrays:
+        change_arrays(arrays)
+    arrays["architecture"] = np.array(json.dumps(architecture))
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(momentum=1.5), r"momentum must be a number in \[0, 1\], got 1.5"),
+    (dict(momentum=1.9), "momentum must be"), (dict(momentum=2.5), "momentum must be"),
+    (dict(momentum=-0.5), "momentum must be"), (dict(momentum=math.nan), "momentum must be"),
+    (dict(momentum="0.1"), "momentum must be a number in .*got '0.1'"),
+    (dict(eps=0), "eps must be a small positive number such as 1e-5"), (dict(eps=-1), "eps must be"),
+    (dict(eps=math.nan), "eps must be"),
+])
+def test_batch_norm_refuses_momentum_and_eps_that_train_nonsense(arguments, message):
+    for layer_class in (sc.BatchNorm1D, sc.BatchNorm2D):
+        with pytest.raises(ValueError, match=message):
+            layer_class(4, **arguments)
+
+
+@pytest.mark.parametrize("size", [0, -3, 1.5, 2.0, True])
+def test_batch_norm_refuses_sizes_that_are_not_whole_numbers_from_1(size):
+    with pytest.raises(ValueError, match="BatchNorm1D: num_features must be a whole number >= 1"):
+        sc.BatchNorm1D(size)
+    with pytest.raises(ValueError, match="BatchNorm2D: num_channels must be a whole number >= 1"):
+        sc.BatchNorm2D(size)
+
+
+def test_batch_norm_accepts_the_edges_of_its_ranges():
+    for momentum in (0, 0.0, 1, 1.0, np.float32(0.1)):
+        sc.BatchNorm1D(3, momentum=momentum)
+    sc.BatchNorm2D(np.int64(3), eps=1e-12)
+
+
+@np.errstate(invalid="ignore", over="ignore")            # NumPy's own warnings about the NaN; ours is the error
+def test_nan_or_inf_in_a_training_batch_leaves_the_running_statistics_unpoisoned():
+    layer = sc.BatchNorm2D(2)
+    x = rng(0).standard_normal((4, 2, 3, 3)).astype(np.float32)
+    layer.forward(x)
+    mean, var = layer.running_mean.copy(), layer.running_var.copy()
+    for bad in (np.nan, np.inf, -np.inf):
+        poisoned = x.copy()
+        poisoned[1, 0, 2, 2] = bad
+        with pytest.raises(ValueError, match="mean or variance is NaN or infinite.*running statistics were left"):
+            layer.forward(poisoned)
+        np.testing.assert_array_equal(layer.running_mean, mean)
+        np.testing.assert_array_equal(layer.running_var, var)
+    with pytest.raises(ValueError, match="NaN or infinite"):        # finite, but too large for float32
+        layer.forward(x * np.float32(1e30))
+    assert np.isfinite(layer.forward(x)).all()
+
+
+@pytest.mark.parametrize("switch", ["eval", "train"])
+def test_a_batch_norm_switched_between_forward_and_backward_says_so(switch):
+    layer = sc.BatchNorm1D(3)
+    layer.training = switch == "train"
+    out = layer.forward(rng(0).standard_normal((5, 3)))
+    layer.training = switch != "train"
+    with pytest.raises(RuntimeError, match="ran forward in .* mode but is now in .* mode.*Switch modes before"):
+        layer.backward(np.ones_like(out))
+
+
+def test_a_model_file_with_batch_norm_nonsense_is_refused(tmp_path):
+    path = tmp_path / "model.npz"
+    sc.save_model(sc.deep_cnn(channels=(4, 4), hidden=8), path)
+    assert sc.load_model(path).layers[1].momentum == 0.1
+    for key, value, message in (("momentum", 7, "momentum must be a number in"), ("eps", -1, "eps must be")):
+        copy = tmp_path / f"{key}.npz"
+        copy.write_bytes(path.read_bytes())
+        rewrite_model_file(copy, lambda architecture: architecture["layers"][1]["config"].update({key: value}))
+        with pytest.raises(sc.ModelFileError, match=f"layer 1 \\(BatchNorm2D\\) has an invalid config.*{message}"):
+            sc.load_model(copy)
+
+    def negative_variance(arrays):
+        arrays["layer1.running_var"] = arrays["layer1.running_var"] - 2
+    rewrite_model_file(path, change_arrays=negative_variance)
+    with pytest.raises(sc.ModelFileError, match="negative running variance \\(-1\\).*damaged"):
+        sc.load_model(path)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda model: sc.RMSprop(model, alpha=1), r"RMSprop: alpha must be a number in \[0, 1\)"),
+    (lambda model: sc.RMSprop(model, alpha=1.5), "alpha must be"),
+    (lambda model: sc.RMSprop(model, alpha=-0.1), "alpha must be"),
+    (lambda model: sc.RMSprop(model, eps=0), "RMSprop: eps must be a small positive number"),
+    (lambda model: sc.RMSprop(model, eps=-1e-8), "eps must be"),
+    (lambda model: sc.RMSprop(model, weight_decay=-0.1), "RMSprop: weight_decay must be a number >= 0"),
+    (lambda model: sc.SGD(model, momentum=1), r"SGD: momentum must be a number in \[0, 1\)"),
+    (lambda model: sc.SGD(model, momentum=-0.5), "momentum must be"),
+    (lambda model: sc.SGD(model, momentum=math.nan), "momentum must be"),
+    (lambda model: sc.SGD(model, weight_decay=-1), "SGD: weight_decay must be"),
+    (lambda model: sc.SGD(model, weight_decay=math.inf), "weight_decay must be"),
+    (lambda model: sc.Adam(model, betas=(1.0, 0.999)), r"Adam: beta1 must be in \[0, 1\)"),
+    (lambda model: sc.Adam(model, betas=(0.9, 1.5)), "Adam: beta2 must be"),
+    (lambda model: sc.Adam(model, betas=(0.9,)), r"Adam: betas must be a pair \(beta1, beta2\)"),
+    (lambda model: sc.Adam(model, eps=0), "Adam: eps must be"),
+    (lambda model: sc.Adam(model, weight_decay=-0.01), "Adam: weight_decay must be"),
+])
+def test_optimizers_refuse_hyperparameters_outside_their_ranges(make, message):
+    with pytest.raises(ValueError, match=message):
+        make(sc.reference_cnn())
+
+
+def test_optimizers_accept_their_usual_values():
+    model = sc.reference_cnn()
+    sc.SGD(model, momentum=0), sc.SGD(model, momentum=0.99, weight_decay=5e-4)
+    sc.Adam(model, betas=[0, 0]), sc.RMSprop(model, alpha=0, weight_decay=0)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: sc.Conv2D(1, 4, 3, stride=0), "Conv2D: stride must be a whole number >= 1, got 0"),
+    (lambda: sc.Conv2D(1, 4, 3, stride=-1), "stride must be"),
+    (lambda: sc.Conv2D(1, 4, 0), "Conv2D: kernel_size must be a whole number >= 1"),
+    (lambda: sc.Conv2D(1, 4, -3), "kernel_size must be"),
+    (lambda: sc.Conv2D(1, 4, 3, padding=-1), "Conv2D: padding must be a whole number >= 0"),
+    (lambda: sc.Conv2D(0, 4, 3), "in_channels must be"), (lambda: sc.Conv2D(1, 0, 3), "out_channels must be"),
+    (lambda: sc.MaxPool2D(2.0), r"MaxPool2D: kernel_size must be a whole number >= 1, got 2.0 \(write 2, not 2.0\)"),
+    (lambda: sc.MaxPool2D(2, stride=0), "MaxPool2D: stride must be"),
+    (lambda: sc.MaxPool2D(0), "kernel_size must be"),
+    (lambda: sc.Dense(0, 10), "Dense: in_features must be"), (lambda: sc.Dense(10, 0), "out_features must be"),
+    (lambda: sc.LeakyReLU("abc"), r"LeakyReLU: negative_slope must be a number in \[0, 1\), got 'abc'"),
+    (lambda: sc.LeakyReLU(1e38), "negative_slope must be"), (lambda: sc.LeakyReLU(-0.1), "negative_slope"),
+    (lambda: sc.LeakyReLU(1.0), "negative_slope"), (lambda: sc.LeakyReLU(math.nan), "negative_slope"),
+    (lambda: sc.Dropout(1.0), r"Dropout: p must be a number in \[0, 1\)"),
+])
+def test_layers_refuse_arguments_that_build_nonsense(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_fast_layers_refuse_the_same_arguments():
+    from course_machinery.fast_layers import FastConv2D, FastMaxPool2D
+    with pytest.raises(ValueError, match="FastConv2D: stride must be"):
+        FastConv2D(1, 4, 3, stride=0)
+    with pytest.raises(ValueError, match="FastMaxPool2D: kernel_size must be"):
+        FastMaxPool2D(2.0)
+
+
+def test_a_model_file_with_a_huge_leaky_relu_slope_is_refused(tmp_path):
+    path = tmp_path / "leaky.npz"
+    sc.save_model(sc.Sequential([sc.Flatten(), sc.Dense(4, 3), sc.LeakyReLU(0.1), sc.Dense(3, 2)]), path)
+    assert sc.load_model(path).layers[2].negative_slope == 0.1
+    rewrite_model_file(path, lambda architecture: architecture["layers"][2]["config"].update(negative_slope=1e38))
+    with pytest.raises(sc.ModelFileError, match=r"layer 2 \(LeakyReLU\).*negative_slope must be a number in \[0, 1\)"):
+        sc.load_model(path)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(image_size=0), "image_size must be a whole number >= 1"),
+    (dict(image_size=6), "needs an image size divisible by 4"),
+    (dict(image_size=8, channels=(4, 4, 4, 4)), "image_size 8 is too small for 4 stages.*at least 16"),
+    (dict(blocks=-1), "blocks must be a whole number >= 0"), (dict(blocks=1.5), "blocks must be"),
+    (dict(hidden=0), "hidden must be"), (dict(num_classes=0), "num_classes must be a whole number >= 2"),
+    (dict(in_channels=0), "in_channels must be"), (dict(channels=()), "channels must list"),
+])
+def test_deep_cnn_refuses_sizes_that_build_nothing(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        sc.deep_cnn(**arguments)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.float16, np.int8])
+def test_deep_cnn_and_load_model_want_float32_or_float64(tmp_path, dtype):
+    with pytest.raises(TypeError, match="deep_cnn: dtype must be np.float32 or np.float64"):
+        sc.deep_cnn(dtype=dtype)
+    path = tmp_path / "model.npz"
+    sc.save_model(sc.reference_cnn(channels=(2, 2), hidden=4), path)
+    with pytest.raises(TypeError, match=f"load_model: dtype must be np.float32 or np.float64, got {np.dtype(dtype)}"):
+        sc.load_model(path, dtype=dtype)
+    assert sc.load_model(path, dtype=np.float64).layers[0].params["W"].dtype == np.float64
+
+
+def test_the_same_layer_object_twice_in_a_model_is_refused():
+    relu, conv = sc.ReLU(), sc.Conv2D(2, 2, 3, padding=1)
+    with pytest.raises(ValueError, match=r"ReLU\(\) appears twice in one model.*two ReLU\(\) objects"):
+        sc.Sequential([sc.Flatten(), relu, sc.Dense(4, 4), relu])
+    with pytest.raises(ValueError, match="Conv2D.*appears twice"):
+        sc.Residual(conv, sc.ReLU(), conv)
+    with pytest.raises(ValueError, match="appears twice"):                 # found inside a nested block
+        sc.Sequential([conv, sc.Residual(sc.ReLU(), conv)])
+    block = sc.Residual(sc.Conv2D(2, 2, 3, padding=1))
+    with pytest.raises(ValueError, match="Residual.*appears twice"):
+        sc.Sequential([block, block])
+
+
+def nested_residual_architecture(depth):
+    spec = {"type": "ReLU", "config": {}}
+    for _ in range(depth):
+        spec = {"type": "Residual", "config": {}, "layers": [spec]}
+    return spec
+
+
+@pytest.mark.parametrize("depth", [17, 100, 300])
+def test_a_model_file_nested_too_deep_is_refused_quickly(tmp_path, depth):
+    path = tmp_path / "deep.npz"
+    sc.save_model(sc.Sequential([sc.ReLU()]), path)
+    rewrite_model_file(path, lambda architecture: architecture.update(layers=[nested_residual_architecture(depth)]))
+    start = time.perf_counter()
+    with pytest.raises(sc.ModelFileError, match="nested more than 16 levels deep"):
+        sc.load_model(path)
+    assert time.perf_counter() - start < 2
+
+
+def test_a_model_file_nested_16_deep_still_loads(tmp_path):
+    path = tmp_path / "deep.npz"
+    sc.save_model(sc.Sequential([sc.ReLU()]), path)
+    rewrite_model_file(path, lambda architecture: architecture.update(layers=[nested_residual_architecture(15)]))
+    model = sc.load_model(path)
+    np.testing.assert_allclose(model.forward(np.array([[-1.0, 2.0]])), [[-15.0, 32.0]])   # y = x + f(x), 15 times
+
+
+def every_layer():
+    """(layer, input) pairs: one of each kind, with an input it accepts."""
+    from course_machinery.fast_layers import FastConv2D, FastMaxPool2D
+    image = rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    return [(sc.Conv2D(3, 4, 3, stride=2, padding=1), image), (FastConv2D(3, 4, 3), image),
+            (sc.MaxPool2D(2), image), (FastMaxPool2D(3, stride=2), image), (sc.ReLU(), image),
+            (sc.LeakyReLU(), image), (sc.Flatten(), image), (sc.Dropout(0.5), image),
+            (sc.Dense(5, 2), image[:, 0, 0, :5]), (sc.BatchNorm1D(5), image[:, 0, 0, :5]),
+            (sc.BatchNorm2D(3), image), (sc.Sequential([sc.ReLU(), sc.Flatten()]), image),
+            (sc.Residual(sc.Conv2D(3, 3, 3, padding=1), sc.BatchNorm2D(3)), image)]
+
+
+@pytest.mark.parametrize("index", range(13))
+def test_backward_before_forward_or_with_the_wrong_dout_says_so(index):
+    from re import escape
+    layer, x = every_layer()[index]
+    name = type(layer.layers[-1] if hasattr(layer, "layers") else layer).__name__
+    with pytest.raises(RuntimeError, match=f"{name}.backward was called before {name}.forward"):
+        layer.backward(np.ones((2, 3)))
+    out = layer.forward(x)
+    for wrong in (np.ones(out.shape[:-1] + (out.shape[-1] + 1,)), np.ones(out.shape[1:]), out.tolist()):
+        with pytest.raises(ValueError, match=f"{name}.backward needs dout of shape {escape(str(out.shape))}"):
+            layer.backward(wrong)
+    assert layer.backward(np.ones_like(out)).shape == x.shape            # the right dout still works
+
+
+def test_the_loss_backward_before_forward_says_so():
+    with pytest.raises(RuntimeError, match="SoftmaxCrossEntropy.backward was called before forward"):
+        sc.SoftmaxCrossEntropy().backward()
+    with pytest.raises(TypeError, match="SoftmaxCrossEntropy expects NumPy arrays"):
+        sc.SoftmaxCrossEntropy().forward(np.zeros((2, 3)), [0, 1])
+
+
+@pytest.mark.parametrize("images, labels, batch_size, error, message", [
+    (np.zeros((0, 1, 28, 28), np.float32), np.zeros(0, np.int64), 1000, ValueError, "no evaluation images"),
+    (np.zeros((5, 1, 28, 28), np.float32), np.zeros(4, np.int64), 1000, ValueError,
+     "5 evaluation images but 4 labels: they must pair up"),
+    (np.zeros((5, 1, 28, 28), np.float32), np.zeros(5, np.int64), 0, ValueError, "batch_size must be a whole number"),
+    (np.zeros((5, 1, 28, 28), np.float32), np.zeros(5, np.int64), -3, ValueError, "batch_size must be"),
+    (np.zeros((5, 1, 28, 28), np.float32), np.zeros(5, np.int64), 2.5, ValueError, "batch_size must be"),
+    (np.zeros((5, 1, 28, 28), np.float32), [0, 1, 2, 3, 4], 1000, TypeError, "must be NumPy arrays, got ndarray and"),
+    (np.zeros((5, 1, 28, 28), np.float32), np.zeros(5), 1000, TypeError, "labels must be integers"),
+])
+def test_evaluate_refuses_data_it_cannot_score(images, labels, batch_size, error, message):
+    with pytest.raises(error, match=message):
+        sc.evaluate(sc.reference_cnn(channels=(2, 2), hidden=4), images, labels, batch_size)
+
+
+def test_predict_proba_refuses_a_batch_size_below_one():
+    with pytest.raises(ValueError, match="batch_size must be"):
+        sc.reference_cnn().predict_proba(np.zeros((3, 1, 28, 28), np.float32), batch_size=0)
+
+
+def test_a_model_file_nested_thousands_deep_is_refused_without_a_recursion_error(tmp_path):
+    depth = 3000                            # deeper than json can parse: built as text (json.dumps cannot either)
+    inner = '{"type": "Residual", "config": {}, "layers": [' * depth + '{"type": "ReLU", "config": {}}' + "]}" * depth
+    np.savez(tmp_path / "deep.npz", architecture=np.array(
+        '{"format": %s, "layers": [%s], "metadata": {}}' % (json.dumps(sc.MODEL_FORMAT), inner)))
+    with pytest.raises(sc.ModelFileError, match="not a ScratchCNN model"):
+        sc.load_model(tmp_path / "deep.npz")

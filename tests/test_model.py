@@ -436,3 +436,37 @@ def test_rmsprop_trains():
     history = sc.train(model, images[:1024], labels[:1024], epochs=1, batch_size=64,
                        optimizer=sc.RMSprop(model, lr=1e-3))
     assert history["train_loss"][0] < 2.0          # from ln 10 = 2.30
+
+
+# --- inference keeps no backward caches (issue 18) -------------------------------------------
+
+def test_evaluating_2000_images_peaks_far_below_training_and_predicts_the_same():
+    import tracemalloc
+    from course_machinery import guards
+    images = np.random.default_rng(0).random((2000, 1, 28, 28), dtype=np.float32)
+    labels = np.random.default_rng(1).integers(0, 10, 2000)
+    model = sc.deep_cnn(blocks=1)
+    tracemalloc.start()
+    loss_fn = sc.SoftmaxCrossEntropy()                          # one training step of 128 images
+    loss_fn.forward(model.forward(images[:128]), labels[:128])
+    model.backward(loss_fn.backward(), input_gradient=False)
+    training_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    tracemalloc.start()
+    loss, accuracy = sc.evaluate(model, images, labels)
+    evaluation_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # measured: 187 MB for the training step; 35 MB to evaluate (1,535 MB with caches in batches of 1,000)
+    assert evaluation_peak < training_peak / 3, (evaluation_peak, training_peak)
+    assert guards.inference_batch_size(model.eval(), images, 1000) < 1000      # memory decides the batch
+    for layer in guards.layers_within(model):
+        assert not set(vars(layer)) & set(guards.CACHE_NAMES), layer       # nothing kept for backward
+    with pytest.raises(RuntimeError, match="after a forward that kept no caches"):
+        model.backward(np.ones((1, 10), np.float32))
+    model.eval()
+    expected = sc.softmax(model.forward(images[:300]))          # the plain forward, one batch, caches kept
+    np.testing.assert_allclose(model.predict_proba(images[:300]), expected, atol=1e-6)
+    assert (model.predict(images[:300]) == expected.argmax(axis=1)).all()
+    probabilities = model.predict_proba(images)
+    assert loss == pytest.approx(-np.log(probabilities[np.arange(2000), labels]).mean(), rel=1e-6)
+    assert accuracy == np.mean(probabilities.argmax(axis=1) == labels)
