@@ -287,8 +287,9 @@ class Conv2D(Layer):
         out[n, f, y, x] = b[f] + sum_{c,i,j} W[f, c, i, j] * x_pad[n, c, s*y + i, s*x + j]
 
     params: W (F, C, k, k), b (F,).   grads: dW, db (derived in notebook 03, sections 4 and 6).
-    Forward is one matrix product:  W.reshape(F, C*k*k) @ im2col(x)  -> (F, N*H'*W'), returned as an
-    (N, F, H', W') transposed view of it (no copy). Backward, with dout as the same (F, N*H'*W') matrix D:
+    Forward is one matrix product:  W.reshape(F, C*k*k) @ im2col(x)  -> (F, N*H'*W'),
+    returned as an (N, F, H', W') transposed view of it (no copy). Backward, with
+    dout reshaped to the same (F, N*H'*W') matrix D:
         dW = D @ cols.T     db = D @ 1     dx = col2im(W.T @ D)
     backward caches: the im2col columns of x and x's shape.
     """
@@ -381,11 +382,12 @@ class MaxPool2D(Layer):
 
         out[n, c, y, x] = max_{i,j < k} x[n, c, s*y + i, s*x + j]
 
-    params: none.   backward caches the winner of every window: the flat index i*k + j of its
-    maximum, (N, C, H', W'). Backward routes each dout value to the one input that won its window.
-    When several inputs tie for the maximum, the first in row-major order wins (np.argmax's choice),
-    so every window sends its gradient to exactly one position. Windows that overlap (k > s) can
-    share a winner, so the routed gradients are *added*.
+    params: none.   backward caches the winner of every window: the flat index
+    i*k + j of its maximum, (N, C, H', W'). Backward routes each dout value to
+    the one input that won its window. When several inputs tie for the maximum,
+    the first in row-major order wins (np.argmax's choice), so every window
+    sends its gradient to exactly one position. Windows that overlap (k > s)
+    can share a winner, so the routed gradients are *added*.
     """
 
     def __init__(self, kernel_size=2, stride=None):
@@ -589,7 +591,8 @@ class BatchNorm1D(Layer):
     """Batch normalisation for features: x: (N, D) -> (N, D), per feature over the batch.
 
         x_hat = (x - mu) / sqrt(var + eps),   out = gamma * x_hat + beta
-    Training: mu, var are the batch's (mean and population variance over N); running statistics follow, as PyTorch's:
+    Training: mu, var are the batch's (mean and population variance over N), and
+    the running statistics move towards them as in PyTorch:
         running = (1 - momentum) * running + momentum * batch   (running_var gets the
         unbiased variance, var * m / (m - 1), m = values per feature).
     Eval: mu, var are running_mean, running_var, so each example's output is its own.
@@ -654,8 +657,9 @@ class BatchNorm1D(Layer):
 class BatchNorm2D(BatchNorm1D):
     """Batch normalisation for images: x: (N, C, H, W) -> (N, C, H, W), per channel.
 
-    The same layer as BatchNorm1D, with every pixel of a channel counted as one more example of that
-    channel: the statistics (and the means in backward) are over its m = N*H*W values, axes (0, 2, 3).
+    The same layer as BatchNorm1D, with every pixel of a channel counted as one
+    more example of that channel: the statistics (and the means in backward) are
+    over the m = N*H*W values of each channel, axes (0, 2, 3).
     params: gamma (C,), beta (C,); attributes running_mean, running_var (C,).
     backward: BatchNorm1D's formulas, with the means over (N, H, W) (notebook 10, section 3).
     """
@@ -721,11 +725,9 @@ class SoftmaxCrossEntropy:
 
 
 class Optimizer:
-    def __init__(self, model, lr, **hyperparameters):
+    def __init__(self, model, lr):
         self.layers = model.layers if hasattr(model, "layers") else list(model)
         self.lr, self.state = lr, {}
-        self.__dict__.update(hyperparameters)           # momentum, eps, weight_decay, ...
-        guards.check_optimizer_arguments(self)          # each in its sensible range
 
     def parameters(self):
         """Yield (key, param, grad) for every parameter; key is stable across steps."""
@@ -748,7 +750,9 @@ class SGD(Optimizer):
     """
 
     def __init__(self, model, lr=0.01, momentum=0.9, weight_decay=0.0):
-        super().__init__(model, lr, momentum=momentum, weight_decay=weight_decay)
+        super().__init__(model, lr)
+        self.momentum, self.weight_decay = momentum, weight_decay
+        guards.check_optimizer_arguments(self)          # each in its sensible range
 
     def step(self):
         for key, param, grad in self.parameters():
@@ -771,8 +775,10 @@ class Adam(Optimizer):
     """
 
     def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(model, lr, betas=betas, eps=eps, weight_decay=weight_decay)
-        self.beta1, self.beta2, self.t = *betas, 0
+        super().__init__(model, lr)
+        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
+        guards.check_optimizer_arguments(self)          # each in its sensible range
+        (self.beta1, self.beta2), self.t = betas, 0
 
     def step(self):
         self.t += 1
@@ -803,7 +809,9 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, model, lr=1e-3, alpha=0.99, eps=1e-8, weight_decay=0.0):
-        super().__init__(model, lr, alpha=alpha, eps=eps, weight_decay=weight_decay)
+        super().__init__(model, lr)
+        self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
+        guards.check_optimizer_arguments(self)          # each in its sensible range
 
     def step(self):
         for key, param, grad in self.parameters():
@@ -862,9 +870,10 @@ class Sequential(Layer):
         return x
 
     def backward(self, dout, input_gradient=True):
-        """dL/d(output) -> dL/dx. With ``input_gradient=False`` (what train() passes: training never
-        uses dL/d(images)) a first layer with a ``backward_weights_only`` method (FastConv2D) fills its
-        grads but skips dL/dx, a matrix product and a col2im, about 5% of a training step; returns None."""
+        """dL/d(output) -> dL/dx. With ``input_gradient=False`` (what train() passes:
+        training never uses dL/d(images)) a first layer with a ``backward_weights_only``
+        method (FastConv2D) fills its grads but skips dL/dx, a matrix product and a
+        col2im, about 5% of a training step; None comes back then."""
         for i in reversed(range(len(self.layers))):
             layer = self.layers[i]
             if i == 0 and not input_gradient and hasattr(layer, "backward_weights_only"):

@@ -433,7 +433,7 @@ def time_to_accuracy(targets=(0.990, 0.992)):
 
 
 def inference_speed(model, test_images, torch, repeats):
-    """Images per second of predicting the test set (batches of 1000), best of ``repeats``."""
+    """Images per second of predicting the test set (batches of at most 1,000), best of ``repeats``."""
     model.predict(test_images[:1000])                                          # warm-up
     result = {"numpy": len(test_images) / min(seconds(model.predict, test_images) for _ in range(repeats))}
     if torch is not None:
@@ -464,15 +464,20 @@ def layer_breakdown(model, optimizer, images, labels):
             return result
         return wrapper
 
+    # training's first layer runs backward_weights_only (no dL/d(images)): time that as its backward
+    wrapped = [(layer, name) for layer in model.layers
+               for name in ("forward", "backward", "backward_weights_only") if hasattr(layer, name)]
     for layer, forward_bucket, backward_bucket in zip(model.layers, forward_times, backward_times):
         layer.forward = timed(layer.forward, forward_bucket)
         layer.backward = timed(layer.backward, backward_bucket)
+        if hasattr(layer, "backward_weights_only"):
+            layer.backward_weights_only = timed(layer.backward_weights_only, backward_bucket)
     optimizer.step = timed(optimizer.step, step_times)
     try:
         total = seconds(numpy_train, model, optimizer, images, labels)
     finally:
-        for layer in model.layers:
-            del layer.forward, layer.backward    # the class's methods are visible again
+        for layer, name in wrapped:
+            delattr(layer, name)                 # the class's methods are visible again
         del optimizer.step
     batches = len(step_times)
     rows = [{"layer": f"{index} {layer!r}", "forward_ms": 1e3 * float(np.median(f)), "backward_ms": 1e3 * float(np.median(b))}
@@ -689,7 +694,7 @@ def main():
     # 2. Inference.
     inference = inference_speed(model, test_images, torch, repeats=1 if ARGS.quick else 3)
     results["inference_images_per_second"] = inference
-    print(f"\n2. Inference on the {len(test_images):,} test images (batches of 1000), {THREADS} thread(s): "
+    print(f"\n2. Inference on the {len(test_images):,} test images (batches of at most 1,000), {THREADS} thread(s): "
           + ", ".join(f"{k.replace('numpy', 'NumPy').replace('torch', 'PyTorch')} {v:,.0f} images/s"
                       for k, v in inference.items()))
 
