@@ -507,6 +507,25 @@ def conv_speedup(repeats):
     return result
 
 
+def adam_step_ms(repeats=30, steps=20):
+    """Median ms of one Adam step on the reference CNN's parameters: scratchcnn.Adam (bias corrections
+    applied to two scalars) against FormulaAdam (applied to whole arrays), alternating every repeat."""
+    model = scratchcnn.reference_cnn(seed=0)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        for grad in layer.grads.values():
+            grad[...] = rng.standard_normal(grad.shape)
+    optimizers = {"as it is": scratchcnn.Adam(model, lr=1e-3), "formula": FormulaAdam(model, lr=1e-3)}
+    times = {name: [] for name in optimizers}
+    for repeat in range(repeats):
+        for name in (list(optimizers) if repeat % 2 else list(optimizers)[::-1]):
+            start = time.perf_counter()
+            for _ in range(steps):
+                optimizers[name].step()
+            times[name].append(1e3 * (time.perf_counter() - start) / steps)
+    return {name: float(np.median(values)) for name, values in times.items()}
+
+
 def variant_speed(train_images, train_labels, variant, batches, batch_size, repeats):
     """Training images/s of the reference CNN built by reference_model(**variant), trained with
     variant["optimizer"] (default scratchcnn.Adam) (median of ``repeats``)."""
@@ -750,6 +769,11 @@ def main():
         results["variants_images_per_second"][label] = speed
         print(f"   training, {label:38s} {speed:10,.1f} images/s"
               + (f"  (batch of {batch_size}, per image)" if batch_size != BATCH_SIZE else ""))
+
+    adam = adam_step_ms(repeats=6 if ARGS.quick else 30)
+    results["adam_step_ms"] = adam
+    print(f"   one Adam step alone (interleaved): bias corrections on two scalars {adam['as it is']:.2f} ms, "
+          f"on whole arrays (the formula as it reads) {adam['formula']:.2f} ms")
 
     step = results["comparison"][str(THREADS)]
     bars = {"ScratchCNN (NumPy)": BATCH_SIZE / (step["step_ms"]["numpy"]["median"] / 1e3)}
