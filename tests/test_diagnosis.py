@@ -20,9 +20,13 @@ WRONG_ANSWERS = [
     ("02", "conv2d_forward_loops", "for n in range(N):", "for n in range(1):", ["first image"]),
     ("02", "conv2d_forward_loops", "(H + 2 * p - k) // s + 1, (W_in + 2 * p - k) // s + 1",
      "(H + p - k) // s + 1, (W_in + p - k) // s + 1", ["shape", "axis 2", "axis 3"]),
-    ("02", "conv2d_forward_loops", "np.sum(patch * W[f]) + b[f]", "np.sum(patch * W[f]) - b[f]", ["b"]),
+    ("02", "conv2d_forward_loops", "np.sum(patch * W[f]) + b[f]", "np.sum(patch * W[f]) - b[f]", ["-2 times b[f]"]),
+    ("02", "conv2d_forward_loops", "np.sum(patch * W[f]) + b[f]", "np.sum(patch * W[f]) + x.shape[1] * b[f]",
+     ["b added 3 times instead of once"]),
     # col2im
     ("03", "col2im_loops", "+= cols[row, column]", "+= cols[row, column] / (k * k)", ["1/k**2"]),
+    ("03", "col2im_loops", "return dx_padded[:, :, p:p + H, p:p + W]", "return dx_padded[:, :, :H, :W]",
+     ["shifted by 1 rows and 1 columns", "padding"]),
     ("03", "col2im_loops", "for c in range(C):", "for c in range(1):", ["first channel"]),
     # convolution backward, loops
     ("03", "conv2d_backward_loops", "dx_pad[:, :, p:p + H, p:p + W_in], dW, db",
@@ -39,11 +43,11 @@ WRONG_ANSWERS = [
      ["db wrong", "2 times"]),
     # convolution backward by correlation
     ("03", "conv2d_backward_by_correlation", "W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)",
-     "W.transpose(1, 0, 3, 2)", ["dx wrong", "dW right", "transposed"]),
+     "W.transpose(1, 0, 3, 2)", ["dx wrong", "dW right", "db right", "a transpose is not a flip"]),
     ("03", "conv2d_backward_by_correlation", "return dx_pad[", "return -dx_pad[", ["dx wrong", "sign"]),
     ("03", "conv2d_backward_by_correlation", "dout.sum(axis=(0, 2, 3))", "dout.sum(axis=(0, 2, 3)) / N",
      ["db wrong", "1/N"]),
-    ("03", "conv2d_backward_by_correlation", "[:, :, :k, :k]", "[:, :, -k:, -k:]", ["dW wrong", "dx right"]),
+    ("03", "conv2d_backward_by_correlation", "[:, :, :k, :k]", "[:, :, -k:, -k:]", ["dW wrong", "dx right", "shifted", "last offsets"]),
     # max pool backward
     ("04", "maxpool_backward", "+= dout[n, c, y, x_]", "+= dout[n, c, y, x_] / kernel_size ** 2",
      ["kernel_size**2"]),
@@ -67,7 +71,7 @@ WRONG_ANSWERS = [
     ("07", "sgd_momentum_step", "weights - lr * new_velocity", "weights + lr * new_velocity",
      ["new_weights wrong", "sign"]),
     ("07", "sgd_momentum_step", "weights - lr * new_velocity, new_velocity", "weights - lr * new_velocity, velocity",
-     ["new_weights right", "new_velocity wrong"]),
+     ["new_weights right", "new_velocity wrong", "the one returned"]),
     # Adam
     ("07", "adam_step", "m = beta1 * m + (1 - beta1) * gradient\n    s = beta2 * s + (1 - beta2) * gradient ** 2",
      "m = beta2 * m + (1 - beta2) * gradient\n    s = beta1 * s + (1 - beta1) * gradient ** 2", ["swapped"]),
@@ -88,7 +92,6 @@ def _message(notebook, name, old, new):
     return result
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("notebook, name, old, new, words", WRONG_ANSWERS,
                          ids=[f"{n}-{name}-{i}" for i, (n, name, *_) in enumerate(WRONG_ANSWERS)])
 def test_a_wrong_answer_fails_and_its_message_names_the_slip(notebook, name, old, new, words, capsys):
@@ -96,3 +99,81 @@ def test_a_wrong_answer_fails_and_its_message_names_the_slip(notebook, name, old
     assert not result, f"accepted: {new!r}"
     missing = [word for word in words if word.lower() not in result.message.lower()]
     assert not missing, f"{missing} not in:\n{result.message}"
+
+
+# --- the diagnosis on its own: a made-up exercise whose reference is known -------------------------
+
+def _reference(x, W, lr):
+    """A made-up exercise with a tuple of outputs: (x @ W (N, M) as a 4-D array, lr * W.sum(0))."""
+    return (x @ W).reshape(x.shape[0], 2, 3, W.shape[1] // 6), lr * W.sum(axis=0)
+
+
+_RNG = np.random.default_rng(5)
+_ARGS = (_RNG.standard_normal((5, 4)), _RNG.standard_normal((4, 24)), 0.1)
+_CASES = [Case("a batch of five", _ARGS, _reference(*_ARGS), hint="the hint of the batch of five")]
+
+
+def _diagnosis_of(wrong_first_output):
+    def answer(x, W, lr):
+        first, second = _reference(x, W, lr)
+        return wrong_first_output(first), second
+    result = check_exercise("made_up", answer, _CASES, doc="``made_up(x, W, lr) -> (out, total)``")
+    assert not result
+    return result.message
+
+
+@pytest.mark.parametrize("slip, words", [
+    (lambda out: out[:, :, ::-1, :], ["out wrong", "total right", "flipped along axis 2"]),
+    (lambda out: out[:, ::-1, ::-1, ::-1], ["flipped along axis 1 and 2 and 3"]),
+    (lambda out: out.transpose(0, 2, 1, 3), ["axes 1 and 2 swapped (transposed)"]),
+    (lambda out: out.transpose(0, 3, 1, 2), ["axes permuted as (0, 3, 1, 2)"]),
+    (lambda out: out / 5, ["1/N = 1/5", "batch size"]),
+    (lambda out: out * 0.1, ["lr = 0.1"]),
+    (lambda out: np.concatenate([out[:1], 2 * out[1:]]), ["first image", "axis 0"]),
+    (lambda out: np.concatenate([out[:, :1], out[:, 1:] * 3], axis=1), ["first channel", "axis 1"]),
+    (lambda out: out + 3e-7, ["off by at most 3e-07"]),
+    (lambda out: out[:, :, :2], ["shape (5, 2, 2, 4) where (5, 2, 3, 4) is expected", "axis 2: 2 instead of 3"]),
+    (lambda out: out + np.array([1.0, -1.0]).reshape(1, 2, 1, 1), ["depends only on the index along axis 1"]),
+])
+def test_the_diagnosis_says_how_an_output_differs(slip, words):
+    message = _diagnosis_of(slip)
+    missing = [word for word in words if word.lower() not in message.lower()]
+    assert not missing, f"{missing} not in:\n{message}"
+
+
+def test_right_except_at_the_border():
+    args = (np.arange(36.0).reshape(1, 1, 6, 6),)
+    cases = [Case("one 6x6 image", args, args[0] * 2)]
+
+    def answer(x):
+        out = x * 2
+        out[..., 0, :] = 0
+        return out
+    message = check_exercise("border", answer, cases).message
+    assert "wrong only at the border" in message
+
+
+def test_the_hint_shown_is_that_of_the_case_whose_symptom_is_diagnosed():
+    small, large = (np.ones((1, 3)),), (np.arange(12.0).reshape(4, 3),)
+    cases = [Case("a batch of one", small, small[0].sum(0), hint="hint of the batch of one"),
+             Case("a batch of four", large, large[0].sum(0), hint="hint of the batch of four")]
+    message = check_exercise("column_sums", lambda x: x[0] * x.shape[0] ** 0 + 0 * x.sum(0) * 0 + x[0] * 0,
+                             cases).message
+    assert "batch of one (N = 1)" in message and "hint of the batch of four" in message, message
+
+
+@pytest.mark.parametrize("junk", [
+    None, "text", [[1, 2], [3]], np.full((5, 2, 3, 4), np.nan), np.full((5, 2, 3, 4), np.inf),
+    np.broadcast_to(np.zeros(1), (10 ** 9,)), np.zeros((5, 2, 3, 4), dtype=object), (1, 2, 3), 7,
+    np.zeros((5, 2, 3, 4), dtype=bool), np.zeros((0,)),
+])
+def test_the_diagnosis_never_raises_on_junk(junk):
+    result = check_exercise("made_up", lambda x, W, lr: (junk, junk), _CASES,
+                            doc="``made_up(x, W, lr) -> (out, total)``")
+    assert not result and result.message.startswith("made_up")
+
+
+def test_output_names_come_from_the_doc_or_are_numbered():
+    assert diagnosis.output_names("``f(x) -> (dx, dW, db)``: ...", 3) == ["dx", "dW", "db"]
+    assert diagnosis.output_names("``f(x)`` -> (new_weights, new_velocity)", 2) == ["new_weights", "new_velocity"]
+    assert diagnosis.output_names("``f(x) -> (N, C, H, W)``", 2) == ["item 0", "item 1"]

@@ -91,7 +91,7 @@ def _scaled(actual, expected, case, constants, what="the right value"):
     if norm == 0 or not np.isfinite(norm):
         return None
     factor = float(np.dot(actual.ravel(), expected.ravel())) / norm
-    if not np.isfinite(factor) or abs(factor - 1) < 1e-9 or not _close(actual, factor * expected, case):
+    if not np.isfinite(factor) or abs(factor - 1) < 1e-9 or factor == 0 or not _close(actual, factor * expected, case):
         return None
     words = _named_factor(factor, constants)
     return f"{factor:.6g} times {what}" + (f" ({words})" if words else "")
@@ -102,7 +102,8 @@ def _transformed(actual, expected, case):
     ndim = expected.ndim
     if ndim == 0 or ndim > 5:
         return None
-    for count in range(1, ndim + 1):              # flips along one axis, then two, ...
+    same_shape = actual.shape == expected.shape
+    for count in range(1, ndim + 1 if same_shape else 1):      # flips along one axis, then two, ...
         for axes in itertools.combinations(range(ndim), count):
             if all(expected.shape[axis] > 1 for axis in axes) and _close(actual, np.flip(expected, axes), case):
                 return f"the right values flipped along axis {' and '.join(map(str, axes))}" + (
@@ -115,12 +116,56 @@ def _transformed(actual, expected, case):
             if len(swapped) == 2:
                 return f"the right values with axes {swapped[0]} and {swapped[1]} swapped (transposed)"
             return f"the right values with the axes permuted as {order}"
-    if ndim >= 2 and expected.shape[-1] == expected.shape[-2] > 1:
+    if same_shape and ndim >= 2 and expected.shape[-1] == expected.shape[-2] > 1:
         for axes in ((ndim - 1,), (ndim - 2,), (ndim - 2, ndim - 1)):
             if _close(actual, np.flip(np.swapaxes(expected, -1, -2), axes), case):
                 return "the right values rotated by 90 degrees (transposed and flipped): a kernel transposed " \
                        "instead of flipped?"
     return None
+
+
+def _shifted(actual, expected, case):
+    """'the right values shifted by (1, 1) along the last two axes' (a crop or an offset off by one or two)."""
+    if expected.ndim < 2 or min(expected.shape[-2:]) < 3:
+        return None
+    for rows, columns in itertools.product(range(-2, 3), repeat=2):
+        if (rows, columns) == (0, 0):
+            continue
+        def part(array, by, axis):
+            index = [slice(None)] * array.ndim
+            index[axis] = slice(by, None) if by > 0 else slice(None, array.shape[axis] + by)
+            return array[tuple(index)]
+        moved = part(part(actual, rows, -2), columns, -1)
+        reference = part(part(expected, -rows, -2), -columns, -1)
+        used = np.count_nonzero(reference)              # most of the values must be in view: not a sparse accident
+        if used >= 4 and used * 2 >= np.count_nonzero(expected) and _close(moved, reference, case):
+            return (f"the right values shifted by {rows} rows and {columns} columns (the entry expected at "
+                    f"(i, j) sits at (i{rows:+d}, j{columns:+d})): a crop or an offset off by {max(abs(rows), abs(columns))}"
+                    f", e.g. the padding cropped from the wrong side, or the last offsets taken instead of the first?")
+    return None
+
+
+def _offset_per_index(actual, expected, case, argument_names):
+    """'off by 2 times b[f] for every f' when actual - expected depends only on the index along axis 1 (or 0
+    for a 1-D output): a bias added the wrong number of times, or with the wrong sign."""
+    axis = 1 if expected.ndim >= 2 else None
+    if axis is None or expected.shape[axis] < 2:
+        return None
+    difference = actual - expected
+    others = tuple(i for i in range(expected.ndim) if i != axis)
+    per_index = difference.mean(axis=others, keepdims=True)
+    if not np.any(np.abs(per_index) > case.atol) or not _close(actual, expected + per_index, case):
+        return None
+    offsets = per_index.ravel()
+    for value, name in zip(case.args, argument_names):
+        vector = _as_float(value, offsets.shape)
+        if vector is not None and np.dot(vector, vector) > 0:
+            factor = float(np.dot(offsets, vector) / np.dot(vector, vector))
+            if np.allclose(offsets, factor * vector, rtol=1e-6, atol=case.atol):
+                return (f"off by {factor:.6g} times {name.strip('`')}[f] at every position of filter (channel) f: "
+                        f"{name.strip('`')} added {factor + 1:.6g} times instead of once")
+    return (f"off by an amount that depends only on the index along axis {axis} (the filter or channel): "
+            f"a bias added wrongly?")
 
 
 def _partly_right(actual, expected, case):
@@ -148,7 +193,7 @@ def _tiny(actual, expected):
     difference = np.abs(actual - expected)
     largest = float(np.nanmax(difference)) if difference.size else 0.0
     scale = float(np.nanmax(np.abs(expected))) if expected.size else 0.0
-    if 0 < largest <= 1e-4 * max(scale, 1e-300) or 0 < largest <= 1e-6:
+    if 0 < largest <= 2e-5 * max(scale, 1e-300) or 0 < largest <= 1e-6:
         return (f"off by at most {largest:.1g} everywhere ({largest / scale:.1g} of the largest value): "
                 f"an eps left out or put elsewhere, or float32 rounding?") if scale else None
     return None
@@ -184,13 +229,23 @@ def _array_words(actual, expected, case, constants, argument_names):
         expected = expected.astype(np.float64)
         array = _as_float(actual, expected.shape)
         if array is None:
+            permuted = _as_float(actual)               # the same sizes in another order: which axes?
+            if permuted is not None and permuted.ndim == expected.ndim and permuted.shape != expected.shape \
+                    and sorted(permuted.shape) == sorted(expected.shape):
+                words = _transformed(permuted, expected, case)
+                if words:
+                    return f"of shape {permuted.shape}, not {expected.shape}: {words}"
             return _shape_words(actual, expected)
         actual = array
     if not np.all(np.isfinite(actual)):
         return None
-    for test in (lambda: _scaled(actual, expected, case, constants), lambda: _tiny(actual, expected),
+    if not np.any(actual) and np.any(expected):
+        return "all zeros: is it computed, and is the computed array the one returned?"
+    for test in (lambda: _tiny(actual, expected), lambda: _scaled(actual, expected, case, constants),
                  lambda: _step_scaled(actual, expected, case, constants, argument_names),
-                 lambda: _transformed(actual, expected, case), lambda: _partly_right(actual, expected, case)):
+                 lambda: _transformed(actual, expected, case), lambda: _shifted(actual, expected, case),
+                 lambda: _offset_per_index(actual, expected, case, argument_names),
+                 lambda: _partly_right(actual, expected, case)):
         words = test()
         if words:
             return words
@@ -205,7 +260,7 @@ def _step_scaled(actual, expected, case, constants, argument_names):
             continue
         words = _scaled(actual - start, expected - start, case, constants, what="the right one")
         if words:
-            return f"the change from {name} is {words}"
+            return f"wrong by its change from {name}: {words}"
     return None
 
 
@@ -240,7 +295,7 @@ def describe(case, value, item_compare, names, argument_names):
             except Exception:
                 words = None
             if words:
-                details.append(f"{name} is {words}" if not words.startswith(("shape", "right", "off")) else
+                details.append(f"{name} is {words}" if not words.startswith(("shape", "right", "off", "wrong")) else
                                f"{name}: {words}")
     summary = ", ".join(status) if len(outputs) > 1 else ""
     sentence = "; ".join(([summary] if summary else []) + details)
@@ -277,7 +332,8 @@ def diagnose(results, item_compare, names, argument_names, edits=()):
                       "over the batch where a sum belongs?")
     if not found:
         return (batch_note, failing[0][0]) if batch_note else (None, None)
-    specific, sentence, case = next((item for item in found if item[0]), found[0])
+    # The most telling case: a specific diagnosis, with the fewest alternatives ("...; or ...") in it.
+    specific, sentence, case = min(found, key=lambda item: (not item[0], item[1].count("; or ")))
     if batch_note and not specific:
         sentence = f"{sentence}; {batch_note}"
     return sentence, case
