@@ -85,6 +85,52 @@ WRONG_ANSWERS = [
     ("10", "batchnorm_backward", "np.sqrt(x.var(axis=0) + eps)", "np.sqrt(x.var(axis=0))", ["off by at most"]),
 ]
 
+# A second set, written after the diagnosis and not tuned to it (each message read once and judged): the
+# words the message holds when it names the slip; None where it does not (it only says which output is wrong,
+# or where). These count against the rate below.
+UNTUNED_WRONG_ANSWERS = [
+    ("02", "conv2d_forward_loops", "s * y:s * y + k", "y:y + k", None),
+    ("02", "conv2d_forward_loops", "out = np.zeros((N, F, H_out, W_out))",
+     "out = np.zeros((N, F, H_out, W_out), dtype=x.dtype)", ["floating-point"]),
+    ("02", "conv2d_forward_loops", "patch * W[f]", "patch * W[f].transpose(0, 2, 1)", None),
+    ("02", "conv2d_forward_loops", "+ b[f]", "+ b[f] * (n == 0)", None),
+    ("03", "col2im_loops", "s * u + i, s * v + j", "u + i, v + j", ["stride ignored"]),
+    ("03", "col2im_loops", "row = c * k * k + i * k + j", "row = c * k * k + j * k + i", ["i and j swapped"]),
+    ("03", "col2im_loops", "column = n * H_out * W_out + u * W_out + v",
+     "column = n * H_out * W_out + v * H_out + u", None),
+    ("03", "conv2d_backward_loops", "db[f] += dout[n, f, u, v]", "db[f] = dout[n, f, u, v]", None),
+    ("03", "conv2d_backward_loops", "dW[f] += dout[n, f, u, v] * x_pad[window]",
+     "dW[f] += dout[n, f, u, v] * x_pad[window] / N", ["dW divided by N"]),
+    ("03", "conv2d_backward_loops", "return dx_pad[:, :, p:p + H, p:p + W_in]", "return dx_pad", ["not cropped"]),
+    ("03", "conv2d_backward_by_correlation", "G = dilate(dout, stride)", "G = dout", ["not dilated"]),
+    ("03", "conv2d_backward_by_correlation", "dout.sum(axis=(0, 2, 3))", "dout.sum(axis=(2, 3))[0]",
+     ["db wrong", "only the first image"]),
+    ("04", "maxpool_backward", "np.argmax(window)", "np.argmin(window)", None),
+    ("04", "maxpool_backward", "dx = np.zeros(x.shape, dtype=dout.dtype)", "dx = np.zeros(x.shape, dtype=x.dtype)",
+     ["floating-point"]),
+    ("05", "softmax_cross_entropy", "dlogits[np.arange(N), labels] -= 1", "dlogits[:, labels] -= 1",
+     ["p[:, labels] -= 1"]),
+    ("05", "softmax_cross_entropy", "return loss, dlogits / N", "return loss, dlogits / N ** 2",
+     ["loss right", "dlogits wrong", "1/N applied twice"]),
+    ("06", "two_layer_backward", "    dscores /= N\n", "    \n", ["not divided by N"]),
+    ("06", "two_layer_backward", "dz = dh * (z > 0)", "dz = dh", ["no ReLU mask"]),
+    ("06", "two_layer_backward", "dW1, db1 = x.T @ dz, dz.sum(axis=0)", "dW1, db1 = x.T @ dz, dz.sum(axis=1)",
+     ["db1 wrong", "over the wrong axis"]),
+    ("07", "sgd_momentum_step", "weights - lr * new_velocity", "weights - new_velocity", ["lr left out"]),
+    ("07", "sgd_momentum_step", "momentum * velocity + gradient", "momentum * velocity - gradient",
+     ["new_velocity is -1 times", "sign"]),
+    ("07", "adam_step", "m_hat = m / (1 - beta1 ** t)", "m_hat = m", ["m used as it is"]),
+    ("07", "adam_step", "weights - lr", "weights + lr", ["new_weights is -1 times", "sign"]),
+    ("07", "adam_step", "s_hat = s / (1 - beta2 ** t)", "s_hat = s / (1 - beta1 ** t)",
+     ["beta1 used in a bias correction where beta2 belongs"]),
+    ("10", "batchnorm_backward", "(dout - dout.mean(axis=0) - x_hat * (dout * x_hat).mean(axis=0))",
+     "(dout - dout.mean(axis=0))", ["missing the variance's term"]),
+    ("10", "batchnorm_backward", "x.var(axis=0)", "x.var(axis=0, ddof=1)", ["sample variance"]),
+    ("10", "batchnorm_backward", "dgamma = (dout * x_hat).sum(axis=0)", "dgamma = (dout * x_hat)[0]", None),
+    ("10", "batchnorm_backward", "dbeta = dout.sum(axis=0)", "dbeta = dout.sum(axis=0) / len(x)",
+     ["dbeta wrong", "1/N"]),
+]
+
 
 def _message(notebook, name, old, new):
     answer = mutated(notebook, name, old, new)
@@ -99,6 +145,25 @@ def test_a_wrong_answer_fails_and_its_message_names_the_slip(notebook, name, old
     assert not result, f"accepted: {new!r}"
     missing = [word for word in words if word.lower() not in result.message.lower()]
     assert not missing, f"{missing} not in:\n{result.message}"
+
+
+@pytest.mark.parametrize("notebook, name, old, new, words", UNTUNED_WRONG_ANSWERS,
+                         ids=[f"{n}-{name}-{i}" for i, (n, name, *_) in enumerate(UNTUNED_WRONG_ANSWERS)])
+def test_an_untuned_wrong_answer_fails_and_says_what_it_is_said_to(notebook, name, old, new, words, capsys):
+    result = _message(notebook, name, old, new)
+    assert not result, f"accepted: {new!r}"
+    missing = [word for word in words or [] if word.lower() not in result.message.lower()]
+    assert not missing, f"{missing} not in:\n{result.message}"
+
+
+def test_the_rate_of_named_mistakes(capsys):
+    """The number the report gives: of all the wrong answers above, how many get a message that names the slip."""
+    named = sum(words is not None for *_, words in WRONG_ANSWERS + UNTUNED_WRONG_ANSWERS)
+    total = len(WRONG_ANSWERS) + len(UNTUNED_WRONG_ANSWERS)
+    with capsys.disabled():
+        print(f"\nnamed: {len(WRONG_ANSWERS)} of {len(WRONG_ANSWERS)} written with the diagnosis, "
+              f"{named - len(WRONG_ANSWERS)} of {len(UNTUNED_WRONG_ANSWERS)} untuned; {named} of {total} in all")
+    assert named >= 0.7 * total
 
 
 # --- the diagnosis on its own: a made-up exercise whose reference is known -------------------------
