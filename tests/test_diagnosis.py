@@ -242,3 +242,17 @@ def test_output_names_come_from_the_doc_or_are_numbered():
     assert diagnosis.output_names("``f(x) -> (dx, dW, db)``: ...", 3) == ["dx", "dW", "db"]
     assert diagnosis.output_names("``f(x)`` -> (new_weights, new_velocity)", 2) == ["new_weights", "new_velocity"]
     assert diagnosis.output_names("``f(x) -> (N, C, H, W)``", 2) == ["item 0", "item 1"]
+
+
+def test_a_listed_mistake_keeps_its_name_and_gets_no_generic_diagnosis():
+    answer = mutated("03", "conv2d_backward_loops", "dx_pad[:, :, p:p + H, p:p + W_in], dW, db",
+                     "dx_pad, dW, db")
+    message = checks.check_conv2d_backward_loops(answer).message
+    assert "known mistake: the padding not cropped from dx" in message and "what differs" not in message
+
+
+def test_an_output_too_large_to_examine_gets_the_verdict_alone():
+    x = np.zeros((400, 400))
+    cases = [Case("a large array", (x,), x + 1.0)]
+    message = check_exercise("large", lambda x: -(x + 1.0), cases).message
+    assert "wrong values at 160000 of 160000 positions" in message and "what differs" not in message

@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-MAX_ELEMENTS = 1_000_000          # a larger expected array is compared only by the verdict's own line
+MAX_ELEMENTS = 100_000            # a larger expected array is compared only by the verdict's own line
 
 
 def output_names(doc, count):
@@ -122,7 +122,7 @@ def _transformed(actual, expected, case):
                 return f"the right values flipped along axis {' and '.join(map(str, axes))}" + (
                     " (a kernel flipped where it should not be, or not flipped where it should?)"
                     if ndim >= 2 and axes == (ndim - 2, ndim - 1) else "")
-    for order in itertools.permutations(range(ndim)):
+    for order in itertools.permutations(range(ndim)) if ndim <= 4 else ():
         if list(order) != sorted(order) and tuple(expected.shape[i] for i in order) == actual.shape and \
                 _close(actual, expected.transpose(order), case):
             swapped = [i for i in range(ndim) if order[i] != i]

@@ -24,8 +24,12 @@ from . import diagnosis as _diagnosis
 # When the answer is wrong, the check first asks which known mistake it is:
 # each exercise lists the typical mistakes (Mistake) as small wrong functions,
 # and an answer whose outputs equal a mistake's on every case is told that
-# mistake's name and fix. Only when none matches does the verdict fall back to
-# the first failing case, expected against actual, and that case's hint.
+# mistake's name and fix. When none matches, the verdict shows a failing case,
+# expected against actual, says in words how the answer's outputs differ from
+# the reference (checks/diagnosis.py: which outputs are wrong, scaled by which
+# constant, flipped, transposed, shifted, right for the first image only, off
+# by a tiny amount, of which shape), and gives the hint of the case where that
+# symptom shows.
 #
 # A check never raises and never hangs, whatever the answer does: it may return
 # None, a string, a ragged list, a huge broadcast view or an as_strided view
