@@ -13,6 +13,7 @@ test only means that test says nothing.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import re
 
@@ -287,12 +288,41 @@ def _outputs(case, value):
     return [(None, expected, value)]
 
 
-def describe(case, value, item_compare, names, argument_names):
+def _known_mistake_in(position, failing, mistakes, produced, item_compare):
+    """'what the known mistake X gives' when output ``position`` of a tuple equals that output of a listed
+    Mistake on every failing case where it is wrong (a slip that hits two outputs may be two listed
+    mistakes at once), else None. ``failing``: (case, value) pairs; ``produced``: a cache."""
+    for mistake in mistakes:
+        matched = 0
+        for case, value in failing:
+            if (mistake, id(case)) not in produced:
+                try:
+                    with np.errstate(all="ignore"):
+                        produced[mistake, id(case)] = mistake.produce(*copy.deepcopy(list(case.args)))
+                except Exception:
+                    produced[mistake, id(case)] = None
+            try:
+                expected, actual = case.expected[position], value[position]
+                if item_compare(expected, actual, case) is None:
+                    continue                          # this output is right on this case
+                item = produced[mistake, id(case)][position]
+                if item_compare(item, actual, case) is not None:
+                    break
+                matched += 1
+            except Exception:
+                break
+        else:
+            if matched:
+                return f"what the known mistake '{mistake.name}' gives (fix: {mistake.fix})"
+    return None
+
+
+def describe(case, value, item_compare, names, argument_names, mistakes=(), failing=(), produced=None):
     """(sentence, is specific) on how ``value`` differs from ``case.expected``, or (None, False)."""
     outputs = _outputs(case, value)
     if outputs is None:
         return None, False
-    constants = _constants(case, argument_names)
+    constants, produced = _constants(case, argument_names), {} if produced is None else produced
     status, details = [], []
     for position, expected, actual in outputs:
         try:
@@ -303,8 +333,10 @@ def describe(case, value, item_compare, names, argument_names):
         status.append(f"{name} {'right' if right else 'wrong'}")
         if not right and isinstance(expected, (np.ndarray, float, int, np.number)) and not isinstance(expected, bool):
             try:
+                words = None if position is None else \
+                    _known_mistake_in(position, failing, mistakes, produced, item_compare)
                 with np.errstate(all="ignore"):
-                    words = _array_words(actual, expected, case, constants, argument_names)
+                    words = words or _array_words(actual, expected, case, constants, argument_names)
             except Exception:
                 words = None
             if words:
@@ -320,19 +352,20 @@ def _batch(case):
     return first.shape[0] if isinstance(first, np.ndarray) and first.ndim >= 2 else None
 
 
-def diagnose(results, item_compare, names, argument_names, edits=()):
+def diagnose(results, item_compare, names, argument_names, edits=(), mistakes=()):
     """(sentence, case) saying how the answer's outputs differ from the expected ones, or (None, None).
 
     ``results``: (case, value, error, problem) per case; ``item_compare(expected, actual, case)``: the
-    check's comparison; ``names``: the tuple's output names; ``argument_names``: the answer's parameters."""
+    check's comparison; ``names``: the tuple's output names; ``argument_names``: the answer's parameters;
+    ``mistakes``: the listed Mistakes, which may each explain one output."""
     failing = [(case, value) for case, value, error, problem in results
                if problem is not None and error is None and problem not in edits
                and not problem.startswith("returned an array view")]
     if not failing:
         return None, None
-    found = []
+    found, produced = [], {}
     for case, value in failing:
-        sentence, specific = describe(case, value, item_compare, names, argument_names)
+        sentence, specific = describe(case, value, item_compare, names, argument_names, mistakes, failing, produced)
         if sentence:
             found.append((specific, sentence, case))
     batch_note = None                                 # (not when a dtype slip explains the larger cases)

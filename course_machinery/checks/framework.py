@@ -503,7 +503,8 @@ def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=Non
             expected = case.expected
             count = len(expected) if isinstance(expected, (tuple, list)) else 0
             words, diagnosed = _diagnosis.diagnose(results, values_only, _diagnosis.output_names(doc, count),
-                                                   _argument_names(answer, max(len(c.args) for c in cases)), edits)
+                                                   _argument_names(answer, max(len(c.args) for c in cases)), edits,
+                                                   mistakes)
         except Exception:                             # a diagnosis never costs the verdict
             words, diagnosed = None, None
         if diagnosed is not None and diagnosed is not case and diagnosed.expected is not None:
