@@ -47,7 +47,8 @@ WRONG_ANSWERS = [
     ("03", "conv2d_backward_by_correlation", "return dx_pad[", "return -dx_pad[", ["dx wrong", "sign"]),
     ("03", "conv2d_backward_by_correlation", "dout.sum(axis=(0, 2, 3))", "dout.sum(axis=(0, 2, 3)) / N",
      ["db wrong", "1/N"]),
-    ("03", "conv2d_backward_by_correlation", "[:, :, :k, :k]", "[:, :, -k:, -k:]", ["dW wrong", "dx right", "shifted", "last offsets"]),
+    ("03", "conv2d_backward_by_correlation", "[:, :, :k, :k]", "[:, :, -k:, -k:]",
+     ["dW wrong", "dx right", "shifted", "last offsets"]),
     # max pool backward
     ("04", "maxpool_backward", "+= dout[n, c, y, x_]", "+= dout[n, c, y, x_] / kernel_size ** 2",
      ["kernel_size**2"]),

@@ -154,7 +154,8 @@ def _shifted(actual, expected, case):
         used = np.count_nonzero(reference)              # most of the values must be in view: not a sparse accident
         if used >= 4 and used * 2 >= np.count_nonzero(expected) and _close(moved, reference, case):
             return (f"the right values shifted by {rows} rows and {columns} columns (the entry expected at "
-                    f"(i, j) sits at (i{rows:+d}, j{columns:+d})): a crop or an offset off by {max(abs(rows), abs(columns))}"
+                    f"(i, j) sits at (i{rows:+d}, j{columns:+d})): a crop or an offset off by "
+                    f"{max(abs(rows), abs(columns))}"
                     f", e.g. the padding cropped from the wrong side, or the last offsets taken instead of the first?")
     return None
 
@@ -197,7 +198,8 @@ def _partly_right(actual, expected, case):
         border = np.ones(expected.shape[-2:], bool)
         border[1:-1, 1:-1] = False
         if not wrong[..., 1:-1, 1:-1].any() and wrong[..., border].any():
-            return "right inside, wrong only at the border: look at the padding (added, cropped, or windows at the edge)"
+            return ("right inside, wrong only at the border: look at the padding (added, cropped, or windows "
+                    "at the edge)")
     if expected.ndim >= 1 and wrong.sum() * 4 < wrong.size:
         return f"right at {wrong.size - wrong.sum()} of {wrong.size} positions, wrong at {wrong.sum()}"
     return None
