@@ -16,14 +16,20 @@ import numpy as np
 # np.allclose or np.asarray, or this module's _compare, cannot turn a failing answer into a pass.
 from numpy import array_equal as _array_equal, asarray as _asarray, isclose as _isclose
 
+from . import diagnosis as _diagnosis
+
 
 # Every exercise in the notebooks is a function the student writes. Its check
 # runs it on hidden cases and returns a CheckResult that prints one verdict.
 # When the answer is wrong, the check first asks which known mistake it is:
 # each exercise lists the typical mistakes (Mistake) as small wrong functions,
 # and an answer whose outputs equal a mistake's on every case is told that
-# mistake's name and fix. Only when none matches does the verdict fall back to
-# the first failing case, expected against actual, and that case's hint.
+# mistake's name and fix. When none matches, the verdict shows a failing case,
+# expected against actual, says in words how the answer's outputs differ from
+# the reference (checks/diagnosis.py: which outputs are wrong, scaled by which
+# constant, flipped, transposed, shifted, right for the first image only, off
+# by a tiny amount, of which shape), and gives the hint of the case where that
+# symptom shows.
 #
 # A check never raises and never hangs, whatever the answer does: it may return
 # None, a string, a ragged list, a huge broadcast view or an as_strided view
@@ -418,7 +424,7 @@ def _time_limit(case, time_limit):
     return max(time_limit, TIME_MARGIN * case.reference_seconds), note
 
 
-def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=None, *,
+def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=None, *, doc="",
                    _default_compare=_compare, _result=CheckResult):
     """Run ``answer`` on every case; return a CheckResult and print its verdict.
 
@@ -426,12 +432,15 @@ def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=Non
     name and fix. ``compare(expected, actual, case)``: a custom comparison returning
     None or a sentence (default: ``_compare`` with the case's tolerances and dtype).
     ``time_limit``: seconds per case at least (see TIME_MARGIN). The default comparison and
-    the verdict's class are bound when this function is defined, out of a notebook's reach."""
+    the verdict's class are bound when this function is defined, out of a notebook's reach.
+    ``doc``: the exercise's description; its ``-> (dx, dW, db)`` names a tuple's outputs in a diagnosis."""
     # ``resemble``: does the answer give what a mistake gives? Values only: a dtype slip is named by the verdict.
     resemble = compare or (lambda expected, actual, case: _default_compare(
         expected, actual, case.rtol, case.atol, dtypes=False))
     compare = compare or (lambda expected, actual, case: _default_compare(
         expected, actual, case.rtol, case.atol, case.dtype))
+    values_only = lambda expected, actual, case: _default_compare(  # noqa: E731 (one output of a tuple)
+        expected, actual, case.rtol, case.atol, dtypes=False)
 
     def verdict(passed, message, mistake=None):
         print(message)
@@ -488,7 +497,22 @@ def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=Non
                  f"  fix: {mistake.fix}",
                  f"  (first failing case '{case.description}': {problem})"]
     else:
+        # No listed mistake: say in words how the outputs differ from the reference (checks/diagnosis.py),
+        # and show the hint of the case where that symptom shows.
+        try:
+            expected = case.expected
+            count = len(expected) if isinstance(expected, (tuple, list)) else 0
+            words, diagnosed = _diagnosis.diagnose(results, values_only, _diagnosis.output_names(doc, count),
+                                                   _argument_names(answer, max(len(c.args) for c in cases)), edits,
+                                                   mistakes)
+        except Exception:                             # a diagnosis never costs the verdict
+            words, diagnosed = None, None
+        if diagnosed is not None and diagnosed is not case and diagnosed.expected is not None:
+            case = diagnosed
+            problem = next(r[3] for r in results if r[0] is case)
         lines = [f"{name}: case '{case.description}' failed: {problem}"]
+        if words:
+            lines.append(f"  what differs: {words}")
         if case.hint and problem not in edits:
             lines.append(f"  hint: {case.hint}")
     if printed_once:
@@ -548,7 +572,7 @@ class Exercise:
             return _result(self.name, False, message)
         # ``prepare`` wraps the answer (e.g. to record what it calls); non-functions stay as they are.
         answer = self.prepare(answer) if self.prepare is not None and callable(answer) else answer
-        return _check(self.name, answer, cases, mistakes, self.time_limit, self.compare)
+        return _check(self.name, answer, cases, mistakes, self.time_limit, self.compare, doc=self.__doc__)
 
     def __repr__(self):
         return f"<exercise check {self.__name__}>"

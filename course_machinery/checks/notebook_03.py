@@ -333,8 +333,8 @@ check_conv2d_backward_by_correlation = Exercise("conv2d_backward_by_correlation"
     ("stride 3, k 2, 9x8, 3 images", 3, 2, 9, 8, 2, 2, 3, 0),
     ("integer images (0..255), float weights: float gradients", 2, 1, 5, 5, 2, 3, 1, 1, "integer images"),
 ], "dW: the padded input correlated with the dilated gradient, first k offsets; dx: the dilated gradient padded "
-   "by k - 1 and correlated with the flipped kernel, filters and channels swapped; rows no window reached get 0; "
-   "crop the padding"), [
+   "by k - 1 and correlated with the flipped kernel (W[:, :, ::-1, ::-1]: a transpose is not a flip), filters and "
+   "channels swapped; rows no window reached get 0; crop the padding"), [
     Mistake("dL/dx correlated with the kernel NOT flipped", partial(_correlation_slipped, flip=False),
             "the kernel index runs backwards in dL/dx: use W[:, :, ::-1, ::-1]"),
     Mistake("the gradient not dilated (stride s > 1 needs s - 1 zeros between its entries)",
