@@ -721,3 +721,30 @@ def test_a_fixed_conv_forward_with_an_output_of_the_images_dtype_fails_and_says_
     result = checks.check_fixed_conv_forward(conv_in_image_dtype)
     assert not result and "returned int64, expected a floating-point result" in result.message, result.message
     capsys.readouterr()
+
+
+def test_each_fix_starts_from_the_whole_given_function_and_its_answer_cell_marks_no_line():
+    """The Markdown above each fix's answer cell shows the buggy function, whole and renamed (the student
+    finds the wrong line), and the answer cell keeps only the signature and docstring outside its solution."""
+    import ast
+
+    import nbformat
+    from notebook_answers import NOTEBOOKS
+
+    notebook = nbformat.read(next(NOTEBOOKS.glob("11_*.ipynb")), as_version=4)
+    cells = notebook.cells
+    fixes = [(index, cell.metadata["nbgrader"]["grade_id"][3:]) for index, cell in enumerate(cells)
+             if cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("11_fixed_")
+             and cell.metadata["nbgrader"].get("solution")]
+    assert len(fixes) == 8
+    for index, name in fixes:
+        buggy = name.replace("fixed_", "buggy_", 1)
+        given = next(cell.source for cell in cells if cell.cell_type == "code" and f"def {buggy}(" in cell.source)
+        tree = ast.parse(given)
+        node = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == buggy)
+        whole = "\n".join(given.splitlines()[node.lineno - 1:node.end_lineno]).replace(f"def {buggy}(", f"def {name}(")
+        assert f"```python\n{whole}\n```" in cells[index - 1].source, name
+        answer = cells[index].source
+        before, after = answer.split("    ### BEGIN SOLUTION\n")[0], answer.split("### END SOLUTION")[1]
+        docstring_end = ast.parse(whole).body[0].body[0].end_lineno
+        assert before.rstrip() == "\n".join(whole.splitlines()[:docstring_end]) and not after.strip(), name
