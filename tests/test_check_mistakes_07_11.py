@@ -460,8 +460,9 @@ DIAGNOSES = {
                                                          "ties": "never tie"}),
     "check_bug_in_softmax_cross_entropy": ("missing_mean", {"wrong_labels": "constant factor",
                                                             "sign": "wrong sign"}),
-    "check_bug_in_relu": ("mask_after_inplace", {"mask_from_dout": "dout is negative",
-                                                 "forward_wrong": "scratchcnn.ReLU"}),
+    "check_bug_in_relu": ("shared_array", {"backward_mask": "ReLU's backward exactly",
+                                           "forward_output": "scratchcnn.ReLU().forward(x)",
+                                           "kink": "no gradient at x = 0"}),
     "check_bug_in_dropout": ("no_rescale", {"wrong_p": "kept fraction", "eval_mode": "evaluation"}),
     "check_bug_in_adam": ("no_bias_correction", {"no_sqrt": "gradient's size",
                                                  "momentum_only": "proportional"}),
@@ -559,9 +560,8 @@ def relu_in_place(x):                 # the original bug
     return out, x
 
 
-def relu_caching_output(x):
-    out = np.maximum(x, 0)
-    return out, out
+def relu_caching_the_mask_with_zero(x):
+    return np.maximum(x, 0), (x >= 0).astype(float)
 
 
 def dropout(x, p, rng, scale=lambda p: 1 / (1 - p)):
@@ -609,38 +609,40 @@ def softmax(logits, shift=lambda z: z.max(axis=1, keepdims=True)):
     return exps / exps.sum(axis=1, keepdims=True)
 
 
+STILL_WRONG = "this is still wrong: it behaves exactly like buggy_"
+
 FIXES = [
     ("fixed_conv_forward", lambda x, W, b, s=1, p=0: conv_forward(x, W, b, s, p, flip=lambda k: k[:, ::-1, ::-1]),
-     "still flipped"),
+     STILL_WRONG),
     ("fixed_conv_forward", lambda x, W, b, s=1, p=0: conv_forward(x, W, b, s, p, flip=lambda k: k[:, ::-1, :]),
      "upside down only"),
     ("fixed_conv_forward", lambda x, W, b, s=1, p=0: conv_forward(x, W, b, s, p, window_step=1),
      "instead of y*stride"),
     ("fixed_conv_forward", lambda x, W, b, s=1, p=0: conv_forward(x, W, b, s, p, use_bias=False), "bias is missing"),
-    ("fixed_maxpool_backward", maxpool_backward_overwriting, "overwrites"),
+    ("fixed_maxpool_backward", maxpool_backward_overwriting, STILL_WRONG),
     ("fixed_maxpool_backward", maxpool_backward_every_tie, "every tied maximum"),
     ("fixed_maxpool_backward", maxpool_backward_last_tie, "last maximum wins"),
     ("fixed_softmax_cross_entropy", lambda z, y: softmax_cross_entropy(z, y, divide_by=lambda z, y: 1),
-     "still lacks 1/N"),
+     STILL_WRONG),
     ("fixed_softmax_cross_entropy", lambda z, y: softmax_cross_entropy(z, y, divide_by=lambda z, y: z.shape[1]),
      "number of classes K"),
     ("fixed_softmax_cross_entropy", softmax_cross_entropy_every_label, "hits every label"),
-    ("fixed_relu_forward", relu_in_place, "clipped in place"),
-    ("fixed_relu_forward", relu_caching_output, "cache holds clipped values"),
+    ("fixed_relu_forward", relu_in_place, STILL_WRONG),
+    ("fixed_relu_forward", relu_caching_the_mask_with_zero, "gradient through at x = 0"),
     ("fixed_relu_forward", lambda x: (x.copy(), x), "not clipped any more"),
-    ("fixed_dropout_forward", lambda x, p, rng: dropout(x, p, rng, scale=lambda p: 1), "still not rescaled"),
+    ("fixed_dropout_forward", lambda x, p, rng: dropout(x, p, rng, scale=lambda p: 1), STILL_WRONG),
     ("fixed_dropout_forward", lambda x, p, rng: dropout(x, p, rng, scale=lambda p: 1 - p), "multiplied by 1 - p"),
     ("fixed_dropout_forward", lambda x, p, rng: dropout(x, p, rng, scale=lambda p: 1 / p if p else 1.0),
      "divided by p"),
     ("fixed_dropout_forward", dropout_scaled_output_only, "returned mask is not"),
-    ("fixed_adam_step", lambda *args: adam_fix(*args, correct_m=False, correct_v=False), "still not bias-corrected"),
+    ("fixed_adam_step", lambda *args: adam_fix(*args, correct_m=False, correct_v=False), STILL_WRONG),
     ("fixed_adam_step", lambda *args: adam_fix(*args, store_corrected=True), "corrected m_hat and v_hat"),
     ("fixed_adam_step", lambda *args: adam_fix(*args, correct_v=False), "only m is bias-corrected"),
     ("fixed_adam_step", lambda *args: adam_fix(*args, eps_inside=True), "eps inside the square root"),
-    ("fixed_im2col", lambda x, k, s=1, p=0: im2col(x, k, s, p, row_step=1), "first row still ignores"),
+    ("fixed_im2col", lambda x, k, s=1, p=0: im2col(x, k, s, p, row_step=1), STILL_WRONG),
     ("fixed_im2col", lambda x, k, s=1, p=0: im2col(x, k, s, p, column_step=1), "first column ignores"),
     ("fixed_im2col", lambda x, k, s=1, p=0: im2col(x, k, s, p, row_step=1, column_step=1), "neither the rows"),
-    ("fixed_softmax", lambda z: softmax(z, shift=lambda z: 0), "no maximum subtracted"),
+    ("fixed_softmax", lambda z: softmax(z, shift=lambda z: 0), STILL_WRONG),
     ("fixed_softmax", lambda z: softmax(z, shift=lambda z: z.max()), "whole array"),
     ("fixed_softmax", lambda z: softmax(z, shift=lambda z: z.max(axis=0, keepdims=True)), "each column"),
 ]
@@ -652,19 +654,56 @@ def test_wrong_fix_is_named(name, answer, mistake, capsys):
     capsys.readouterr()
 
 
-def test_every_fix_check_names_the_original_bug_and_two_other_slips():
+def test_every_fix_check_knows_the_unchanged_function_and_two_other_slips():
     for name in {fix[0] for fix in FIXES}:
+        assert sum(fix[0] == name and fix[2] == STILL_WRONG for fix in FIXES) == 1, name
         assert sum(fix[0] == name for fix in FIXES) >= 3, name
 
 
-def test_relu_fix_that_still_edits_its_input_fails_with_a_warning(capsys):
+# Words that would answer a diagnosis: the bug's name or its fix (not the symptoms that the notebook's
+# alarm shows, like overlapping windows or huge logits). The verdict on an unchanged function must not
+# hold them, or the fix check gives the diagnosis away.
+DIAGNOSIS_WORDS = {
+    "fixed_conv_forward": ("flip", "rotat", "180", "cross-correlation", "orientation"),
+    "fixed_maxpool_backward": ("+=", "overwrit", "assign", "last one", "collect"),
+    "fixed_softmax_cross_entropy": ("1/n", "/ n", "mean", "summed", "batch size"),
+    "fixed_relu_forward": ("in place", "copy", "clip", "shared", "same array"),
+    "fixed_dropout_forward": ("rescal", "1 - p", "1 / (1 - p)", "scale"),
+    "fixed_adam_step": ("bias", "correct", "m_hat", "1 - beta"),
+    "fixed_im2col": ("row", "y * stride", "y*stride"),
+    "fixed_softmax": ("maximum", "max(", "overflow", "subtract"),
+}
+
+
+@pytest.mark.parametrize("name, answer", [(fix[0], fix[1]) for fix in FIXES if fix[2] == STILL_WRONG],
+                         ids=[fix[0] for fix in FIXES if fix[2] == STILL_WRONG])
+def test_the_unchanged_function_is_still_wrong_and_its_bug_is_not_named(name, answer, capsys):
+    with np.errstate(all="ignore"):
+        result = getattr(checks, f"check_{name}")(answer)
+    assert not result
+    message = result.message.lower()
+    assert f"it behaves exactly like buggy_{name[len('fixed_'):]}, the function you were given" in message, message
+    named = [word for word in DIAGNOSIS_WORDS[name] if word in message]
+    assert not named, f"the verdict names the bug ({named}): {result.message}"
+    capsys.readouterr()
+
+
+def test_relu_fix_that_still_edits_its_input_is_still_wrong(capsys):
     def clips_a_copy_and_x(x):
         out = np.maximum(x, 0)
         x[x < 0] = 0
         return out, x
 
-    assert_named(checks.check_fixed_relu_forward, clips_a_copy_and_x, "clipped in place")
-    assert "changed its argument `x` in place" in checks.check_fixed_relu_forward(clips_a_copy_and_x).message
+    assert_named(checks.check_fixed_relu_forward, clips_a_copy_and_x, STILL_WRONG)
+    capsys.readouterr()
+
+
+def test_relu_fix_that_caches_the_output_is_right_with_the_given_backward(capsys):
+    # relu_backward lets the gradient through where its cache is > 0, as scratchcnn.ReLU: the
+    # output is > 0 exactly where x is, so caching it (as PyTorch's in-place ReLU does) is right.
+    for answer in (lambda x: (np.maximum(x, 0), x), lambda x: (np.maximum(x, 0),) * 2):
+        result = checks.check_fixed_relu_forward(answer)
+        assert result, result.message
     capsys.readouterr()
 
 
@@ -682,3 +721,30 @@ def test_a_fixed_conv_forward_with_an_output_of_the_images_dtype_fails_and_says_
     result = checks.check_fixed_conv_forward(conv_in_image_dtype)
     assert not result and "returned int64, expected a floating-point result" in result.message, result.message
     capsys.readouterr()
+
+
+def test_each_fix_starts_from_the_whole_given_function_and_its_answer_cell_marks_no_line():
+    """The Markdown above each fix's answer cell shows the buggy function, whole and renamed (the student
+    finds the wrong line), and the answer cell keeps only the signature and docstring outside its solution."""
+    import ast
+
+    import nbformat
+    from notebook_answers import NOTEBOOKS
+
+    notebook = nbformat.read(next(NOTEBOOKS.glob("11_*.ipynb")), as_version=4)
+    cells = notebook.cells
+    fixes = [(index, cell.metadata["nbgrader"]["grade_id"][3:]) for index, cell in enumerate(cells)
+             if cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("11_fixed_")
+             and cell.metadata["nbgrader"].get("solution")]
+    assert len(fixes) == 8
+    for index, name in fixes:
+        buggy = name.replace("fixed_", "buggy_", 1)
+        given = next(cell.source for cell in cells if cell.cell_type == "code" and f"def {buggy}(" in cell.source)
+        tree = ast.parse(given)
+        node = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == buggy)
+        whole = "\n".join(given.splitlines()[node.lineno - 1:node.end_lineno]).replace(f"def {buggy}(", f"def {name}(")
+        assert f"```python\n{whole}\n```" in cells[index - 1].source, name
+        answer = cells[index].source
+        before, after = answer.split("    ### BEGIN SOLUTION\n")[0], answer.split("### END SOLUTION")[1]
+        docstring_end = ast.parse(whole).body[0].body[0].end_lineno
+        assert before.rstrip() == "\n".join(whole.splitlines()[:docstring_end]) and not after.strip(), name

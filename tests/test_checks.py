@@ -158,6 +158,11 @@ def test_every_array_argument_is_also_given_as_float64(notebook, name):
             assert "float64" in dtypes, (position, dtypes)
 
 
+# Notebook 11's fixed_relu_forward fails an edited x without saying so in words: bug 4 is an edit of x
+# in place, and naming it would answer the diagnosis (its check's third result item says whether x was kept).
+SILENT_ABOUT_EDITS = {"fixed_relu_forward"}
+
+
 @pytest.mark.parametrize("notebook, name", EXERCISES, ids=IDS)
 def test_an_answer_that_edits_a_float_input_through_an_alias_fails_naming_it(notebook, name):
     solution = solutions(notebook)[name]
@@ -178,4 +183,5 @@ def test_an_answer_that_edits_a_float_input_through_an_alias_fails_naming_it(not
         aliasing.__signature__ = inspect.signature(solution)
         result = check(name)(aliasing)
         assert not result, result.message
-        assert f"changed its argument `{parameters[position]}` in place" in result.message, result.message
+        if name not in SILENT_ABOUT_EDITS:
+            assert f"changed its argument `{parameters[position]}` in place" in result.message, result.message

@@ -19,7 +19,9 @@ from .shared import reference_cases
 # Each of the notebook's eight bugs has two exercises: a diagnosis (a function
 # returning the key of one suspect) and a fix. A wrong diagnosis is told what
 # the suspect it named would mean and which evidence rules it out; a fix is run
-# on hidden cases, and its Mistakes include the original bug.
+# on hidden cases. A fix that behaves exactly like the function the notebook
+# gave is told only that it is still wrong: naming the bug would answer the
+# diagnosis, so the student must still find it.
 
 class _Diagnosis(Exercise):
     """An Exercise whose answer may also be the key itself, a bare string."""
@@ -36,6 +38,14 @@ def _read_diagnosis(answer):
             given = given.strip().strip("'\"").strip().lower().replace(" ", "_").replace("-", "_")
         return given
     return diagnosis
+
+
+def still_the_given_function(given_name, produce):
+    """The Mistake of a fix that behaves exactly like the buggy function the notebook gave, named
+    without naming its bug (that is the diagnosis exercise's answer)."""
+    return Mistake(f"this is still wrong: it behaves exactly like {given_name}, the function you were given",
+                   produce, "find what is wrong: run the notebook's alarm on your function, then vary one thing "
+                   "at a time and read the pattern of the error")
 
 
 def diagnosis(name, culprit, suspects, doc):
@@ -95,9 +105,8 @@ def _conv_cases():
 
 
 check_fixed_conv_forward = Exercise("fixed_conv_forward", _conv_cases, [
-    Mistake("the kernel is still flipped (the original bug)",
-            lambda x, W, b, s, p: conv2d_naive(x, W[:, :, ::-1, ::-1], b, s, p),
-            "use W[f] as it is: the course's convolution is a cross-correlation, no kernel[::-1, ::-1]"),
+    still_the_given_function("buggy_conv_forward",
+                             lambda x, W, b, s, p: conv2d_naive(x, W[:, :, ::-1, ::-1], b, s, p)),
     Mistake("the kernel is flipped upside down only",
             lambda x, W, b, s, p: conv2d_naive(x, W[:, :, ::-1, :], b, s, p),
             "don't flip the kernel along any axis: remove the [::-1] altogether"),
@@ -141,9 +150,7 @@ def _maxpool_backward_cases():
 
 
 check_fixed_maxpool_backward = Exercise("fixed_maxpool_backward", _maxpool_backward_cases, [
-    Mistake("dx[...] = dout[...] overwrites (the original bug)",
-            partial(maxpool_backward_slipped, assign=True),
-            "use += so that a pixel that wins several overlapping windows keeps all their gradients"),
+    still_the_given_function("buggy_maxpool_backward", partial(maxpool_backward_slipped, assign=True)),
     Mistake("every tied maximum receives the gradient",
             partial(maxpool_backward_slipped, all_ties=True),
             "send each window's gradient to ONE position, the first maximum that np.argmax finds"),
@@ -199,8 +206,7 @@ def _unstable_softmax_cross_entropy(logits, labels):
 
 
 check_fixed_softmax_cross_entropy = Exercise("fixed_softmax_cross_entropy", _softmax_cross_entropy_cases, [
-    Mistake("the gradient still lacks 1/N (the original bug)", _gradient_times(lambda z, y: len(y)),
-            "divide dlogits by N = len(labels): the loss is a mean over the batch"),
+    still_the_given_function("buggy_softmax_cross_entropy", _gradient_times(lambda z, y: len(y))),
     Mistake("the gradient is divided by the number of classes K, not the batch size N",
             _gradient_times(lambda z, y: len(y) / z.shape[1]),
             "N is the number of rows, len(labels) or logits.shape[0], not logits.shape[1]"),
@@ -212,60 +218,60 @@ check_fixed_softmax_cross_entropy = Exercise("fixed_softmax_cross_entropy", _sof
 ], doc="""Notebook 11, bug 3: ``fixed_softmax_cross_entropy(logits, labels)`` -> (mean loss, dlogits (N, K)).""")
 
 
-check_bug_in_relu = diagnosis("bug_in_relu", "mask_after_inplace", {
-    "mask_after_inplace": ("forward clips x in place, so the cache (x itself) has no negative entry left "
-                           "and backward lets every gradient through", ""),
-    "mask_from_dout": ("backward builds its mask from dout instead of the input",
-                       "then dx would be zero where dout is negative; here dx equals dout everywhere"),
-    "forward_wrong": ("the forward output is wrong",
-                      "the output equals scratchcnn.ReLU().forward(x) exactly"),
-    "zero_at_zero": ("the gradient at exactly x = 0 is 1 instead of 0",
-                     "random normal inputs are never exactly 0, yet the gradient check fails"),
+check_bug_in_relu = diagnosis("bug_in_relu", "shared_array", {
+    "shared_array": ("forward's output, its cache and the caller's x are one and the same array", ""),
+    "forward_output": ("the forward output is wrong",
+                       "the output equals scratchcnn.ReLU().forward(x) exactly"),
+    "backward_mask": ("backward lets the gradient through at the wrong entries",
+                      "on the same x and dout, dx equals scratchcnn.ReLU's backward exactly"),
+    "kink": ("the gradient at exactly x = 0 is wrong",
+             "relu_backward gives no gradient at x = 0, as scratchcnn.ReLU does, and scratchcnn.ReLU passes "
+             "the same gradient check on the same x"),
 }, doc="""Notebook 11, bug 4: ``bug_in_relu()`` -> the key of the bug in buggy_relu_forward/relu_backward.""")
 
 
 def _given_relu_backward(dout, cache):
-    """relu_backward as notebook 11 gives it (unchanged by the fix)."""
-    dx = dout.copy()
-    dx[cache < 0] = 0
-    return dx
+    """relu_backward as notebook 11 gives it (unchanged by the fix): scratchcnn.ReLU's mask x > 0."""
+    return dout * (cache > 0)
 
 
 def _relu_with_given_backward(answer):
-    """``answer`` run as (out, dx from the notebook's relu_backward, whether x was left as it was)."""
+    """``answer`` run as (out, dx from the notebook's relu_backward, whether x was left as it was).
+
+    The answer gets a copy of x, so that this check, not the framework's in-place warning, reports an
+    edited x: the warning would name the bug of buggy_relu_forward, which the diagnosis asks for."""
     def run(x, dout):
-        original = x.copy()
-        out, cache = answer(x)
-        return out, _given_relu_backward(dout, cache), bool(np.array_equal(x, original))
+        given = x.copy()
+        out, cache = answer(given)
+        return out, _given_relu_backward(dout, cache), bool(np.array_equal(given, x))
     return run
 
 
 def _relu_cases():
     rng = np.random.default_rng(113)
     cases = []
-    for description, x in [("a row of mixed signs", np.array([[-2.0, -0.5, 0.5, 2.0]])),
+    for description, x in [("a row of mixed signs and exact zeros", np.array([[-2.0, -0.5, 0.0, 0.5, 2.0, -0.0]])),
                            ("a batch of 3 x 5", rng.standard_normal((3, 5))),
                            ("4-D activations (2, 3, 4, 4)", rng.standard_normal((2, 3, 4, 4)))]:
         dout = rng.standard_normal(x.shape)
         layer = ReLU()
         cases.append(Case(description, (x, dout), (layer.forward(x), layer.backward(dout), True),
-                          "the result is (out, dx, x left unchanged): build the output as a NEW array, "
-                          "np.maximum(x, 0), and cache the original x"))
+                          "the result is (out, dx from relu_backward(dout, cache), whether the caller's x was left "
+                          "as it was): compare with scratchcnn.ReLU, and change nothing you were given"))
     return cases
 
 
 check_fixed_relu_forward = Exercise("fixed_relu_forward", _relu_cases, [
-    Mistake("x is still clipped in place before it is cached (the original bug)",
-            lambda x, dout: (np.maximum(x, 0), dout, False),
-            "don't write into x: out = np.maximum(x, 0) makes a new array, and cache = x keeps the negatives"),
-    Mistake("the cache holds clipped values (the output), so relu_backward finds no negative entry",
-            lambda x, dout: (np.maximum(x, 0), dout, True),
-            "cache the INPUT x, whose negative entries tell relu_backward where to stop the gradient"),
+    still_the_given_function("buggy_relu_forward", lambda x, dout: (np.maximum(x, 0), dout * (x > 0), False)),
     Mistake("the output is not clipped any more", lambda x, dout: (x, dout * (x > 0), True),
-            "the output is np.maximum(x, 0), a new array"),
+            "the output is max(x, 0): np.maximum(x, 0) makes it as a new array"),
+    Mistake("the cache lets the gradient through at x = 0 (a mask x >= 0, say)",
+            lambda x, dout: (np.maximum(x, 0), dout * (x >= 0), True),
+            "scratchcnn.ReLU gives no gradient at x = 0: cache something whose entries are > 0 exactly where "
+            "x > 0 (x itself, for instance)"),
 ], prepare=_relu_with_given_backward, doc="""Notebook 11, bug 4: ``fixed_relu_forward(x)`` -> (out, cache),
-    which the notebook's unchanged relu_backward(dout, cache) turns into the right dx. Checked:
-    out, dx, and that x itself is left as it was.""")
+    which the notebook's unchanged relu_backward(dout, cache) (mask cache > 0, as scratchcnn.ReLU)
+    turns into the right dx. Checked: out, dx, and that x itself is left as it was.""")
 
 
 check_bug_in_dropout = diagnosis("bug_in_dropout", "no_rescale", {
@@ -309,9 +315,7 @@ def _dropout_cases():
 
 
 check_fixed_dropout_forward = Exercise("fixed_dropout_forward", _dropout_cases, [
-    Mistake("the kept units are still not rescaled (the original bug)",
-            _dropout(out_scale=lambda p: 1, mask_scale=lambda p: 1),
-            "divide by the keep probability 1 - p, so the expected activation equals x"),
+    still_the_given_function("buggy_dropout_forward", _dropout(out_scale=lambda p: 1, mask_scale=lambda p: 1)),
     Mistake("the kept units are multiplied by 1 - p instead of divided by it",
             _dropout(out_scale=lambda p: 1 - p, mask_scale=lambda p: 1 - p),
             "scale UP: divide by 1 - p (the survivors stand in for the dropped units)"),
@@ -359,8 +363,7 @@ check_fixed_adam_step = Exercise("fixed_adam_step", reference_cases(adam_update,
      _rng.standard_normal(5), 0.1 * _rng.standard_normal(5), 1e-4 * _rng.random(5), 50, 1e-2, 0.9, 0.999, 1e-3),
 ], hint="m_hat = m / (1 - beta1**t) and v_hat = v / (1 - beta2**t) are used for the step only; "
      "return the uncorrected m and v: compare with scratchcnn.Adam"), [
-    Mistake("m and v are still not bias-corrected (the original bug)", _adam_with(correct_m=False, correct_s=False),
-            "step with m_hat = m / (1 - beta1**t) and v_hat = v / (1 - beta2**t)"),
+    still_the_given_function("buggy_adam_step", _adam_with(correct_m=False, correct_s=False)),
     Mistake("the returned state is the corrected m_hat and v_hat", _adam_with(return_corrected=True),
             "store and return the UNcorrected running averages m and v; the corrections are redone "
             "(with the new t) at every step"),
@@ -420,8 +423,7 @@ def _im2col_with(**mistake):
 
 
 check_fixed_im2col = Exercise("fixed_im2col", _im2col_cases, [
-    Mistake("the window's first row still ignores the stride (the original bug)", _im2col_with(row_stride=False),
-            "start the window at row y * stride, as its column starts at x * stride"),
+    still_the_given_function("buggy_im2col", _im2col_with(row_stride=False)),
     Mistake("the window's first column ignores the stride", _im2col_with(column_stride=False),
             "start the window at column x * stride"),
     Mistake("neither the rows nor the columns use the stride",
@@ -460,8 +462,7 @@ def _softmax_cases():
 
 
 check_fixed_softmax = Exercise("fixed_softmax", _softmax_cases, [
-    Mistake("exp of the raw logits, no maximum subtracted (the original bug)", lambda z: softmax_shifted(z, 0),
-            "subtract each row's maximum first: exp(1000) is inf, and inf / inf is nan"),
+    still_the_given_function("buggy_softmax", lambda z: softmax_shifted(z, 0)),
     Mistake("the maximum of the whole array is subtracted, not each row's own",
             lambda z: softmax_shifted(z, z.max()),
             "use logits.max(axis=1, keepdims=True): a row far below the global maximum underflows to 0 / 0"),
