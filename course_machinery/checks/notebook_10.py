@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchcnn import BatchNorm1D, Dense, ReLU, Residual
+from scratchcnn import BatchNorm1D, BatchNorm2D, Dense, LayerNorm, ReLU, Residual
 
 from .framework import Case, Exercise, Mistake
 from .shared import reference_cases
@@ -214,3 +214,110 @@ check_rmsprop_step = Exercise("rmsprop_step", reference_cases(rmsprop_update, [
             "update v first, then use the NEW v in w <- w - lr * g / (sqrt(v) + eps)"),
 ], doc="""Notebook 10, ``rmsprop_step(weights, gradient, mean_square, lr, alpha, eps)`` ->
     (new_weights, new_mean_square):  v <- alpha v + (1 - alpha) g^2,  w <- w - lr g / (sqrt(v) + eps).""")
+
+
+# --- Layer normalisation (section 8) -----------------------------------------------------
+
+def _layernorm_reference(x, gamma, beta, eps):
+    """scratchcnn's LayerNorm for x (N, D) in float64 with these gamma, beta and eps."""
+    layer = LayerNorm(x.shape[1], eps=eps, dtype=np.float64)
+    layer.params["gamma"], layer.params["beta"] = np.array(gamma, np.float64), np.array(beta, np.float64)
+    return layer
+
+
+def _layernorm_cases(seed):
+    """(description, x, gamma, beta, eps, dout, hint) for the layer-norm exercises."""
+    rng = np.random.default_rng(seed)
+    return [
+        ("3 examples, 4 features, gamma 1 and beta 0",
+         np.array([[1.0, 2.0, 3.0, 6.0], [10.0, 0.0, -10.0, 4.0], [0.5, 0.5, 1.5, 2.5]]), np.ones(4), np.zeros(4),
+         1e-5, np.array([[1.0, 0.0, -1.0, 0.5], [0.0, 2.0, 1.0, -1.0], [0.5, -0.5, 2.0, 1.0]]),
+         "statistics per example, over its features: mean and variance along axis 1 (keepdims=True)"),
+        ("a batch of one example, 5 features (batch norm could not do this)", rng.standard_normal((1, 5)) * 3 + 1,
+         rng.uniform(0.5, 2, 5), rng.standard_normal(5), 1e-5, rng.standard_normal((1, 5)),
+         "a single example still has 5 values to average: mean and variance over axis 1"),
+        ("examples on very different scales, eps 0.1, odd sizes", rng.standard_normal((5, 3))
+         * np.array([[0.01], [1], [100], [3], [0.3]]), np.array([2.0, -0.5, 1.5]), np.array([0.3, -1.0, 2.0]),
+         0.1, rng.standard_normal((5, 3)),
+         "eps goes under the square root, next to the variance: (x - mean) / sqrt(var + eps)"),
+        ("7 examples, 6 features, gamma different per feature", rng.standard_normal((7, 6)) * 2 - 1,
+         rng.uniform(-2, 2, 6), rng.standard_normal(6), 1e-5, rng.standard_normal((7, 6)),
+         "gamma varies along the normalised axis: dL/dx_hat = gamma * dout goes inside the means"),
+    ]
+
+
+def _layernorm_forward(x, gamma, beta, eps, axis=1, ddof=0, eps_on_std=False):
+    mean = x.mean(axis=axis, keepdims=True)
+    std = np.sqrt(x.var(axis=axis, ddof=ddof, keepdims=True) + (0 if eps_on_std else eps))
+    return gamma * (x - mean) / (std + (eps if eps_on_std else 0)) + beta
+
+
+LAYERNORM_FORWARD_MISTAKES = [
+    Mistake("statistics over the batch (axis 0, batch norm) instead of over each example's features",
+            lambda x, g, b, eps: _layernorm_forward(x, g, b, eps, axis=0),
+            "layer norm averages each row: x.mean(axis=1, keepdims=True), x.var(axis=1, keepdims=True)"),
+    Mistake("the sample variance (dividing by D - 1) instead of the population variance",
+            lambda x, g, b, eps: _layernorm_forward(x, g, b, eps, ddof=1),
+            "use x.var(axis=1, keepdims=True) (ddof=0): divide by D, the number of values averaged"),
+    Mistake("eps added to the standard deviation instead of the variance",
+            lambda x, g, b, eps: _layernorm_forward(x, g, b, eps, eps_on_std=True),
+            "divide by np.sqrt(var + eps), with eps inside the square root"),
+    Mistake("gamma and beta left out (returning x_hat)",
+            lambda x, g, b, eps: _layernorm_forward(x, np.ones_like(g), np.zeros_like(b), eps),
+            "finish with out = gamma * x_hat + beta"),
+]
+
+
+check_layernorm_forward = Exercise("layernorm_forward", lambda: [
+    Case(description, (x, g, b, eps), _layernorm_reference(x, g, b, eps).forward(x), hint)
+    for description, x, g, b, eps, _, hint in _layernorm_cases(104)], LAYERNORM_FORWARD_MISTAKES,
+    doc="""Notebook 10, ``layernorm_forward(x, gamma, beta, eps)`` -> out, layer normalisation of
+    x (N, D): per example, x_hat = (x - mean) / sqrt(var + eps) with the mean and (population)
+    variance of its D features, out = gamma * x_hat + beta (gamma, beta: (D,)).""")
+
+
+def _layernorm_backward_reference(dout, x, gamma, eps):
+    layer = _layernorm_reference(x, gamma, np.zeros_like(gamma), eps)
+    layer.forward(x)
+    return layer.backward(dout), layer.grads["gamma"], layer.grads["beta"]
+
+
+def _layernorm_backward(dout, x, gamma, eps, axis=1, ddof=0, means=True, gamma_outside=False, derived_ddof=0):
+    """The layer-norm backward with the statistics along ``axis``, and the typical slips (``ddof`` in the
+    variance; ``derived_ddof``: the variance's term derived for a variance that divides by D - ddof)."""
+    inv_std = 1 / np.sqrt(x.var(axis=axis, ddof=ddof, keepdims=True) + eps)
+    x_hat = (x - x.mean(axis=axis, keepdims=True)) * inv_std
+    g = dout if gamma_outside else gamma * dout
+    variance_term = x_hat * (g * x_hat).sum(axis=axis, keepdims=True) / (x.shape[axis] - derived_ddof)
+    dx = g - g.mean(axis=axis, keepdims=True) - variance_term if means else g
+    return (gamma if gamma_outside else 1) * inv_std * dx, (dout * x_hat).sum(0), dout.sum(0)
+
+
+LAYERNORM_BACKWARD_MISTAKES = [
+    Mistake("statistics over the batch (axis 0, batch norm's backward) instead of over each example's features",
+            lambda dout, x, g, eps: _layernorm_backward(dout, x, g, eps, axis=0),
+            "swap the axes of batch norm's formula: the means in dx are over axis 1 (keepdims=True)"),
+    Mistake("missing the mean terms: treating each example's mean and variance as constants",
+            lambda dout, x, g, eps: _layernorm_backward(dout, x, g, eps, means=False),
+            "mu and var depend on every feature of the example: dx = inv_std * (g - mean(g) - x_hat * "
+            "mean(g * x_hat)) with g = gamma * dout and the means over axis 1"),
+    Mistake("gamma outside the means (as in batch norm, where it is constant along the averaged axis)",
+            lambda dout, x, g, eps: _layernorm_backward(dout, x, g, eps, gamma_outside=True),
+            "here gamma changes along the features you average: first g = gamma * dout, then the means of g"),
+    Mistake("the sample variance (D - 1) instead of the population variance",
+            lambda dout, x, g, eps: _layernorm_backward(dout, x, g, eps, ddof=1, derived_ddof=1),
+            "the forward pass divides by D (np.var's default): backward must use the same variance"),
+    Mistake("the sample variance (D - 1) in the forward statistics of backward",
+            lambda dout, x, g, eps: _layernorm_backward(dout, x, g, eps, ddof=1),
+            "the forward pass divides by D (np.var's default): recompute x_hat with x.var(axis=1, keepdims=True)"),
+    Mistake("dgamma and dbeta swapped", lambda *args: (lambda dx, dg, db: (dx, db, dg))(*_layernorm_backward(*args)),
+            "dgamma = sum(dout * x_hat) and dbeta = sum(dout), over the batch (axis 0); return (dx, dgamma, dbeta)"),
+]
+
+
+check_layernorm_backward = Exercise("layernorm_backward", lambda: [
+    Case(description, (dout, x, g, eps), _layernorm_backward_reference(dout, x, g, eps), hint)
+    for description, x, g, _, eps, dout, hint in _layernorm_cases(105)], LAYERNORM_BACKWARD_MISTAKES,
+    doc="""Notebook 10, ``layernorm_backward(dout, x, gamma, eps)`` -> (dx, dgamma, dbeta) for
+    out = gamma * x_hat + beta with per-example statistics, x (N, D): with g = gamma * dout and the
+    means over the features, dx = (g - mean(g) - x_hat * mean(g * x_hat)) / sqrt(var + eps).""")
