@@ -114,3 +114,124 @@ def layernorm_backward_compact_with_np_var_ddof_1(dout, x, gamma, eps):
 def test_layernorm_backward_with_the_sample_variance_in_the_compact_formula_is_named(capsys):
     assert_named(checks.check_layernorm_backward, layernorm_backward_compact_with_np_var_ddof_1, "sample variance")
     capsys.readouterr()
+
+
+# --- BatchNorm2D from BatchNorm1D ------------------------------------------------------------
+
+def batchnorm2d_per_image(x, gamma, beta, eps):
+    out = np.empty_like(x)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            plane = x[n, c]
+            out[n, c] = gamma[c] * (plane - plane.mean()) / np.sqrt(plane.var() + eps) + beta[c]
+    return out
+
+
+def batchnorm2d_per_position(x, gamma, beta, eps):
+    N = x.shape[0]
+    flat = x.reshape(N, -1)                                   # BatchNorm1D on every pixel as a feature
+    x_hat = ((flat - flat.mean(axis=0)) / np.sqrt(flat.var(axis=0) + eps)).reshape(x.shape)
+    return x_hat * gamma[:, None, None] + beta[:, None, None]
+
+
+def batchnorm2d_plain_reshape(x, gamma, beta, eps):
+    N, C, H, W = x.shape
+    columns = x.reshape(N * H * W, C)                         # forgets to move the channels last
+    x_hat = (columns - columns.mean(axis=0)) / np.sqrt(columns.var(axis=0) + eps)
+    return gamma.reshape(1, C, 1, 1) * x_hat.reshape(N, C, H, W) + beta.reshape(1, C, 1, 1)
+
+
+def batchnorm2d_unbiased(x, gamma, beta, eps):
+    m = x.shape[0] * x.shape[2] * x.shape[3]
+    mean = x.mean(axis=(0, 2, 3), keepdims=True)
+    var = ((x - mean) ** 2).sum(axis=(0, 2, 3), keepdims=True) / (m - 1)
+    return gamma[None, :, None, None] * (x - mean) / np.sqrt(var + eps) + beta[None, :, None, None]
+
+
+def running_statistics(x, running_mean, running_var, momentum, m_is_batch=False, biased=False, keras=False,
+                       per_image=False):
+    N, C, H, W = x.shape
+    if per_image:
+        mean = x.mean(axis=(2, 3)).mean(axis=0)
+        var = x.var(axis=(2, 3)).mean(axis=0)
+    else:
+        columns = x.transpose(1, 0, 2, 3).reshape(C, -1)
+        mean, var = columns.mean(axis=1), columns.var(axis=1)
+    m = N if m_is_batch else N * H * W
+    unbiased = var if biased else var * m / (m - 1)
+    keep = momentum if keras else 1 - momentum
+    return keep * running_mean + (1 - keep) * mean, keep * running_var + (1 - keep) * unbiased
+
+
+# --- batch norm in eval mode ------------------------------------------------------------------
+
+def eval_with_batch_statistics(dout, x, gamma, beta, running_mean, running_var, eps):
+    x_hat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps)
+    return gamma * x_hat + beta, gamma * dout / np.sqrt(x.var(axis=0) + eps)
+
+
+def eval_with_training_backward(dout, x, gamma, beta, running_mean, running_var, eps):
+    std = np.sqrt(running_var + eps)
+    x_hat = (x - running_mean) / std
+    N = x.shape[0]
+    dx = gamma / std * (dout - dout.sum(axis=0) / N - x_hat * (dout * x_hat).sum(axis=0) / N)
+    return gamma * x_hat + beta, dx
+
+
+def eval_without_root(dout, x, gamma, beta, running_mean, running_var, eps):
+    return gamma * (x - running_mean) / (running_var + eps) + beta, gamma * dout / (running_var + eps)
+
+
+def eval_dx_without_gamma(dout, x, gamma, beta, running_mean, running_var, eps):
+    scale = (running_var + eps) ** -0.5
+    return gamma * (x - running_mean) * scale + beta, dout * scale
+
+
+IMAGE_AND_EVAL_WRONG = [
+    ("batchnorm2d_forward", batchnorm2d_per_image, "statistics per image"),
+    ("batchnorm2d_forward", batchnorm2d_per_position, "statistics per pixel position"),
+    ("batchnorm2d_forward", batchnorm2d_plain_reshape, "without moving the channels last"),
+    ("batchnorm2d_forward", batchnorm2d_unbiased, "sample variance"),
+    ("batchnorm2d_running_statistics", lambda *a: running_statistics(*a, m_is_batch=True), "m = N"),
+    ("batchnorm2d_running_statistics", lambda *a: running_statistics(*a, biased=True), "population variance"),
+    ("batchnorm2d_running_statistics", lambda *a: running_statistics(*a, keras=True), "Keras convention"),
+    ("batchnorm2d_running_statistics", lambda *a: running_statistics(*a, per_image=True), "per image"),
+    ("batchnorm_eval", eval_with_batch_statistics, "batch's statistics"),
+    ("batchnorm_eval", eval_with_training_backward, "training-mode backward"),
+    ("batchnorm_eval", eval_without_root, "instead of its square root"),
+    ("batchnorm_eval", eval_dx_without_gamma, "gamma left out of dx"),
+]
+
+
+@pytest.mark.parametrize("name, answer, mistake", IMAGE_AND_EVAL_WRONG,
+                         ids=[f"{name}-{words}" for name, _, words in IMAGE_AND_EVAL_WRONG])
+def test_image_and_eval_mistake_is_named(name, answer, mistake, capsys):
+    assert_named(getattr(checks, f"check_{name}"), answer, mistake)
+    capsys.readouterr()
+
+
+def test_the_independent_running_statistics_agree_with_batchnorm2d():
+    """The helper above without a slip is BatchNorm2D's update (so each wrong answer differs by its slip)."""
+    layer = scratchcnn.BatchNorm2D(3, momentum=0.2, dtype=np.float64)
+    x = np.random.default_rng(2).standard_normal((2, 3, 3, 5))
+    expected = running_statistics(x, layer.running_mean.copy(), layer.running_var.copy(), 0.2)
+    layer.forward(x)
+    np.testing.assert_allclose(layer.running_mean, expected[0])
+    np.testing.assert_allclose(layer.running_var, expected[1])
+    assert checks.check_batchnorm2d_running_statistics(running_statistics)
+
+
+def test_batchnorm2d_solution_is_batchnorm2d_and_eval_solution_is_the_eval_layer():
+    solutions_10 = solutions("10")
+    r = np.random.default_rng(4)
+    x, gamma, beta = r.standard_normal((2, 3, 4, 5)), r.standard_normal(3), r.standard_normal(3)
+    layer = scratchcnn.BatchNorm2D(3, eps=1e-3, dtype=np.float64)
+    layer.params["gamma"], layer.params["beta"] = gamma.copy(), beta.copy()
+    np.testing.assert_allclose(solutions_10["batchnorm2d_forward"](x, gamma, beta, 1e-3), layer.forward(x))
+    flat = scratchcnn.BatchNorm1D(3, eps=1e-3, dtype=np.float64)
+    flat.params["gamma"], flat.params["beta"] = gamma.copy(), beta.copy()
+    flat.running_mean, flat.running_var, flat.training = r.standard_normal(3), r.uniform(0.5, 2, 3), False
+    x1, dout = r.standard_normal((1, 3)), r.standard_normal((1, 3))      # eval mode takes a batch of one
+    out, dx = solutions_10["batchnorm_eval"](dout, x1, gamma, beta, flat.running_mean, flat.running_var, 1e-3)
+    np.testing.assert_allclose(out, flat.forward(x1))
+    np.testing.assert_allclose(dx, flat.backward(dout))
