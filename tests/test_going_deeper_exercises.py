@@ -182,6 +182,11 @@ def eval_without_root(dout, x, gamma, beta, running_mean, running_var, eps):
     return gamma * (x - running_mean) / (running_var + eps) + beta, gamma * dout / (running_var + eps)
 
 
+def eval_eps_outside_the_root(dout, x, gamma, beta, running_mean, running_var, eps):
+    std = np.sqrt(running_var) + eps
+    return gamma * (x - running_mean) / std + beta, gamma * dout / std
+
+
 def eval_dx_without_gamma(dout, x, gamma, beta, running_mean, running_var, eps):
     scale = (running_var + eps) ** -0.5
     return gamma * (x - running_mean) * scale + beta, dout * scale
@@ -200,6 +205,7 @@ IMAGE_AND_EVAL_WRONG = [
     ("batchnorm_eval", eval_with_training_backward, "training-mode backward"),
     ("batchnorm_eval", eval_without_root, "instead of its square root"),
     ("batchnorm_eval", eval_dx_without_gamma, "gamma left out of dx"),
+    ("batchnorm_eval", eval_eps_outside_the_root, "eps added to the running standard deviation"),
 ]
 
 

@@ -444,9 +444,9 @@ def _batchnorm_eval_reference(dout, x, gamma, beta, running_mean, running_var, e
 
 
 def _batchnorm_eval(dout, x, gamma, beta, running_mean, running_var, eps, batch_statistics=False,
-                    training_backward=False, root=True, use_gamma=True):
+                    training_backward=False, root=True, use_gamma=True, eps_on_std=False):
     mean, var = (x.mean(0), x.var(0)) if batch_statistics else (running_mean, running_var)
-    scale = 1 / (np.sqrt(var + eps) if root else var + eps)
+    scale = 1 / (np.sqrt(var) + eps if eps_on_std else np.sqrt(var + eps) if root else var + eps)
     x_hat = (x - mean) * scale
     dx = dout * (gamma if use_gamma else 1) * scale
     if training_backward:
@@ -465,6 +465,9 @@ BATCHNORM_EVAL_MISTAKES = [
     Mistake("dividing by the running variance instead of its square root",
             lambda *args: _batchnorm_eval(*args, root=False),
             "x_hat = (x - running_mean) / np.sqrt(running_var + eps)"),
+    Mistake("eps added to the running standard deviation instead of the running variance",
+            lambda *args: _batchnorm_eval(*args, eps_on_std=True),
+            "divide by np.sqrt(running_var + eps), with eps inside the square root"),
     Mistake("gamma left out of dx", lambda *args: _batchnorm_eval(*args, use_gamma=False),
             "out = gamma * x_hat + beta, so dx = gamma * dout / sqrt(running_var + eps)"),
 ]
