@@ -474,3 +474,18 @@ def test_layernorm_arguments_shapes_and_model_file_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.layers[1].params["gamma"], model.layers[1].params["gamma"])
     x = rng(5).standard_normal((3, 5)).astype(np.float32)
     np.testing.assert_array_equal(loaded.forward(x), model.eval().forward(x))
+
+def test_layernorm_in_a_model_trains_with_sgd_and_adam():
+    """A model with LayerNorm trains like any other: its gamma and beta get gradients and the optimizers move
+    them; the training loss falls on a small separable problem."""
+    r = rng(11)
+    images = r.random((64, 1, 4, 4), dtype=np.float32)              # pixels in [0, 1], as train expects
+    top = images[:, 0, :2].sum(axis=(1, 2))
+    labels = (top > np.median(top)).astype(np.int64)                # bright upper half or not
+    for optimizer, lr in ((sc.SGD, 0.2), (sc.Adam, 0.01)):
+        model = sc.Sequential([sc.Flatten(), sc.Dense(16, 8, rng=rng(1)), sc.LayerNorm(8), sc.ReLU(),
+                               sc.Dense(8, 2, rng=rng(2))])
+        history = sc.train(model, images, labels, epochs=30, batch_size=16, optimizer=optimizer(model, lr=lr),
+                           seed=0)
+        assert history["train_loss"][-1] < 0.6 * history["train_loss"][0], history["train_loss"]
+        assert not np.allclose(model.layers[2].params["gamma"], 1)
