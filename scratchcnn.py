@@ -673,6 +673,40 @@ class BatchNorm2D(BatchNorm1D):
         return dict(num_channels=self.num_features, momentum=self.momentum, eps=self.eps)
 
 
+class LayerNorm(Layer):
+    """Layer normalisation: x: (N, D) -> (N, D), each example over its own D features (notebook 10, section 8).
+        x_hat = (x - mu) / sqrt(var + eps),   out = gamma * x_hat + beta,   mu, var: (N, 1)
+    BatchNorm1D with the axes swapped: each example's mean and population variance over axis 1, so a batch
+    of one works and training and eval agree (no running statistics). params: gamma (D,), beta (D,).
+    grads: dbeta = sum_n dout, dgamma = sum_n dout * x_hat; with g = gamma * dout = dL/dx_hat, means over D:
+        dx = 1 / sqrt(var + eps) * (g - mean(g) - x_hat * mean(g * x_hat))   (gamma varies along D: inside)
+    """
+
+    def __init__(self, num_features, eps=1e-5, *, dtype=np.float32):
+        super().__init__()
+        self.num_features, self.eps = num_features, eps
+        guards.check_layer_arguments(self)
+        self.params = {"gamma": np.ones(num_features, dtype=dtype), "beta": np.zeros(num_features, dtype=dtype)}
+        self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
+
+    def config(self):
+        return dict(num_features=self.num_features, eps=self.eps)
+
+    def forward(self, x):
+        guards.check_layer_input(self, x, 2, self.num_features)
+        x = x.astype(self.params["gamma"].dtype, copy=False)
+        self.inv_std = 1 / np.sqrt(x.var(axis=1, keepdims=True) + x.dtype.type(self.eps))       # (N, 1)
+        self.x_hat = (x - x.mean(axis=1, keepdims=True)) * self.inv_std
+        return self.x_hat * self.params["gamma"] + self.params["beta"]
+
+    def backward(self, dout):
+        guards.check_backward(self, dout)
+        self.grads["beta"], self.grads["gamma"] = dout.sum(axis=0), (dout * self.x_hat).sum(axis=0)
+        g = dout * self.params["gamma"]
+        mean_g, mean_g_x_hat = g.mean(axis=1, keepdims=True), (g * self.x_hat).mean(axis=1, keepdims=True)
+        return self.inv_std * (g - mean_g - self.x_hat * mean_g_x_hat)
+
+
 # =============================================================================
 # 3. Loss: softmax and cross-entropy
 # =============================================================================
@@ -1384,7 +1418,7 @@ def preprocess_digit(image: np.ndarray, return_steps: bool = False):
 
 MODEL_FORMAT = file_safety.MODEL_FORMAT
 LAYER_TYPES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense,
-                                             BatchNorm1D, BatchNorm2D, Residual, Sequential)}
+                                             BatchNorm1D, BatchNorm2D, LayerNorm, Residual, Sequential)}
 
 
 def _layer_spec(layer) -> dict:

@@ -390,3 +390,102 @@ def test_wrong_input_shapes_give_clear_errors():
         sc.Dense(16, 2).forward(np.zeros((2, 1, 4, 4), np.float32))
     with pytest.raises(ValueError, match="does not fit"):
         sc.Conv2D(1, 1, 5).forward(np.zeros((1, 1, 3, 3), np.float32))
+
+
+# --- Layer normalisation ----------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(4, 5), (3, 7), (1, 6), (5, 3)])   # odd sizes, a batch of one
+def test_layernorm_gradients(shape):
+    """dx (every output of an example depends on every feature of it), dgamma, dbeta against
+    centred differences in float64; LN is smooth, so a small h."""
+    layer = batchnorm(sc.LayerNorm, shape[1])                  # random gamma, beta
+    x = rng(1).standard_normal(shape) * 3 + 2
+    errors = sc.grad_check(layer, x, seed=7, h=1e-5)
+    assert set(errors) == {"x", "gamma", "beta"}
+    assert max(errors.values()) < GRAD_TOLERANCE, errors
+
+def test_layernorm_normalises_each_example_the_same_in_train_and_eval():
+    layer = sc.LayerNorm(6, eps=1e-12, dtype=np.float64)
+    x = rng(2).standard_normal((4, 6)) * np.array([[1], [10], [0.1], [100]]) + 5
+    out = layer.forward(x)
+    np.testing.assert_allclose(out.mean(axis=1), 0, atol=1e-12)    # per example, not per feature
+    np.testing.assert_allclose(out.var(axis=1), 1, rtol=1e-9)
+    assert not np.allclose(out.mean(axis=0), 0)
+    np.testing.assert_allclose(layer.forward(x[2:3]), out[2:3], rtol=1e-12)   # one example alone: the same
+    layer.training = False
+    np.testing.assert_array_equal(layer.forward(x), out)             # no running statistics: eval is training
+    assert not hasattr(layer, "running_mean") and getattr(layer, "state_names", ()) == ()
+
+def test_layernorm_with_two_features_gives_plus_minus_one_and_almost_no_gradient():
+    """Two values per example: x_hat = +-1 whatever x is, so dx is almost 0 (only eps makes it move)."""
+    layer = sc.LayerNorm(2, dtype=np.float64)
+    x = rng(9).standard_normal((4, 2)) * 3
+    np.testing.assert_allclose(np.abs(layer.forward(x)), 1, atol=1e-4)
+    assert np.abs(layer.backward(rng(10).standard_normal((4, 2)))).max() < 1e-4
+
+def test_layernorm_backward_rows_sum_to_zero_and_eval_backward_is_the_same():
+    """Shifting one example's features by a constant changes nothing after LN, so each row of dx sums to 0."""
+    layer = batchnorm(sc.LayerNorm, 5, seed=3)
+    x, G = rng(4).standard_normal((3, 5)), rng(5).standard_normal((3, 5))
+    layer.forward(x)
+    dx = layer.backward(G)
+    np.testing.assert_allclose(dx.sum(axis=1), 0, atol=1e-12)
+    layer.training = False
+    layer.forward(x)
+    np.testing.assert_array_equal(layer.backward(G), dx)
+
+def test_layernorm_matches_torch():
+    torch = pytest.importorskip("torch")
+    ours = batchnorm(sc.LayerNorm, 4, seed=6)
+    theirs = torch.nn.LayerNorm(4, eps=1e-5).double()
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(ours.params["gamma"]))
+        theirs.bias.copy_(torch.from_numpy(ours.params["beta"]))
+    x = rng(7).standard_normal((3, 4))
+    x_torch = torch.tensor(x, requires_grad=True)
+    out = theirs(x_torch)
+    G = rng(8).standard_normal(out.shape)
+    out.backward(torch.from_numpy(G))
+    np.testing.assert_allclose(ours.forward(x), out.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.backward(G), x_torch.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.grads["gamma"], theirs.weight.grad.numpy(), rtol=1e-10)
+
+def test_layernorm_arguments_shapes_and_model_file_round_trip(tmp_path):
+    with pytest.raises(ValueError, match="num_features must be a whole number"):
+        sc.LayerNorm(0)
+    with pytest.raises(ValueError, match="eps must be a small positive number"):
+        sc.LayerNorm(3, eps=0)
+    with pytest.raises(ValueError, match="expects 3 input"):
+        sc.LayerNorm(3).forward(np.zeros((2, 4), np.float32))
+    layer = sc.LayerNorm(3)
+    with pytest.raises(RuntimeError, match="before LayerNorm.forward"):
+        layer.backward(np.zeros((2, 3), np.float32))
+    layer.forward(np.ones((2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"dout of shape \(2, 3\)"):
+        layer.backward(np.zeros((2, 4), np.float32))
+    model = sc.Sequential([sc.Dense(5, 4, rng=rng(1)), batchnorm(sc.LayerNorm, 4, seed=2), sc.ReLU(),
+                           sc.Residual(sc.Dense(4, 4, rng=rng(3)), sc.LayerNorm(4, eps=1e-3)),
+                           sc.Dense(4, 2, rng=rng(4))], )
+    model.layers[1].params = {k: v.astype(np.float32) for k, v in model.layers[1].params.items()}
+    sc.save_model(model, tmp_path / "layernorm.npz")
+    loaded = sc.load_model(tmp_path / "layernorm.npz")
+    assert [type(layer).__name__ for layer in loaded.layers] == ["Dense", "LayerNorm", "ReLU", "Residual", "Dense"]
+    assert loaded.layers[3].layers[1].eps == 1e-3
+    np.testing.assert_array_equal(loaded.layers[1].params["gamma"], model.layers[1].params["gamma"])
+    x = rng(5).standard_normal((3, 5)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.forward(x), model.eval().forward(x))
+
+def test_layernorm_in_a_model_trains_with_sgd_and_adam():
+    """A model with LayerNorm trains like any other: its gamma and beta get gradients and the optimizers move
+    them; the training loss falls on a small separable problem."""
+    r = rng(11)
+    images = r.random((64, 1, 4, 4), dtype=np.float32)              # pixels in [0, 1], as train expects
+    top = images[:, 0, :2].sum(axis=(1, 2))
+    labels = (top > np.median(top)).astype(np.int64)                # bright upper half or not
+    for optimizer, lr in ((sc.SGD, 0.2), (sc.Adam, 0.01)):
+        model = sc.Sequential([sc.Flatten(), sc.Dense(16, 8, rng=rng(1)), sc.LayerNorm(8), sc.ReLU(),
+                               sc.Dense(8, 2, rng=rng(2))])
+        history = sc.train(model, images, labels, epochs=30, batch_size=16, optimizer=optimizer(model, lr=lr),
+                           seed=0)
+        assert history["train_loss"][-1] < 0.6 * history["train_loss"][0], history["train_loss"]
+        assert not np.allclose(model.layers[2].params["gamma"], 1)

@@ -72,6 +72,11 @@ from .notebook_10 import (  # noqa: F401
     check_batchnorm_backward,
     check_residual_backward,
     check_rmsprop_step,
+    check_layernorm_forward,
+    check_layernorm_backward,
+    check_batchnorm2d_forward,
+    check_batchnorm2d_running_statistics,
+    check_batchnorm_eval,
 )
 from .notebook_11 import (  # noqa: F401
     check_bug_in_conv_forward,

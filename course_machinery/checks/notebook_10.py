@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchcnn import BatchNorm1D, Dense, ReLU, Residual
+from scratchcnn import BatchNorm1D, BatchNorm2D, Dense, LayerNorm, ReLU, Residual
 
 from .framework import Case, Exercise, Mistake
 from .shared import reference_cases
@@ -214,3 +214,283 @@ check_rmsprop_step = Exercise("rmsprop_step", reference_cases(rmsprop_update, [
             "update v first, then use the NEW v in w <- w - lr * g / (sqrt(v) + eps)"),
 ], doc="""Notebook 10, ``rmsprop_step(weights, gradient, mean_square, lr, alpha, eps)`` ->
     (new_weights, new_mean_square):  v <- alpha v + (1 - alpha) g^2,  w <- w - lr g / (sqrt(v) + eps).""")
+
+
+# --- Layer normalisation (section 8) -----------------------------------------------------
+
+def _layernorm_reference(x, gamma, beta, eps):
+    """scratchcnn's LayerNorm for x (N, D) in float64 with these gamma, beta and eps."""
+    layer = LayerNorm(x.shape[1], eps=eps, dtype=np.float64)
+    layer.params["gamma"], layer.params["beta"] = np.array(gamma, np.float64), np.array(beta, np.float64)
+    return layer
+
+
+def _layernorm_cases(seed):
+    """(description, x, gamma, beta, eps, dout, hint) for the layer-norm exercises."""
+    rng = np.random.default_rng(seed)
+    return [
+        ("3 examples, 4 features, gamma 1 and beta 0",
+         np.array([[1.0, 2.0, 3.0, 6.0], [10.0, 0.0, -10.0, 4.0], [0.5, 0.5, 1.5, 2.5]]), np.ones(4), np.zeros(4),
+         1e-5, np.array([[1.0, 0.0, -1.0, 0.5], [0.0, 2.0, 1.0, -1.0], [0.5, -0.5, 2.0, 1.0]]),
+         "statistics per example, over its features: mean and variance along axis 1 (keepdims=True)"),
+        ("a batch of one example, 5 features (batch norm could not do this)", rng.standard_normal((1, 5)) * 3 + 1,
+         rng.uniform(0.5, 2, 5), rng.standard_normal(5), 1e-5, rng.standard_normal((1, 5)),
+         "a single example still has 5 values to average: mean and variance over axis 1"),
+        ("examples on very different scales, eps 0.1, odd sizes", rng.standard_normal((5, 3))
+         * np.array([[0.01], [1], [100], [3], [0.3]]), np.array([2.0, -0.5, 1.5]), np.array([0.3, -1.0, 2.0]),
+         0.1, rng.standard_normal((5, 3)),
+         "eps goes under the square root, next to the variance: (x - mean) / sqrt(var + eps)"),
+        ("7 examples, 6 features, gamma different per feature", rng.standard_normal((7, 6)) * 2 - 1,
+         rng.uniform(-2, 2, 6), rng.standard_normal(6), 1e-5, rng.standard_normal((7, 6)),
+         "gamma varies along the normalised axis: dL/dx_hat = gamma * dout goes inside the means"),
+    ]
+
+
+def _layernorm_forward(x, gamma, beta, eps, axis=1, ddof=0, eps_on_std=False):
+    mean = x.mean(axis=axis, keepdims=True)
+    std = np.sqrt(x.var(axis=axis, ddof=ddof, keepdims=True) + (0 if eps_on_std else eps))
+    return gamma * (x - mean) / (std + (eps if eps_on_std else 0)) + beta
+
+
+LAYERNORM_FORWARD_MISTAKES = [
+    Mistake("statistics over the batch (axis 0, batch norm) instead of over each example's features",
+            lambda x, g, b, eps: _layernorm_forward(x, g, b, eps, axis=0),
+            "layer norm averages each row: x.mean(axis=1, keepdims=True), x.var(axis=1, keepdims=True)"),
+    Mistake("the sample variance (dividing by D - 1) instead of the population variance",
+            lambda x, g, b, eps: _layernorm_forward(x, g, b, eps, ddof=1),
+            "use x.var(axis=1, keepdims=True) (ddof=0): divide by D, the number of values averaged"),
+    Mistake("eps added to the standard deviation instead of the variance",
+            lambda x, g, b, eps: _layernorm_forward(x, g, b, eps, eps_on_std=True),
+            "divide by np.sqrt(var + eps), with eps inside the square root"),
+    Mistake("gamma and beta left out (returning x_hat)",
+            lambda x, g, b, eps: _layernorm_forward(x, np.ones_like(g), np.zeros_like(b), eps),
+            "finish with out = gamma * x_hat + beta"),
+]
+
+
+check_layernorm_forward = Exercise("layernorm_forward", lambda: [
+    Case(description, (x, g, b, eps), _layernorm_reference(x, g, b, eps).forward(x), hint)
+    for description, x, g, b, eps, _, hint in _layernorm_cases(104)], LAYERNORM_FORWARD_MISTAKES,
+    doc="""Notebook 10, ``layernorm_forward(x, gamma, beta, eps)`` -> out, layer normalisation of
+    x (N, D): per example, x_hat = (x - mean) / sqrt(var + eps) with the mean and (population)
+    variance of its D features, out = gamma * x_hat + beta (gamma, beta: (D,)).""")
+
+
+def _layernorm_backward_reference(dout, x, gamma, eps):
+    layer = _layernorm_reference(x, gamma, np.zeros_like(gamma), eps)
+    layer.forward(x)
+    return layer.backward(dout), layer.grads["gamma"], layer.grads["beta"]
+
+
+def _layernorm_backward(dout, x, gamma, eps, axis=1, ddof=0, means=True, gamma_outside=False, derived_ddof=0):
+    """The layer-norm backward with the statistics along ``axis``, and the typical slips (``ddof`` in the
+    variance; ``derived_ddof``: the variance's term derived for a variance that divides by D - ddof)."""
+    inv_std = 1 / np.sqrt(x.var(axis=axis, ddof=ddof, keepdims=True) + eps)
+    x_hat = (x - x.mean(axis=axis, keepdims=True)) * inv_std
+    g = dout if gamma_outside else gamma * dout
+    variance_term = x_hat * (g * x_hat).sum(axis=axis, keepdims=True) / (x.shape[axis] - derived_ddof)
+    dx = g - g.mean(axis=axis, keepdims=True) - variance_term if means else g
+    return (gamma if gamma_outside else 1) * inv_std * dx, (dout * x_hat).sum(0), dout.sum(0)
+
+
+LAYERNORM_BACKWARD_MISTAKES = [
+    Mistake("statistics over the batch (axis 0, batch norm's backward) instead of over each example's features",
+            lambda dout, x, g, eps: _layernorm_backward(dout, x, g, eps, axis=0),
+            "swap the axes of batch norm's formula: the means in dx are over axis 1 (keepdims=True)"),
+    Mistake("missing the mean terms: treating each example's mean and variance as constants",
+            lambda dout, x, g, eps: _layernorm_backward(dout, x, g, eps, means=False),
+            "mu and var depend on every feature of the example: dx = inv_std * (g - mean(g) - x_hat * "
+            "mean(g * x_hat)) with g = gamma * dout and the means over axis 1"),
+    Mistake("gamma outside the means (as in batch norm, where it is constant along the averaged axis)",
+            lambda dout, x, g, eps: _layernorm_backward(dout, x, g, eps, gamma_outside=True),
+            "here gamma changes along the features you average: first g = gamma * dout, then the means of g"),
+    Mistake("the sample variance (D - 1) instead of the population variance",
+            lambda dout, x, g, eps: _layernorm_backward(dout, x, g, eps, ddof=1, derived_ddof=1),
+            "the forward pass divides by D (np.var's default): backward must use the same variance"),
+    Mistake("the sample variance (D - 1) in the forward statistics of backward",
+            lambda dout, x, g, eps: _layernorm_backward(dout, x, g, eps, ddof=1),
+            "the forward pass divides by D (np.var's default): recompute x_hat with x.var(axis=1, keepdims=True)"),
+    Mistake("dgamma and dbeta swapped", lambda *args: (lambda dx, dg, db: (dx, db, dg))(*_layernorm_backward(*args)),
+            "dgamma = sum(dout * x_hat) and dbeta = sum(dout), over the batch (axis 0); return (dx, dgamma, dbeta)"),
+]
+
+
+check_layernorm_backward = Exercise("layernorm_backward", lambda: [
+    Case(description, (dout, x, g, eps), _layernorm_backward_reference(dout, x, g, eps), hint)
+    for description, x, g, _, eps, dout, hint in _layernorm_cases(105)], LAYERNORM_BACKWARD_MISTAKES,
+    doc="""Notebook 10, ``layernorm_backward(dout, x, gamma, eps)`` -> (dx, dgamma, dbeta) for
+    out = gamma * x_hat + beta with per-example statistics, x (N, D): with g = gamma * dout and the
+    means over the features, dx = (g - mean(g) - x_hat * mean(g * x_hat)) / sqrt(var + eps).""")
+
+
+# --- BatchNorm2D from BatchNorm1D, and the running statistics (section 4) ---------------------
+
+def _images_cases(seed, with_running=False):
+    """(description, x (N, C, H, W), gamma, beta, eps, running_mean, running_var, momentum, hint)."""
+    rng = np.random.default_rng(seed)
+    channel_offsets = np.array([0.0, 5.0, -3.0])[None, :, None, None]
+    return [
+        ("2 images, 3 channels of 4 x 5 pixels, channels on different scales",
+         rng.standard_normal((2, 3, 4, 5)) * np.array([1.0, 10.0, 0.1])[None, :, None, None] + channel_offsets,
+         np.array([1.5, -0.5, 2.0]), np.array([0.1, 0.2, -0.3]), 1e-5, np.zeros(3), np.ones(3), 0.1,
+         "per channel, over all m = N*H*W values: move the channels last, then reshape to (N*H*W, C)"),
+        ("one image, 2 channels of 3 x 3", rng.standard_normal((1, 2, 3, 3)) * 2 + 1, np.array([1.0, 3.0]),
+         np.array([0.0, 0.5]), 1e-5, np.array([0.5, -1.0]), np.array([2.0, 0.5]), 0.1,
+         "one image still has H*W values per channel: the statistics are over (N, H, W), not per image"),
+        ("3 images, 1 channel of 5 x 2, eps 0.1, momentum 0.3", rng.standard_normal((3, 1, 5, 2)) * 3,
+         np.array([0.7]), np.array([-1.0]), 0.1, np.array([1.0]), np.array([3.0]), 0.3,
+         "eps under the square root; running = (1 - momentum) * running + momentum * batch"),
+        ("4 images, 3 channels of 2 x 3", rng.standard_normal((4, 3, 2, 3)) + channel_offsets,
+         rng.uniform(0.5, 2, 3), rng.standard_normal(3), 1e-5, rng.standard_normal(3), rng.uniform(0.5, 2, 3), 0.1,
+         "the population variance (divide by m) normalises; the running variance gets var * m / (m - 1)"),
+    ]
+
+
+def _batchnorm2d_reference(x, gamma, beta, eps, running_mean=None, running_var=None, momentum=0.1):
+    layer = BatchNorm2D(x.shape[1], momentum=momentum, eps=eps, dtype=np.float64)
+    layer.params["gamma"], layer.params["beta"] = np.array(gamma, np.float64), np.array(beta, np.float64)
+    if running_mean is not None:
+        layer.running_mean, layer.running_var = np.array(running_mean, np.float64), np.array(running_var, np.float64)
+    return layer, layer.forward(x)
+
+
+def _per_channel(v):
+    return np.asarray(v)[None, :, None, None]
+
+
+def _batchnorm2d_forward(x, gamma, beta, eps, axes=(0, 2, 3), ddof=0, reshape_without_transpose=False):
+    if reshape_without_transpose:
+        flat = x.reshape(-1, x.shape[1])
+        out = (flat - flat.mean(0)) / np.sqrt(flat.var(0) + eps)
+        return out.reshape(x.shape) * _per_channel(gamma) + _per_channel(beta)
+    mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, ddof=ddof, keepdims=True)
+    return _per_channel(gamma) * (x - mean) / np.sqrt(var + eps) + _per_channel(beta)
+
+
+BATCHNORM2D_FORWARD_MISTAKES = [
+    Mistake("statistics per image (over H and W only) instead of per channel over the whole batch",
+            lambda x, g, b, eps: _batchnorm2d_forward(x, g, b, eps, axes=(2, 3)),
+            "one mean and one variance per channel, over all N*H*W values: axis=(0, 2, 3)"),
+    Mistake("statistics per pixel position (over N only, BatchNorm1D on x.reshape(N, -1))",
+            lambda x, g, b, eps: _batchnorm2d_forward(x, g, b, eps, axes=(0,)),
+            "every pixel of a channel counts as one more example of that channel: average over (N, H, W)"),
+    Mistake("x.reshape(-1, C) without moving the channels last first: the columns mix channels",
+            lambda x, g, b, eps: _batchnorm2d_forward(x, g, b, eps, reshape_without_transpose=True),
+            "x.transpose(0, 2, 3, 1).reshape(-1, C) puts one channel per column (and transpose back after)"),
+    Mistake("the sample variance (dividing by m - 1) in the normalisation",
+            lambda x, g, b, eps: _batchnorm2d_forward(x, g, b, eps, ddof=1),
+            "normalise with the population variance (divide by m = N*H*W), as BatchNorm1D does"),
+]
+
+
+check_batchnorm2d_forward = Exercise("batchnorm2d_forward", lambda: [
+    Case(description, (x, g, b, eps), _batchnorm2d_reference(x, g, b, eps)[1], hint)
+    for description, x, g, b, eps, *_, hint in _images_cases(106)], BATCHNORM2D_FORWARD_MISTAKES,
+    doc="""Notebook 10, ``batchnorm2d_forward(x, gamma, beta, eps)`` -> out, batch normalisation of
+    images x (N, C, H, W) in training mode: per channel, over the m = N*H*W values of the batch
+    (BatchNorm1D on x moved to (N*H*W, C)); gamma, beta: (C,).""")
+
+
+def _running_update(x, running_mean, running_var, momentum, axes=(0, 2, 3), m=None, unbiased=True,
+                    momentum_on_old=False):
+    mean, var = x.mean(axis=axes), x.var(axis=axes)
+    if axes == (2, 3):                                     # per image: the means of the images' statistics
+        mean, var = mean.mean(0), var.mean(0)
+    m = m or x.size // x.shape[1]
+    new = momentum if not momentum_on_old else 1 - momentum
+    return ((1 - new) * running_mean + new * mean,
+            (1 - new) * running_var + new * var * (m / (m - 1) if unbiased else 1))
+
+
+RUNNING_STATISTICS_MISTAKES = [
+    Mistake("m = N (the number of images) in the unbiased factor m / (m - 1) instead of m = N*H*W",
+            lambda x, rm, rv, mom: _running_update(x, rm, rv, mom, m=x.shape[0]),
+            "each channel's variance averages N*H*W values: the factor is m / (m - 1) with m = N*H*W"),
+    Mistake("the population variance in the running variance (no m / (m - 1))",
+            lambda x, rm, rv, mom: _running_update(x, rm, rv, mom, unbiased=False),
+            "the running variance estimates the data's variance: multiply the batch's by m / (m - 1)"),
+    Mistake("momentum as the weight of the OLD running value (the Keras convention) instead of the new batch",
+            lambda x, rm, rv, mom: _running_update(x, rm, rv, mom, momentum_on_old=True),
+            "PyTorch's (and scratchcnn's) momentum = 0.1 weighs the NEW batch: (1 - momentum) * running + "
+            "momentum * batch"),
+    Mistake("statistics per image, averaged over the images",
+            lambda x, rm, rv, mom: _running_update(x, rm, rv, mom, axes=(2, 3)),
+            "take each channel's mean and variance over all N*H*W values at once: axis=(0, 2, 3)"),
+]
+
+
+def _running_reference(x, running_mean, running_var, momentum):
+    layer, _ = _batchnorm2d_reference(x, np.ones(x.shape[1]), np.zeros(x.shape[1]), 1e-5, running_mean,
+                                      running_var, momentum)
+    return layer.running_mean, layer.running_var
+
+
+check_batchnorm2d_running_statistics = Exercise("batchnorm2d_running_statistics", lambda: [
+    Case(description, (x, rm, rv, mom), _running_reference(x, rm, rv, mom), hint)
+    for description, x, _, _, _, rm, rv, mom, hint in _images_cases(107)], RUNNING_STATISTICS_MISTAKES,
+    doc="""Notebook 10, ``batchnorm2d_running_statistics(x, running_mean, running_var, momentum)`` ->
+    (new_running_mean, new_running_var) after one training batch x (N, C, H, W), as PyTorch:
+    running <- (1 - momentum) running + momentum batch, the variance unbiased (m / (m - 1), m = N*H*W).""")
+
+
+# --- Batch norm in eval mode (section 4) ------------------------------------------------------
+
+def _batchnorm_eval_reference(dout, x, gamma, beta, running_mean, running_var, eps):
+    layer = _batchnorm_reference(x, gamma, beta, eps)
+    layer.running_mean, layer.running_var = np.array(running_mean, np.float64), np.array(running_var, np.float64)
+    layer.training = False
+    out = layer.forward(x)
+    return out, layer.backward(dout)
+
+
+def _batchnorm_eval(dout, x, gamma, beta, running_mean, running_var, eps, batch_statistics=False,
+                    training_backward=False, root=True, use_gamma=True, eps_on_std=False):
+    mean, var = (x.mean(0), x.var(0)) if batch_statistics else (running_mean, running_var)
+    scale = 1 / (np.sqrt(var) + eps if eps_on_std else np.sqrt(var + eps) if root else var + eps)
+    x_hat = (x - mean) * scale
+    dx = dout * (gamma if use_gamma else 1) * scale
+    if training_backward:
+        g = gamma * dout
+        dx = scale * (g - g.mean(0) - x_hat * (g * x_hat).mean(0))
+    return gamma * x_hat + beta, dx
+
+
+BATCHNORM_EVAL_MISTAKES = [
+    Mistake("the batch's statistics instead of the running ones (training mode at test time)",
+            lambda *args: _batchnorm_eval(*args, batch_statistics=True),
+            "in eval mode mean and variance are the given running_mean and running_var, not the batch's"),
+    Mistake("the training-mode backward (the mean terms) in eval mode",
+            lambda *args: _batchnorm_eval(*args, training_backward=True),
+            "in eval mode the statistics are constants: dx = gamma * dout / sqrt(running_var + eps), no means"),
+    Mistake("dividing by the running variance instead of its square root",
+            lambda *args: _batchnorm_eval(*args, root=False),
+            "x_hat = (x - running_mean) / np.sqrt(running_var + eps)"),
+    Mistake("eps added to the running standard deviation instead of the running variance",
+            lambda *args: _batchnorm_eval(*args, eps_on_std=True),
+            "divide by np.sqrt(running_var + eps), with eps inside the square root"),
+    Mistake("gamma left out of dx", lambda *args: _batchnorm_eval(*args, use_gamma=False),
+            "out = gamma * x_hat + beta, so dx = gamma * dout / sqrt(running_var + eps)"),
+]
+
+
+def _eval_cases():
+    cases = []
+    for description, x, g, b, eps, dout, hint in _batchnorm_cases(108):
+        rng = np.random.default_rng(len(cases))
+        running_mean, running_var = rng.standard_normal(x.shape[1]), rng.uniform(0.3, 3, x.shape[1])
+        args = (dout, x, g, b, running_mean, running_var, eps)
+        cases.append(Case(description, args, _batchnorm_eval_reference(*args),
+                          "eval mode: x_hat = (x - running_mean) / sqrt(running_var + eps); the statistics are "
+                          "constants, so dx = gamma * dout / sqrt(running_var + eps)"))
+    x_one = np.array([[0.5, -2.0, 3.0]])
+    args = (np.array([[1.0, -1.0, 0.5]]), x_one, np.array([2.0, 1.0, -1.0]), np.array([0.0, 1.0, 0.0]),
+            np.array([1.0, 0.0, 2.0]), np.array([4.0, 1.0, 0.25]), 1e-5)
+    cases.append(Case("a batch of one example (eval mode does not need a batch)", args,
+                      _batchnorm_eval_reference(*args), "each example is normalised with the running statistics alone"))
+    return cases
+
+
+check_batchnorm_eval = Exercise("batchnorm_eval", _eval_cases, BATCHNORM_EVAL_MISTAKES,
+    doc="""Notebook 10, ``batchnorm_eval(dout, x, gamma, beta, running_mean, running_var, eps)`` ->
+    (out, dx): batch norm of x (N, D) in eval mode, out = gamma (x - running_mean) / sqrt(running_var + eps)
+    + beta, and its backward dx = gamma * dout / sqrt(running_var + eps).""")
