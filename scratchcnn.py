@@ -5,7 +5,7 @@ course teaches it. Read it top to bottom.
 
   1. Data              - reading the MNIST IDX files (read_idx, load_mnist); Fashion-MNIST, CIFAR-10
   2. Layers            - Conv2D, MaxPool2D, ReLU, LeakyReLU, Flatten, Dropout, Dense,
-                         BatchNorm1D, BatchNorm2D, and the naive loop versions they are checked against
+                         BatchNorm1D, BatchNorm2D, LayerNorm, and the naive loop versions they are checked against
   3. Loss              - softmax and SoftmaxCrossEntropy
   4. Optimizers        - SGD (momentum, weight decay), Adam and RMSprop
   5. Model             - Sequential, Residual, the course's reference_cnn and deep_cnn
@@ -179,15 +179,6 @@ def load_cifar10(split: str = "train", data_dir: str | os.PathLike | None = None
                             f"(CIFAR-100's has 2 label bytes per record).")
     images = records[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32) / np.float32(255.0)
     return images, labels
-
-
-DATASET_CLASSES = {"mnist": MNIST_CLASSES, "fashion-mnist": FASHION_MNIST_CLASSES, "cifar10": CIFAR10_CLASSES}
-
-
-def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | None = None):
-    """load_mnist, load_fashion_mnist or load_cifar10, by the command line's name for the data set."""
-    loaders = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
-    return loaders[name](split, data_dir)
 
 
 # =============================================================================
@@ -1442,16 +1433,10 @@ def _layer_arrays(layer, prefix: str) -> dict:
 
 
 def save_model(model: Sequential, path: str | os.PathLike, metadata: dict | None = None) -> None:
-    """Save weights and architecture to one .npz file (written atomically: a crash
-    never leaves half a file). Keys: "architecture" (a JSON string) and
-    "layer{i}.{name}" for each parameter and running statistic; inside a Residual
-    "layer{i}.{j}.{name}".
-    """
-    architecture = {
-        "format": MODEL_FORMAT,
-        "layers": [_layer_spec(layer) for layer in model.layers],
-        "metadata": metadata or {},
-    }
+    """Save weights and architecture to one .npz file, laid out as above, written
+    atomically (file_safety.atomic_write: a crash never leaves half a file)."""
+    architecture = {"format": MODEL_FORMAT, "layers": [_layer_spec(layer) for layer in model.layers],
+                    "metadata": metadata or {}}
     arrays = {"architecture": np.array(json.dumps(architecture))}
     for i, layer in enumerate(model.layers):
         arrays.update(_layer_arrays(layer, f"layer{i}"))

@@ -19,11 +19,24 @@ from pathlib import Path
 
 import numpy as np
 
+import scratchcnn
 from course_machinery.file_safety import check_dataset_folder, check_writable
-from scratchcnn import (Adam, DATASET_CLASSES, DEFAULT_DATA_DIR, DEFAULT_MODEL_PATH, DataFileError,
+from scratchcnn import (Adam, DEFAULT_DATA_DIR, DEFAULT_MODEL_PATH, DataFileError,
                         FASHION_MNIST_DIR, ModelFileError, RMSprop, SCHEDULES, SGD, TrainingDiverged,
-                        confusion_matrix, deep_cnn, evaluate, load_dataset, load_model, preprocess_digit,
+                        confusion_matrix, deep_cnn, evaluate, load_model, preprocess_digit,
                         read_picture, reference_cnn, save_model, split_training_data, train)
+
+
+# The data sets the command line knows, by name: their class names and their loaders.
+DATASET_CLASSES = {"mnist": scratchcnn.MNIST_CLASSES, "fashion-mnist": scratchcnn.FASHION_MNIST_CLASSES,
+                   "cifar10": scratchcnn.CIFAR10_CLASSES}
+
+
+def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | None = None):
+    """load_mnist, load_fashion_mnist or load_cifar10, by the command line's name for the data set."""
+    loaders = {"mnist": scratchcnn.load_mnist, "fashion-mnist": scratchcnn.load_fashion_mnist,
+               "cifar10": scratchcnn.load_cifar10}
+    return loaders[name](split, data_dir)
 
 
 # =============================================================================

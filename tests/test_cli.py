@@ -642,7 +642,7 @@ def test_a_signal_during_the_save_waits_until_the_model_is_saved(capsys, monkeyp
 
 
 def test_sigterm_before_training_is_one_line_and_writes_nothing(capsys, monkeypatch, tmp_path):
-    real_load = sc.load_dataset
+    real_load = cli.load_dataset
 
     def terminated_while_loading(*arguments):
         os.kill(os.getpid(), signal.SIGTERM)
