@@ -51,9 +51,6 @@ import scratchcnn
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = "notebooks/09_play_with_it.ipynb"
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 # JupyterLab settings for an unattended run: no autosave (the committed notebook must
 # stay as it is), no update check or news (no network), and every cell in the page
@@ -126,25 +123,6 @@ def jupyter_server(front_end, home):
         if (REPO / NOTEBOOK).read_bytes() != notebook_before:   # never leave the committed notebook changed
             (REPO / NOTEBOOK).write_bytes(notebook_before)
             pytest.fail(f"the browser session modified {NOTEBOOK} (restored it)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium, headless, driven by Playwright. Missing pieces fail the test."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("Playwright for Python is missing: `pip install -r requirements-test.txt` "
-                    "(or `pip install playwright`). The browser itself comes from Debian, not Playwright.")
-    if not CHROMIUM.is_file():
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: install Debian's build with "
-                    f"`apt-get install -y chromium` (never `playwright install`).")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def poll(condition, timeout, interval=0.25):

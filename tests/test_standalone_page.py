@@ -35,9 +35,6 @@ ARTIFACTS = REPO / "test-artifacts"
 SHIPPED_PAGE = REPO / "docs" / "scratchcnn_demo.html"
 REFERENCE_MODEL = REPO / "data" / "scratchcnn_mnist.npz"
 DEEP_MODEL = REPO / "data" / "deep_mnist.npz"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 AXE_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "scratchcnn-tests" / "axe-core"
 
 
@@ -126,25 +123,8 @@ def test_the_shipped_page_is_made_from_the_shipped_model():
 
 
 # ---------------------------------------------------------------------------
-# In Chromium
+# In Chromium (the `browser` fixture is in tests/conftest.py)
 # ---------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium, headless, driven by Playwright. Missing pieces fail the test."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("Playwright for Python is missing: `pip install -r requirements-test.txt`.")
-    if not CHROMIUM.is_file():
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: `apt-get install -y chromium` (never `playwright install`).")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
 
 class OpenPage:
     """A page opened from disk; records every request and every JavaScript error."""
