@@ -241,3 +241,133 @@ def test_batchnorm2d_solution_is_batchnorm2d_and_eval_solution_is_the_eval_layer
     out, dx = solutions_10["batchnorm_eval"](dout, x1, gamma, beta, flat.running_mean, flat.running_var, 1e-3)
     np.testing.assert_allclose(out, flat.forward(x1))
     np.testing.assert_allclose(dx, flat.backward(dout))
+
+
+# --- batch norm's backward through the computational graph, node by node ----------------------
+
+def staged_backward(dout, x, gamma, eps, slip=None):
+    """A student's node-by-node backward in CS231n's names (xmu, sq, var, sqrtvar, ivar, xhat), with one slip."""
+    N = x.shape[0]
+    mu = np.sum(x, axis=0) / N
+    xmu = x - mu
+    sq = xmu ** 2
+    var = np.sum(sq, axis=0) / (N - 1 if slip == "unbiased" else N)
+    sqrtvar = np.sqrt(var + eps)
+    ivar = 1.0 / sqrtvar
+    xhat = xmu * ivar
+    dbeta = dout if slip == "dbeta not summed" else np.sum(dout, axis=0)
+    dgamma = np.sum(dout * xhat, axis=1 if slip == "features axis" else 0)
+    if slip == "features axis":
+        dbeta = np.sum(dout, axis=1)
+    dxhat = dout * gamma
+    divar = np.sum(dxhat * xmu, axis=0)
+    dxmu1 = dxhat * ivar
+    dsqrtvar = -1.0 / sqrtvar ** 2 * divar
+    if slip == "no half":
+        dvar = 1.0 / sqrtvar * dsqrtvar
+    elif slip == "power -1/2":
+        dvar = -0.5 * divar * (var + eps) ** -0.5
+    else:
+        dvar = 0.5 / sqrtvar * dsqrtvar
+    dsq = np.ones_like(dout) / (N - 1 if slip == "unbiased" else N) * dvar
+    dxmu2 = 2 * xmu * dsq
+    dxmu = dxmu1 if slip == "no variance path" else dxmu1 + dxmu2
+    dmu = -np.sum(dxmu, axis=0)
+    if slip == "no mean path":
+        dx = dxmu
+    elif slip == "dmu not divided":
+        dx = dxmu + dmu
+    else:
+        dx = dxmu + np.ones_like(dout) / N * dmu
+    return dx, dgamma, dbeta
+
+
+def test_the_independent_staged_backward_is_the_solution():
+    """Without a slip, the student's graph above is the notebook's solution and passes (so each wrong answer
+    below differs from a right one by its slip only)."""
+    solution = solutions("10")["batchnorm_backward_staged"]
+    r = np.random.default_rng(5)
+    dout, x, gamma = r.standard_normal((7, 3)), r.standard_normal((7, 3)) * 2 + 1, r.standard_normal(3)
+    for ours, theirs in zip(staged_backward(dout, x, gamma, 1e-5), solution(dout, x, gamma, 1e-5)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    assert checks.check_batchnorm_backward_staged(staged_backward)
+
+
+def test_the_staged_solution_is_the_library_and_the_compact_formula_on_a_batch_of_two():
+    """On two examples x_hat is +-1 and dx almost 0; the staged solution agrees with BatchNorm1D and
+    with the compact-formula solution of Exercise 2, in float64."""
+    solutions_10 = solutions("10")
+    r = np.random.default_rng(6)
+    x, dout, gamma = r.standard_normal((2, 5)) * 3, r.standard_normal((2, 5)), r.uniform(0.5, 2, 5)
+    layer = scratchcnn.BatchNorm1D(5, eps=1e-5, dtype=np.float64)
+    layer.params["gamma"] = gamma.copy()
+    layer.forward(x)
+    dx_library = layer.backward(dout)
+    dx, dgamma, dbeta = solutions_10["batchnorm_backward_staged"](dout, x, gamma, 1e-5)
+    np.testing.assert_allclose(dx, dx_library, rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(dgamma, layer.grads["gamma"])
+    np.testing.assert_allclose(dbeta, layer.grads["beta"])
+    for ours, compact in zip((dx, dgamma, dbeta), solutions_10["batchnorm_backward"](dout, x, gamma, 1e-5)):
+        np.testing.assert_allclose(ours, compact, rtol=1e-7, atol=1e-12)
+    assert np.abs(dx).max() < 1e-3 * np.abs(dout).max()
+
+
+def staged_with_flipped_dmu(dout, x, gamma, eps):
+    dx, dgamma, dbeta = staged_backward(dout, x, gamma, eps)
+    compact_mean_term = gamma / np.sqrt(x.var(axis=0) + eps) * dout.mean(axis=0)
+    return dx + 2 * compact_mean_term, dgamma, dbeta         # + sum(dc) / N instead of - sum(dc) / N
+
+
+def staged_with_positive_dsqrtvar(dout, x, gamma, eps):
+    N = x.shape[0]
+    xmu = x - x.mean(axis=0)
+    sqrtvar = np.sqrt((xmu ** 2).mean(axis=0) + eps)
+    xhat = xmu / sqrtvar
+    dxhat = dout * gamma
+    dsqrtvar = np.sum(dxhat * xmu, axis=0) / sqrtvar ** 2       # the minus sign of d(1/s)/ds lost
+    dxmu = dxhat / sqrtvar + 2 * xmu / N * (dsqrtvar / (2 * sqrtvar))
+    return dxmu - dxmu.sum(axis=0) / N, (dout * xhat).sum(axis=0), dout.sum(axis=0)
+
+
+def staged_without_the_two(dout, x, gamma, eps):
+    N = x.shape[0]
+    xmu = x - x.mean(axis=0)
+    var = (xmu ** 2).mean(axis=0)
+    xhat = xmu / np.sqrt(var + eps)
+    dxhat = dout * gamma
+    dvar = np.sum(dxhat * xmu, axis=0) * -0.5 * (var + eps) ** -1.5
+    dxmu = dxhat / np.sqrt(var + eps) + xmu / N * dvar              # d(xmu**2) taken as xmu
+    return dxmu - dxmu.mean(axis=0), (dout * xhat).sum(axis=0), dout.sum(axis=0)
+
+
+STAGED_WRONG = [
+    (lambda *args: staged_backward(*args, slip="no variance path"), "path through the variance"),
+    (lambda *args: staged_backward(*args, slip="no mean path"), "path through the mean"),
+    (lambda *args: staged_backward(*args, slip="dmu not divided"), "not divided by m"),
+    (lambda *args: staged_backward(*args, slip="no half"), "factor 1/2"),
+    (lambda *args: staged_backward(*args, slip="power -1/2"), "power -1/2"),
+    (lambda *args: staged_backward(*args, slip="unbiased"), "N - 1"),
+    (lambda *args: staged_backward(*args, slip="features axis"), "axis 1"),
+    (lambda *args: staged_backward(*args, slip="dbeta not summed"), "without the sum over the batch"),
+    (lambda *args: (lambda dx, dgamma, dbeta: (dx, dbeta, dgamma))(*staged_backward(*args)), "swapped"),
+    (staged_with_flipped_dmu, "dmu without its minus sign"),
+    (staged_with_positive_dsqrtvar, "ds without the minus sign"),
+    (staged_without_the_two, "without the factor 2"),
+]
+
+
+@pytest.mark.parametrize("answer, mistake", STAGED_WRONG, ids=[words for _, words in STAGED_WRONG])
+def test_staged_batchnorm_backward_mistake_is_named(answer, mistake, capsys):
+    assert_named(checks.check_batchnorm_backward_staged, answer, mistake)
+    capsys.readouterr()
+
+
+def test_the_compact_formula_with_the_sample_variance_is_named_by_the_staged_check(capsys):
+    """np.var(ddof=1) in a compact-formula answer is the same slip as N - 1 in the graph."""
+    def compact_unbiased(dout, x, gamma, eps):
+        inv_std = 1 / np.sqrt(np.var(x, axis=0, ddof=1) + eps)
+        xhat = (x - x.mean(axis=0)) * inv_std
+        dx = gamma * inv_std * (dout - dout.mean(axis=0) - xhat * (dout * xhat).mean(axis=0))
+        return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)
+    assert_named(checks.check_batchnorm_backward_staged, compact_unbiased, "N - 1")
+    capsys.readouterr()

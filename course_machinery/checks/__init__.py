@@ -77,6 +77,7 @@ from .notebook_10 import (  # noqa: F401
     check_batchnorm2d_forward,
     check_batchnorm2d_running_statistics,
     check_batchnorm_eval,
+    check_batchnorm_backward_staged,
 )
 from .notebook_11 import (  # noqa: F401
     check_bug_in_conv_forward,

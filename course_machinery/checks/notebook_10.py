@@ -494,3 +494,85 @@ check_batchnorm_eval = Exercise("batchnorm_eval", _eval_cases, BATCHNORM_EVAL_MI
     doc="""Notebook 10, ``batchnorm_eval(dout, x, gamma, beta, running_mean, running_var, eps)`` ->
     (out, dx): batch norm of x (N, D) in eval mode, out = gamma (x - running_mean) / sqrt(running_var + eps)
     + beta, and its backward dx = gamma * dout / sqrt(running_var + eps).""")
+
+
+def _staged_backward(dout, x, gamma, eps, ddof=0, backward_ddof=None, variance_path=True, two=True, half=True, power_three_halves=True,
+                     ds_sign=-1, mean_path=True, mean_divided=True, dmu_sign=-1, sum_axis=0, dbeta_summed=True):
+    """Batch norm's backward walked node by node as in notebook 10's section 3, with one slip switched on."""
+    m = x.shape[0]
+    backward_ddof = ddof if backward_ddof is None else backward_ddof
+    mu = x.mean(0)
+    c = x - mu
+    v = (c ** 2).sum(0) / (m - ddof)
+    s = np.sqrt(v + eps)
+    r = 1 / s
+    x_hat = c * r
+    dbeta = dout.sum(sum_axis) if dbeta_summed else dout
+    dgamma = (dout * x_hat).sum(sum_axis)
+    dx_hat = gamma * dout
+    dr = (dx_hat * c).sum(0)
+    ds = ds_sign * dr / s ** 2
+    dv = ds / (2 * s) if half else ds / s
+    if not power_three_halves:
+        dv = -dr / (2 * s)                          # -1/2 dr (v + eps)^(-1/2)
+    dc = dx_hat * r + (2 if two else 1) * c / (m - backward_ddof) * dv * variance_path
+    dmu = dmu_sign * dc.sum(0)
+    dx = dc + (dmu / m if mean_divided else dmu) * mean_path
+    return dx, dgamma, dbeta
+
+
+BATCHNORM_STAGED_MISTAKES = [
+    Mistake("forgetting c's second share, the path through the variance (step 3)",
+            lambda *args: _staged_backward(*args, variance_path=False),
+            "c feeds both x_hat (step 6) and the variance v (step 3): dc = dx_hat * r + 2 * c / m * dv"),
+    Mistake("forgetting the path through the mean: dx = dc",
+            lambda *args: _staged_backward(*args, mean_path=False),
+            "x feeds c directly and through mu (step 1): dx = dc + dmu / m, with dmu = -sum(dc) over the batch"),
+    Mistake("the mean's gradient not divided by m: dx = dc + dmu",
+            lambda *args: _staged_backward(*args, mean_divided=False),
+            "mu = sum(x) / m, so each x_n receives dmu / m"),
+    Mistake("dmu without its minus sign", lambda *args: _staged_backward(*args, dmu_sign=1),
+            "c = x - mu: dmu = -sum(dc) over the batch"),
+    Mistake("ds without the minus sign of d(1/s)/ds", lambda *args: _staged_backward(*args, ds_sign=1),
+            "r = 1 / s, so dr/ds = -1 / s**2: ds = -dr / s**2"),
+    Mistake("dvar without the factor 1/2 of the square root's derivative",
+            lambda *args: _staged_backward(*args, half=False),
+            "s = sqrt(v + eps), so ds/dv = 1 / (2 s): dv = ds / (2 * s)"),
+    Mistake("dvar with the power -1/2 of (var + eps) instead of -3/2",
+            lambda *args: _staged_backward(*args, power_three_halves=False),
+            "r = (v + eps)**-0.5 has the derivative -0.5 * (v + eps)**-1.5: dv = -0.5 * dr * (v + eps)**-1.5"),
+    Mistake("c's second share without the factor 2 of d(c**2)/dc",
+            lambda *args: _staged_backward(*args, two=False),
+            "v = mean(c**2), so dv/dc_n = 2 c_n / m"),
+    Mistake("dividing by N - 1 (the sample variance) instead of N",
+            lambda *args: _staged_backward(*args, ddof=1),
+            "the variance of batch norm divides by m = N, in the forward pass and in c's second share 2 c / m"),
+    Mistake("the sample variance (dividing by N - 1) in the forward nodes, N in c's second share",
+            lambda *args: _staged_backward(*args, ddof=1, backward_ddof=0),
+            "v = mean(c**2) divides by m = N (np.var's default, ddof=0), like c's second share 2 c / m"),
+    Mistake("dgamma and dbeta summed over the features (axis 1) instead of over the batch",
+            lambda *args: _staged_backward(*args, sum_axis=1),
+            "gamma and beta have one value per feature: sum over the batch, axis 0"),
+    Mistake("dbeta = dout, without the sum over the batch",
+            lambda *args: _staged_backward(*args, dbeta_summed=False),
+            "beta is added to every example: dbeta = dout.sum(axis=0)"),
+    Mistake("dgamma and dbeta swapped", lambda *args: (lambda dx, dg, db: (dx, db, dg))(*_staged_backward(*args)),
+            "dgamma = sum(dout * x_hat) and dbeta = sum(dout), over the batch; return (dx, dgamma, dbeta)"),
+]
+
+
+def _staged_cases():
+    cases = [Case(description, (dout, x, g, eps), _batchnorm_backward_reference(dout, x, g, eps), hint)
+             for description, x, g, _, eps, dout, hint in _batchnorm_cases(109)]
+    rng = np.random.default_rng(110)
+    x, gamma, dout = rng.standard_normal((2, 3)) * 3, np.array([1.5, -2.0, 0.5]), rng.standard_normal((2, 3))
+    cases.append(Case("a batch of 2: x_hat is about +-1 whatever x is, so dx is almost 0", (dout, x, gamma, 1e-3),
+                      _batchnorm_backward_reference(dout, x, gamma, 1e-3),
+                      "every path must be there for dx to come out almost 0: through x_hat, the variance and mu"))
+    return cases
+
+
+check_batchnorm_backward_staged = Exercise("batchnorm_backward_staged", _staged_cases, BATCHNORM_STAGED_MISTAKES,
+    doc="""Notebook 10, ``batchnorm_backward_staged(dout, x, gamma, eps)`` -> (dx, dgamma, dbeta) for
+    batch norm in training mode, x (N, D), walked back through the computational graph of section 3
+    node by node (x_hat, r, s, v, c, mu, x); compared with scratchcnn's BatchNorm1D backward.""")
