@@ -299,6 +299,7 @@ def _array_words(actual, expected, case, constants, argument_names):
         return "all zeros: is it computed, and is the computed array the one returned?"
     for test in (lambda: _tiny(actual, expected), lambda: _scaled(actual, expected, case, constants),
                  lambda: _step_scaled(actual, expected, case, constants, argument_names),
+                 lambda: _step_power(actual, expected, case, argument_names),
                  lambda: _transformed(actual, expected, case), lambda: _shifted(actual, expected, case),
                  lambda: _offset_per_index(actual, expected, case, argument_names),
                  lambda: _at_labels(actual, expected, case, argument_names),
@@ -318,6 +319,31 @@ def _step_scaled(actual, expected, case, constants, argument_names):
         words = _scaled(actual - start, expected - start, case, constants, what="the right one")
         if words:
             return f"wrong by its change from {name}: {words}"
+    return None
+
+
+def _step_power(actual, expected, case, argument_names):
+    """'the step from `weights` is the right one times |gradient|**-1' when actual - start divided by
+    expected - start follows a power of an argument's size, elementwise (a square root left out or added)."""
+    arrays = [(value, name.strip("`")) for value, name in zip(case.args, argument_names)
+              if isinstance(value, np.ndarray) and value.shape == expected.shape and value.dtype.kind in "iuf"]
+    for start, start_name in arrays:
+        step, right = actual - start, expected - start
+        used = np.abs(right) > 1e-12
+        if used.sum() < 3:                            # a power law needs three points to be told apart
+            continue
+        ratio = step[used] / right[used]
+        for value, name in arrays:
+            size = np.abs(value[used].astype(np.float64))
+            if name == start_name or not np.all(size > 0) or size.max() < 10 * size.min():
+                continue
+            for power, words in ((-1, "a square root left out (dividing by the square where its root belongs)?"),
+                                 (1, "a square root taken twice, or a division by the gradient's size missing?"),
+                                 (-0.5, "a square root left out?"), (0.5, "a square root too many?")):
+                factor = ratio / size ** power
+                if np.allclose(factor, factor[0], rtol=0.02) and not np.allclose(ratio, ratio[0], rtol=0.1):
+                    return (f"wrong by its change from {start_name}: the right change times "
+                            f"{factor[0]:.3g} * |{name}|**{power:g}, elementwise: {words}")
     return None
 
 
