@@ -88,25 +88,27 @@ WRONG_ANSWERS = [
 
 # A second set, written after the diagnosis and not tuned to it (each message read once and judged): the
 # words the message holds when it names the slip; None where it does not (it only says which output is wrong,
-# or where). These count against the rate below.
+# or where). These count against the rate below. On first reading 21 of the 28 were named; the 7 misses
+# got listed Mistakes afterwards (their words below are from those Mistakes' names), so this set is no
+# longer an untuned measurement: tests/test_diagnosis_fresh.py holds the fresh set and its first-run rate.
 UNTUNED_WRONG_ANSWERS = [
-    ("02", "conv2d_forward_loops", "s * y:s * y + k", "y:y + k", None),
+    ("02", "conv2d_forward_loops", "s * y:s * y + k", "y:y + k", ["stride left out of the row window"]),
     ("02", "conv2d_forward_loops", "out = np.zeros((N, F, H_out, W_out))",
      "out = np.zeros((N, F, H_out, W_out), dtype=x.dtype)", ["floating-point"]),
-    ("02", "conv2d_forward_loops", "patch * W[f]", "patch * W[f].transpose(0, 2, 1)", None),
-    ("02", "conv2d_forward_loops", "+ b[f]", "+ b[f] * (n == 0)", None),
+    ("02", "conv2d_forward_loops", "patch * W[f]", "patch * W[f].transpose(0, 2, 1)", ["kernel transposed"]),
+    ("02", "conv2d_forward_loops", "+ b[f]", "+ b[f] * (n == 0)", ["bias added to the first image's outputs only"]),
     ("03", "col2im_loops", "s * u + i, s * v + j", "u + i, v + j", ["stride ignored"]),
     ("03", "col2im_loops", "row = c * k * k + i * k + j", "row = c * k * k + j * k + i", ["i and j swapped"]),
     ("03", "col2im_loops", "column = n * H_out * W_out + u * W_out + v",
-     "column = n * H_out * W_out + v * H_out + u", None),
-    ("03", "conv2d_backward_loops", "db[f] += dout[n, f, u, v]", "db[f] = dout[n, f, u, v]", None),
+     "column = n * H_out * W_out + v * H_out + u", ["u and v swapped"]),
+    ("03", "conv2d_backward_loops", "db[f] += dout[n, f, u, v]", "db[f] = dout[n, f, u, v]", ["db[f] = instead of +="]),
     ("03", "conv2d_backward_loops", "dW[f] += dout[n, f, u, v] * x_pad[window]",
      "dW[f] += dout[n, f, u, v] * x_pad[window] / N", ["dW divided by N"]),
     ("03", "conv2d_backward_loops", "return dx_pad[:, :, p:p + H, p:p + W_in]", "return dx_pad", ["not cropped"]),
     ("03", "conv2d_backward_by_correlation", "G = dilate(dout, stride)", "G = dout", ["not dilated"]),
     ("03", "conv2d_backward_by_correlation", "dout.sum(axis=(0, 2, 3))", "dout.sum(axis=(2, 3))[0]",
      ["db wrong", "only the first image"]),
-    ("04", "maxpool_backward", "np.argmax(window)", "np.argmin(window)", None),
+    ("04", "maxpool_backward", "np.argmax(window)", "np.argmin(window)", ["argmin instead of np.argmax"]),
     ("04", "maxpool_backward", "dx = np.zeros(x.shape, dtype=dout.dtype)", "dx = np.zeros(x.shape, dtype=x.dtype)",
      ["floating-point"]),
     ("05", "softmax_cross_entropy", "dlogits[np.arange(N), labels] -= 1", "dlogits[:, labels] -= 1",
@@ -127,7 +129,8 @@ UNTUNED_WRONG_ANSWERS = [
     ("10", "batchnorm_backward", "(dout - dout.mean(axis=0) - x_hat * (dout * x_hat).mean(axis=0))",
      "(dout - dout.mean(axis=0))", ["missing the variance's term"]),
     ("10", "batchnorm_backward", "x.var(axis=0)", "x.var(axis=0, ddof=1)", ["sample variance"]),
-    ("10", "batchnorm_backward", "dgamma = (dout * x_hat).sum(axis=0)", "dgamma = (dout * x_hat)[0]", None),
+    ("10", "batchnorm_backward", "dgamma = (dout * x_hat).sum(axis=0)", "dgamma = (dout * x_hat)[0]",
+     ["dgamma from the first example only"]),
     ("10", "batchnorm_backward", "dbeta = dout.sum(axis=0)", "dbeta = dout.sum(axis=0) / len(x)",
      ["dbeta wrong", "1/N"]),
 ]
@@ -163,7 +166,8 @@ def test_the_rate_of_named_mistakes(capsys):
     total = len(WRONG_ANSWERS) + len(UNTUNED_WRONG_ANSWERS)
     with capsys.disabled():
         print(f"\nnamed: {len(WRONG_ANSWERS)} of {len(WRONG_ANSWERS)} written with the diagnosis, "
-              f"{named - len(WRONG_ANSWERS)} of {len(UNTUNED_WRONG_ANSWERS)} untuned; {named} of {total} in all")
+              f"{named - len(WRONG_ANSWERS)} of {len(UNTUNED_WRONG_ANSWERS)} in the second set (21 at its first "
+              f"reading, before the 7 misses were tuned); {named} of {total} in all")
     assert named >= 0.7 * total
 
 

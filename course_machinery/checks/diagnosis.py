@@ -59,7 +59,7 @@ def _constants(case, argument_names):
                       (1.0 / batch, f"1/N = 1/{batch}: divided by the batch size N (a mean where a sum "
                                     f"belongs, or a 1/N applied twice?)"),
                       (-float(batch), f"-N = -{batch}: a sign flipped and the 1/N left out"),
-                      (-1.0 / batch, f"-1/N: a sign flipped and divided by the batch size")]
+                      (-1.0 / batch, "-1/N: a sign flipped and divided by the batch size")]
     scalars = [(float(value), name.strip("`")) for value, name in zip(case.args, argument_names)
                if isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
                and 0 < abs(float(value)) and float(value) not in (1.0, -1.0)]
@@ -195,7 +195,17 @@ def _partly_right(actual, expected, case):
             wrong_at, used_at = wrong.any(axis=others), (expected != 0).any(axis=others)
             if not wrong_at[0] and used_at[0] and np.array_equal(wrong_at[1:], used_at[1:]) and wrong_at.any():
                 return (f"right for the first {words[axis]} only (index 0 along axis {axis}), wrong for the "
-                        f"others: a loop over axis {axis} that stops after the first, or = where += belongs?")
+                        f"others: a loop over axis {axis} that stops after the first"
+                        + (" (or one short: range(N - 1))" if expected.shape[axis] == 2 else "")
+                        + ", or = where += belongs?")
+    for axis in (0, 1):
+        if expected.ndim > axis + 1 and expected.shape[axis] > 1:
+            others = tuple(i for i in range(expected.ndim) if i != axis)
+            wrong_at, used_at = wrong.any(axis=others), (expected != 0).any(axis=others)
+            if wrong_at[-1] and used_at[-1] and not wrong_at[:-1].any():
+                zeros = " (all zeros there)" if not np.take(actual, -1, axis=axis).any() else ""
+                return (f"right except for the last {words[axis]} (index {expected.shape[axis] - 1} along axis "
+                        f"{axis}){zeros}: a loop over axis {axis} that stops one short (range(N - 1))?")
     if expected.ndim >= 2 and min(expected.shape[-2:]) > 2:
         border = np.ones(expected.shape[-2:], bool)
         border[1:-1, 1:-1] = False
@@ -204,6 +214,34 @@ def _partly_right(actual, expected, case):
                     "at the edge)")
     if expected.ndim >= 1 and wrong.sum() * 4 < wrong.size:
         return f"right at {wrong.size - wrong.sum()} of {wrong.size} positions, wrong at {wrong.sum()}"
+    return None
+
+
+def _at_labels(actual, expected, case, argument_names):
+    """'wrong only at each row's label' when a 2-D output differs from the reference only at
+    (i, labels[i]) for an integer argument ``labels`` of one entry per row."""
+    if expected.ndim != 2 or expected.shape[0] < 2:
+        return None
+    wrong = ~np.isclose(actual, expected, rtol=case.rtol, atol=case.atol, equal_nan=True)
+    for value, name in zip(case.args, argument_names):
+        if not (isinstance(value, np.ndarray) and value.dtype.kind in "iu" and value.shape == expected.shape[:1]
+                and value.min() >= 0 and value.max() < expected.shape[1]):
+            continue
+        at_labels = np.zeros(expected.shape, bool)
+        at_labels[np.arange(len(value)), value] = True
+        if not wrong.any() or (wrong & ~at_labels).any():
+            continue
+        difference = (actual - expected)[at_labels]
+        words = f"right everywhere except at each row's {name.strip('`')} position (row i, column " \
+                f"{name.strip('`')}[i])"
+        if np.allclose(difference, difference[0], rtol=1e-6, atol=case.atol):
+            batch = expected.shape[0]
+            words += f", where it is off by {difference[0]:+.6g} (= {difference[0] * batch:+.6g}/N)"
+            if np.isclose(difference[0] * batch, 2) or np.isclose(difference[0], 2):
+                words += ": 1 added where 1 is subtracted (a sign flipped at the label)?"
+            elif np.isclose(difference[0] * batch, 1) or np.isclose(difference[0], 1):
+                words += ": the 1 of the one-hot label not subtracted?"
+        return words
     return None
 
 
@@ -261,8 +299,10 @@ def _array_words(actual, expected, case, constants, argument_names):
         return "all zeros: is it computed, and is the computed array the one returned?"
     for test in (lambda: _tiny(actual, expected), lambda: _scaled(actual, expected, case, constants),
                  lambda: _step_scaled(actual, expected, case, constants, argument_names),
+                 lambda: _step_power(actual, expected, case, argument_names),
                  lambda: _transformed(actual, expected, case), lambda: _shifted(actual, expected, case),
                  lambda: _offset_per_index(actual, expected, case, argument_names),
+                 lambda: _at_labels(actual, expected, case, argument_names),
                  lambda: _partly_right(actual, expected, case)):
         words = test()
         if words:
@@ -279,6 +319,31 @@ def _step_scaled(actual, expected, case, constants, argument_names):
         words = _scaled(actual - start, expected - start, case, constants, what="the right one")
         if words:
             return f"wrong by its change from {name}: {words}"
+    return None
+
+
+def _step_power(actual, expected, case, argument_names):
+    """'the step from `weights` is the right one times |gradient|**-1' when actual - start divided by
+    expected - start follows a power of an argument's size, elementwise (a square root left out or added)."""
+    arrays = [(value, name.strip("`")) for value, name in zip(case.args, argument_names)
+              if isinstance(value, np.ndarray) and value.shape == expected.shape and value.dtype.kind in "iuf"]
+    for start, start_name in arrays:
+        step, right = actual - start, expected - start
+        used = np.abs(right) > 1e-12
+        if used.sum() < 3:                            # a power law needs three points to be told apart
+            continue
+        ratio = step[used] / right[used]
+        for value, name in arrays:
+            size = np.abs(value[used].astype(np.float64))
+            if name == start_name or not np.all(size > 0) or size.max() < 10 * size.min():
+                continue
+            for power, words in ((-1, "a square root left out (dividing by the square where its root belongs)?"),
+                                 (1, "a square root taken twice, or a division by the gradient's size missing?"),
+                                 (-0.5, "a square root left out?"), (0.5, "a square root too many?")):
+                factor = ratio / size ** power
+                if np.allclose(factor, factor[0], rtol=0.02) and not np.allclose(ratio, ratio[0], rtol=0.1):
+                    return (f"wrong by its change from {start_name}: the right change times "
+                            f"{factor[0]:.3g} * |{name}|**{power:g}, elementwise: {words}")
     return None
 
 
@@ -389,7 +454,9 @@ def diagnose(results, item_compare, names, argument_names, edits=(), mistakes=()
     if not found:
         return (batch_note, failing[0][0]) if batch_note else (None, None)
     # The most telling case: a specific diagnosis, with the fewest alternatives ("...; or ...") in it.
-    specific, sentence, case = min(found, key=lambda item: (not item[0], item[1].count("; or ")))
+    # "All zeros" counts as one alternative: a case where part of the output is right tells more.
+    specific, sentence, case = min(found, key=lambda item: (not item[0], item[1].count("; or ")
+                                                            + ("all zeros:" in item[1])))
     if batch_note and not specific:
         sentence = f"{sentence}; {batch_note}"
     return sentence, case

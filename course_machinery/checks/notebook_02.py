@@ -118,6 +118,19 @@ _CONV_FORWARD_SETTINGS = [    # (description, N, C, H, W, F, k, stride, padding[
     ("integer images (0..255), float weights and bias: a float output", 2, 1, 5, 5, 2, 3, 1, 1, "integer images"),
 ]
 
+def _conv_with_slip(x, W, b, s, p, *, row_stride=None, bias_first_image_only=False):
+    """conv2d_naive with a slip: ``row_stride`` the rows' step (1: the stride left out of the row window),
+    ``bias_first_image_only`` b added to image 0's outputs only."""
+    out = conv2d_naive(x, W, 0 * b, s, p)
+    if row_stride is not None:
+        x_pad, k = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))), W.shape[2]
+        for y, x_ in np.ndindex(*out.shape[2:]):
+            patch = x_pad[:, :, row_stride * y:row_stride * y + k, s * x_:s * x_ + k]
+            out[:, :, y, x_] = np.tensordot(patch, W, axes=([1, 2, 3], [1, 2, 3]))
+    out[:1 if bias_first_image_only else None] += b.reshape(-1, 1, 1)
+    return out
+
+
 check_conv2d_forward_loops = Exercise("conv2d_forward_loops", lambda: [
     Case(description, (x, W, b, s, p), conv2d_naive(x, W, b, s, p),
          "out[n, f, y, x] = b[f] + sum over c, i, j of W[f, c, i, j] * x_pad[n, c, s*y + i, s*x + j]")
@@ -130,6 +143,15 @@ check_conv2d_forward_loops = Exercise("conv2d_forward_loops", lambda: [
             "a filter adds up its C channels: sum over c (np.sum over the whole (C, k, k) patch, or +=)"),
     Mistake("only the first channel used", lambda x, W, b, s, p: conv2d_naive(x[:, :1], W[:, :1], b, s, p),
             "the patch is x_pad[n, :, ...], all C channels, times W[f], all C channels"),
+    Mistake("the stride left out of the row window (rows y:y + k, columns s*x:s*x + k)",
+            lambda x, W, b, s, p: _conv_with_slip(x, W, b, s, p, row_stride=1),
+            "output (y, x) reads the patch at rows s*y:s*y + k AND columns s*x:s*x + k"),
+    Mistake("the kernel transposed (W[f, c, j, i] instead of W[f, c, i, j])",
+            lambda x, W, b, s, p: conv2d_naive(x, W.transpose(0, 1, 3, 2), b, s, p),
+            "multiply the patch by W[f] as it is: patch row i with kernel row i"),
+    Mistake("the bias added to the first image's outputs only",
+            lambda x, W, b, s, p: _conv_with_slip(x, W, b, s, p, bias_first_image_only=True),
+            "every output of filter f, for every image n, gets + b[f]"),
 ], doc="""Notebook 02, ``conv2d_forward_loops(x (N, C, H, W), W (F, C, k, k), b (F,), stride, padding)
     -> (N, F, H', W')``.""")
 

@@ -26,7 +26,7 @@ def _conv_backward_reference(x, W, dout, stride=1, padding=0):
 # --- col2im_loops -------------------------------------------------------------------------
 
 def _col2im_slipped(cols, x_shape, k, s=1, p=0, *, assign=False, swap_ij=False, column_uses_H=False,
-                          stride_ignored=False, padding_kept=False):
+                          stride_ignored=False, padding_kept=False, swap_uv=False):
     """col2im with six loops; the flags reproduce the typical mistakes of notebook 03's exercise."""
     N, C, H, W = x_shape
     H_out, W_out = conv_output_size(H, k, s, p), conv_output_size(W, k, s, p)
@@ -34,7 +34,7 @@ def _col2im_slipped(cols, x_shape, k, s=1, p=0, *, assign=False, swap_ij=False, 
     step = 1 if stride_ignored else s
     for c, i, j, n, u, v in np.ndindex(C, k, k, N, H_out, W_out):
         row = c * k * k + (j * k + i if swap_ij else i * k + j)
-        column = n * H_out * W_out + u * (H_out if column_uses_H else W_out) + v
+        column = n * H_out * W_out + (v * H_out + u if swap_uv else u * (H_out if column_uses_H else W_out) + v)
         value = cols[row, column] if column < cols.shape[1] else 0.0
         if assign:
             dx_padded[n, c, step * u + i, step * v + j] = value
@@ -69,6 +69,8 @@ check_col2im_loops = Exercise("col2im_loops", _col2im_loops_cases, [
     Mistake("the column index with H' where W' belongs (n*H'*W' + u*H' + v)",
             partial(_col2im_slipped, column_uses_H=True),
             "columns are ordered (n, u, v): column = n*H'*W' + u*W' + v (a row of outputs is W' long)"),
+    Mistake("u and v swapped in the column index (n*H'*W' + v*H' + u)", partial(_col2im_slipped, swap_uv=True),
+            "columns are ordered (n, u, v), u the output row: column = n*H'*W' + u*W' + v"),
     Mistake("i and j swapped in the row index (c*k*k + j*k + i)", partial(_col2im_slipped, swap_ij=True),
             "rows are ordered (c, i, j), i the kernel row: row = c*k*k + i*k + j"),
     Mistake("the stride ignored (patch (u, v) placed at (u + i, v + j))", partial(_col2im_slipped, stride_ignored=True),
@@ -260,6 +262,9 @@ check_conv2d_backward_loops = Exercise("conv2d_backward_loops", lambda: _conv_ba
     Mistake("dW divided by N (a mean over the batch)",
             _one_gradient_replaced(1, lambda x, W, dout, gradients: gradients[1] / len(x)),
             "the loss already holds its 1/N; a layer's backward only sums"),
+    Mistake("db[f] = instead of += (only the last image's last dout kept)",
+            _one_gradient_replaced(2, lambda x, W, dout, gradients: dout[-1, :, -1, -1].astype(np.float64)),
+            "db[f] sums dout over every image and every output position: db[f] += dout[n, f, u, v]"),
 ], doc="""Notebook 03, ``conv2d_backward_loops(x (N, C, H, W), W (F, C, k, k), dout (N, F, H', W'), stride, padding)
     -> (dx, dW, db)``: the whole layer's backward pass.""")
 
@@ -319,7 +324,7 @@ def _correlation_slipped(x, W, dout, s, p, *, flip=True, dilate=True, cut=True):
 
     dW = correlate(x.transpose(1, 0, 2, 3), G.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
     dW = dW[:, :, :k, :k] if cut else dW
-    kernel = W[:, :, ::-1, ::-1] if flip else W
+    kernel = np.flip(W, flip) if isinstance(flip, tuple) else W[:, :, ::-1, ::-1] if flip else W
     dx = correlate(_pad(G, k - 1), kernel.transpose(1, 0, 2, 3))
     dx = np.pad(dx, ((0, 0), (0, 0), (0, max(x.shape[2] - dx.shape[2], 0)), (0, max(x.shape[3] - dx.shape[3], 0))))
     return dx[:, :, p:x.shape[2] - p, p:x.shape[3] - p], dW, dout.sum(axis=(0, 2, 3))
@@ -337,6 +342,11 @@ check_conv2d_backward_by_correlation = Exercise("conv2d_backward_by_correlation"
    "channels swapped; rows no window reached get 0; crop the padding"), [
     Mistake("dL/dx correlated with the kernel NOT flipped", partial(_correlation_slipped, flip=False),
             "the kernel index runs backwards in dL/dx: use W[:, :, ::-1, ::-1]"),
+    Mistake("dL/dx with the kernel flipped along its rows only (W[:, :, ::-1])",
+            partial(_correlation_slipped, flip=(2,)),
+            "flip both kernel axes, rows and columns: W[:, :, ::-1, ::-1]"),
+    Mistake("dL/dx with the kernel flipped along its columns only (W[:, :, :, ::-1])",
+            partial(_correlation_slipped, flip=(3,)), "flip both kernel axes, rows and columns: W[:, :, ::-1, ::-1]"),
     Mistake("the gradient not dilated (stride s > 1 needs s - 1 zeros between its entries)",
             partial(_correlation_slipped, dilate=False),
             "neighbouring outputs read windows s pixels apart: spread dout with s - 1 zeros first"),

@@ -67,6 +67,18 @@ def _tie_windows():
                      [5., 5., 0., 2.]])[None, None]
 
 
+def _winner_slipped(x, dout, k, s, *, argmin=False, swapped=False, stride_left_out=False):
+    """maxpool backward with a slip in sending dout to the winner: ``argmin`` the window's first minimum,
+    ``swapped`` (i, j) read as (j, i), ``stride_left_out`` the winner at (y + i, x + j)."""
+    dx = np.zeros(x.shape)
+    for n, c, y, x_ in np.ndindex(*dout.shape):
+        window = x[n, c, y * s:y * s + k, x_ * s:x_ * s + k]
+        i, j = np.unravel_index(np.argmin(window) if argmin else np.argmax(window), window.shape)
+        i, j = (j, i) if swapped else (i, j)
+        dx[n, c, (1 if stride_left_out else s) * y + i, (1 if stride_left_out else s) * x_ + j] += dout[n, c, y, x_]
+    return dx
+
+
 def _maxpool_backward_cases():
     rng = np.random.default_rng(41)
     overlapping = rng.standard_normal((1, 1, 7, 7))
@@ -101,6 +113,14 @@ check_maxpool_backward = Exercise("maxpool_backward", _maxpool_backward_cases, [
     Mistake("the window at (y, x) instead of (s*y, s*x) (stride ignored)",
             lambda x, dout, k, s: maxpool2d_backward_naive(x, dout, k, 1),
             "window (y, x) starts at (s*y, s*x): the winner is at (s*y + i, s*x + j)"),
+    Mistake("the winner's gradient sent to (y + i, x + j) (the stride left out of dx's index)",
+            partial(_winner_slipped, stride_left_out=True),
+            "window (y, x) starts at (s*y, s*x): its winner (i, j) is at dx[n, c, s*y + i, s*x + j]"),
+    Mistake("the window's minimum gets the gradient (np.argmin instead of np.argmax)",
+            partial(_winner_slipped, argmin=True),
+            "max pooling passed on the LARGEST value: np.argmax finds it"),
+    Mistake("the winner's row and column swapped (j, i instead of i, j)", partial(_winner_slipped, swapped=True),
+            "np.unravel_index(np.argmax(window), window.shape) returns (row i, column j) in that order"),
 ], doc="""Notebook 04, ``maxpool_backward(x (N, C, H, W), dout (N, C, H', W'), kernel_size, stride) -> dx``:
     each window sends its dout to ONE position, its first maximum, and overlapping windows add up.""")
 

@@ -55,6 +55,9 @@ BATCHNORM_FORWARD_MISTAKES = [
     Mistake("gamma and beta left out (returning x_hat)",
             lambda x, g, b, eps: (x - x.mean(0)) / np.sqrt(x.var(0) + eps),
             "finish with out = gamma * x_hat + beta"),
+    Mistake("the mean of the whole batch (x.mean() without an axis) instead of one mean per feature",
+            lambda x, g, b, eps: g * (x - x.mean()) / np.sqrt(x.var(0) + eps) + b,
+            "one mean per feature, over the batch: x.mean(axis=0)"),
 ]
 
 
@@ -91,6 +94,10 @@ def _batchnorm_backward_with(kind):
             return gamma * inv_std * (dout - dbeta - x_hat * dgamma), dgamma, dbeta
         if kind == "no gamma":
             return inv_std * (dout - mean_dout - x_hat * mean_dout_x_hat), dgamma, dbeta
+        if kind == "x_hat term added":
+            return gamma * inv_std * (dout - mean_dout + x_hat * mean_dout_x_hat), dgamma, dbeta
+        if kind == "dgamma of the first example":
+            return gamma * inv_std * (dout - mean_dout - x_hat * mean_dout_x_hat), (dout * x_hat)[0], dbeta
         if kind == "swapped":
             return gamma * inv_std * (dout - mean_dout - x_hat * mean_dout_x_hat), dbeta, dgamma
         return gamma * inv_std * (dout - mean_dout - x_hat * mean_dout_x_hat), dgamma, dbeta   # "sample"
@@ -112,6 +119,12 @@ BATCHNORM_BACKWARD_MISTAKES = [
             "dgamma = sum(dout * x_hat) and dbeta = sum(dout), over the batch; return (dx, dgamma, dbeta)"),
     Mistake("the sample variance (N - 1) instead of the population variance", _batchnorm_backward_with("sample"),
             "the forward pass used x.var(axis=0) (divide by N): backward must use the same"),
+    Mistake("the variance's term added instead of subtracted (+ x_hat * mean(dout * x_hat))",
+            _batchnorm_backward_with("x_hat term added"),
+            "both terms are subtracted: dout - mean(dout) - x_hat * mean(dout * x_hat)"),
+    Mistake("dgamma from the first example only ((dout * x_hat)[0])",
+            _batchnorm_backward_with("dgamma of the first example"),
+            "gamma scales every example: dgamma sums dout * x_hat over the batch, (dout * x_hat).sum(axis=0)"),
 ]
 
 
@@ -293,6 +306,15 @@ def _layernorm_backward(dout, x, gamma, eps, axis=1, ddof=0, means=True, gamma_o
     return (gamma if gamma_outside else 1) * inv_std * dx, (dout * x_hat).sum(0), dout.sum(0)
 
 
+def _layernorm_mean_over_batch(dout, x, gamma, eps):
+    """The layer-norm backward with mean(g) taken over the batch (axis 0) instead of the features."""
+    inv_std = 1 / np.sqrt(x.var(axis=1, keepdims=True) + eps)
+    x_hat = (x - x.mean(axis=1, keepdims=True)) * inv_std
+    g = gamma * dout
+    dx = inv_std * (g - g.mean(axis=0, keepdims=True) - x_hat * (g * x_hat).mean(axis=1, keepdims=True))
+    return dx, (dout * x_hat).sum(0), dout.sum(0)
+
+
 LAYERNORM_BACKWARD_MISTAKES = [
     Mistake("statistics over the batch (axis 0, batch norm's backward) instead of over each example's features",
             lambda dout, x, g, eps: _layernorm_backward(dout, x, g, eps, axis=0),
@@ -312,6 +334,13 @@ LAYERNORM_BACKWARD_MISTAKES = [
             "the forward pass divides by D (np.var's default): recompute x_hat with x.var(axis=1, keepdims=True)"),
     Mistake("dgamma and dbeta swapped", lambda *args: (lambda dx, dg, db: (dx, db, dg))(*_layernorm_backward(*args)),
             "dgamma = sum(dout * x_hat) and dbeta = sum(dout), over the batch (axis 0); return (dx, dgamma, dbeta)"),
+    Mistake("gamma left out of dx (g = dout instead of gamma * dout)",
+            lambda dout, x, g, eps: _layernorm_backward(dout, x, np.ones_like(g), eps)[:1]
+            + _layernorm_backward(dout, x, g, eps)[1:],
+            "out = gamma * x_hat + beta, so dL/dx_hat = gamma * dout: start from g = gamma * dout"),
+    Mistake("mean(g) over the batch (axis 0) where the mean over the features (axis 1) belongs",
+            lambda dout, x, g, eps: _layernorm_mean_over_batch(dout, x, g, eps),
+            "every mean in layer norm's dx is over the features of one example: axis=1, keepdims=True"),
 ]
 
 
