@@ -8,6 +8,8 @@ import numpy as np
 
 from scratchcnn import (Conv2D, LeakyReLU, MaxPool2D, ReLU, Sequential, resize_image)
 
+from .guards import layers_within
+
 
 # =============================================================================
 # 11. Plots and widgets
@@ -183,13 +185,6 @@ def tile_feature_maps(maps: np.ndarray, columns: int | None = None, gap: int = 1
     return grid
 
 
-def _all_layers(layer):
-    """layer and, for a model (Sequential, Residual), every layer inside it, at any depth."""
-    yield layer
-    for inner in getattr(layer, "layers", ()):
-        yield from _all_layers(inner)
-
-
 def conv_feature_maps(model: Sequential, image: np.ndarray) -> list[np.ndarray]:
     """What every convolution of ``model`` sees in one image.
 
@@ -207,7 +202,7 @@ def conv_feature_maps(model: Sequential, image: np.ndarray) -> list[np.ndarray]:
     conv_positions = [i for i, layer in enumerate(layers) if isinstance(layer, Conv2D)]
     if not conv_positions:
         return []
-    saved = [(layer, dict(vars(layer))) for layer in _all_layers(model)]
+    saved = [(layer, dict(vars(layer))) for layer in layers_within(model)]
     try:
         model.training = False
         outputs = []                          # outputs[i] = what layer i returns

@@ -1,12 +1,8 @@
-"""Fixtures shared by the test files: Debian's Chromium for the browser tests."""
-
-from pathlib import Path
+"""The ``browser`` fixture shared by the browser tests: Debian's Chromium, driven by Playwright."""
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS
 
 
 @pytest.fixture(scope="module")

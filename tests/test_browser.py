@@ -8,7 +8,7 @@ notebooks/09_play_with_it.ipynb, runs all cells, then uses the widgets as a stud
     the number box (a named textbox), the buttons (their words, no icon-font characters),
     the pictures' alt texts, the pressed state of the toggle, the prediction as a live
     region, no title="null" tooltip; axe-core finds no violation inside the widgets (when
-    npm can fetch axe-core into ~/.cache/scratchcnn-axe; otherwise a warning says so);
+    npm can fetch axe-core into ~/.cache/scratchcnn-tests/axe-core; otherwise a warning says so);
   * space on the slider's handle scrolls nothing; the right arrow key moves the slider to
     the next test image and the prediction changes to that image's digit (in Notebook 7
     too, where arrow keys are notebook shortcuts: the widget handles them itself); a number
@@ -47,6 +47,7 @@ from pathlib import Path
 import pytest
 
 import scratchcnn
+from browser_helpers import axe_core_script
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = "notebooks/09_play_with_it.ipynb"
@@ -167,19 +168,6 @@ ERROR_OUTPUTS = "() => Array.from(document.querySelectorAll('.jp-Notebook [data-
 NO_SCROLL = "() => [window.scrollY, ...Array.from(document.querySelectorAll('*')).filter(e => e.scrollTop > 0)" \
             ".map(e => e.scrollTop)]"
 NULL_TITLES = "root => root.querySelectorAll('[title=\"null\"]').length"
-AXE_CACHE = Path.home() / ".cache" / "scratchcnn-axe"
-
-
-def axe_core_script():
-    """axe-core's browser script from npm, installed once into ~/.cache/scratchcnn-axe (None if npm cannot)."""
-    script = AXE_CACHE / "node_modules" / "axe-core" / "axe.min.js"
-    if not script.is_file() and shutil.which("npm"):
-        AXE_CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(AXE_CACHE), "axe-core@4"],
-                       capture_output=True, timeout=180)
-    return script.read_text() if script.is_file() else None
-
-
 def axe_violations(page, selector):
     """axe-core's violations inside the element ``selector`` ([] when clean), or None without axe-core."""
     script = axe_core_script()
@@ -187,7 +175,7 @@ def axe_violations(page, selector):
         warnings.warn("axe-core not available (npm could not install it): the axe check did not run")
         return None
     if not page.evaluate("() => typeof axe !== 'undefined'"):
-        page.add_script_tag(content=script)
+        page.add_script_tag(content=script.read_text(encoding="utf-8"))
     return page.evaluate("""async selector => {
         const result = await axe.run(document.querySelector(selector), {resultTypes: ['violations']});
         return result.violations.map(v => `${v.id}: ${v.help} (${v.nodes.length}): ${v.nodes.slice(0, 3)

@@ -17,7 +17,6 @@ The page is opened from a file:// URL in Debian's Chromium, driven by Playwright
 Screenshots go to test-artifacts/ (git-ignored).
 """
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 import pytest
 
 import scratchcnn
+from browser_helpers import axe_core_script
 from course_machinery import standalone_page
 from course_machinery.plots import conv_feature_maps
 from course_machinery.widgets import _read_png_data_url, format_percent
@@ -35,7 +35,6 @@ ARTIFACTS = REPO / "test-artifacts"
 SHIPPED_PAGE = REPO / "docs" / "scratchcnn_demo.html"
 REFERENCE_MODEL = REPO / "data" / "scratchcnn_mnist.npz"
 DEEP_MODEL = REPO / "data" / "deep_mnist.npz"
-AXE_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "scratchcnn-tests" / "axe-core"
 
 
 def run_command(*arguments):
@@ -398,27 +397,11 @@ def test_the_layout_fits_tablets_and_phones(browser, width):
         opened.close()
 
 
-def axe_core_script() -> Path:
-    """axe-core's script, installed from npm into a cache folder on first use."""
-    script = AXE_CACHE / "node_modules" / "axe-core" / "axe.min.js"
-    if not script.is_file():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is not installed: cannot fetch axe-core for the accessibility check")
-        AXE_CACHE.mkdir(parents=True, exist_ok=True)
-        try:
-            installed = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(AXE_CACHE),
-                                        "axe-core@4"], capture_output=True, text=True, timeout=180)
-        except subprocess.TimeoutExpired:
-            installed = None
-        if installed is None or installed.returncode != 0 or not script.is_file():
-            pytest.skip("npm could not install axe-core (no network?): accessibility check not run")
-    return script
-
-
 @pytest.mark.slow
 def test_axe_core_finds_no_accessibility_violations(shipped):
     script = axe_core_script()
+    if script is None:
+        pytest.skip("npm could not install axe-core (no npm, or no network?): accessibility check not run")
     page = shipped.page
     draw(page, [[(80, 60), (200, 60), (190, 80), (130, 240)]])      # every part of the page filled in
     page.evaluate(script.read_text(encoding="utf-8"))              # evaluate: not subject to the page's policy

@@ -10,11 +10,15 @@ from .framework import Case, Exercise, Mistake
 from .shared import reference_cases
 
 
-def _batchnorm_reference(x, gamma, beta, eps):
-    """scratchcnn's BatchNorm1D for x (N, D) in float64 with these gamma, beta and eps."""
-    layer = BatchNorm1D(x.shape[1], eps=eps, dtype=np.float64)
+def _norm_layer(layer_class, x, gamma, beta, eps):
+    """scratchcnn's BatchNorm1D or LayerNorm for x (N, D) in float64 with these gamma, beta and eps."""
+    layer = layer_class(x.shape[1], eps=eps, dtype=np.float64)
     layer.params["gamma"], layer.params["beta"] = np.array(gamma, np.float64), np.array(beta, np.float64)
     return layer
+
+
+def _batchnorm_reference(x, gamma, beta, eps):
+    return _norm_layer(BatchNorm1D, x, gamma, beta, eps)
 
 
 def _batchnorm_cases(seed):
@@ -232,10 +236,7 @@ check_rmsprop_step = Exercise("rmsprop_step", reference_cases(rmsprop_update, [
 # --- Layer normalisation (section 8) -----------------------------------------------------
 
 def _layernorm_reference(x, gamma, beta, eps):
-    """scratchcnn's LayerNorm for x (N, D) in float64 with these gamma, beta and eps."""
-    layer = LayerNorm(x.shape[1], eps=eps, dtype=np.float64)
-    layer.params["gamma"], layer.params["beta"] = np.array(gamma, np.float64), np.array(beta, np.float64)
-    return layer
+    return _norm_layer(LayerNorm, x, gamma, beta, eps)
 
 
 def _layernorm_cases(seed):
