@@ -1,0 +1,311 @@
+"""The grader: a student's answers run in a sandbox, their verdicts decided here, outside it.
+
+In the notebook, each exercise's check runs in the student's own kernel, where anything can be
+changed: the check itself, the module it lives in, the asserts, the frames that hold the expected
+values. Those checks stay, for the student's own feedback. The grade is decided here instead:
+
+1. The student's notebook runs in a sandboxed worker process (worker.py, sandbox.py), its graded
+   check cells left out. A cell that crashes the worker or runs past the cell time limit is left
+   out and the worker starts again: it costs that cell, never the notebook.
+2. For each exercise the worker calls the student's function on cases drawn from the teacher's
+   secret (Exercise.graded_cases): cases that are not in the hand-out. The exercises it builds on
+   are replaced by the teacher's solutions first (the cascade), so a wrong earlier answer costs
+   only its own points.
+3. The worker sends back what the function returned; the comparison with the references, the
+   known mistakes and the diagnosis run here, in check_exercise, on values that cannot be code.
+   A call into the library's own implementation of the exercise (library_answers.py) scores 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import io
+import json
+import selectors
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from course_machinery import checks
+from course_machinery.checks import framework
+from course_machinery.grading.sandbox import Limits, SandboxedProcess
+from course_machinery.grading.values import Unsendable, decode, encode
+from course_machinery.grading.worker import referenced_names
+
+CELL_SECONDS = 60            # a notebook cell, while grading (long demonstrations are cut short then)
+START_SECONDS = 60           # the worker's own start (Python, NumPy, IPython)
+GRACE_SECONDS = 10           # beyond an exercise's own time limits, before the worker is killed
+MAX_STARTS = 8               # workers per notebook: each fault (a crash, a hang) costs one restart
+MAX_PROTOCOL_BYTES = 2 ** 20
+
+
+@dataclass
+class ExerciseGrade:
+    name: str
+    passed: bool
+    message: str
+    suspicious: str = ""     # why the teacher should look (the grade stands either way)
+
+
+@dataclass
+class NotebookGrades:
+    exercises: dict = field(default_factory=dict)        # name -> ExerciseGrade
+    notes: list = field(default_factory=list)            # what happened while running the notebook
+    suspicious: list = field(default_factory=list)       # whole-notebook reasons to look
+
+
+def exercises_of(notebook) -> list:
+    """The exercise names of a (solved) notebook, in order: its nbgrader answer code cells."""
+    names = []
+    for cell in notebook.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("solution") and str(meta.get("grade_id", ""))[2:3] == "_":
+            names.append(meta["grade_id"][3:])
+    return names
+
+
+def answer_sources(notebook) -> dict:
+    """{exercise name: the source of its answer cell} (the teacher's solutions, or a student's answers)."""
+    return {cell.metadata["nbgrader"]["grade_id"][3:]: cell.source for cell in notebook.cells
+            if cell.cell_type == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("solution")}
+
+
+def cells_to_run(notebook) -> list:
+    """(index, source) of every code cell but the graded check cells (their verdict is ours)."""
+    return [(index, cell.source) for index, cell in enumerate(notebook.cells)
+            if cell.cell_type == "code" and not (cell.get("metadata", {}).get("nbgrader", {}).get("grade")
+                                                 and not cell.metadata["nbgrader"].get("solution"))]
+
+
+def grading_cases(exercise, secret):
+    """The exercise's cases for grading: drawn from the secret, none of them in the hand-out."""
+    build = getattr(exercise, "graded_cases", None)
+    return list(build(secret)) if build is not None else list(exercise.cases())
+
+
+class _Worker:
+    """One sandboxed worker and the lines it says."""
+
+    def __init__(self, folder: Path, limits: Limits):
+        import subprocess
+        import sys
+        self.sandbox = SandboxedProcess([sys.executable, "-m", "course_machinery.grading.worker"], folder, limits,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.sandbox.process.stdout, selectors.EVENT_READ)
+        self.buffer, self.received = b"", 0
+
+    def line(self, deadline: float):
+        """The worker's next line, or None if it died, hung past `deadline` or said too much."""
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.selector.select(timeout=left):
+                return None
+            chunk = self.sandbox.process.stdout.read1(65536)
+            self.received += len(chunk)
+            if not chunk or self.received > MAX_PROTOCOL_BYTES:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode("utf-8", "replace")
+
+    def send(self, request: dict) -> bool:
+        try:
+            self.sandbox.process.stdin.write((json.dumps(request) + "\n").encode())
+            self.sandbox.process.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError):
+            return False
+
+    def stop(self):
+        self.selector.close()
+        self.sandbox.kill()
+
+
+def _replay(outcome: dict, exercise_name: str):
+    """A function that gives check_exercise, case after case, what the student's function did in the
+    sandbox: its value, its in-place edits of the arguments, its error or its time-out."""
+    records = list(outcome["cases"])
+    position = [0]
+
+    def answer(*args):
+        record = records[min(position[0], len(records) - 1)]
+        position[0] += 1
+        for given, after in zip(args, record["args"]):
+            with contextlib.suppress(Exception):        # the edits the student's function made
+                if hasattr(given, "shape") and getattr(after, "shape", None) == given.shape:
+                    given[...] = after
+                elif isinstance(given, list) and isinstance(after, list):
+                    given[:] = after
+        if record["status"] == "timed out":
+            raise TimeoutError("ran past its time limit in the grader and was stopped (an endless loop?)")
+        if record["error"]:
+            kind, text = record["error"]
+            if kind == "NotImplementedError":
+                raise NotImplementedError(text)
+            raise type(str(kind)[:60] or "Error", (Exception,), {})(text)
+        return record["value"]
+
+    parameters = outcome.get("parameters") or []
+    with contextlib.suppress(Exception):
+        answer.__signature__ = inspect.Signature(
+            [inspect.Parameter(str(name), inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in parameters])
+    answer.__name__ = exercise_name
+    return answer
+
+
+def verdict(name: str, outcome: dict, cases) -> ExerciseGrade:
+    """The grade of one exercise from what the worker sent back, decided in this process."""
+    answer = outcome.get("answer")
+    if answer == "missing":
+        return ExerciseGrade(name, False, f"{name}: not defined in the notebook (was its answer cell deleted, "
+                                          f"or the function renamed?)")
+    if answer != "function":
+        return ExerciseGrade(name, False, f"{name}: expected a function, got {str(answer)[16:]}")
+    if outcome.get("tripped"):
+        called = ", ".join(outcome["tripped"])
+        return ExerciseGrade(name, False, f"{name}: 0 points: your function calls {called}, the course library's "
+                                          f"own implementation of what this exercise asks you to write. Write it "
+                                          f"yourself (calling the library is fine elsewhere, not for the exercise "
+                                          f"itself).", suspicious=f"calls the library's answer {called}")
+    if not outcome.get("watch_kept", True):
+        return ExerciseGrade(name, False, f"{name}: 0 points: your function switched off the grader's profiler "
+                                          f"(sys.setprofile)", suspicious="switched off the grader's profiler")
+    exercise = getattr(checks, f"check_{name}")
+    with contextlib.redirect_stdout(io.StringIO()):    # check_exercise prints its verdict for a notebook
+        result = framework.check_exercise(name, _replay(outcome, name), cases, exercise.mistakes(),
+                                          exercise.time_limit, exercise.compare, doc=exercise.__doc__)
+    return ExerciseGrade(name, bool(result), result.message)
+
+
+def grade_notebook(notebook, solved_notebook, secret: str, limits: Limits | None = None,
+                   log=lambda message: None) -> NotebookGrades:
+    """Grade every exercise of `solved_notebook` (the teacher's) in the student's `notebook`."""
+    notebook = nbformat.from_dict(notebook) if isinstance(notebook, dict) else notebook
+    names = exercises_of(solved_notebook)
+    references = answer_sources(solved_notebook)
+    answers = answer_sources(notebook)
+    cells = cells_to_run(notebook)
+    grades = NotebookGrades()
+    # Each exercise's cascade: the other exercises its answer names, replaced by the teacher's solutions.
+    dependencies = {name: sorted((referenced_names(answers.get(name, "")) & set(names)) - {name}) for name in names}
+    order = _dependencies_first(names, dependencies)
+    pending = list(order)
+    skipped_cells = set()
+    folder = Path(tempfile.mkdtemp(prefix="scratchcnn-grading-"))
+    try:
+        for start in range(MAX_STARTS):
+            if not pending:
+                break
+            worker, sent = _start(folder, cells, skipped_cells, names, limits, grades, log), set()
+            if worker is None:
+                continue
+            try:
+                while pending:
+                    name = pending[0]
+                    if name in sent:                    # its reference was in this worker: a fresh one
+                        break
+                    exercise = getattr(checks, f"check_{name}")
+                    cases = grading_cases(exercise, secret)
+                    seconds = [framework._time_limit(case, exercise.time_limit)[0] for case in cases]
+                    (folder / f"cases-{name}.npz").write_bytes(encode(
+                        [{"args": list(case.args), "seconds": limit} for case, limit in zip(cases, seconds)]))
+                    request = {"name": name, "cases": f"cases-{name}.npz",
+                               "dependencies": {other: references[other] for other in dependencies[name]
+                                                if other in references}}
+                    sent.update(request["dependencies"])
+                    pending.pop(0)
+                    deadline = time.monotonic() + sum(seconds) + GRACE_SECONDS
+                    said = worker.send(request) and _wait_for(worker, f"graded {name}", deadline)
+                    result = folder / f"result-{name}.npz"
+                    if not said or not result.is_file():
+                        grades.exercises[name] = ExerciseGrade(
+                            name, False, f"{name}: your function ended or hung the grading process (os._exit, a "
+                            f"crash, or a loop inside one long C call past {sum(seconds):.0f} s); it was stopped")
+                        log(f"exercise {name}: the worker ended or hung; starting a new one")
+                        break
+                    try:
+                        outcome = decode(result.read_bytes())
+                        grades.exercises[name] = verdict(name, outcome, cases)
+                    except (ValueError, KeyError, TypeError) as error:
+                        grades.exercises[name] = ExerciseGrade(name, False, f"{name}: the grader could not read "
+                                                               f"what your function returned ({error})")
+                    finally:
+                        result.unlink(missing_ok=True)
+                        (folder / f"cases-{name}.npz").unlink(missing_ok=True)
+            finally:
+                worker.stop()
+        for name in pending:
+            grades.exercises[name] = ExerciseGrade(name, False, f"{name}: not graded: the notebook crashed the "
+                                                                f"grader {MAX_STARTS} times")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return grades
+
+
+def _wait_for(worker: _Worker, expected: str, deadline: float) -> bool:
+    while True:
+        line = worker.line(deadline)
+        if line is None:
+            return False
+        if line == expected:
+            return True
+
+
+def _start(folder, cells, skipped_cells, names, limits, grades, log):
+    """A worker that has run the notebook's cells (but the skipped ones), or None if a cell killed it
+    (that cell is then skipped from now on)."""
+    for leftover in folder.iterdir():                  # what the last worker (or the student's code) left
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+    run = [[index, source] for index, source in cells if index not in skipped_cells]
+    (folder / "job.json").write_text(json.dumps({"cells": run, "cell_seconds": CELL_SECONDS, "exercises": names}))
+    worker = _Worker(folder, limits or Limits())
+    deadline, current = time.monotonic() + START_SECONDS, None
+    while True:
+        line = worker.line(deadline)
+        if line is None:
+            worker.stop()
+            if current is None:
+                raise RuntimeError("the grading worker did not start: run `python -m course_machinery.grading "
+                                   "check` to see why")
+            skipped_cells.add(current)
+            note = f"cell {current} ended or hung the grading process; the notebook was run again without it"
+            grades.notes.append(note)
+            log(note)
+            return None
+        if line.startswith("cell "):
+            current, deadline = int(line.split()[1]), time.monotonic() + CELL_SECONDS + GRACE_SECONDS
+        elif line.startswith("ready"):
+            threads = line.split()[1:2]
+            if threads and threads[0] != "0" and not any("threads" in reason for reason in grades.suspicious):
+                grades.suspicious.append(f"the notebook left {threads[0]} threads running while its answers were "
+                                         f"graded (a thread could compute answers out of the grader's sight)")
+            return worker
+
+
+def _dependencies_first(names, dependencies) -> list:
+    """The exercises in notebook order, each after the exercises its answer builds on."""
+    order, placing = [], set()
+
+    def place(name):
+        if name in order or name in placing:
+            return
+        placing.add(name)
+        for other in dependencies.get(name, ()):
+            place(other)
+        order.append(name)
+
+    for name in names:
+        place(name)
+    return order
+
+
+__all__ = ["ExerciseGrade", "NotebookGrades", "grade_notebook", "exercises_of", "Unsendable"]

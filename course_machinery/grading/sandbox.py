@@ -1,0 +1,169 @@
+"""Sandboxes for the student's code while grading: bubblewrap (Debian's `bubblewrap`, as Flatpak uses).
+
+A sandboxed process sees a read-only view of the system, the Python installation and the course
+library (scratchcnn.py, course_machinery/, data/), and one private writable folder, the copy of the
+submission it works on. It does not see the course folder, the other students, the gradebook or the
+solved notebooks; it has no network, its own process and user namespaces (it runs as `nobody`), and
+dies with its parent. Limits: address space (memory), CPU time, file size (output) and the number of
+processes (through a `pids` cgroup where this machine lets us make one; see `Limits.enforced`). Wall
+time is the caller's: it kills the process group.
+
+Docker is the usual choice at scale (otter-grader grades each submission in its own container);
+TEACHING.md shows how a teacher runs the same grader in a container per submission.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import course_machinery
+import scratchcnn
+
+SYSTEM_FOLDERS = ("/usr", "/etc", "/opt")
+SYSTEM_LINKS = {"/bin": "usr/bin", "/sbin": "usr/sbin", "/lib": "usr/lib", "/lib64": "usr/lib64",
+                "/lib32": "usr/lib32"}
+PIDS_CGROUP = Path("/sys/fs/cgroup/pids")       # cgroup v1's pids controller (v2: /sys/fs/cgroup itself)
+_serial = itertools.count()
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot make a sandbox here."""
+
+
+@dataclass
+class Limits:
+    """Per sandboxed process. Memory is address space (NumPy raises MemoryError beyond it)."""
+    memory_bytes: int = 4 * 2 ** 30
+    cpu_seconds: int = 900
+    file_bytes: int = 64 * 2 ** 20
+    processes: int = 64
+    open_files: int = 256
+    enforced: list = field(default_factory=list)        # filled in by `start`: what really applied
+
+
+def bubblewrap() -> str:
+    """The path of bwrap, or SandboxUnavailable saying how to install it."""
+    path = shutil.which("bwrap")
+    if path is None:
+        raise SandboxUnavailable("grading runs every submission in a bubblewrap sandbox, and `bwrap` is not "
+                                 "installed: `sudo apt-get install bubblewrap` (Debian, Ubuntu) or "
+                                 "`sudo dnf install bubblewrap` (Fedora)")
+    return path
+
+
+def library_paths() -> list:
+    """What the student's code may read besides the system: Python, its packages, the course library."""
+    library_root = Path(scratchcnn.__file__).resolve().parent
+    paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.prefix),
+             Path(scratchcnn.__file__).resolve(), Path(course_machinery.__file__).resolve().parent,
+             Path(scratchcnn.DEFAULT_DATA_DIR).resolve().parent}
+    paths |= {Path(entry).resolve() for entry in sys.path if entry and "site-packages" in entry}
+    if (library_root / "data").is_dir():
+        paths.add(library_root / "data")
+    return sorted(path for path in paths if path.exists())
+
+
+def bubblewrap_arguments(private_folder: Path, writable=(), environment=None) -> list:
+    """bwrap's arguments: the view described at the top, `private_folder` writable (the working
+    directory), `writable` folders bound read-write at their own paths (nbgrader's kernel sockets)."""
+    arguments = [bubblewrap(), "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
+                 "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
+                 "--tmpfs", "/tmp", "--clearenv"]
+    for folder in SYSTEM_FOLDERS:
+        if Path(folder).is_dir():
+            arguments += ["--ro-bind", folder, folder]
+    for link, target in SYSTEM_LINKS.items():
+        if Path(link).is_symlink():
+            arguments += ["--symlink", target, link]
+        elif Path(link).is_dir():
+            arguments += ["--ro-bind", link, link]
+    for path in library_paths():
+        arguments += ["--ro-bind", str(path), str(path)]
+    for folder in writable:
+        arguments += ["--bind", str(folder), str(folder)]
+    arguments += ["--bind", str(private_folder), str(private_folder), "--chdir", str(private_folder)]
+    variables = {"HOME": "/tmp", "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "LANG": "C.UTF-8",
+                 "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
+                 "NBGRADER_EXECUTION": "autograde", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                 "MKL_NUM_THREADS": "1", **(environment or {})}
+    for name, value in variables.items():
+        arguments += ["--setenv", name, value]
+    return arguments
+
+
+def _make_pids_cgroup(limit: int):
+    """A fresh pids cgroup allowing `limit` processes, or None where we may not make one."""
+    for root in (PIDS_CGROUP, Path("/sys/fs/cgroup")):
+        if not (root / "cgroup.procs").is_file() or not os.access(root, os.W_OK):
+            continue
+        if root == Path("/sys/fs/cgroup") and "pids" not in (root / "cgroup.subtree_control").read_text():
+            continue
+        folder = root / f"scratchcnn-grading-{os.getpid()}-{next(_serial)}"
+        try:
+            folder.mkdir()
+            (folder / "pids.max").write_text(str(limit))
+            return folder
+        except OSError:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+    return None
+
+
+def _remove_cgroup(folder) -> None:
+    if folder is not None:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
+class SandboxedProcess:
+    """A command run in the sandbox, in a process group of its own: `kill` ends everything in it."""
+
+    def __init__(self, command, private_folder: Path, limits: Limits | None = None, writable=(), environment=None,
+                 **popen_options):
+        self.limits = limits or Limits()
+        self.cgroup = _make_pids_cgroup(self.limits.processes)
+        enforced = ["memory", "CPU time", "file size", "open files"] + (["processes"] if self.cgroup else [])
+        self.limits.enforced = enforced
+        cgroup, limits = self.cgroup, self.limits
+
+        def apply_limits():                              # in the child, before bwrap starts
+            for name, value in ((resource.RLIMIT_AS, limits.memory_bytes), (resource.RLIMIT_CPU, limits.cpu_seconds),
+                                (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_NOFILE, limits.open_files)):
+                resource.setrlimit(name, (value, value))
+            if cgroup is not None:
+                (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+
+        argv = bubblewrap_arguments(private_folder, writable, environment) + [str(part) for part in command]
+        self.process = subprocess.Popen(argv, preexec_fn=apply_limits, start_new_session=True, **popen_options)
+
+    def kill(self) -> None:
+        """End the sandbox and everything in it (a detached process included: it shares the group and
+        the pid namespace, which ends with its first process)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        _remove_cgroup(self.cgroup)
+        self.cgroup = None
