@@ -64,12 +64,12 @@ LIBRARY_ANSWERS: dict[str, tuple[str, ...]] = {
     "to_network_input": (),
     "nearest_mean_predict": (_CHECKS + "notebook_01._squared_distances",),
     # --- notebook 02 ---------------------------------------------------------------------------
-    "output_size": (_S + "conv_output_size", _CHECKS + "notebook_02._output_positions"),
-    "conv2d_single": _CONV_FORWARD + (_CHECKS + "notebook_02._conv_with_slip",),
+    "output_size": (_S + "conv_output_size",),
+    "conv2d_single": _CONV_FORWARD,
     "predicted_output_shape": _CONV_FORWARD + (_CHECKS + "notebook_02._predicted_output_shape_cases", _CASES),
     # "computed from the numbers alone (do not build the matrix)"
     "im2col_shape": (_S + "im2col", _FAST + "im2col_batch_last"),
-    "conv2d_forward_loops": _CONV_FORWARD + (_CHECKS + "notebook_02._conv_with_slip",),
+    "conv2d_forward_loops": _CONV_FORWARD,
     # --- notebook 03 ---------------------------------------------------------------------------
     "col2im_loops": (_S + "col2im", _FAST + "col2im_batch_last", _CHECKS + "notebook_03._col2im_slipped"),
     "bias_gradient": _CONV_BACKWARD,
@@ -103,7 +103,7 @@ LIBRARY_ANSWERS: dict[str, tuple[str, ...]] = {
     "relu_backward": (_S + "ReLU.backward", _S + "LeakyReLU.backward", _CHECKS + "notebook_06._relu_backward_reference",
                       _CHECKS + "notebook_11._given_relu_backward"),
     # Dropout's forward and backward apply a mask keep / (1 - p): given keep as their mask, they are the answer.
-    "inverted_dropout": (_S + "Dropout.forward", _S + "Dropout.backward", _CHECKS + "notebook_11._dropout"),
+    "inverted_dropout": (_S + "Dropout.forward", _S + "Dropout.backward"),
     # "Predict": measuring a Dense layer's output is the check's way of finding the std, not a prediction.
     "predicted_std": (_S + "Dense.forward", _CHECKS + "notebook_06._measured_dense_std"),
     # "Use NumPy only (no scratchcnn layers)": their backward passes are the gradients asked for.
@@ -143,7 +143,8 @@ LIBRARY_ANSWERS: dict[str, tuple[str, ...]] = {
     "batchnorm_forward": (_S + "BatchNorm1D.forward",),
     "batchnorm_backward": _BATCHNORM_BACKWARD,
     "residual_backward": (_S + "Residual.backward", _CHECKS + "notebook_10._residual_dense_reference"),
-    "rmsprop_step": (_S + "RMSprop.step", _CHECKS + "notebook_10.rmsprop_update", _CHECKS + "notebook_10._rmsprop_with"),
+    "rmsprop_step": (_S + "RMSprop.step", _CHECKS + "notebook_10.rmsprop_update",
+                     _CHECKS + "notebook_10._rmsprop_with"),
     "layernorm_forward": (_S + "LayerNorm.forward", _CHECKS + "notebook_10._layernorm_forward"),
     "layernorm_backward": (_S + "LayerNorm.backward", _CHECKS + "notebook_10._layernorm_backward_reference",
                            _CHECKS + "notebook_10._layernorm_backward"),
@@ -159,7 +160,7 @@ LIBRARY_ANSWERS: dict[str, tuple[str, ...]] = {
     "batchnorm_backward_staged": _BATCHNORM_BACKWARD,
     # --- notebook 11 ---------------------------------------------------------------------------
     "bug_in_conv_forward": _DIAGNOSIS,
-    "fixed_conv_forward": _CONV_FORWARD + (_CHECKS + "notebook_02._conv_with_slip",),
+    "fixed_conv_forward": _CONV_FORWARD,
     "bug_in_maxpool_backward": _DIAGNOSIS,
     "fixed_maxpool_backward": _POOL_BACKWARD,
     "bug_in_softmax_cross_entropy": _DIAGNOSIS,
@@ -167,7 +168,8 @@ LIBRARY_ANSWERS: dict[str, tuple[str, ...]] = {
     "bug_in_relu": _DIAGNOSIS,
     "fixed_relu_forward": (_S + "ReLU.forward", _S + "LeakyReLU.forward"),
     "bug_in_dropout": _DIAGNOSIS,
-    # Dropout(p, rng=rng) draws the same keep = rng.random(x.shape) >= p... in float32: it is the fix's answer.
+    # Dropout(p, rng=...).forward is inverted dropout itself; it draws its u in float32, so an answer passes it a
+    # generator that draws as the notebook does (rng.random(x.shape)) and gets the fix's answer.
     "fixed_dropout_forward": (_S + "Dropout.forward", _CHECKS + "notebook_11._dropout"),
     "bug_in_adam": _DIAGNOSIS,
     "fixed_adam_step": _ADAM,
