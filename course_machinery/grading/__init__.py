@@ -1,0 +1,1 @@
+"""Grading submissions outside the student's kernel (issue 19)."""
