@@ -67,7 +67,7 @@ FRESH_WRONG_ANSWERS = [
     ("02", "conv2d_forward_loops", "np.sum(patch * W[f]) + b[f]", "np.sum(patch * W[f])",
      ["bias forgotten"]),                                                             # forgotten term
     ("02", "conv2d_forward_loops", "s * x_:s * x_ + k]", "x_:x_ + k]",
-     ["stride = 1", "stride left out or used wrongly"]),                                                           # stride only along the rows
+     ["stride = 1", "stride left out or used wrongly"]),  # stride only along the rows
     ("02", "conv2d_forward_loops", "np.sum(patch * W[f])", "np.sum(patch * W[f, :, ::-1, ::-1])",
      ["kernel flipped"]),                                                          # convolution, not correlation
     ("02", "conv2d_forward_loops", "(H + 2 * p - k) // s + 1, (W_in", "(H + 2 * p - k) // s, (W_in",
@@ -75,7 +75,7 @@ FRESH_WRONG_ANSWERS = [
     ("02", "conv2d_forward_loops", "out = np.zeros((N, F, H_out, W_out))",
      "out = np.zeros((N, F, H_out, W_out), dtype=x.dtype)", ["int64", "floating-point"]),    # dtype slip
     ("02", "conv2d_forward_loops", "patch = x_pad[n, :, ", "patch = x_pad[n, f, ",
-     ["w.shape[0] = 1", "an index from another axis"]),                                                          # index slip: channel f
+     ["w.shape[0] = 1", "an index from another axis"]),  # index slip: channel f
     ("02", "conv2d_forward_loops", "(W_in + 2 * p - k) // s + 1\n", "(H + 2 * p - k) // s + 1\n",
      None),                                                   # W_out from the height
     ("02", "conv2d_single", "padded = np.pad(image, padding)", "padded = image",
@@ -90,23 +90,24 @@ FRESH_WRONG_ANSWERS = [
     ("03", "col2im_loops", "s * u + i, s * v + j", "u + i, v + j",
      ["stride ignored"]),                                                           # stride forgotten
     ("03", "col2im_loops", "dx_padded[:, :, p:p + H, p:p + W]", "dx_padded[:, :, :H, :W]",
-     ["shifted by 1 rows and 1 columns", "padding cropped from the wrong side"]),                                                          # cropped at the wrong corner
+     ["shifted by 1 rows and 1 columns", "padding cropped from the wrong side"]),  # cropped at the wrong corner
     ("03", "conv2d_backward_loops", "db[f] += dout[n, f, u, v]", "db[f] += dout[n, f, u, v] / x.shape[0]",
-     ["db wrong", "divided by the batch size"]),                                                        # db divided by N
+     ["db wrong", "divided by the batch size"]),  # db divided by N
     ("03", "conv2d_backward_loops", "dW[f] += dout", "dW[f] -= dout",
      ["dw wrong", "sign flipped"]),                                                         # wrong sign on dW
     ("03", "conv2d_backward_loops", "return dx_pad[:, :, p:p + H, p:p + W_in], dW, db",
-     "return dx_pad[:, :, :H, :W_in], dW, db", ["dx wrong", "padding cropped from the wrong side"]),         # dx cropped at the wrong corner
+     "return dx_pad[:, :, :H, :W_in], dW, db", ["dx wrong", "padding cropped from the wrong side"]),
+    # dx cropped at the wrong corner
     ("03", "conv2d_backward_loops", "slice(s * v, s * v + k)", "slice(v, v + k)",
-     ["stride = 1", "stride left out or used wrongly"]),                                                           # stride only along the rows
+     ["stride = 1", "stride left out or used wrongly"]),  # stride only along the rows
     ("03", "conv2d_backward_loops", "np.zeros(x_pad.shape)", "np.zeros(x_pad.shape, dtype=x.dtype)",
      ["float arrays"]),                                                            # dx in the input's dtype
     ("03", "conv2d_backward_loops", "dW[f] += dout[n, f, u, v]", "dW[f] += dout[n, f, v, u]",
      None),                                                               # index slip: u and v swapped
     ("03", "dilate", "s * (H_out - 1) + 1, s * (W_out - 1) + 1", "s * H_out, s * W_out",
-     ["s - 1 zeros after the last entry"]),                                                            # s - 1 zeros too many at the end
+     ["s - 1 zeros after the last entry"]),  # s - 1 zeros too many at the end
     ("03", "conv2d_backward_by_correlation", "[:, :, :k, :k]", "[:, :, -k:, -k:]",
-     ["dw wrong", "last offsets taken instead of the first"]),                                                      # the last k offsets, not the first
+     ["dw wrong", "last offsets taken instead of the first"]),  # the last k offsets, not the first
     ("03", "conv2d_backward_by_correlation", "W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)",
      "W.transpose(1, 0, 2, 3)", ["not flipped"]),                         # kernel not flipped
     ("03", "conv2d_backward_by_correlation", "W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)",
@@ -114,7 +115,7 @@ FRESH_WRONG_ANSWERS = [
     ("03", "conv2d_backward_by_correlation", "G = dilate(dout, stride)", "G = dout",
      ["not dilated"]),                                                           # dilation forgotten
     ("03", "conv2d_backward_by_correlation", "dout.sum(axis=(0, 2, 3))", "dout[0].sum(axis=(1, 2))",
-     ["db wrong", "only the first image"]),                                                # db from the first image only
+     ["db wrong", "only the first image"]),  # db from the first image only
     # --- notebook 04: max pooling
     ("04", "maxpool_forward", "window.max()", "window.mean()",
      ["mean of each window"]),                                                             # average, not max pooling
@@ -130,18 +131,18 @@ FRESH_WRONG_ANSWERS = [
      ["= instead of +="]),                                                               # overlapping windows overwrite
     ("04", "maxpool_backward", "dx[n, c, y * stride + i, x_ * stride + j]",
      "dx[n, c, y * stride:y * stride + kernel_size, x_ * stride:x_ * stride + kernel_size]",
-     ["whole window gets the gradient"]),                                                              # gradient to the whole window
+     ["whole window gets the gradient"]),  # gradient to the whole window
     ("04", "maxpool_backward", "np.argmax(window)", "np.argmin(window)",
      ["argmin"]),                                                              # the smallest, not the largest
     ("04", "maxpool_backward", "dtype=dout.dtype", "dtype=x.dtype",
-     ["int64", "floating-point"]),                                                            # gradient in the input's dtype
+     ["int64", "floating-point"]),  # gradient in the input's dtype
     ("04", "maxpool_backward", "+= dout[n, c, y, x_]", "+= dout[n, c, x_, y]",
-     ["the right values in the wrong places", "two indices swapped"]),                                                       # dout indexed transposed
+     ["the right values in the wrong places", "two indices swapped"]),  # dout indexed transposed
     # --- notebook 05: the whole softmax-cross-entropy layer
     ("05", "softmax_cross_entropy", "return loss, dlogits / N", "return loss, dlogits",
      ["1/n missing"]),                                                     # gradient not averaged
     ("05", "softmax_cross_entropy", "labels].mean()", "labels].sum()",
-     ["sum over the batch instead of the mean"]),                                                        # loss summed, not averaged
+     ["sum over the batch instead of the mean"]),  # loss summed, not averaged
     ("05", "softmax_cross_entropy", "loss = -log_probs", "loss = log_probs",
      ["sign"]),                                                     # sign of the loss
     ("05", "softmax_cross_entropy", "shifted = logits - logits.max(axis=1, keepdims=True)", "shifted = logits",
@@ -151,7 +152,8 @@ FRESH_WRONG_ANSWERS = [
     ("05", "softmax_cross_entropy", "dlogits[np.arange(N), labels] -= 1", "dlogits[:, labels] -= 1",
      ["p[:, labels] -= 1"]),                                                           # fancy-index slip
     ("05", "softmax_cross_entropy", "shifted = logits - logits.max(axis=1, keepdims=True)",
-     "logits -= logits.max(axis=1, keepdims=True)\n    shifted = logits", ["changed its argument `logits`"]),  # in place
+     "logits -= logits.max(axis=1, keepdims=True)\n    shifted = logits", ["changed its argument `logits`"]),
+    # in place
     # --- notebook 06: dense layer and the two-layer network
     ("06", "dense_backward", "db = dout.sum(axis=0)", "db = dout.sum(axis=1)",
      ["db summed over the wrong axis"]),                                                       # wrong axis
@@ -164,7 +166,7 @@ FRESH_WRONG_ANSWERS = [
     ("06", "two_layer_backward", "    dscores /= N\n", "",
      ["not divided by n"]),                                                                # all four gradients times N
     ("06", "two_layer_backward", "dscores.sum(axis=0)       # second", "dscores[0]       # second",
-     ["db2 wrong", "only the first image"]),                                                     # db2 from the first image
+     ["db2 wrong", "only the first image"]),  # db2 from the first image
     ("06", "two_layer_backward", "dW1, db1 = x.T @ dz,", "dW1, db1 = x.T @ dh,",
      ["dw1 wrong", "no relu mask"]),                                                      # dW1 skips the ReLU
     # --- notebook 07: optimisers
@@ -180,18 +182,18 @@ FRESH_WRONG_ANSWERS = [
     ("07", "adam_step", "m_hat = m / (1 - beta1 ** t)", "m_hat = m",
      ["m used as it is"]),                                                  # first moment not corrected
     ("07", "adam_step", "s = beta2 * s + (1 - beta2)", "s = beta1 * s + (1 - beta1)",
-     ["beta2 and beta1 swapped"]),                                                             # beta1 in the second moment
+     ["beta2 and beta1 swapped"]),  # beta1 in the second moment
     ("07", "adam_step", "** t)", "** (t + 1))",
      ["t + 1"], 2),                                                             # off by one in the step count
     ("07", "adam_step", "m = beta1 * m + (1 - beta1) * gradient",
      "m *= beta1\n    m += (1 - beta1) * gradient", ["changed its argument `m`"]),      # in-place edit of the input
     ("07", "adam_step", "(np.sqrt(s_hat) + eps), m, s", "(np.sqrt(s_hat) + eps), s, m",
-     ["new_m is the right new_s", "wrong order"]),                                                          # outputs in the wrong order
+     ["new_m is the right new_s", "wrong order"]),  # outputs in the wrong order
     # --- notebook 10: RMSprop, batch norm, layer norm, residual block
     ("10", "rmsprop_step", "(np.sqrt(mean_square) + eps)", "np.sqrt(mean_square + eps)",
      ["eps inside the square root"]),                                                              # eps inside the root
     ("10", "rmsprop_step", "alpha * mean_square + (1 - alpha) * gradient ** 2",
-     "(1 - alpha) * mean_square + alpha * gradient ** 2", ["alpha and 1 - alpha swapped"]),      # alpha on the wrong term
+     "(1 - alpha) * mean_square + alpha * gradient ** 2", ["alpha and 1 - alpha swapped"]),  # alpha on the wrong term
     ("10", "rmsprop_step",
      "mean_square = alpha * mean_square + (1 - alpha) * gradient ** 2\n"
      "    return weights - lr * gradient / (np.sqrt(mean_square) + eps), mean_square",
@@ -201,7 +203,7 @@ FRESH_WRONG_ANSWERS = [
     ("10", "batchnorm_forward", "x.var(axis=0)", "x.var(axis=1, keepdims=True)",
      ["over the wrong axis"]),                                                             # variance per row
     ("10", "batchnorm_forward", "np.sqrt(x.var(axis=0) + eps)", "(x.var(axis=0) + eps)",
-     ["variance instead of the standard deviation"]),                                                             # divided by the variance
+     ["variance instead of the standard deviation"]),  # divided by the variance
     ("10", "batchnorm_forward", "gamma * x_hat + beta", "gamma * (x_hat + beta)",
      ["a bias added wrongly"]),                                                             # beta scaled by gamma
     ("10", "batchnorm_forward", "x.var(axis=0)", "x.var(axis=0, ddof=1)",
@@ -215,7 +217,7 @@ FRESH_WRONG_ANSWERS = [
     ("10", "batchnorm_backward", "1 / np.sqrt(x.var(axis=0) + eps)", "1 / np.sqrt(x.var(axis=0))",
      ["eps left out"]),                                                              # eps left out
     ("10", "batchnorm_backward", "dbeta = dout.sum(axis=0)", "dbeta = dout.mean(axis=0)",
-     ["dbeta wrong", "divided by the batch size"]),                                                     # wrong normalisation
+     ["dbeta wrong", "divided by the batch size"]),  # wrong normalisation
     ("10", "batchnorm_backward_staged", "dv = ds / (2 * s)", "dv = ds / s",
      ["factor 1/2"]),                                                          # missing factor 1/2
     ("10", "batchnorm_backward_staged", "dmu = -dc.sum(axis=0)", "dmu = dc.sum(axis=0)",
@@ -229,17 +231,18 @@ FRESH_WRONG_ANSWERS = [
     ("10", "layernorm_backward", "(dout * x_hat).sum(axis=0)", "(dout * x_hat).sum(axis=1)",
      ["dgamma", "wrong axis"]),                                                   # wrong axis
     ("10", "layernorm_backward", "dx = inv_std * (h", "dx = (h",
-     ["the standard deviation of x", "a division by it left out"]),                                                               # missing factor
+     ["the standard deviation of x", "a division by it left out"]),  # missing factor
     ("10", "batchnorm2d_forward", "x.transpose(0, 2, 3, 1).reshape(-1, C)", "x.reshape(-1, C)",
-     ["x.shape[1] = 1", "its channels"]),                                                          # reshape without the transpose
+     ["x.shape[1] = 1", "its channels"]),  # reshape without the transpose
     ("10", "batchnorm2d_forward", "out.reshape(N, H, W, C).transpose(0, 3, 1, 2)", "out.reshape(N, C, H, W)",
-     ["a reshape where a transpose belongs"]),                                                             # not transposed back
+     ["a reshape where a transpose belongs"]),  # not transposed back
     ("10", "batchnorm2d_forward", "np.sqrt(columns.var(axis=0) + eps)", "(np.sqrt(columns.var(axis=0)) + eps)",
-     ["eps left out or put elsewhere"]),                                                              # eps outside the root
+     ["eps left out or put elsewhere"]),  # eps outside the root
     ("10", "batchnorm2d_running_statistics", "m = x.shape[0] * x.shape[2] * x.shape[3]", "m = x.shape[0]",
      ["m = n"]),                                                                # m = N, not N·H·W
     ("10", "batchnorm2d_running_statistics", "(1 - momentum) * running_mean + momentum * mean",
-     "momentum * running_mean + (1 - momentum) * mean", ["new_running_mean wrong", "momentum as the weight of the old"]),     # the other convention
+     "momentum * running_mean + (1 - momentum) * mean", ["new_running_mean wrong", "momentum as the weight of the old"]),
+    # the other convention
     ("10", "batchnorm2d_running_statistics", "momentum * var * m / (m - 1)", "momentum * var",
      ["no m / (m - 1)"]),                                                         # factor m / (m - 1) forgotten
     ("10", "batchnorm_eval", "gamma * (x - running_mean)", "gamma * (x - x.mean(axis=0))",
