@@ -70,6 +70,13 @@ def _constants(case, argument_names):
                       (1.0 / (value * value), f"1/{name}**2")]
         if 0 < value < 1:
             constants += [(1.0 - value, f"1 - {name}"), (1.0 / (1.0 - value), f"1 / (1 - {name})")]
+    for value, name in zip(case.args, argument_names):             # a 1/std left out, or applied twice
+        array = _as_float(value) if isinstance(value, np.ndarray) and np.size(value) >= 2 else None
+        if array is not None and array.var() > 0:
+            for eps in _eps_values(case, argument_names):
+                std, name = float(np.sqrt(array.var() + eps)), name.strip("`")
+                constants += [(std, f"the standard deviation of {name}: a division by it left out?"),
+                              (1 / std, f"1 / the standard deviation of {name}: divided by it twice?")]
     steps = [(int(value), name) for value, name in scalars if value == int(value) and 1 <= value <= 10_000]
     for (a, name_a), (t, name_t) in itertools.product(scalars, steps):     # Adam's bias corrections
         if 0 < a < 1:
@@ -88,6 +95,15 @@ def _constants(case, argument_names):
             constants += [((1 - a) / (1 - b), f"(1 - {name_a}) / (1 - {name_b}): {name_b} and {name_a} swapped?"),
                           (a / b, f"{name_a} / {name_b}: {name_b} and {name_a} swapped?")]
     return constants
+
+
+def _eps_values(case, argument_names):
+    """0 and the value of an argument called eps (the variance's guard in a standard deviation)."""
+    values = [0.0]
+    for value, name in zip(case.args, argument_names):
+        if name.strip("`").lower() in ("eps", "epsilon") and isinstance(value, (int, float, np.number)):
+            values.append(float(value))
+    return values
 
 
 def _named_factor(factor, constants):
@@ -255,7 +271,135 @@ def _tiny(actual, expected):
     return None
 
 
-def _shape_words(actual, expected):
+def _factor_per_index(actual, expected, case, argument_names):
+    """'times a factor that depends only on the row' when actual = f[i] * expected along axis 0 or 1, and
+    which standard deviation of an argument that factor is (a per-row or per-column 1/std left out)."""
+    for axis in (0, 1):
+        if expected.ndim < 2 or expected.shape[axis] < 2 or expected.size < 2 * expected.shape[axis]:
+            continue
+        others = tuple(i for i in range(expected.ndim) if i != axis)
+        norms = (expected * expected).sum(axis=others, keepdims=True)
+        if not np.all(norms > 0):
+            continue
+        factors = (actual * expected).sum(axis=others, keepdims=True) / norms
+        if np.allclose(factors, factors.ravel()[0], rtol=1e-6) or np.any(np.isclose(factors, 0, atol=1e-9)) \
+                or np.any(np.isclose(factors, 1, rtol=1e-6)) or not _close(actual, factors * expected, case):
+            continue                                  # one factor for all: _scaled's; some rows 0 or right: not a scale
+        where = f"along axis {axis} ({'each row' if axis == 0 else 'each column'} its own factor)"
+        for value, name in zip(case.args, argument_names):
+            array = _as_float(value, expected.shape)
+            if array is None:
+                continue
+            for eps in _eps_values(case, argument_names):
+                std = np.sqrt(array.var(axis=others, keepdims=True) + eps)
+                for power, words in ((1, "a division by it left out"), (-1, "divided by it twice")):
+                    if np.allclose(factors, std ** power, rtol=1e-5):
+                        return (f"the right values times a factor that changes {where}: "
+                                f"{'' if power == 1 else '1 / '}the standard deviation of {name.strip('`')} "
+                                f"over axis {' and '.join(map(str, others))}: {words}?")
+        return (f"the right values times a factor that changes {where}: a scale per "
+                f"{'row' if axis == 0 else 'column'} (a 1/std, a normalisation) left out or applied twice?")
+    return None
+
+
+def _axis_groups(ndim):
+    """The axis sets a statistic (a mean, a variance) may be taken over: each axis, and all but one."""
+    groups = [(axis,) for axis in range(ndim)]
+    if ndim > 2:
+        groups += [tuple(i for i in range(ndim) if i != kept) for kept in range(ndim)]
+    return groups
+
+
+def _statistics(actual, expected, case, argument_names):
+    """How the answer's means and variances over some axes differ from the right output's: a normalisation
+    over the wrong axis, its variance (or only its mean) wrong, or the data's own mean subtracted where an
+    argument's belongs."""
+    if expected.ndim < 2 or min(expected.shape) < 2 and expected.ndim == 2:
+        return None
+    def centred(array, group):
+        return np.allclose(array.mean(axis=group), 0, atol=1e-6 * max(1.0, float(np.abs(array).max())))
+    def unit(array, group):
+        return np.allclose(array.var(axis=group), 1, atol=1e-2)
+    groups = [group for group in _axis_groups(expected.ndim)
+              if all(expected.shape[i] > 1 for i in group) and np.prod([expected.shape[i] for i in group]) >= 2]
+    right = [group for group in groups if centred(expected, group) and unit(expected, group)]
+    over = lambda group: f"over axis {' and '.join(map(str, group))}"     # noqa: E731
+    if right:
+        group = right[0]
+        elsewhere = [g for g in groups if g != group and centred(actual, g) and unit(actual, g)]
+        if elsewhere:
+            return (f"normalised {over(elsewhere[0])}, where the right output is normalised {over(group)} "
+                    f"(mean 0 and variance 1 there): the statistics over the wrong axis?")
+        if centred(actual, group) and not unit(actual, group):
+            return (f"centred right (mean 0 {over(group)}) but without variance 1 there: the variance (or the "
+                    f"standard deviation) over the wrong axis, or divided by the wrong one?")
+        if not centred(actual, group) and unit(actual, group):
+            return f"variance 1 {over(group)} as it should, but not mean 0 there: the mean over the wrong axis?"
+        if not centred(actual, group):
+            return (f"neither mean 0 nor variance 1 {over(group)}, as the right output is: the mean and "
+                    f"variance taken over the wrong axis, or over the wrong groups of values?")
+        return None
+    given_means = [name.strip("`") for value, name in zip(case.args, argument_names)
+                   if "mean" in name.lower() and isinstance(value, np.ndarray)]
+    for group in groups:
+        if given_means and centred(actual, group) and not centred(expected, group):
+            return (f"centred {over(group)} (its own mean subtracted), where the right output is not: the data's "
+                    f"own mean used where the given {given_means[0]} belongs?")
+    return None
+
+
+def _rearranged(actual, expected):
+    """'the right values in the wrong places' when both hold the same numbers in another order."""
+    if expected.size < 4 or len(np.unique(np.round(expected, 9))) < 4:
+        return None
+    if np.allclose(np.sort(actual, axis=None), np.sort(expected, axis=None), rtol=1e-9, atol=1e-12):
+        return ("the right values in the wrong places (the same numbers, rearranged): two indices swapped, or "
+                "a reshape where a transpose belongs?")
+    return None
+
+
+def _not_finite(actual, expected):
+    """'inf or nan at k positions' when the right values are finite there."""
+    bad = ~np.isfinite(actual)
+    if not bad.any() or not np.all(np.isfinite(expected)):
+        return None
+    return (f"inf or nan at {int(bad.sum())} of {bad.size} positions where the right values are finite: an "
+            f"overflow (np.exp of a large number: subtract the maximum first?) or a division by zero?")
+
+
+_STRIDE_NAMES, _PADDING_NAMES, _KERNEL_NAMES = ("stride", "s"), ("padding", "pad", "p"), ("kernel_size", "k")
+
+
+def _size_formula(actual_size, expected_size, axis, case, argument_names):
+    """Which slip of the output-size formula (H + 2p - k) // s + 1 gives ``actual_size``, or None."""
+    arrays = [value for value in case.args if isinstance(value, np.ndarray)]
+    scalars = {name.strip("`"): value for value, name in zip(case.args, argument_names)
+               if isinstance(value, (int, np.integer)) and not isinstance(value, bool)}
+    if not arrays:
+        return None
+    named = lambda names, default: next((scalars[n] for n in names if n in scalars), default)  # noqa: E731
+    s, p = named(_STRIDE_NAMES, 1), named(_PADDING_NAMES, 0)
+    kernels = [named(_KERNEL_NAMES, None)] if named(_KERNEL_NAMES, None) else \
+        [array.shape[-1] for array in arrays[1:] if array.ndim >= 2]
+    first = arrays[0]
+    if not kernels or s < 1 or first.ndim <= axis:
+        return None
+    H, k = first.shape[axis], kernels[0]
+    if (H + 2 * p - k) // s + 1 != expected_size:
+        return None                                   # not the convolution's size formula: say nothing
+    slips = [((H + 2 * p - k) // s, "the + 1 left out"), ((H - k) // s + 1, "the padding left out"),
+             ((H + p - k) // s + 1, "the padding added on one side only"),
+             (H + 2 * p - k + 1, "the stride left out"), ((H + 2 * p) // s, "the kernel size left out"),
+             (-(-(H + 2 * p - k) // s) + 1, "rounded up, not down"),
+             ((H + 2 * p - k + 1) // s, "the + 1 inside the division")]
+    matches = [words for size, words in slips if size == actual_size]
+    if not matches:
+        return None
+    return (f"{actual_size} follows the size formula with {' or '.join(matches[:2])}, where the right one is "
+            f"(H + 2p - k) // s + 1 = ({H} + 2*{p} - {k}) // {s} + 1 = {expected_size}")
+
+
+def _shape_words(actual, expected, case=None, argument_names=()):
     """How an answer's shape differs from the expected one."""
     shape = getattr(actual, "shape", None)
     if shape is None:
@@ -267,6 +411,11 @@ def _shape_words(actual, expected):
     axes = [i for i, (a, e) in enumerate(zip(shape, expected.shape)) if a != e]
     sizes = ", ".join(f"axis {i}: {shape[i]} instead of {expected.shape[i]} ({shape[i] - expected.shape[i]:+d})"
                       for i in axes)
+    formulas = [] if case is None else [_size_formula(shape[i], expected.shape[i], i, case, argument_names)
+                                        for i in axes]
+    if formulas and all(formulas):
+        return f"shape {shape} where {expected.shape} is expected ({sizes}): along axis {axes[0]}, " + \
+            "; along the next, ".join(dict.fromkeys(formulas))
     return f"shape {shape} where {expected.shape} is expected ({sizes}): a sum or mean over the wrong axis, " \
            f"or a size formula with the padding, the stride or the kernel size used differently?"
 
@@ -291,18 +440,24 @@ def _array_words(actual, expected, case, constants, argument_names):
                 words = _transformed(permuted, expected, case)
                 if words:
                     return f"of shape {permuted.shape}, not {expected.shape}: {words}"
-            return _shape_words(actual, expected)
+            try:
+                return _shape_words(actual, expected, case, argument_names)
+            except Exception:
+                return _shape_words(actual, expected)
         actual = array
     if not np.all(np.isfinite(actual)):
-        return None
+        return _not_finite(actual, expected)
     if not np.any(actual) and np.any(expected):
         return "all zeros: is it computed, and is the computed array the one returned?"
     for test in (lambda: _tiny(actual, expected), lambda: _scaled(actual, expected, case, constants),
                  lambda: _step_scaled(actual, expected, case, constants, argument_names),
                  lambda: _step_power(actual, expected, case, argument_names),
                  lambda: _transformed(actual, expected, case), lambda: _shifted(actual, expected, case),
+                 lambda: _statistics(actual, expected, case, argument_names),
+                 lambda: _factor_per_index(actual, expected, case, argument_names),
                  lambda: _offset_per_index(actual, expected, case, argument_names),
                  lambda: _at_labels(actual, expected, case, argument_names),
+                 lambda: _rearranged(actual, expected),
                  lambda: _partly_right(actual, expected, case)):
         words = test()
         if words:
@@ -386,6 +541,20 @@ def _known_mistake_in(position, failing, mistakes, produced, item_compare):
     return None
 
 
+def _in_place_of(position, outputs, names, item_compare, case):
+    """'the right <other output>' when output ``position`` holds what another output should: outputs returned
+    in the wrong order, or one computed where the other belongs."""
+    actual = outputs[position][2]
+    for other, expected, _ in outputs:
+        try:
+            if other != position and item_compare(outputs[position][1], expected, case) is not None \
+                    and item_compare(expected, actual, case) is None:
+                return f"the right {names[other]}: the outputs returned in the wrong order (or mixed up)?"
+        except Exception:
+            continue
+    return None
+
+
 def describe(case, value, item_compare, names, argument_names, mistakes=(), failing=(), produced=None):
     """(sentence, is specific) on how ``value`` differs from ``case.expected``, or (None, False)."""
     outputs = _outputs(case, value)
@@ -402,8 +571,9 @@ def describe(case, value, item_compare, names, argument_names, mistakes=(), fail
         status.append(f"{name} {'right' if right else 'wrong'}")
         if not right and isinstance(expected, (np.ndarray, float, int, np.number)) and not isinstance(expected, bool):
             try:
-                words = None if position is None else \
-                    _known_mistake_in(position, failing, mistakes, produced, item_compare)
+                words = None if position is None else _in_place_of(position, outputs, names, item_compare, case)
+                words = words or (None if position is None else
+                                  _known_mistake_in(position, failing, mistakes, produced, item_compare))
                 with np.errstate(all="ignore"):
                     words = words or _array_words(actual, expected, case, constants, argument_names)
             except Exception:
@@ -423,6 +593,52 @@ def _batch(case):
     return first.shape[0] if isinstance(first, np.ndarray) and first.ndim >= 2 else None
 
 
+def _case_features(case, argument_names):
+    """{feature in words: holds} for one case: each whole-number argument's value, each size-1 axis of an
+    array argument past the first (the batch axis has its own note), and square last two axes."""
+    features = {}
+    for position, (value, name) in enumerate(zip(case.args, argument_names)):
+        name = name.strip("`")
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            features[f"{name} = {value}"] = True
+        elif isinstance(value, np.ndarray) and value.ndim >= 2:
+            for axis in range(1 if position == 0 else 0, value.ndim - (2 if value.ndim >= 4 else 0)):
+                features[f"{name}.shape[{axis}] = 1"] = value.shape[axis] == 1
+            if value.ndim >= 3 or (value.ndim == 2 and name == "image"):
+                features[f"{name} square (height = width)"] = value.shape[-1] == value.shape[-2]
+    return features
+
+
+def _separating_note(results, argument_names):
+    """'right on every case with stride = 1, wrong on every other': the features that every passing case has
+    and no failing case has (a failure that raised counts), with what each suggests; or None."""
+    passing = [_case_features(case, argument_names) for case, _, _, problem in results if problem is None]
+    failing = [_case_features(case, argument_names) for case, _, _, problem in results if problem is not None]
+    if not passing or not failing:
+        return None
+    shared = [feature for feature in passing[0]
+              if all(features.get(feature) for features in passing)
+              and not any(features.get(feature) for features in failing)]
+    if not shared:
+        return None
+    suggestions = []
+    for feature in shared:
+        name = feature.split(" ")[0].split(".")[0]
+        if "square" in feature:
+            suggestions.append("height and width mixed up somewhere (a size or an index from the other axis)")
+        elif " = " in feature and "shape" not in feature:
+            suggestions.append(f"{name} left out or used wrongly somewhere (it shows only when it is not "
+                               f"{feature.split(' = ')[1]})")
+        else:
+            axis = feature.split("[")[1].split("]")[0]
+            role = " (its channels)" if axis == "1" and feature.startswith(argument_names[0].strip("`")) else ""
+            suggestions.append(f"{name}'s axis {axis}{role} handled wrongly "
+                               f"(an index from another axis used for it, only index 0 counted, or its entries "
+                               f"mixed with one another)")
+    return (f"right on every case with {' and '.join(shared)}, wrong on the others: "
+            + ", or ".join(suggestions) + "?")
+
+
 def diagnose(results, item_compare, names, argument_names, edits=(), mistakes=()):
     """(sentence, case) saying how the answer's outputs differ from the expected ones, or (None, None).
 
@@ -432,25 +648,32 @@ def diagnose(results, item_compare, names, argument_names, edits=(), mistakes=()
     failing = [(case, value) for case, value, error, problem in results
                if problem is not None and error is None and problem not in edits
                and not problem.startswith("returned an array view")]
+    dtype_slip = any("floating-point result" in problem or " is asked" in problem
+                     for _, _, error, problem in results if problem is not None)
+    try:
+        separating = None if dtype_slip or any(problem in edits for *_, problem in results) else \
+            _separating_note(results, argument_names)
+    except Exception:
+        separating = None
     if not failing:
-        return None, None
+        first = next((case for case, _, _, problem in results if problem is not None), None)
+        return (separating, first) if separating else (None, None)
     found, produced = [], {}
     for case, value in failing:
         sentence, specific = describe(case, value, item_compare, names, argument_names, mistakes, failing, produced)
         if sentence:
             found.append((specific, sentence, case))
     batch_note = None                                 # (not when a dtype slip explains the larger cases)
-    dtype_slip = any("floating-point result" in problem or " is asked" in problem
-                     for _, _, error, problem in results if problem is not None)
     passing_batches = {_batch(case) for case, _, _, problem in results if problem is None}
     failing_batches = {_batch(case) for case, _ in failing}
     if dtype_slip:
         pass
-    elif passing_batches == {1} or (1 in passing_batches and None not in failing_batches
-                                  and min(failing_batches, default=1) > 1):
+    elif 1 in passing_batches and None not in failing_batches and min(failing_batches, default=1) > 1:
         batch_note = ("right on every case with a batch of one (N = 1), wrong on larger batches: only the "
                       "first image counted, images overwriting each other (= where += belongs), or a mean "
                       "over the batch where a sum belongs?")
+    if separating:
+        batch_note = f"{batch_note}; also {separating}" if batch_note else separating
     if not found:
         return (batch_note, failing[0][0]) if batch_note else (None, None)
     # The most telling case: a specific diagnosis, with the fewest alternatives ("...; or ...") in it.
