@@ -11,7 +11,7 @@ import numpy as np
 
 from scratchcnn import DEFAULT_DATA_DIR, IMAGES_MAGIC, LABELS_MAGIC, idx_header, read_idx
 
-from .framework import Case, Exercise, Mistake
+from .framework import Case, Exercise, Mistake, case_rng
 
 
 @functools.lru_cache(maxsize=None)
@@ -137,7 +137,7 @@ def _per_class(images, labels, num_classes, reduce):
 
 
 def _mean_image_per_class_cases():
-    rng = np.random.default_rng(1)
+    rng = case_rng(1)
     test_images, test_labels = _test_digits(1000)
     inputs = [("3 classes, 2 images each, 2x2 pixels", rng.random((6, 2, 2)), np.array([0, 1, 2, 0, 1, 2]), 3),
               ("3 classes with 1, 3 and 2 images, 3x2 pixels", rng.random((6, 3, 2)), np.array([1, 1, 0, 1, 2, 2]), 3),
@@ -166,7 +166,7 @@ check_mean_image_per_class = Exercise("mean_image_per_class", _mean_image_per_cl
 # --- to_network_input -----------------------------------------------------------------
 
 def _to_network_input_cases():
-    rng = np.random.default_rng(11)
+    rng = case_rng(11)
     inputs = [("the first 5 real test images (uint8)", _test_digits(5)[0]),
               ("one 2x3 image with 0, 128 and 255", np.array([[[0, 128, 255], [1, 254, 64]]], dtype=np.uint8)),
               ("a batch of 4 non-square 5x7 images", rng.integers(0, 256, (4, 5, 7)).astype(np.uint8))]
@@ -199,7 +199,7 @@ def _squared_distances(images, means):
 
 
 def _nearest_mean_predict_cases():
-    rng = np.random.default_rng(12)
+    rng = case_rng(12)
     images, labels = _test_digits(200)
     flat = images.reshape(200, -1) / 255.0
     means = np.stack([flat[labels == k].mean(axis=0) for k in range(10)])

@@ -9,7 +9,7 @@ import numpy as np
 from scratchcnn import Conv2D, conv2d_naive, conv_output_size, im2col
 
 from .common_mistakes import stride_ignored_conv
-from .framework import Case, Exercise, Mistake
+from .framework import Case, Exercise, Mistake, case_rng
 
 
 # --- output_size ----------------------------------------------------------------------
@@ -67,7 +67,7 @@ def _on_one_image(conv):
 
 
 def _conv2d_single_cases():
-    rng = np.random.default_rng(2)
+    rng = case_rng(2)
     settings = [   # (description, image, kernel, stride, padding)
         ("3x3 image, 2x2 kernel (the worked example)", np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0], [2.0, 1.0, 0.0]]),
          np.array([[1.0, 2.0], [0.0, -1.0]]), 1, 0),
@@ -134,7 +134,7 @@ def _conv_with_slip(x, W, b, s, p, *, row_stride=None, bias_first_image_only=Fal
 check_conv2d_forward_loops = Exercise("conv2d_forward_loops", lambda: [
     Case(description, (x, W, b, s, p), conv2d_naive(x, W, b, s, p),
          "out[n, f, y, x] = b[f] + sum over c, i, j of W[f, c, i, j] * x_pad[n, c, s*y + i, s*x + j]")
-    for description, x, W, b, s, p in conv_layer_inputs(np.random.default_rng(20), _CONV_FORWARD_SETTINGS)
+    for description, x, W, b, s, p in conv_layer_inputs(case_rng(20), _CONV_FORWARD_SETTINGS)
 ], [Mistake(name, wrong, fix) for name, wrong, fix in _CONV_FORWARD_MISTAKES] + [
     Mistake("the bias forgotten", lambda x, W, b, s, p: conv2d_naive(x, W, 0 * b, s, p),
             "add b[f] to every output of filter f"),

@@ -9,7 +9,7 @@ import numpy as np
 from scratchcnn import SoftmaxCrossEntropy, log_softmax, softmax
 
 from .common_mistakes import softmax_gradient_every_label_in_every_row, softmax_shifted
-from .framework import Case, Exercise, Mistake
+from .framework import Case, Exercise, Mistake, case_rng
 
 
 _SCALES_HINT = "rows of very different scale: subtract each row's OWN maximum (axis=1, keepdims=True)"
@@ -36,7 +36,7 @@ def _global_max_softmax(z):
 # --- stable_softmax ---------------------------------------------------------------------
 
 def _stable_softmax_cases():
-    rng = np.random.default_rng(50)
+    rng = case_rng(50)
     inputs = [
         ("small logits [[1, 2, 3]] (a batch of one)", np.array([[1.0, 2.0, 3.0]])),
         ("batch of 3 rows, 4 classes", rng.standard_normal((3, 4))),
@@ -73,7 +73,7 @@ def _loss_and_gradient(logits, labels):
 
 
 def _loss_inputs(seed):
-    rng = np.random.default_rng(seed)
+    rng = case_rng(seed)
     return [
         ("one example, logits [[2, 1, 0.1]], label 0", np.array([[2.0, 1.0, 0.1]]), np.array([0])),
         ("batch of 4 examples, 5 classes", rng.standard_normal((4, 5)), np.array([0, 3, 3, 1])),

@@ -8,7 +8,7 @@ import numpy as np
 
 from scratchcnn import Dense, Dropout, ReLU, SoftmaxCrossEntropy
 
-from .framework import Case, Exercise, Mistake
+from .framework import Case, Exercise, Mistake, case_rng
 
 
 def _dense(W, b=None):
@@ -31,7 +31,7 @@ def _dense_backward_reference(x, W, dout):
 
 
 def _dense_backward_cases():
-    rng = np.random.default_rng(60)
+    rng = case_rng(60)
     settings = [   # (description, N, D, M, hint)
         ("a batch of one: N=1, D=3, M=2", 1, 3, 2,
          "dx = dout @ W.T has the shape of x (N, D), dW = x.T @ dout the shape of W (D, M), "
@@ -114,7 +114,7 @@ check_relu_backward = Exercise("relu_backward", lambda: [
 # --- inverted_dropout -------------------------------------------------------------------
 
 def _inverted_dropout_cases():
-    rng = np.random.default_rng(61)
+    rng = case_rng(61)
     settings = [   # (description, p, x, hint)
         ("p = 0.5", 0.5, rng.standard_normal((4, 6)),
          "zero the dropped units (keep == False) and scale the survivors up by 1 / (1 - p)"),
@@ -127,7 +127,7 @@ def _inverted_dropout_cases():
     ]
     cases = []
     for seed, (description, p, x, hint) in enumerate(settings):
-        layer = Dropout(p, rng=np.random.default_rng(seed))
+        layer = Dropout(p, rng=case_rng(seed))
         out = layer.forward(x.astype(np.float64))
         keep = layer.mask != 0 if layer.mask is not None else np.ones(x.shape, dtype=bool)
         cases.append(Case(description, (x, keep, p), out, hint))
@@ -224,7 +224,7 @@ def _two_layer_backward_with(mistake):
 
 
 def _two_layer_backward_cases():
-    rng = np.random.default_rng(62)
+    rng = case_rng(62)
 
     def case(description, N, D, H, K, hint, scale=1.0, integer_x=False):
         x = rng.integers(0, 4, (N, D)) if integer_x else rng.standard_normal((N, D))

@@ -10,7 +10,7 @@ import numpy as np
 from scratchcnn import SoftmaxCrossEntropy, reference_cnn, softmax
 
 from .shared import mnist_test, trained_model
-from .framework import Case, Exercise, Mistake
+from .framework import Case, Exercise, Mistake, case_rng
 
 def _score_gradient(model, image, target_class):
     """d(score of target_class)/d(image) for one (H, W) image: forward, then backward a one-hot."""
@@ -66,7 +66,7 @@ def _models_by_name(mistakes):
 
 def _saliency_cases():
     (digit, other_digit, _), (label, other_label, _) = _digits_for_checks()
-    noise = np.random.default_rng(80).random((28, 28))
+    noise = case_rng(80).random((28, 28))
     wrong_class = (other_label + 3) % 10
     return [Case(description, (m, image, c), np.abs(_score_gradient(MODELS[m](), image, c)), hint,
                  rtol=1e-4, atol=1e-9) for description, m, image, c, hint in [

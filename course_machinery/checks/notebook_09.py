@@ -7,7 +7,7 @@ import numpy as np
 from scratchcnn import centre_of_mass, preprocess_digit, reference_cnn
 
 from .shared import mnist_test_bytes
-from .framework import Case, Exercise, Mistake
+from .framework import Case, Exercise, Mistake, case_rng
 from ..plots import conv_feature_maps
 
 
@@ -154,7 +154,7 @@ def _most_confident_mistake(probabilities, labels, confidence="predicted", pick=
 
 
 def _most_confident_cases():
-    rng = np.random.default_rng(9)
+    rng = case_rng(9)
     random_probabilities = rng.dirichlet(np.full(10, 0.3), size=300)
     random_labels = np.where(rng.random(300) < 0.8, random_probabilities.argmax(axis=1), rng.integers(0, 10, 300))
     return [Case(description, (p, y), _most_confident_mistake(p, y), hint, rtol=0, atol=0)
