@@ -97,6 +97,11 @@ def secret_cases(secret):
         _secret_digest.reset(token)
 
 
+def secret_active():
+    """True inside secret_cases (a builder may then describe its varied inputs in other words)."""
+    return _secret_digest.get() is not None
+
+
 def secret_rng(seed):
     """A generator seeded from (the secret, ``seed``) inside secret_cases, None outside."""
     digest = _secret_digest.get()

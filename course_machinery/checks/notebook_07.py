@@ -42,7 +42,7 @@ def adam_update(weights, gradient, m, s, t, lr, beta1=0.9, beta2=0.999, eps=1e-8
 
 
 def _sgd_momentum_cases():
-    rng = caserng(70)
+    rng = case_rng(70)
     return reference_cases(momentum_update, varied_settings([
     ("first step: velocity starts at zero", np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.5, -1.0]),
      np.zeros(3), 0.1, 0.9,
@@ -94,7 +94,7 @@ def _adam_with(**mistake):
 
 
 def _adam_cases():
-    rng = caserng(72)
+    rng = case_rng(72)
     return reference_cases(adam_update, varied_settings([
     ("first step (t = 1) from zero state, gradients of very different sizes", np.zeros(3),
      np.array([0.001, -5.0, 100.0]), np.zeros(3), np.zeros(3), 1, 0.01, 0.9, 0.999, 1e-8,

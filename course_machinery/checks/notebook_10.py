@@ -202,7 +202,7 @@ def _rmsprop_with(**mistake):
 
 
 def _rmsprop_cases():
-    rng = caserng(103)
+    rng = case_rng(103)
     return reference_cases(rmsprop_update, varied_settings([
     ("first step: mean square starts at zero", np.array([1.0, -2.0, 0.5]), np.array([0.5, -0.1, 2.0]),
      np.zeros(3), 0.01, 0.9, 1e-8,

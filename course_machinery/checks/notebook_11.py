@@ -351,7 +351,7 @@ def _adam_with(**mistake):
 
 
 def _fixed_adam_cases():
-    rng = caserng(115)
+    rng = case_rng(115)
     return reference_cases(adam_update, varied_settings([
     ("the first step, t = 1, from m = v = 0", np.array([0.5, -1.0, 2.0]), np.array([1.0, -100.0, 0.01]),
      np.zeros(3), np.zeros(3), 1, 1e-3, 0.9, 0.999, 1e-8),
