@@ -9,7 +9,7 @@ import numpy as np
 
 from scratchcnn import col2im, conv2d_backward_naive, conv2d_naive, conv_output_size, numerical_gradient, relative_error
 
-from .framework import Case, Exercise, Mistake, case_rng
+from .framework import Case, Exercise, Mistake, case_rng, secret_rng
 from .notebook_02 import conv_layer_inputs
 
 
@@ -370,11 +370,22 @@ _RELATIVE_ERROR_SETTINGS = [     # (description, analytic, numeric)
     ("large gradients [1000, 10] against [1001, 12]", [1000.0, 10.0], [1001.0, 12.0]),
 ]
 
-check_my_relative_error = Exercise("my_relative_error", lambda: [
-    Case(description, (np.array(a), np.array(n)), relative_error(np.array(a), np.array(n)),
-         "element-wise |a - n| / max(|a| + |n|, 1e-12), then the maximum over all elements")
-    for description, a, n in _RELATIVE_ERROR_SETTINGS
-], [
+def _relative_error_cases():
+    """The settings as written; inside secret_cases, each pair of entries times one random positive
+    factor: the same relative errors at the same places (equal entries stay equal, zeros zero), other
+    values. The descriptions then say the point without the public numbers."""
+    secret, cases = secret_rng(30), []
+    for description, a, n in _RELATIVE_ERROR_SETTINGS:
+        a, n = np.array(a), np.array(n)
+        if secret is not None:
+            factor = secret.uniform(0.5, 2.0, a.shape)
+            a, n, description = a * factor, n * factor, description.split(" [")[0].split(",")[0]
+        cases.append(Case(description, (a, n), relative_error(a, n),
+                          "element-wise |a - n| / max(|a| + |n|, 1e-12), then the maximum over all elements"))
+    return cases
+
+
+check_my_relative_error = Exercise("my_relative_error", _relative_error_cases, [
     Mistake("no floor on the denominator (0 / 0 = nan where both are 0)",
             lambda a, n: np.max(np.abs(a - n) / (np.abs(a) + np.abs(n))),
             "floor the denominator: np.maximum(np.abs(a) + np.abs(n), 1e-12)"),

@@ -8,7 +8,7 @@ import numpy as np
 
 from scratchcnn import Dense, Dropout, ReLU, SoftmaxCrossEntropy
 
-from .framework import Case, Exercise, Mistake, case_rng
+from .framework import Case, Exercise, Mistake, case_rng, secret_rng, varied_settings
 
 
 def _dense(W, b=None):
@@ -95,7 +95,7 @@ def _relu_backward_reference(x, dout):
 
 check_relu_backward = Exercise("relu_backward", lambda: [
     Case(description, (x, dout), _relu_backward_reference(x, dout), hint)
-    for description, x, dout, hint in _RELU_BACKWARD_SETTINGS
+    for description, x, dout, hint in varied_settings(_RELU_BACKWARD_SETTINGS, 600)   # secret: scaled, signs kept
 ], [
     Mistake("the mask built from dout instead of from the input x", lambda x, dout: dout * (dout > 0),
             "multiply dout by (x > 0), x being the ReLU's input"),
@@ -166,11 +166,26 @@ _PREDICTED_STD_SETTINGS = [("fan_in 100, weight std 0.1", 100, 0.1),
                            ("fan_in 9, weight std 1", 9, 1.0),
                            ("fan_in 1, weight std 0.5", 1, 0.5)]
 
+def _secret_std_settings(settings, seed):
+    """The settings as written; inside secret_cases, other fan-ins (fan_in 1 stays 1) and weight stds
+    scaled by a random factor (He weights stay He weights)."""
+    secret = secret_rng(seed)
+    if secret is None:
+        return settings
+    varied = []
+    for description, fan_in, weight_std in settings:
+        new_fan_in = 1 if fan_in == 1 else int(secret.integers(fan_in // 2 + 2, 2 * fan_in + 2))
+        he = description.startswith(f"fan_in {fan_in}, He")
+        std = math.sqrt(2 / new_fan_in) if he else weight_std * float(secret.uniform(0.5, 2.0))
+        varied.append((f"fan_in {new_fan_in}, weight std {std:.4g}" + (" (He)" if he else ""), new_fan_in, std))
+    return varied
+
+
 check_predicted_std = Exercise("predicted_std", lambda: [
     Case(description, (fan_in, weight_std), _measured_dense_std(fan_in, weight_std, seed),
          "variances add over the fan_in inputs: Var(out) = fan_in * weight_std**2 * Var(x); "
          "the standard deviation is its square root", rtol=0.05, atol=0.0)
-    for seed, (description, fan_in, weight_std) in enumerate(_PREDICTED_STD_SETTINGS)
+    for seed, (description, fan_in, weight_std) in enumerate(_secret_std_settings(_PREDICTED_STD_SETTINGS, 601))
 ], [
     Mistake("the variance fan_in * weight_std**2 instead of the standard deviation",
             lambda fan_in, weight_std: fan_in * weight_std ** 2,
