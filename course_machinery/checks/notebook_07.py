@@ -9,7 +9,7 @@ import numpy as np
 from scratchcnn import Adam, SGD, SoftmaxCrossEntropy, TrainingDiverged, reference_cnn, train
 
 from .shared import mnist_test, reference_cases
-from .framework import Case, Exercise, Mistake, case_rng, varied, varied_settings
+from .framework import Case, Exercise, Mistake, case_rng, secret_active, secret_rng, varied, varied_settings
 
 
 def _float(*arrays):
@@ -132,15 +132,28 @@ check_adam_step = Exercise("adam_step", _adam_cases, [
     without bias correction.""")
 
 
-check_steps_per_epoch = Exercise("steps_per_epoch", [
+def _epoch_settings():
+    """(num_images, batch_size, hint) as written; inside secret_cases, other sizes making the same points."""
+    secret = secret_rng(73)
+    if secret is None:
+        return [(60000, 128, "60,000 / 128 = 468.75: the last 96 images form a 469th, smaller batch"),
+                (100, 100, "exactly one full batch: one step"),
+                (101, 100, "one image left over still makes a batch of its own: 2 steps"),
+                (5, 64, "fewer images than one batch: a single, small batch, so 1 step"),
+                (1, 1, "a batch of one image: one step")]
+    b, full, small = (int(n) for n in secret.integers(2, 300, 3))
+    return [(b * int(secret.integers(50, 500)) + int(secret.integers(1, b)), b,
+             "the last, smaller batch is a step too: round up"),
+            (full, full, "exactly one full batch: one step"),
+            (full * 3 + 1, full, "one image left over still makes a batch of its own"),
+            (int(secret.integers(1, small)), small, "fewer images than one batch: a single, small batch, so 1 step"),
+            (b * int(secret.integers(2, 50)), b, "the batch size divides the images: no smaller batch")]
+
+
+check_steps_per_epoch = Exercise("steps_per_epoch", lambda: [
     # Expected: count the batches exactly as train() slices them.
-    Case(f"{n:,} images, batch size {b}", (n, b), len(range(0, n, b)), hint) for n, b, hint in [
-        (60000, 128, "60,000 / 128 = 468.75: the last 96 images form a 469th, smaller batch"),
-        (100, 100, "exactly one full batch: one step"),
-        (101, 100, "one image left over still makes a batch of its own: 2 steps"),
-        (5, 64, "fewer images than one batch: a single, small batch, so 1 step"),
-        (1, 1, "a batch of one image: one step"),
-    ]], [
+    Case(f"{n:,} images, batch size {b}", (n, b), len(range(0, n, b)), hint) for n, b, hint in _epoch_settings()
+], [
     Mistake("integer division n // b, which drops the last, smaller batch", lambda n, b: n // b,
             "round UP: math.ceil(n / b), or -(-n // b)"),
     Mistake("n // b + 1, one step too many when b divides n", lambda n, b: n // b + 1,
@@ -233,7 +246,8 @@ check_prior_loss = Exercise("prior_loss", _prior_loss_cases, [
 def _diverging_images():
     """The 150 hidden images: the first 150 zeros and ones of the MNIST test set."""
     images, labels = mnist_test()
-    chosen = np.flatnonzero(labels <= 1)[:150]
+    zeros_and_ones = np.flatnonzero(labels <= 1)
+    chosen = varied(zeros_and_ones[:150], lambda secret: np.sort(secret.choice(zeros_and_ones, 150, replace=False)), 74)
     return images[chosen], labels[chosen]
 
 
@@ -266,6 +280,12 @@ def divergence_experiment(candidates, images, labels, *, optimizer="SGD", moment
 
 def _diverging_cases():
     images, labels = _diverging_images()
+    if secret_active():          # other images: whether a rate diverges is the experiment's to say
+        return reference_cases(divergence_experiment, [
+            (f"learning rates {candidates} on 150 other zeros and ones", candidates, images, labels,
+             "catch scratchcnn.TrainingDiverged around scratchcnn.train and return that lr at once, or None "
+             "when none diverges; train with batch_size=50")
+            for candidates in ([0.01, 1.0, 100.0, 1e10], [0.01, 0.1, 1.5], [1.0, 2.0, 2.35, 2.8, 4.0])])
     return reference_cases(divergence_experiment, [
         ("learning rates [0.01, 1.0, 100.0, 1e10]", [0.01, 1.0, 100.0, 1e10], images, labels,
          "catch scratchcnn.TrainingDiverged around scratchcnn.train and return that lr at once. A loss above "
@@ -333,10 +353,12 @@ def _overfit_with(mistake=None):
 
 def _overfit_cases():
     images, labels = mnist_test()
+    one = varied(slice(0, 1), lambda secret: secret.choice(len(images), 1), 75)         # secret: other digits
+    eight = varied(slice(10, 18), lambda secret: np.sort(secret.choice(len(images), 8, replace=False)), 76)
     cases = []
     for description, x, y, steps, lr in [
-            ("a batch of one digit, 15 steps, lr 0.002", images[:1], labels[:1], 15, 0.002),
-            ("8 digits, 25 steps, lr 0.003", images[10:18], labels[10:18], 25, 0.003)]:
+            ("a batch of one digit, 15 steps, lr 0.002", images[one], labels[one], 15, 0.002),
+            ("8 digits, 25 steps, lr 0.003", images[eight], labels[eight], 25, 0.003)]:
         expected = _overfit_with()(x, y, steps, lr)
         assert expected[-1] < 0.05, "the sanity check itself must reach a near-zero loss"
         cases.append(Case(description, (x, y, steps, lr), expected,
