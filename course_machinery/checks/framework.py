@@ -142,10 +142,16 @@ def keep_signs(seed, integers=True):
     return vary
 
 
-def varied_settings(settings, seed, integers=True):
-    """``settings`` (tuples of a description and arguments) with keep_signs applied to every array."""
+def varied_settings(settings, seed, integers=True, positions=None):
+    """``settings`` (tuples of a description and arguments) with keep_signs applied to every array (or
+    to the items at ``positions``). Inside secret_cases a description's written numbers (from " [" on)
+    are left out: they are no longer the case's."""
+    if not secret_active():
+        return settings
     vary = keep_signs(seed, integers)
-    return [tuple(vary(item) for item in setting) for setting in settings]
+    return [(setting[0].split(" [")[0],) + tuple(
+        vary(item) if positions is None or position in positions else item
+        for position, item in enumerate(setting[1:], start=1)) for setting in settings]
 
 
 def _same_value(a, b, depth=0):

@@ -6,7 +6,7 @@ import numpy as np
 
 from scratchcnn import BatchNorm1D, BatchNorm2D, Dense, LayerNorm, ReLU, Residual
 
-from .framework import Case, Exercise, Mistake, case_rng, varied_settings
+from .framework import Case, Exercise, Mistake, case_rng, keep_signs, varied_settings
 from .shared import reference_cases
 
 
@@ -25,7 +25,7 @@ def _batchnorm_cases(seed):
     """(description, x, gamma, beta, eps, dout, hint) for the batch-norm exercises."""
     rng = case_rng(seed)
     x_hand = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0], [6.0, 60.0]])
-    return [
+    return varied_settings([
         ("4 examples, 2 features, gamma 1 and beta 0", x_hand, np.ones(2), np.zeros(2), 1e-5,
          np.array([[1.0, 0.0], [0.0, 2.0], [-1.0, 1.0], [0.5, -1.0]]),
          "statistics per feature, over the batch: mean and variance along axis 0"),
@@ -38,7 +38,7 @@ def _batchnorm_cases(seed):
         ("a batch of 3", rng.standard_normal((3, 2)), np.array([1.0, 3.0]), np.array([0.0, 0.5]), 1e-5,
          rng.standard_normal((3, 2)),
          "the batch variance divides by N (np.var's default), not by N - 1"),
-    ]
+    ], seed + 1000, positions=(1, 5))     # secret: x and dout scaled, signs kept (gamma 1 stays 1)
 
 
 BATCHNORM_FORWARD_MISTAKES = [
@@ -168,7 +168,7 @@ RESIDUAL_MISTAKES = [
 def _residual_cases():
     rng = case_rng(102)
     return [Case(description, (x, W, dout), _residual_dense_reference(x, W, dout), hint)
-            for description, x, W, dout, hint in [
+            for description, x, W, dout, hint in varied_settings([
         ("2 examples, 2 features, by hand", np.array([[1.0, -1.0], [0.5, 2.0]]),
          np.array([[1.0, -2.0], [0.5, 1.0]]), np.array([[1.0, 1.0], [-1.0, 2.0]]),
          "dx = dout (the skip) + (dout * (x @ W > 0)) @ W.T (the inner path)"),
@@ -176,7 +176,7 @@ def _residual_cases():
          rng.standard_normal((4, 3)), "go back through W with W.T, and dW = x.T @ (dout * mask)"),
         ("a batch of 6", rng.standard_normal((6, 5)), rng.standard_normal((5, 5)),
          rng.standard_normal((6, 5)), "dW sums over the batch: x.T @ (dout * mask), no mean"),
-    ]]
+    ], 1020)]
 
 
 check_residual_backward = Exercise("residual_backward", _residual_cases, RESIDUAL_MISTAKES,
@@ -246,7 +246,7 @@ def _layernorm_reference(x, gamma, beta, eps):
 def _layernorm_cases(seed):
     """(description, x, gamma, beta, eps, dout, hint) for the layer-norm exercises."""
     rng = case_rng(seed)
-    return [
+    return varied_settings([
         ("3 examples, 4 features, gamma 1 and beta 0",
          np.array([[1.0, 2.0, 3.0, 6.0], [10.0, 0.0, -10.0, 4.0], [0.5, 0.5, 1.5, 2.5]]), np.ones(4), np.zeros(4),
          1e-5, np.array([[1.0, 0.0, -1.0, 0.5], [0.0, 2.0, 1.0, -1.0], [0.5, -0.5, 2.0, 1.0]]),
@@ -261,7 +261,7 @@ def _layernorm_cases(seed):
         ("7 examples, 6 features, gamma different per feature", rng.standard_normal((7, 6)) * 2 - 1,
          rng.uniform(-2, 2, 6), rng.standard_normal(6), 1e-5, rng.standard_normal((7, 6)),
          "gamma varies along the normalised axis: dL/dx_hat = gamma * dout goes inside the means"),
-    ]
+    ], seed + 1000, positions=(1, 5))
 
 
 def _layernorm_forward(x, gamma, beta, eps, axis=1, ddof=0, eps_on_std=False):
@@ -517,8 +517,9 @@ def _eval_cases():
                           "eval mode: x_hat = (x - running_mean) / sqrt(running_var + eps); the statistics are "
                           "constants, so dx = gamma * dout / sqrt(running_var + eps)"))
     x_one = np.array([[0.5, -2.0, 3.0]])
-    args = (np.array([[1.0, -1.0, 0.5]]), x_one, np.array([2.0, 1.0, -1.0]), np.array([0.0, 1.0, 0.0]),
-            np.array([1.0, 0.0, 2.0]), np.array([4.0, 1.0, 0.25]), 1e-5)
+    vary = keep_signs(1080)                           # secret: other values, the same signs
+    args = (vary(np.array([[1.0, -1.0, 0.5]])), vary(x_one), np.array([2.0, 1.0, -1.0]), np.array([0.0, 1.0, 0.0]),
+            vary(np.array([1.0, 0.0, 2.0])), vary(np.array([4.0, 1.0, 0.25])), 1e-5)
     cases.append(Case("a batch of one example (eval mode does not need a batch)", args,
                       _batchnorm_eval_reference(*args), "each example is normalised with the running statistics alone"))
     return cases

@@ -180,13 +180,13 @@ def _softmax_cross_entropy(logits, labels):
 
 def _softmax_cross_entropy_cases():
     rng = case_rng(112)
-    return reference_cases(_softmax_cross_entropy, [
+    return reference_cases(_softmax_cross_entropy, varied_settings([
         ("batch of one", rng.standard_normal((1, 4)), np.array([2])),
         ("batch of 5, 3 classes, a repeated label", rng.standard_normal((5, 3)), np.array([0, 2, 2, 1, 0])),
         ("huge logits [[1000, 999, 995], [0, 1, 2]]", np.array([[1000.0, 999.0, 995.0], [0.0, 1.0, 2.0]]),
          np.array([1, 2])),
         ("batch of 8, 10 classes", 3 * rng.standard_normal((8, 10)), rng.integers(0, 10, 8)),
-    ], "the loss is the MEAN over the batch, so its gradient is (softmax - onehot) / N")
+    ], 1120, integers=False), "the loss is the MEAN over the batch, so its gradient is (softmax - onehot) / N")
 
 
 def _gradient_times(factor):
@@ -455,13 +455,13 @@ check_bug_in_softmax = diagnosis("bug_in_softmax", "no_max_subtracted", {
 
 def _softmax_cases():
     rng = case_rng(117)
-    return reference_cases(softmax, [
+    return reference_cases(softmax, varied_settings([
         ("small logits", rng.standard_normal((3, 4))),
         ("huge logits [[1000, -1000, 0]]", np.array([[1000.0, -1000.0, 0.0]])),
         ("rows of very different scale [[1000, 999], [0, 1]]", np.array([[1000.0, 999.0], [0.0, 1.0]])),
         ("very negative logits [[-1000, -1001, -1002]]", np.array([[-1000.0, -1001.0, -1002.0]])),
         ("float32 logits of a sharpened network", (rng.standard_normal((4, 10)) * 40).astype(np.float32)),
-    ], "subtract each row's own maximum before exp: logits - logits.max(axis=1, keepdims=True)",
+    ], 1170, integers=False), "subtract each row's own maximum before exp: logits - logits.max(axis=1, keepdims=True)",
         rtol=1e-5, atol=1e-7)
 
 
