@@ -48,7 +48,9 @@ from . import diagnosis as _diagnosis
 #
 # How an answer runs (_run_answer): in a thread of its own, so that the frames
 # above the answer hold only its function and arguments, never a case's
-# expected value. The check's thread waits in short steps; when the time limit
+# expected value. What it prints, writes to stderr or warns is captured (nbgrader
+# scores any stderr output of a graded cell as a failure, so a correct answer
+# that warns would lose its points) and quoted only in a failing verdict. The check's thread waits in short steps; when the time limit
 # passes, or the student presses Stop (KeyboardInterrupt in the check's thread),
 # it raises _Stopped inside the answer's thread and waits until that thread has
 # really ended, so nothing keeps running in the kernel (measured: before, a Stop
@@ -453,8 +455,9 @@ def _run_answer(function, args, seconds):
     Returns (value, error, status, printed): status is "done", "timed out" or "interrupted" (Stop was
     pressed), followed by " and could not be stopped" when the answer is stuck in one long C call.
     ``printed``: {"printed" | "wrote to stderr" | "warned": text} of what the answer wrote to stdout, to
-    stderr and as warnings (each left out when empty). All three are captured, because nbgrader scores any stderr output of a graded cell as a failure, and a correct
-    answer that warns must keep its points (the verdict quotes them only when the answer fails).
+    stderr and as warnings (each left out when empty). All three are captured, because nbgrader scores
+    any stderr output of a graded cell as a failure, and a correct answer that warns must keep its
+    points (the verdict quotes them only when the answer fails).
 
     The check's thread waits on an Event, not on Thread.join: a KeyboardInterrupt inside join marks
     a thread that still runs as stopped (CPython 3.11), and the answer would spin on unseen."""

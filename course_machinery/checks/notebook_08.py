@@ -80,7 +80,8 @@ def _saliency_cases():
         (f"trained model, test digit {first} (a {label}), its own class", "trained", digit, label,
          "forward the image as a batch of one, image[None, None], then model.backward(onehot) with a 1 at "
          "target_class; return the ABSOLUTE value as a (28, 28) array"),
-        (f"trained model, test digit {second} (a {other_label}), class {wrong_class}", "trained", other_digit, wrong_class,
+        (f"trained model, test digit {second} (a {other_label}), class {wrong_class}", "trained", other_digit,
+         wrong_class,
          "use the target_class you are given, not the predicted class or the true label"),
         ("untrained model, a noise image, class 4", "untrained", noise, 4,
          "use the model you are given, and call model.forward on this image right before model.backward"),
@@ -133,7 +134,8 @@ def _occlusion_cases():
         (f"test digit {first} (a {label}), patch 7, stride 7", digit, label, 7, 7,
          "the patch at map position (i, j) covers rows i*stride : i*stride + patch_size and the same "
          "columns; set it to 0 on a COPY of the image"),
-        (f"test digit {second} (a {other_label}), patch 4, stride 2 (overlapping patches)", other_digit, other_label, 4, 2,
+        (f"test digit {second} (a {other_label}), patch 4, stride 2 (overlapping patches)", other_digit, other_label,
+         4, 2,
          "the map is (28 - patch_size) // stride + 1 = 13 wide, like a convolution without padding"),
         (f"test digit {third} (a {third_label}), patch 5, stride 3 (odd sizes)", third_digit, third_label, 5, 3,
          "(28 - 5) // 3 + 1 = 8 positions per axis; each entry is p(original) - p(occluded)"),

@@ -24,7 +24,8 @@ def _turned(seed, scale=True):
         image = np.ascontiguousarray(image[:, ::-1] if secret.random() < 0.5 else image)
         if scale and image.dtype.kind == "f":
             image = image * secret.uniform(0.3, 3.0)
-        return f"{description.split(' (')[0].split(' at ')[0]}, turned or mirrored ({image.shape[0]} x {image.shape[1]})", image
+        drawing = description.split(" (")[0].split(" at ")[0]
+        return f"{drawing}, turned or mirrored ({image.shape[0]} x {image.shape[1]})", image
     return turn
 
 
