@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import ctypes
+import hashlib
 import io
 import threading
 import time
+import warnings
 
 import numpy as np
 
@@ -45,7 +48,9 @@ from . import diagnosis as _diagnosis
 #
 # How an answer runs (_run_answer): in a thread of its own, so that the frames
 # above the answer hold only its function and arguments, never a case's
-# expected value. The check's thread waits in short steps; when the time limit
+# expected value. What it prints, writes to stderr or warns is captured (nbgrader
+# scores any stderr output of a graded cell as a failure, so a correct answer
+# that warns would lose its points) and quoted only in a failing verdict. The check's thread waits in short steps; when the time limit
 # passes, or the student presses Stop (KeyboardInterrupt in the check's thread),
 # it raises _Stopped inside the answer's thread and waits until that thread has
 # really ended, so nothing keeps running in the kernel (measured: before, a Stop
@@ -69,6 +74,112 @@ from . import diagnosis as _diagnosis
 # An answer may run for max(the exercise's time_limit, TIME_MARGIN x the reference's own time on this
 # machine): a slow correct answer on a busy machine is not taken for an endless loop.
 TIME_MARGIN = 50
+
+
+# --- secret cases, for grading outside the student's kernel -------------------------------------
+#
+# Every case builder draws its random inputs from case_rng(seed). Outside grading that is exactly
+# np.random.default_rng(seed): the cases a notebook shows and checks are the public ones. Inside
+# ``with secret_cases(secret):`` (the teacher's secret, set in the course configuration) the same seed
+# gives a generator seeded from (a hash of the secret, seed): other inputs, which the hand-out and the
+# public repository do not hold. Inputs written by hand get their secret variation from secret_rng.
+
+_secret_digest = contextvars.ContextVar("scratchcnn_secret_digest", default=None)
+
+
+@contextlib.contextmanager
+def secret_cases(secret):
+    """Within this block, case_rng and secret_rng draw from ``secret`` (a non-empty str)."""
+    if not isinstance(secret, str) or not secret:
+        raise ValueError("secret_cases needs a non-empty string")
+    token = _secret_digest.set(hashlib.sha256(secret.encode()).digest())
+    try:
+        yield
+    finally:
+        _secret_digest.reset(token)
+
+
+def secret_active():
+    """True inside secret_cases (a builder may then describe its varied inputs in other words)."""
+    return _secret_digest.get() is not None
+
+
+def secret_rng(seed):
+    """A generator seeded from (the secret, ``seed``) inside secret_cases, None outside."""
+    digest = _secret_digest.get()
+    if digest is None:
+        return None
+    words = [int.from_bytes(digest[i:i + 4], "little") for i in range(0, len(digest), 4)]
+    return np.random.default_rng(np.random.SeedSequence(words + [int(seed)]))
+
+
+def case_rng(seed):
+    """The generator every case builder draws its inputs from: np.random.default_rng(seed), or
+    inside secret_cases a generator seeded from (the secret, ``seed``)."""
+    return secret_rng(seed) or np.random.default_rng(seed)
+
+
+def varied(public, change, seed):
+    """``public`` (an input written by hand) outside secret_cases; inside, ``change(rng)`` with
+    rng = secret_rng(seed): a secret input that makes the same point."""
+    rng = secret_rng(seed)
+    return public if rng is None else change(rng)
+
+
+def keep_signs(seed, integers=True):
+    """A function of a hand-written array: the array itself outside secret_cases; inside, each entry
+    times a random positive factor (0.5 to 2 for floats, 1 to 3 for signed integers when ``integers``),
+    in the array's dtype: the same signs and zeros (a zero gradient stays zero), other values.
+    Anything else (labels as unsigned or other objects, numbers) is returned as it is."""
+    rng = secret_rng(seed)
+
+    def vary(value):
+        if rng is None or not isinstance(value, np.ndarray):
+            return value
+        if value.dtype.kind == "f":
+            return (value * rng.uniform(0.5, 2.0, value.shape)).astype(value.dtype)
+        if value.dtype.kind == "i" and integers:
+            return (value * rng.integers(1, 4, value.shape)).astype(value.dtype)
+        return value
+    return vary
+
+
+def varied_settings(settings, seed, integers=True, positions=None):
+    """``settings`` (tuples of a description and arguments) with keep_signs applied to every array (or
+    to the items at ``positions``). Inside secret_cases a description's written numbers (from " [" on)
+    are left out: they are no longer the case's."""
+    if not secret_active():
+        return settings
+    vary = keep_signs(seed, integers)
+    return [(setting[0].split(" [")[0],) + tuple(
+        vary(item) if positions is None or position in positions else item
+        for position, item in enumerate(setting[1:], start=1)) for setting in settings]
+
+
+def _same_value(a, b, depth=0):
+    """True when two case arguments hold the same values (arrays compared by value, not identity)."""
+    if depth > 6:
+        return False
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
+                and bool(_array_equal(a, b, equal_nan=a.dtype.kind in "fc" and b.dtype.kind in "fc")))
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_same_value(x, y, depth + 1) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k], depth + 1) for k in a)
+    if type(a) is not type(b):
+        return isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)) and a == b
+    if hasattr(a, "__dict__") and not callable(a):   # a layer or model: its attributes
+        return _same_value(vars(a), vars(b), depth + 1)
+    try:
+        return bool(a == b)
+    except Exception:
+        return a is b
+
+
+def same_arguments(first, second):
+    """True when two cases' argument tuples are equal value by value."""
+    return _same_value(tuple(first), tuple(second))
 
 
 class Case:
@@ -343,10 +454,15 @@ def _run_answer(function, args, seconds):
 
     Returns (value, error, status, printed): status is "done", "timed out" or "interrupted" (Stop was
     pressed), followed by " and could not be stopped" when the answer is stuck in one long C call.
+    ``printed``: {"printed" | "wrote to stderr" | "warned": text} of what the answer wrote to stdout, to
+    stderr and as warnings (each left out when empty). All three are captured, because nbgrader scores
+    any stderr output of a graded cell as a failure, and a correct answer that warns must keep its
+    points (the verdict quotes them only when the answer fails).
 
     The check's thread waits on an Event, not on Thread.join: a KeyboardInterrupt inside join marks
     a thread that still runs as stopped (CPython 3.11), and the answer would spin on unseen."""
     outcome, printed, lock, finished = {}, io.StringIO(), threading.Lock(), threading.Event()
+    written, warned = io.StringIO(), []
 
     def run():                                        # the answer's only caller: no expected value here
         try:
@@ -362,7 +478,9 @@ def _run_answer(function, args, seconds):
             finished.set()
 
     status = "done"
-    with contextlib.redirect_stdout(printed):
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(written), \
+            warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")               # a warning seen before in this kernel is recorded too
         thread = threading.Thread(target=run, name="exercise answer", daemon=True)
         thread.start()
         deadline = time.monotonic() + seconds
@@ -382,10 +500,23 @@ def _run_answer(function, args, seconds):
             if thread not in threading.enumerate():
                 break
             time.sleep(0.001)
+    output = _what_it_said(printed.getvalue(), written.getvalue(), warned)
     if status.startswith("interrupted") or (status != "done" and (
             not finished.is_set() or isinstance(outcome.get("error"), _Stopped))):
-        return None, None, status, printed.getvalue()       # Stop is honoured even if the answer just ended
-    return outcome.get("value"), outcome.get("error"), "done", printed.getvalue()
+        return None, None, status, output                   # Stop is honoured even if the answer just ended
+    return outcome.get("value"), outcome.get("error"), "done", output
+
+
+def _what_it_said(printed, written, warned):
+    """{"printed": ..., "wrote to stderr": ..., "warned": ...} of an answer, the empty ones left out."""
+    warnings_text = []
+    for warning in warned[:3]:
+        try:
+            warnings_text.append(f"{warning.category.__name__}: {warning.message}")
+        except Exception:                             # a warning whose str raises is still a warning
+            warnings_text.append("a warning")
+    said = {"printed": printed, "wrote to stderr": written, "warned": "\n".join(warnings_text)}
+    return {how: text for how, text in said.items() if text.strip()}
 
 
 def _argument_names(answer, count):
@@ -449,7 +580,7 @@ def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=Non
     if not callable(answer):
         return verdict(False, f"{name}: expected a function, got {_short(answer)}. Pass the function "
                               f"itself, without calling it: check_{name}({name}), not check_{name}({name}()).")
-    results, edits, printed_once = [], [], ""
+    results, edits, printed_once = [], [], {}
     for case in cases:
         originals, args = _copy_arguments(case.args), _copy_arguments(case.args)
         seconds, reference_note = _time_limit(case, time_limit)
@@ -515,9 +646,9 @@ def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=Non
             lines.append(f"  what differs: {words}")
         if case.hint and problem not in edits:
             lines.append(f"  hint: {case.hint}")
-    if printed_once:
-        first_lines = printed_once.strip().splitlines()[:3]
-        lines.append("  your function printed: " + " | ".join(line[:60] for line in first_lines))
+    for how, text in printed_once.items():           # stdout, stderr, warnings: never in the cell's stderr
+        first_lines = text.strip().splitlines()[:3]
+        lines.append(f"  your function {how}: " + " | ".join(line[:60] for line in first_lines))
     lines += [f"  also: {edit}" for edit in edits if edit != problem]
     return verdict(False, "\n".join(lines), mistake)
 
@@ -542,20 +673,28 @@ class Exercise:
 
     def __init__(self, name, cases, mistakes=(), *, doc="", time_limit=5.0, compare=None, prepare=None):
         self.name, self._cases, self._mistakes = name, cases, mistakes
+        self._build = cases if callable(cases) else None          # kept for graded_cases
         self.time_limit, self.compare, self.prepare = time_limit, compare, prepare
         self.__doc__ = doc or f"Check notebook exercise ``{name}``: returns a CheckResult."
         self.__name__ = f"check_{name}"
 
     def cases(self):
         if callable(self._cases):
-            start = time.perf_counter()
-            cases = list(self._cases())
-            share = (time.perf_counter() - start) / max(len(cases), 1)
-            for case in cases:                        # an upper bound: the build may also load data
-                if case.reference_seconds is None:
-                    case.reference_seconds = share
-            self._cases = cases
+            self._cases = _timed(self._cases)
         return self._cases
+
+    def graded_cases(self, secret):
+        """The cases a grader uses: built afresh inside secret_cases(secret) (the public cases stay
+        cached as they are), less every case whose arguments equal a public case's. An exercise whose
+        cases take no arguments (a question such as pooled_shape) has nothing to vary and keeps them."""
+        public = self.cases()
+        if self._build is None:                       # a fixed list: nothing a secret could change
+            return [] if any(case.args for case in public) else list(public)
+        with secret_cases(secret):
+            fresh = _timed(self._build)
+        if not any(case.args for case in public):
+            return fresh
+        return [case for case in fresh if not any(same_arguments(case.args, known.args) for known in public)]
 
     def mistakes(self):
         if callable(self._mistakes):
@@ -576,6 +715,18 @@ class Exercise:
 
     def __repr__(self):
         return f"<exercise check {self.__name__}>"
+
+
+def _timed(build):
+    """build() as a list of cases; a case that does not know its reference's time gets an equal share
+    of the build's time (an upper bound: the build may also load data)."""
+    start = time.perf_counter()
+    cases = list(build())
+    share = (time.perf_counter() - start) / max(len(cases), 1)
+    for case in cases:
+        if case.reference_seconds is None:
+            case.reference_seconds = share
+    return cases
 
 
 def _matching_mistake(results, mistakes, compare):

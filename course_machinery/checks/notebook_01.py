@@ -11,7 +11,7 @@ import numpy as np
 
 from scratchcnn import DEFAULT_DATA_DIR, IMAGES_MAGIC, LABELS_MAGIC, idx_header, read_idx
 
-from .framework import Case, Exercise, Mistake
+from .framework import Case, Exercise, Mistake, case_rng, secret_active, secret_rng, varied
 
 
 @functools.lru_cache(maxsize=None)
@@ -24,8 +24,11 @@ def _real(file_name):
 
 
 def _test_digits(count):
-    """The first ``count`` real test images (uint8, (count, 28, 28)) and labels (int64)."""
-    return _real("t10k-images-idx3-ubyte.gz")[:count], _real("t10k-labels-idx1-ubyte.gz")[:count].astype(np.int64)
+    """The first ``count`` real test images (uint8, (count, 28, 28)) and labels (int64); inside
+    secret_cases, ``count`` other test digits drawn from the secret."""
+    images, labels = _real("t10k-images-idx3-ubyte.gz"), _real("t10k-labels-idx1-ubyte.gz").astype(np.int64)
+    chosen = varied(slice(count), lambda secret: np.sort(secret.choice(len(images), count, replace=False)), count)
+    return images[chosen], labels[chosen]
 
 
 # --- parse_idx_header ---------------------------------------------------------
@@ -39,18 +42,25 @@ def _parse_idx_header_reference(data):
 def _parse_idx_header_cases():
     with gzip.open(DEFAULT_DATA_DIR / "t10k-images-idx3-ubyte.gz", "rb") as file:
         image_header = file.read(16)
+    label_count = varied(100, lambda secret: int(secret.integers(1, 1000)), 13)
     with gzip.open(DEFAULT_DATA_DIR / "train-labels-idx1-ubyte.gz", "rb") as file:
-        label_bytes = file.read(8 + 100)                    # the header and the first 100 labels
+        label_bytes = file.read(8 + label_count)            # the header and the first 100 labels
     hint = ("read the magic number from bytes 0-3 and data[3] sizes of 4 bytes each from byte 4, "
             "all big-endian: int.from_bytes(data[4:8], 'big')")
     inputs = [
         ("the real t10k-images header (16 bytes)", image_header),
-        ("the real train-labels header followed by 100 labels (1 dimension)", label_bytes),
-        ("a made-up 3-D file (2, 3, 4) followed by its 24 data bytes",
-         idx_header(IMAGES_MAGIC, (2, 3, 4)) + bytes(range(24))),
-        ("a 4-D file (5 colour images 3 x 32 x 32)", idx_header(0x0804, (5, 3, 32, 32))),
-        ("a size above 65535 (70000 x 1)", idx_header(0x0802, (70000, 1))),
+        (f"the real train-labels header followed by {label_count} labels (1 dimension)", label_bytes),
     ]
+    # Made-up files: (shape, magic); inside secret_cases, shapes drawn from the secret.
+    shape_3d = varied((2, 3, 4), lambda secret: tuple(int(n) for n in secret.integers(1, 300, 3)), 10)
+    shape_4d = varied((5, 3, 32, 32), lambda secret: tuple(int(n) for n in secret.integers(1, 1000, 4)), 11)
+    large = varied((70000, 1), lambda secret: (int(secret.integers(65536, 2 ** 31)), int(secret.integers(1, 9))), 12)
+    descriptions = ([f"a made-up 3-D file {shape_3d} followed by 24 data bytes", f"a 4-D file {shape_4d}",
+                     f"a size above 65535 {large}"] if secret_active() else
+                    ["a made-up 3-D file (2, 3, 4) followed by its 24 data bytes",
+                     "a 4-D file (5 colour images 3 x 32 x 32)", "a size above 65535 (70000 x 1)"])
+    inputs += zip(descriptions, [idx_header(IMAGES_MAGIC, shape_3d) + bytes(range(24)), idx_header(0x0804, shape_4d),
+                                 idx_header(0x0802, large)])
     return [Case(description, (data,), _parse_idx_header_reference(data), hint, rtol=0, atol=0)
             for description, data in inputs]
 
@@ -111,6 +121,14 @@ def _class_counts_cases():
               ("labels [0, 0, 2] with 5 classes (classes 3 and 4 never occur)", np.array([0, 0, 2]), 5),
               ("a single label [7] with 10 classes", np.array([7]), 10),
               ("the 60000 real training labels", _real("train-labels-idx1-ubyte.gz").astype(np.int64), 10)]
+    secret = secret_rng(14)
+    if secret is not None:                            # other labels and class counts, some classes absent
+        inputs = [(f"labels {labels.tolist()} with {k} classes (class {k - 1} never occurs)", labels, k)
+                  for k in secret.integers(3, 11, 2) for labels in [secret.integers(0, k - 1, secret.integers(2, 9))]]
+        inputs += [(f"a single label with {k} classes", secret.integers(0, k, 1), k) for k in [secret.integers(2, 11)]]
+        start = int(secret.integers(0, 50000))
+        inputs.append((f"10000 real training labels from number {start}",
+                       _real("train-labels-idx1-ubyte.gz")[start:start + 10000].astype(np.int64), 10))
     return [Case(description, (labels, k), np.bincount(labels, minlength=k), hint, rtol=0, atol=0)
             for description, labels, k in inputs]
 
@@ -137,7 +155,7 @@ def _per_class(images, labels, num_classes, reduce):
 
 
 def _mean_image_per_class_cases():
-    rng = np.random.default_rng(1)
+    rng = case_rng(1)
     test_images, test_labels = _test_digits(1000)
     inputs = [("3 classes, 2 images each, 2x2 pixels", rng.random((6, 2, 2)), np.array([0, 1, 2, 0, 1, 2]), 3),
               ("3 classes with 1, 3 and 2 images, 3x2 pixels", rng.random((6, 3, 2)), np.array([1, 1, 0, 1, 2, 2]), 3),
@@ -166,9 +184,12 @@ check_mean_image_per_class = Exercise("mean_image_per_class", _mean_image_per_cl
 # --- to_network_input -----------------------------------------------------------------
 
 def _to_network_input_cases():
-    rng = np.random.default_rng(11)
+    rng = case_rng(11)
     inputs = [("the first 5 real test images (uint8)", _test_digits(5)[0]),
-              ("one 2x3 image with 0, 128 and 255", np.array([[[0, 128, 255], [1, 254, 64]]], dtype=np.uint8)),
+              ("one 2x3 image with 0, 128 and 255", varied(
+                  np.array([[[0, 128, 255], [1, 254, 64]]], dtype=np.uint8),
+                  lambda secret: np.concatenate([[[[0, 255]]], secret.integers(0, 256, (1, 1, 2))], axis=2
+                                                )[:, :, secret.permutation(4)].astype(np.uint8), 15)),
               ("a batch of 4 non-square 5x7 images", rng.integers(0, 256, (4, 5, 7)).astype(np.uint8))]
     return [Case(description, (x,), (x.astype(np.float32) / np.float32(255.0))[:, None, :, :],
                  "divide by 255 in floating point and add the channel axis: shape (N, 1, H, W), float32 "
@@ -198,16 +219,25 @@ def _squared_distances(images, means):
     return ((images[:, None, :] - means[None, :, :]) ** 2).sum(axis=2)
 
 
+def _similar(points, means, seed):
+    """(points, means) as written; inside secret_cases, both scaled by one random factor and their axes
+    permuted: every distance scales alike, so the nearest mean and the case's point stay."""
+    def change(secret):
+        scale, order = secret.uniform(0.5, 3.0), secret.permutation(points.shape[1])
+        return scale * points[:, order], scale * means[:, order]
+    return varied((points, means), change, seed)
+
+
 def _nearest_mean_predict_cases():
-    rng = np.random.default_rng(12)
+    rng = case_rng(12)
     images, labels = _test_digits(200)
     flat = images.reshape(200, -1) / 255.0
     means = np.stack([flat[labels == k].mean(axis=0) for k in range(10)])
-    inputs = [("2 points, 3 means in 2-D", np.array([[0.0, 0.0], [5.0, 5.0]]),
-               np.array([[1.0, 1.0], [4.0, 6.0], [-3.0, 0.5]])),
+    inputs = [("2 points, 3 means in 2-D", *_similar(np.array([[0.0, 0.0], [5.0, 5.0]]),
+                                                     np.array([[1.0, 1.0], [4.0, 6.0], [-3.0, 0.5]]), 16)),
               ("one image (a batch of one)", np.array([[2.0, -1.0, 0.5]]), rng.standard_normal((4, 3))),
-              ("a mean with a large norm that is not the closest", np.array([[1.0, 0.0], [0.0, 1.0]]),
-               np.array([[0.9, 0.1], [10.0, 10.0], [0.0, 1.2]])),
+              ("a mean with a large norm that is not the closest",
+               *_similar(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[0.9, 0.1], [10.0, 10.0], [0.0, 1.2]]), 17)),
               ("200 real test digits against their class means", flat, means)]
     return [Case(description, (x, m), _squared_distances(x, m).argmin(axis=1),
                  "for every image, the index k of the mean with the smallest sum of squared differences",

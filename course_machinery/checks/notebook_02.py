@@ -9,7 +9,7 @@ import numpy as np
 from scratchcnn import Conv2D, conv2d_naive, conv_output_size, im2col
 
 from .common_mistakes import stride_ignored_conv
-from .framework import Case, Exercise, Mistake
+from .framework import Case, Exercise, Mistake, case_rng, secret_rng
 
 
 # --- output_size ----------------------------------------------------------------------
@@ -25,10 +25,24 @@ _OUTPUT_SIZE_SETTINGS = [      # (description, (H, k, s, p))
     ("10, k 4, stride 3, padding 0 (remainder 0)", (10, 4, 3, 0)),
 ]
 
+def _secret_sizes(settings, seed):
+    """``settings`` (description, (H, k, s, p)) as written; inside secret_cases, each H grown by a random
+    multiple of s (the remainder, and so the point, stays; a kernel as large as the input stays so)."""
+    secret = secret_rng(seed)
+    if secret is None:
+        return settings
+    varied = []
+    for _, (H, k, s, p) in settings:
+        grown = int(secret.integers(2, 9)) if H == k else H + s * int(secret.integers(1, 6))
+        H, k = grown, (grown if H == k else k)
+        varied.append((f"{H}, k {k}, stride {s}, padding {p}", (H, k, s, p)))
+    return varied
+
+
 check_output_size = Exercise("output_size", lambda: [
     Case(description, args, conv_output_size(*args),
          "count the window positions 0, s, 2s, ... with s*y + k <= H + 2p", rtol=0, atol=0)
-    for description, args in _OUTPUT_SIZE_SETTINGS
+    for description, args in _secret_sizes(_OUTPUT_SIZE_SETTINGS, 21)
 ], [
     Mistake("padding added on one side only (H + p)", lambda H, k, s, p: (H + p - k) // s + 1,
             "padding adds p pixels on BOTH sides: H + 2p"),
@@ -67,7 +81,7 @@ def _on_one_image(conv):
 
 
 def _conv2d_single_cases():
-    rng = np.random.default_rng(2)
+    rng = case_rng(2)
     settings = [   # (description, image, kernel, stride, padding)
         ("3x3 image, 2x2 kernel (the worked example)", np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0], [2.0, 1.0, 0.0]]),
          np.array([[1.0, 2.0], [0.0, -1.0]]), 1, 0),
@@ -134,7 +148,7 @@ def _conv_with_slip(x, W, b, s, p, *, row_stride=None, bias_first_image_only=Fal
 check_conv2d_forward_loops = Exercise("conv2d_forward_loops", lambda: [
     Case(description, (x, W, b, s, p), conv2d_naive(x, W, b, s, p),
          "out[n, f, y, x] = b[f] + sum over c, i, j of W[f, c, i, j] * x_pad[n, c, s*y + i, s*x + j]")
-    for description, x, W, b, s, p in conv_layer_inputs(np.random.default_rng(20), _CONV_FORWARD_SETTINGS)
+    for description, x, W, b, s, p in conv_layer_inputs(case_rng(20), _CONV_FORWARD_SETTINGS)
 ], [Mistake(name, wrong, fix) for name, wrong, fix in _CONV_FORWARD_MISTAKES] + [
     Mistake("the bias forgotten", lambda x, W, b, s, p: conv2d_naive(x, W, 0 * b, s, p),
             "add b[f] to every output of filter f"),
@@ -189,10 +203,24 @@ def _output_positions(shape, k, s, p):
     return conv_output_size(shape[2], k, s, p) * conv_output_size(shape[3], k, s, p)
 
 
+def _secret_shapes(settings, seed):
+    """``settings`` (description, (x_shape, k, s, p)) as written; inside secret_cases, other batch sizes
+    and channels, and H and W grown by random multiples of s (the same remainders)."""
+    secret = secret_rng(seed)
+    if secret is None:
+        return settings
+    varied = []
+    for _, ((N, C, H, W), k, s, p) in settings:
+        shape = (int(secret.integers(1, 9)), int(secret.integers(1, 9)),
+                 H + s * int(secret.integers(1, 6)), W + s * int(secret.integers(1, 6)))
+        varied.append((f"{shape}, k {k}, stride {s}, padding {p}", (shape, k, s, p)))
+    return varied
+
+
 check_im2col_shape = Exercise("im2col_shape", lambda: [
     Case(description, args, tuple(im2col(np.zeros(args[0]), *args[1:]).shape),
          "rows: one per kernel weight of a filter; columns: one per output position of the whole batch",
-         rtol=0, atol=0) for description, args in _IM2COL_SHAPE_SETTINGS
+         rtol=0, atol=0) for description, args in _secret_shapes(_IM2COL_SHAPE_SETTINGS, 22)
 ], [
     Mistake("the channels left out of the rows (k*k instead of C*k*k)",
             lambda shape, k, s, p: (k * k, shape[0] * _output_positions(shape, k, s, p)),

@@ -9,7 +9,7 @@ import numpy as np
 
 from scratchcnn import col2im, conv2d_backward_naive, conv2d_naive, conv_output_size, numerical_gradient, relative_error
 
-from .framework import Case, Exercise, Mistake
+from .framework import Case, Exercise, Mistake, case_rng, secret_rng
 from .notebook_02 import conv_layer_inputs
 
 
@@ -44,7 +44,7 @@ def _col2im_slipped(cols, x_shape, k, s=1, p=0, *, assign=False, swap_ij=False, 
 
 
 def _col2im_loops_cases():
-    rng = np.random.default_rng(3)
+    rng = case_rng(3)
     settings = [   # (description, x_shape, k, s, p, columns)
         ("all-ones columns, (1, 1, 3, 3), k 2 (overlapping patches)", (1, 1, 3, 3), 2, 1, 0, "ones"),
         ("random columns, (1, 1, 4, 4), k 3", (1, 1, 4, 4), 3, 1, 0, "random"),
@@ -83,7 +83,7 @@ check_col2im_loops = Exercise("col2im_loops", _col2im_loops_cases, [
 # --- bias_gradient --------------------------------------------------------------------------
 
 def _bias_gradient_cases():
-    rng = np.random.default_rng(4)
+    rng = case_rng(4)
     douts = [("a batch of 4 images, 2 filters, 3x5", rng.standard_normal((4, 2, 3, 5))),
              ("1 image, 3 filters, 2x2 (a batch of one)", rng.standard_normal((1, 3, 2, 2))),
              ("2 images, 5 filters, 1x1 output", rng.standard_normal((2, 5, 1, 1))),
@@ -175,7 +175,7 @@ def _on_one_image(backward):
 
 
 def _conv_backward_single_cases():
-    rng = np.random.default_rng(5)
+    rng = case_rng(5)
     settings = [("4x4 image, 2x2 kernel", (4, 4), 2, 1, 0), ("5x6 image, asymmetric 3x3 kernel", (5, 6), 3, 1, 0),
                 ("5x5 image, padding 1", (5, 5), 3, 1, 1), ("7x7 image, stride 2", (7, 7), 3, 2, 0),
                 ("6x5 image, stride 2 (does not divide), padding 1", (6, 5), 3, 2, 1)]
@@ -209,7 +209,7 @@ check_conv_backward_single = Exercise("conv_backward_single", _conv_backward_sin
 
 def _conv_backward_cases(seed, settings, hint):
     """Cases (x, W, dout, stride, padding) -> (dx, dW, db) for each conv_layer_inputs setting, dout random."""
-    rng = np.random.default_rng(seed)
+    rng = case_rng(seed)
     cases = []
     for description, x, W, _, s, p in conv_layer_inputs(rng, settings):
         dout = rng.standard_normal(conv2d_naive(x, W, np.zeros(W.shape[0]), s, p).shape)
@@ -279,7 +279,7 @@ def _dilate_reference(G, s):
 
 
 def _dilate_cases():
-    rng = np.random.default_rng(31)
+    rng = case_rng(31)
     inputs = [("a 2x2 map, s = 2", np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), 2),
               ("s = 1 changes nothing", rng.standard_normal((1, 2, 3, 3)), 1),
               ("non-square 2x3 maps, 2 images, 2 filters, s = 3", rng.standard_normal((2, 2, 2, 3)), 3),
@@ -370,11 +370,22 @@ _RELATIVE_ERROR_SETTINGS = [     # (description, analytic, numeric)
     ("large gradients [1000, 10] against [1001, 12]", [1000.0, 10.0], [1001.0, 12.0]),
 ]
 
-check_my_relative_error = Exercise("my_relative_error", lambda: [
-    Case(description, (np.array(a), np.array(n)), relative_error(np.array(a), np.array(n)),
-         "element-wise |a - n| / max(|a| + |n|, 1e-12), then the maximum over all elements")
-    for description, a, n in _RELATIVE_ERROR_SETTINGS
-], [
+def _relative_error_cases():
+    """The settings as written; inside secret_cases, each pair of entries times one random positive
+    factor: the same relative errors at the same places (equal entries stay equal, zeros zero), other
+    values. The descriptions then say the point without the public numbers."""
+    secret, cases = secret_rng(30), []
+    for description, a, n in _RELATIVE_ERROR_SETTINGS:
+        a, n = np.array(a), np.array(n)
+        if secret is not None:
+            factor = secret.uniform(0.5, 2.0, a.shape)
+            a, n, description = a * factor, n * factor, description.split(" [")[0].split(",")[0]
+        cases.append(Case(description, (a, n), relative_error(a, n),
+                          "element-wise |a - n| / max(|a| + |n|, 1e-12), then the maximum over all elements"))
+    return cases
+
+
+check_my_relative_error = Exercise("my_relative_error", _relative_error_cases, [
     Mistake("no floor on the denominator (0 / 0 = nan where both are 0)",
             lambda a, n: np.max(np.abs(a - n) / (np.abs(a) + np.abs(n))),
             "floor the denominator: np.maximum(np.abs(a) + np.abs(n), 1e-12)"),

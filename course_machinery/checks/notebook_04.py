@@ -9,13 +9,13 @@ import numpy as np
 from scratchcnn import MaxPool2D, conv_output_size, maxpool2d_backward_naive, maxpool2d_naive
 
 from .common_mistakes import maxpool_backward_slipped, stride_ignored_pool
-from .framework import Case, Exercise, Mistake
+from .framework import Case, Exercise, Mistake, case_rng
 
 
 # --- maxpool_forward --------------------------------------------------------------------
 
 def _maxpool_forward_cases():
-    rng = np.random.default_rng(40)
+    rng = case_rng(40)
     settings = [   # (description, x, kernel_size, stride)
         ("4x4 input, kernel 2, stride 2", rng.permutation(16).reshape(1, 1, 4, 4).astype(np.float64), 2, 2),
         ("all-negative input", -0.5 - rng.random((1, 1, 4, 4)), 2, 2),
@@ -80,7 +80,7 @@ def _winner_slipped(x, dout, k, s, *, argmin=False, swapped=False, stride_left_o
 
 
 def _maxpool_backward_cases():
-    rng = np.random.default_rng(41)
+    rng = case_rng(41)
     overlapping = rng.standard_normal((1, 1, 7, 7))
     overlapping[0, 0, 2, 2] = overlapping[0, 0, 4, 4] = 10.0   # each wins several windows
     settings = [   # (description, x, kernel_size, stride)

@@ -9,7 +9,7 @@ import numpy as np
 from scratchcnn import SoftmaxCrossEntropy, log_softmax, softmax
 
 from .common_mistakes import softmax_gradient_every_label_in_every_row, softmax_shifted
-from .framework import Case, Exercise, Mistake
+from .framework import Case, Exercise, Mistake, case_rng, secret_rng, varied_settings
 
 
 _SCALES_HINT = "rows of very different scale: subtract each row's OWN maximum (axis=1, keepdims=True)"
@@ -36,7 +36,7 @@ def _global_max_softmax(z):
 # --- stable_softmax ---------------------------------------------------------------------
 
 def _stable_softmax_cases():
-    rng = np.random.default_rng(50)
+    rng = case_rng(50)
     inputs = [
         ("small logits [[1, 2, 3]] (a batch of one)", np.array([[1.0, 2.0, 3.0]])),
         ("batch of 3 rows, 4 classes", rng.standard_normal((3, 4))),
@@ -45,6 +45,7 @@ def _stable_softmax_cases():
         ("rows of very different scale [[1000, 999], [0, 1]]", np.array([[1000.0, 999.0], [0.0, 1.0]])),
         ("integer logits, 3 rows, 3 classes", rng.integers(-3, 4, (3, 3))),
     ]
+    inputs = varied_settings(inputs, 500, integers=False)      # secret: the written logits scaled, signs kept
     return [Case(description, (z,), softmax(z), "exp(z - row max) / its row sum") for description, z in inputs]
 
 
@@ -73,8 +74,8 @@ def _loss_and_gradient(logits, labels):
 
 
 def _loss_inputs(seed):
-    rng = np.random.default_rng(seed)
-    return [
+    rng = case_rng(seed)
+    inputs = [
         ("one example, logits [[2, 1, 0.1]], label 0", np.array([[2.0, 1.0, 0.1]]), np.array([0])),
         ("batch of 4 examples, 5 classes", rng.standard_normal((4, 5)), np.array([0, 3, 3, 1])),
         ("huge logits [[1000, 0, -1000]], label 2 (confident and wrong)", np.array([[1000.0, 0.0, -1000.0]]),
@@ -82,7 +83,8 @@ def _loss_inputs(seed):
         ("rows of very different scale [[1000, 999], [0, 1]], labels [1, 0]",
          np.array([[1000.0, 999.0], [0.0, 1.0]]), np.array([1, 0])),
         ("integer logits, 3 examples, 4 classes", rng.integers(-4, 5, (3, 4)), np.array([2, 2, 0])),
-    ], rng
+    ]
+    return varied_settings(inputs, seed + 500, integers=False), rng     # labels (integers) stay
 
 
 def _global_max_loss(z, y):
@@ -168,9 +170,17 @@ check_softmax_cross_entropy = Exercise("softmax_cross_entropy", _softmax_cross_e
 
 # --- uniform_loss ---------------------------------------------------------------------------
 
+def _class_counts_for_uniform_loss():
+    """K = 10, 2, 1000, 1; inside secret_cases, other K in the same ranges (1 stays: it has no other)."""
+    secret = secret_rng(54)
+    if secret is None:
+        return 10, 2, 1000, 1
+    return tuple(int(secret.integers(low, high)) for low, high in [(3, 10), (11, 100), (101, 5000), (5001, 20000)])
+
+
 check_uniform_loss = Exercise("uniform_loss", lambda: [
     Case(f"K = {K} classes", (K,), SoftmaxCrossEntropy().forward(np.zeros((1, K)), np.array([0])),
-         "the true class gets p = 1/K; the loss is -log of that") for K in (10, 2, 1000, 1)
+         "the true class gets p = 1/K; the loss is -log of that") for K in _class_counts_for_uniform_loss()
 ], [
     Mistake("log10 instead of the natural log", lambda K: math.log10(K), "cross-entropy uses np.log"),
     Mistake("log2 instead of the natural log", lambda K: math.log2(K), "cross-entropy uses np.log"),

@@ -8,7 +8,7 @@ import numpy as np
 
 from scratchcnn import Dense, Dropout, ReLU, SoftmaxCrossEntropy
 
-from .framework import Case, Exercise, Mistake
+from .framework import Case, Exercise, Mistake, case_rng, secret_rng, varied_settings
 
 
 def _dense(W, b=None):
@@ -31,7 +31,7 @@ def _dense_backward_reference(x, W, dout):
 
 
 def _dense_backward_cases():
-    rng = np.random.default_rng(60)
+    rng = case_rng(60)
     settings = [   # (description, N, D, M, hint)
         ("a batch of one: N=1, D=3, M=2", 1, 3, 2,
          "dx = dout @ W.T has the shape of x (N, D), dW = x.T @ dout the shape of W (D, M), "
@@ -95,7 +95,7 @@ def _relu_backward_reference(x, dout):
 
 check_relu_backward = Exercise("relu_backward", lambda: [
     Case(description, (x, dout), _relu_backward_reference(x, dout), hint)
-    for description, x, dout, hint in _RELU_BACKWARD_SETTINGS
+    for description, x, dout, hint in varied_settings(_RELU_BACKWARD_SETTINGS, 600)   # secret: scaled, signs kept
 ], [
     Mistake("the mask built from dout instead of from the input x", lambda x, dout: dout * (dout > 0),
             "multiply dout by (x > 0), x being the ReLU's input"),
@@ -114,7 +114,7 @@ check_relu_backward = Exercise("relu_backward", lambda: [
 # --- inverted_dropout -------------------------------------------------------------------
 
 def _inverted_dropout_cases():
-    rng = np.random.default_rng(61)
+    rng = case_rng(61)
     settings = [   # (description, p, x, hint)
         ("p = 0.5", 0.5, rng.standard_normal((4, 6)),
          "zero the dropped units (keep == False) and scale the survivors up by 1 / (1 - p)"),
@@ -127,7 +127,7 @@ def _inverted_dropout_cases():
     ]
     cases = []
     for seed, (description, p, x, hint) in enumerate(settings):
-        layer = Dropout(p, rng=np.random.default_rng(seed))
+        layer = Dropout(p, rng=case_rng(seed))
         out = layer.forward(x.astype(np.float64))
         keep = layer.mask != 0 if layer.mask is not None else np.ones(x.shape, dtype=bool)
         cases.append(Case(description, (x, keep, p), out, hint))
@@ -166,11 +166,26 @@ _PREDICTED_STD_SETTINGS = [("fan_in 100, weight std 0.1", 100, 0.1),
                            ("fan_in 9, weight std 1", 9, 1.0),
                            ("fan_in 1, weight std 0.5", 1, 0.5)]
 
+def _secret_std_settings(settings, seed):
+    """The settings as written; inside secret_cases, other fan-ins (fan_in 1 stays 1) and weight stds
+    scaled by a random factor (He weights stay He weights)."""
+    secret = secret_rng(seed)
+    if secret is None:
+        return settings
+    varied = []
+    for description, fan_in, weight_std in settings:
+        new_fan_in = 1 if fan_in == 1 else int(secret.integers(fan_in // 2 + 2, 2 * fan_in + 2))
+        he = description.startswith(f"fan_in {fan_in}, He")
+        std = math.sqrt(2 / new_fan_in) if he else weight_std * float(secret.uniform(0.5, 2.0))
+        varied.append((f"fan_in {new_fan_in}, weight std {std:.4g}" + (" (He)" if he else ""), new_fan_in, std))
+    return varied
+
+
 check_predicted_std = Exercise("predicted_std", lambda: [
     Case(description, (fan_in, weight_std), _measured_dense_std(fan_in, weight_std, seed),
          "variances add over the fan_in inputs: Var(out) = fan_in * weight_std**2 * Var(x); "
          "the standard deviation is its square root", rtol=0.05, atol=0.0)
-    for seed, (description, fan_in, weight_std) in enumerate(_PREDICTED_STD_SETTINGS)
+    for seed, (description, fan_in, weight_std) in enumerate(_secret_std_settings(_PREDICTED_STD_SETTINGS, 601))
 ], [
     Mistake("the variance fan_in * weight_std**2 instead of the standard deviation",
             lambda fan_in, weight_std: fan_in * weight_std ** 2,
@@ -224,7 +239,7 @@ def _two_layer_backward_with(mistake):
 
 
 def _two_layer_backward_cases():
-    rng = np.random.default_rng(62)
+    rng = case_rng(62)
 
     def case(description, N, D, H, K, hint, scale=1.0, integer_x=False):
         x = rng.integers(0, 4, (N, D)) if integer_x else rng.standard_normal((N, D))

@@ -9,7 +9,7 @@ import numpy as np
 from scratchcnn import Adam, SGD, SoftmaxCrossEntropy, TrainingDiverged, reference_cnn, train
 
 from .shared import mnist_test, reference_cases
-from .framework import Case, Exercise, Mistake
+from .framework import Case, Exercise, Mistake, case_rng, secret_active, secret_rng, varied, varied_settings
 
 
 def _float(*arrays):
@@ -41,8 +41,9 @@ def adam_update(weights, gradient, m, s, t, lr, beta1=0.9, beta2=0.999, eps=1e-8
     return (new_weights, m_hat, s_hat) if return_corrected else (new_weights, m, s)
 
 
-_rng = np.random.default_rng(70)
-check_sgd_momentum_step = Exercise("sgd_momentum_step", reference_cases(momentum_update, [
+def _sgd_momentum_cases():
+    rng = case_rng(70)
+    return reference_cases(momentum_update, varied_settings([
     ("first step: velocity starts at zero", np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.5, -1.0]),
      np.zeros(3), 0.1, 0.9,
      "with zero velocity the first step is plain SGD: v = gradient and w - lr * gradient"),
@@ -52,13 +53,16 @@ check_sgd_momentum_step = Exercise("sgd_momentum_step", reference_cases(momentum
     ("zero gradient: momentum keeps moving", np.array([[0.5, 0.5], [0.5, 0.5]]), np.zeros((2, 2)),
      np.array([[1.0, -1.0], [0.5, 0.0]]), 0.1, 0.5,
      "even with a zero gradient the weights move by lr * momentum * v: that is what momentum means"),
-    ("2-D weights, lr 0.5, momentum 0.99", _rng.standard_normal((3, 4)), _rng.standard_normal((3, 4)),
-     _rng.standard_normal((3, 4)), 0.5, 0.99,
+    ("2-D weights, lr 0.5, momentum 0.99", rng.standard_normal((3, 4)), rng.standard_normal((3, 4)),
+     rng.standard_normal((3, 4)), 0.5, 0.99,
      "use the lr and momentum you are given (no hard-coded 0.9 or 0.01), element-wise on any shape"),
     ("integer weights, gradient and velocity", np.array([3, -1, 2]), np.array([1, 2, -2]),
      np.array([1, 0, 1]), 0.25, 0.5,
      "integer arrays can't be updated in place with float results: build new arrays (w - lr * v)"),
-]), [
+], 700))
+
+
+check_sgd_momentum_step = Exercise("sgd_momentum_step", _sgd_momentum_cases, [
     Mistake("the weights moved with the OLD velocity (before adding the gradient)",
             lambda w, g, v, lr, mu: (w - lr * v, mu * v + g),
             "update the velocity first, then move the weights with the new one: "
@@ -89,23 +93,27 @@ def _adam_with(**mistake):
     return lambda *args: adam_update(*args, **mistake)
 
 
-_rng = np.random.default_rng(72)
-check_adam_step = Exercise("adam_step", reference_cases(adam_update, [
+def _adam_cases():
+    rng = case_rng(72)
+    return reference_cases(adam_update, varied_settings([
     ("first step (t = 1) from zero state, gradients of very different sizes", np.zeros(3),
      np.array([0.001, -5.0, 100.0]), np.zeros(3), np.zeros(3), 1, 0.01, 0.9, 0.999, 1e-8,
      "at t = 1 the bias correction makes m_hat = g and s_hat = g**2, so every weight moves by about "
      "lr * sign(g), whatever the size of g"),
-    ("step t = 3 with state from earlier steps", _rng.standard_normal(4), _rng.standard_normal(4),
-     0.1 * _rng.standard_normal(4), 0.1 * _rng.random(4), 3, 0.001, 0.9, 0.999, 1e-8,
+    ("step t = 3 with state from earlier steps", rng.standard_normal(4), rng.standard_normal(4),
+     0.1 * rng.standard_normal(4), 0.1 * rng.random(4), 3, 0.001, 0.9, 0.999, 1e-8,
      "m = beta1 * m + (1 - beta1) * g and s = beta2 * s + (1 - beta2) * g**2 come first; divide by "
      "1 - beta**t with THIS step's t only for the update, and return m and s uncorrected"),
-    ("2-D weights, t = 100, beta1 0.5, beta2 0.9, eps 0.001", _rng.standard_normal((2, 3)),
-     _rng.standard_normal((2, 3)), _rng.standard_normal((2, 3)), _rng.random((2, 3)), 100, 0.1, 0.5, 0.9, 1e-3,
+    ("2-D weights, t = 100, beta1 0.5, beta2 0.9, eps 0.001", rng.standard_normal((2, 3)),
+     rng.standard_normal((2, 3)), rng.standard_normal((2, 3)), rng.random((2, 3)), 100, 0.1, 0.5, 0.9, 1e-3,
      "use the betas and eps you are given; eps is added to sqrt(s_hat), outside the square root"),
     ("integer weights and gradient, t = 2", np.array([1, -2, 3]), np.array([2, 0, -1]),
      np.array([0.5, 0.0, -0.2]), np.array([0.3, 0.0, 0.1]), 2, 0.1, 0.9, 0.999, 1e-8,
      "integer arrays can't be updated in place with float results: build new arrays"),
-], rtol=1e-6, atol=1e-10), [
+], 720), rtol=1e-6, atol=1e-10)
+
+
+check_adam_step = Exercise("adam_step", _adam_cases, [
     Mistake("no bias correction (m and s used as they are)", _adam_with(correct_m=False, correct_s=False),
             "divide m by 1 - beta1**t and s by 1 - beta2**t before the update: they start at 0 and are "
             "too small in the first steps"),
@@ -124,15 +132,28 @@ check_adam_step = Exercise("adam_step", reference_cases(adam_update, [
     without bias correction.""")
 
 
-check_steps_per_epoch = Exercise("steps_per_epoch", [
+def _epoch_settings():
+    """(num_images, batch_size, hint) as written; inside secret_cases, other sizes making the same points."""
+    secret = secret_rng(73)
+    if secret is None:
+        return [(60000, 128, "60,000 / 128 = 468.75: the last 96 images form a 469th, smaller batch"),
+                (100, 100, "exactly one full batch: one step"),
+                (101, 100, "one image left over still makes a batch of its own: 2 steps"),
+                (5, 64, "fewer images than one batch: a single, small batch, so 1 step"),
+                (1, 1, "a batch of one image: one step")]
+    b, full, small = (int(n) for n in secret.integers(2, 300, 3))
+    return [(b * int(secret.integers(50, 500)) + int(secret.integers(1, b)), b,
+             "the last, smaller batch is a step too: round up"),
+            (full, full, "exactly one full batch: one step"),
+            (full * 3 + 1, full, "one image left over still makes a batch of its own"),
+            (int(secret.integers(1, small)), small, "fewer images than one batch: a single, small batch, so 1 step"),
+            (b * int(secret.integers(2, 50)), b, "the batch size divides the images: no smaller batch")]
+
+
+check_steps_per_epoch = Exercise("steps_per_epoch", lambda: [
     # Expected: count the batches exactly as train() slices them.
-    Case(f"{n:,} images, batch size {b}", (n, b), len(range(0, n, b)), hint) for n, b, hint in [
-        (60000, 128, "60,000 / 128 = 468.75: the last 96 images form a 469th, smaller batch"),
-        (100, 100, "exactly one full batch: one step"),
-        (101, 100, "one image left over still makes a batch of its own: 2 steps"),
-        (5, 64, "fewer images than one batch: a single, small batch, so 1 step"),
-        (1, 1, "a batch of one image: one step"),
-    ]], [
+    Case(f"{n:,} images, batch size {b}", (n, b), len(range(0, n, b)), hint) for n, b, hint in _epoch_settings()
+], [
     Mistake("integer division n // b, which drops the last, smaller batch", lambda n, b: n // b,
             "round UP: math.ceil(n / b), or -(-n // b)"),
     Mistake("n // b + 1, one step too many when b divides n", lambda n, b: n // b + 1,
@@ -171,18 +192,26 @@ def _entropy_with(mistake):
     return produce
 
 
-_rng = np.random.default_rng(71)
-check_prior_loss = Exercise("prior_loss", reference_cases(_prior_loss_reference, [
-    ("balanced: every one of 10 classes equally often", np.repeat(np.arange(10), 6), 10,
+def _prior_loss_cases():
+    rng = case_rng(71)
+    return reference_cases(_prior_loss_reference, [
+    ("balanced: every one of 10 classes equally often",
+     varied(np.repeat(np.arange(10), 6), lambda secret: np.repeat(np.arange(10), secret.integers(2, 9)), 710), 10,
      "with equal frequencies f_k = 1/10 the loss is -sum_k f_k ln f_k = ln 10, the initial loss"),
-    ("unbalanced: labels [0, 0, 0, 1]", np.array([0, 0, 0, 1]), 2,
+    ("unbalanced: " + varied("labels [0, 0, 0, 1]", lambda secret: "3 of one label, 1 of another", 711),
+     varied(np.array([0, 0, 0, 1]), lambda secret: np.repeat(secret.permutation(2), [3, 1]), 711), 2,
      "f = (3/4, 1/4): average -ln f[label] over the examples, i.e. -sum_k f_k ln f_k"),
-    ("classes 3 and 7 never occur", _rng.choice([0, 1, 2, 4, 5, 6, 8, 9], size=40), 10,
+    ("classes 3 and 7 never occur", rng.choice([0, 1, 2, 4, 5, 6, 8, 9], size=40), 10,
      "a class with frequency 0 contributes 0 (0 * ln 0 = 0): skip zero frequencies"),
-    ("one class only", np.zeros(7, dtype=np.int64), 3,
+    ("one class only", varied(np.zeros(7, dtype=np.int64),
+                              lambda secret: np.full(secret.integers(2, 12), secret.integers(0, 3)), 712), 3,
      "if every label is the same the frequencies are (1, 0, 0) and the loss is -1 * ln 1 = 0"),
-    ("a single label", np.array([4]), 10, "one label: frequency 1 for its class, loss 0"),
-]), [
+    ("a single label", varied(np.array([4]), lambda secret: secret.integers(0, 10, 1), 713), 10,
+     "one label: frequency 1 for its class, loss 0"),
+])
+
+
+check_prior_loss = Exercise("prior_loss", _prior_loss_cases, [
     Mistake("the minus sign missing (sum f ln f is negative)", _entropy_with("no minus"),
             "the loss is MINUS sum_k f_k ln f_k, a positive number"),
     Mistake("counts instead of frequencies (np.bincount not divided by the number of labels)",
@@ -217,7 +246,8 @@ check_prior_loss = Exercise("prior_loss", reference_cases(_prior_loss_reference,
 def _diverging_images():
     """The 150 hidden images: the first 150 zeros and ones of the MNIST test set."""
     images, labels = mnist_test()
-    chosen = np.flatnonzero(labels <= 1)[:150]
+    zeros_and_ones = np.flatnonzero(labels <= 1)
+    chosen = varied(zeros_and_ones[:150], lambda secret: np.sort(secret.choice(zeros_and_ones, 150, replace=False)), 74)
     return images[chosen], labels[chosen]
 
 
@@ -250,6 +280,12 @@ def divergence_experiment(candidates, images, labels, *, optimizer="SGD", moment
 
 def _diverging_cases():
     images, labels = _diverging_images()
+    if secret_active():          # other images: whether a rate diverges is the experiment's to say
+        return reference_cases(divergence_experiment, [
+            (f"learning rates {candidates} on 150 other zeros and ones", candidates, images, labels,
+             "catch scratchcnn.TrainingDiverged around scratchcnn.train and return that lr at once, or None "
+             "when none diverges; train with batch_size=50")
+            for candidates in ([0.01, 1.0, 100.0, 1e10], [0.01, 0.1, 1.5], [1.0, 2.0, 2.35, 2.8, 4.0])])
     return reference_cases(divergence_experiment, [
         ("learning rates [0.01, 1.0, 100.0, 1e10]", [0.01, 1.0, 100.0, 1e10], images, labels,
          "catch scratchcnn.TrainingDiverged around scratchcnn.train and return that lr at once. A loss above "
@@ -317,10 +353,12 @@ def _overfit_with(mistake=None):
 
 def _overfit_cases():
     images, labels = mnist_test()
+    one = varied(slice(0, 1), lambda secret: secret.choice(len(images), 1), 75)         # secret: other digits
+    eight = varied(slice(10, 18), lambda secret: np.sort(secret.choice(len(images), 8, replace=False)), 76)
     cases = []
     for description, x, y, steps, lr in [
-            ("a batch of one digit, 15 steps, lr 0.002", images[:1], labels[:1], 15, 0.002),
-            ("8 digits, 25 steps, lr 0.003", images[10:18], labels[10:18], 25, 0.003)]:
+            ("a batch of one digit, 15 steps, lr 0.002", images[one], labels[one], 15, 0.002),
+            ("8 digits, 25 steps, lr 0.003", images[eight], labels[eight], 25, 0.003)]:
         expected = _overfit_with()(x, y, steps, lr)
         assert expected[-1] < 0.05, "the sanity check itself must reach a near-zero loss"
         cases.append(Case(description, (x, y, steps, lr), expected,

@@ -10,7 +10,7 @@ import numpy as np
 from scratchcnn import SoftmaxCrossEntropy, reference_cnn, softmax
 
 from .shared import mnist_test, trained_model
-from .framework import Case, Exercise, Mistake
+from .framework import Case, Exercise, Mistake, case_rng, secret_rng, varied
 
 def _score_gradient(model, image, target_class):
     """d(score of target_class)/d(image) for one (H, W) image: forward, then backward a one-hot."""
@@ -36,10 +36,16 @@ def _probability_gradient(model, image, target_class):
     return model.backward(p[:, [target_class]] * (np.eye(p.shape[1])[[target_class]] - p))[0, 0]
 
 
+def _digit_numbers(count=3):
+    """The test digits the checks use: the first ``count``, or inside secret_cases ``count`` others."""
+    return varied(list(range(count)), lambda secret: [int(n) for n in secret.choice(10000, count, replace=False)], 81)
+
+
 def _digits_for_checks(count=3):
-    """The first few test digits (float64, (H, W) each) and their labels."""
+    """The first few test digits (float64, (H, W) each) and their labels (others inside secret_cases)."""
     images, labels = mnist_test()
-    return [image[0].astype(np.float64) for image in images[:count]], [int(label) for label in labels[:count]]
+    numbers = _digit_numbers(count)
+    return [images[n, 0].astype(np.float64) for n in numbers], [int(labels[n]) for n in numbers]
 
 
 @functools.lru_cache(maxsize=None)
@@ -66,14 +72,16 @@ def _models_by_name(mistakes):
 
 def _saliency_cases():
     (digit, other_digit, _), (label, other_label, _) = _digits_for_checks()
-    noise = np.random.default_rng(80).random((28, 28))
+    first, second, third = _digit_numbers()
+    noise = case_rng(80).random((28, 28))
     wrong_class = (other_label + 3) % 10
     return [Case(description, (m, image, c), np.abs(_score_gradient(MODELS[m](), image, c)), hint,
                  rtol=1e-4, atol=1e-9) for description, m, image, c, hint in [
-        (f"trained model, test digit 0 (a {label}), its own class", "trained", digit, label,
+        (f"trained model, test digit {first} (a {label}), its own class", "trained", digit, label,
          "forward the image as a batch of one, image[None, None], then model.backward(onehot) with a 1 at "
          "target_class; return the ABSOLUTE value as a (28, 28) array"),
-        (f"trained model, test digit 1 (a {other_label}), class {wrong_class}", "trained", other_digit, wrong_class,
+        (f"trained model, test digit {second} (a {other_label}), class {wrong_class}", "trained", other_digit,
+         wrong_class,
          "use the target_class you are given, not the predicted class or the true label"),
         ("untrained model, a noise image, class 4", "untrained", noise, 4,
          "use the model you are given, and call model.forward on this image right before model.backward"),
@@ -120,16 +128,18 @@ def _occlusion_reference(model, image, label, patch_size, stride, *, sign=1, sco
 
 def _occlusion_cases():
     (digit, other_digit, third_digit), (label, other_label, third_label) = _digits_for_checks()
+    first, second, third = _digit_numbers()
     return [Case(description, ("trained", image, c, k, s), _occlusion_reference(trained_model(), image, c, k, s),
                  hint, rtol=1e-4, atol=1e-7) for description, image, c, k, s, hint in [
-        (f"test digit 0 (a {label}), patch 7, stride 7", digit, label, 7, 7,
+        (f"test digit {first} (a {label}), patch 7, stride 7", digit, label, 7, 7,
          "the patch at map position (i, j) covers rows i*stride : i*stride + patch_size and the same "
          "columns; set it to 0 on a COPY of the image"),
-        (f"test digit 1 (a {other_label}), patch 4, stride 2 (overlapping patches)", other_digit, other_label, 4, 2,
+        (f"test digit {second} (a {other_label}), patch 4, stride 2 (overlapping patches)", other_digit, other_label,
+         4, 2,
          "the map is (28 - patch_size) // stride + 1 = 13 wide, like a convolution without padding"),
-        (f"test digit 2 (a {third_label}), patch 5, stride 3 (odd sizes)", third_digit, third_label, 5, 3,
+        (f"test digit {third} (a {third_label}), patch 5, stride 3 (odd sizes)", third_digit, third_label, 5, 3,
          "(28 - 5) // 3 + 1 = 8 positions per axis; each entry is p(original) - p(occluded)"),
-        (f"test digit 0 (a {label}), patch 28: the whole image", digit, label, 28, 1,
+        (f"test digit {first} (a {label}), patch 28: the whole image", digit, label, 28, 1,
          "one position only: a (1, 1) map holding p(label | digit) - p(label | black image)"),
     ]]
 
@@ -156,7 +166,8 @@ check_occlusion_map = Exercise("occlusion_map", _occlusion_cases, _models_by_nam
 def _conv2_output_shape_cases():
     model = reference_cnn(seed=0)
     cases = []
-    for batch_size in (1, 5, 64):
+    secret = secret_rng(82)                           # inside secret_cases: other batch sizes
+    for batch_size in ((1, 5, 64) if secret is None else [int(n) for n in secret.integers(65, 500, 3)]):
         x = np.zeros((batch_size, 1, 28, 28), dtype=np.float32)
         for layer in model.layers[:4]:
             x = layer.forward(x)
@@ -189,15 +200,16 @@ def _fgsm_reference(model, image, label, epsilon):
 
 def _fgsm_cases():
     (digit, other_digit, _), (label, other_label, _) = _digits_for_checks()
+    first, second, third = _digit_numbers()
     return [Case(description, ("trained", image, c, eps), _fgsm_reference(trained_model(), image, c, eps), hint,
                  rtol=1e-6, atol=1e-9) for description, image, c, eps, hint in [
-        (f"test digit 0 (a {label}) dimmed to greys 0.25..0.75, epsilon 0.1 (no clipping needed)",
+        (f"test digit {first} (a {label}) dimmed to greys 0.25..0.75, epsilon 0.1 (no clipping needed)",
          0.25 + 0.5 * digit, label, 0.1,
          "move UP the gradient of the LOSS, image + epsilon * sign(dL/dx); dL/dx = model.backward(dL/dlogits) "
          "with dL/dlogits from SoftmaxCrossEntropy's backward, after a forward of image[None, None]"),
-        (f"test digit 1 (a {other_label}), epsilon 0.3: clipping", other_digit, other_label, 0.3,
+        (f"test digit {second} (a {other_label}), epsilon 0.3: clipping", other_digit, other_label, 0.3,
          "clip the result to [0, 1] at both ends (np.clip(..., 0, 1))"),
-        (f"test digit 1 (a {other_label}), epsilon 0", other_digit, other_label, 0.0,
+        (f"test digit {second} (a {other_label}), epsilon 0", other_digit, other_label, 0.0,
          "epsilon 0 must give back the image unchanged, shape (28, 28)"),
     ]]
 

@@ -7,8 +7,32 @@ import numpy as np
 from scratchcnn import centre_of_mass, preprocess_digit, reference_cnn
 
 from .shared import mnist_test_bytes
-from .framework import Case, Exercise, Mistake
+from .framework import Case, Exercise, Mistake, case_rng, secret_rng, varied
 from ..plots import conv_feature_maps
+
+
+def _turned(seed, scale=True):
+    """A function of a hand-made image (and its description): the image as it is outside secret_cases;
+    inside, turned by a random multiple of 90 degrees, maybe mirrored and (floats, when ``scale``)
+    brightened by a random factor: the same drawing, whose answer the reference recomputes."""
+    secret = secret_rng(seed)
+
+    def turn(description, image):
+        if secret is None:
+            return description, image
+        image = np.rot90(image, int(secret.integers(4)))
+        image = np.ascontiguousarray(image[:, ::-1] if secret.random() < 0.5 else image)
+        if scale and image.dtype.kind == "f":
+            image = image * secret.uniform(0.3, 3.0)
+        drawing = description.split(" (")[0].split(" at ")[0]
+        return f"{drawing}, turned or mirrored ({image.shape[0]} x {image.shape[1]})", image
+    return turn
+
+
+def _test_digit_bytes(public_number, seed):
+    """MNIST test digit ``public_number`` as uint8 (H, W), or inside secret_cases another one; and its number."""
+    number = varied(public_number, lambda secret: int(secret.integers(2, 10000)), seed)
+    return mnist_test_bytes()[number].copy(), number
 
 
 def _crop_reference(image):
@@ -29,20 +53,27 @@ def _crop_cases():
     dim[1, 10] = 0.08
     single = np.zeros((5, 5))
     single[2, 3] = 0.6
-    digit_bytes = mnist_test_bytes()[0].copy()
+    digit_bytes, number = _test_digit_bytes(0, 90)
     digit = digit_bytes / 255.0
     end_hint = ("slice ends are exclusive: image[rows.min():rows.max() + 1, cols.min():cols.max() + 1] "
                 "keeps the last ink row and column")
+    turn = _turned(91, scale=False)               # the reference rescales brighter images: no new brightness
+    (block_text, block), (edges_text, edges), (smudge_text, smudge), (dim_text, dim), (single_text, single) = [
+        turn(description, image) for description, image in [
+            ("a 3 x 4 block of ink in a 10 x 10 image", block), ("ink touching the top and right edges", edges),
+            ("a faint smudge (5% of the brightest pixel) far from the digit", smudge),
+            ("a dim drawing (brightest pixel 0.5) with a stroke of 0.08", dim), ("a single ink pixel", single)]]
+    digit_text = "the first MNIST test digit" if number == 0 else f"MNIST test digit {number}"
     return [
-        Case("a 3 x 4 block of ink in a 10 x 10 image", (block,), _crop_reference(block), end_hint),
-        Case("ink touching the top and right edges", (edges,), _crop_reference(edges), end_hint),
-        Case("a faint smudge (5% of the brightest pixel) far from the digit", (smudge,), _crop_reference(smudge),
+        Case(block_text, (block,), _crop_reference(block), end_hint),
+        Case(edges_text, (edges,), _crop_reference(edges), end_hint),
+        Case(smudge_text, (smudge,), _crop_reference(smudge),
              "ink means brighter than 10% of the brightest pixel (image > 0.1 * image.max())"),
-        Case("a dim drawing (brightest pixel 0.5) with a stroke of 0.08", (dim,), _crop_reference(dim),
+        Case(dim_text, (dim,), _crop_reference(dim),
              "the threshold is relative: 10% of the brightest pixel (0.05 here), not an absolute 0.1"),
-        Case("a single ink pixel", (single,), _crop_reference(single), end_hint),
-        Case("the first MNIST test digit", (digit,), _crop_reference(digit), end_hint),
-        Case("the first MNIST test digit as integers 0..255 (uint8)", (digit_bytes,),
+        Case(single_text, (single,), _crop_reference(single), end_hint),
+        Case(digit_text, (digit,), _crop_reference(digit), end_hint),
+        Case(digit_text + " as integers 0..255 (uint8)", (digit_bytes,),
              np.rint(255 * _crop_reference(digit)).astype(np.uint8), end_hint),
     ]
 
@@ -80,16 +111,18 @@ def _centre_cases():
     weighted[0, 0], weighted[0, 3] = 1.0, 0.5
     wide = np.zeros((3, 7))
     wide[1, 6], wide[2, 5] = 1.0, 1.0
-    digit_bytes = mnist_test_bytes()[1].copy()
+    digit_bytes, number = _test_digit_bytes(1, 92)
+    digit_text = "the second MNIST test digit" if number == 1 else f"MNIST test digit {number}"
+    turn = _turned(93)
     weight_hint = "weight each position by its brightness: sum(y * image) / sum(image)"
     order_hint = "return (row, column): the row (y, axis 0) first, in pixel indices (the top left pixel is (0, 0))"
     return [Case(description, (image,), _centre_reference(image), hint, rtol=1e-6, atol=1e-9)
             for description, image, hint in [
-        ("one pixel at row 2, column 5", one, order_hint),
-        ("a bright pixel (1.0) and a dim one (0.5) in one row", weighted, weight_hint),
-        ("a wide 3 x 7 image with ink on the right", wide, order_hint),
-        ("the second MNIST test digit", digit_bytes / 255.0, weight_hint),
-        ("the second MNIST test digit as integers 0..255 (uint8)", digit_bytes,
+        (*turn("one pixel at row 2, column 5", one), order_hint),
+        (*turn("a bright pixel (1.0) and a dim one (0.5) in one row", weighted), weight_hint),
+        (*turn("a wide 3 x 7 image with ink on the right", wide), order_hint),
+        (digit_text, digit_bytes / 255.0, weight_hint),
+        (digit_text + " as integers 0..255 (uint8)", digit_bytes,
          "integers work like floats; the sums must not overflow (np.sum of uint8 gives a wide integer)"),
     ]]
 
@@ -153,12 +186,27 @@ def _most_confident_mistake(probabilities, labels, confidence="predicted", pick=
     return chosen if position else int(mistakes[chosen])
 
 
+def _shuffled(seed, settings):
+    """(description, probabilities, labels, hint) as written; inside secret_cases, the images (rows) and
+    the classes (columns, and the labels with them) of each hand-written setting in a random order: the
+    same mistakes and ties, at other places. The descriptions then leave out the public positions."""
+    secret = secret_rng(seed)
+    if secret is None:
+        return settings
+    shuffled = []
+    for description, probabilities, labels, hint in settings:
+        rows, columns = secret.permutation(len(labels)), secret.permutation(probabilities.shape[1])
+        shuffled.append((description.split(" (")[0] + ", images and classes shuffled",
+                         probabilities[rows][:, columns], np.argsort(columns)[labels[rows]], hint))
+    return shuffled
+
+
 def _most_confident_cases():
-    rng = np.random.default_rng(9)
+    rng = case_rng(9)
     random_probabilities = rng.dirichlet(np.full(10, 0.3), size=300)
     random_labels = np.where(rng.random(300) < 0.8, random_probabilities.argmax(axis=1), rng.integers(0, 10, 300))
     return [Case(description, (p, y), _most_confident_mistake(p, y), hint, rtol=0, atol=0)
-            for description, p, y, hint in [
+            for description, p, y, hint in _shuffled(94, [
         ("four images, one mistake (image 2)",
          np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]]), np.array([0, 1, 1, 2]),
          "a mistake is an image whose argmax differs from its label; return its index n in the whole array"),
@@ -175,7 +223,7 @@ def _most_confident_cases():
          "one image, misclassified: its index is 0"),
         ("300 random images, 10 classes", random_probabilities, random_labels,
          "return the index in the whole array, not the position within the list of mistakes"),
-    ]]
+    ])]
 
 
 check_most_confident_mistake = Exercise("most_confident_mistake", _most_confident_cases, [

@@ -6,7 +6,7 @@ import numpy as np
 
 from scratchcnn import BatchNorm1D, BatchNorm2D, Dense, LayerNorm, ReLU, Residual
 
-from .framework import Case, Exercise, Mistake
+from .framework import Case, Exercise, Mistake, case_rng, keep_signs, varied_settings
 from .shared import reference_cases
 
 
@@ -23,9 +23,9 @@ def _batchnorm_reference(x, gamma, beta, eps):
 
 def _batchnorm_cases(seed):
     """(description, x, gamma, beta, eps, dout, hint) for the batch-norm exercises."""
-    rng = np.random.default_rng(seed)
+    rng = case_rng(seed)
     x_hand = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0], [6.0, 60.0]])
-    return [
+    return varied_settings([
         ("4 examples, 2 features, gamma 1 and beta 0", x_hand, np.ones(2), np.zeros(2), 1e-5,
          np.array([[1.0, 0.0], [0.0, 2.0], [-1.0, 1.0], [0.5, -1.0]]),
          "statistics per feature, over the batch: mean and variance along axis 0"),
@@ -38,7 +38,7 @@ def _batchnorm_cases(seed):
         ("a batch of 3", rng.standard_normal((3, 2)), np.array([1.0, 3.0]), np.array([0.0, 0.5]), 1e-5,
          rng.standard_normal((3, 2)),
          "the batch variance divides by N (np.var's default), not by N - 1"),
-    ]
+    ], seed + 1000, positions=(1, 5))     # secret: x and dout scaled, signs kept (gamma 1 stays 1)
 
 
 BATCHNORM_FORWARD_MISTAKES = [
@@ -166,9 +166,9 @@ RESIDUAL_MISTAKES = [
 
 
 def _residual_cases():
-    rng = np.random.default_rng(102)
+    rng = case_rng(102)
     return [Case(description, (x, W, dout), _residual_dense_reference(x, W, dout), hint)
-            for description, x, W, dout, hint in [
+            for description, x, W, dout, hint in varied_settings([
         ("2 examples, 2 features, by hand", np.array([[1.0, -1.0], [0.5, 2.0]]),
          np.array([[1.0, -2.0], [0.5, 1.0]]), np.array([[1.0, 1.0], [-1.0, 2.0]]),
          "dx = dout (the skip) + (dout * (x @ W > 0)) @ W.T (the inner path)"),
@@ -176,7 +176,7 @@ def _residual_cases():
          rng.standard_normal((4, 3)), "go back through W with W.T, and dW = x.T @ (dout * mask)"),
         ("a batch of 6", rng.standard_normal((6, 5)), rng.standard_normal((5, 5)),
          rng.standard_normal((6, 5)), "dW sums over the batch: x.T @ (dout * mask), no mean"),
-    ]]
+    ], 1020)]
 
 
 check_residual_backward = Exercise("residual_backward", _residual_cases, RESIDUAL_MISTAKES,
@@ -201,8 +201,9 @@ def _rmsprop_with(**mistake):
     return lambda *args: rmsprop_update(*args, **mistake)
 
 
-_rng = np.random.default_rng(103)
-check_rmsprop_step = Exercise("rmsprop_step", reference_cases(rmsprop_update, [
+def _rmsprop_cases():
+    rng = case_rng(103)
+    return reference_cases(rmsprop_update, varied_settings([
     ("first step: mean square starts at zero", np.array([1.0, -2.0, 0.5]), np.array([0.5, -0.1, 2.0]),
      np.zeros(3), 0.01, 0.9, 1e-8,
      "from v = 0 the first step is lr * g / sqrt((1 - alpha) g^2): the same size for every weight"),
@@ -212,10 +213,13 @@ check_rmsprop_step = Exercise("rmsprop_step", reference_cases(rmsprop_update, [
     ("a zero gradient and eps 0.1", np.array([[0.5, -0.5], [1.0, 2.0]]), np.array([[0.0, 1.0], [0.0, -3.0]]),
      np.array([[0.0, 0.04], [1e-4, 0.5]]), 0.1, 0.9, 0.1,
      "eps is added to sqrt(v), after the root; a zero gradient moves nothing"),
-    ("2-D weights, lr 0.5, alpha 0.5", _rng.standard_normal((3, 4)), _rng.standard_normal((3, 4)),
-     _rng.uniform(0, 1, (3, 4)), 0.5, 0.5, 1e-6,
+    ("2-D weights, lr 0.5, alpha 0.5", rng.standard_normal((3, 4)), rng.standard_normal((3, 4)),
+     rng.uniform(0, 1, (3, 4)), 0.5, 0.5, 1e-6,
      "use the lr, alpha and eps you are given; return (new_weights, new_mean_square)"),
-]), [
+], 1030))
+
+
+check_rmsprop_step = Exercise("rmsprop_step", _rmsprop_cases, [
     Mistake("no square root: dividing by the mean square itself",
             _rmsprop_with(denominator=lambda v, eps: v + eps),
             "divide by np.sqrt(v) + eps: the root of the mean square has the units of the gradient"),
@@ -241,8 +245,8 @@ def _layernorm_reference(x, gamma, beta, eps):
 
 def _layernorm_cases(seed):
     """(description, x, gamma, beta, eps, dout, hint) for the layer-norm exercises."""
-    rng = np.random.default_rng(seed)
-    return [
+    rng = case_rng(seed)
+    return varied_settings([
         ("3 examples, 4 features, gamma 1 and beta 0",
          np.array([[1.0, 2.0, 3.0, 6.0], [10.0, 0.0, -10.0, 4.0], [0.5, 0.5, 1.5, 2.5]]), np.ones(4), np.zeros(4),
          1e-5, np.array([[1.0, 0.0, -1.0, 0.5], [0.0, 2.0, 1.0, -1.0], [0.5, -0.5, 2.0, 1.0]]),
@@ -257,7 +261,7 @@ def _layernorm_cases(seed):
         ("7 examples, 6 features, gamma different per feature", rng.standard_normal((7, 6)) * 2 - 1,
          rng.uniform(-2, 2, 6), rng.standard_normal(6), 1e-5, rng.standard_normal((7, 6)),
          "gamma varies along the normalised axis: dL/dx_hat = gamma * dout goes inside the means"),
-    ]
+    ], seed + 1000, positions=(1, 5))
 
 
 def _layernorm_forward(x, gamma, beta, eps, axis=1, ddof=0, eps_on_std=False):
@@ -357,7 +361,7 @@ check_layernorm_backward = Exercise("layernorm_backward", lambda: [
 
 def _images_cases(seed, with_running=False):
     """(description, x (N, C, H, W), gamma, beta, eps, running_mean, running_var, momentum, hint)."""
-    rng = np.random.default_rng(seed)
+    rng = case_rng(seed)
     channel_offsets = np.array([0.0, 5.0, -3.0])[None, :, None, None]
     return [
         ("2 images, 3 channels of 4 x 5 pixels, channels on different scales",
@@ -506,15 +510,16 @@ BATCHNORM_EVAL_MISTAKES = [
 def _eval_cases():
     cases = []
     for description, x, g, b, eps, dout, hint in _batchnorm_cases(108):
-        rng = np.random.default_rng(len(cases))
+        rng = case_rng(len(cases))
         running_mean, running_var = rng.standard_normal(x.shape[1]), rng.uniform(0.3, 3, x.shape[1])
         args = (dout, x, g, b, running_mean, running_var, eps)
         cases.append(Case(description, args, _batchnorm_eval_reference(*args),
                           "eval mode: x_hat = (x - running_mean) / sqrt(running_var + eps); the statistics are "
                           "constants, so dx = gamma * dout / sqrt(running_var + eps)"))
     x_one = np.array([[0.5, -2.0, 3.0]])
-    args = (np.array([[1.0, -1.0, 0.5]]), x_one, np.array([2.0, 1.0, -1.0]), np.array([0.0, 1.0, 0.0]),
-            np.array([1.0, 0.0, 2.0]), np.array([4.0, 1.0, 0.25]), 1e-5)
+    vary = keep_signs(1080)                           # secret: other values, the same signs
+    args = (vary(np.array([[1.0, -1.0, 0.5]])), vary(x_one), np.array([2.0, 1.0, -1.0]), np.array([0.0, 1.0, 0.0]),
+            vary(np.array([1.0, 0.0, 2.0])), vary(np.array([4.0, 1.0, 0.25])), 1e-5)
     cases.append(Case("a batch of one example (eval mode does not need a batch)", args,
                       _batchnorm_eval_reference(*args), "each example is normalised with the running statistics alone"))
     return cases
@@ -594,7 +599,7 @@ BATCHNORM_STAGED_MISTAKES = [
 def _staged_cases():
     cases = [Case(description, (dout, x, g, eps), _batchnorm_backward_reference(dout, x, g, eps), hint)
              for description, x, g, _, eps, dout, hint in _batchnorm_cases(109)]
-    rng = np.random.default_rng(110)
+    rng = case_rng(110)
     x, gamma, dout = rng.standard_normal((2, 3)) * 3, np.array([1.5, -2.0, 0.5]), rng.standard_normal((2, 3))
     cases.append(Case("a batch of 2: x_hat is about +-1 whatever x is, so dx is almost 0", (dout, x, gamma, 1e-3),
                       _batchnorm_backward_reference(dout, x, gamma, 1e-3),

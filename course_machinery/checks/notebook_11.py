@@ -11,7 +11,7 @@ from scratchcnn import (ReLU, SoftmaxCrossEntropy, conv2d_naive, conv_output_siz
 
 from .common_mistakes import (maxpool_backward_slipped, softmax_gradient_every_label_in_every_row,
                               softmax_shifted, stride_ignored_conv)
-from .framework import Case, Exercise, Mistake, _short
+from .framework import Case, Exercise, Mistake, _short, case_rng, varied_settings
 from .notebook_07 import adam_update
 from .shared import reference_cases
 
@@ -86,7 +86,7 @@ check_bug_in_conv_forward = diagnosis("bug_in_conv_forward", "flipped_kernel", {
 
 
 def _conv_cases():
-    rng = np.random.default_rng(110)
+    rng = case_rng(110)
     settings = []
     for index, (description, x_shape, W_shape, stride, padding) in enumerate([
             ("one image, one channel, one filter, stride 1", (1, 1, 5, 5), (1, 1, 3, 3), 1, 0),
@@ -132,7 +132,7 @@ check_bug_in_maxpool_backward = diagnosis("bug_in_maxpool_backward", "assign_not
 
 
 def _maxpool_backward_cases():
-    rng = np.random.default_rng(111)
+    rng = case_rng(111)
     overlapping = rng.standard_normal((1, 2, 7, 9))
     overlapping[0, 0, 2, 2] = overlapping[0, 1, 4, 4] = 10.0      # each wins four windows
     settings = []
@@ -179,14 +179,14 @@ def _softmax_cross_entropy(logits, labels):
 
 
 def _softmax_cross_entropy_cases():
-    rng = np.random.default_rng(112)
-    return reference_cases(_softmax_cross_entropy, [
+    rng = case_rng(112)
+    return reference_cases(_softmax_cross_entropy, varied_settings([
         ("batch of one", rng.standard_normal((1, 4)), np.array([2])),
         ("batch of 5, 3 classes, a repeated label", rng.standard_normal((5, 3)), np.array([0, 2, 2, 1, 0])),
         ("huge logits [[1000, 999, 995], [0, 1, 2]]", np.array([[1000.0, 999.0, 995.0], [0.0, 1.0, 2.0]]),
          np.array([1, 2])),
         ("batch of 8, 10 classes", 3 * rng.standard_normal((8, 10)), rng.integers(0, 10, 8)),
-    ], "the loss is the MEAN over the batch, so its gradient is (softmax - onehot) / N")
+    ], 1120, integers=False), "the loss is the MEAN over the batch, so its gradient is (softmax - onehot) / N")
 
 
 def _gradient_times(factor):
@@ -248,7 +248,7 @@ def _relu_with_given_backward(answer):
 
 
 def _relu_cases():
-    rng = np.random.default_rng(113)
+    rng = case_rng(113)
     cases = []
     for description, x in [("a row of mixed signs and exact zeros", np.array([[-2.0, -0.5, 0.0, 0.5, 2.0, -0.0]])),
                            ("a batch of 3 x 5", rng.standard_normal((3, 5))),
@@ -304,7 +304,7 @@ def _dropout(keep_rule="given", out_scale=lambda p: 1 / (1 - p), mask_scale=lamb
 
 
 def _dropout_cases():
-    rng = np.random.default_rng(114)
+    rng = case_rng(114)
     settings = []
     for seed, (description, shape, p) in enumerate([
             ("p = 0.5, a batch of 4 x 6", (4, 6), 0.5), ("p = 0.2", (5, 8), 0.2),
@@ -350,19 +350,23 @@ def _adam_with(**mistake):
     return lambda *args: adam_update(*args, **mistake)
 
 
-_rng = np.random.default_rng(115)
-check_fixed_adam_step = Exercise("fixed_adam_step", reference_cases(adam_update, [
+def _fixed_adam_cases():
+    rng = case_rng(115)
+    return reference_cases(adam_update, varied_settings([
     ("the first step, t = 1, from m = v = 0", np.array([0.5, -1.0, 2.0]), np.array([1.0, -100.0, 0.01]),
      np.zeros(3), np.zeros(3), 1, 1e-3, 0.9, 0.999, 1e-8),
-    ("step t = 5 with averages from earlier steps", _rng.standard_normal((2, 3)),
-     _rng.standard_normal((2, 3)), 0.1 * _rng.standard_normal((2, 3)), 0.01 * _rng.random((2, 3)),
+    ("step t = 5 with averages from earlier steps", rng.standard_normal((2, 3)),
+     rng.standard_normal((2, 3)), 0.1 * rng.standard_normal((2, 3)), 0.01 * rng.random((2, 3)),
      5, 1e-2, 0.9, 0.999, 1e-8),
-    ("step t = 2000, betas (0.8, 0.99)", _rng.standard_normal(4), _rng.standard_normal(4),
-     0.1 * _rng.standard_normal(4), 0.5 * _rng.random(4), 2000, 3e-3, 0.8, 0.99, 1e-8),
-    ("step t = 50 with a large eps (0.001) and small averages v", _rng.standard_normal(5),
-     _rng.standard_normal(5), 0.1 * _rng.standard_normal(5), 1e-4 * _rng.random(5), 50, 1e-2, 0.9, 0.999, 1e-3),
-], hint="m_hat = m / (1 - beta1**t) and v_hat = v / (1 - beta2**t) are used for the step only; "
-     "return the uncorrected m and v: compare with scratchcnn.Adam"), [
+    ("step t = 2000, betas (0.8, 0.99)", rng.standard_normal(4), rng.standard_normal(4),
+     0.1 * rng.standard_normal(4), 0.5 * rng.random(4), 2000, 3e-3, 0.8, 0.99, 1e-8),
+    ("step t = 50 with a large eps (0.001) and small averages v", rng.standard_normal(5),
+     rng.standard_normal(5), 0.1 * rng.standard_normal(5), 1e-4 * rng.random(5), 50, 1e-2, 0.9, 0.999, 1e-3),
+], 1150), hint="m_hat = m / (1 - beta1**t) and v_hat = v / (1 - beta2**t) are used for the step only; "
+     "return the uncorrected m and v: compare with scratchcnn.Adam")
+
+
+check_fixed_adam_step = Exercise("fixed_adam_step", _fixed_adam_cases, [
     still_the_given_function("buggy_adam_step", _adam_with(correct_m=False, correct_s=False)),
     Mistake("the returned state is the corrected m_hat and v_hat", _adam_with(return_corrected=True),
             "store and return the UNcorrected running averages m and v; the corrections are redone "
@@ -405,7 +409,7 @@ def _im2col_variant(x, kernel_size, stride, padding, row_stride=True, column_str
 
 
 def _im2col_cases():
-    rng = np.random.default_rng(116)
+    rng = case_rng(116)
     settings = []
     for index, (description, shape, k, s, p) in enumerate([
             ("stride 1, padding 1", (1, 2, 5, 5), 3, 1, 1),
@@ -450,14 +454,14 @@ check_bug_in_softmax = diagnosis("bug_in_softmax", "no_max_subtracted", {
 
 
 def _softmax_cases():
-    rng = np.random.default_rng(117)
-    return reference_cases(softmax, [
+    rng = case_rng(117)
+    return reference_cases(softmax, varied_settings([
         ("small logits", rng.standard_normal((3, 4))),
         ("huge logits [[1000, -1000, 0]]", np.array([[1000.0, -1000.0, 0.0]])),
         ("rows of very different scale [[1000, 999], [0, 1]]", np.array([[1000.0, 999.0], [0.0, 1.0]])),
         ("very negative logits [[-1000, -1001, -1002]]", np.array([[-1000.0, -1001.0, -1002.0]])),
         ("float32 logits of a sharpened network", (rng.standard_normal((4, 10)) * 40).astype(np.float32)),
-    ], "subtract each row's own maximum before exp: logits - logits.max(axis=1, keepdims=True)",
+    ], 1170, integers=False), "subtract each row's own maximum before exp: logits - logits.max(axis=1, keepdims=True)",
         rtol=1e-5, atol=1e-7)
 
 
