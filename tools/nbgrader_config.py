@@ -20,6 +20,24 @@ c.ClearMetadataPreprocessor.enabled = True                  # autograde's own co
 c.ClearMetadataPreprocessor.clear_cell_metadata = False     # keep nbgrader's metadata and the tags
 c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = {"kernelspec", "language_info"}
 
-# Autograding runs every notebook top to bottom; notebook 07 trains a small CNN for a minute or two,
-# several times that on a slow machine. nbgrader's default of 30 s per cell would cut it off.
-c.Execute.timeout = 600   # seconds per cell
+# Grading (TEACHING.md, "Grading with nbgrader"). nbgrader runs each notebook for the student's feedback,
+# with its kernel in a bubblewrap sandbox; then GradeOutsideKernel grades every exercise again in a
+# sandboxed worker, on cases drawn from the secret in grading_secret.txt (made in the course folder at
+# first use), and writes those grades into the gradebook. Notebook 07's training run is cut short while
+# grading (nbgrader sets NBGRADER_EXECUTION=autograde), so no cell needs more than a minute.
+from nbgrader.converters import Autograde  # noqa: E402
+from nbgrader.preprocessors import Execute, LimitOutput, SaveAutoGrades  # noqa: E402
+
+from course_machinery.grading.nbgrader_plugins import (  # noqa: E402
+    CsvExportWithFlags, GradeOutsideKernel, OutputCap, SandboxedExecute)
+
+steps = Autograde.class_traits()["autograde_preprocessors"].default()
+steps[steps.index(Execute)] = SandboxedExecute
+steps.insert(steps.index(LimitOutput) + 1, OutputCap)
+steps.insert(steps.index(SaveAutoGrades) + 1, GradeOutsideKernel)
+c.Autograde.autograde_preprocessors = steps
+c.Execute.timeout = 60                      # seconds per cell (SandboxedExecute is an Execute)
+c.Execute.interrupt_on_timeout = False      # a stuck cell ends the run; the grader grades every exercise anyway
+c.OverwriteCells.add_missing_cells = True   # a deleted or stripped check cell comes back (and scores)
+c.GradeOutsideKernel.secret_file = "grading_secret.txt"
+c.ExportApp.plugin_class = CsvExportWithFlags

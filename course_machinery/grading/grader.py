@@ -24,6 +24,8 @@ import io
 import json
 import selectors
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ from course_machinery.grading.worker import referenced_names
 
 CELL_SECONDS = 60            # a notebook cell, while grading (long demonstrations are cut short then)
 START_SECONDS = 60           # the worker's own start (Python, NumPy, IPython)
+EXERCISE_SECONDS = 50        # all the cases of one exercise, at most
 GRACE_SECONDS = 10           # beyond an exercise's own time limits, before the worker is killed
 MAX_STARTS = 8               # workers per notebook: each fault (a crash, a hang) costs one restart
 MAX_PROTOCOL_BYTES = 2 ** 20
@@ -84,18 +87,16 @@ def cells_to_run(notebook) -> list:
 
 def grading_cases(exercise, secret):
     """The exercise's cases for grading: drawn from the secret, none of them in the hand-out."""
-    build = getattr(exercise, "graded_cases", None)
-    return list(build(secret)) if build is not None else list(exercise.cases())
+    return list(exercise.graded_cases(secret))
 
 
 class _Worker:
     """One sandboxed worker and the lines it says."""
 
-    def __init__(self, folder: Path, limits: Limits):
-        import subprocess
-        import sys
+    def __init__(self, folder: Path, limits: Limits, sandbox: str):
         self.sandbox = SandboxedProcess([sys.executable, "-m", "course_machinery.grading.worker"], folder, limits,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                                        sandbox, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL)
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.sandbox.process.stdout, selectors.EVENT_READ)
         self.buffer, self.received = b"", 0
@@ -183,9 +184,10 @@ def verdict(name: str, outcome: dict, cases) -> ExerciseGrade:
     return ExerciseGrade(name, bool(result), result.message)
 
 
-def grade_notebook(notebook, solved_notebook, secret: str, limits: Limits | None = None,
+def grade_notebook(notebook, solved_notebook, secret: str, limits: Limits | None = None, sandbox="bubblewrap",
                    log=lambda message: None) -> NotebookGrades:
-    """Grade every exercise of `solved_notebook` (the teacher's) in the student's `notebook`."""
+    """Grade every exercise of `solved_notebook` (the teacher's) in the student's `notebook`.
+    sandbox: "bubblewrap", or "none" where the grader itself runs in a container per submission."""
     notebook = nbformat.from_dict(notebook) if isinstance(notebook, dict) else notebook
     names = exercises_of(solved_notebook)
     references = answer_sources(solved_notebook)
@@ -202,7 +204,7 @@ def grade_notebook(notebook, solved_notebook, secret: str, limits: Limits | None
         for start in range(MAX_STARTS):
             if not pending:
                 break
-            worker, sent = _start(folder, cells, skipped_cells, names, limits, grades, log), set()
+            worker, sent = _start(folder, cells, skipped_cells, names, limits, sandbox, grades, log), set()
             if worker is None:
                 continue
             try:
@@ -220,13 +222,15 @@ def grade_notebook(notebook, solved_notebook, secret: str, limits: Limits | None
                                                 if other in references}}
                     sent.update(request["dependencies"])
                     pending.pop(0)
-                    deadline = time.monotonic() + sum(seconds) + GRACE_SECONDS
+                    # A loop inside one C call cannot be stopped in the worker: the worker is killed instead.
+                    deadline = time.monotonic() + min(sum(seconds), EXERCISE_SECONDS) + GRACE_SECONDS
                     said = worker.send(request) and _wait_for(worker, f"graded {name}", deadline)
                     result = folder / f"result-{name}.npz"
                     if not said or not result.is_file():
                         grades.exercises[name] = ExerciseGrade(
                             name, False, f"{name}: your function ended or hung the grading process (os._exit, a "
-                            f"crash, or a loop inside one long C call past {sum(seconds):.0f} s); it was stopped")
+                            f"crash, or a loop inside one long C call past {min(sum(seconds), EXERCISE_SECONDS):.0f} s); it was "
+                            f"stopped")
                         log(f"exercise {name}: the worker ended or hung; starting a new one")
                         break
                     try:
@@ -257,7 +261,7 @@ def _wait_for(worker: _Worker, expected: str, deadline: float) -> bool:
             return True
 
 
-def _start(folder, cells, skipped_cells, names, limits, grades, log):
+def _start(folder, cells, skipped_cells, names, limits, sandbox, grades, log):
     """A worker that has run the notebook's cells (but the skipped ones), or None if a cell killed it
     (that cell is then skipped from now on)."""
     for leftover in folder.iterdir():                  # what the last worker (or the student's code) left
@@ -267,7 +271,7 @@ def _start(folder, cells, skipped_cells, names, limits, grades, log):
             leftover.unlink(missing_ok=True)
     run = [[index, source] for index, source in cells if index not in skipped_cells]
     (folder / "job.json").write_text(json.dumps({"cells": run, "cell_seconds": CELL_SECONDS, "exercises": names}))
-    worker = _Worker(folder, limits or Limits())
+    worker = _Worker(folder, limits or Limits(), sandbox)
     deadline, current = time.monotonic() + START_SECONDS, None
     while True:
         line = worker.line(deadline)

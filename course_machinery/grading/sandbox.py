@@ -15,13 +15,13 @@ TEACHING.md shows how a teacher runs the same grader in a container per submissi
 from __future__ import annotations
 
 import itertools
+import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import course_machinery
@@ -46,7 +46,6 @@ class Limits:
     file_bytes: int = 64 * 2 ** 20
     processes: int = 64
     open_files: int = 256
-    enforced: list = field(default_factory=list)        # filled in by `start`: what really applied
 
 
 def bubblewrap() -> str:
@@ -99,27 +98,27 @@ def bubblewrap_arguments(private_folder: Path, writable=(), environment=None) ->
     return arguments
 
 
-def _make_pids_cgroup(limit: int):
-    """A fresh pids cgroup allowing `limit` processes, or None where we may not make one."""
+def make_pids_cgroup(limit: int):
+    """A fresh pids cgroup allowing `limit` processes, or None where we may not make one. Folders left by
+    launchers that were killed (and so could not remove theirs) are removed first."""
     for root in (PIDS_CGROUP, Path("/sys/fs/cgroup")):
         if not (root / "cgroup.procs").is_file() or not os.access(root, os.W_OK):
             continue
         if root == Path("/sys/fs/cgroup") and "pids" not in (root / "cgroup.subtree_control").read_text():
             continue
+        for old in root.glob("scratchcnn-grading-*"):
+            remove_cgroup(old)                          # fails, harmlessly, while processes are in it
         folder = root / f"scratchcnn-grading-{os.getpid()}-{next(_serial)}"
         try:
             folder.mkdir()
             (folder / "pids.max").write_text(str(limit))
             return folder
         except OSError:
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
+            remove_cgroup(folder)
     return None
 
 
-def _remove_cgroup(folder) -> None:
+def remove_cgroup(folder) -> None:
     if folder is not None:
         try:
             folder.rmdir()
@@ -127,26 +126,31 @@ def _remove_cgroup(folder) -> None:
             pass
 
 
+def sandboxed_command(command, private_folder: Path, limits: "Limits | None" = None, writable=(),
+                      environment=None, sandbox: str = "bubblewrap") -> list:
+    """The argv that runs `command` in the sandbox, under `limits` (launch.py applies them).
+    sandbox="none": limits only, for a grader that already runs in a container of its own."""
+    limits = limits or Limits()
+    settings = {name: getattr(limits, name) for name in ("memory_bytes", "cpu_seconds", "file_bytes",
+                                                         "processes", "open_files")}
+    wrapper = [] if sandbox == "none" else bubblewrap_arguments(private_folder, writable, environment)
+    if sandbox not in ("none", "bubblewrap"):
+        raise ValueError(f"sandbox must be 'bubblewrap' or 'none', not {sandbox!r}")
+    return [sys.executable, "-m", "course_machinery.grading.launch", json.dumps(settings), "--",
+            *wrapper, *[str(part) for part in command]]
+
+
 class SandboxedProcess:
     """A command run in the sandbox, in a process group of its own: `kill` ends everything in it."""
 
-    def __init__(self, command, private_folder: Path, limits: Limits | None = None, writable=(), environment=None,
+    def __init__(self, command, private_folder: Path, limits: "Limits | None" = None, sandbox="bubblewrap",
                  **popen_options):
-        self.limits = limits or Limits()
-        self.cgroup = _make_pids_cgroup(self.limits.processes)
-        enforced = ["memory", "CPU time", "file size", "open files"] + (["processes"] if self.cgroup else [])
-        self.limits.enforced = enforced
-        cgroup, limits = self.cgroup, self.limits
-
-        def apply_limits():                              # in the child, before bwrap starts
-            for name, value in ((resource.RLIMIT_AS, limits.memory_bytes), (resource.RLIMIT_CPU, limits.cpu_seconds),
-                                (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_NOFILE, limits.open_files)):
-                resource.setrlimit(name, (value, value))
-            if cgroup is not None:
-                (cgroup / "cgroup.procs").write_text(str(os.getpid()))
-
-        argv = bubblewrap_arguments(private_folder, writable, environment) + [str(part) for part in command]
-        self.process = subprocess.Popen(argv, preexec_fn=apply_limits, start_new_session=True, **popen_options)
+        argv = sandboxed_command(command, private_folder, limits, sandbox=sandbox)
+        environment = None
+        if sandbox == "none":
+            environment = {**os.environ, "NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "Agg"}
+        self.process = subprocess.Popen(argv, cwd=private_folder, env=environment, start_new_session=True,
+                                        **popen_options)
 
     def kill(self) -> None:
         """End the sandbox and everything in it (a detached process included: it shares the group and
@@ -165,5 +169,3 @@ class SandboxedProcess:
                     stream.close()
                 except OSError:
                     pass
-        _remove_cgroup(self.cgroup)
-        self.cgroup = None
