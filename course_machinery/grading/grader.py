@@ -185,6 +185,7 @@ def verdict(name: str, outcome: dict, cases) -> ExerciseGrade:
 
 
 def grade_notebook(notebook, solved_notebook, secret: str, limits: Limits | None = None, sandbox="bubblewrap",
+                   cell_seconds=CELL_SECONDS, exercise_seconds=EXERCISE_SECONDS,
                    log=lambda message: None) -> NotebookGrades:
     """Grade every exercise of `solved_notebook` (the teacher's) in the student's `notebook`.
     sandbox: "bubblewrap", or "none" where the grader itself runs in a container per submission."""
@@ -204,7 +205,8 @@ def grade_notebook(notebook, solved_notebook, secret: str, limits: Limits | None
         for start in range(MAX_STARTS):
             if not pending:
                 break
-            worker, sent = _start(folder, cells, skipped_cells, names, limits, sandbox, grades, log), set()
+            worker = _start(folder, cells, skipped_cells, names, limits, sandbox, cell_seconds, grades, log)
+            sent = set()
             if worker is None:
                 continue
             try:
@@ -223,14 +225,14 @@ def grade_notebook(notebook, solved_notebook, secret: str, limits: Limits | None
                     sent.update(request["dependencies"])
                     pending.pop(0)
                     # A loop inside one C call cannot be stopped in the worker: the worker is killed instead.
-                    deadline = time.monotonic() + min(sum(seconds), EXERCISE_SECONDS) + GRACE_SECONDS
+                    allowed = min(sum(seconds), exercise_seconds)
+                    deadline = time.monotonic() + allowed + GRACE_SECONDS
                     said = worker.send(request) and _wait_for(worker, f"graded {name}", deadline)
                     result = folder / f"result-{name}.npz"
                     if not said or not result.is_file():
                         grades.exercises[name] = ExerciseGrade(
                             name, False, f"{name}: your function ended or hung the grading process (os._exit, a "
-                            f"crash, or a loop inside one long C call past {min(sum(seconds), EXERCISE_SECONDS):.0f} s); it was "
-                            f"stopped")
+                            f"crash, or a loop inside one long C call past {allowed:.0f} s); it was stopped")
                         log(f"exercise {name}: the worker ended or hung; starting a new one")
                         break
                     try:
@@ -261,7 +263,7 @@ def _wait_for(worker: _Worker, expected: str, deadline: float) -> bool:
             return True
 
 
-def _start(folder, cells, skipped_cells, names, limits, sandbox, grades, log):
+def _start(folder, cells, skipped_cells, names, limits, sandbox, cell_seconds, grades, log):
     """A worker that has run the notebook's cells (but the skipped ones), or None if a cell killed it
     (that cell is then skipped from now on)."""
     for leftover in folder.iterdir():                  # what the last worker (or the student's code) left
@@ -270,7 +272,7 @@ def _start(folder, cells, skipped_cells, names, limits, sandbox, grades, log):
         else:
             leftover.unlink(missing_ok=True)
     run = [[index, source] for index, source in cells if index not in skipped_cells]
-    (folder / "job.json").write_text(json.dumps({"cells": run, "cell_seconds": CELL_SECONDS, "exercises": names}))
+    (folder / "job.json").write_text(json.dumps({"cells": run, "cell_seconds": cell_seconds, "exercises": names}))
     worker = _Worker(folder, limits or Limits(), sandbox)
     deadline, current = time.monotonic() + START_SECONDS, None
     while True:
@@ -286,7 +288,7 @@ def _start(folder, cells, skipped_cells, names, limits, sandbox, grades, log):
             log(note)
             return None
         if line.startswith("cell "):
-            current, deadline = int(line.split()[1]), time.monotonic() + CELL_SECONDS + GRACE_SECONDS
+            current, deadline = int(line.split()[1]), time.monotonic() + cell_seconds + GRACE_SECONDS
         elif line.startswith("ready"):
             threads = line.split()[1:2]
             if threads and threads[0] != "0" and not any("threads" in reason for reason in grades.suspicious):

@@ -143,6 +143,8 @@ class GradeOutsideKernel(NbGraderPreprocessor):
                           "from which grading cases are drawn (made at first use)").tag(config=True)
     sandbox = Enum(["bubblewrap", "none"], "bubblewrap", help="'none' only where nbgrader itself runs in a "
                    "container per submission").tag(config=True)
+    cell_seconds = Integer(60, help="seconds per notebook cell in the grader's run").tag(config=True)
+    exercise_seconds = Integer(50, help="seconds for all the cases of one exercise, at most").tag(config=True)
 
     def preprocess(self, nb, resources):
         about = resources["nbgrader"]
@@ -151,8 +153,8 @@ class GradeOutsideKernel(NbGraderPreprocessor):
             f"{about['notebook']}.ipynb"
         solved = nbformat.read(solved_path, as_version=4)
         secret = grading_secret(Path(course.root), self.secret_file)
-        grades = grade_notebook(nb, solved, secret, KERNEL_LIMITS, self.sandbox,
-                                log=lambda message: self.log.info("%s", message))
+        grades = grade_notebook(nb, solved, secret, KERNEL_LIMITS, self.sandbox, self.cell_seconds,
+                                self.exercise_seconds, log=lambda message: self.log.info("%s", message))
         prefix = {name: grade_id for grade_id in _answer_ids(solved) for name in [grade_id[3:]]}
         with Gradebook(about["db_url"], course.course_id) as gradebook:
             submission = gradebook.find_submission_notebook(about["notebook"], about["assignment"], about["student"])
