@@ -166,10 +166,11 @@ class DigitLikeness:
             reasons.append(f"it is {m['width']:.1f} times as wide as tall; {share['width']} of MNIST's digits "
                            f"are at most {self.width_limit:.1f} times")
         if m["unusual"] > self.unusual_limit:
-            shares = [100 * self.share_as_far_out(name, m[name]) for name in self.UNUSUAL_MEASURES]
-            reasons.append(f"it is unlike the digits the network knows: only {shares[0]:.1f}% of MNIST's digits are "
-                           f"as far from their nearest neighbour inside the network, {shares[1]:.1f}% in pixels, "
-                           f"and {shares[2]:.1f}% get as low a top score; together that is rarer than for "
+            shares = [f"{percent:.1f}%" if percent >= 0.1 else "under 0.1%" for percent in
+                      (100 * self.share_as_far_out(name, m[name]) for name in self.UNUSUAL_MEASURES)]
+            reasons.append(f"it is unlike the digits the network knows: only {shares[0]} of MNIST's digits are "
+                           f"as far from their nearest neighbour inside the network, {shares[1]} in pixels, "
+                           f"and {shares[2]} get as low a top score; together that is rarer than for "
                            f"{share['unusual']} of MNIST's digits")
         return reasons
 
