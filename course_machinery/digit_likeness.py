@@ -4,7 +4,8 @@ A network trained on digits has no "none of these" answer: softmax shares exactl
 among the ten digits whatever it is shown, so a dash can come out as "2, 96% sure".
 ``DigitLikeness`` asks three questions instead, each with a limit measured on MNIST
 training digits (never guessed), and ``non_digit_drawings`` draws the lines, letters,
-shapes and scribbles the rule is measured on (notebook 09 states both rates).
+shapes and scribbles the rule is measured on (notebook 09 states both rates), and
+``drawn_digits`` the digits drawn with the same pen, which it must leave alone.
 """
 
 from __future__ import annotations
@@ -58,29 +59,47 @@ def nearest_distance(queries: np.ndarray, references: np.ndarray, batch_size: in
 class DigitLikeness:
     """Does a 28 x 28 picture (after ``preprocess_digit``) look like an MNIST digit?
 
-    Three measures, each with the limit that most MNIST training digits stay within
-    (``PERCENTILE``: 99.9% for ink and width, 99.8% for the distance). The limits come
-    from 5,000 training digits (the *calibration* digits), the neighbours from 15,000 others
-    (the *reference* digits); the test digits play no part, so the rate at which real test
-    digits are flagged is an honest measurement.
+    Every limit is a percentile of MNIST training digits (never guessed): 5,000 training digits
+    (the *calibration* digits) set them, 15,000 others (the *reference* digits) are the
+    neighbours; the test digits play no part, so the rate at which real test digits are
+    flagged is an honest measurement. Two simple sizes come first:
 
-    * **ink**: the sum of the 28 x 28 pixel values. A dot scaled to 20 pixels is a
-      filled disc, with more ink than almost any digit.
-    * **width**: width / height of the ink's bounding box. Digits are taller than wide
-      (the scaling makes the longer side 20 pixels), so a dash, a flat line or a line
-      tilted by less than about 25 degrees is wider than nearly any digit.
-    * **nearest digit inside the network**: the distance of the picture's hidden
-      features (what the last layer receives, see ``_features_and_logits``) to the
-      nearest reference digit's. A plus sign or an X lands far from every digit the
-      network has seen, even when its answer is 99% sure.
+    * **ink**: the sum of the 28 x 28 pixel values (99.9% of digits are in range). A dot scaled
+      to 20 pixels is a filled disc, with more ink than almost any digit.
+    * **width**: width / height of the ink's bounding box (99.9% of digits are at most this
+      wide). Digits are taller than wide, so a flat line is wider than nearly any digit.
+
+    Then **unusualness**, three measures of how far the picture is from the digits:
+
+    * the distance of its hidden features (what the last layer receives, see
+      ``_features_and_logits``) to the nearest reference digit's: how the network sees it;
+    * the distance of its 784 pixels to the nearest reference digit's: how it looks;
+    * the network's top score (the largest logit, before softmax), which is lower when no
+      digit's pattern fits well, even when softmax still says 99%.
+
+    For each measure, the *share* of calibration digits at least as far out; the unusualness is
+    the sum of -log(share) over the three, so it is high when the picture is rare in all three
+    ways at once. It is flagged when it is more unusual than ``PERCENTILE["unusual"]`` of the
+    calibration digits.
+
+    Why this rule: on the tuning half of ``non_digit_drawings`` with at most about 1.3% of the
+    10,000 MNIST test digits flagged, each measure alone caught 40 to 62% of the non-digits (the
+    nearest-digit distance inside the network 44 to 51%, the mean distance to the 10 nearest 62%,
+    in pixels 49 to 54%, the top score 40%, Mahalanobis distance to the predicted class 43 to 51%,
+    reconstruction from the class's 50 principal components in pixels 53 to 59%, the answer's
+    stability under 2-pixel shifts 50%), and the better of two measures each with its own limit
+    up to 70%. Letters and shapes are a little unusual in several ways at once, which the sum sees:
+    these three give 74% of the tuning half at 1.0% of test digits; a fourth measure added nothing
+    at that rate.
 
     ``reasons(picture)`` -> a sentence per measure out of range ([] : it looks like a digit);
     ``flags(pictures)`` -> the same for a batch, as booleans. Measuring takes a few seconds:
     ``digit_likeness(model)`` does it once per model.
     """
 
-    PERCENTILE = {"ink": 99.9, "width": 99.9, "distance": 99.8}
+    PERCENTILE = {"ink": 99.9, "width": 99.9, "unusual": 99.5}
     REFERENCE_DIGITS, CALIBRATION_DIGITS = 15_000, 5_000
+    UNUSUAL_MEASURES = ("network distance", "pixel distance", "low top score")
 
     def __init__(self, model: Sequential, images=None):
         if images is None:
@@ -92,29 +111,49 @@ class DigitLikeness:
         pictures = np.stack([preprocess_digit(image.reshape(image.shape[-2:])) for image in images])[:, None]
         split = len(pictures) * self.REFERENCE_DIGITS // (self.REFERENCE_DIGITS + self.CALIBRATION_DIGITS)
         self.reference_features, _ = _features_and_logits(model, pictures[:split])
+        self.reference_pixels = pictures[:split].reshape(split, -1).astype(np.float32)
         calibration = pictures[split:]
         ink = calibration.reshape(len(calibration), -1).sum(axis=1, dtype=np.float64)
         share = self.PERCENTILE["ink"]
         self.ink_range = tuple(float(v) for v in np.percentile(ink, [(100 - share) / 2, (100 + share) / 2]))
         self.width_limit = float(np.percentile(width_to_height(calibration), self.PERCENTILE["width"]))
-        hidden, _ = _features_and_logits(model, calibration)
-        self.distance_limit = float(np.percentile(nearest_distance(hidden, self.reference_features),
-                                                  self.PERCENTILE["distance"]))
+        measured = self._distances(calibration)
+        # each unusualness measure of the calibration digits, sorted, to count the share beyond a value
+        self.calibration_values = {name: np.sort(measured[name]) for name in self.UNUSUAL_MEASURES}
+        self.unusual_limit = float(np.percentile(self.unusualness(measured), self.PERCENTILE["unusual"]))
+
+    def _distances(self, pictures: np.ndarray) -> dict:
+        hidden, logits = _features_and_logits(self.model, pictures)
+        return {"answer": logits.argmax(axis=1),
+                "network distance": nearest_distance(hidden, self.reference_features),
+                "pixel distance": nearest_distance(pictures.reshape(len(pictures), -1), self.reference_pixels),
+                "low top score": -logits.max(axis=1)}
+
+    def share_as_far_out(self, name: str, values: np.ndarray) -> np.ndarray:
+        """The share of calibration digits whose measure ``name`` is at least ``values``
+        (counting the picture itself, so never 0)."""
+        sorted_values = self.calibration_values[name]
+        beyond = len(sorted_values) - np.searchsorted(sorted_values, values, side="left")
+        return (beyond + 1) / (len(sorted_values) + 1)
+
+    def unusualness(self, measured: dict) -> np.ndarray:
+        """Sum over the three measures of -log(share of calibration digits as far out)."""
+        return sum(-np.log(self.share_as_far_out(name, measured[name])) for name in self.UNUSUAL_MEASURES)
 
     def measure(self, pictures: np.ndarray) -> dict:
-        """For a batch of 28 x 28 pictures: ink, width / height, answer, distance to the nearest digit."""
+        """For a batch of 28 x 28 pictures: ink, width / height, answer, the three distances
+        and their unusualness."""
         pictures = np.asarray(pictures, dtype=np.float32).reshape(-1, 1, 28, 28)
-        hidden, logits = _features_and_logits(self.model, pictures)
+        measured = self._distances(pictures)
         return {"ink": pictures.reshape(len(pictures), -1).sum(axis=1, dtype=np.float64),
-                "width": width_to_height(pictures), "answer": logits.argmax(axis=1),
-                "distance": nearest_distance(hidden, self.reference_features)}
+                "width": width_to_height(pictures), **measured, "unusual": self.unusualness(measured)}
 
     def flags(self, pictures: np.ndarray) -> dict:
         """For a batch: which measure is out of range, per picture (booleans), and ``any``."""
         m, (low, high) = self.measure(pictures), self.ink_range
         flags = {"ink": (m["ink"] < low) | (m["ink"] > high), "width": m["width"] > self.width_limit,
-                 "distance": m["distance"] > self.distance_limit}
-        flags["any"] = flags["ink"] | flags["width"] | flags["distance"]
+                 "unusual": m["unusual"] > self.unusual_limit}
+        flags["any"] = flags["ink"] | flags["width"] | flags["unusual"]
         return flags
 
     def reasons(self, picture: np.ndarray) -> list[str]:
@@ -129,11 +168,13 @@ class DigitLikeness:
         if m["width"] > self.width_limit:
             reasons.append(f"it is {m['width']:.1f} times as wide as tall; {share['width']} of MNIST's digits "
                            f"are at most {self.width_limit:.1f} times")
-        if m["distance"] > self.distance_limit:
-            reasons.append(f"inside the network it is far from every digit it knows: the distance of its hidden "
-                           f"features to the nearest of {len(self.reference_features):,} MNIST digits is "
-                           f"{m['distance']:.1f}, where {share['distance']} of MNIST's digits are within "
-                           f"{self.distance_limit:.1f}")
+        if m["unusual"] > self.unusual_limit:
+            shares = [f"{percent:.1f}%" if percent >= 0.1 else "under 0.1%" for percent in
+                      (100 * self.share_as_far_out(name, m[name]) for name in self.UNUSUAL_MEASURES)]
+            reasons.append(f"it is unlike the digits the network knows: only {shares[0]} of MNIST's digits are "
+                           f"as far from their nearest neighbour inside the network, {shares[1]} in pixels, "
+                           f"and {shares[2]} get as low a top score; together that is rarer than for "
+                           f"{share['unusual']} of MNIST's digits")
         return reasons
 
 
@@ -181,35 +222,127 @@ def _line(length: float, degrees: float, size: int = 280):
     return [[(size / 2 - dy, size / 2 - dx), (size / 2 + dy, size / 2 + dx)]]
 
 
-NON_DIGIT_SHAPES = {   # strokes in fractions of the canvas, (y, x) from the top left
+def _arc(centre_y: float, centre_x: float, radius_y: float, radius_x: float, start: float, end: float,
+         points: int = 16):
+    """Points along an ellipse from ``start`` to ``end`` degrees (0: right, 90: up), as (y, x)."""
+    angles = np.radians(np.linspace(start, end, points))
+    return [(centre_y - radius_y * np.sin(a), centre_x + radius_x * np.cos(a)) for a in angles]
+
+
+# Strokes in fractions of the canvas, (y, x) from the top left. Left out on purpose: whatever a
+# person could read as a digit (O, I, l, S, Z, B, G, b, g, q, a circle, a vertical line, a question
+# mark): no rule could, or should, call those "not a digit".
+NON_DIGIT_SHAPES = {
     "letter A": [[(0.8, 0.25), (0.2, 0.5), (0.8, 0.75)], [(0.55, 0.36), (0.55, 0.64)]],
     "letter E": [[(0.2, 0.7), (0.2, 0.3), (0.8, 0.3), (0.8, 0.7)], [(0.5, 0.3), (0.5, 0.6)]],
+    "letter F": [[(0.2, 0.7), (0.2, 0.3), (0.8, 0.3)], [(0.5, 0.3), (0.5, 0.6)]],
     "letter H": [[(0.2, 0.3), (0.8, 0.3)], [(0.2, 0.7), (0.8, 0.7)], [(0.5, 0.3), (0.5, 0.7)]],
     "letter K": [[(0.2, 0.35), (0.8, 0.35)], [(0.2, 0.7), (0.5, 0.36), (0.8, 0.7)]],
     "letter M": [[(0.8, 0.2), (0.2, 0.25), (0.6, 0.5), (0.2, 0.75), (0.8, 0.8)]],
+    "letter N": [[(0.8, 0.3), (0.2, 0.3), (0.8, 0.7), (0.2, 0.7)]],
+    "letter R": [[(0.8, 0.3), (0.2, 0.3)] + _arc(0.35, 0.3, 0.15, 0.35, 90, -90)[1:-1] + [(0.5, 0.3), (0.8, 0.7)]],
+    "letter T": [[(0.2, 0.2), (0.2, 0.8)], [(0.2, 0.5), (0.8, 0.5)]],
+    "letter V": [[(0.2, 0.25), (0.8, 0.5), (0.2, 0.75)]],
     "letter W": [[(0.2, 0.2), (0.8, 0.35), (0.4, 0.5), (0.8, 0.65), (0.2, 0.8)]],
     "letter X": [[(0.2, 0.25), (0.8, 0.75)], [(0.2, 0.75), (0.8, 0.25)]],
+    "letter Y": [[(0.2, 0.25), (0.5, 0.5), (0.2, 0.75)], [(0.5, 0.5), (0.8, 0.5)]],
     "plus sign": [[(0.2, 0.5), (0.8, 0.5)], [(0.5, 0.2), (0.5, 0.8)]],
     "hash sign": [[(0.2, 0.4), (0.8, 0.35)], [(0.2, 0.65), (0.8, 0.6)], [(0.4, 0.2), (0.4, 0.8)],
                   [(0.6, 0.2), (0.6, 0.8)]],
+    "equals sign": [[(0.4, 0.25), (0.4, 0.75)], [(0.6, 0.25), (0.6, 0.75)]],
+    "asterisk": [[(0.2, 0.5), (0.8, 0.5)], [(0.3, 0.25), (0.7, 0.75)], [(0.3, 0.75), (0.7, 0.25)]],
+    "percent sign": [[(0.8, 0.25), (0.2, 0.75)], _arc(0.3, 0.3, 0.08, 0.08, 0, 360),
+                     _arc(0.7, 0.7, 0.08, 0.08, 0, 360)],
+    "check mark": [[(0.5, 0.2), (0.75, 0.4), (0.2, 0.8)]],
+    "arrow": [[(0.5, 0.15), (0.5, 0.85)], [(0.3, 0.65), (0.5, 0.85), (0.7, 0.65)]],
+    "colon": [[(0.3, 0.5)], [(0.7, 0.5)]],
+    "dot": [[(0.5, 0.5)]],
     "triangle": [[(0.75, 0.2), (0.25, 0.5), (0.75, 0.8), (0.75, 0.2)]],
+    "square": [[(0.25, 0.25), (0.25, 0.75), (0.75, 0.75), (0.75, 0.25), (0.25, 0.25)]],
+    "flat rectangle": [[(0.35, 0.15), (0.35, 0.85), (0.65, 0.85), (0.65, 0.15), (0.35, 0.15)]],
+    "diamond": [[(0.2, 0.5), (0.5, 0.8), (0.8, 0.5), (0.5, 0.2), (0.2, 0.5)]],
     "star": [[(0.5 - 0.32 * np.cos(np.radians(144 * k)), 0.5 + 0.32 * np.sin(np.radians(144 * k)))
               for k in range(6)]],
-    "arrow": [[(0.5, 0.15), (0.5, 0.85)], [(0.3, 0.65), (0.5, 0.85), (0.7, 0.65)]],
-    "dot": [[(0.5, 0.5)]],
+    "heart": [_arc(0.35, 0.35, 0.13, 0.15, 200, 0) + _arc(0.35, 0.65, 0.13, 0.15, 180, -20) + [(0.8, 0.5)]
+              + _arc(0.35, 0.35, 0.13, 0.15, 200, 200)],
+    "house": [[(0.8, 0.25), (0.45, 0.25), (0.45, 0.75), (0.8, 0.75), (0.8, 0.25)],
+              [(0.45, 0.2), (0.15, 0.5), (0.45, 0.8)]],
+    "smiley": [_arc(0.5, 0.5, 0.32, 0.32, 0, 360, 32), [(0.4, 0.4)], [(0.4, 0.6)],
+               _arc(0.52, 0.5, 0.15, 0.17, 200, 340)],
+    "spiral": [[(0.5 - r * np.sin(a), 0.5 + r * np.cos(a)) for r, a in
+                zip(np.linspace(0.02, 0.33, 40), np.linspace(0, 4 * np.pi, 40))]],
+    "wave": [[(0.5 - 0.15 * np.sin(t), 0.15 + 0.7 * t / (3 * np.pi)) for t in np.linspace(0, 3 * np.pi, 30)]],
+    "zigzag": [[(0.35 + 0.3 * (k % 2), 0.15 + 0.1 * k) for k in range(8)]],
 }
 
 
-def non_digit_drawings(size: int = 280, scribbles: int = 12, seed: int = 0) -> dict:
-    """SYNTHETIC non-digits drawn like the pad draws (``draw_strokes``): straight lines of
-    40, 60 and 80% of the canvas tilted -30 to 30 degrees from horizontal, letters, signs,
-    shapes, a dot and ``scribbles`` random zigzags of 6 to 11 strokes. {name: (size, size) picture}."""
+def _jittered(shape, rng, size: int):
+    """One person's drawing of ``shape``: turned up to 12 degrees, 75 to 105% as large, a little
+    wider or narrower, moved a little, each point off by about 1.5% of the canvas."""
+    angle, scale = np.radians(rng.uniform(-12, 12)), rng.uniform(0.75, 1.05)
+    stretch, shift = rng.uniform(0.85, 1.15), rng.uniform(-0.08, 0.08, size=2)
+    turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    drawn = []
+    for stroke in shape:
+        points = np.asarray(stroke, dtype=np.float64).reshape(-1, 2) - 0.5
+        points = (points * [scale, scale * stretch]) @ turn.T + 0.5 + shift
+        drawn.append((points + rng.normal(0, 0.015, size=points.shape)) * size)
+    return drawn
+
+
+NON_DIGIT_SEEDS = {"tuning": 0, "held-out": 1}
+
+# Digits drawn with the same pen, to check the rule does not flag what the pad draws (its strokes are
+# thinner than MNIST's). Two styles for the digits people write two ways.
+DRAWN_DIGIT_SHAPES = {
+    "0": [_arc(0.5, 0.5, 0.3, 0.2, 90, 450, 24)],
+    "1": [[(0.2, 0.5), (0.8, 0.5)]],
+    "1 with a flag": [[(0.3, 0.38), (0.2, 0.52), (0.8, 0.52)]],
+    "2": [_arc(0.35, 0.5, 0.15, 0.2, 160, -30, 10) + [(0.8, 0.3), (0.8, 0.72)]],
+    "3": [_arc(0.35, 0.48, 0.15, 0.18, 150, -90, 12) + _arc(0.65, 0.48, 0.15, 0.2, 90, -150, 12)[1:]],
+    "4": [[(0.2, 0.6), (0.62, 0.28), (0.62, 0.75)], [(0.35, 0.6), (0.8, 0.6)]],
+    "4 open": [[(0.2, 0.32), (0.55, 0.32), (0.55, 0.72)], [(0.2, 0.62), (0.8, 0.62)]],
+    "5": [[(0.2, 0.7), (0.2, 0.35), (0.47, 0.33)] + _arc(0.62, 0.47, 0.17, 0.2, 120, -150, 12)],
+    "6": [[(0.2, 0.62), (0.45, 0.38)] + _arc(0.65, 0.5, 0.15, 0.15, 160, -200, 16)],
+    "7": [[(0.2, 0.3), (0.2, 0.7), (0.8, 0.45)]],
+    "7 with a bar": [[(0.2, 0.3), (0.2, 0.7), (0.8, 0.45)], [(0.5, 0.4), (0.5, 0.68)]],
+    "8": [_arc(0.35, 0.5, 0.15, 0.15, -90, 270, 16), _arc(0.65, 0.5, 0.15, 0.18, 90, 450, 16)],
+    "9": [_arc(0.35, 0.5, 0.15, 0.17, 0, 360, 16) + [(0.8, 0.6)]],
+}
+
+
+def drawn_digits(size: int = 280, copies: int = 8, seed: int = 2) -> dict:
+    """SYNTHETIC digits drawn like the pad draws, ``copies`` hand-jittered drawings of each of
+    ``DRAWN_DIGIT_SHAPES``. {name: (size, size) picture}; the name starts with the digit."""
     rng = np.random.default_rng(seed)
-    strokes = {f"line {length:.0%} at {degrees} degrees": _line(length, degrees, size)
-               for length in (0.4, 0.6, 0.8) for degrees in (-30, -20, -10, 0, 10, 20, 30)}
+    return {f"{name} #{copy}": draw_strokes(_jittered(shape, rng, size), size)
+            for name, shape in DRAWN_DIGIT_SHAPES.items() for copy in range(1, copies + 1)}
+
+
+def non_digit_drawings(split: str = "tuning", size: int = 280, copies: int = 3, lines: int = 15,
+                       scribbles: int = 15) -> dict:
+    """SYNTHETIC non-digits drawn like the pad draws (``draw_strokes``, its 18-pixel pen):
+    ``copies`` hand-jittered drawings of each of ``NON_DIGIT_SHAPES`` (letters, signs, shapes),
+    ``lines`` straight lines of 30 to 90% of the canvas tilted -30 to 30 degrees from horizontal,
+    and ``scribbles`` random scribbles (zigzags of 6 to 11 strokes, or curly lines).
+
+    ``split`` is "tuning" (the drawings the rule's measures and percentiles were chosen on) or
+    "held-out" (the same kinds of drawing from another random seed, used only to report the
+    rate). {name: (size, size) picture}."""
+    rng = np.random.default_rng(NON_DIGIT_SEEDS[split])
+    strokes = {}
     for name, shape in NON_DIGIT_SHAPES.items():
-        strokes[name] = [[(y * size, x * size) for y, x in stroke] for stroke in shape]
+        for copy in range(1, copies + 1):
+            strokes[f"{name} #{copy}"] = _jittered(shape, rng, size)
+    for number in range(1, lines + 1):
+        length, degrees = rng.uniform(0.3, 0.9), rng.uniform(-30, 30)
+        strokes[f"line {number} ({length:.0%} long, at {degrees:+.0f} degrees)"] = _line(length, degrees, size)
     for number in range(1, scribbles + 1):
-        points = rng.uniform(0.15, 0.85, size=(rng.integers(7, 13), 2)) * size
-        strokes[f"scribble {number}"] = [points]
+        if number % 2:                   # a zigzag: straight strokes between random points
+            points = rng.uniform(0.15, 0.85, size=(rng.integers(7, 13), 2))
+        else:                            # a curly scribble: a pen that keeps turning a little each step
+            heading = np.cumsum(rng.normal(0, 0.6, size=60)) + rng.uniform(0, 2 * np.pi)
+            points = np.cumsum(np.column_stack([np.sin(heading), np.cos(heading)]), axis=0)
+            points = 0.15 + 0.7 * (points - points.min(axis=0)) / np.ptp(points, axis=0).max()
+        strokes[f"scribble {number}"] = [points * size]
     return {name: draw_strokes(shape, size) for name, shape in strokes.items()}
