@@ -152,3 +152,17 @@ def test_a_partial_student_is_scored_on_each_exercises_own_merits(graded):
 def exported(course) -> dict:
     with open(course / "grades.csv", newline="", encoding="utf-8") as file:
         return {(row["assignment"], row["student_id"]): row for row in csv.DictReader(file)}
+
+
+def test_zip_collect_collects_a_folder_and_a_zip_per_student(graded):
+    """TEACHING.md's zip_collect: with tools/nbgrader_config.py, nbgrader's own command collects them."""
+    import zipfile
+    name = SOLVED["04"].name
+    archive = graded / "downloaded" / assignment("04") / "archive"
+    (archive / "yann").mkdir(parents=True)
+    shutil.copy(graded / "release" / assignment("04") / name, archive / "yann" / name)
+    with zipfile.ZipFile(archive / "zoe.zip", "w") as bundle:
+        bundle.write(graded / "release" / assignment("04") / name, name)
+    nbgrader(graded, "zip_collect", assignment("04"))
+    for student in ("yann", "zoe"):
+        assert (graded / "submitted" / student / assignment("04") / name).is_file(), student

@@ -41,3 +41,9 @@ c.Execute.interrupt_on_timeout = False      # a stuck cell ends the run; the gra
 c.OverwriteCells.add_missing_cells = True   # a deleted or stripped check cell comes back (and scores)
 c.GradeOutsideKernel.secret_file = "grading_secret.txt"
 c.ExportApp.plugin_class = CsvExportWithFlags
+
+# `nbgrader zip_collect ASSIGNMENT` (TEACHING.md, step 4): the downloads go in
+# downloaded/ASSIGNMENT/archive/, one folder or one zip per student, named by the student's id and
+# holding the notebook under its own name (alice/04_max_pooling.ipynb, or bob.zip with
+# 04_max_pooling.ipynb inside). nbgrader matches this expression against each extracted file's full path.
+c.FileNameCollectorPlugin.named_regexp = r".*/(?P<student_id>[^/]+)/(?P<file_id>\d\d_\w+\.ipynb)$"

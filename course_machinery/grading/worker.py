@@ -108,7 +108,9 @@ def _call(function, args, seconds, watch):
         error = [type(raised).__name__, str(raised)[:2000]]
     finally:
         _no_time_limit()
-        watch_kept = sys.getprofile() is watch
+        # A time-out raised while the profiler itself runs unsets it (CPython does that to a profile
+        # function that raises): only a finished call can be blamed for a missing watch.
+        watch_kept = sys.getprofile() is watch or status == "timed out"
         sys.setprofile(None)
         threading.setprofile(None)
     return value, error, status, watch_kept
