@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from scratchcnn import Adam, SGD, SoftmaxCrossEntropy, TrainingDiverged, reference_cnn, train
+from scratchcnn import Adam, SGD, SoftmaxCrossEntropy, TrainingDiverged, batch_bounds, reference_cnn, train
 
 from .shared import mnist_test, reference_cases
 from .framework import Case, Exercise, Mistake, case_rng, secret_active, secret_rng, varied, varied_settings
@@ -138,22 +138,28 @@ def _epoch_settings():
     if secret is None:
         return [(60000, 128, "60,000 / 128 = 468.75: the last 96 images form a 469th, smaller batch"),
                 (100, 100, "exactly one full batch: one step"),
-                (101, 100, "one image left over still makes a batch of its own: 2 steps"),
+                (101, 100, "one image left over joins the batch before it (train never makes a batch of one, "
+                           "which batch norm could not normalise): 1 step"),
+                (102, 100, "two images left over make a smaller batch of their own: 2 steps"),
                 (5, 64, "fewer images than one batch: a single, small batch, so 1 step"),
                 (1, 1, "a batch of one image: one step")]
     b, full, small = (int(n) for n in secret.integers(2, 300, 3))
     return [(b * int(secret.integers(50, 500)) + int(secret.integers(1, b)), b,
              "the last, smaller batch is a step too: round up"),
             (full, full, "exactly one full batch: one step"),
-            (full * 3 + 1, full, "one image left over still makes a batch of its own"),
+            (full * 3 + 1, full, "one image left over joins the batch before it: train never makes a batch of one"),
+            (full * 3 + 2, full, "two images left over make a smaller batch of their own"),
             (int(secret.integers(1, small)), small, "fewer images than one batch: a single, small batch, so 1 step"),
             (b * int(secret.integers(2, 50)), b, "the batch size divides the images: no smaller batch")]
 
 
 check_steps_per_epoch = Exercise("steps_per_epoch", lambda: [
-    # Expected: count the batches exactly as train() slices them.
-    Case(f"{n:,} images, batch size {b}", (n, b), len(range(0, n, b)), hint) for n, b, hint in _epoch_settings()
+    # Expected: count the batches exactly as train() slices them (batch_bounds).
+    Case(f"{n:,} images, batch size {b}", (n, b), len(batch_bounds(n, b)), hint) for n, b, hint in _epoch_settings()
 ], [
+    Mistake("a last batch of a single image counted as a step of its own", lambda n, b: -(-n // b),
+            "train merges a last batch of one image into the batch before it (scratchcnn.batch_bounds): batch "
+            "norm cannot normalise a single number, so math.ceil(n / b) is one too many then"),
     Mistake("integer division n // b, which drops the last, smaller batch", lambda n, b: n // b,
             "round UP: math.ceil(n / b), or -(-n // b)"),
     Mistake("n // b + 1, one step too many when b divides n", lambda n, b: n // b + 1,
@@ -163,7 +169,8 @@ check_steps_per_epoch = Exercise("steps_per_epoch", lambda: [
     Mistake("n / b as a fraction, not a whole number of steps", lambda n, b: n / b,
             "a step is a whole batch: math.ceil(n / b)"),
 ], doc="""Notebook 07, ``steps_per_epoch(num_images, batch_size)`` -> how many optimizer
-    steps (mini-batches) one epoch of ``train`` takes, the last batch possibly smaller.""")
+    steps (mini-batches) one epoch of ``train`` takes: the last batch possibly smaller, and a last
+    batch of a single image merged into the one before it.""")
 
 
 def _prior_loss_reference(labels, num_classes):

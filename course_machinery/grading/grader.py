@@ -39,7 +39,7 @@ from course_machinery.grading.sandbox import Limits, SandboxedProcess
 from course_machinery.grading.values import Unsendable, decode, encode
 from course_machinery.grading.worker import referenced_names
 
-CELL_SECONDS = 60            # a notebook cell, while grading (long demonstrations are cut short then)
+CELL_SECONDS = 50            # a notebook cell, while grading (long demonstrations are cut short then)
 START_SECONDS = 60           # the worker's own start (Python, NumPy, IPython)
 EXERCISE_SECONDS = 50        # all the cases of one exercise, at most
 GRACE_SECONDS = 10           # beyond an exercise's own time limits, before the worker is killed

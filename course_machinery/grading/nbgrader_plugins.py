@@ -46,7 +46,10 @@ REVIEW_MARK = "[for the teacher]"
 
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel inside the sandbox: its working folder (nbgrader's copy of the submission) writable,
-    and its sockets as files in a folder of their own (the sandbox has no network, not even loopback)."""
+    and its sockets as files in a folder of their own (the sandbox has no network, not even loopback).
+    sandbox="none" where nbgrader itself runs in a container per submission (TEACHING.md)."""
+
+    sandbox = Enum(["bubblewrap", "none"], "bubblewrap").tag(config=True)
 
     def __init__(self, **options):
         super().__init__(**options)
@@ -57,7 +60,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_launch_kernel(self, kernel_cmd, **options):
         folder = Path(options.get("cwd") or os.getcwd())
-        command = sandboxed_command(kernel_cmd, folder, KERNEL_LIMITS, writable=[self.socket_folder])
+        command = sandboxed_command(kernel_cmd, folder, KERNEL_LIMITS, writable=[self.socket_folder],
+                                    sandbox=self.sandbox)
         return await super()._async_launch_kernel(command, **options)
 
     async def _async_interrupt_kernel(self):
@@ -143,7 +147,7 @@ class GradeOutsideKernel(NbGraderPreprocessor):
                           "from which grading cases are drawn (made at first use)").tag(config=True)
     sandbox = Enum(["bubblewrap", "none"], "bubblewrap", help="'none' only where nbgrader itself runs in a "
                    "container per submission").tag(config=True)
-    cell_seconds = Integer(60, help="seconds per notebook cell in the grader's run").tag(config=True)
+    cell_seconds = Integer(50, help="seconds per notebook cell in the grader's run").tag(config=True)
     exercise_seconds = Integer(50, help="seconds for all the cases of one exercise, at most").tag(config=True)
 
     def preprocess(self, nb, resources):
