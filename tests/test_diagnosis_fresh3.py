@@ -38,9 +38,8 @@ The words below are what each message said on the first run when it named the sl
 
 import pytest
 
-from course_machinery import checks
 
-from notebook_answers import mutated
+from exercise_helpers import assert_fails_naming_the_slip, fresh_entry_ids, named_count
 
 # (notebook, exercise, old text, new text, words the message must hold when it names the slip)
 FRESH_WRONG_ANSWERS = [
@@ -112,24 +111,9 @@ FRESH_WRONG_ANSWERS = [
 ]
 
 
-def _entry(entry):
-    notebook, name, old, new, words, *count = entry
-    return notebook, name, old, new, words, (count[0] if count else 1)
-
-
-def _verdict(notebook, name, old, new, count):
-    return getattr(checks, f"check_{name}")(mutated(notebook, name, old, new, count))
-
-
-@pytest.mark.parametrize("entry", FRESH_WRONG_ANSWERS,
-                         ids=[f"{n}-{name}-{i}" for i, (n, name, *_) in enumerate(FRESH_WRONG_ANSWERS)])
+@pytest.mark.parametrize("entry", FRESH_WRONG_ANSWERS, ids=fresh_entry_ids(FRESH_WRONG_ANSWERS))
 def test_a_fresh_wrong_answer_fails_and_its_message_names_the_slip(entry):
-    notebook, name, old, new, words, count = _entry(entry)
-    result = _verdict(notebook, name, old, new, count)
-    assert not result, f"accepted: {new!r}"
-    missing = [word for word in words or [] if word.lower() not in result.message.lower()]
-    assert not missing, f"{missing} not in:\n{result.message}"
-
+    assert_fails_naming_the_slip(entry)
 
 
 # The indices of the answers whose message did not name the slip on the first run (see the docstring).
@@ -137,7 +121,7 @@ FIRST_RUN_UNNAMED = {5, 7, 9, 10, 11, 12, 13, 16, 17, 18, 20, 21, 24, 26, 33, 38
 
 
 def test_the_rate_of_named_mistakes(capsys):
-    named = sum(_entry(entry)[4] is not None for entry in FRESH_WRONG_ANSWERS)
+    named = named_count(FRESH_WRONG_ANSWERS)
     with capsys.disabled():
         print(f"\nfresh set 3: first run {len(FRESH_WRONG_ANSWERS) - len(FIRST_RUN_UNNAMED)} of "
               f"{len(FRESH_WRONG_ANSWERS)} named; now {named} of {len(FRESH_WRONG_ANSWERS)}")

@@ -109,14 +109,19 @@ def test_every_cheat_scores_zero_and_the_cheater_is_flagged(graded):
 def test_a_cheat_that_passed_in_the_notebook_is_marked_for_review(graded):
     """Where the notebook's own check was fooled, the teacher sees it: needs manual grade, with the reason."""
     from nbgrader.api import Gradebook
+    fooled = []
     with Gradebook(f"sqlite:///{graded / 'gradebook.db'}", course_id=COURSE_ID) as gradebook:
         for number in CHEATER:
             notebook = gradebook.find_submission_notebook(SOLVED[number].stem, assignment(number), "cheater")
             for grade in notebook.grades:
                 comment = next(c for c in notebook.comments if c.name == grade.name.removesuffix("_check"))
                 if grade.auto_score == 0 and "passed" in executed_check_outcome(graded, number, grade.name):
+                    fooled.append(grade.name)
                     assert grade.needs_manual_grade, f"{grade.name}: fooled the notebook, not flagged"
                     assert "[for the teacher]" in comment.comment
+    # The replaced check, the rebound `checks`, the stripped asserts and the frame reader fool it at least.
+    assert {"04_pooled_shape_check", "05_softmax_cross_entropy_gradient_check", "05_cross_entropy_loss_check",
+            "04_maxpool_backward_check"} <= set(fooled), fooled
 
 
 def executed_check_outcome(course, number, grade_id):

@@ -23,7 +23,7 @@ from . import diagnosis as _diagnosis
 
 
 # Every exercise in the notebooks is a function the student writes. Its check
-# runs it on hidden cases and returns a CheckResult that prints one verdict.
+# runs it on its cases and returns a CheckResult that prints one verdict.
 # When the answer is wrong, the check first asks which known mistake it is:
 # each exercise lists the typical mistakes (Mistake) as small wrong functions,
 # and an answer whose outputs equal a mistake's on every case is told that
@@ -183,7 +183,7 @@ def same_arguments(first, second):
 
 
 class Case:
-    """One hidden test case: answer(*args) should return ``expected``.
+    """One test case: answer(*args) should return ``expected``.
 
     ``dtype``: the dtype the answer's array must have (e.g. np.float32), when the exercise promises one.
     ``reference_seconds``: how long the reference took to compute ``expected`` (set by Exercise)."""
