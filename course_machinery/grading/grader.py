@@ -167,7 +167,8 @@ def verdict(name: str, outcome: dict, cases) -> ExerciseGrade:
         return ExerciseGrade(name, False, f"{name}: not defined in the notebook (was its answer cell deleted, "
                                           f"or the function renamed?)")
     if answer != "function":
-        return ExerciseGrade(name, False, f"{name}: expected a function, got {str(answer)[16:]}")
+        shown = str(answer).removeprefix("not a function: ")
+        return ExerciseGrade(name, False, f"{name}: expected a function, got {shown}")
     if outcome.get("tripped"):
         called = ", ".join(outcome["tripped"])
         return ExerciseGrade(name, False, f"{name}: 0 points: your function calls {called}, the course library's "

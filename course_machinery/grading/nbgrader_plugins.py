@@ -132,8 +132,16 @@ def grading_secret(course_root: Path, secret_file: str) -> str:
     hand-out, never in the repository: the course folder holds it)."""
     path = Path(course_root) / secret_file
     if not path.is_file():
-        path.write_text(secrets.token_urlsafe(32) + "\n")
-        path.chmod(0o600)
+        # Made whole and then linked into place: two students graded at once never make two secrets.
+        made = path.with_name(f".{path.name}.{os.getpid()}")
+        made.write_text(secrets.token_urlsafe(32) + "\n")
+        made.chmod(0o600)
+        try:
+            os.link(made, path)
+        except FileExistsError:
+            pass
+        finally:
+            made.unlink()
     text = path.read_text().strip()
     if not text:
         raise ValueError(f"{path} is empty: delete it to make a new secret, or put one in it")
