@@ -105,3 +105,30 @@ def test_kill_ends_a_detached_process_too(tmp_path):
     sandboxed.kill()
     time.sleep(3)
     assert not (private / "late.txt").exists()
+
+
+def test_once_held_no_new_process_can_start(tmp_path):
+    """While answers are graded the grader holds the sandbox's processes: an answer cannot hand its work
+    to a child process that no profiler watches."""
+    private = tmp_path / "private"
+    private.mkdir()
+    script = textwrap.dedent("""
+        import pathlib, subprocess, time
+        while not pathlib.Path("go").exists():
+            time.sleep(0.05)
+        try:
+            subprocess.run(["true"])
+            outcome = "started"
+        except OSError as error:
+            outcome = "refused: " + type(error).__name__
+        pathlib.Path("outcome.txt").write_text(outcome)
+    """)
+    sandboxed = SandboxedProcess([sys.executable, "-c", script], private)
+    try:
+        time.sleep(1)
+        assert sandboxed.hold_processes()
+        (private / "go").write_text("")
+        sandboxed.process.wait(timeout=30)
+        assert (private / "outcome.txt").read_text().startswith("refused"), (private / "outcome.txt").read_text()
+    finally:
+        sandboxed.kill()

@@ -291,6 +291,7 @@ def _start(folder, cells, skipped_cells, names, limits, sandbox, cell_seconds, g
         if line.startswith("cell "):
             current, deadline = int(line.split()[1]), time.monotonic() + cell_seconds + GRACE_SECONDS
         elif line.startswith("ready"):
+            worker.sandbox.hold_processes()             # graded answers start no process we cannot watch
             threads = line.split()[1:2]
             if threads and threads[0] != "0" and not any("threads" in reason for reason in grades.suspicious):
                 grades.suspicious.append(f"the notebook left {threads[0]} threads running while its answers were "

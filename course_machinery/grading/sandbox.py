@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,15 +128,17 @@ def remove_cgroup(folder) -> None:
 
 
 def sandboxed_command(command, private_folder: Path, limits: "Limits | None" = None, writable=(),
-                      environment=None, sandbox: str = "bubblewrap") -> list:
-    """The argv that runs `command` in the sandbox, under `limits` (launch.py applies them).
-    sandbox="none": limits only, for a grader that already runs in a container of its own."""
+                      environment=None, sandbox: str = "bubblewrap", cgroup: "Path | None" = None) -> list:
+    """The argv that runs `command` in the sandbox, under `limits` (launch.py applies them; it makes a
+    pids cgroup of its own unless given `cgroup`). sandbox="none": limits only, for a grader that
+    already runs in a container of its own."""
     limits = limits or Limits()
     settings = {name: getattr(limits, name) for name in ("memory_bytes", "cpu_seconds", "file_bytes",
                                                          "processes", "open_files")}
-    wrapper = [] if sandbox == "none" else bubblewrap_arguments(private_folder, writable, environment)
+    settings["cgroup"] = str(cgroup) if cgroup else None
     if sandbox not in ("none", "bubblewrap"):
         raise ValueError(f"sandbox must be 'bubblewrap' or 'none', not {sandbox!r}")
+    wrapper = [] if sandbox == "none" else bubblewrap_arguments(private_folder, writable, environment)
     return [sys.executable, "-m", "course_machinery.grading.launch", json.dumps(settings), "--",
             *wrapper, *[str(part) for part in command]]
 
@@ -145,12 +148,26 @@ class SandboxedProcess:
 
     def __init__(self, command, private_folder: Path, limits: "Limits | None" = None, sandbox="bubblewrap",
                  **popen_options):
-        argv = sandboxed_command(command, private_folder, limits, sandbox=sandbox)
+        self.limits = limits or Limits()
+        self.cgroup = make_pids_cgroup(self.limits.processes)
+        argv = sandboxed_command(command, private_folder, self.limits, sandbox=sandbox, cgroup=self.cgroup)
         environment = None
         if sandbox == "none":
             environment = {**os.environ, "NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "Agg"}
         self.process = subprocess.Popen(argv, cwd=private_folder, env=environment, start_new_session=True,
                                         **popen_options)
+
+    def hold_processes(self) -> bool:
+        """From now on no new process or thread can start in the sandbox (the kernel refuses the fork):
+        a graded answer cannot hand its work to a process the grader does not watch. False where there
+        is no pids cgroup to hold."""
+        if self.cgroup is None:
+            return False
+        try:
+            (self.cgroup / "pids.max").write_text((self.cgroup / "pids.current").read_text().strip())
+            return True
+        except OSError:
+            return False
 
     def kill(self) -> None:
         """End the sandbox and everything in it (a detached process included: it shares the group and
@@ -169,3 +186,8 @@ class SandboxedProcess:
                     stream.close()
                 except OSError:
                     pass
+        for _ in range(50):                              # the pid namespace empties a moment after its init
+            remove_cgroup(self.cgroup)
+            if self.cgroup is None or not self.cgroup.exists():
+                break
+            time.sleep(0.02)
