@@ -31,7 +31,7 @@ FRESH_WRONG_ANSWERS = [
     # --- notebook 03
     ("03", "col2im_loops", "dx_padded[n, c, s * u + i, s * v + j]", "dx_padded[n, c, s * u + j, s * v + i]",
      ["i and j swapped"]),
-    ("03", "col2im_loops", "for c in range(C):", "for c in range(1):", ["first channel"]),
+    ("03", "col2im_loops", "return dx_padded[:, :, p:p + H, p:p + W]", "return dx_padded[:, :, p:p + H, p:p + H]", ["W"]),
     ("03", "col2im_loops", "(W + 2 * p - k) // s + 1\n", "(H + 2 * p - k) // s + 1\n", ["W_out"]),
     ("03", "conv2d_backward_loops", "dW[f] += dout[n, f, u, v] * x_pad[window]",
      "dW[f] += dout[n, f, u, v] * x_pad[window] / x.shape[0]", ["dW divided by N"]),
@@ -56,7 +56,7 @@ FRESH_WRONG_ANSWERS = [
     ("04", "maxpool_forward", "window = x[n, c, ", "window = x[n, 0, ", ["first channel"]),
     ("04", "maxpool_backward", "dx[n, c, y * stride + i, x_ * stride + j] += dout",
      "dx[n, c, y * stride + i, x_ * stride + j] = dout", ["= instead of +="]),
-    ("04", "maxpool_backward", "+= dout[n, c, y, x_]", "+= dout[n, c, y, x_] / kernel_size ** 2", ["kernel_size"]),
+    ("04", "maxpool_backward", "+= dout[n, c, y, x_]", "+= dout[n, c, y, x_] * window.max()", ["window"]),
     ("04", "maxpool_backward", "x_ * stride + j] +=", "x_ * stride + i] +=", ["column"]),
     # --- notebook 05
     ("05", "softmax_cross_entropy", "log_probs[np.arange(N), labels].mean()", "log_probs[np.arange(N), labels].sum()",
