@@ -11,7 +11,37 @@ text, as typical slips, without running any of them through the new rules first.
 message is read and judged by hand; the words below are then what the message said when it named the slip
 (None: unnamed).
 
-FIRST RUN: (to be filled in after the first run)
+First run (commit 46c28e7, run once, each message read and judged by hand): 57 of 57 rejected, 0 accepted;
+43 of the 57 messages (75%) named the actual mistake (20 by a listed Mistake: 16 for the whole answer,
+4 for one output; 23 by the framework's diagnosis). Still under the 90% goal. The new rules decided 4 of the
+43: the intervention with the size factors named 4 (np.mean of the patch: "when x changes, the output moves
+0.1111 times as much ... 1/(W.shape[-2] * W.shape[-1]) ... a mean where a sum belongs"), and the intervention
+alone 21 (max-pool backward's dx changes with x's values), 34 (the old velocity returned: new_velocity does
+not move with gradient) and 42 (dbeta moves with gamma). Borderline, counted named: 10 (the
+padding on one side: "padding left out or used wrongly"), 11 (the filter loop over C: "a loop over axis 0 that
+stops one short"), 21, 34 ("is the computed array the one returned?", with an "all zeros" first), 41 and 44
+(the statistics' axis, said of the mean and variance together), 42 (its first sentence, "right for the first
+row only", misleads; its intervention names gamma in dbeta). Strictly, without those 8: 35 of 57 (61%).
+The 14 unnamed (FIRST_RUN_UNNAMED), by index:
+   2 conv forward + b.sum(): "an amount that depends only on the index along axis 1: a bias added wrongly?";
+   3 conv forward's column window from y: "wrong values at 2 of 4 positions" only;
+   6 col2im cropped to H columns: the shape and its generic size hint;
+   7 col2im's W_out from H: "right on every case with p = 0 ... p left out" (misleading), "right at 162 of 180";
+  22 maxpool backward, i where j belongs: "the right values in the wrong places: two indices swapped" (vague);
+  25 dlogits[labels] -= N: "off by -0.75 (= -3/N) at each label", not that N is subtracted where 1 belongs;
+  26 log inside the sum: "inf or nan ... an overflow" (misleading);
+  27 db = dout.sum(): "0 axes instead of 1", not the missing axis=0;
+  30 dz = dh * (h > 0) * h: "dW1 wrong, db1 wrong" only;
+  36 Adam's t + 1 in m_hat: "0.526316 times", and "changes when beta1 changes, the right one does not"
+     (true at t = 1, and misleading);
+  45 dgamma from x: "does not change when eps changes" (true, but points at eps);
+  47 BatchNorm2D's global mean: "a bias added wrongly?" (misleading);
+  50 running statistics' m per image: the batch-of-one and square-input notes (misleading), "1.074 times";
+  54 staged dc_first = dx_hat / r: "a scale per column (a 1/std) left out or applied twice?" (vague).
+What the intervention still lacks: it says which input an output ignores or scales, but a wrong output that
+depends on the right inputs in a wrong nonlinear way (26, 30, 36, 54) gets no words; and its changes are
+run on the smallest failing case, which is sometimes degenerate (t = 1, zero velocity), where "does not depend
+on beta1" is true but points away from the slip.
 """
 
 import pytest
@@ -116,17 +146,46 @@ FRESH_WRONG_ANSWERS = [
 ]
 
 
-@pytest.mark.parametrize("entry", FRESH_WRONG_ANSWERS, ids=fresh_entry_ids(FRESH_WRONG_ANSWERS))
+# The words each message held on the first run when it named the slip (judged by hand); an entry not here
+# was not named (FIRST_RUN_UNNAMED). The guesses written with the set above are kept as they were committed.
+FIRST_RUN_WORDS = {
+    0: ["the kernel flipped"], 1: ["with the padding left out"],
+    4: ["divided by that size (a mean over that axis where a sum belongs?)"], 5: ["i and j swapped"],
+    8: ["dW divided by N"], 9: ["db is -1 times the right value"], 10: ["padding = 0", "padding left out or used wrongly"],
+    11: ["a loop over axis 0 that stops one short"], 12: ["flipped along its rows only"], 13: ["axes 0 and 1 swapped"],
+    14: ["db is 0.5 times the right value", "1/N = 1/2"], 15: ["s*H' instead of s*(H' - 1) + 1"],
+    16: ["3 times the right value", "s applied twice?"], 17: ["the + 1 left out"], 18: ["the mean of each window"],
+    19: ["right for the first channel (or filter) only"], 20: ["= instead of +="],
+    21: ["the output changes when x changes, the right the output does not"],
+    23: ["the sum over the batch instead of the mean"], 24: ["loss is 0.25 times the right value", "a 1/N applied twice?"],
+    28: ["dW and db divided by the batch size N"], 29: ["dx is -1 times the right value"], 31: ["not divided by N"],
+    32: ["no ReLU mask in the backward pass"], 33: ["new_velocity is -1 times the right value"],
+    34: ["is the computed array the one returned?"], 35: ["new_m is 10 times the right value (1 / (1 - beta1)"],
+    37: ["the bias-corrected m_hat and s_hat returned"], 38: ["alpha and 1 - alpha swapped"],
+    39: ["eps inside the square root"], 40: ["the sample variance"], 41: ["the mean and variance taken over the wrong axis"],
+    42: ["dbeta changes when gamma changes"], 43: ["1 / the standard deviation of x over axis 0: divided by it twice?"],
+    44: ["the mean and variance taken over the wrong axis"], 46: ["dbeta is 0.333333 times the right value", "1/N = 1/3"],
+    48: ["a reshape where a transpose belongs?"], 49: ["momentum as the weight of the OLD running value"],
+    51: ["beta added 0 times instead of once", "out does not change when beta changes"],
+    52: ["the batch's statistics instead of the running ones", "out does not change when running_var changes"],
+    53: ["ds without the minus sign"], 55: ["forgetting the skip path"], 56: ["W not transposed in dx"],
+}
+JUDGED_WRONG_ANSWERS = [(notebook, name, old, new, FIRST_RUN_WORDS.get(index))
+                        for index, (notebook, name, old, new, _) in enumerate(FRESH_WRONG_ANSWERS)]
+
+
+@pytest.mark.parametrize("entry", JUDGED_WRONG_ANSWERS, ids=fresh_entry_ids(JUDGED_WRONG_ANSWERS))
 def test_a_fresh_wrong_answer_fails_and_its_message_names_the_slip(entry):
     assert_fails_naming_the_slip(entry)
 
 
 # The indices of the answers whose message did not name the slip on the first run (see the docstring).
-FIRST_RUN_UNNAMED = set()
+FIRST_RUN_UNNAMED = {2, 3, 6, 7, 22, 25, 26, 27, 30, 36, 45, 47, 50, 54}
 
 
 def test_the_rate_of_named_mistakes(capsys):
-    named = named_count(FRESH_WRONG_ANSWERS)
+    named = named_count(JUDGED_WRONG_ANSWERS)
+    assert set(range(len(FRESH_WRONG_ANSWERS))) - set(FIRST_RUN_WORDS) == FIRST_RUN_UNNAMED
     with capsys.disabled():
         print(f"\nfresh set 4: first run {len(FRESH_WRONG_ANSWERS) - len(FIRST_RUN_UNNAMED)} of "
               f"{len(FRESH_WRONG_ANSWERS)} named; now {named} of {len(FRESH_WRONG_ANSWERS)}")
