@@ -60,6 +60,7 @@ def _constants(case, argument_names):
                                     f"belongs, or a 1/N applied twice?)"),
                       (-float(batch), f"-N = -{batch}: a sign flipped and the 1/N left out"),
                       (-1.0 / batch, "-1/N: a sign flipped and divided by the batch size")]
+    constants += _size_constants(case, argument_names, set())
     scalars = [(float(value), name.strip("`")) for value, name in zip(case.args, argument_names)
                if isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
                and 0 < abs(float(value)) and float(value) not in (1.0, -1.0)]
@@ -94,6 +95,36 @@ def _constants(case, argument_names):
         if 0 < a < 1 and 0 < b < 1:
             constants += [((1 - a) / (1 - b), f"(1 - {name_a}) / (1 - {name_b}): {name_b} and {name_a} swapped?"),
                           (a / b, f"{name_a} / {name_b}: {name_b} and {name_a} swapped?")]
+    return constants
+
+
+def _size_constants(case, argument_names, known):
+    """[(value, words)]: each size of an array argument's axes past the batch (F, C, H, W, k, D, ...), and
+    of its last two axes together (H*W) and of all but axis 1 (m = N*H*W), as factors and as divisors:
+    a sum where a mean over those axes belongs, or a mean where a sum belongs."""
+    sizes = []
+    for value, name in zip(case.args, argument_names):
+        if isinstance(value, np.ndarray) and value.ndim >= 1:
+            name = name.strip("`")
+            sizes += [(size, f"{name}.shape[{axis}]") for axis, size in enumerate(value.shape)]
+            if value.ndim >= 3:
+                sizes.append((value.shape[-1] * value.shape[-2], f"{name}.shape[-2] * {name}.shape[-1]"))
+            if value.ndim == 4:
+                sizes.append((value.size // value.shape[1], f"N*H*W of {name}"))
+    constants = []
+    for size, words in sizes:
+        if size > 1 and (size, words) not in known:
+            known.add((size, words))
+            if size > 2:                              # n / (n - 1): an unbiased (ddof=1) factor
+                constants += [(size / (size - 1), f"{words} / ({words} - 1) = {size}/{size - 1}: the unbiased "
+                                                  f"factor n/(n - 1) (ddof=1) applied twice, or where it does "
+                                                  f"not belong?"),
+                              ((size - 1) / size, f"({words} - 1) / {words} = {size - 1}/{size}: the unbiased "
+                                                  f"factor n/(n - 1) left out, or ddof=1 where ddof=0 belongs?")]
+            constants += [(float(size), f"{words} = {size}: a sum over that axis where a mean belongs, or "
+                                        f"multiplied by that size?"),
+                          (1.0 / size, f"1/({words}) = 1/{size}: divided by that size (a mean over that axis "
+                                       f"where a sum belongs?)")]
     return constants
 
 
@@ -639,12 +670,13 @@ def _separating_note(results, argument_names):
             + ", or ".join(suggestions) + "?")
 
 
-def diagnose(results, item_compare, names, argument_names, edits=(), mistakes=()):
+def diagnose(results, item_compare, names, argument_names, edits=(), mistakes=(), rerun=None, reference=None):
     """(sentence, case) saying how the answer's outputs differ from the expected ones, or (None, None).
 
     ``results``: (case, value, error, problem) per case; ``item_compare(expected, actual, case)``: the
     check's comparison; ``names``: the tuple's output names; ``argument_names``: the answer's parameters;
-    ``mistakes``: the listed Mistakes, which may each explain one output."""
+    ``mistakes``: the listed Mistakes, which may each explain one output; ``rerun(args)`` and
+    ``reference(*args)``: the answer (time-limited) and the right function, for ``intervene``."""
     failing = [(case, value) for case, value, error, problem in results
                if problem is not None and error is None and problem not in edits
                and not problem.startswith("returned an array view")]
@@ -675,6 +707,8 @@ def diagnose(results, item_compare, names, argument_names, edits=(), mistakes=()
     if separating:
         batch_note = f"{batch_note}; also {separating}" if batch_note else separating
     if not found:
+        moved = _intervention_note(failing, rerun, reference, item_compare, names, argument_names)
+        batch_note = "; ".join(note for note in (batch_note, moved) if note)
         return (batch_note, failing[0][0]) if batch_note else (None, None)
     # The most telling case: a specific diagnosis, with the fewest alternatives ("...; or ...") in it.
     # "All zeros" counts as one alternative: a case where part of the output is right tells more.
@@ -682,4 +716,166 @@ def diagnose(results, item_compare, names, argument_names, edits=(), mistakes=()
                                                             + ("all zeros:" in item[1])))
     if batch_note and not specific:
         sentence = f"{sentence}; {batch_note}"
+    moved = _intervention_note(failing, rerun, reference, item_compare, names, argument_names)
+    if moved:
+        sentence = f"{sentence}; {moved}"
     return sentence, case
+
+
+def _intervention_note(failing, rerun, reference, item_compare, names, argument_names):
+    """intervene on the failing case with the fewest argument entries, or None (never raises)."""
+    if rerun is None or reference is None:
+        return None
+    try:
+        size = lambda item: sum(np.size(arg) for arg in item[0].args if isinstance(arg, np.ndarray))  # noqa
+        case, value = min(failing, key=size)
+        return intervene(case, value, rerun, reference, item_compare, names, argument_names)
+    except Exception:
+        return None
+
+
+# --- intervention: run the answer and the reference again with one input changed -------------------
+#
+# A wrong output that holds none of the patterns above may still be told apart by how it MOVES: change
+# one argument (or one image, channel or row of it) a little, run the answer and the reference again,
+# and compare the two changes. An output that does not move where the right one does ignores that input
+# (db ignores dout's image 1: only the first image counted); one that moves where the right one does not
+# depends on an input it should not; one that moves c times as much has that input's term scaled by c
+# (a momentum on the wrong term, a 1/N on one term only); one whose change is the right change flipped,
+# transposed or shifted has that input's term flipped, transposed or shifted. Small changes keep a
+# nonlinear function (a max, a square root) in its linear range. Each run goes through the framework's
+# time-limited runner; a run that fails or takes too long ends the intervention (it only adds words).
+
+MAX_RERUNS = 16                        # answer runs per diagnosis (the reference runs as often)
+
+_AXIS_WORDS = {4: ("image", "channel (filter)"), 3: ("image", "channel"), 2: ("row (example)", "column")}
+
+
+def _changes(case, argument_names, rng):
+    """(words, position, new value): small changes of one argument, the whole of it first, then its
+    entry 1 along axis 0, then along axis 1 (integer arrays get +1s; 1-D integer arrays such as labels,
+    and whole numbers such as a stride, which change shapes and meanings, are left alone)."""
+    for position, (value, name) in enumerate(zip(case.args, argument_names)):
+        name = name.strip("`")
+        if isinstance(value, np.ndarray) and value.dtype.kind in "iuf" and 0 < value.size <= MAX_ELEMENTS:
+            integer = value.dtype.kind in "iu"
+            if integer and value.ndim < 2:
+                continue
+
+            def changed(where, value=value, integer=integer):
+                new = value.copy()
+                part = new[where]
+                if integer:
+                    new[where] = part + rng.integers(1, 3, part.shape).astype(new.dtype)
+                else:
+                    new[where] = part + 1e-3 * (1 + np.abs(part)) * rng.choice([-1.0, 1.0], part.shape) \
+                        * rng.uniform(0.5, 1.5, part.shape)
+                return new
+            yield f"{name} changes", position, changed(Ellipsis)
+            words = _AXIS_WORDS.get(value.ndim, ("index along axis 0", "index along axis 1"))
+            for axis in (0, 1):
+                if value.ndim >= 2 and value.shape[axis] > 1:
+                    index = (slice(None),) * axis + (1,)
+                    yield f"only {name}'s {words[axis]} 1 (index 1 along axis {axis}) changes", position, \
+                        changed(index)
+            if value.ndim == 1 and value.size > 1:
+                yield f"only {name}[1] changes", position, changed((1,))
+        elif isinstance(value, (float, np.floating)) and value != 0:
+            yield f"{name} changes", position, value * (1 + 1e-3)
+
+
+def _response(actual_change, right_change, case, constants, argument_names):
+    """How one output's change compares with the right output's change: ('right' | 'ignores' | 'depends' |
+    'scaled' | 'other', words or None)."""
+    scale = max(float(np.abs(right_change).max()), float(np.abs(actual_change).max()))
+    if scale == 0:
+        return "right", None
+    moves, right_moves = np.abs(actual_change).max() > 1e-6 * scale, np.abs(right_change).max() > 1e-6 * scale
+    if right_moves and not moves:
+        return "ignores", None
+    if moves and not right_moves:
+        return "depends", None
+    loose = type("Loose", (), {"rtol": 1e-3, "atol": 1e-4 * scale, "args": case.args})
+    if _close(actual_change, right_change, loose):
+        return "right", None
+    factor = float(np.dot(actual_change.ravel(), right_change.ravel()) / np.dot(right_change.ravel(),
+                                                                                right_change.ravel()))
+    if np.isfinite(factor) and factor != 0 and _close(actual_change, factor * right_change, loose):
+        words = _named_factor(factor, constants)
+        return "scaled", f"{factor:.4g} times as much as the right one" + (f" ({words})" if words else "")
+    for test in (lambda: _transformed(actual_change, right_change, loose),
+                 lambda: _shifted(actual_change, right_change, loose),
+                 lambda: _partly_right(actual_change, right_change, loose)):
+        words = test()
+        if words:
+            return "other", f"changes as {words.replace('the right values', 'the right change')}" \
+                if words.startswith("the right values") else f"changes, compared with the right change: {words}"
+    return "other", None
+
+
+def intervene(case, value, rerun, reference, item_compare, names, argument_names):
+    """A sentence on how the answer's wrong outputs move when one input changes, compared with the
+    reference's, or None. ``rerun(args)``: the answer's value on ``args`` (raises when it fails);
+    ``reference(*args)``: the right value."""
+    outputs = _outputs(case, value)
+    if outputs is None or rerun is None or reference is None:
+        return None
+    with np.errstate(all="ignore"):
+        base = reference(*copy.deepcopy(list(case.args)))
+        if item_compare(case.expected, base, case) is not None:
+            return None                               # not the reference these cases come from
+        wrong = [position for position, expected, actual in outputs
+                 if item_compare(expected, actual, case) is not None
+                 and _as_float(expected) is not None and _as_float(actual, np.shape(expected)) is not None]
+        if not wrong:
+            return None
+        constants, rng = _constants(case, argument_names), np.random.default_rng(0)
+        findings = {position: [] for position in wrong}    # position -> [(kind, change words, words)]
+        for runs, (change, where, new) in enumerate(_changes(case, argument_names, rng)):
+            if runs >= MAX_RERUNS:
+                break
+            args = list(case.args)
+            args[where] = new
+            try:
+                answer_value, right_value = rerun(args), reference(*copy.deepcopy(args))
+            except Exception:
+                break                                 # the answer failed or took too long: say no more
+            changed_outputs, right_outputs = _outputs(case, answer_value), _outputs(case, right_value)
+            if changed_outputs is None or right_outputs is None:
+                break
+            for position in wrong:
+                index = 0 if position is None else position
+                before, after = _as_float(outputs[index][2]), _as_float(changed_outputs[index][2])
+                right_before, right_after = _as_float(base if position is None else base[position]), \
+                    _as_float(right_outputs[index][2])
+                if any(item is None for item in (before, after, right_before, right_after)) or \
+                        not before.shape == after.shape == right_before.shape == right_after.shape or \
+                        not all(np.all(np.isfinite(item)) for item in (before, after, right_before, right_after)):
+                    continue
+                kind, words = _response(after - before, right_after - right_before, case, constants,
+                                        argument_names)
+                findings[position].append((kind, change, words))
+    sentences = []
+    for position in wrong:
+        name = "the output" if position is None else names[position]
+        found = findings[position]
+        rights = [change.split()[0] for kind, change, _ in found          # whole arguments only
+                  if kind == "right" and change == f"{change.split()[0]} changes"]
+        for kind, change, words in sorted(found, key=lambda item: ("ignores", "depends", "scaled", "other",
+                                                                   "right").index(item[0])):
+            if kind == "ignores":
+                text = f"{name} does not change when {change}, the right {name} does: that input left out"
+                if "index 1" in change:
+                    text += " (only index 0 counted, or one overwriting the other?)"
+            elif kind == "depends":
+                text = f"{name} changes when {change}, the right {name} does not: that input used where it " \
+                       f"does not belong"
+            elif words:
+                text = f"when {change}, {name} {'moves ' if kind == 'scaled' else ''}{words}"
+            else:
+                continue
+            if rights:
+                text += f" (it moves rightly with {', '.join(rights[:3])})"
+            sentences.append(text)
+            break
+    return "; ".join(sentences) or None

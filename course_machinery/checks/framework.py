@@ -555,7 +555,7 @@ def _time_limit(case, time_limit):
     return max(time_limit, TIME_MARGIN * case.reference_seconds), note
 
 
-def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=None, *, doc="",
+def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=None, *, doc="", reference=None,
                    _default_compare=_compare, _result=CheckResult):
     """Run ``answer`` on every case; return a CheckResult and print its verdict.
 
@@ -564,7 +564,9 @@ def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=Non
     None or a sentence (default: ``_compare`` with the case's tolerances and dtype).
     ``time_limit``: seconds per case at least (see TIME_MARGIN). The default comparison and
     the verdict's class are bound when this function is defined, out of a notebook's reach.
-    ``doc``: the exercise's description; its ``-> (dx, dW, db)`` names a tuple's outputs in a diagnosis."""
+    ``doc``: the exercise's description; its ``-> (dx, dW, db)`` names a tuple's outputs in a diagnosis.
+    ``reference(*case.args)``: the right function, when the cases come from one: the diagnosis then runs
+    the answer and it again on changed inputs to see which input a wrong output ignores or misuses."""
     # ``resemble``: does the answer give what a mistake gives? Values only: a dtype slip is named by the verdict.
     resemble = compare or (lambda expected, actual, case: _default_compare(
         expected, actual, case.rtol, case.atol, dtypes=False))
@@ -633,9 +635,15 @@ def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=Non
         try:
             expected = case.expected
             count = len(expected) if isinstance(expected, (tuple, list)) else 0
+            def rerun(args, limit=_time_limit(case, time_limit)[0]):
+                """The answer's value on ``args`` (copies), time-limited; raises when it fails."""
+                value, error, status, _ = _run_answer(answer, _copy_arguments(args), limit)
+                if status != "done" or error is not None:
+                    raise RuntimeError(f"the answer {status}" if error is None else repr(error))
+                return value
             words, diagnosed = _diagnosis.diagnose(results, values_only, _diagnosis.output_names(doc, count),
                                                    _argument_names(answer, max(len(c.args) for c in cases)), edits,
-                                                   mistakes)
+                                                   mistakes, rerun if reference is not None else None, reference)
         except Exception:                             # a diagnosis never costs the verdict
             words, diagnosed = None, None
         if diagnosed is not None and diagnosed is not case and diagnosed.expected is not None:
@@ -671,8 +679,9 @@ class Exercise:
         result = checks.check_maxpool_forward(maxpool_forward)      # in notebook 04
     """
 
-    def __init__(self, name, cases, mistakes=(), *, doc="", time_limit=5.0, compare=None, prepare=None):
-        self.name, self._cases, self._mistakes = name, cases, mistakes
+    def __init__(self, name, cases, mistakes=(), *, doc="", time_limit=5.0, compare=None, prepare=None,
+                 reference=None):
+        self.name, self._cases, self._mistakes, self.reference = name, cases, mistakes, reference
         self._build = cases if callable(cases) else None          # kept for graded_cases
         self.time_limit, self.compare, self.prepare = time_limit, compare, prepare
         self.__doc__ = doc or f"Check notebook exercise ``{name}``: returns a CheckResult."
@@ -711,7 +720,8 @@ class Exercise:
             return _result(self.name, False, message)
         # ``prepare`` wraps the answer (e.g. to record what it calls); non-functions stay as they are.
         answer = self.prepare(answer) if self.prepare is not None and callable(answer) else answer
-        return _check(self.name, answer, cases, mistakes, self.time_limit, self.compare, doc=self.__doc__)
+        return _check(self.name, answer, cases, mistakes, self.time_limit, self.compare, doc=self.__doc__,
+                      reference=self.reference)
 
     def __repr__(self):
         return f"<exercise check {self.__name__}>"

@@ -102,7 +102,7 @@ def _conv2d_single_cases():
 check_conv2d_single = Exercise(
     "conv2d_single", _conv2d_single_cases,
     [Mistake(name, _on_one_image(wrong), fix) for name, wrong, fix in _CONV_FORWARD_MISTAKES],
-    doc="""Notebook 02, ``conv2d_single(image (H, W), kernel (k, k), stride, padding) -> (H', W')``,
+    reference=_on_one_image(conv2d_naive), doc="""Notebook 02, ``conv2d_single(image (H, W), kernel (k, k), stride, padding) -> (H', W')``,
     with loops, no bias.""")
 
 
@@ -166,7 +166,7 @@ check_conv2d_forward_loops = Exercise("conv2d_forward_loops", lambda: [
     Mistake("the bias added to the first image's outputs only",
             lambda x, W, b, s, p: _conv_with_slip(x, W, b, s, p, bias_first_image_only=True),
             "every output of filter f, for every image n, gets + b[f]"),
-], doc="""Notebook 02, ``conv2d_forward_loops(x (N, C, H, W), W (F, C, k, k), b (F,), stride, padding)
+], reference=conv2d_naive, doc="""Notebook 02, ``conv2d_forward_loops(x (N, C, H, W), W (F, C, k, k), b (F,), stride, padding)
     -> (N, F, H', W')``.""")
 
 

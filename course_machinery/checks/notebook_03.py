@@ -77,7 +77,7 @@ check_col2im_loops = Exercise("col2im_loops", _col2im_loops_cases, [
             "column (n, u, v) came from the patch starting at (s*u, s*v): add at (s*u + i, s*v + j)"),
     Mistake("the padding not cropped", partial(_col2im_slipped, padding_kept=True),
             "return dx_padded[:, :, p:p + H, p:p + W]: the padding zeros are not inputs"),
-], doc="Notebook 03, ``col2im_loops(cols (C*k*k, N*H'*W'), x_shape, k, s, p) -> (N, C, H, W)``, with loops.")
+], reference=col2im, doc="Notebook 03, ``col2im_loops(cols (C*k*k, N*H'*W'), x_shape, k, s, p) -> (N, C, H, W)``, with loops.")
 
 
 # --- bias_gradient --------------------------------------------------------------------------
@@ -203,7 +203,7 @@ check_conv_backward_single = Exercise("conv_backward_single", _conv_backward_sin
     Mistake("the stride ignored (window (u, v) at (u, v) instead of (s*u, s*v))",
             _on_one_image(_stride_ignored_backward),
             "output (u, v) read the patch starting at (s*u, s*v); send its gradient back there"),
-], doc="""Notebook 03, ``conv_backward_single(image (H, W), kernel (k, k), dout (H', W'), stride, padding)
+], reference=_on_one_image(_conv_backward_reference), doc="""Notebook 03, ``conv_backward_single(image (H, W), kernel (k, k), dout (H', W'), stride, padding)
     -> (dimage, dkernel)``, with loops.""")
 
 
@@ -265,7 +265,7 @@ check_conv2d_backward_loops = Exercise("conv2d_backward_loops", lambda: _conv_ba
     Mistake("db[f] = instead of += (only the last image's last dout kept)",
             _one_gradient_replaced(2, lambda x, W, dout, gradients: dout[-1, :, -1, -1].astype(np.float64)),
             "db[f] sums dout over every image and every output position: db[f] += dout[n, f, u, v]"),
-], doc="""Notebook 03, ``conv2d_backward_loops(x (N, C, H, W), W (F, C, k, k), dout (N, F, H', W'), stride, padding)
+], reference=_conv_backward_reference, doc="""Notebook 03, ``conv2d_backward_loops(x (N, C, H, W), W (F, C, k, k), dout (N, F, H', W'), stride, padding)
     -> (dx, dW, db)``: the whole layer's backward pass.""")
 
 
@@ -306,7 +306,7 @@ check_dilate = Exercise("dilate", _dilate_cases, [
             "the new positions are zeros: spread[:, :, ::s, ::s] = G on np.zeros"),
     Mistake("only the rows dilated", lambda G, s: _dilate_reference(G, s)[:, :, :, ::s],
             "dilate both spatial axes, rows and columns"),
-], doc="Notebook 03, ``dilate(G (N, F, H', W'), s) -> (N, F, s(H'-1)+1, s(W'-1)+1)``: s - 1 zeros between neighbours.")
+], reference=_dilate_reference, doc="Notebook 03, ``dilate(G (N, F, H', W'), s) -> (N, F, s(H'-1)+1, s(W'-1)+1)``: s - 1 zeros between neighbours.")
 
 
 def _correlation_slipped(x, W, dout, s, p, *, flip=True, dilate=True, cut=True):
@@ -354,7 +354,7 @@ check_conv2d_backward_by_correlation = Exercise("conv2d_backward_by_correlation"
             "only offsets 0 .. k - 1 of the correlation are weights: [:, :, :k, :k]"),
     _DX_NOT_CROPPED,
     _DB_AS_MEAN,
-], doc="""Notebook 03, ``conv2d_backward_by_correlation(x, W, dout, stride, padding) -> (dx, dW, db)``:
+], reference=_conv_backward_reference, doc="""Notebook 03, ``conv2d_backward_by_correlation(x, W, dout, stride, padding) -> (dx, dW, db)``:
     the same gradients as correlations (dilated gradient, flipped kernel), checked like the loop version.""")
 
 

@@ -53,7 +53,7 @@ check_maxpool_forward = Exercise("maxpool_forward", _maxpool_forward_cases, [
     Mistake("the output one row and one column too small (the + 1 of H' forgotten)",
             lambda x, k, s: maxpool2d_naive(x, k, s)[:, :, :-1, :-1], "H' = (H - k) // s + 1"),
     Mistake("the mean of each window instead of its maximum", _average_pool, "max pooling keeps the LARGEST value"),
-], doc="Notebook 04, ``maxpool_forward(x (N, C, H, W), kernel_size, stride) -> (N, C, H', W')``, with loops.")
+], reference=maxpool2d_naive, doc="Notebook 04, ``maxpool_forward(x (N, C, H, W), kernel_size, stride) -> (N, C, H', W')``, with loops.")
 
 
 # --- maxpool_backward -------------------------------------------------------------------
@@ -121,7 +121,7 @@ check_maxpool_backward = Exercise("maxpool_backward", _maxpool_backward_cases, [
             "max pooling passed on the LARGEST value: np.argmax finds it"),
     Mistake("the winner's row and column swapped (j, i instead of i, j)", partial(_winner_slipped, swapped=True),
             "np.unravel_index(np.argmax(window), window.shape) returns (row i, column j) in that order"),
-], doc="""Notebook 04, ``maxpool_backward(x (N, C, H, W), dout (N, C, H', W'), kernel_size, stride) -> dx``:
+], reference=maxpool2d_backward_naive, doc="""Notebook 04, ``maxpool_backward(x (N, C, H, W), dout (N, C, H', W'), kernel_size, stride) -> dx``:
     each window sends its dout to ONE position, its first maximum, and overlapping windows add up.""")
 
 

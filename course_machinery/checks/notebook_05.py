@@ -62,7 +62,7 @@ check_stable_softmax = Exercise("stable_softmax", _stable_softmax_cases, [
     Mistake("the row maximum subtracted without keepdims (broadcast along the wrong axis)",
             lambda z: softmax_shifted(z, z.max(axis=1)),
             "z.max(axis=1, keepdims=True) has shape (N, 1) and lines up with the rows"),
-], doc="Notebook 05, ``stable_softmax(logits (N, K)) -> probabilities (N, K)``, each row sums to 1.")
+], reference=softmax, doc="Notebook 05, ``stable_softmax(logits (N, K)) -> probabilities (N, K)``, each row sums to 1.")
 
 
 # --- the loss, its gradient, and both at once --------------------------------------------
@@ -164,7 +164,7 @@ check_softmax_cross_entropy = Exercise("softmax_cross_entropy", _softmax_cross_e
 ] + [
     Mistake(f"in the gradient: {name}", lambda z, y, wrong=wrong: (_loss_and_gradient(z, y)[0], wrong(z, y)), fix)
     for name, wrong, fix in _GRADIENT_MISTAKES
-], doc="""Notebook 05, ``softmax_cross_entropy(logits (N, K), labels (N,)) -> (loss, dlogits)``: the loss layer's
+], reference=_loss_and_gradient, doc="""Notebook 05, ``softmax_cross_entropy(logits (N, K), labels (N,)) -> (loss, dlogits)``: the loss layer's
     forward and backward on a batch in one function.""")
 
 

@@ -67,7 +67,7 @@ check_dense_backward = Exercise("dense_backward", _dense_backward_cases, [
     Mistake("db summed over the wrong axis (over the outputs, not over the batch)",
             lambda x, W, dout: (dout @ W.T, x.T @ dout, dout.sum(axis=1)),
             "sum over the batch axis 0: db has one entry per output unit, shape (M,)"),
-], doc="""Notebook 06, ``dense_backward(x, W, dout)`` -> (dx, dW, db) for out = x @ W + b,
+], reference=_dense_backward_reference, doc="""Notebook 06, ``dense_backward(x, W, dout)`` -> (dx, dW, db) for out = x @ W + b,
     x (N, D), W (D, M), dout (N, M).""")
 
 
@@ -108,7 +108,7 @@ check_relu_backward = Exercise("relu_backward", lambda: [
     Mistake("dout multiplied by the ReLU's output max(x, 0) instead of its slope",
             lambda x, dout: dout * np.maximum(x, 0),
             "the slope of max(x, 0) is 1 for x > 0 and 0 otherwise: dout * (x > 0)"),
-], doc="Notebook 06, ``relu_backward(x, dout)`` -> dx = dout * [x > 0] (same shape as x).")
+], reference=_relu_backward_reference, doc="Notebook 06, ``relu_backward(x, dout)`` -> dx = dout * [x > 0] (same shape as x).")
 
 
 # --- inverted_dropout -------------------------------------------------------------------
@@ -278,5 +278,5 @@ check_two_layer_backward = Exercise("two_layer_backward", _two_layer_backward_ca
     Mistake("softmax without subtracting each row's maximum (it overflows on large scores)",
             _two_layer_backward_with("no max subtracted"),
             "compute exp(s - s.max(axis=1, keepdims=True)); the result is the same, without overflow"),
-], doc="""Notebook 06, ``two_layer_backward(x, W1, b1, W2, b2, labels)`` -> (dW1, db1, dW2, db2),
+], reference=_two_layer_backward_reference, doc="""Notebook 06, ``two_layer_backward(x, W1, b1, W2, b2, labels)`` -> (dW1, db1, dW2, db2),
     the gradients of the mean cross-entropy of Dense(W1, b1) -> ReLU -> Dense(W2, b2).""")

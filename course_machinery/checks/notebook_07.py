@@ -84,7 +84,7 @@ check_sgd_momentum_step = Exercise("sgd_momentum_step", _sgd_momentum_cases, [
     Mistake("the pair returned in the wrong order (velocity, weights)",
             lambda *args: momentum_update(*args)[::-1],
             "return (new_weights, new_velocity)"),
-], doc="""Notebook 07, ``sgd_momentum_step(weights, gradient, velocity, lr, momentum)``
+], reference=momentum_update, doc="""Notebook 07, ``sgd_momentum_step(weights, gradient, velocity, lr, momentum)``
     -> (new_weights, new_velocity), the course's SGD with momentum:
     v <- momentum * v + gradient,  w <- w - lr * v.""")
 
@@ -127,7 +127,7 @@ check_adam_step = Exercise("adam_step", _adam_cases, [
             "s <- beta2 * s + (1 - beta2) * gradient**2"),
     Mistake("the bias-corrected m_hat and s_hat returned as the new state", _adam_with(return_corrected=True),
             "return m and s WITHOUT the correction: the next step updates them and corrects again"),
-], doc="""Notebook 07, ``adam_step(weights, gradient, m, s, t, lr, beta1, beta2, eps)`` ->
+], reference=adam_update, doc="""Notebook 07, ``adam_step(weights, gradient, m, s, t, lr, beta1, beta2, eps)`` ->
     (new_weights, new_m, new_s): one Adam step at step number t (from 1), m and s returned
     without bias correction.""")
 

@@ -68,7 +68,7 @@ BATCHNORM_FORWARD_MISTAKES = [
 check_batchnorm_forward = Exercise("batchnorm_forward", lambda: [
     Case(description, (x, g, b, eps), _batchnorm_reference(x, g, b, eps).forward(x), hint)
     for description, x, g, b, eps, _, hint in _batchnorm_cases(100)], BATCHNORM_FORWARD_MISTAKES,
-    doc="""Notebook 10, ``batchnorm_forward(x, gamma, beta, eps)`` -> out, batch normalisation of
+    reference=lambda x, g, b, eps: _batchnorm_reference(x, g, b, eps).forward(x), doc="""Notebook 10, ``batchnorm_forward(x, gamma, beta, eps)`` -> out, batch normalisation of
     x (N, D) in training mode: per feature, x_hat = (x - mean) / sqrt(var + eps) with the
     batch's mean and (population) variance, out = gamma * x_hat + beta.""")
 
@@ -135,7 +135,7 @@ BATCHNORM_BACKWARD_MISTAKES = [
 check_batchnorm_backward = Exercise("batchnorm_backward", lambda: [
     Case(description, (dout, x, g, eps), _batchnorm_backward_reference(dout, x, g, eps), hint)
     for description, x, g, _, eps, dout, hint in _batchnorm_cases(101)], BATCHNORM_BACKWARD_MISTAKES,
-    doc="""Notebook 10, ``batchnorm_backward(dout, x, gamma, eps)`` -> (dx, dgamma, dbeta) for
+    reference=_batchnorm_backward_reference, doc="""Notebook 10, ``batchnorm_backward(dout, x, gamma, eps)`` -> (dx, dgamma, dbeta) for
     out = gamma * x_hat + beta in training mode, x (N, D), in the compact form
     dx = gamma / sqrt(var + eps) * (dout - mean(dout) - x_hat * mean(dout * x_hat)).""")
 
@@ -180,7 +180,7 @@ def _residual_cases():
 
 
 check_residual_backward = Exercise("residual_backward", _residual_cases, RESIDUAL_MISTAKES,
-                                   doc="""Notebook 10, ``residual_backward(x, W, dout)`` -> (dx, dW) for the
+                                   reference=_residual_dense_reference, doc="""Notebook 10, ``residual_backward(x, W, dout)`` -> (dx, dW) for the
     residual block y = x + ReLU(x @ W), x (N, D), W (D, D): the skip path and the inner path add.""")
 
 
@@ -233,7 +233,7 @@ check_rmsprop_step = Exercise("rmsprop_step", _rmsprop_cases, [
             "average the SQUARED gradient: v <- alpha * v + (1 - alpha) * g * g"),
     Mistake("the old mean square used in the weight update", _rmsprop_with(old_mean_square=True),
             "update v first, then use the NEW v in w <- w - lr * g / (sqrt(v) + eps)"),
-], doc="""Notebook 10, ``rmsprop_step(weights, gradient, mean_square, lr, alpha, eps)`` ->
+], reference=rmsprop_update, doc="""Notebook 10, ``rmsprop_step(weights, gradient, mean_square, lr, alpha, eps)`` ->
     (new_weights, new_mean_square):  v <- alpha v + (1 - alpha) g^2,  w <- w - lr g / (sqrt(v) + eps).""")
 
 
@@ -289,7 +289,7 @@ LAYERNORM_FORWARD_MISTAKES = [
 check_layernorm_forward = Exercise("layernorm_forward", lambda: [
     Case(description, (x, g, b, eps), _layernorm_reference(x, g, b, eps).forward(x), hint)
     for description, x, g, b, eps, _, hint in _layernorm_cases(104)], LAYERNORM_FORWARD_MISTAKES,
-    doc="""Notebook 10, ``layernorm_forward(x, gamma, beta, eps)`` -> out, layer normalisation of
+    reference=lambda x, g, b, eps: _layernorm_reference(x, g, b, eps).forward(x), doc="""Notebook 10, ``layernorm_forward(x, gamma, beta, eps)`` -> out, layer normalisation of
     x (N, D): per example, x_hat = (x - mean) / sqrt(var + eps) with the mean and (population)
     variance of its D features, out = gamma * x_hat + beta (gamma, beta: (D,)).""")
 
@@ -352,7 +352,7 @@ LAYERNORM_BACKWARD_MISTAKES = [
 check_layernorm_backward = Exercise("layernorm_backward", lambda: [
     Case(description, (dout, x, g, eps), _layernorm_backward_reference(dout, x, g, eps), hint)
     for description, x, g, _, eps, dout, hint in _layernorm_cases(105)], LAYERNORM_BACKWARD_MISTAKES,
-    doc="""Notebook 10, ``layernorm_backward(dout, x, gamma, eps)`` -> (dx, dgamma, dbeta) for
+    reference=_layernorm_backward_reference, doc="""Notebook 10, ``layernorm_backward(dout, x, gamma, eps)`` -> (dx, dgamma, dbeta) for
     out = gamma * x_hat + beta with per-example statistics, x (N, D): with g = gamma * dout and the
     means over the features, dx = (g - mean(g) - x_hat * mean(g * x_hat)) / sqrt(var + eps).""")
 
@@ -420,7 +420,7 @@ BATCHNORM2D_FORWARD_MISTAKES = [
 check_batchnorm2d_forward = Exercise("batchnorm2d_forward", lambda: [
     Case(description, (x, g, b, eps), _batchnorm2d_reference(x, g, b, eps)[1], hint)
     for description, x, g, b, eps, *_, hint in _images_cases(106)], BATCHNORM2D_FORWARD_MISTAKES,
-    doc="""Notebook 10, ``batchnorm2d_forward(x, gamma, beta, eps)`` -> out, batch normalisation of
+    reference=lambda x, g, b, eps: _batchnorm2d_reference(x, g, b, eps)[1], doc="""Notebook 10, ``batchnorm2d_forward(x, gamma, beta, eps)`` -> out, batch normalisation of
     images x (N, C, H, W) in training mode: per channel, over the m = N*H*W values of the batch
     (BatchNorm1D on x moved to (N*H*W, C)); gamma, beta: (C,).""")
 
@@ -462,7 +462,7 @@ def _running_reference(x, running_mean, running_var, momentum):
 check_batchnorm2d_running_statistics = Exercise("batchnorm2d_running_statistics", lambda: [
     Case(description, (x, rm, rv, mom), _running_reference(x, rm, rv, mom), hint)
     for description, x, _, _, _, rm, rv, mom, hint in _images_cases(107)], RUNNING_STATISTICS_MISTAKES,
-    doc="""Notebook 10, ``batchnorm2d_running_statistics(x, running_mean, running_var, momentum)`` ->
+    reference=_running_reference, doc="""Notebook 10, ``batchnorm2d_running_statistics(x, running_mean, running_var, momentum)`` ->
     (new_running_mean, new_running_var) after one training batch x (N, C, H, W), as PyTorch:
     running <- (1 - momentum) running + momentum batch, the variance unbiased (m / (m - 1), m = N*H*W).""")
 
@@ -526,7 +526,7 @@ def _eval_cases():
 
 
 check_batchnorm_eval = Exercise("batchnorm_eval", _eval_cases, BATCHNORM_EVAL_MISTAKES,
-    doc="""Notebook 10, ``batchnorm_eval(dout, x, gamma, beta, running_mean, running_var, eps)`` ->
+    reference=_batchnorm_eval_reference, doc="""Notebook 10, ``batchnorm_eval(dout, x, gamma, beta, running_mean, running_var, eps)`` ->
     (out, dx): batch norm of x (N, D) in eval mode, out = gamma (x - running_mean) / sqrt(running_var + eps)
     + beta, and its backward dx = gamma * dout / sqrt(running_var + eps).""")
 
@@ -608,6 +608,6 @@ def _staged_cases():
 
 
 check_batchnorm_backward_staged = Exercise("batchnorm_backward_staged", _staged_cases, BATCHNORM_STAGED_MISTAKES,
-    doc="""Notebook 10, ``batchnorm_backward_staged(dout, x, gamma, eps)`` -> (dx, dgamma, dbeta) for
+    reference=_batchnorm_backward_reference, doc="""Notebook 10, ``batchnorm_backward_staged(dout, x, gamma, eps)`` -> (dx, dgamma, dbeta) for
     batch norm in training mode, x (N, D), walked back through the computational graph of section 3
     node by node (x_hat, r, s, v, c, mu, x); compared with scratchcnn's BatchNorm1D backward.""")
