@@ -56,6 +56,32 @@ def nearest_distance(queries: np.ndarray, references: np.ndarray, batch_size: in
     return np.concatenate(nearest)
 
 
+def fit_logistic(features: np.ndarray, is_non_digit: np.ndarray, weights: np.ndarray, penalty: float = 30.0,
+                 steps: int = 30) -> tuple:
+    """Logistic regression (the network's last layer, with one output and a sigmoid) fitted by
+    Newton's method: deterministic, no learning rate. Features are standardised first; ``penalty``
+    is an L2 penalty on the standardised weights (not the bias). Returns (mean, scale, coefficients
+    with the bias last); the score of a row is its log-odds, ``log_odds(rows, *returned)``."""
+    mean, scale = features.mean(axis=0), features.std(axis=0) + 1e-6
+    z = np.column_stack([(features - mean) / scale, np.ones(len(features))])
+    coefficients, ridge = np.zeros(z.shape[1]), penalty * np.eye(z.shape[1])
+    ridge[-1, -1] = 0
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-z @ coefficients))
+        gradient = z.T @ (weights * (p - is_non_digit)) + ridge @ coefficients
+        curvature = (z * (weights * p * (1 - p))[:, None]).T @ z + ridge
+        step = np.linalg.solve(curvature, gradient)
+        coefficients -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return mean, scale, coefficients
+
+
+def log_odds(features: np.ndarray, mean: np.ndarray, scale: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+    """The score of ``fit_logistic``'s regression: log(P(non-digit) / P(digit)) as it learned them."""
+    return ((features - mean) / scale) @ coefficients[:-1] + coefficients[-1]
+
+
 class DigitLikeness:
     """Does a 28 x 28 picture (after ``preprocess_digit``) look like an MNIST digit?
 
@@ -97,11 +123,15 @@ class DigitLikeness:
     ``digit_likeness(model)`` does it once per model.
     """
 
-    PERCENTILE = {"ink": 99.9, "width": 99.9, "unusual": 99.5}
+    PERCENTILE = {"ink": 99.9, "width": 99.9, "unusual": 99.7, "learned": 99.7}
     REFERENCE_DIGITS, CALIBRATION_DIGITS = 15_000, 5_000
     UNUSUAL_MEASURES = ("network distance", "pixel distance", "low top score")
+    LEARNING_DIGITS = 6_000           # of the reference digits, the ones the detectors learn from
+    LEARNING_DRAWN_DIGITS_SEED = 5    # pad-drawn digits to learn from (drawn_digits() measures seed 2)
+    DRAWN_DIGIT_WEIGHT = 5            # each counts as 5 MNIST digits: the pad's own pen must stay quiet
+    NO_DETECTOR = -1e30               # the score of an answer no non-digit was read as
 
-    def __init__(self, model: Sequential, images=None):
+    def __init__(self, model: Sequential, images=None, learning_drawings=None):
         if images is None:
             images, _ = load_mnist("train")
         images = images[:self.REFERENCE_DIGITS + self.CALIBRATION_DIGITS]
@@ -110,8 +140,10 @@ class DigitLikeness:
         self.model = model
         pictures = np.stack([preprocess_digit(image.reshape(image.shape[-2:])) for image in images])[:, None]
         split = len(pictures) * self.REFERENCE_DIGITS // (self.REFERENCE_DIGITS + self.CALIBRATION_DIGITS)
-        self.reference_features, _ = _features_and_logits(model, pictures[:split])
+        self.reference_features, reference_logits = _features_and_logits(model, pictures[:split])
         self.reference_pixels = pictures[:split].reshape(split, -1).astype(np.float32)
+        self.detectors = self._learn(self.reference_features[:self.LEARNING_DIGITS],
+                                     reference_logits[:self.LEARNING_DIGITS].argmax(axis=1), learning_drawings)
         calibration = pictures[split:]
         ink = calibration.reshape(len(calibration), -1).sum(axis=1, dtype=np.float64)
         share = self.PERCENTILE["ink"]
@@ -121,10 +153,48 @@ class DigitLikeness:
         # each unusualness measure of the calibration digits, sorted, to count the share beyond a value
         self.calibration_values = {name: np.sort(measured[name]) for name in self.UNUSUAL_MEASURES}
         self.unusual_limit = float(np.percentile(self.unusualness(measured), self.PERCENTILE["unusual"]))
+        self.learned_limit = float(np.percentile(measured["learned"], self.PERCENTILE["learned"]))
+
+    def _learn(self, digit_features: np.ndarray, digit_answers: np.ndarray, learning_drawings=None) -> dict:
+        """One logistic regression per answer: the hidden features of digits the network answers
+        ``a`` against those of non-digits it answers ``a`` (an A read as a 4 against real 4s).
+        {answer: fit_logistic(...)}, no entry for an answer no learning non-digit got."""
+        if learning_drawings is None:
+            learning_drawings = non_digit_drawings("learning", copies=12, lines=60, scribbles=60)
+        drawn = drawn_digits(seed=self.LEARNING_DRAWN_DIGITS_SEED)
+        def features_of(drawings):
+            pictures = np.stack([preprocess_digit(picture) for picture in drawings.values()])[:, None]
+            hidden, logits = _features_and_logits(self.model, pictures.astype(np.float32))
+            return hidden, logits.argmax(axis=1)
+        (drawn_features, drawn_answers), (non_features, non_answers) = features_of(drawn), features_of(learning_drawings)
+        features = np.concatenate([digit_features, drawn_features, non_features]).astype(np.float64)
+        answers = np.concatenate([digit_answers, drawn_answers, non_answers])
+        is_non_digit = np.repeat([0.0, 0.0, 1.0], [len(digit_features), len(drawn_features), len(non_features)])
+        weights = np.repeat([1.0, self.DRAWN_DIGIT_WEIGHT, 1.0], [len(digit_features), len(drawn_features), len(non_features)])
+        detectors = {}
+        for answer in range(10):
+            rows = answers == answer
+            non_digits = is_non_digit[rows] == 1
+            if not non_digits.any() or non_digits.all():
+                continue
+            w = weights[rows].copy()          # digits and non-digits weigh half each, however many
+            w[~non_digits] *= 0.5 / w[~non_digits].sum()
+            w[non_digits] *= 0.5 / w[non_digits].sum()
+            detectors[answer] = fit_logistic(features[rows], is_non_digit[rows], w * rows.sum())
+        return detectors
+
+    def learned_score(self, hidden: np.ndarray, answers: np.ndarray) -> np.ndarray:
+        """Each picture's score from the detector of the network's answer (log-odds of "not a digit")."""
+        scores = np.full(len(hidden), self.NO_DETECTOR)
+        for answer, detector in self.detectors.items():
+            rows = answers == answer
+            if rows.any():
+                scores[rows] = log_odds(hidden[rows].astype(np.float64), *detector)
+        return scores
 
     def _distances(self, pictures: np.ndarray) -> dict:
         hidden, logits = _features_and_logits(self.model, pictures)
-        return {"answer": logits.argmax(axis=1),
+        return {"answer": logits.argmax(axis=1), "learned": self.learned_score(hidden, logits.argmax(axis=1)),
                 "network distance": nearest_distance(hidden, self.reference_features),
                 "pixel distance": nearest_distance(pictures.reshape(len(pictures), -1), self.reference_pixels),
                 "low top score": -logits.max(axis=1)}
@@ -152,8 +222,8 @@ class DigitLikeness:
         """For a batch: which measure is out of range, per picture (booleans), and ``any``."""
         m, (low, high) = self.measure(pictures), self.ink_range
         flags = {"ink": (m["ink"] < low) | (m["ink"] > high), "width": m["width"] > self.width_limit,
-                 "unusual": m["unusual"] > self.unusual_limit}
-        flags["any"] = flags["ink"] | flags["width"] | flags["unusual"]
+                 "unusual": m["unusual"] > self.unusual_limit, "learned": m["learned"] > self.learned_limit}
+        flags["any"] = flags["ink"] | flags["width"] | flags["unusual"] | flags["learned"]
         return flags
 
     def reasons(self, picture: np.ndarray) -> list[str]:
@@ -175,6 +245,11 @@ class DigitLikeness:
                            f"as far from their nearest neighbour inside the network, {shares[1]} in pixels, "
                            f"and {shares[2]} get as low a top score; together that is rarer than for "
                            f"{share['unusual']} of MNIST's digits")
+        if m["learned"] > self.learned_limit:
+            reasons.append(f"it looks more like the non-digits the pad was shown (lines, letters, signs, shapes, "
+                           f"scribbles) than like the digits the network reads as {m['answer']}: its score is "
+                           f"{m['learned']:.1f}, where {share['learned']} of MNIST's digits score at most "
+                           f"{self.learned_limit:.1f}")
         return reasons
 
 
@@ -297,7 +372,8 @@ def _jittered(shape, rng, size: int):
     return drawn
 
 
-NON_DIGIT_SEEDS = {"tuning": 0, "held-out": 1}
+# "learning": the drawings the learned detector is taught with; the rule is measured on the other two.
+NON_DIGIT_SEEDS = {"tuning": 0, "held-out": 1, "learning": 3}
 
 # Digits drawn with the same pen, to check the rule does not flag what the pad draws (its strokes are
 # thinner than MNIST's). Two styles for the digits people write two ways.
@@ -327,7 +403,7 @@ def drawn_digits(size: int = 280, copies: int = 8, seed: int = 2) -> dict:
 
 
 def non_digit_drawings(split: str = "tuning", size: int = 280, copies: int = 3, lines: int = 15,
-                       scribbles: int = 15) -> dict:
+                       scribbles: int = 15, shapes=None) -> dict:
     """SYNTHETIC non-digits drawn like the pad draws (``draw_strokes``, its 18-pixel pen):
     ``copies`` hand-jittered drawings of each of ``NON_DIGIT_SHAPES`` (letters, signs, shapes),
     ``lines`` straight lines of 30 to 90% of the canvas tilted -30 to 30 degrees from horizontal,
@@ -335,11 +411,12 @@ def non_digit_drawings(split: str = "tuning", size: int = 280, copies: int = 3, 
 
     ``split`` is "tuning" (the drawings the rule's measures and percentiles were chosen on) or
     "held-out" (the same kinds of drawing from another random seed, used only to report the
-    rate). {name: (size, size) picture}."""
+    rate); "learning" (another seed) is what ``DigitLikeness`` learns from. ``shapes``: which of
+    ``NON_DIGIT_SHAPES`` to draw (default all). {name: (size, size) picture}."""
     rng = np.random.default_rng(NON_DIGIT_SEEDS[split])
     strokes = {}
     for name, shape in NON_DIGIT_SHAPES.items():
-        for copy in range(1, copies + 1):
+        for copy in range(1, copies + 1 if shapes is None or name in shapes else 1):
             strokes[f"{name} #{copy}"] = _jittered(shape, rng, size)
     for number in range(1, lines + 1):
         length, degrees = rng.uniform(0.3, 0.9), rng.uniform(-30, 30)
