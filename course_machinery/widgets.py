@@ -519,7 +519,7 @@ class DrawingPad(_WidgetView):
     def __init__(self, model=None, size=280, likeness=None):
         import ipywidgets as widgets
         self.model = model if model is not None else load_model(DEFAULT_MODEL_PATH)
-        self.likeness = likeness if likeness is not None else digit_likeness(self.model)
+        self._likeness = likeness
         self.canvas = _anywidget_class("DrawingCanvas")(size=size)
         self.clear_button = widgets.Button(description="clear", tooltip="wipe the drawing",
                                            layout=widgets.Layout(width="100px"))
@@ -561,6 +561,14 @@ class DrawingPad(_WidgetView):
         self.digit_picker.add_class("scratchcnn-digit-picker")
         self._set_aria({".scratchcnn-digit-picker select": {"aria-label": self.digit_picker.description}})
         self.clear()
+
+    @property
+    def likeness(self) -> DigitLikeness:
+        """The not-a-digit rule (``digit_likeness(model)``), built on the first drawing the pad reads:
+        building it takes seconds, which a notebook run where nobody draws should not pay."""
+        if self._likeness is None:
+            self._likeness = digit_likeness(self.model)
+        return self._likeness
 
     def _digit_picked(self, change):
         if change["new"] >= 0:
@@ -660,7 +668,8 @@ class DrawingPad(_WidgetView):
 
 def drawing_pad(model=None, likeness=None) -> DrawingPad:
     """The drawing pad widget; ``model`` defaults to the shipped pretrained CNN.
-    ``likeness``: a DigitLikeness of the same model (default ``digit_likeness(model)``)."""
+    ``likeness``: a DigitLikeness of the same model (default ``digit_likeness(model)``, built on the
+    first drawing)."""
     return DrawingPad(model, likeness=likeness)
 
 

@@ -420,13 +420,36 @@ def issue_drawing(name):
 
 
 def test_the_drawings_issue_20_named(likeness):
-    """A flat line, the 60% line tilted 10 degrees, a dot, a triangle and a star are flagged; a
-    straight plus sign and a letter A are not (the limit notebook 09 admits)."""
+    """A flat line, the 60% line tilted 10 degrees, a dot, a triangle, a star, a plus sign and a
+    letter A are all flagged; the A and the plus sign by the learned detector, with its reason."""
     def flagged(name):
         return bool(likeness.flags(scratchcnn.preprocess_digit(issue_drawing(name)))["any"][0])
-    for name in ("line 0.6 0", "line 0.6 10", "line 0.8 -20", "dot", "triangle", "star"):
+    for name in ("line 0.6 0", "line 0.6 10", "line 0.8 -20", "dot", "triangle", "star", "plus sign", "letter A"):
         assert flagged(name), name
-    assert not flagged("plus sign") and not flagged("letter A")
+    for name in ("plus sign", "letter A"):
+        reasons = likeness.reasons(scratchcnn.preprocess_digit(issue_drawing(name)))
+        assert any("more like the non-digits the pad was shown" in reason for reason in reasons), (name, reasons)
+
+
+def test_the_pad_builds_its_rule_on_its_first_drawing(model, likeness):
+    """Building the rule takes seconds: a pad nobody draws on never pays for it."""
+    pad = widgets.drawing_pad(model)
+    assert pad._likeness is None
+    pad.predict_drawing(NOT_DIGITS["an X"])
+    assert pad._likeness is likeness and pad.not_a_digit     # digit_likeness(model): built once per model
+
+
+def test_fit_logistic_separates_what_it_can_and_is_deterministic():
+    rng = np.random.default_rng(0)
+    features = np.concatenate([rng.normal(0, 1, (200, 3)), rng.normal([3, 0, 0], 1, (50, 3))])
+    is_non_digit = np.repeat([0.0, 1.0], [200, 50])
+    weights = np.ones(250)
+    fitted = digit_likeness.fit_logistic(features, is_non_digit, weights, penalty=1.0)
+    scores = digit_likeness.log_odds(features, *fitted)
+    assert np.mean((scores > 0) == (is_non_digit == 1)) > 0.9      # the classes overlap a little
+    assert abs(fitted[2][0]) > 5 * max(abs(fitted[2][1]), abs(fitted[2][2]))   # only feature 0 tells them apart
+    again = digit_likeness.fit_logistic(features, is_non_digit, weights, penalty=1.0)
+    assert all(np.array_equal(a, b) for a, b in zip(fitted, again))
 
 
 def rate(likeness, drawings):
@@ -438,12 +461,13 @@ def test_the_rule_on_drawn_non_digits_and_on_the_test_digits(likeness):
     """Both rates, measured: the SYNTHETIC non-digits (lines, letters, signs, shapes, scribbles
     drawn like the pad draws) are mostly flagged, on the half the rule was chosen on and on the
     held-out half; MNIST's 10,000 test digits, which set no limit, about 1 in 100; digits drawn
-    with the pad's pen, none. The numbers notebook 09 states."""
+    with the pad's pen, none. The numbers notebook 09 states. (The held-out SHAPES, drawings of kinds
+    the detector never learned from, are measured in the DigitLikeness docstring.)"""
     tuning, held_out = widgets.non_digit_drawings("tuning"), widgets.non_digit_drawings("held-out")
     assert len(tuning) == len(held_out) >= 120 and set(tuning) != set(held_out)
     assert not any(np.array_equal(tuning[name], held_out.get(name)) for name in tuning)
-    assert 0.72 <= rate(likeness, tuning).mean() < 0.77          # 96 of 129
-    assert 0.70 <= rate(likeness, held_out).mean() < 0.75        # 93 of 129
+    assert 0.86 <= rate(likeness, tuning).mean() < 0.91          # 114 of 129
+    assert 0.89 <= rate(likeness, held_out).mean() < 0.94        # 118 of 129
     drawn = digit_likeness.drawn_digits()
     assert rate(likeness, drawn).sum() == 0, "a digit drawn with the pad's pen was flagged"
     images, _ = scratchcnn.load_mnist("test")
@@ -473,7 +497,9 @@ def test_the_limits_are_measured_on_training_digits(likeness, model):
     assert np.mean(digit_likeness.width_to_height(calibration) > likeness.width_limit) <= 0.001
     assert likeness.reference_features.shape == (15_000, 128) and likeness.reference_pixels.shape == (15_000, 784)
     measured = likeness.measure(calibration)
-    assert np.mean(measured["unusual"] > likeness.unusual_limit) == pytest.approx(0.005, abs=0.001)
+    assert np.mean(measured["unusual"] > likeness.unusual_limit) == pytest.approx(0.003, abs=0.001)
+    assert np.mean(measured["learned"] > likeness.learned_limit) == pytest.approx(0.003, abs=0.001)
+    assert len(likeness.detectors) >= 5          # one per answer some learning non-digit was read as
     assert widgets.digit_likeness(model) is likeness       # measured once per model
 
 
