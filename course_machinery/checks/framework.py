@@ -126,10 +126,14 @@ def varied(public, change, seed):
     return public if rng is None else change(rng)
 
 
+HUGE = 100.0      # keep_signs: entries beyond this are moved, not scaled
+
+
 def keep_signs(seed, integers=True):
     """A function of a hand-written array: the array itself outside secret_cases; inside, each entry
     times a random positive factor (0.5 to 2 for floats, 1 to 3 for signed integers when ``integers``),
-    in the array's dtype: the same signs and zeros (a zero gradient stays zero), other values.
+    in the array's dtype: the same signs and zeros (a zero gradient stays zero), other values. Float
+    entries beyond HUGE are moved by up to 0.5 instead.
     Anything else (labels as unsigned or other objects, numbers) is returned as it is."""
     rng = secret_rng(seed)
 
@@ -137,7 +141,12 @@ def keep_signs(seed, integers=True):
         if rng is None or not isinstance(value, np.ndarray):
             return value
         if value.dtype.kind == "f":
-            return (value * rng.uniform(0.5, 2.0, value.shape)).astype(value.dtype)
+            # Huge entries (logits of 1000) move by a little, not by a factor: a case about overflow
+            # keeps its differences of a few units (times 2 they would be hundreds, and a correct
+            # log of a softmax would underflow on a case the hand-out never asked about).
+            huge = np.abs(value) > HUGE
+            scaled = value * rng.uniform(0.5, 2.0, value.shape)
+            return np.where(huge, value + rng.uniform(-0.5, 0.5, value.shape), scaled).astype(value.dtype)
         if value.dtype.kind == "i" and integers:
             return (value * rng.integers(1, 4, value.shape)).astype(value.dtype)
         return value
