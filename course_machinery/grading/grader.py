@@ -94,9 +94,11 @@ class _Worker:
     """One sandboxed worker and the lines it says."""
 
     def __init__(self, folder: Path, limits: Limits, sandbox: str):
-        self.sandbox = SandboxedProcess([sys.executable, "-m", "course_machinery.grading.worker"], folder, limits,
-                                        sandbox, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL)
+        self.errors = folder.parent / f"{folder.name}-worker-errors.txt"     # outside the sandbox's reach
+        with open(self.errors, "wb") as errors:
+            self.sandbox = SandboxedProcess([sys.executable, "-m", "course_machinery.grading.worker"], folder,
+                                            limits, sandbox, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=errors)
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.sandbox.process.stdout, selectors.EVENT_READ)
         self.buffer, self.received = b"", 0
@@ -126,6 +128,7 @@ class _Worker:
     def stop(self):
         self.selector.close()
         self.sandbox.kill()
+        self.errors.unlink(missing_ok=True)
 
 
 def _replay(outcome: dict, exercise_name: str):
@@ -279,10 +282,11 @@ def _start(folder, cells, skipped_cells, names, limits, sandbox, cell_seconds, g
     while True:
         line = worker.line(deadline)
         if line is None:
+            said = worker.errors.read_text(errors="replace")[-2000:] if worker.errors.is_file() else ""
             worker.stop()
             if current is None:
-                raise RuntimeError("the grading worker did not start: run `python -m course_machinery.grading "
-                                   "check` to see why")
+                raise RuntimeError("the grading worker did not start (run `python -m course_machinery.grading "
+                                   f"check` to see why){': ' + said if said.strip() else ''}")
             skipped_cells.add(current)
             note = f"cell {current} ended or hung the grading process; the notebook was run again without it"
             grades.notes.append(note)

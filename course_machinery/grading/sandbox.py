@@ -108,7 +108,8 @@ def make_pids_cgroup(limit: int):
         if root == Path("/sys/fs/cgroup") and "pids" not in (root / "cgroup.subtree_control").read_text():
             continue
         for old in root.glob("scratchcnn-grading-*"):
-            remove_cgroup(old)                          # fails, harmlessly, while processes are in it
+            if not _alive(old.name.split("-")[2]):      # its maker is gone (killed before it could clean up)
+                remove_cgroup(old)
         folder = root / f"scratchcnn-grading-{os.getpid()}-{next(_serial)}"
         try:
             folder.mkdir()
@@ -117,6 +118,18 @@ def make_pids_cgroup(limit: int):
         except OSError:
             remove_cgroup(folder)
     return None
+
+
+def _alive(pid: str) -> bool:
+    """True if the process that made a cgroup still runs (another grader's cgroup is not ours to sweep,
+    even while it is still empty)."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def remove_cgroup(folder) -> None:
