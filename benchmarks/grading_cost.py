@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from course_machinery.grading.__main__ import nbgrader_command, nbgrader_environment
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,9 +34,8 @@ def busy_cpu_seconds() -> float:
 
 
 def nbgrader(course, *arguments):
-    bin_dir = Path(sys.executable).parent
-    subprocess.run([str(bin_dir / "nbgrader"), *arguments], cwd=course, check=True, capture_output=True,
-                   env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(Path.home())})
+    subprocess.run([*nbgrader_command(), *arguments], cwd=course, check=True, capture_output=True,
+                   env=nbgrader_environment())
 
 
 def make_course(folder: Path, notebooks, students: int) -> list:

@@ -48,7 +48,7 @@ def run_as_checked(name, answer):
     """[(case description, listed functions called)] for ``answer`` on every case of exercise ``name``,
     wrapped as its check wraps it (``prepare``)."""
     exercise = EXERCISES[name]
-    prepared = exercise.prepare(answer) if exercise.prepare else answer
+    prepared = exercise.as_called(answer)
     return [(case.description, library_calls(name, prepared, case.args)) for case in exercise.cases()]
 
 

@@ -11,18 +11,18 @@ Also here: every exercise of every solved notebook follows the course's nbgrader
 
 import csv
 import importlib.util
-import os
 import re
 import resource
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
+
+from course_machinery.grading.__main__ import nbgrader_command, nbgrader_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("make_student_copies", ROOT / "tools" / "make_student_copies.py")
@@ -36,11 +36,9 @@ COURSE_ID = "scratchcnn"                                  # set by tools/nbgrade
 
 def nbgrader(course: Path, *arguments: str) -> str:
     """Run one nbgrader command in the course folder, as a teacher would; return its log."""
-    bin_dir = Path(sys.executable).parent
     # nbgrader runs `alembic` (installed beside it) from PATH when it creates the gradebook:
     # an activated virtual environment has it on PATH, `.venv/bin/python -m pytest` alone does not.
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    completed = subprocess.run([str(bin_dir / "nbgrader"), *arguments], cwd=course, env=env,
+    completed = subprocess.run([*nbgrader_command(), *arguments], cwd=course, env=nbgrader_environment(),
                                capture_output=True, text=True)
     log = completed.stdout + completed.stderr
     assert completed.returncode == 0, f"`nbgrader {' '.join(arguments)}` failed:\n{log[-6000:]}"

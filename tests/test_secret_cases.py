@@ -31,9 +31,7 @@ def takes_arguments(name):
 def graded_verdict(name, answer, cases):
     """The verdict on ``answer`` over ``cases``, called as the grader calls it."""
     check = exercise(name)
-    prepared = check.prepare(answer) if check.prepare else answer
-    return framework.check_exercise(name, prepared, cases, check.mistakes(), check.time_limit, check.compare,
-                                    doc=check.__doc__)
+    return check.check_on(check.as_called(answer), cases, intervene=False)
 
 
 @pytest.mark.parametrize("notebook, name", EXERCISES, ids=IDS)

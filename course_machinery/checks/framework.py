@@ -50,8 +50,9 @@ from . import diagnosis as _diagnosis
 # above the answer hold only its function and arguments, never a case's
 # expected value. What it prints, writes to stderr or warns is captured (nbgrader
 # scores any stderr output of a graded cell as a failure, so a correct answer
-# that warns would lose its points) and quoted only in a failing verdict. The check's thread waits in short steps; when the time limit
-# passes, or the student presses Stop (KeyboardInterrupt in the check's thread),
+# that warns would lose its points) and quoted only in a failing verdict. The
+# check's thread waits in short steps; when the time limit passes, or the
+# student presses Stop (KeyboardInterrupt in the check's thread),
 # it raises _Stopped inside the answer's thread and waits until that thread has
 # really ended, so nothing keeps running in the kernel (measured: before, a Stop
 # left the answer spinning, half a core busy while the kernel sat idle; now 0).
@@ -719,18 +720,28 @@ class Exercise:
             self._mistakes = list(self._mistakes())
         return self._mistakes
 
-    def __call__(self, answer, *, _check=check_exercise, _result=CheckResult):
+    def as_called(self, answer):
+        """The answer as the check calls it: ``prepare`` wraps a function (e.g. to record what it calls);
+        anything else stays as it is, for the verdict to say what it is."""
+        return self.prepare(answer) if self.prepare is not None and callable(answer) else answer
+
+    def check_on(self, called, cases, *, intervene=True, _check=check_exercise):
+        """check_exercise of ``called`` (already as_called) over ``cases``, with this exercise's mistakes,
+        time limit and comparison. ``intervene=False``: no reruns of the answer with changed inputs (a
+        grader that only replays what the answer returned in its sandbox cannot rerun it)."""
+        return _check(self.name, called, cases, self.mistakes(), self.time_limit, self.compare, doc=self.__doc__,
+                      reference=self.reference if intervene else None)
+
+    def __call__(self, answer, *, _result=CheckResult):
         try:
-            cases, mistakes = self.cases(), self.mistakes()
+            cases = self.cases()
+            self.mistakes()
         except Exception as error:       # e.g. a data file missing: a check never raises, it says so
             message = (f"{self.name}: the check could not build its cases ({type(error).__name__}: {error}); "
                        f"not a verdict on your answer: see the README's quick start")
             print(message)
             return _result(self.name, False, message)
-        # ``prepare`` wraps the answer (e.g. to record what it calls); non-functions stay as they are.
-        answer = self.prepare(answer) if self.prepare is not None and callable(answer) else answer
-        return _check(self.name, answer, cases, mistakes, self.time_limit, self.compare, doc=self.__doc__,
-                      reference=self.reference)
+        return self.check_on(self.as_called(answer), cases)
 
     def __repr__(self):
         return f"<exercise check {self.__name__}>"

@@ -26,8 +26,8 @@ from .shared import reference_cases
 class _Diagnosis(Exercise):
     """An Exercise whose answer may also be the key itself, a bare string."""
 
-    def __call__(self, answer):
-        return super().__call__((lambda: answer) if isinstance(answer, str) else answer)
+    def as_called(self, answer):
+        return super().as_called((lambda: answer) if isinstance(answer, str) else answer)
 
 
 def _read_diagnosis(answer):

@@ -27,7 +27,8 @@ def nbgrader_command() -> list:
     return [str(Path(sys.executable).parent / "nbgrader")]
 
 
-def _environment() -> dict:
+def nbgrader_environment() -> dict:
+    """This environment with nbgrader's folder first on PATH."""
     folder = str(Path(sys.executable).parent)
     return {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"}
 
@@ -40,7 +41,7 @@ def autograde_one(course: Path, assignment: str, student: str, extra=()) -> dict
     """One student's `nbgrader autograde`: its wall time, exit code and log."""
     start = time.perf_counter()
     process = subprocess.Popen([*nbgrader_command(), "autograde", assignment, "--student", student, "--force",
-                                *extra], cwd=course, env=_environment(), stdout=subprocess.PIPE,
+                                *extra], cwd=course, env=nbgrader_environment(), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     log, _ = process.communicate()
     return {"student": student, "seconds": time.perf_counter() - start, "returncode": process.returncode, "log": log}

@@ -18,6 +18,7 @@ values. Those checks stay, for the student's own feedback. The grade is decided 
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import inspect
 import io
@@ -37,7 +38,6 @@ from course_machinery import checks
 from course_machinery.checks import framework
 from course_machinery.grading.sandbox import Limits, SandboxedProcess
 from course_machinery.grading.values import Unsendable, decode, encode
-from course_machinery.grading.worker import referenced_names
 
 CELL_SECONDS = 50            # a notebook cell, while grading (long demonstrations are cut short then)
 START_SECONDS = 60           # the worker's own start (Python, NumPy, IPython)
@@ -62,20 +62,21 @@ class NotebookGrades:
     suspicious: list = field(default_factory=list)       # whole-notebook reasons to look
 
 
-def exercises_of(notebook) -> list:
-    """The exercise names of a (solved) notebook, in order: its nbgrader answer code cells."""
-    names = []
-    for cell in notebook.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("solution") and str(meta.get("grade_id", ""))[2:3] == "_":
-            names.append(meta["grade_id"][3:])
-    return names
+def answer_cells(notebook) -> dict:
+    """{grade id: source} of a notebook's nbgrader answer code cells, in order ("04_maxpool_forward": ...):
+    the teacher's solutions, or a student's answers."""
+    return {cell.metadata["nbgrader"]["grade_id"]: cell.source for cell in notebook.cells
+            if cell.cell_type == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("solution")}
 
 
 def answer_sources(notebook) -> dict:
-    """{exercise name: the source of its answer cell} (the teacher's solutions, or a student's answers)."""
-    return {cell.metadata["nbgrader"]["grade_id"][3:]: cell.source for cell in notebook.cells
-            if cell.cell_type == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    """{exercise name: the source of its answer cell}: the grade ids without their notebook number."""
+    return {grade_id[3:]: source for grade_id, source in answer_cells(notebook).items()}
+
+
+def exercises_of(notebook) -> list:
+    """The exercise names of a notebook, in order."""
+    return list(answer_sources(notebook))
 
 
 def cells_to_run(notebook) -> list:
@@ -85,9 +86,13 @@ def cells_to_run(notebook) -> list:
                                                  and not cell.metadata["nbgrader"].get("solution"))]
 
 
-def grading_cases(exercise, secret):
-    """The exercise's cases for grading: drawn from the secret, none of them in the hand-out."""
-    return list(exercise.graded_cases(secret))
+def referenced_names(source: str) -> set:
+    """The names a cell's code uses (for the cascade: which other exercises an answer calls)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
 class _Worker:
@@ -183,8 +188,7 @@ def verdict(name: str, outcome: dict, cases) -> ExerciseGrade:
                                           f"(sys.setprofile)", suspicious="switched off the grader's profiler")
     exercise = getattr(checks, f"check_{name}")
     with contextlib.redirect_stdout(io.StringIO()):    # check_exercise prints its verdict for a notebook
-        result = framework.check_exercise(name, _replay(outcome, name), cases, exercise.mistakes(),
-                                          exercise.time_limit, exercise.compare, doc=exercise.__doc__)
+        result = exercise.check_on(_replay(outcome, name), cases, intervene=False)
     return ExerciseGrade(name, bool(result), result.message)
 
 
@@ -219,7 +223,7 @@ def grade_notebook(notebook, solved_notebook, secret: str, limits: Limits | None
                     if name in sent:                    # its reference was in this worker: a fresh one
                         break
                     exercise = getattr(checks, f"check_{name}")
-                    cases = grading_cases(exercise, secret)
+                    cases = exercise.graded_cases(secret)      # from the secret, none in the hand-out
                     seconds = [framework._time_limit(case, exercise.time_limit)[0] for case in cases]
                     (folder / f"cases-{name}.npz").write_bytes(encode(
                         [{"args": list(case.args), "seconds": limit} for case, limit in zip(cases, seconds)]))

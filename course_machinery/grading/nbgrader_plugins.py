@@ -37,10 +37,10 @@ from nbgrader.plugins import ExportPlugin
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Enum, Integer, Unicode
 
-from course_machinery.grading.grader import exercises_of, grade_notebook
+from course_machinery.grading.grader import answer_cells, grade_notebook
 from course_machinery.grading.sandbox import Limits, sandboxed_command
 
-KERNEL_LIMITS = Limits()
+SANDBOX_LIMITS = Limits()
 REVIEW_MARK = "[for the teacher]"
 
 
@@ -60,7 +60,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_launch_kernel(self, kernel_cmd, **options):
         folder = Path(options.get("cwd") or os.getcwd())
-        command = sandboxed_command(kernel_cmd, folder, KERNEL_LIMITS, writable=[self.socket_folder],
+        command = sandboxed_command(kernel_cmd, folder, SANDBOX_LIMITS, writable=[self.socket_folder],
                                     sandbox=self.sandbox)
         return await super()._async_launch_kernel(command, **options)
 
@@ -165,13 +165,13 @@ class GradeOutsideKernel(NbGraderPreprocessor):
             f"{about['notebook']}.ipynb"
         solved = nbformat.read(solved_path, as_version=4)
         secret = grading_secret(Path(course.root), self.secret_file)
-        grades = grade_notebook(nb, solved, secret, KERNEL_LIMITS, self.sandbox, self.cell_seconds,
+        grades = grade_notebook(nb, solved, secret, SANDBOX_LIMITS, self.sandbox, self.cell_seconds,
                                 self.exercise_seconds, log=lambda message: self.log.info("%s", message))
-        prefix = {name: grade_id for grade_id in _answer_ids(solved) for name in [grade_id[3:]]}
+        grade_ids = {grade_id[3:]: grade_id for grade_id in answer_cells(solved)}
         with Gradebook(about["db_url"], course.course_id) as gradebook:
             submission = gradebook.find_submission_notebook(about["notebook"], about["assignment"], about["student"])
-            for name in exercises_of(solved):
-                grade = gradebook.find_grade(f"{prefix[name]}_check", about["notebook"], about["assignment"],
+            for name, grade_id in grade_ids.items():
+                grade = gradebook.find_grade(f"{grade_id}_check", about["notebook"], about["assignment"],
                                              about["student"])
                 result = grades.exercises[name]
                 in_notebook = grade.auto_score
@@ -186,7 +186,7 @@ class GradeOutsideKernel(NbGraderPreprocessor):
                     submission.flagged = True
                     comment_text += f"\n{REVIEW_MARK} {'; '.join(reasons)}"
                 try:
-                    comment = gradebook.find_comment(prefix[name], about["notebook"], about["assignment"],
+                    comment = gradebook.find_comment(grade_id, about["notebook"], about["assignment"],
                                                      about["student"])
                     comment.auto_comment = comment_text
                 except MissingEntry:
@@ -198,11 +198,6 @@ class GradeOutsideKernel(NbGraderPreprocessor):
                     submission.flagged = True
             gradebook.db.commit()
         return nb, resources
-
-
-def _answer_ids(notebook) -> list:
-    return [cell.metadata["nbgrader"]["grade_id"] for cell in notebook.cells
-            if cell.cell_type == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("solution")]
 
 
 class CsvExportWithFlags(ExportPlugin):

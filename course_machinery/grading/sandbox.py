@@ -14,6 +14,7 @@ TEACHING.md shows how a teacher runs the same grader in a container per submissi
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -61,13 +62,10 @@ def bubblewrap() -> str:
 
 def library_paths() -> list:
     """What the student's code may read besides the system: Python, its packages, the course library."""
-    library_root = Path(scratchcnn.__file__).resolve().parent
     paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.prefix),
              Path(scratchcnn.__file__).resolve(), Path(course_machinery.__file__).resolve().parent,
-             Path(scratchcnn.DEFAULT_DATA_DIR).resolve().parent}
+             Path(scratchcnn.DEFAULT_DATA_DIR).resolve().parent}              # data/: MNIST and the models
     paths |= {Path(entry).resolve() for entry in sys.path if entry and "site-packages" in entry}
-    if (library_root / "data").is_dir():
-        paths.add(library_root / "data")
     return sorted(path for path in paths if path.exists())
 
 
@@ -146,8 +144,7 @@ def sandboxed_command(command, private_folder: Path, limits: "Limits | None" = N
     pids cgroup of its own unless given `cgroup`). sandbox="none": limits only, for a grader that
     already runs in a container of its own."""
     limits = limits or Limits()
-    settings = {name: getattr(limits, name) for name in ("memory_bytes", "cpu_seconds", "file_bytes",
-                                                         "processes", "open_files")}
+    settings = dataclasses.asdict(limits)
     settings["cgroup"] = str(cgroup) if cgroup else None
     if sandbox not in ("none", "bubblewrap"):
         raise ValueError(f"sandbox must be 'bubblewrap' or 'none', not {sandbox!r}")

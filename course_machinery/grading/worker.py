@@ -20,7 +20,6 @@ library's own implementation of the exercise (library_answers.py), however the s
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import signal
@@ -120,18 +119,14 @@ def _answer(namespace, name, exercise):
     """The student's function, ready to call as the check calls it, or (None, what was there instead)."""
     if name not in namespace:
         return None, "missing"
-    answer = namespace[name]
-    if isinstance(answer, str) and type(exercise).__name__ == "_Diagnosis":   # notebook 11 takes a bare key
-        key = answer
-        answer = lambda: key                                                   # noqa: E731
+    answer = exercise.as_called(namespace[name])       # notebook 11's diagnoses also take a bare key
     if not callable(answer):
         try:
             shown = repr(answer)[:200]
         except Exception:
             shown = f"<{type(answer).__name__}>"
         return None, f"not a function: {shown}"
-    prepare = getattr(exercise, "prepare", None)
-    return (prepare(answer) if prepare is not None else answer), "function"
+    return answer, "function"
 
 
 def _grade(namespace, request, watched) -> dict:
@@ -232,15 +227,6 @@ def main() -> None:
             say(f"error {type(error).__name__}: {str(error)[:200]}")
             continue
         say(f"graded {request['name']}")
-
-
-def referenced_names(source: str) -> set:
-    """The names a cell's code uses (for the cascade: which other exercises an answer calls)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return set()
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
 if __name__ == "__main__":
