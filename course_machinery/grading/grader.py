@@ -205,53 +205,28 @@ def grade_notebook(notebook, solved_notebook, secret: str, limits: Limits | None
     grades = NotebookGrades()
     # Each exercise's cascade: the other exercises its answer names, replaced by the teacher's solutions.
     dependencies = {name: sorted((referenced_names(answers.get(name, "")) & set(names)) - {name}) for name in names}
-    order = _dependencies_first(names, dependencies)
-    pending = list(order)
+    pending = _dependencies_first(names, dependencies)
     skipped_cells = set()
     folder = Path(tempfile.mkdtemp(prefix="scratchcnn-grading-"))
     try:
-        for start in range(MAX_STARTS):
+        for _ in range(MAX_STARTS):
             if not pending:
                 break
             worker = _start(folder, cells, skipped_cells, names, limits, sandbox, cell_seconds, grades, log)
-            sent = set()
             if worker is None:
                 continue
+            sent = set()
             try:
-                while pending:
-                    name = pending[0]
-                    if name in sent:                    # its reference was in this worker: a fresh one
-                        break
-                    exercise = getattr(checks, f"check_{name}")
-                    cases = exercise.graded_cases(secret)      # from the secret, none in the hand-out
-                    seconds = [framework._time_limit(case, exercise.time_limit)[0] for case in cases]
-                    (folder / f"cases-{name}.npz").write_bytes(encode(
-                        [{"args": list(case.args), "seconds": limit} for case, limit in zip(cases, seconds)]))
+                while pending and pending[0] not in sent:    # a reference this worker holds: grade it in a fresh one
+                    name = pending.pop(0)
                     request = {"name": name, "cases": f"cases-{name}.npz",
                                "dependencies": {other: references[other] for other in dependencies[name]
                                                 if other in references}}
                     sent.update(request["dependencies"])
-                    pending.pop(0)
-                    # A loop inside one C call cannot be stopped in the worker: the worker is killed instead.
-                    allowed = min(sum(seconds), exercise_seconds)
-                    deadline = time.monotonic() + allowed + GRACE_SECONDS
-                    said = worker.send(request) and _wait_for(worker, f"graded {name}", deadline)
-                    result = folder / f"result-{name}.npz"
-                    if not said or not result.is_file():
-                        grades.exercises[name] = ExerciseGrade(
-                            name, False, f"{name}: your function ended or hung the grading process (os._exit, a "
-                            f"crash, or a loop inside one long C call past {allowed:.0f} s); it was stopped")
+                    grades.exercises[name], alive = _grade_one(worker, folder, request, secret, exercise_seconds)
+                    if not alive:
                         log(f"exercise {name}: the worker ended or hung; starting a new one")
                         break
-                    try:
-                        outcome = decode(result.read_bytes())
-                        grades.exercises[name] = verdict(name, outcome, cases)
-                    except (ValueError, KeyError, TypeError) as error:
-                        grades.exercises[name] = ExerciseGrade(name, False, f"{name}: the grader could not read "
-                                                               f"what your function returned ({error})")
-                    finally:
-                        result.unlink(missing_ok=True)
-                        (folder / f"cases-{name}.npz").unlink(missing_ok=True)
             finally:
                 worker.stop()
         for name in pending:
@@ -260,6 +235,33 @@ def grade_notebook(notebook, solved_notebook, secret: str, limits: Limits | None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return grades
+
+
+def _grade_one(worker: _Worker, folder: Path, request: dict, secret: str, exercise_seconds: float):
+    """(the grade of one exercise, whether the worker is still usable): its cases drawn from the secret
+    (none in the hand-out) go to the worker, what the answer did comes back, the verdict is decided here."""
+    name = request["name"]
+    exercise = getattr(checks, f"check_{name}")
+    cases = exercise.graded_cases(secret)
+    seconds = [framework._time_limit(case, exercise.time_limit)[0] for case in cases]
+    cases_file, result = folder / request["cases"], folder / f"result-{name}.npz"
+    cases_file.write_bytes(encode([{"args": list(case.args), "seconds": limit} for case, limit in zip(cases, seconds)]))
+    # A loop inside one C call cannot be stopped in the worker: the worker is killed instead.
+    allowed = min(sum(seconds), exercise_seconds)
+    try:
+        if not (worker.send(request) and _wait_for(worker, f"graded {name}", time.monotonic() + allowed + GRACE_SECONDS)
+                and result.is_file()):
+            return ExerciseGrade(name, False, f"{name}: your function ended or hung the grading process (os._exit, "
+                                              f"a crash, or a loop inside one long C call past {allowed:.0f} s); it "
+                                              f"was stopped"), False
+        try:
+            return verdict(name, decode(result.read_bytes()), cases), True
+        except (ValueError, KeyError, TypeError) as error:
+            return ExerciseGrade(name, False, f"{name}: the grader could not read what your function returned "
+                                              f"({error})"), True
+    finally:
+        result.unlink(missing_ok=True)
+        cases_file.unlink(missing_ok=True)
 
 
 def _wait_for(worker: _Worker, expected: str, deadline: float) -> bool:
