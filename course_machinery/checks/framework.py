@@ -20,6 +20,7 @@ import numpy as np
 from numpy import array_equal as _array_equal, asarray as _asarray, isclose as _isclose
 
 from . import diagnosis as _diagnosis
+from . import mutation as _mutation
 
 
 # Every exercise in the notebooks is a function the student writes. Its check
@@ -566,7 +567,7 @@ def _time_limit(case, time_limit):
 
 
 def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=None, *, doc="", reference=None,
-                   _default_compare=_compare, _result=CheckResult):
+                   slips=False, _default_compare=_compare, _result=CheckResult):
     """Run ``answer`` on every case; return a CheckResult and print its verdict.
 
     ``mistakes``: Mistake objects; a wrong answer that behaves like one is told its
@@ -576,7 +577,9 @@ def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=Non
     the verdict's class are bound when this function is defined, out of a notebook's reach.
     ``doc``: the exercise's description; its ``-> (dx, dW, db)`` names a tuple's outputs in a diagnosis.
     ``reference(*case.args)``: the right function, when the cases come from one: the diagnosis then runs
-    the answer and it again on changed inputs to see which input a wrong output ignores or misuses."""
+    the answer and it again on changed inputs to see which input a wrong output ignores or misuses.
+    ``slips``: look for the one slip that turns the solved notebook's solution into the answer
+    (checks/mutation.py)."""
     # ``resemble``: does the answer give what a mistake gives? Values only: a dtype slip is named by the verdict.
     resemble = compare or (lambda expected, actual, case: _default_compare(
         expected, actual, case.rtol, case.atol, dtypes=False))
@@ -662,6 +665,9 @@ def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=Non
         lines = [f"{name}: case '{case.description}' failed: {problem}"]
         if words:
             lines.append(f"  what differs: {words}")
+        found = _mutation.matching_slips(name, results, values_only) if slips else []
+        if found:
+            lines.append(f"  the slip: your outputs are exactly what the solution gives with {'; or with '.join(found)}")
         if case.hint and problem not in edits:
             lines.append(f"  hint: {case.hint}")
     for how, text in printed_once.items():           # stdout, stderr, warnings: never in the cell's stderr
@@ -730,7 +736,7 @@ class Exercise:
         time limit and comparison. ``intervene=False``: no reruns of the answer with changed inputs (a
         grader that only replays what the answer returned in its sandbox cannot rerun it)."""
         return _check(self.name, called, cases, self.mistakes(), self.time_limit, self.compare, doc=self.__doc__,
-                      reference=self.reference if intervene else None)
+                      reference=self.reference if intervene else None, slips=self.reference is not None)
 
     def __call__(self, answer, *, _result=CheckResult):
         try:
