@@ -653,6 +653,10 @@ FIRST_RUN = {
     60: ["dvar with the power -1/2"], 61: ["the mean's gradient not divided by m"],
 }
 FIRST_RUN_UNNAMED = {6, 12, 16}
+# Named since, by rules written after the first run (tuning, not a measurement): a border wrong only in the
+# last row and column (a loop one short), and whole numbers where values belong (an argmax stored).
+NAMED_SINCE = {12: ["right everywhere except in the last row and the last column", "a loop that stops one short"],
+               16: ["positions (an np.argmax, an index) stored where the values themselves belong"]}
 
 
 @pytest.mark.parametrize("entry", FRESH_WRONG_ANSWERS,
@@ -664,7 +668,8 @@ def test_a_fresh_wrong_answer_fails_and_its_message_names_the_mistake(entry):
     name = entry[1]
     result = getattr(checks, f"check_{name}")(build(entry))
     assert not result
-    words = FIRST_RUN[FRESH_WRONG_ANSWERS.index(entry)]
+    index = FRESH_WRONG_ANSWERS.index(entry)
+    words = FIRST_RUN[index] or NAMED_SINCE.get(index)
     missing = [word for word in words or [] if word.lower() not in result.message.lower()]
     assert not missing, f"{missing} not in:\n{result.message}"
 

@@ -257,11 +257,30 @@ def _partly_right(actual, expected, case):
         border = np.ones(expected.shape[-2:], bool)
         border[1:-1, 1:-1] = False
         if not wrong[..., 1:-1, 1:-1].any() and wrong[..., border].any():
+            last_row, last_column = int(wrong[..., -1, :].any()), int(wrong[..., :, -1].any())
+            if not wrong[..., :-1, :-1].any():
+                where = " and ".join(["the last row"] * last_row + ["the last column"] * last_column)
+                return (f"right everywhere except in {where}: a loop that stops one short (range(H - 1) where "
+                        f"range(H) belongs), or a slice that ends one early?")
             return ("right inside, wrong only at the border: look at the padding (added, cropped, or windows "
                     "at the edge)")
     if expected.ndim >= 1 and wrong.sum() * 4 < wrong.size:
         return f"right at {wrong.size - wrong.sum()} of {wrong.size} positions, wrong at {wrong.sum()}"
     return None
+
+
+def _positions(actual, expected, case):
+    """'whole numbers where values belong' when a wrong output holds only small whole numbers (positions
+    within a window or a row), and neither the right one nor any array argument does."""
+    if actual.size < 2 or np.all(expected == np.round(expected)) or not np.all(actual == np.round(actual)):
+        return None
+    if any(isinstance(arg, np.ndarray) and arg.size > 1 and arg.dtype.kind in "iufb" and
+           np.all(arg == np.round(arg)) for arg in case.args):
+        return None
+    if actual.min() < 0 or actual.max() >= max(16, actual.size):
+        return None
+    return (f"only whole numbers from {actual.min():.0f} to {actual.max():.0f}, where the right values are not "
+            f"whole: positions (an np.argmax, an index) stored where the values themselves belong?")
 
 
 def _at_labels(actual, expected, case, argument_names):
@@ -489,6 +508,7 @@ def _array_words(actual, expected, case, constants, argument_names):
                  lambda: _offset_per_index(actual, expected, case, argument_names),
                  lambda: _at_labels(actual, expected, case, argument_names),
                  lambda: _rearranged(actual, expected),
+                 lambda: _positions(actual, expected, case),
                  lambda: _partly_right(actual, expected, case)):
         words = test()
         if words:
