@@ -118,3 +118,15 @@ def test_a_debugging_lab_fix_is_never_told_its_bug():
         return scratchcnn.conv2d_naive(x, W, 2 * b, stride, padding)
     result = checks.check_fixed_conv_forward(fixed_conv_forward)
     assert not result and "the slip" not in result.message
+
+
+def test_a_solved_notebook_whose_solution_is_wrong_gives_no_slip(monkeypatch):
+    """Someone who answered in the solved notebook itself: its answer cell is no reference to mutate."""
+    code = dict(mutation._notebook_code())
+    cell, definitions = code["maxpool_backward"]
+    wrong_cell = cell.replace("x_ * stride + j] +=", "x_ * stride + i] +=")
+    code["maxpool_backward"] = (wrong_cell, tuple(wrong_cell if d == cell else d for d in definitions))
+    monkeypatch.setattr(mutation, "_notebook_code", lambda: code)
+    monkeypatch.setattr(mutation, "_solution", lambda name: mutation._namespace(code[name][1]).get(name))
+    result = _message("04", "maxpool_backward", "y * stride + i, x_ * stride + j", "y * stride + j, x_ * stride + j")
+    assert not result and "the slip" not in result.message
