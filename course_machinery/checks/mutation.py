@@ -196,7 +196,7 @@ def _slips(function_node, source, kinds):
             node = parent
         return node
 
-    def replace(node, new, rank, why=""):
+    def replace(node, new, rank):
         if new == source.text(node):
             return None
         code = _code(new)
@@ -211,7 +211,7 @@ def _slips(function_node, source, kinds):
         statement = line_of.get(id(node))
         where = "" if statement is None or source.line(statement) == old_shown else \
             f", in the line `{source.line(statement)}`"
-        return rank, f"`{new_shown}` in place of `{old_shown}`{why}{where}", text
+        return rank, f"`{new_shown}` in place of `{old_shown}`{where}", text
 
     found = _moved_lines(function_node.body, source)
     for node in ast.walk(function_node):

@@ -19,7 +19,7 @@ from .shared import reference_cases
 # Each of the notebook's eight bugs has two exercises: a diagnosis (a function
 # returning the key of one suspect) and a fix. A wrong diagnosis is told what
 # the suspect it named would mean and which evidence rules it out; a fix is run
-# on hidden cases. A fix that behaves exactly like the function the notebook
+# on its cases. A fix that behaves exactly like the function the notebook
 # gave is told only that it is still wrong: naming the bug would answer the
 # diagnosis, so the student must still find it.
 
