@@ -515,7 +515,55 @@ FRESH_WRONG_ANSWERS = [
      ("s^2", "step 5")),
 ]
 
-FIRST_RUN = {}   # left empty: the lead fills it after the first run (index -> judged words, or None)
+# The first run (commit 28a76c2: the code of 367d948, with the diagnosis by mutation; run once, each message read
+# and judged by hand against the entry's plain-words mistake): 53 of 53 rejected, 0 accepted. 44 of the 53
+# messages (83%) named the actual mistake: 11 by a listed Mistake, 33 by the framework's diagnosis, 24 of them
+# with "the slip" of checks/mutation.py (for 14 of those the slip was the only naming sentence). Below the 90%
+# goal: this set was written to avoid the classic mistakes the checks list. Borderline, counted named: 10 (rows
+# one short: "except in the last row and the last column: a loop that stops one short"), 30 (momentum on the
+# gradient too: "0.9 times ... momentum applied twice?"), 33 (only the mean over axis 1: "the mean and variance
+# taken over the wrong axis"), 40 (the old mean square returned: "is the computed array the one returned?") and
+# 47 (m = C*H*W: "`running_mean` in place of `x`, in the line `m = x.shape[0] * ...`"). Strictly, without
+# those 5: 39 of 53 (74%). The 9 unnamed (FIRST_RUN_UNNAMED):
+#   11 dilate's gaps filled with copies (np.repeat): only the hint;
+#   18 max-pool backward's mask against the image's maximum: "right at 13 of 16 positions" only;
+#   20 softmax's denominator unshifted: "0.0497871 times the right value" (e**-3, not said);
+#   22 the loss computed from the gradient's array after its in-place edits: "inf or nan ... an overflow";
+#   24 dense backward's loop over the examples one short: "a bias added wrongly?" (misleading);
+#   34 the variance as E[x**2], not centred: "0.529151 times the right value" only;
+#   36 the last term of batch norm's dx with x - mu for x_hat: "dx wrong" only;
+#   42 layer norm's gamma and beta swapped: "the mean and variance taken over the wrong axis" (misleading);
+#   46 BatchNorm2D's variance per image: "right on every case with a batch of one" and its guesses.
+# Here the words each message held when it named the mistake; None: not named.
+FIRST_RUN = {
+    0: ["`x` in place of `stride * x` (each time)"], 1: ["`range((W_out - 1))` in place of `range(W_out)`"],
+    2: ["b added 3 times instead of once"], 3: ["`y` in place of `x_` (each time)"],
+    4: ["i and j swapped in the row index"], 5: ["`(u * W_out) + v` in place of `n * H_out * W_out + u * W_out + v`"],
+    6: ["`dout[u, v] * kernel.T` in place of `dout[u, v] * kernel`"], 7: ["`1` in place of `s` (each time)"],
+    8: ["`v` in place of `s * v` (each time)"], 9: ["db is 0.5 times the right value", "1/N = 1/2"],
+    10: ["a loop that stops one short"], 11: None, 12: ["flipped along axis 2 and 3"],
+    13: ["flipped along its rows only"], 14: ["the gradient not dilated", "`dout` in place of `G`"],
+    15: ["`stride` in place of `kernel_size`"], 16: ["the running maximum started at 0"],
+    17: ["`i` in place of `j`"], 18: None, 19: ["`logits.max(axis=0, keepdims=True)` in place of"], 20: None,
+    21: ["`shifted` in place of `log_probs`"], 22: None, 23: ["db averaged over the batch"], 24: None,
+    25: ["the mask built from dout"], 26: ["dout multiplied by the relu's output"],
+    27: ["`dh` in place of `dz`"], 28: ["db1 is what the known mistake 'no relu mask in the backward pass' gives"],
+    29: ["the weights moved with the old velocity"], 30: ["new_velocity is 0.9 times the right value"],
+    31: ["`beta1` in place of `beta2`, in the line `s_hat = s / (1 - beta2 ** t)`"],
+    32: ["the bias correction with t + 1 instead of t"], 33: ["the mean and variance taken over the wrong axis"],
+    34: None, 35: ["`x_hat * (dout * x_hat).sum(axis=0)` in place of `x_hat * (dout * x_hat).mean(axis=0)`"],
+    36: None, 37: ["`dout * (x > 0)` in place of `dout * (x @ w > 0)`"], 38: ["w not transposed in dx"],
+    39: ["the old mean square used in the weight update"], 40: ["is the computed array the one returned?"],
+    41: ["`x - x.mean(axis=0, keepdims=True)` in place of `x - x.mean(axis=1, keepdims=True)`"], 42: None,
+    43: ["`h` in place of `dout`"], 44: ["`dout` in place of `h`"], 45: ["a reshape where a transpose belongs?"],
+    46: None, 47: ["`running_mean` in place of `x`, in the line `m = x.shape[0]"],
+    48: ["`running_mean` in place of `running_var`"], 49: ["gamma left out of dx"],
+    50: ["the data's own mean used where the given running_mean belongs"],
+    51: ["`dc_first + (2 * c) * dv` in place of `dc_first + 2 * c / m * dv`"],
+    52: ["`-dr / s ** 1` in place of `-dr / s ** 2`"],
+}
+FIRST_RUN_UNNAMED = {11, 18, 20, 22, 24, 34, 36, 42, 46}
+NAMED_SINCE = {}       # index -> words, for entries named by rules written after the first run (tuning)
 
 
 def build(entry):
@@ -534,10 +582,26 @@ def _ids(entries):
 
 
 @pytest.mark.parametrize("entry", FRESH_WRONG_ANSWERS, ids=_ids(FRESH_WRONG_ANSWERS))
-def test_a_fresh_wrong_answer_fails(entry):
+def test_a_fresh_wrong_answer_fails_and_its_message_names_the_mistake(entry):
+    """Rejected, and (where the first run named it, or a later rule does) its message holds those words."""
     from course_machinery import checks
     import numpy as np
     name = entry[1]
     with np.errstate(all="ignore"):
         result = getattr(checks, f"check_{name}")(build(entry))
     assert not result, f"accepted: {entry[3]}"
+    index = FRESH_WRONG_ANSWERS.index(entry)
+    words = FIRST_RUN[index] or NAMED_SINCE.get(index)
+    missing = [word for word in words or [] if word.lower() not in result.message.lower()]
+    assert not missing, f"{missing} not in:\n{result.message}"
+
+
+def test_the_first_run_rate(capsys):
+    assert set(FIRST_RUN) == set(range(len(FRESH_WRONG_ANSWERS)))
+    assert {index for index, words in FIRST_RUN.items() if words is None} == FIRST_RUN_UNNAMED
+    named = len(FRESH_WRONG_ANSWERS) - len(FIRST_RUN_UNNAMED)
+    with capsys.disabled():
+        print(f"\nfresh set 6: first run {named} of {len(FRESH_WRONG_ANSWERS)} named "
+              f"({100 * named / len(FRESH_WRONG_ANSWERS):.0f}%), none accepted; named now: "
+              f"{named + len(NAMED_SINCE)}")
+    assert named >= 44
