@@ -73,6 +73,10 @@ def _constants(case, argument_names):
             constants += [(1.0 - value, f"1 - {name}"), (1.0 / (1.0 - value), f"1 / (1 - {name})")]
     for value, name in zip(case.args, argument_names):             # a 1/std left out, or applied twice
         array = _as_float(value) if isinstance(value, np.ndarray) and np.size(value) >= 2 else None
+        if array is not None and array.dtype.kind == "f" and np.all(np.isfinite(array)) and \
+                abs(float(array.max())) < 50:              # a shift by the maximum on one side of a fraction
+            constants.append((float(np.exp(-array.max())), f"exp(-the maximum of {name.strip('`')}): the maximum "
+                              f"subtracted in one place (the numerator) but not in the other (the denominator)?"))
         if array is not None and array.var() > 0:
             for eps in _eps_values(case, argument_names):
                 std, name = float(np.sqrt(array.var() + eps)), name.strip("`")
@@ -232,8 +236,9 @@ def _offset_per_index(actual, expected, case, argument_names):
             f"a bias added wrongly?")
 
 
-def _partly_right(actual, expected, case):
-    """Right for the first index along axis 0 or 1 only, or right except at the border."""
+def _partly_right(actual, expected, case, count_only=True):
+    """Right for the first index along axis 0 or 1 only, or right except at the border; or (count_only)
+    how many positions are right."""
     wrong = ~np.isclose(actual, expected, rtol=case.rtol, atol=case.atol, equal_nan=True)
     words = {0: "image (or row)", 1: "channel (or filter)"}
     for axis in (0, 1):
@@ -264,8 +269,27 @@ def _partly_right(actual, expected, case):
                         f"range(H) belongs), or a slice that ends one early?")
             return ("right inside, wrong only at the border: look at the padding (added, cropped, or windows "
                     "at the edge)")
-    if expected.ndim >= 1 and wrong.sum() * 4 < wrong.size:
+    if count_only and expected.ndim >= 1 and wrong.sum() * 4 < wrong.size:
         return f"right at {wrong.size - wrong.sum()} of {wrong.size} positions, wrong at {wrong.sum()}"
+    return None
+
+
+def _zeros_wrong(actual, expected, case):
+    """Wrong only where the right value is 0 (something written where zeros belong), or only where the
+    answer left a 0 (a mask or condition too strict, a value never written)."""
+    wrong = ~np.isclose(actual, expected, rtol=case.rtol, atol=case.atol, equal_nan=True)
+    if expected.ndim == 0 or not wrong.any() or wrong.all():
+        return None
+    zero_expected, zero_actual = np.isclose(expected, 0, atol=case.atol), np.isclose(actual, 0, atol=case.atol)
+    count = int(wrong.sum())
+    if np.all(zero_expected[wrong]) and (~zero_expected).any():
+        return (f"right at every position where the right value is not 0, but not 0 at {count} of the "
+                f"{int(zero_expected.sum())} positions where it is 0: values written where zeros belong (a gap "
+                f"filled, a mask or condition too loose, an array not started at zeros)?")
+    if np.all(zero_actual[wrong]) and (~zero_actual).any():
+        return (f"right wherever yours is not 0, but 0 at {count} positions where the right value is not: a "
+                f"mask or condition too strict (which positions get a value?), or values never written (a loop "
+                f"that skips them)?")
     return None
 
 
@@ -340,6 +364,11 @@ def _factor_per_index(actual, expected, case, argument_names):
             array = _as_float(value, expected.shape)
             if array is None:
                 continue
+            for sign in (-1, 1):                       # a shift by the maximum on one side of a fraction only
+                if np.allclose(factors, np.exp(sign * array.max(axis=others, keepdims=True)), rtol=1e-5):
+                    return (f"the right values times a factor that changes {where}: exp({'-' if sign < 0 else ''}"
+                            f"the maximum of {name.strip('`')} there): the maximum subtracted in one place "
+                            f"(the numerator) but not in the other (the denominator)?")
             for eps in _eps_values(case, argument_names):
                 std = np.sqrt(array.var(axis=others, keepdims=True) + eps)
                 for power, words in ((1, "a division by it left out"), (-1, "divided by it twice")):
@@ -357,7 +386,23 @@ def _axis_groups(ndim):
     groups = [(axis,) for axis in range(ndim)]
     if ndim > 2:
         groups += [tuple(i for i in range(ndim) if i != kept) for kept in range(ndim)]
+    if ndim == 4:
+        groups.append((2, 3))                         # per image and channel (over its pixels only)
     return groups
+
+
+def _unscaled_statistics(actual, expected, case, argument_names):
+    """_statistics of a normalisation's outputs with its gamma and beta undone, (out - beta) / gamma: the
+    last resort, once nothing else (a bias, a factor) has explained the output."""
+    given = dict(zip((name.strip("`") for name in argument_names), case.args))
+    gamma, beta = given.get("gamma"), given.get("beta")
+    if not (expected.ndim >= 2 and isinstance(gamma, np.ndarray) and isinstance(beta, np.ndarray) and
+            gamma.shape == beta.shape == (expected.shape[1],) and np.all(gamma != 0)):
+        return None
+    shape = (1, -1) + (1,) * (expected.ndim - 2)
+    words = _statistics((actual - beta.reshape(shape)) / gamma.reshape(shape),
+                        (expected - beta.reshape(shape)) / gamma.reshape(shape), case, argument_names)
+    return None if words is None or words.startswith("neither") else words     # only a definite finding
 
 
 def _statistics(actual, expected, case, argument_names):
@@ -366,12 +411,14 @@ def _statistics(actual, expected, case, argument_names):
     argument's belongs."""
     if expected.ndim < 2 or min(expected.shape) < 2 and expected.ndim == 2:
         return None
+
     def centred(array, group):
         return np.allclose(array.mean(axis=group), 0, atol=1e-6 * max(1.0, float(np.abs(array).max())))
     def unit(array, group):
         return np.allclose(array.var(axis=group), 1, atol=1e-2)
     groups = [group for group in _axis_groups(expected.ndim)
-              if all(expected.shape[i] > 1 for i in group) and np.prod([expected.shape[i] for i in group]) >= 2]
+              if all(expected.shape[i] > 1 for i in group) and np.prod([expected.shape[i] for i in group]) >= 2
+              and not (group == (2, 3) and expected.shape[0] == 1)]       # one image: (2, 3) is (0, 2, 3)
     right = [group for group in groups if centred(expected, group) and unit(expected, group)]
     over = lambda group: f"over axis {' and '.join(map(str, group))}"     # noqa: E731
     if right:
@@ -380,6 +427,10 @@ def _statistics(actual, expected, case, argument_names):
         if elsewhere:
             return (f"normalised {over(elsewhere[0])}, where the right output is normalised {over(group)} "
                     f"(mean 0 and variance 1 there): the statistics over the wrong axis?")
+        unit_elsewhere = sorted((g for g in groups if g != group and unit(actual, g)), key=len)
+        if unit_elsewhere and not unit(actual, group):
+            return (f"variance 1 {over(unit_elsewhere[0])}, where the right output has variance 1 {over(group)}: "
+                    f"the variance (or the standard deviation) taken over the wrong axes?")
         if centred(actual, group) and not unit(actual, group):
             return (f"centred right (mean 0 {over(group)}) but without variance 1 there: the variance (or the "
                     f"standard deviation) over the wrong axis, or divided by the wrong one?")
@@ -509,6 +560,9 @@ def _array_words(actual, expected, case, constants, argument_names):
                  lambda: _at_labels(actual, expected, case, argument_names),
                  lambda: _rearranged(actual, expected),
                  lambda: _positions(actual, expected, case),
+                 lambda: _unscaled_statistics(actual, expected, case, argument_names),
+                 lambda: _partly_right(actual, expected, case, count_only=False),
+                 lambda: _zeros_wrong(actual, expected, case),
                  lambda: _partly_right(actual, expected, case)):
         words = test()
         if words:
@@ -743,15 +797,47 @@ def diagnose(results, item_compare, names, argument_names, edits=(), mistakes=()
 
 
 def _intervention_note(failing, rerun, reference, item_compare, names, argument_names):
-    """intervene on the failing case with the fewest argument entries, or None (never raises)."""
+    """intervene on the failing case with the fewest argument entries, and say when the wrong outputs are
+    the right ones for the batch without its last (or first) entry; or None (never raises)."""
     if rerun is None or reference is None:
         return None
     try:
         size = lambda item: sum(np.size(arg) for arg in item[0].args if isinstance(arg, np.ndarray))  # noqa
         case, value = min(failing, key=size)
-        return intervene(case, value, rerun, reference, item_compare, names, argument_names)
+        notes = [_dropped_entry(failing, reference, item_compare, names),
+                 intervene(case, value, rerun, reference, item_compare, names, argument_names)]
+        return "; ".join(note for note in notes if note) or None
     except Exception:
         return None
+
+
+def _dropped_entry(failing, reference, item_compare, names):
+    """'dW and db are the right ones without the batch's last entry' (a loop over the batch one short, or one
+    that starts at 1), from the reference run on the batch less that entry; None when no such case shows it."""
+    for case, value in failing:
+        arrays = [arg for arg in case.args if isinstance(arg, np.ndarray) and arg.ndim >= 1]
+        if not arrays or arrays[0].shape[0] < 2:
+            continue
+        batch = arrays[0].shape[0]
+        outputs = _outputs(case, value)
+        for which, part in (("last", slice(None, -1)), ("first", slice(1, None))):
+            args = [arg[part] if isinstance(arg, np.ndarray) and arg.ndim >= 1 and arg.shape[0] == batch else arg
+                    for arg in case.args]
+            with np.errstate(all="ignore"):
+                right = _outputs(case, reference(*copy.deepcopy(args)))
+            if outputs is None or right is None:
+                return None
+            matched = [position for (position, expected, actual), (_, _, without) in zip(outputs, right)
+                       if item_compare(expected, actual, case) is not None and np.shape(without) == np.shape(actual)
+                       and item_compare(without, actual, case) is None]
+            wrong = [position for position, expected, actual in outputs if item_compare(expected, actual, case)]
+            if matched and len(matched) == len(wrong):
+                what = "the output is" if matched == [None] else \
+                    " and ".join(names[position] for position in matched) + (" are" if len(matched) > 1 else " is")
+                loop = "stops one short (range(N - 1))" if which == "last" else "starts at 1 (range(1, N))"
+                return (f"{what} exactly the right value for the batch without its {which} entry (case "
+                        f"'{case.description}'): a loop over the batch that {loop}, or a slice that leaves it out?")
+    return None
 
 
 # --- intervention: run the answer and the reference again with one input changed -------------------

@@ -667,7 +667,7 @@ def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=Non
             lines.append(f"  what differs: {words}")
         found = _mutation.matching_slips(name, results, values_only) if slips else []
         if found:
-            lines.append(f"  the slip: your outputs are exactly what the solution gives with {'; or with '.join(found)}")
+            lines.append("  the slip: your outputs are exactly what the solution gives with " + "; or with ".join(found))
         if case.hint and problem not in edits:
             lines.append(f"  hint: {case.hint}")
     for how, text in printed_once.items():           # stdout, stderr, warnings: never in the cell's stderr

@@ -213,7 +213,14 @@ def _slips(function_node, source, kinds):
             f", in the line `{source.line(statement)}`"
         return rank, f"`{new_shown}` in place of `{old_shown}`{where}", text
 
-    found = _moved_lines(function_node.body, source)
+    parts = {}                           # a name assigned once from a * b: its operands a and b
+    assigned = [node for node in ast.walk(function_node) if isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)]
+    for node in assigned:
+        if isinstance(node.value, ast.BinOp) and isinstance(node.value.op, (ast.Mult, ast.Div)) and \
+                sum(other.targets[0].id == node.targets[0].id for other in assigned) == 1:
+            parts[node.targets[0].id] = [ast.unparse(node.value.left), ast.unparse(node.value.right)]
+    found = _moved_lines(function_node.body, source) + _swapped_names(function_node, source, kinds)
     for node in ast.walk(function_node):
         if node is function_node or isinstance(node, ast.arguments):
             continue
@@ -221,6 +228,7 @@ def _slips(function_node, source, kinds):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in kinds:
             kind = kinds[node.id]
             candidates += [(other, 0) for other in names_of.get(kind, []) if other != node.id]
+            candidates += [(part, 2) for part in parts.get(node.id, [])]      # (x - mu) where x_hat belongs
             if kind == "int":
                 candidates += [(f"{node.id} + 1", 1), (f"{node.id} - 1", 1), ("0", 2), ("1", 2)]
             if kind == "array":
@@ -247,6 +255,8 @@ def _slips(function_node, source, kinds):
                 candidates.append((_with(node, func=_with_attr(node.func, other)), 1))
             for index in range(len(node.keywords)):
                 candidates.append((_with(node, keywords=node.keywords[:index] + node.keywords[index + 1:]), 1))
+            if method == "var":                             # the variance not centred: E[x**2]
+                candidates.append((f"({ast.unparse(node.func.value)} ** 2).mean({_arguments(node)})", 1))
             if method in ("var", "std") and not any(k.arg == "ddof" for k in node.keywords):
                 candidates.append((_with(node, keywords=node.keywords + [ast.keyword("ddof", ast.Constant(1))]), 1))
             if method in _UNWRAPPED:
@@ -313,6 +323,32 @@ def _slips(function_node, source, kinds):
                           source.replaced(node, text)))
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.Expr)):
             found.append((2, f"the line `{source.line(node)}` left out", source.replaced(node, "pass")))
+    return found
+
+
+def _arguments(call):
+    return ", ".join([ast.unparse(arg) for arg in call.args] + [ast.unparse(keyword) for keyword in call.keywords])
+
+
+def _swapped_names(function_node, source, kinds):
+    """Two names of one kind swapped in one simple line (gamma * x_hat + beta as beta * x_hat + gamma)."""
+    found = []
+    for statement in ast.walk(function_node):
+        if not isinstance(statement, (ast.Assign, ast.AugAssign, ast.Return, ast.Expr)):
+            continue
+        loads = [node for node in ast.walk(statement) if isinstance(node, ast.Name) and
+                 isinstance(node.ctx, ast.Load) and node.id in kinds]
+        names = sorted({node.id for node in loads})
+        for a, first in enumerate(names):
+            for second in names[a + 1:]:
+                if kinds[first] != kinds[second]:
+                    continue
+                text = source.data
+                for node in sorted((n for n in loads if n.id in (first, second)), key=source.span, reverse=True):
+                    start, end = source.span(node)
+                    text = text[:start] + (second if node.id == first else first).encode() + text[end:]
+                found.append((1, f"`{first}` and `{second}` swapped, in the line `{source.line(statement)}`",
+                              text.decode("utf-8")))
     return found
 
 
