@@ -220,7 +220,8 @@ def _slips(function_node, source, kinds):
         if isinstance(node.value, ast.BinOp) and isinstance(node.value.op, (ast.Mult, ast.Div)) and \
                 sum(other.targets[0].id == node.targets[0].id for other in assigned) == 1:
             parts[node.targets[0].id] = [ast.unparse(node.value.left), ast.unparse(node.value.right)]
-    found = _moved_lines(function_node.body, source) + _swapped_names(function_node, source, kinds)
+    found = _moved_lines(function_node.body, source) + _swapped_names(function_node, source, kinds) + \
+        _loop_moves(function_node, source)
     for node in ast.walk(function_node):
         if node is function_node or isinstance(node, ast.arguments):
             continue
@@ -349,6 +350,46 @@ def _swapped_names(function_node, source, kinds):
                     text = text[:start] + (second if node.id == first else first).encode() + text[end:]
                 found.append((1, f"`{first}` and `{second}` swapped, in the line `{source.line(statement)}`",
                               text.decode("utf-8")))
+    return found
+
+
+def _loop_moves(function_node, source):
+    """A line of a loop's body moved out after the loop, or the line before a loop moved into its body (an
+    accumulation done once instead of every time, a reset done every time instead of once)."""
+    lines = [line.decode("utf-8") for line in source.lines]
+    found = []
+    simple = (ast.Assign, ast.AugAssign, ast.Expr)
+    for loop in ast.walk(function_node):
+        if not isinstance(loop, ast.For):
+            continue
+        for statement in loop.body:
+            if not isinstance(statement, simple):
+                continue
+            moved = [line[statement.col_offset - loop.col_offset:] if line[:statement.col_offset].isspace() else line
+                     for line in lines[statement.lineno - 1:statement.end_lineno]]
+            rest = lines[:statement.lineno - 1] + \
+                ([" " * statement.col_offset + "pass\n"] if len(loop.body) == 1 else []) + lines[statement.end_lineno:]
+            after = loop.end_lineno - (statement.end_lineno - statement.lineno + 1) + (len(loop.body) == 1)
+            text = "".join(rest[:after] + moved + rest[after:])
+            found.append((1, f"the line `{source.line(statement)}` after the loop `{source.line(loop)}` instead of "
+                             f"inside it", text))
+        parent_body = None
+        for node in ast.walk(function_node):
+            for field in ("body", "orelse"):
+                block = getattr(node, field, None)
+                if isinstance(block, list) and loop in block:
+                    parent_body = block
+        if parent_body is None or parent_body.index(loop) == 0:
+            continue
+        before = parent_body[parent_body.index(loop) - 1]
+        if not isinstance(before, simple):
+            continue
+        indent = " " * (loop.body[0].col_offset - before.col_offset)
+        moved = [indent + line for line in lines[before.lineno - 1:before.end_lineno]]
+        first = loop.body[0].lineno - 1
+        text = "".join(lines[:before.lineno - 1] + lines[before.end_lineno:first] + moved + lines[first:])
+        found.append((1, f"the line `{source.line(before)}` inside the loop `{source.line(loop)}` instead of "
+                         f"before it", text))
     return found
 
 
