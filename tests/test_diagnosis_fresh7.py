@@ -561,15 +561,85 @@ def build(entry):
     return namespace[name]
 
 
-FIRST_RUN = {}   # left empty: the lead fills it after the first run (index -> judged words, or None)
+# The first run (commit a7c0ec9: the code of 6cecf48, after the tuning on set 6; run once, each message read and
+# judged by hand against the entry's plain-words mistake): 52 of 52 rejected, 0 accepted. 43 of the 52 messages
+# (83%) named the actual mistake: 11 by a listed Mistake, 32 by the framework's diagnosis (22 of them with "the
+# slip" of checks/mutation.py). Below the 90% goal, like set 6, whose brief it shares (slips other than the
+# classic ones). Borderline, counted named: 5 (c*k for c*k*k: "`c` in place of `k`, in the line `row = c * k *
+# k + i * k + j`", an equivalent slip on these cases), 14 (the last output column never computed: "0 at 2
+# positions ... values never written (a loop that skips them)?"), 22 (db outside the loop over the examples:
+# "images overwriting each other (= where += belongs)"), 23 (dx from dW: "dx does not change when W changes ...
+# that input left out") and 29 (momentum on the gradient too: "0.9 times ... momentum applied twice?"). Strictly,
+# without those 5: 38 of 52 (73%). Entry 38 (mean_square edited in place) is named by the in-place verdict, but
+# its message also held a wrong slip (an equivalent version of the solution, since its values are right): fixed
+# after this run. The 9 unnamed (FIRST_RUN_UNNAMED):
+#    6 dkernel from the window of the input gradient being accumulated: "dkernel wrong" only;
+#   16 max-pool backward's maximum over the channels too: "values written where zeros belong" (misleading);
+#   18 softmax's exp applied twice in the denominator: "0.283205 times the right value" only;
+#   20 the loss from the gradient's array after its in-place edits: "inf or nan ... an overflow" (misleading);
+#   26 the ReLU mask from x @ W1 without b1: "right at 16 of 20 positions" only;
+#   34 gamma missing from one term of batch norm's dx: "right for the first channel only" (misleading);
+#   36 the residual block's dW from its output y: "dW wrong" only;
+#   42 layer norm's dx with the batch size N where the feature count D belongs: "dx wrong" only;
+#   48 eval mode's gamma times x before the mean is subtracted: "a bias added wrongly?" (misleading).
+# Here the words each message held when it named the mistake; None: not named.
+FIRST_RUN = {
+    0: ["`kernel.T` in place of `kernel`"], 1: ["`x` in place of `stride * x` (each time)"],
+    2: ["b added 3 times instead of once"], 3: ["`range((W_out - 1))` in place of `range(W_out)`"],
+    4: ["i and j swapped in the row index"], 5: ["in the line `row = c * k * k + i * k + j`"], 6: None,
+    7: ["`1` in place of `s` (each time)"], 8: ["dw divided by n"], 9: ["`dw` in place of `w`"],
+    10: ["a loop that stops one short"], 11: ["s - 1 zeros after the last entry too"],
+    12: ["the gradient not dilated", "`dout` in place of `g`"], 13: ["flipped along its rows only"],
+    14: ["values never written (a loop that skips them)"],
+    15: ["`y * stride:y * stride + (kernel_size - 1)` in place of `y * stride:y * stride + kernel_size`"], 16: None,
+    17: ["`i` in place of `j`"], 18: None, 19: ["`logits.max(axis=0, keepdims=True)` in place of"], 20: None,
+    21: ["divided by the number of classes k instead of n"], 22: ["images overwriting each other"],
+    23: ["dx does not change when w changes"], 24: ["the mask built from dout"],
+    25: ["dout multiplied by the relu's output"], 26: None, 27: ["dw2 from the pre-activation z"],
+    28: ["the weights moved with the gradient instead of the velocity"], 29: ["new_velocity is 0.9 times"],
+    30: ["`beta1` in place of `beta2`, in the line `s_hat = s / (1 - beta2 ** t)`"],
+    31: ["the bias-corrected m_hat and s_hat returned"],
+    32: ["`np.sqrt((x ** 2).mean(axis=0) + eps)` in place of `np.sqrt(x.var(axis=0) + eps)`"],
+    33: ["`np.sqrt(x.var() + eps)` in place of `np.sqrt(x.var(axis=0) + eps)`"], 34: None,
+    35: ["`x` in place of `x_hat`, in the line `dgamma = (dout * x_hat).sum(axis=0)`"], 36: None,
+    37: ["`dout * (x > 0)` in place of `dout * (x @ w > 0)`"],
+    38: ["your function changed its argument `mean_square` in place"],
+    39: ["`weights` in place of `gradient`"],
+    40: ["`x.var(axis=0, keepdims=True) + eps` in place of `x.var(axis=1, keepdims=True) + eps`"],
+    41: ["a bias added wrongly?"], 42: None, 43: ["mean(g) over the batch (axis 0)"],
+    44: ["variance 1 over axis 2 and 3, where the right output has variance 1 over axis 0 and 2 and 3"],
+    45: ["a reshape where a transpose belongs?"], 46: ["the unbiased factor n/(n - 1) (ddof=1) applied twice"],
+    47: ["`x.shape[0] * x.shape[2] * x.shape[1]` in place of `x.shape[0] * x.shape[2] * x.shape[3]`"], 48: None,
+    49: ["the data's own mean used where the given running_mean belongs"],
+    50: ["`x_hat` in place of `c`, in the line `dr = (dx_hat * c).sum(axis=0)"],
+    51: ["`dc_first + (2 * c) * dv` in place of `dc_first + 2 * c / m * dv`"],
+}
+FIRST_RUN_UNNAMED = {6, 16, 18, 20, 26, 34, 36, 42, 48}
+NAMED_SINCE = {}       # index -> words, for entries named by rules written after the first run (tuning)
 
 
 @pytest.mark.parametrize("entry", FRESH_WRONG_ANSWERS,
                          ids=[f"{index}-{entry[0]}-{entry[1]}-{entry[2][0]}"
                               for index, entry in enumerate(FRESH_WRONG_ANSWERS)])
-def test_a_fresh_wrong_answer_fails(entry):
+def test_a_fresh_wrong_answer_fails_and_its_message_names_the_mistake(entry):
+    """Rejected, and (where the first run named it, or a later rule does) its message holds those words."""
     from course_machinery import checks
     name = entry[1]
     with np.errstate(all="ignore"):
         result = getattr(checks, f"check_{name}")(build(entry))
     assert not result
+    index = FRESH_WRONG_ANSWERS.index(entry)
+    words = FIRST_RUN[index] or NAMED_SINCE.get(index)
+    missing = [word for word in words or [] if word.lower() not in result.message.lower()]
+    assert not missing, f"{missing} not in:\n{result.message}"
+
+
+def test_the_first_run_rate(capsys):
+    assert set(FIRST_RUN) == set(range(len(FRESH_WRONG_ANSWERS)))
+    assert {index for index, words in FIRST_RUN.items() if words is None} == FIRST_RUN_UNNAMED
+    named = len(FRESH_WRONG_ANSWERS) - len(FIRST_RUN_UNNAMED)
+    with capsys.disabled():
+        print(f"\nfresh set 7: first run {named} of {len(FRESH_WRONG_ANSWERS)} named "
+              f"({100 * named / len(FRESH_WRONG_ANSWERS):.0f}%), none accepted; named now: "
+              f"{named + len(NAMED_SINCE)}")
+    assert named >= 43
