@@ -564,7 +564,7 @@ FIRST_RUN = {
 }
 FIRST_RUN_UNNAMED = {11, 18, 20, 22, 24, 34, 36, 42, 46}
 # Named since, by rules written after the first run (tuning on this set, not a measurement): zeros filled or
-# missing, a per-row factor exp(-max), the batch less its last entry, and the slips of the variance not centred,
+# missing, a per-row factor exp(-max), the batch less its last entry, nan alone, and the slips of the variance not centred,
 # a name where part of its definition belongs, two names swapped in a line, the variance over other axes.
 NAMED_SINCE = {
     11: ["values written where zeros belong"], 18: ["a mask or condition too strict"],
@@ -572,7 +572,7 @@ NAMED_SINCE = {
     24: ["dw and db are exactly the right value for the batch without its last entry", "stops one short"],
     34: ["`np.sqrt((x ** 2).mean(axis=0) + eps)` in place of `np.sqrt(x.var(axis=0) + eps)`"],
     36: ["`(x - x.mean(axis=0)) * (dout * x_hat).mean(axis=0)` in place of `x_hat * (dout * x_hat).mean(axis=0)`"],
-    42: ["`beta` and `gamma` swapped"],
+    42: ["`beta` and `gamma` swapped"], 22: ["an array changed in place before it is read gives that"],
     46: ["variance 1 over axis 2 and 3, where the right output has variance 1 over axis 0 and 2 and 3"],
 }
 

@@ -464,6 +464,10 @@ def _not_finite(actual, expected):
     bad = ~np.isfinite(actual)
     if not bad.any() or not np.all(np.isfinite(expected)):
         return None
+    if np.isnan(actual).any() and not np.isinf(actual).any():        # nan alone: no overflow made it
+        return (f"nan at {int(bad.sum())} of {bad.size} positions where the right values are finite: the log or "
+                f"square root of a negative number, or 0/0? (an array changed in place before it is read gives "
+                f"that: b = a makes no copy)")
     return (f"inf or nan at {int(bad.sum())} of {bad.size} positions where the right values are finite: an "
             f"overflow (np.exp of a large number: subtract the maximum first?) or a division by zero?")
 

@@ -42,7 +42,7 @@ import numpy as np
 NOTEBOOKS = Path(__file__).resolve().parent.parent.parent / "notebooks"
 TIME_BUDGET = 1.5                   # seconds of mutant runs per diagnosis
 MAX_ELEMENTS = 5_000                # a case with more argument entries is too large to search on
-MAX_MATCHES = 2                     # slips named in one message
+MAX_MATCHES = 3                     # slips named in one message (the third of another kind than the first two)
 
 _SWAPPED_OPERATORS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult}
 _SWAPPED_COMPARISONS = {ast.Gt: [ast.GtE, ast.Lt], ast.GtE: [ast.Gt], ast.Lt: [ast.LtE, ast.Gt],
@@ -213,11 +213,11 @@ def _slips(function_node, source, kinds):
             f", in the line `{source.line(statement)}`"
         return rank, f"`{new_shown}` in place of `{old_shown}`{where}", text
 
-    parts = {}                           # a name assigned once from a * b: its operands a and b
+    parts = {}                           # a name assigned once from a * b (or a + b): its operands a and b
     assigned = [node for node in ast.walk(function_node) if isinstance(node, ast.Assign) and len(node.targets) == 1
                 and isinstance(node.targets[0], ast.Name)]
     for node in assigned:
-        if isinstance(node.value, ast.BinOp) and isinstance(node.value.op, (ast.Mult, ast.Div)) and \
+        if isinstance(node.value, ast.BinOp) and isinstance(node.value.op, (ast.Mult, ast.Div, ast.Add, ast.Sub)) and \
                 sum(other.targets[0].id == node.targets[0].id for other in assigned) == 1:
             parts[node.targets[0].id] = [ast.unparse(node.value.left), ast.unparse(node.value.right)]
     found = _moved_lines(function_node.body, source) + _swapped_names(function_node, source, kinds) + \
@@ -441,17 +441,18 @@ def _with_attr(attribute, name):
 
 @functools.lru_cache(maxsize=None)
 def _compiled_slips(exercise, kinds_key):
-    """[(description, function)] of the exercise's one-slip versions (built once per process)."""
+    """[(rank, description, function)] of the exercise's one-slip versions (built once per process)."""
     cell, definitions = _notebook_code()[exercise]
     function_node = next(node for node in ast.parse(cell).body
                          if isinstance(node, ast.FunctionDef) and node.name == exercise)
     namespace = _namespace(definitions)
     compiled = []
-    for _, description, text in sorted(_slips(function_node, _Source(cell), dict(kinds_key)), key=lambda s: s[0]):
+    slips = sorted(_slips(function_node, _Source(cell), dict(kinds_key)), key=lambda slip: slip[0])
+    for rank, description, text in slips:
         try:
             scope = dict(namespace)
             exec(compile(text, "<solution with one slip>", "exec"), scope)
-            compiled.append((description, scope[exercise]))
+            compiled.append((rank, description, scope[exercise]))
         except Exception:
             continue
     return compiled
@@ -488,7 +489,7 @@ def _outputs_on(exercise, case, compiled, deadline):
             _OUTPUTS.clear()
         _OUTPUTS[key] = (case, [])
     outputs = _OUTPUTS[key][1]
-    for _, function in compiled[len(outputs):]:
+    for *_, function in compiled[len(outputs):]:
         if time.monotonic() > deadline:
             break
         try:
@@ -507,8 +508,9 @@ def matching_slips(exercise, results, item_compare, budget=TIME_BUDGET):
         if exercise not in _notebook_code():
             return []
         ran = [(case, value) for case, value, error, problem in results if error is None]
-        failing = [(case, value) for case, value, error, problem in results
-                   if error is None and problem is not None]
+        failing = [(case, value) for case, value, error, problem in results        # wrong values, not only
+                   if error is None and problem is not None and case.expected is not None  # an in-place edit
+                   and not _same(case.expected, value, case, item_compare)]
         if not failing:
             return []
         case, value = min(failing, key=lambda item: _size(item[0]))
@@ -519,15 +521,17 @@ def matching_slips(exercise, results, item_compare, budget=TIME_BUDGET):
         kinds = tuple(sorted(_local_kinds(_solution(exercise), case.args).items()))
         compiled = _compiled_slips(exercise, kinds)
         deadline = time.monotonic() + budget
-        found = []
-        for (description, function), output in zip(compiled, _outputs_on(exercise, case, compiled, deadline)):
+        found = []                      # (rank, description): the first two, and a third of another kind
+        for (rank, description, function), output in zip(compiled, _outputs_on(exercise, case, compiled, deadline)):
             if len(found) >= MAX_MATCHES or time.monotonic() > deadline:
                 break
+            if len(found) == MAX_MATCHES - 1 and all(rank == known for known, _ in found):
+                continue
             if output is not _FAILED and _same(output, value, case, item_compare) and all(
                     _gives(function, other, other_value, item_compare)
                     for other, other_value in ran if other is not case):
-                found.append(description)
-        return found
+                found.append((rank, description))
+        return [description for _, description in found]
     except Exception:
         return []
 
