@@ -6,21 +6,29 @@ for an exercise whose solution is in a solved notebook (``notebooks/NN_*.ipynb``
 cell whose grade id is ``NN_<exercise>``), build every version of the solution with one small change of
 the kinds students make:
 
-- a name where another of the same kind belongs (``i`` for ``j``, ``H`` for ``W``, ``x`` for ``x_hat``),
-  a whole number off by one, or another number or size where a number belongs (``N`` for ``1``);
+- a name where another of the same kind belongs (``i`` for ``j``, ``H`` for ``W``, ``x`` for ``x_hat``), at
+  one place or at every place in a line, two names swapped in a line, a name where one operand of its
+  definition belongs (``x - mu`` for ``x_hat``), a whole number off by one, or a size where a number belongs
+  (``N`` for ``1``), a slice where an index belongs or two indices swapped;
 - an operator swapped (``+``/``-``, ``*``/``/``, ``>``/``>=``), one operand of a product or sum left
-  out, a minus sign left out, ``=`` where ``+=`` belongs;
-- a sum for a mean, a max for a mean, a square root, exp or log left out, a keyword (``axis``,
-  ``keepdims``) left out, the sample variance, a transpose or a flip left out, an array transposed;
-- a whole line left out, or two outputs returned in each other's place;
+  out, a minus sign left out or added, ``=`` where ``+=`` belongs;
+- a sum for a mean, a max for a mean, zeros for ones, a square root, exp or log left out, a keyword
+  (``axis``, ``keepdims``) or one axis of a tuple left out, the sample variance or the variance not centred,
+  a transpose or a flip left out, an array transposed, a transpose's axes swapped;
+- a line left out, moved up before an earlier one or out of its loop, the line before a loop moved into
+  it, or two outputs returned in each other's place;
 
 run each on the smallest failing case, and keep those whose outputs equal the answer's on every case
 the check ran. The change that gives the answer's outputs exactly names the slip in the solution's own
-terms ("`s * y` where the solution has `s * x_`, in the line ..."). Used for the whole-layer exercises
-(those with a ``reference``); a debugging lab (notebook 11) must not be told its bug, so it has none.
+terms ("`y` in place of `x_` (each time), in the line ..."); up to three are named when several give the
+same outputs on these cases. Used for the whole-layer exercises (those with a ``reference``); a debugging
+lab (notebook 11) must not be told its bug, so it has none. Nothing is named when the answer's values are
+right (only an in-place edit failed it), or when the solved notebook's own answer is wrong (someone
+answered in the solved notebook itself).
 
 Runs cost a few milliseconds each on the small cases; a diagnosis stops after TIME_BUDGET seconds, the
-mutants of each exercise are built once per process, and nothing here raises: a mutant that fails is
+mutants of each exercise are built once per process and their outputs on a case kept (the next wrong answer
+to the same exercise costs only comparisons), and nothing here raises: a mutant that fails is
 simply not the slip. Without the solved notebooks (a copy of the package alone), there is no such note.
 """
 
@@ -225,83 +233,7 @@ def _slips(function_node, source, kinds):
     for node in ast.walk(function_node):
         if node is function_node or isinstance(node, ast.arguments):
             continue
-        candidates = []                 # (new text, rank)
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in kinds:
-            kind = kinds[node.id]
-            candidates += [(other, 0) for other in names_of.get(kind, []) if other != node.id]
-            candidates += [(part, 2) for part in parts.get(node.id, [])]      # (x - mu) where x_hat belongs
-            if kind == "int":
-                candidates += [(f"{node.id} + 1", 1), (f"{node.id} - 1", 1), ("0", 2), ("1", 2)]
-            if kind == "array":
-                candidates += [(f"{node.id}.T", 2), (f"-{node.id}", 2)]
-        elif isinstance(node, ast.Constant) and type(node.value) is int:
-            candidates += [(str(value), 1) for value in (node.value + 1, node.value - 1, 0, 1, 2) if value >= 0]
-            if not isinstance(parent_of.get(id(node)), (ast.Tuple, ast.keyword, ast.Subscript)):
-                candidates += [(name, 2) for name in names_of.get("int", [])]     # -= N where -= 1 belongs
-        elif isinstance(node, ast.BinOp):
-            if type(node.op) in _SWAPPED_OPERATORS:
-                candidates.append((_with(node, op=_SWAPPED_OPERATORS[type(node.op)]()), 1))
-            if isinstance(node.op, ast.Sub):
-                candidates.append((_with(node, left=node.right, right=node.left), 1))
-            if isinstance(node.op, ast.Pow):
-                candidates.append((_with(node, op=ast.Mult()), 1))
-            candidates += [(ast.unparse(node.left), 2), (ast.unparse(node.right), 2)]
-        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            candidates.append((ast.unparse(node.operand), 1))
-        elif isinstance(node, ast.Compare) and len(node.ops) == 1:
-            candidates += [(_with(node, ops=[other()]), 1) for other in _SWAPPED_COMPARISONS.get(type(node.ops[0]), [])]
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            method = node.func.attr
-            for other in _SWAPPED_REDUCTIONS.get(method, []):
-                candidates.append((_with(node, func=_with_attr(node.func, other)), 1))
-            for index in range(len(node.keywords)):
-                candidates.append((_with(node, keywords=node.keywords[:index] + node.keywords[index + 1:]), 1))
-            if method == "var":                             # the variance not centred: E[x**2]
-                candidates.append((f"({ast.unparse(node.func.value)} ** 2).mean({_arguments(node)})", 1))
-            if method in ("var", "std") and not any(k.arg == "ddof" for k in node.keywords):
-                candidates.append((_with(node, keywords=node.keywords + [ast.keyword("ddof", ast.Constant(1))]), 1))
-            if method in _UNWRAPPED:
-                is_numpy = isinstance(node.func.value, ast.Name) and node.func.value.id == "np"
-                if is_numpy and node.args:
-                    candidates.append((ast.unparse(node.args[0]), 1))
-                elif not is_numpy:
-                    candidates.append((ast.unparse(node.func.value), 1))
-            if method == "transpose" and 1 < len(node.args) <= 4:
-                for a in range(len(node.args)):
-                    for b in range(a + 1, len(node.args)):
-                        changed = list(node.args)
-                        changed[a], changed[b] = changed[b], changed[a]
-                        candidates.append((_with(node, args=changed), 1))
-            if method in ("sum", "mean") and not node.keywords and not node.args[1:]:
-                candidates += [(_with(node, keywords=[ast.keyword("axis", ast.Constant(axis))]), 1) for axis in (0, 1)]
-        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple):
-            elements = node.slice.elts
-            for a in range(len(elements)):
-                if isinstance(elements[a], ast.Slice) and elements[a].lower is None and elements[a].upper is None:
-                    for index in ["0"] + names_of.get("int", []):       # x[n, :] -> x[n, f]: an index for a slice
-                        changed = list(elements)
-                        changed[a] = ast.Name(index) if index != "0" else ast.Constant(0)
-                        candidates.append((_with(node, slice=ast.Tuple(changed, ast.Load())), 2))
-                for b in range(a + 1, len(elements)):
-                    if ast.unparse(elements[a]) != ast.unparse(elements[b]):
-                        changed = list(elements)
-                        changed[a], changed[b] = changed[b], changed[a]
-                        candidates.append((_with(node, slice=ast.Tuple(changed, ast.Load())), 0))
-        elif isinstance(node, ast.Tuple) and 1 < len(node.elts) <= 4 and \
-                all(isinstance(e, ast.Constant) for e in node.elts):       # axis=(0, 2, 3) -> (2, 3)
-            for index in range(len(node.elts)):
-                candidates.append((_with(node, elts=node.elts[:index] + node.elts[index + 1:]), 1))
-        elif isinstance(node, ast.Attribute) and node.attr == "T":
-            candidates.append((ast.unparse(node.value), 1))
-        elif isinstance(node, ast.Slice) and isinstance(node.step, ast.UnaryOp):
-            candidates.append((_with(node, step=None), 1))
-        elif isinstance(node, ast.Tuple) and isinstance(node.ctx, ast.Load) and 1 < len(node.elts) <= 4 \
-                and isinstance(parent_of.get(id(node)), ast.Return):
-            for a in range(len(node.elts)):
-                for b in range(a + 1, len(node.elts)):
-                    elements = list(node.elts)
-                    elements[a], elements[b] = elements[b], elements[a]
-                    candidates.append((", ".join(ast.unparse(e) for e in elements), 1))
+        candidates = _candidates(node, kinds, names_of, parts, parent_of)
         seen = set()
         twins = _twins(node, line_of, source)
         for new, rank in candidates:
@@ -325,6 +257,88 @@ def _slips(function_node, source, kinds):
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.Expr)):
             found.append((2, f"the line `{source.line(node)}` left out", source.replaced(node, "pass")))
     return found
+
+
+def _candidates(node, kinds, names_of, parts, parent_of):
+    """(new text, rank) of the one-slip replacements of one expression node."""
+    candidates = []                 # (new text, rank)
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in kinds:
+        kind = kinds[node.id]
+        candidates += [(other, 0) for other in names_of.get(kind, []) if other != node.id]
+        candidates += [(part, 2) for part in parts.get(node.id, [])]      # (x - mu) where x_hat belongs
+        if kind == "int":
+            candidates += [(f"{node.id} + 1", 1), (f"{node.id} - 1", 1), ("0", 2), ("1", 2)]
+        if kind == "array":
+            candidates += [(f"{node.id}.T", 2), (f"-{node.id}", 2)]
+    elif isinstance(node, ast.Constant) and type(node.value) is int:
+        candidates += [(str(value), 1) for value in (node.value + 1, node.value - 1, 0, 1, 2) if value >= 0]
+        if not isinstance(parent_of.get(id(node)), (ast.Tuple, ast.keyword, ast.Subscript)):
+            candidates += [(name, 2) for name in names_of.get("int", [])]     # -= N where -= 1 belongs
+    elif isinstance(node, ast.BinOp):
+        if type(node.op) in _SWAPPED_OPERATORS:
+            candidates.append((_with(node, op=_SWAPPED_OPERATORS[type(node.op)]()), 1))
+        if isinstance(node.op, ast.Sub):
+            candidates.append((_with(node, left=node.right, right=node.left), 1))
+        if isinstance(node.op, ast.Pow):
+            candidates.append((_with(node, op=ast.Mult()), 1))
+        candidates += [(ast.unparse(node.left), 2), (ast.unparse(node.right), 2)]
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        candidates.append((ast.unparse(node.operand), 1))
+    elif isinstance(node, ast.Compare) and len(node.ops) == 1:
+        candidates += [(_with(node, ops=[other()]), 1) for other in _SWAPPED_COMPARISONS.get(type(node.ops[0]), [])]
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        method = node.func.attr
+        for other in _SWAPPED_REDUCTIONS.get(method, []):
+            candidates.append((_with(node, func=_with_attr(node.func, other)), 1))
+        for index in range(len(node.keywords)):
+            candidates.append((_with(node, keywords=node.keywords[:index] + node.keywords[index + 1:]), 1))
+        if method == "var":                             # the variance not centred: E[x**2]
+            candidates.append((f"({ast.unparse(node.func.value)} ** 2).mean({_arguments(node)})", 1))
+        if method in ("var", "std") and not any(k.arg == "ddof" for k in node.keywords):
+            candidates.append((_with(node, keywords=node.keywords + [ast.keyword("ddof", ast.Constant(1))]), 1))
+        if method in _UNWRAPPED:
+            is_numpy = isinstance(node.func.value, ast.Name) and node.func.value.id == "np"
+            if is_numpy and node.args:
+                candidates.append((ast.unparse(node.args[0]), 1))
+            elif not is_numpy:
+                candidates.append((ast.unparse(node.func.value), 1))
+        if method == "transpose" and 1 < len(node.args) <= 4:
+            for a in range(len(node.args)):
+                for b in range(a + 1, len(node.args)):
+                    changed = list(node.args)
+                    changed[a], changed[b] = changed[b], changed[a]
+                    candidates.append((_with(node, args=changed), 1))
+        if method in ("sum", "mean") and not node.keywords and not node.args[1:]:
+            candidates += [(_with(node, keywords=[ast.keyword("axis", ast.Constant(axis))]), 1) for axis in (0, 1)]
+    elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple):
+        elements = node.slice.elts
+        for a in range(len(elements)):
+            if isinstance(elements[a], ast.Slice) and elements[a].lower is None and elements[a].upper is None:
+                for index in ["0"] + names_of.get("int", []):       # x[n, :] -> x[n, f]: an index for a slice
+                    changed = list(elements)
+                    changed[a] = ast.Name(index) if index != "0" else ast.Constant(0)
+                    candidates.append((_with(node, slice=ast.Tuple(changed, ast.Load())), 2))
+            for b in range(a + 1, len(elements)):
+                if ast.unparse(elements[a]) != ast.unparse(elements[b]):
+                    changed = list(elements)
+                    changed[a], changed[b] = changed[b], changed[a]
+                    candidates.append((_with(node, slice=ast.Tuple(changed, ast.Load())), 0))
+    elif isinstance(node, ast.Tuple) and 1 < len(node.elts) <= 4 and \
+            all(isinstance(e, ast.Constant) for e in node.elts):       # axis=(0, 2, 3) -> (2, 3)
+        for index in range(len(node.elts)):
+            candidates.append((_with(node, elts=node.elts[:index] + node.elts[index + 1:]), 1))
+    elif isinstance(node, ast.Attribute) and node.attr == "T":
+        candidates.append((ast.unparse(node.value), 1))
+    elif isinstance(node, ast.Slice) and isinstance(node.step, ast.UnaryOp):
+        candidates.append((_with(node, step=None), 1))
+    elif isinstance(node, ast.Tuple) and isinstance(node.ctx, ast.Load) and 1 < len(node.elts) <= 4 \
+            and isinstance(parent_of.get(id(node)), ast.Return):
+        for a in range(len(node.elts)):
+            for b in range(a + 1, len(node.elts)):
+                elements = list(node.elts)
+                elements[a], elements[b] = elements[b], elements[a]
+                candidates.append((", ".join(ast.unparse(e) for e in elements), 1))
+    return candidates
 
 
 def _arguments(call):
