@@ -588,15 +588,73 @@ def build(entry):
     return namespace[name]
 
 
-FIRST_RUN = {}   # left empty: the lead fills it after the first run (index -> judged words, or None)
+# The first run (commit cae4c28: the code of a22f09f, after the tuning on sets 6 and 7; run once, each message
+# read and judged by hand against the entry's plain-words mistake): 55 of 55 rejected, 0 accepted. 52 of the 55
+# messages (95%) named the actual mistake: 34 by a listed Mistake, 18 by the framework's diagnosis (7 of them
+# with "the slip" of checks/mutation.py; for 16, 19, 20 and 39 the slip was the only naming sentence).
+# Borderline, counted named: 9 (dW reset for every image: "right on every case with a batch of one ... images
+# overwriting each other (= where += belongs)"), 35 (one mean and variance for everything: "the mean and
+# variance taken over the wrong axis, or over the wrong groups of values?") and 46 (the reshape without moving
+# the channels last: "x's axis 1 (its channels) handled wrongly ... its entries mixed with one another", and the
+# hint "move the channels last"). Strictly, without those 3: 49 of 55 (89%). The 3 unnamed (FIRST_RUN_UNNAMED):
+#    4 col2im with = where += belongs, in the student's own loops: the failing case and its hint only (the
+#      listed mistake, written another way, overwrites in another order);
+#   18 max-pool backward sharing the gradient over the window (average pooling's): the hint only;
+#   25 dW as the outer product of the batch sums of x and dout: "dW wrong" only.
+# Here the words each message held when it named the mistake; None: not named.
+FIRST_RUN = {
+    0: ["the kernel flipped"], 1: ["the window at (y, x) instead of (s*y, s*x)"],
+    2: ["`np.mean(patch * W[f]) + b[f]` in place of `np.sum(patch * W[f]) + b[f]`"],
+    3: ["b added 27 times instead of once"], 4: None, 5: ["i and j swapped in the row index"],
+    6: ["the kernel flipped in dimage"], 7: ["`0` in place of `p` (each time)"],
+    8: ["db is 0.5 times the right value", "1/N = 1/2"], 9: ["images overwriting each other"],
+    10: ["values written where zeros belong"], 11: ["s - 1 zeros after the last entry too"],
+    12: ["not flipped"], 13: ["the gradient not dilated"], 14: ["dw is the right values flipped along axis 2 and 3"],
+    15: ["the running maximum started at 0"], 16: ["`stride` in place of `kernel_size` (each time)"],
+    17: ["the stride left out of dx's index"], 18: None,
+    19: ["`logits.max(axis=0, keepdims=True)` in place of `logits.max(axis=1, keepdims=True)`"],
+    20: ["`exps / exps.sum(axis=0, keepdims=True)` in place of `exps / exps.sum(axis=1, keepdims=True)`"],
+    21: ["exp(-the maximum of logits)"], 22: ["the 1/n missing"],
+    23: ["p[:, labels] -= 1 instead of p[np.arange(n), labels] -= 1"], 24: ["dw and db divided by the batch size n"],
+    25: None, 26: ["the mask built from dout"], 27: ["dout multiplied by the relu's output"],
+    28: ["no relu mask in the backward pass"], 29: ["dw2 from the pre-activation z"],
+    30: ["the weights moved with the old velocity"], 31: ["the moving-average form"],
+    32: ["no bias correction"], 33: ["the bias-corrected m_hat and s_hat returned"], 34: ["the sample variance"],
+    35: ["the mean and variance taken over the wrong axis, or over the wrong groups of values"],
+    36: ["gamma left out of dx"], 37: ["missing the mean's term"], 38: ["forgetting the skip path"],
+    39: ["`dout * (x > 0)` in place of `dout * (x @ w > 0)`"], 40: ["the old mean square used in the weight update"],
+    41: ["alpha and 1 - alpha swapped"], 42: ["statistics over the batch (axis 0, batch norm)"],
+    43: ["`(x ** 2).mean(axis=1, keepdims=True) + eps` in place of `x.var(axis=1, keepdims=True) + eps`"],
+    44: ["gamma outside the means"], 45: ["mean(g) over the batch (axis 0)"],
+    46: ["x's axis 1 (its channels) handled wrongly"], 47: ["a reshape where a transpose belongs?"],
+    48: ["m = n (the number of images)"], 49: ["momentum as the weight of the old running value"],
+    50: ["the population variance in the running variance"], 51: ["the batch's statistics instead of the running ones"],
+    52: ["dx is centred over axis 0 (its own mean subtracted)"], 53: ["forgetting c's second share"],
+    54: ["dvar with the power -1/2"],
+}
+FIRST_RUN_UNNAMED = {4, 18, 25}
 
 
 @pytest.mark.parametrize("entry", FRESH_WRONG_ANSWERS,
                          ids=[f"{index:02d}-{entry[0]}-{entry[1]}-{entry[2][0]}"
                               for index, entry in enumerate(FRESH_WRONG_ANSWERS)])
-def test_a_fresh_wrong_answer_fails(entry):
+def test_a_fresh_wrong_answer_fails_and_its_message_names_the_mistake(entry):
+    """Rejected, and (where the first run named it) its message still holds the words it named it with."""
     from course_machinery import checks
     name = entry[1]
     with np.errstate(all="ignore"):
         result = getattr(checks, f"check_{name}")(build(entry))
     assert not result
+    words = FIRST_RUN[FRESH_WRONG_ANSWERS.index(entry)]
+    missing = [word for word in words or [] if word.lower() not in result.message.lower()]
+    assert not missing, f"{missing} not in:\n{result.message}"
+
+
+def test_the_first_run_rate(capsys):
+    assert set(FIRST_RUN) == set(range(len(FRESH_WRONG_ANSWERS)))
+    assert {index for index, words in FIRST_RUN.items() if words is None} == FIRST_RUN_UNNAMED
+    named = len(FRESH_WRONG_ANSWERS) - len(FIRST_RUN_UNNAMED)
+    with capsys.disabled():
+        print(f"\nfresh set 8: first run {named} of {len(FRESH_WRONG_ANSWERS)} named "
+              f"({100 * named / len(FRESH_WRONG_ANSWERS):.0f}%), none accepted")
+    assert named / len(FRESH_WRONG_ANSWERS) >= 0.9
