@@ -17,11 +17,9 @@ What it holds: one typical mistake per entry, 2-3 entries per exercise, of two k
 Two entries return an array of the wrong shape on some inputs, as the mistake itself does (dilate with zeros
 after the last entry; dense_backward's dW transposed, which has the right shape only when D == M).
 """
-import textwrap
-
 import pytest
 
-from notebook_answers import _namespace, mutated
+from exercise_helpers import answer_ids, assert_rejected_with_words, first_run_named
 
 # (notebook, exercise, how: ("edit", old, new[, count]) or ("source", full function text),
 #  the actual mistake in plain words (what a good message must get across), words a naming message might hold)
@@ -592,17 +590,6 @@ FRESH_WRONG_ANSWERS = [
 ]
 
 
-def build(entry):
-    """The wrong answer of an entry: the solution with one text edited, or the student's own source."""
-    notebook, name, how = entry[:3]
-    if how[0] == "edit":
-        _, old, new, *count = how
-        return mutated(notebook, name, old, new, count[0] if count else 1)
-    namespace = _namespace(notebook)
-    exec(compile(textwrap.dedent(how[1]), f"<fresh5 {notebook} {name}>", "exec"), namespace)
-    return namespace[name]
-
-
 # The first run (commit 28fd72b: the diagnosis by mutation of 3f2de47 and everything before it; run once, each
 # message read and judged by hand against the entry's plain-words mistake): 62 of 62 rejected, 0 accepted.
 # 59 of the 62 messages (95%) named the actual mistake: 43 by a listed Mistake, 16 by the framework's diagnosis
@@ -659,26 +646,12 @@ NAMED_SINCE = {12: ["right everywhere except in the last row and the last column
                16: ["positions (an np.argmax, an index) stored where the values themselves belong"]}
 
 
-@pytest.mark.parametrize("entry", FRESH_WRONG_ANSWERS,
-                         ids=[f"{index}-{notebook}-{name}-{how[0]}"
-                              for index, (notebook, name, how, *_) in enumerate(FRESH_WRONG_ANSWERS)])
+@pytest.mark.parametrize("entry", FRESH_WRONG_ANSWERS, ids=answer_ids(FRESH_WRONG_ANSWERS))
 def test_a_fresh_wrong_answer_fails_and_its_message_names_the_mistake(entry):
-    """Rejected, and (where the first run named it) its message still holds the words it named it with."""
-    from course_machinery import checks
-    name = entry[1]
-    result = getattr(checks, f"check_{name}")(build(entry))
-    assert not result
-    index = FRESH_WRONG_ANSWERS.index(entry)
-    words = FIRST_RUN[index] or NAMED_SINCE.get(index)
-    missing = [word for word in words or [] if word.lower() not in result.message.lower()]
-    assert not missing, f"{missing} not in:\n{result.message}"
+    assert_rejected_with_words(FRESH_WRONG_ANSWERS, entry, FIRST_RUN, NAMED_SINCE)
 
 
 def test_the_first_run_rate(capsys):
-    assert set(FIRST_RUN) == set(range(len(FRESH_WRONG_ANSWERS)))
-    assert {index for index, words in FIRST_RUN.items() if words is None} == FIRST_RUN_UNNAMED
-    named = len(FRESH_WRONG_ANSWERS) - len(FIRST_RUN_UNNAMED)
     with capsys.disabled():
-        print(f"\nfresh set 5: first run {named} of {len(FRESH_WRONG_ANSWERS)} named "
-              f"({100 * named / len(FRESH_WRONG_ANSWERS):.0f}%), none accepted")
+        named = first_run_named("fresh set 5", FRESH_WRONG_ANSWERS, FIRST_RUN, FIRST_RUN_UNNAMED, NAMED_SINCE)
     assert named / len(FRESH_WRONG_ANSWERS) >= 0.9

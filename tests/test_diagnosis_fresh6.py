@@ -26,11 +26,9 @@ An entry: (notebook, exercise, how, mistake, words)
   mistake: the actual mistake in plain words (what a good message must get across)
   words: words a message that names the mistake might hold (a hint for the judge, not a requirement)
 """
-import textwrap
-
 import pytest
 
-from notebook_answers import _namespace, mutated
+from exercise_helpers import answer_ids, assert_rejected_with_words, first_run_named
 
 FRESH_WRONG_ANSWERS = [
     # ------------------------------------------------------------------ notebook 02
@@ -577,42 +575,12 @@ NAMED_SINCE = {
 }
 
 
-def build(entry):
-    """The answer function of an entry: the solution with one edit, or the student's own source."""
-    notebook, name, how, *_ = entry
-    if how[0] == "edit":
-        _, old, new, *count = how
-        return mutated(notebook, name, old, new, count[0] if count else 1)
-    namespace = _namespace(notebook)
-    exec(compile(textwrap.dedent(how[1]), f"<fresh set 6: {name}>", "exec"), namespace)
-    return namespace[name]
-
-
-def _ids(entries):
-    return [f"{index}-{notebook}-{name}-{how[0]}" for index, (notebook, name, how, *_) in enumerate(entries)]
-
-
-@pytest.mark.parametrize("entry", FRESH_WRONG_ANSWERS, ids=_ids(FRESH_WRONG_ANSWERS))
+@pytest.mark.parametrize("entry", FRESH_WRONG_ANSWERS, ids=answer_ids(FRESH_WRONG_ANSWERS))
 def test_a_fresh_wrong_answer_fails_and_its_message_names_the_mistake(entry):
-    """Rejected, and (where the first run named it, or a later rule does) its message holds those words."""
-    from course_machinery import checks
-    import numpy as np
-    name = entry[1]
-    with np.errstate(all="ignore"):
-        result = getattr(checks, f"check_{name}")(build(entry))
-    assert not result, f"accepted: {entry[3]}"
-    index = FRESH_WRONG_ANSWERS.index(entry)
-    words = FIRST_RUN[index] or NAMED_SINCE.get(index)
-    missing = [word for word in words or [] if word.lower() not in result.message.lower()]
-    assert not missing, f"{missing} not in:\n{result.message}"
+    assert_rejected_with_words(FRESH_WRONG_ANSWERS, entry, FIRST_RUN, NAMED_SINCE)
 
 
 def test_the_first_run_rate(capsys):
-    assert set(FIRST_RUN) == set(range(len(FRESH_WRONG_ANSWERS)))
-    assert {index for index, words in FIRST_RUN.items() if words is None} == FIRST_RUN_UNNAMED
-    named = len(FRESH_WRONG_ANSWERS) - len(FIRST_RUN_UNNAMED)
     with capsys.disabled():
-        print(f"\nfresh set 6: first run {named} of {len(FRESH_WRONG_ANSWERS)} named "
-              f"({100 * named / len(FRESH_WRONG_ANSWERS):.0f}%), none accepted; named now: "
-              f"{named + len(NAMED_SINCE)}")
+        named = first_run_named("fresh set 6", FRESH_WRONG_ANSWERS, FIRST_RUN, FIRST_RUN_UNNAMED, NAMED_SINCE)
     assert named >= 44

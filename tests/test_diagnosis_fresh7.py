@@ -23,12 +23,9 @@ An entry: (notebook, exercise, how, mistake, words). how is ("edit", old, new[, 
 text); mistake says in plain words what a good message must get across; words are words a message naming it
 might hold (a guide for the judge, not a requirement).
 """
-import textwrap
-
-import numpy as np
 import pytest
 
-from notebook_answers import _namespace, mutated
+from exercise_helpers import answer_ids, assert_rejected_with_words, first_run_named
 
 FRESH_WRONG_ANSWERS = [
     # ---------------------------------------------------------------- 02: conv2d_single
@@ -549,18 +546,6 @@ FRESH_WRONG_ANSWERS = [
 ]
 
 
-def build(entry):
-    """The answer function of an entry: the mutated solution, or the student's own function run in the
-    notebook's namespace (np and the notebook's helper functions are there)."""
-    notebook, name, how, *_ = entry
-    if how[0] == "edit":
-        _, old, new, *count = how
-        return mutated(notebook, name, old, new, count[0] if count else 1)
-    namespace = _namespace(notebook)
-    exec(compile(textwrap.dedent(how[1]), f"<fresh7 {notebook} {name}>", "exec"), namespace)
-    return namespace[name]
-
-
 # The first run (commit a7c0ec9: the code of 6cecf48, after the tuning on set 6; run once, each message read and
 # judged by hand against the entry's plain-words mistake): 52 of 52 rejected, 0 accepted. 43 of the 52 messages
 # (83%) named the actual mistake: 11 by a listed Mistake, 32 by the framework's diagnosis (22 of them with "the
@@ -622,28 +607,12 @@ NAMED_SINCE = {20: ["an array changed in place before it is read gives that: b =
                26: ["`dh * ((x @ W1) > 0)` in place of `dh * (z > 0)`"]}
 
 
-@pytest.mark.parametrize("entry", FRESH_WRONG_ANSWERS,
-                         ids=[f"{index}-{entry[0]}-{entry[1]}-{entry[2][0]}"
-                              for index, entry in enumerate(FRESH_WRONG_ANSWERS)])
+@pytest.mark.parametrize("entry", FRESH_WRONG_ANSWERS, ids=answer_ids(FRESH_WRONG_ANSWERS))
 def test_a_fresh_wrong_answer_fails_and_its_message_names_the_mistake(entry):
-    """Rejected, and (where the first run named it, or a later rule does) its message holds those words."""
-    from course_machinery import checks
-    name = entry[1]
-    with np.errstate(all="ignore"):
-        result = getattr(checks, f"check_{name}")(build(entry))
-    assert not result
-    index = FRESH_WRONG_ANSWERS.index(entry)
-    words = FIRST_RUN[index] or NAMED_SINCE.get(index)
-    missing = [word for word in words or [] if word.lower() not in result.message.lower()]
-    assert not missing, f"{missing} not in:\n{result.message}"
+    assert_rejected_with_words(FRESH_WRONG_ANSWERS, entry, FIRST_RUN, NAMED_SINCE)
 
 
 def test_the_first_run_rate(capsys):
-    assert set(FIRST_RUN) == set(range(len(FRESH_WRONG_ANSWERS)))
-    assert {index for index, words in FIRST_RUN.items() if words is None} == FIRST_RUN_UNNAMED
-    named = len(FRESH_WRONG_ANSWERS) - len(FIRST_RUN_UNNAMED)
     with capsys.disabled():
-        print(f"\nfresh set 7: first run {named} of {len(FRESH_WRONG_ANSWERS)} named "
-              f"({100 * named / len(FRESH_WRONG_ANSWERS):.0f}%), none accepted; named now: "
-              f"{named + len(NAMED_SINCE)}")
+        named = first_run_named("fresh set 7", FRESH_WRONG_ANSWERS, FIRST_RUN, FIRST_RUN_UNNAMED, NAMED_SINCE)
     assert named >= 43

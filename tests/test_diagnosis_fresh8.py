@@ -30,12 +30,9 @@ An entry: (notebook, exercise, how, mistake, words)
   mistake  the actual mistake in plain words: what a good message must get across
   words    words a message naming the mistake might hold (a hint for the judge, not a test)
 """
-import textwrap
-
-import numpy as np
 import pytest
 
-from notebook_answers import _namespace, mutated
+from exercise_helpers import answer_ids, assert_rejected_with_words, first_run_named
 
 FRESH_WRONG_ANSWERS = [
     # ---------------------------------------------------------------- 02 conv2d_single
@@ -576,18 +573,6 @@ FRESH_WRONG_ANSWERS = [
 ]
 
 
-def build(entry):
-    """The wrong answer of an entry: the mutated solution, or the student's function run in the
-    notebook's namespace (np and the notebook's helper functions)."""
-    notebook, name, how = entry[:3]
-    if how[0] == "edit":
-        _, old, new, *count = how
-        return mutated(notebook, name, old, new, count[0] if count else 1)
-    namespace = _namespace(notebook)
-    exec(compile(textwrap.dedent(how[1]), f"<fresh set 8: {name}>", "exec"), namespace)
-    return namespace[name]
-
-
 # The first run (commit cae4c28: the code of a22f09f, after the tuning on sets 6 and 7; run once, each message
 # read and judged by hand against the entry's plain-words mistake): 55 of 55 rejected, 0 accepted. 52 of the 55
 # messages (95%) named the actual mistake: 34 by a listed Mistake, 18 by the framework's diagnosis (7 of them
@@ -635,26 +620,12 @@ FIRST_RUN = {
 FIRST_RUN_UNNAMED = {4, 18, 25}
 
 
-@pytest.mark.parametrize("entry", FRESH_WRONG_ANSWERS,
-                         ids=[f"{index:02d}-{entry[0]}-{entry[1]}-{entry[2][0]}"
-                              for index, entry in enumerate(FRESH_WRONG_ANSWERS)])
+@pytest.mark.parametrize("entry", FRESH_WRONG_ANSWERS, ids=answer_ids(FRESH_WRONG_ANSWERS))
 def test_a_fresh_wrong_answer_fails_and_its_message_names_the_mistake(entry):
-    """Rejected, and (where the first run named it) its message still holds the words it named it with."""
-    from course_machinery import checks
-    name = entry[1]
-    with np.errstate(all="ignore"):
-        result = getattr(checks, f"check_{name}")(build(entry))
-    assert not result
-    words = FIRST_RUN[FRESH_WRONG_ANSWERS.index(entry)]
-    missing = [word for word in words or [] if word.lower() not in result.message.lower()]
-    assert not missing, f"{missing} not in:\n{result.message}"
+    assert_rejected_with_words(FRESH_WRONG_ANSWERS, entry, FIRST_RUN, None)
 
 
 def test_the_first_run_rate(capsys):
-    assert set(FIRST_RUN) == set(range(len(FRESH_WRONG_ANSWERS)))
-    assert {index for index, words in FIRST_RUN.items() if words is None} == FIRST_RUN_UNNAMED
-    named = len(FRESH_WRONG_ANSWERS) - len(FIRST_RUN_UNNAMED)
     with capsys.disabled():
-        print(f"\nfresh set 8: first run {named} of {len(FRESH_WRONG_ANSWERS)} named "
-              f"({100 * named / len(FRESH_WRONG_ANSWERS):.0f}%), none accepted")
+        named = first_run_named("fresh set 8", FRESH_WRONG_ANSWERS, FIRST_RUN, FIRST_RUN_UNNAMED, None)
     assert named / len(FRESH_WRONG_ANSWERS) >= 0.9
