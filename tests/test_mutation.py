@@ -130,3 +130,16 @@ def test_a_solved_notebook_whose_solution_is_wrong_gives_no_slip(monkeypatch):
     monkeypatch.setattr(mutation, "_solution", lambda name: mutation._namespace(code[name][1]).get(name))
     result = _message("04", "maxpool_backward", "y * stride + i, x_ * stride + j", "y * stride + j, x_ * stride + j")
     assert not result and "the slip" not in result.message
+
+
+def test_a_search_that_runs_too_long_is_stopped(monkeypatch):
+    """The search runs like an answer, in a thread the check stops: a check never hangs, even in its diagnosis."""
+    def endless(*args):
+        while True:
+            pass
+    monkeypatch.setattr(mutation, "matching_slips", endless)
+    monkeypatch.setattr(mutation, "TIME_BUDGET", 0.2)
+    start = time.perf_counter()
+    result = _message("04", "maxpool_backward", "x_ * stride + j] +=", "x_ * stride + i] +=")
+    assert not result and "the slip" not in result.message
+    assert time.perf_counter() - start < 10

@@ -665,7 +665,11 @@ def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=Non
         lines = [f"{name}: case '{case.description}' failed: {problem}"]
         if words:
             lines.append(f"  what differs: {words}")
-        found = _mutation.matching_slips(name, results, values_only) if slips else []
+        found = []
+        if slips:                            # in a stoppable thread, like an answer: a check never hangs
+            found, error, status, _ = _run_answer(_mutation.matching_slips, [name, results, values_only],
+                                                  _mutation.TIME_BUDGET + 1.0)
+            found = found if status == "done" and error is None and isinstance(found, list) else []
         if found:
             lines.append("  the slip: your outputs are exactly what the solution gives with " + "; or with ".join(found))
         if case.hint and problem not in edits:
