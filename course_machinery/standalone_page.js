@@ -120,6 +120,19 @@
     return { shape: x.shape, data: out };
   }
 
+  function layerNorm(x, arrays, eps) {                        // LayerNorm.forward: one example over its features
+    const D = arrays.gamma.length;
+    if (x.shape.length !== 1 || x.shape[0] !== D) throw new Error(`LayerNorm expects ${D} features, got shape [${x.shape}]`);
+    let mean = 0, variance = 0;
+    for (let d = 0; d < D; d++) mean += x.data[d];
+    mean /= D;
+    for (let d = 0; d < D; d++) variance += (x.data[d] - mean) ** 2;
+    const scale = 1 / Math.sqrt(variance / D + eps);          // the population variance, as np.var
+    const out = new Float64Array(D);
+    for (let d = 0; d < D; d++) out[d] = (x.data[d] - mean) * scale * arrays.gamma[d] + arrays.beta[d];
+    return { shape: x.shape, data: out };
+  }
+
   // A layer of the model file -> a function tensor -> tensor.
   function buildLayer(spec) {
     const config = spec.config, arrays = {};
@@ -133,6 +146,7 @@
       case "Dropout": return (x) => x;                       // evaluation mode: the identity
       case "Dense": return (x) => dense(x, arrays.W, arrays.b, config);
       case "BatchNorm1D": case "BatchNorm2D": return (x) => batchNorm(x, arrays, config.eps);
+      case "LayerNorm": return (x) => layerNorm(x, arrays, config.eps);
       case "Residual": {                                      // y = x + f(x)
         const inner = spec.layers.map(buildLayer);
         return (x) => {

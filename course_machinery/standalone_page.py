@@ -37,7 +37,7 @@ SAMPLE_SEED = 0
 
 # The layer types the page's JavaScript runs (buildLayer in standalone_page.js).
 SUPPORTED_LAYERS = {"Conv2D", "MaxPool2D", "ReLU", "LeakyReLU", "Flatten", "Dropout", "Dense",
-                    "BatchNorm1D", "BatchNorm2D", "Residual"}
+                    "BatchNorm1D", "BatchNorm2D", "LayerNorm", "Residual"}
 
 
 class PageError(ValueError):

@@ -245,16 +245,21 @@ def test_the_deep_models_feature_maps_equal_conv_feature_maps(browser, tmp_path)
 
 
 @pytest.mark.slow
-def test_strides_paddings_leaky_relu_overlapping_pools_and_dropout_match_numpy(browser, tmp_path):
+def test_strides_paddings_leaky_relu_overlapping_pools_dropout_and_layer_norm_match_numpy(browser, tmp_path):
     """Layer settings the shipped models do not use: a stride-2 5 x 5 convolution with
     padding 2, LeakyReLU, 3 x 3 pooling windows with stride 2 (overlapping, odd sizes),
-    an unpadded convolution, dropout (the identity in evaluation)."""
+    an unpadded convolution, dropout (the identity in evaluation), layer normalisation with
+    its own gamma and beta."""
     rng = np.random.default_rng(5)
+    layer_norm = scratchcnn.LayerNorm(16, eps=1e-3)
+    layer_norm.params = {"gamma": rng.uniform(0.5, 2, 16).astype(np.float32),
+                         "beta": rng.normal(0, 0.5, 16).astype(np.float32)}
     model = scratchcnn.Sequential([
         scratchcnn.Conv2D(1, 4, 5, stride=2, padding=2, rng=rng), scratchcnn.LeakyReLU(0.1),   # 28 -> 14
         scratchcnn.MaxPool2D(3, stride=2),                                                        # 14 -> 6
         scratchcnn.Conv2D(4, 6, 3, rng=rng), scratchcnn.ReLU(), scratchcnn.Dropout(0.3, rng=rng),  # 6 -> 4
-        scratchcnn.Flatten(), scratchcnn.Dense(6 * 4 * 4, 10, rng=rng),
+        scratchcnn.Flatten(), scratchcnn.Dense(6 * 4 * 4, 16, rng=rng), layer_norm, scratchcnn.ReLU(),
+        scratchcnn.Dense(16, 10, rng=rng),
     ])
     out = tmp_path / "odd.html"
     standalone_page.write_page(model, out, digits=3)
