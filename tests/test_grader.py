@@ -36,6 +36,19 @@ def test_what_the_worker_saw_decides_the_verdict_here():
     assert not grader.verdict("relu_backward", outcome(wrong), cases).passed
 
 
+def test_the_graders_verdict_names_the_slip_from_the_values_alone():
+    """The grader only replays what the answer returned in its sandbox, yet it names the slip: the slipped
+    versions of the solution run here, in the grader, on the secret's cases."""
+    from notebook_answers import mutated
+    slipped = mutated("04", "maxpool_backward", "x_ * stride + j] +=", "x_ * stride + i] +=")
+    cases = checks.check_maxpool_backward.graded_cases("test secret")
+    records = [case_record(slipped(*[np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in case.args]),
+                           case.args) for case in cases]
+    grade = grader.verdict("maxpool_backward", {**outcome(records), "parameters": ["x", "dout", "kernel_size",
+                                                                                    "stride"]}, cases)
+    assert not grade.passed and "`i` in place of `j`" in grade.message, grade.message
+
+
 def test_an_in_place_edit_in_the_sandbox_fails_here_and_names_the_argument():
     cases = relu_cases()
     edited = []
