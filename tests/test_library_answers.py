@@ -256,3 +256,44 @@ def test_a_cheat_passes_the_check_and_is_seen(name):
     assert result, result.message
     for description, called in run_as_checked(name, CHEATS[name]):
         assert called, f"{name}, case '{description}': the cheat's call of the library was not seen"
+
+
+PASTED_POOL_BACKWARD = '''
+def maxpool_backward(inputs, grad, size, step):
+    """my own max-pool backward"""
+    step = step if step is not None else size
+    out = np.zeros_like(inputs, dtype=np.result_type(inputs, grad))
+    A, B, P, Q = grad.shape
+    for a in range(A):
+        for b in range(B):
+            for p in range(P):
+                for q in range(Q):
+                    win = inputs[a, b, p * step:p * step + size, q * step:q * step + size]
+                    r, c = np.unravel_index(np.argmax(win), win.shape)
+                    out[a, b, p * step + r, q * step + c] += grad[a, b, p, q]
+    return out
+'''
+
+
+def test_the_library_pasted_with_other_names_is_seen_and_the_solutions_are_not():
+    from course_machinery.checks import mutation
+    from course_machinery.grading.library_answers import pasted_library_code
+    assert pasted_library_code("maxpool_backward", PASTED_POOL_BACKWARD) == "scratchcnn.maxpool2d_backward_naive"
+    # the same code with one statement changed is the student's own
+    assert pasted_library_code("maxpool_backward", PASTED_POOL_BACKWARD.replace("+= grad", "= grad")) is None
+    # no solution of the solved notebooks is flagged, nor a short answer (it may equal the library by honest work)
+    for name, (cell, _) in mutation._notebook_code().items():
+        assert pasted_library_code(name, cell) is None, name
+    softmax = "def stable_softmax(z):\n    e = np.exp(z - z.max(axis=1, keepdims=True))\n    return e / e.sum(axis=1)\n"
+    assert pasted_library_code("stable_softmax", softmax) is None
+
+
+def test_the_grader_asks_the_teacher_to_look_at_pasted_library_code():
+    """The grade stands (the values are right), but the teacher is asked to look, with the reason."""
+    import nbformat
+    from course_machinery.grading import grader
+    from grading_students import SOLVED, student_notebook
+    notebook = student_notebook("04", {"maxpool_backward": PASTED_POOL_BACKWARD})
+    solved = nbformat.read(SOLVED["04"], as_version=4)
+    grade = grader.grade_notebook(notebook, solved, "a secret", sandbox="none").exercises["maxpool_backward"]
+    assert grade.passed and "scratchcnn.maxpool2d_backward_naive with the names changed" in grade.suspicious

@@ -37,6 +37,7 @@ import nbformat
 from course_machinery import checks
 from course_machinery.checks import framework
 from course_machinery.grading.sandbox import Limits, SandboxedProcess
+from course_machinery.grading.library_answers import pasted_library_code
 from course_machinery.grading.values import Unsendable, decode, encode
 
 CELL_SECONDS = 50            # a notebook cell, while grading (long demonstrations are cut short then)
@@ -232,6 +233,11 @@ def grade_notebook(notebook, solved_notebook, secret: str, limits: Limits | None
         for name in pending:
             grades.exercises[name] = ExerciseGrade(name, False, f"{name}: not graded: the notebook crashed the "
                                                                 f"grader {MAX_STARTS} times")
+        for name, grade in grades.exercises.items():     # a call is caught in the sandbox, a copy only here
+            pasted = pasted_library_code(name, answers.get(name, ""))
+            if pasted:
+                grade.suspicious = "; ".join(filter(None, [grade.suspicious, f"its code is the library's "
+                                                           f"{pasted} with the names changed (pasted?)"]))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return grades
