@@ -101,3 +101,16 @@ def test_without_bubblewrap_for_a_grader_already_in_a_container(tmp_path):
     solved = nbformat.read(SOLVED["04"], as_version=4)
     grades = grader.grade_notebook(solved, solved, "a secret", sandbox="none")
     assert all(grade.passed for grade in grades.exercises.values()), grades.exercises
+
+
+def test_threads_the_notebook_leaves_running_are_stopped_or_flagged():
+    """A thread left looping is stopped before the answers are graded (a note); one stuck in a long C call
+    cannot be stopped, and the teacher is asked to look."""
+    from grading_students import student_notebook
+    solved = nbformat.read(SOLVED["04"], as_version=4)
+    looping = "import threading, time\nthreading.Thread(target=lambda: [time.sleep(0.01) for _ in iter(int, 1)]).start()"
+    grades = grader.grade_notebook(student_notebook("04", {}, {"top": [looping]}), solved, "a secret", sandbox="none")
+    assert not grades.suspicious and any("the grader stopped them" in note for note in grades.notes), grades
+    stuck = "import threading, time\nthreading.Thread(target=time.sleep, args=(600,), daemon=True).start()"
+    grades = grader.grade_notebook(student_notebook("04", {}, {"top": [stuck]}), solved, "a secret", sandbox="none")
+    assert any("could not be stopped" in reason for reason in grades.suspicious), grades

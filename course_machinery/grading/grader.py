@@ -308,10 +308,14 @@ def _start(folder, cells, skipped_cells, names, limits, sandbox, cell_seconds, g
             current, deadline = int(line.split()[1]), time.monotonic() + cell_seconds + GRACE_SECONDS
         elif line.startswith("ready"):
             worker.sandbox.hold_processes()             # graded answers start no process we cannot watch
-            threads = line.split()[1:2]
-            if threads and threads[0] != "0" and not any("threads" in reason for reason in grades.suspicious):
-                grades.suspicious.append(f"the notebook left {threads[0]} threads running while its answers were "
-                                         f"graded (a thread could compute answers out of the grader's sight)")
+            running, stopped = (line.split()[1:3] + ["0", "0"])[:2]
+            if running != "0" and not any("threads" in reason for reason in grades.suspicious):
+                grades.suspicious.append(f"the notebook left {running} threads running that could not be stopped "
+                                         f"while its answers were graded (a thread could compute answers out of "
+                                         f"the grader's sight)")
+            if stopped != "0" and not any("threads" in note for note in grades.notes):
+                grades.notes.append(f"the notebook left {stopped} threads running; the grader stopped them "
+                                    f"before grading")
             return worker
 
 
