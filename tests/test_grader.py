@@ -108,7 +108,8 @@ def test_threads_the_notebook_leaves_running_are_stopped_or_flagged():
     cannot be stopped, and the teacher is asked to look."""
     from grading_students import student_notebook
     solved = nbformat.read(SOLVED["04"], as_version=4)
-    looping = "import threading, time\nthreading.Thread(target=lambda: [time.sleep(0.01) for _ in iter(int, 1)]).start()"
+    looping = "import threading, time\nthreading.Thread(target=lambda: [time.sleep(0.01) for _ in iter(int, 1)])" \
+              ".start()"
     grades = grader.grade_notebook(student_notebook("04", {}, {"top": [looping]}), solved, "a secret", sandbox="none")
     assert not grades.suspicious and any("the grader stopped them" in note for note in grades.notes), grades
     stuck = "import threading, time\nthreading.Thread(target=time.sleep, args=(600,), daemon=True).start()"
