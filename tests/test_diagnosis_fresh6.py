@@ -567,7 +567,8 @@ FIRST_RUN_UNNAMED = {11, 18, 20, 22, 24, 34, 36, 42, 46}
 NAMED_SINCE = {
     11: ["values written where zeros belong"], 18: ["a mask or condition too strict"],
     20: ["exp(-the maximum of logits): the maximum subtracted in one place (the numerator) but not in the other"],
-    24: ["dw and db are exactly the right value for the batch without its last entry", "stops one short"],
+    24: ["dw and db are exactly what the right function gives for the batch without its last entry",
+         "stops one short"],
     34: ["`np.sqrt((x ** 2).mean(axis=0) + eps)` in place of `np.sqrt(x.var(axis=0) + eps)`"],
     36: ["`(x - x.mean(axis=0)) * (dout * x_hat).mean(axis=0)` in place of `x_hat * (dout * x_hat).mean(axis=0)`"],
     42: ["`beta` and `gamma` swapped"], 22: ["an array changed in place before it is read gives that"],

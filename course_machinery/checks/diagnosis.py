@@ -827,8 +827,11 @@ def _dropped_entry(failing, reference, item_compare, names):
         for which, part in (("last", slice(None, -1)), ("first", slice(1, None))):
             args = [arg[part] if isinstance(arg, np.ndarray) and arg.ndim >= 1 and arg.shape[0] == batch else arg
                     for arg in case.args]
-            with np.errstate(all="ignore"):
-                right = _outputs(case, reference(*copy.deepcopy(args)))
+            try:                                      # an argument whose axis 0 only happens to be N: no match
+                with np.errstate(all="ignore"):
+                    right = _outputs(case, reference(*copy.deepcopy(args)))
+            except Exception:
+                continue
             if outputs is None or right is None:
                 return None
             matched = [position for (position, expected, actual), (_, _, without) in zip(outputs, right)
@@ -839,8 +842,9 @@ def _dropped_entry(failing, reference, item_compare, names):
                 what = "the output is" if matched == [None] else \
                     " and ".join(names[position] for position in matched) + (" are" if len(matched) > 1 else " is")
                 loop = "stops one short (range(N - 1))" if which == "last" else "starts at 1 (range(1, N))"
-                return (f"{what} exactly the right value for the batch without its {which} entry (case "
-                        f"'{case.description}'): a loop over the batch that {loop}, or a slice that leaves it out?")
+                return (f"{what} exactly what the right function gives for the batch without its {which} entry "
+                        f"(case '{case.description}'): a loop over the batch that {loop}, or a slice that leaves "
+                        f"it out?")
     return None
 
 
