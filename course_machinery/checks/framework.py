@@ -671,7 +671,8 @@ def check_exercise(name, answer, cases, mistakes=(), time_limit=5.0, compare=Non
                                                   _mutation.TIME_BUDGET + 1.0)
             found = found if status == "done" and error is None and isinstance(found, list) else []
         if found:
-            lines.append("  the slip: your outputs are exactly what the solution gives with " + "; or with ".join(found))
+            lines.append("  the slip: your outputs are exactly what the solution gives with "
+                         + "; or with ".join(found))
         if case.hint and problem not in edits:
             lines.append(f"  hint: {case.hint}")
     for how, text in printed_once.items():           # stdout, stderr, warnings: never in the cell's stderr
