@@ -143,3 +143,12 @@ def test_a_search_that_runs_too_long_is_stopped(monkeypatch):
     result = _message("04", "maxpool_backward", "x_ * stride + j] +=", "x_ * stride + i] +=")
     assert not result and "the slip" not in result.message
     assert time.perf_counter() - start < 10
+
+
+def test_an_accumulator_started_again_inside_the_loop_is_named():
+    """dW = np.zeros(...) moved into the loop over the images: only the last image's share is kept."""
+    result = _message("03", "conv2d_backward_loops", "    for n in range(N):\n        for f in range(W.shape[0]):",
+                      "    for n in range(N):\n        dW = np.zeros(W.shape)\n        for f in range(W.shape[0]):")
+    assert not result
+    assert "`dW = np.zeros(W.shape)` again at the start of each pass of `for n in range(N):`" in result.message, \
+        result.message

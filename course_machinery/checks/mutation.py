@@ -16,7 +16,7 @@ the kinds students make:
   (``axis``, ``keepdims``) or one axis of a tuple left out, the sample variance or the variance not centred,
   a transpose or a flip left out, an array transposed, a transpose's axes swapped;
 - a line left out, moved up before an earlier one or out of its loop, the line before a loop moved into
-  it, or two outputs returned in each other's place;
+  it, an accumulator started again inside a loop, or two outputs returned in each other's place;
 
 run each on the smallest failing case, and keep those whose outputs equal the answer's on every case
 the check ran. The change that gives the answer's outputs exactly names the slip in the solution's own
@@ -229,7 +229,7 @@ def _slips(function_node, source, kinds):
                 sum(other.targets[0].id == node.targets[0].id for other in assigned) == 1:
             parts[node.targets[0].id] = [ast.unparse(node.value.left), ast.unparse(node.value.right)]
     found = _moved_lines(function_node.body, source) + _swapped_names(function_node, source, kinds) + \
-        _loop_moves(function_node, source)
+        _loop_moves(function_node, source) + _resets_in_loops(function_node, source)
     for node in ast.walk(function_node):
         if node is function_node or isinstance(node, ast.arguments):
             continue
@@ -404,6 +404,39 @@ def _loop_moves(function_node, source):
         text = "".join(lines[:before.lineno - 1] + lines[before.end_lineno:first] + moved + lines[first:])
         found.append((1, f"the line `{source.line(before)}` inside the loop `{source.line(loop)}` instead of "
                          f"before it", text))
+    return found
+
+
+_STARTS = ("zeros", "zeros_like", "ones", "ones_like", "empty", "empty_like", "full", "full_like")
+
+
+def _resets_in_loops(function_node, source):
+    """An accumulator started again at the top of a loop that comes after its start (dW = np.zeros(...)
+    inside the loop over the images: only the last image's share is kept)."""
+    lines = [line.decode("utf-8") for line in source.lines]
+    starts = []                                           # (line number, name, value) of a zero start
+    for node in ast.walk(function_node):
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target, value = node.targets[0], node.value
+        pairs = list(zip(target.elts, value.elts)) if isinstance(target, ast.Tuple) and \
+            isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts) else [(target, value)]
+        for name, start in pairs:
+            is_start = (isinstance(start, ast.Call) and isinstance(start.func, ast.Attribute)
+                        and start.func.attr in _STARTS) or (isinstance(start, ast.Constant) and start.value == 0)
+            if isinstance(name, ast.Name) and is_start:
+                starts.append((node.end_lineno, name.id, ast.unparse(start)))
+    found = []
+    for loop in ast.walk(function_node):
+        if not isinstance(loop, ast.For):
+            continue
+        first = loop.body[0]
+        for line_number, name, start in starts:
+            if line_number < loop.lineno:
+                reset = " " * first.col_offset + f"{name} = {start}\n"
+                text = "".join(lines[:first.lineno - 1] + [reset] + lines[first.lineno - 1:])
+                found.append((1, f"`{name} = {start}` again at the start of each pass of `{source.line(loop)}` "
+                                 f"(the sum started over every time) instead of once before it", text))
     return found
 
 
