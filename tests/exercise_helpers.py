@@ -25,16 +25,23 @@ def fresh_entry_ids(entries):
     return [f"{notebook}-{name}-{index}" for index, (notebook, name, *_) in enumerate(entries)]
 
 
+def _assert_rejected_naming(name, answer, words, what):
+    """check_<name> fails ``answer`` (``what`` says which, when it is accepted), and its message holds every
+    one of ``words`` (None: not named yet; the answer must still fail)."""
+    from course_machinery import checks
+    with np.errstate(all="ignore"):
+        result = getattr(checks, f"check_{name}")(answer)
+    assert not result, f"accepted: {what}"
+    missing = [word for word in words or [] if word.lower() not in result.message.lower()]
+    assert not missing, f"{missing} not in:\n{result.message}"
+
+
 def assert_fails_naming_the_slip(entry):
     """The solution with one slip (tests/notebook_answers.py's mutated) fails, and its message holds
     the entry's words (None: the slip is not named yet; the answer must still fail)."""
-    from course_machinery import checks
     from notebook_answers import mutated
     notebook, name, old, new, words, *count = entry
-    result = getattr(checks, f"check_{name}")(mutated(notebook, name, old, new, count[0] if count else 1))
-    assert not result, f"accepted: {new!r}"
-    missing = [word for word in words or [] if word.lower() not in result.message.lower()]
-    assert not missing, f"{missing} not in:\n{result.message}"
+    _assert_rejected_naming(name, mutated(notebook, name, old, new, count[0] if count else 1), words, repr(new))
 
 
 def named_count(entries) -> int:
@@ -67,14 +74,9 @@ def answer_ids(entries):
 def assert_rejected_with_words(entries, entry, first_run, named_since=None):
     """The entry's answer fails its check, and its message holds the words the first run named it with (or,
     for one named only by a later rule, that rule's words)."""
-    from course_machinery import checks
-    with np.errstate(all="ignore"):
-        result = getattr(checks, f"check_{entry[1]}")(build_answer(entry))
-    assert not result, f"accepted: {entry[3]}"
     index = entries.index(entry)
     words = first_run[index] or (named_since or {}).get(index)
-    missing = [word for word in words or [] if word.lower() not in result.message.lower()]
-    assert not missing, f"{missing} not in:\n{result.message}"
+    _assert_rejected_naming(entry[1], build_answer(entry), words, entry[3])
 
 
 def first_run_named(label, entries, first_run, unnamed, named_since=None) -> int:

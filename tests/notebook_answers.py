@@ -10,35 +10,23 @@ written the way a student would write it.
 
 import ast
 import functools
-import json
 from pathlib import Path
 
 import numpy as np
 
 import scratchcnn
 from course_machinery import checks
+from course_machinery.checks.mutation import definition_cells
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
-def _is_answer(cell):
-    return cell["cell_type"] == "code" and cell["metadata"].get("nbgrader", {}).get("solution", False)
-
-
-def _only_definitions(source):
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return False
-    return bool(tree.body) and all(isinstance(node, ast.FunctionDef) for node in tree.body)
-
-
 @functools.lru_cache(maxsize=None)
 def _cells(notebook):
+    """(source, is an answer) of the notebook's cells that only define functions: its answers and the
+    helpers they call (the same walk as the checks' diagnosis by mutation)."""
     path = next(NOTEBOOKS.glob(f"{notebook}_*.ipynb"))
-    cells = json.loads(path.read_text())["cells"]
-    return tuple(("".join(cell["source"]), _is_answer(cell)) for cell in cells
-                 if _is_answer(cell) or (cell["cell_type"] == "code" and _only_definitions("".join(cell["source"]))))
+    return tuple((source, answer is not None) for source, answer in definition_cells(path))
 
 
 def _namespace(notebook, replacements=None):

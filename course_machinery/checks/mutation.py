@@ -50,6 +50,7 @@ import numpy as np
 NOTEBOOKS = Path(__file__).resolve().parent.parent.parent / "notebooks"
 TIME_BUDGET = 1.5                   # seconds of mutant runs per diagnosis
 MAX_ELEMENTS = 5_000                # a case with more argument entries is too large to search on
+_FAILED = object()                  # a run that raised
 MAX_MATCHES = 3                     # slips named in one message (the third of another kind than the first two)
 
 _SWAPPED_OPERATORS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult}
@@ -63,31 +64,38 @@ _UNWRAPPED = {"sqrt", "exp", "log", "abs", "transpose", "copy", "astype", "flatt
 
 # --- the solutions, from the solved notebooks ------------------------------------------------------
 
+def definition_cells(path) -> tuple:
+    """(source, exercise or None) of each code cell of a solved notebook that only defines functions (and
+    imports): the answer cells, named by their nbgrader grade id ("04_maxpool_forward" -> maxpool_forward),
+    and the helpers the answers call (notebook 03's correlate_valid). () if the notebook cannot be read."""
+    try:
+        cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return ()
+    found = []
+    for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
+        source = "".join(cell.get("source", ""))
+        try:
+            body = ast.parse(source).body
+        except SyntaxError:
+            continue
+        if body and all(isinstance(node, (ast.FunctionDef, ast.Import, ast.ImportFrom)) for node in body):
+            nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+            answer = nbgrader.get("solution") and nbgrader.get("grade_id", "")[3:]
+            found.append((source, answer or None))
+    return tuple(found)
+
+
 @functools.lru_cache(maxsize=None)
 def _notebook_code():
     """{exercise: (its answer cell's source, the notebook's definition cells)}; {} without notebooks."""
     found = {}
     for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
-        try:
-            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-        except (OSError, ValueError, KeyError):
-            continue
-        definitions, answers = [], {}
-        for cell in cells:
-            if cell.get("cell_type") != "code":
-                continue
-            source = "".join(cell.get("source", ""))
-            try:
-                body = ast.parse(source).body
-            except SyntaxError:
-                continue
-            if body and all(isinstance(node, (ast.FunctionDef, ast.Import, ast.ImportFrom)) for node in body):
-                definitions.append(source)
-                grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-                if cell["metadata"]["nbgrader"].get("solution") if grade_id else False:
-                    answers[grade_id[3:]] = source
-        for name, source in answers.items():
-            found[name] = (source, tuple(definitions))
+        cells = definition_cells(path)
+        definitions = tuple(source for source, _ in cells)
+        found.update({answer: (source, definitions) for source, answer in cells if answer})
     return found
 
 
@@ -117,8 +125,9 @@ def _kind(value):
     return None
 
 
-def _local_kinds(function, args):
-    """{local name: kind} of the solution's locals when it returns (loop variables included)."""
+def _run_solution(function, args):
+    """(its output or _FAILED, {local name: kind} of its locals when it returns, loop variables included):
+    one run of the solution gives both the reference to trust and the kinds of names a slip may swap."""
     seen = {}
 
     def profile(frame, event, _):
@@ -128,12 +137,12 @@ def _local_kinds(function, args):
     sys.setprofile(profile)
     try:
         with _quiet():
-            function(*copy.deepcopy(list(args)))
+            output = function(*copy.deepcopy(list(args)))
     except Exception:
-        pass
+        output = _FAILED
     finally:
         sys.setprofile(previous)
-    return {name: kind for name, value in seen.items() if (kind := _kind(value)) is not None}
+    return output, {name: kind for name, value in seen.items() if (kind := _kind(value)) is not None}
 
 
 # --- the one-slip versions -----------------------------------------------------------------------------
@@ -523,7 +532,6 @@ def _solution(exercise):
     return _namespace(definitions).get(exercise)
 
 
-_FAILED = object()                   # a mutant's run that raised
 _OUTPUTS = {}                        # (exercise, id(case)) -> (case, [each mutant's output on it, in order])
 
 
@@ -563,9 +571,10 @@ def matching_slips(exercise, results, item_compare, budget=TIME_BUDGET):
         case, value = min(failing, key=lambda item: _size(item[0]))
         if _size(case) > MAX_ELEMENTS:
             return []
-        if case.expected is None or not _gives(_solution(exercise), case, case.expected, item_compare):
+        output, kinds = _run_solution(_solution(exercise), case.args)
+        if case.expected is None or output is _FAILED or not _same(output, case.expected, case, item_compare):
             return []                   # a solved notebook someone edited: its "solution" is no reference
-        kinds = tuple(sorted(_local_kinds(_solution(exercise), case.args).items()))
+        kinds = tuple(sorted(kinds.items()))
         compiled = _compiled_slips(exercise, kinds)
         deadline = time.monotonic() + budget
         found = []                      # (rank, description): the first two, and a third of another kind
